@@ -1,0 +1,186 @@
+"""Load configuration: base YAML, an environment overlay, `--set` overrides, `${ENV:NAME}`.
+
+Every leaf key remembers the file (or `--set`) that gave it its value, so a validation error
+names the file to edit, not just the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.errors import ConfigError
+
+DEFAULT_CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+_ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Keys whose values are paths on the local file system when relative.
+_LOCAL_PATH_KEYS = {("storage", "root"), ("storage", "landing"), ("spark", "jars_dir")}
+
+
+def load_config(
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    conf_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LakeboostConfig:
+    """Build the typed config from `conf_dir/base/*.yml`, `conf_dir/<env>/*.yml` and overrides.
+
+    Raises:
+        ConfigError: a file does not parse, an override is malformed, an env var is unset,
+            or a value fails validation (message names file, key, expected and found).
+    """
+    conf_path = Path(conf_dir) if conf_dir else Path(os.environ.get("LAKEBOOST_CONF_DIR", DEFAULT_CONF_DIR))
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    base_dir, env_dir = conf_path / "base", conf_path / env
+    if not base_dir.is_dir():
+        raise ConfigError(f"config directory {base_dir} not found; pass --conf-dir or set LAKEBOOST_CONF_DIR")
+    if not env_dir.is_dir():
+        known = sorted(p.name for p in conf_path.iterdir() if p.is_dir() and p.name != "base")
+        raise ConfigError(f"unknown environment {env!r}: no {env_dir}; known environments: {known}")
+    for layer in (base_dir, env_dir):
+        for file in sorted(layer.glob("*.yml")) + sorted(layer.glob("*.yaml")):
+            _deep_merge(merged, _read_yaml(file), origin, str(file), ())
+    for override in overrides:
+        key, value = _parse_override(override)
+        _deep_merge(merged, _nest(key, value), origin, f"--set {override}", ())
+    merged["env"] = env
+    resolved = _resolve_env_refs(merged, environ, origin, ())
+    _absolutise_local_paths(resolved)
+    try:
+        return LakeboostConfig.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def _read_yaml(file: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, found {type(data).__name__}")
+    return data
+
+
+def _deep_merge(
+    into: dict[str, Any], new: Mapping[str, Any], origin: dict[tuple[str, ...], str],
+    source: str, prefix: tuple[str, ...],
+) -> None:
+    for key, value in new.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value, origin, source, path)
+        else:
+            into[key] = _copy(value)
+            origin[path] = source
+            for sub in _leaf_paths(value, path):
+                origin[sub] = source
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _leaf_paths(value: Any, path: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield (*path, str(key))
+            yield from _leaf_paths(sub, (*path, str(key)))
+
+
+def _parse_override(override: str) -> tuple[str, Any]:
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip() or not re.fullmatch(r"[A-Za-z0-9_.\-]+", key.strip()):
+        raise ConfigError(f"--set {override!r}: expected key.path=value, e.g. --set demo.rows=100000")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def _resolve_env_refs(
+    value: Any, environ: Mapping[str, str], origin: dict[tuple[str, ...], str], path: tuple[str, ...]
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_env_refs(v, environ, origin, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env_refs(v, environ, origin, path) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        where = origin.get(path, "config")
+        raise ConfigError(
+            f"{where}: {'.'.join(path)} refers to environment variable {name}, which is not set; "
+            f"export {name}=... (secrets belong in the environment, never in YAML)"
+        )
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _absolutise_local_paths(config: dict[str, Any]) -> None:
+    # Executors in local mode and child processes may run elsewhere: pin relative paths now.
+    for section, key in _LOCAL_PATH_KEYS:
+        value = config.get(section, {}).get(key)
+        if isinstance(value, str) and value and "://" not in value and not value.startswith("dbfs:"):
+            config[section][key] = str(Path(value).expanduser().resolve())
+    for source in config.get("sources", {}).values():
+        url = source.get("url") if isinstance(source, dict) else None
+        if isinstance(url, str) and url.startswith("jdbc:sqlite:") and not url.startswith("jdbc:sqlite:/"):
+            source["url"] = "jdbc:sqlite:" + str(Path(url[len("jdbc:sqlite:"):]).resolve())
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            path = source["path"]
+            if "://" not in path and not path.startswith(("/", "dbfs:")):
+                landing = config.get("storage", {}).get("landing", "data/landing")
+                source["path"] = f"{landing.rstrip('/')}/{path}"
+
+
+def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        # Discriminated unions add the tag ("csv") to the location; drop it for the key path.
+        key_path = tuple(part for part in loc if part not in ("csv", "json", "parquet", "jdbc"))
+        where = _nearest_origin(key_path, origin)
+        found = error.get("input")
+        found_text = "" if isinstance(found, dict) else f", found {found!r}"
+        if error["type"] == "missing":
+            found_text = ", but it is missing"
+        lines.append(f"{where}: {'.'.join(key_path) or '(top level)'}: {error['msg']}{found_text}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _nearest_origin(path: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
+    for end in range(len(path), 0, -1):
+        if path[:end] in origin:
+            return origin[path[:end]]
+    return "config"

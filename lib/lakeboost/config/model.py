@@ -1,0 +1,181 @@
+"""Typed, frozen configuration objects. `lib` receives these, never a raw dict."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+# Spark SQL type names a declared schema may use (decimal(p,s) handled by the pattern).
+_SIMPLE_TYPES = {
+    "string", "int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float",
+    "boolean", "date", "timestamp", "timestamp_ntz", "binary",
+}
+_DECIMAL = re.compile(r"^decimal\(\s*\d+\s*,\s*\d+\s*\)$")
+
+
+class Frozen(BaseModel):
+    """Base: immutable, unknown keys rejected (a typo in YAML is an error, not a no-op)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class SparkConfig(Frozen):
+    master: str = "local[*]"
+    app_name: str = "lakeboost"
+    conf: dict[str, str] = Field(default_factory=dict)
+    # Maven coordinates group:artifact:version, resolved from Maven Central on first use.
+    jvm_packages: tuple[str, ...] = ()
+    # Air-gapped clusters: a directory of pre-fetched jars used instead of resolving packages.
+    jars_dir: str | None = None
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: object) -> object:
+        # YAML turns `4` into an int and `false` into a bool; Spark wants strings.
+        if isinstance(value, dict):
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+        return value
+
+    @field_validator("jvm_packages")
+    @classmethod
+    def _coordinates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for coordinate in value:
+            if coordinate.count(":") != 2:
+                raise ValueError(f"expected 'group:artifact:version', found {coordinate!r}")
+        return value
+
+
+class StorageConfig(Frozen):
+    # A local directory or a cloud URI (s3a://, abfss://, dbfs:/) under which Delta tables live.
+    root: str = "data/lakehouse"
+    # Where raw source files land (the demo generator writes here).
+    landing: str = "data/landing"
+    # When set (e.g. "main.lakeboost"), tables are metastore tables `<catalog>.<layer>_<table>`.
+    catalog: str | None = None
+
+
+class LoggingConfig(Frozen):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DemoConfig(Frozen):
+    rows: int = Field(20_000, ge=100, description="transactions to generate")
+    seed: int = 42
+    days: int = Field(60, ge=7)
+    start_date: str = "2026-01-01"
+    shift: float = Field(0.0, ge=0.0, description="distribution shift for the live events (drift demo)")
+
+
+def _check_schema(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    for column, type_name in value.items():
+        normalised = type_name.strip().lower()
+        if normalised not in _SIMPLE_TYPES and not _DECIMAL.match(normalised):
+            raise ValueError(
+                f"column {column!r}: unknown Spark SQL type {type_name!r}; "
+                f"expected one of {sorted(_SIMPLE_TYPES)} or decimal(p,s)"
+            )
+    return value
+
+
+class FileSourceConfig(Frozen):
+    """A directory of files read incrementally (Structured Streaming file source)."""
+
+    format: Literal["csv", "json", "parquet"]
+    path: str
+    declared_schema: dict[str, str] | None = Field(None, alias="schema")
+    options: dict[str, str] = Field(default_factory=dict)
+    # available_now: process what has landed, then stop (batch and scheduled runs).
+    # processing_time: keep running, one micro-batch per `interval` (continuous mode).
+    trigger: Literal["available_now", "processing_time"] = "available_now"
+    interval: str = "10 seconds"
+    max_files_per_trigger: int | None = Field(None, ge=1)
+    on_type_change: Literal["fail", "cast"] = "fail"
+
+    _schema_ok = field_validator("declared_schema")(_check_schema)
+
+    @model_validator(mode="after")
+    def _text_formats_need_schema(self) -> FileSourceConfig:
+        if self.format in ("csv", "json") and not self.declared_schema:
+            raise ValueError(
+                f"format {self.format!r} needs a `schema` (column: type); inferring types from "
+                "text files makes bronze depend on which file arrived first"
+            )
+        return self
+
+
+class JdbcPartitioning(Frozen):
+    column: str
+    lower_bound: int
+    upper_bound: int
+    num_partitions: int = Field(ge=1)
+
+
+class JdbcSourceConfig(Frozen):
+    """A relational table or query read over JDBC."""
+
+    format: Literal["jdbc"]
+    url: str
+    table: str | None = None
+    query: str | None = None
+    driver: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    partitioning: JdbcPartitioning | None = None
+    fetch_size: int = Field(10_000, ge=1)
+    # High-water mark column: only rows above the last ingested maximum are read.
+    incremental_column: str | None = None
+    on_type_change: Literal["fail", "cast"] = "fail"
+
+    @field_validator("user", "password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `${ENV:X:-}` yields "" when X is unset: that means "no credential", not an empty one.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _table_xor_query(self) -> JdbcSourceConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of `table` or `query`")
+        if self.query is not None and self.partitioning is not None:
+            raise ValueError("`partitioning` needs `table`, not `query` (Spark's JDBC reader rule)")
+        return self
+
+    @property
+    def resolved_driver(self) -> str:
+        if self.driver:
+            return self.driver
+        for prefix, driver in _KNOWN_DRIVERS.items():
+            if self.url.startswith(prefix):
+                return driver
+        raise ValueError(f"no `driver` given and none known for url {self.url.split('?')[0]!r}")
+
+
+_KNOWN_DRIVERS = {
+    "jdbc:sqlite:": "org.sqlite.JDBC",
+    "jdbc:postgresql:": "org.postgresql.Driver",
+}
+
+SourceConfig = Annotated[FileSourceConfig | JdbcSourceConfig, Field(discriminator="format")]
+
+
+class LakeboostConfig(Frozen):
+    """The whole configuration, parsed once per job."""
+
+    env: str = "local"
+    spark: SparkConfig = SparkConfig()
+    storage: StorageConfig = StorageConfig()
+    logging: LoggingConfig = LoggingConfig()
+    demo: DemoConfig = DemoConfig()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"source name {name!r} must be snake_case (it becomes a table name)")
+        return value

@@ -1,0 +1,45 @@
+"""Exception classes. Every message names what was expected, what was found and how to fix it."""
+
+from __future__ import annotations
+
+
+class LakeboostError(Exception):
+    """Base class: jobs catch this, log its one-line message and exit non-zero."""
+
+    exit_code = 1
+
+
+class ConfigError(LakeboostError):
+    """The configuration is invalid (file, key, expected vs found)."""
+
+    exit_code = 2
+
+
+class EnvironmentSetupError(LakeboostError):
+    """The machine lacks something lakeboost needs (a JDK, Maven, a JVM package)."""
+
+    exit_code = 3
+
+
+class SourceError(LakeboostError):
+    """A declared source cannot be read (missing path, unreachable database, bad credentials)."""
+
+    exit_code = 4
+
+
+class SchemaDriftError(LakeboostError):
+    """Incoming data changed a column's type against the table it is written to."""
+
+    exit_code = 5
+
+
+class TableNotFoundError(LakeboostError):
+    """A logical table name resolves to a location that holds no Delta table yet."""
+
+    exit_code = 6
+
+
+class DataContractError(LakeboostError):
+    """A data-quality expectation with action `fail` did not hold."""
+
+    exit_code = 7

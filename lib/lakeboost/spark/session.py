@@ -1,0 +1,57 @@
+"""The one place a SparkSession is built: master, conf, Delta, and JVM packages from config."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pyspark.sql import SparkSession
+
+from lakeboost.config.model import SparkConfig
+from lakeboost.spark.jars import jars_in, resolve_packages
+from lakeboost.spark.java import ensure_java
+
+log = logging.getLogger(__name__)
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def launched_by_spark_submit() -> bool:
+    """True inside spark-submit (or Databricks): the JVM, master and jars already exist."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def session_jars(config: SparkConfig) -> list[str]:
+    """Local jar paths this config needs: an air-gapped directory, or resolved packages."""
+    if config.jars_dir:
+        return jars_in(config.jars_dir)
+    return resolve_packages(config.jvm_packages)
+
+
+def build_spark(config: SparkConfig, app_name: str | None = None,
+                extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Create (or return the active) SparkSession for this config.
+
+    Raises:
+        EnvironmentSetupError: no supported JDK, or JVM packages cannot be resolved.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(app_name or config.app_name)
+    if not launched_by_spark_submit():
+        ensure_java()
+        builder = builder.master(config.master)
+        jars = session_jars(config)
+        if jars:
+            builder = builder.config("spark.jars", ",".join(jars))
+    for key, value in {**DELTA_CONF, **config.conf, **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info("spark %s session %s on %s", spark.version, spark.sparkContext.applicationId,
+             spark.sparkContext.master)
+    return spark

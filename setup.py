@@ -1,0 +1,39 @@
+"""Packaging for lakeboost: the package lives in lib/lakeboost (see DESIGN)."""
+
+from setuptools import find_packages, setup
+
+# One place for version ranges. Spark and Delta move together: delta-spark 4.4.0's
+# jar is built for Spark 4.2 (delta-spark_4.2_2.13), so pyspark is held to 4.2.x.
+# delta-spark 4.4.1 is on PyPI but its jar is not on Maven Central, hence the pin.
+# PySpark 4.2 does not fully support pandas 3, so pandas stays on 2.x.
+INSTALL_REQUIRES = [
+    "pyspark>=4.2,<4.3",
+    "delta-spark==4.4.0",
+    "xgboost>=3.1,<3.3",
+    "hyperopt>=0.2.7,<0.4",
+    "pandas>=2.2,<3",
+    "pyarrow>=18",
+    "numpy>=1.26,<3",
+    "scikit-learn>=1.5,<2",
+    "mlflow>=3.1,<4",
+    "pydantic>=2.7,<3",
+    "PyYAML>=6,<7",
+    "matplotlib>=3.8,<4",
+]
+
+EXTRAS_REQUIRE = {
+    "test": ["pytest>=8,<10", "chispa>=0.10,<1", "psycopg[binary]>=3.1,<4"],
+    "dev": ["ruff>=0.6", "mypy>=1.10", "jupytext>=1.16", "venv-pack>=0.2"],
+}
+
+setup(
+    name="lakeboost",
+    version="0.1.0",
+    description="Distributed big-data training on Spark: Delta lakehouse to tuned XGBoost models",
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    package_data={"lakeboost": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+)

@@ -1,0 +1,38 @@
+"""One session-scoped SparkSession for the whole suite: Delta on, local[2], few partitions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from lakeboost.config import load_config
+from lakeboost.spark import build_spark
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_SPARK_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
+    "spark.driver.memory": "4g",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
+    config = load_config("local", conf_dir=REPO / "conf")
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = build_spark(
+        config.spark.model_copy(update={"master": "local[2]"}),
+        app_name="lakeboost-tests",
+        extra_conf={**TEST_SPARK_CONF, "spark.sql.warehouse.dir": str(warehouse)},
+    )
+    yield session
+    session.stop()
