@@ -1,0 +1,183 @@
+"""All table I/O: logical names (`bronze.transactions`) to Delta paths or metastore tables.
+
+Layers never build paths. With `storage.catalog` unset a name maps to `<root>/<layer>/<table>`;
+with `storage.catalog: main` it maps to the metastore table `main.<layer>.<table>`, the
+Databricks medallion convention (one schema per layer).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.utils import AnalysisException
+
+from lakeboost.config.model import StorageConfig
+from lakeboost.errors import TableNotFoundError
+
+log = logging.getLogger(__name__)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one Delta commit did; `version` is None when an idempotent write was skipped."""
+
+    table: str
+    version: int | None
+    operation: str | None = None
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        m = self.metrics
+        if "numTargetRowsInserted" in m:
+            return m.get("numTargetRowsInserted", 0) + m.get("numTargetRowsUpdated", 0)
+        return m.get("numOutputRows", 0)
+
+
+class TableCatalog:
+    """Read, write and merge Delta tables by logical name."""
+
+    def __init__(self, spark: SparkSession, storage: StorageConfig) -> None:
+        self.spark = spark
+        self.storage = storage
+
+    # -- naming -------------------------------------------------------------------------
+    def _split(self, name: str) -> tuple[str, str]:
+        if not _NAME.match(name):
+            raise ValueError(f"table name {name!r} must be '<layer>.<table>' in snake_case")
+        layer, table = name.split(".")
+        return layer, table
+
+    def path(self, name: str) -> str:
+        layer, table = self._split(name)
+        return f"{self.storage.root.rstrip('/')}/{layer}/{table}"
+
+    def identifier(self, name: str) -> str | None:
+        """The metastore identifier, or None in path mode."""
+        if not self.storage.catalog:
+            return None
+        layer, table = self._split(name)
+        return f"{self.storage.catalog}.{layer}.{table}"
+
+    def checkpoint(self, name: str, purpose: str) -> str:
+        layer, table = self._split(name)
+        return f"{self.storage.root.rstrip('/')}/_checkpoints/{purpose}/{layer}/{table}"
+
+    def sql_ref(self, name: str) -> str:
+        """A reference usable in SQL text: `main.bronze.t` or delta.`/path`."""
+        return self.identifier(name) or f"delta.`{self.path(name)}`"
+
+    # -- reading ------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        identifier = self.identifier(name)
+        if identifier:
+            return bool(self.spark.catalog.tableExists(identifier))
+        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def delta_table(self, name: str) -> DeltaTable:
+        self._require(name)
+        identifier = self.identifier(name)
+        return DeltaTable.forName(self.spark, identifier) if identifier else DeltaTable.forPath(
+            self.spark, self.path(name))
+
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        """The table as a DataFrame, optionally at an older version (time travel)."""
+        self._require(name)
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        identifier = self.identifier(name)
+        return reader.table(identifier) if identifier else reader.load(self.path(name))
+
+    def read_stream(self, name: str, **options: str) -> DataFrame:
+        self._require(name)
+        reader = self.spark.readStream.format("delta").options(**options)
+        identifier = self.identifier(name)
+        return reader.table(identifier) if identifier else reader.load(self.path(name))
+
+    def version(self, name: str) -> int | None:
+        """Latest committed version, or None when the table does not exist."""
+        if not self.exists(name):
+            return None
+        return int(self.delta_table(name).history(1).select("version").first()[0])
+
+    def last_commit(self, name: str) -> WriteResult:
+        row = self.delta_table(name).history(1).select("version", "operation", "operationMetrics").first()
+        metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if str(v).isdigit()}
+        return WriteResult(name, int(row["version"]), row["operation"], metrics)
+
+    def _require(self, name: str) -> None:
+        if not self.exists(name):
+            where = self.identifier(name) or self.path(name)
+            raise TableNotFoundError(
+                f"table {name} ({where}) does not exist yet; run the step that writes it first")
+
+    # -- writing ------------------------------------------------------------------------
+    def _ensure_schema(self, name: str) -> None:
+        identifier = self.identifier(name)
+        if identifier:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {identifier.rsplit('.', 1)[0]}")
+
+    def write(
+        self,
+        df: DataFrame,
+        name: str,
+        *,
+        mode: str = "append",
+        txn: tuple[str, int] | None = None,
+        merge_schema: bool = False,
+        partition_by: tuple[str, ...] = (),
+        replace_where: str | None = None,
+        extra_options: dict[str, Any] | None = None,
+    ) -> WriteResult:
+        """Write one atomic Delta commit.
+
+        Args:
+            txn: (application id, monotonically increasing version): Delta skips the commit
+                when this pair was committed before, which makes retried batches idempotent.
+            replace_where: with mode="overwrite", atomically replace only matching rows.
+        """
+        before = self.version(name)
+        writer = df.write.format("delta").mode(mode)
+        if txn is not None:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        for key, value in (extra_options or {}).items():
+            writer = writer.option(key, value)
+        identifier = self.identifier(name)
+        if identifier:
+            self._ensure_schema(name)
+            writer.saveAsTable(identifier)
+        else:
+            writer.save(self.path(name))
+        return self.result_since(name, before)
+
+    def result_since(self, name: str, before: int | None) -> WriteResult:
+        """The commit made since version `before`, or an empty result when there was none."""
+        if self.version(name) == before:
+            log.info("no new commit on %s (idempotent write skipped or nothing to change)", name)
+            return WriteResult(name, None)
+        return self.last_commit(name)
+
+    def insert_new_rows(self, df: DataFrame, name: str, key_condition: str) -> WriteResult:
+        """MERGE inserting only rows no target row matches on `key_condition` (t./s. aliases)."""
+        before = self.version(name)
+        (
+            self.delta_table(name).alias("t")
+            .merge(df.alias("s"), key_condition)
+            .withSchemaEvolution()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+        return self.result_since(name, before)
