@@ -175,6 +175,10 @@ def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
         found_text = "" if isinstance(found, dict) else f", found {found!r}"
         if error["type"] == "missing":
             found_text = ", but it is missing"
+        elif error["type"] == "union_tag_invalid":
+            key_path, found_text = (*key_path, "format"), ""
+        elif any(secret in part for part in key_path for secret in ("password", "secret", "token")):
+            found_text = ""  # never echo a credential back into logs
         lines.append(f"{where}: {'.'.join(key_path) or '(top level)'}: {error['msg']}{found_text}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
