@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
-
 from lakeboost.config import load_config
 from lakeboost.spark import build_spark
+from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SPARK_CONF = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lakeboost.config import load_config
 from lakeboost.errors import ConfigError
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-
 from lakeboost.errors import SchemaDriftError, SourceError
 from lakeboost.ingest.bronze import QUARANTINE_TABLE, ingest_sources
 from lakeboost.io import TableCatalog
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
 from tests.helpers import make_config, write_lines
 
 TXN_SCHEMA = {"txn_id": "string", "customer_id": "bigint", "amount": "double", "event_time": "string"}

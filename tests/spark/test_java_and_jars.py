@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lakeboost.errors import EnvironmentSetupError
 from lakeboost.spark.jars import artifact_name, jars_in
 from lakeboost.spark.java import ensure_java

@@ -73,11 +73,12 @@ def _luhn_complete(bodies: np.ndarray) -> list[str]:
 def _cards(rng: np.random.Generator, n: int) -> tuple[list[str], list[str], np.ndarray]:
     """One or two distinct card numbers per customer."""
     n_cards = 1 + (rng.random(n) < 0.3).astype(np.int64)
-    # (k * odd-non-5 constant) mod 10**14 is a bijection, so every card number is unique.
-    k = np.arange(2 * n, dtype=np.int64)
-    serial = (k * 2_654_435_761 + int(rng.integers(10**13))) % 10**14
+    # k -> (k * c + offset) mod 10**14 with c coprime to 10 is a bijection: numbers are unique.
+    # Python ints: k * c overflows int64 for large demos.
+    offset = int(rng.integers(10**14))
+    serial = [(k * 61_803_398_874_989 + offset) % 10**14 for k in range(2 * n)]
     issuer = np.where(rng.random(2 * n) < 0.6, 4, 5).astype(np.int64)
-    cards = _luhn_complete(issuer * 10**14 + serial)
+    cards = _luhn_complete(issuer * 10**14 + np.array(serial, dtype=np.int64))
     first, second = cards[:n], cards[n:]
     second = [s if c == 2 else f for f, s, c in zip(first, second, n_cards, strict=True)]
     return first, second, n_cards
@@ -93,8 +94,8 @@ def _devices(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
 def _people(rng: np.random.Generator, ids: np.ndarray) -> pd.DataFrame:
     first = rng.choice(FIRST_NAMES, ids.size)
     last = rng.choice(LAST_NAMES, ids.size)
-    # (id * 48271) mod 10**9 is a bijection: phone numbers are unique per customer.
-    numbers = (ids * 48_271 + 7_000_000) % 10**9
+    # id -> (id * 3**18) mod 10**9 is a bijection: phone numbers are unique per customer.
+    numbers = (ids * 387_420_489 + 7_000_000) % 10**9
     return pd.DataFrame({
         "customer_id": ids,
         "full_name": [f"{f} {la}" for f, la in zip(first, last, strict=True)],

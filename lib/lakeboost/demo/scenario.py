@@ -38,7 +38,7 @@ HOME_COUNTRIES: tuple[Country, ...] = tuple(c for c in COUNTRIES if c.home_weigh
 EUR_RATES: dict[str, float] = {"EUR": 1.0, "USD": 1.08, "GBP": 0.86}
 PHONE_PREFIX: dict[str, str] = {
     "GB": "+44 7", "IE": "+353 8", "FR": "+33 6", "DE": "+49 15", "ES": "+34 6", "IT": "+39 3",
-    "NL": "+31 6", "US": "+1 ",
+    "NL": "+31 6", "US": "+1 2",
 }
 
 

@@ -20,10 +20,16 @@ from lakeboost.errors import LakeboostError
 from lakeboost.ingest import parse
 from lakeboost.ingest.schema_drift import effective_types, struct_types
 from lakeboost.ingest.sources import (
-    SOURCE_FILE, open_jdbc, parquet_types, read_file_stream, redact_url, require_path, root_cause,
+    SOURCE_FILE,
+    open_jdbc,
+    parquet_types,
+    read_file_stream,
+    redact_url,
+    require_path,
 )
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.spark.diagnostics import root_cause
 
 log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "bronze.quarantine"
@@ -150,17 +156,21 @@ def ingest_jdbc(spark: SparkSession, catalog: TableCatalog, name: str, cfg: Jdbc
         .transform(parse.with_metadata, source=name,
                    source_file=F.lit(f"{redact_url(cfg.url)}#{cfg.table or 'query'}"), batch_id=batch_id)
     )
+    # One consistent snapshot: the database may change between the count and the MERGE.
+    rows = rows.persist()
     try:
+        read = rows.count()
         if not exists:
             result = catalog.write(rows, table)
-            read, inserted = result.rows_written, result.rows_written
         else:
             result = catalog.insert_new_rows(rows, table, "t._row_hash = s._row_hash")
-            read, inserted = result.metrics.get("numSourceRows", 0), result.rows_written
+        inserted = result.rows_written if result.version is not None else 0
     except LakeboostError:
         raise
     except Exception as exc:
         raise LakeboostError(f"source {name!r}: writing {table} failed: {root_cause(exc)}") from None
+    finally:
+        rows.unpersist()
     summary.rows_read, summary.rows_written, summary.rows_skipped = read, inserted, read - inserted
     if result.version is not None:
         summary.versions[table] = result.version

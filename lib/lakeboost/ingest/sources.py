@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig
 from lakeboost.errors import SchemaDriftError, SourceError
 from lakeboost.ingest.parse import CORRUPT, string_read_schema
+from lakeboost.spark.diagnostics import root_cause
 
 SOURCE_FILE = "_source_file_path"
 
@@ -107,18 +108,3 @@ def open_jdbc(spark: SparkSession, name: str, cfg: JdbcSourceConfig) -> DataFram
             f"source {name!r}: cannot read {cfg.table or 'query'} from {redact_url(cfg.url)}: "
             f"{root_cause(exc)}"
         ) from None
-
-
-def root_cause(exc: BaseException) -> str:
-    """The innermost Java exception's message (one line), else the Python message's first line."""
-    java = getattr(exc, "java_exception", None) or getattr(exc, "_java_exception", None)
-    message = None
-    try:
-        while java is not None:
-            message = java.getMessage() or message
-            java = java.getCause()
-    except Exception:  # py4j may be gone while unwinding
-        pass
-    text = message or str(exc)
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return first[:500]

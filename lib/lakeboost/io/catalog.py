@@ -14,7 +14,6 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.utils import AnalysisException
 
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
