@@ -133,7 +133,7 @@ def test_fraud_labels_are_about_two_percent_and_chargebacks_carry_each_exactly_o
         spark: SparkSession, landing: Path, manifest: DemoManifest) -> None:
     labels = pd.read_parquet(landing / "truth" / "labels.parquet")
     assert len(labels) == PARAMS["rows"] + manifest.card_event_lines
-    assert labels["txn_id"].is_unique
+    assert labels["txn_id"].is_unique and labels["txn_id"].is_monotonic_increasing
     in_batch = labels[labels["txn_id"] <= f"T{PARAMS['rows'] - 1:010d}"]
     assert int(in_batch["is_fraud"].sum()) == manifest.frauds
     assert 0.01 <= manifest.frauds / PARAMS["rows"] <= 0.035

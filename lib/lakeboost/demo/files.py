@@ -12,6 +12,8 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -68,18 +70,47 @@ def write_keyed_lines(frame: DataFrame, *, order: Sequence[str], target: Path,
     return sorted(written)
 
 
-def write_single_parquet(frame: DataFrame, *, order: Sequence[str], path: Path) -> Path:
-    """Write `frame` as one Parquet file at `path`, rows sorted by `order`."""
+def _copy_in_fixed_row_groups(parts: Sequence[Path], path: Path, rows_per_group: int) -> None:
+    """Concatenate Parquet files into one, cutting row groups every `rows_per_group` rows.
+
+    Spark's own Parquet bytes are not reproducible (parquet-mr lists column encodings in
+    hash-set order, which changes between JVMs), and where its part files split depends on
+    sampling; rewriting with pyarrow in fixed-size row groups makes the bytes a function of
+    the rows alone.
+    """
+    schema = pq.read_schema(parts[0]).remove_metadata()
+    buffered: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=rows_per_group):
+                buffered.append(batch.cast(schema))
+                while sum(b.num_rows for b in buffered) >= rows_per_group:
+                    table = pa.Table.from_batches(buffered, schema=schema)
+                    writer.write_table(table.slice(0, rows_per_group),
+                                       row_group_size=rows_per_group)
+                    buffered = table.slice(rows_per_group).to_batches()
+        if buffered:
+            writer.write_table(pa.Table.from_batches(buffered, schema=schema),
+                               row_group_size=rows_per_group)
+
+
+def write_single_parquet(frame: DataFrame, *, order: Sequence[str], path: Path,
+                         rows_per_group: int = 1_000_000) -> Path:
+    """Write `frame` as one Parquet file at `path`, rows sorted by `order` (a total order)."""
     staging = _staging_dir(path)
     (
-        frame.repartition(1)
+        frame.repartitionByRange(*order)
         .sortWithinPartitions(*order)
         .write.mode("overwrite")
         .option("compression", "snappy")
         .parquet(staging.resolve().as_uri())
     )
+    # Range partitions come out as part-00000, part-00001, ... in key order.
+    parts = sorted(staging.glob("part-*.parquet"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    _single_part(staging, ".parquet").replace(path)
+    assembling = path.with_name(path.name + ".tmp")
+    _copy_in_fixed_row_groups(parts, assembling, rows_per_group)
+    assembling.replace(path)
     shutil.rmtree(staging)
     log.info("wrote %s", path)
     return path

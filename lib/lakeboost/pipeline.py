@@ -1,0 +1,67 @@
+"""The pipeline: named steps in order, each also runnable alone as its own job."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import SparkSession
+
+from lakeboost.config import LakeboostConfig
+from lakeboost.errors import ConfigError
+from lakeboost.logs import StepSummary, log_summary
+
+log = logging.getLogger(__name__)
+Step = Callable[[SparkSession, LakeboostConfig], StepSummary]
+
+
+def _generate(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.demo.job import generate_step
+
+    return generate_step(spark, config)
+
+
+def _ingest(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.ingest.bronze import ingest_sources
+
+    return ingest_sources(spark, config)
+
+
+STEPS: dict[str, Step] = {
+    "generate": _generate,
+    "ingest": _ingest,
+}
+
+
+def select_steps(only: Sequence[str] = (), start: str | None = None, stop: str | None = None) -> list[str]:
+    """Step names to run, in pipeline order. Raises ConfigError for an unknown name."""
+    names = list(STEPS)
+    for name in [*only, start, stop]:
+        if name is not None and name not in STEPS:
+            raise ConfigError(f"unknown pipeline step {name!r}; steps are {names}")
+    if only:
+        return [n for n in names if n in only]
+    first = names.index(start) if start else 0
+    last = names.index(stop) if stop else len(names) - 1
+    return names[first:last + 1]
+
+
+def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[str]) -> StepSummary:
+    """Run steps in order; a failing step raises its own error and later steps do not run."""
+    overall = StepSummary("pipeline")
+    started = time.monotonic()
+    for name in steps:
+        log.info("pipeline step %s: starting", name)
+        step_started = time.monotonic()
+        summary = STEPS[name](spark, config)
+        summary.step = name
+        summary.seconds = round(time.monotonic() - step_started, 2)
+        log_summary(summary)
+        overall.versions.update(summary.versions)
+        overall.details[name] = {
+            "rows_read": summary.rows_read, "rows_written": summary.rows_written,
+            "rows_quarantined": summary.rows_quarantined, "seconds": summary.seconds,
+        }
+    overall.seconds = round(time.monotonic() - started, 2)
+    return overall
