@@ -28,9 +28,16 @@ def _ingest(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     return ingest_sources(spark, config)
 
 
+def _refine(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.refine.job import refine_step
+
+    return refine_step(spark, config)
+
+
 STEPS: dict[str, Step] = {
     "generate": _generate,
     "ingest": _ingest,
+    "refine": _refine,
 }
 
 

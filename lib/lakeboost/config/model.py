@@ -5,20 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-# Spark SQL type names a declared schema may use (decimal(p,s) handled by the pattern).
-_SIMPLE_TYPES = {
-    "string", "int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float",
-    "boolean", "date", "timestamp", "timestamp_ntz", "binary",
-}
-_DECIMAL = re.compile(r"^decimal\(\s*\d+\s*,\s*\d+\s*\)$")
-
-
-class Frozen(BaseModel):
-    """Base: immutable, unknown keys rejected (a typo in YAML is an error, not a no-op)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+from lakeboost.config.base import Frozen, check_schema
+from lakeboost.config.silver import SilverConfig
 
 
 class SparkConfig(Frozen):
@@ -68,19 +58,6 @@ class DemoConfig(Frozen):
     shift: float = Field(0.0, ge=0.0, description="distribution shift for the live events (drift demo)")
 
 
-def _check_schema(value: dict[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return None
-    for column, type_name in value.items():
-        normalised = type_name.strip().lower()
-        if normalised not in _SIMPLE_TYPES and not _DECIMAL.match(normalised):
-            raise ValueError(
-                f"column {column!r}: unknown Spark SQL type {type_name!r}; "
-                f"expected one of {sorted(_SIMPLE_TYPES)} or decimal(p,s)"
-            )
-    return value
-
-
 class FileSourceConfig(Frozen):
     """A directory of files read incrementally (Structured Streaming file source)."""
 
@@ -95,7 +72,7 @@ class FileSourceConfig(Frozen):
     max_files_per_trigger: int | None = Field(None, ge=1)
     on_type_change: Literal["fail", "cast"] = "fail"
 
-    _schema_ok = field_validator("declared_schema")(_check_schema)
+    _schema_ok = field_validator("declared_schema")(check_schema)
 
     @model_validator(mode="after")
     def _text_formats_need_schema(self) -> FileSourceConfig:
@@ -171,6 +148,7 @@ class LakeboostConfig(Frozen):
     logging: LoggingConfig = LoggingConfig()
     demo: DemoConfig = DemoConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    silver: SilverConfig = SilverConfig()
 
     @field_validator("sources")
     @classmethod
@@ -179,3 +157,4 @@ class LakeboostConfig(Frozen):
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                 raise ValueError(f"source name {name!r} must be snake_case (it becomes a table name)")
         return value
+

@@ -180,3 +180,39 @@ class TableCatalog:
             .execute()
         )
         return self.result_since(name, before)
+
+    def upsert(self, df: DataFrame, name: str, *, keys: tuple[str, ...], order_by: tuple[str, ...],
+               hash_column: str = "_row_hash", overwrite: bool = False) -> WriteResult:
+        """Latest-wins MERGE on `keys`; a row updates its match only if newer and different.
+
+        `df` must hold one row per key (dedupe first: duplicate source keys make MERGE fail).
+        Re-running with the same rows changes nothing: equal hashes never update.
+        """
+        if overwrite or not self.exists(name):
+            return self.write(df, name, mode="overwrite" if overwrite else "append",
+                              extra_options={"overwriteSchema": "true"} if overwrite else None)
+        before = self.version(name)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        changed = f"NOT (t.`{hash_column}` <=> s.`{hash_column}`)"
+        (
+            self.delta_table(name).alias("t")
+            .merge(df.alias("s"), on)
+            .withSchemaEvolution()
+            # Without an ordering the source is the truth: any different row replaces its match.
+            .whenMatchedUpdateAll(
+                condition=f"{changed} AND ({newer_condition(order_by, hash_column)})" if order_by else changed)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+        return self.result_since(name, before)
+
+
+def newer_condition(order_by: tuple[str, ...], hash_column: str) -> str:
+    """SQL: source row s sorts after target row t by (order_by..., hash) — the latest wins."""
+    clauses, equal_so_far = [], []
+    for column in (*order_by, hash_column):
+        s_col, t_col = f"s.`{column}`", f"t.`{column}`"
+        greater = f"({s_col} > {t_col} OR ({t_col} IS NULL AND {s_col} IS NOT NULL))"
+        clauses.append(" AND ".join([*equal_so_far, greater]))
+        equal_so_far.append(f"{s_col} <=> {t_col}")
+    return " OR ".join(f"({c})" for c in clauses)

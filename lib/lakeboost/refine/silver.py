@@ -1,0 +1,218 @@
+"""Silver refine: bronze -> conformed, contract-checked, PII-protected, deduplicated silver.
+
+Each silver table consumes its bronze table as a Delta stream with a checkpoint, so a run
+processes only bronze rows it has not seen; every micro-batch is upserted with a latest-wins
+MERGE (replays change nothing) and its quarantine and quality-metric rows are appended with
+Delta's idempotent transaction ids. `full_rebuild` discards the checkpoint and replaces the
+table from all of bronze.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.silver import SilverTableConfig
+from lakeboost.errors import LakeboostError
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import StepSummary
+from lakeboost.refine import conform as c
+from lakeboost.refine import expectations as ex
+from lakeboost.refine.pii import protect_pii, resolve_pii_key
+from lakeboost.spark.diagnostics import root_cause
+
+log = logging.getLogger(__name__)
+QUARANTINE = "silver.quarantine"
+QUALITY = "silver.data_quality"
+
+
+@dataclass
+class RefineCounts:
+    """Per-table accounting: rows_in = written + unchanged + superseded + dropped + quarantined."""
+
+    rows_in: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged_or_superseded: int = 0
+    dropped: int = 0
+    quarantined: int = 0
+    per_rule: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def refine_tables(spark: SparkSession, config: LakeboostConfig, names: list[str] | None = None, *,
+                  full_rebuild: bool = False, run_id: str | None = None) -> StepSummary:
+    """Refine the named silver tables (all configured by default) and return one summary."""
+    catalog = TableCatalog(spark, config.storage)
+    run_id = run_id or uuid.uuid4().hex
+    selected = names or list(config.silver.tables)
+    unknown = [n for n in selected if n not in config.silver.tables]
+    if unknown:
+        raise LakeboostError(f"unknown silver table(s) {unknown}; configured: {sorted(config.silver.tables)}")
+    summary = StepSummary("refine")
+    for name in selected:
+        counts = refine_table(spark, catalog, name, config.silver.tables[name],
+                              full_rebuild=full_rebuild, run_id=run_id)
+        summary.rows_read += counts.rows_in
+        summary.rows_written += counts.inserted + counts.updated
+        summary.rows_quarantined += counts.quarantined
+        summary.rows_skipped += counts.dropped + counts.unchanged_or_superseded
+        summary.details[name] = counts.__dict__
+        version = catalog.version(f"silver.{name}")
+        if version is not None:
+            summary.versions[f"silver.{name}"] = version
+    summary.details["run_id"] = run_id
+    return summary
+
+
+def refine_table(spark: SparkSession, catalog: TableCatalog, name: str, table: SilverTableConfig, *,
+                 full_rebuild: bool, run_id: str) -> RefineCounts:
+    target = f"silver.{name}"
+    checkpoint = catalog.checkpoint(target, "refine")
+    key = resolve_pii_key(table.pii) if (table.pii.hash) else b""
+    counts = RefineCounts()
+    if full_rebuild:
+        _remove_checkpoint(spark, checkpoint)
+
+    def process(batch: DataFrame, batch_id: int) -> None:
+        overwrite = full_rebuild and batch_id == 0
+        _refine_batch(catalog, name, table, batch, batch_id, run_id=run_id, pii_key=key,
+                      overwrite=overwrite, counts=counts)
+
+    stream = catalog.read_stream(table.source)
+    query = (
+        stream.writeStream.foreachBatch(process)
+        .option("checkpointLocation", checkpoint)
+        .trigger(availableNow=True)
+        .queryName(f"refine_{name}")
+        .start()
+    )
+    query.awaitTermination()
+    if query.exception() is not None:
+        raise _unwrap(query.exception(), name)
+    return counts
+
+
+def _unwrap(exc: BaseException, name: str) -> LakeboostError:
+    # foreachBatch errors come back wrapped in a StreamingQueryException: surface ours intact.
+    cause = getattr(exc, "__cause__", None)
+    if isinstance(cause, LakeboostError):
+        return cause
+    message = root_cause(exc)
+    for cls in LakeboostError.__subclasses__():
+        if message.startswith(cls.__name__ + ":") or f"{cls.__name__}:" in str(exc):
+            text = str(exc).split(f"{cls.__name__}: ", 1)[-1].splitlines()[0]
+            return cls(text)
+    return LakeboostError(f"silver.{name}: refine failed: {message}")
+
+
+def _remove_checkpoint(spark: SparkSession, checkpoint: str) -> None:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(checkpoint)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if fs.exists(path):
+        fs.delete(path, True)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, batch: DataFrame,
+                  batch_id: int, *, run_id: str, pii_key: bytes, overwrite: bool, counts: RefineCounts) -> None:
+    target = f"silver.{name}"
+    conformed = (
+        batch.transform(c.conform, table=table)
+        .transform(c.with_null_key_errors, keys=table.keys)
+        .transform(ex.apply_expectations, table.expectations)
+        .transform(protect_pii, pii=table.pii, key=pii_key)
+    ).persist()
+    try:
+        ex.raise_on_fail_rules(conformed, expectations=table.expectations, key_columns=table.keys, table=target)
+        clean = conformed.filter(F.size(c.CAST_ERRORS) == 0)
+        business = [col for col in _output_columns(table) if col in conformed.columns]
+        passing = (
+            ex.rows_passing(clean.drop(c.CAST_ERRORS))
+            .transform(c.with_content_hash, columns=business)
+            .transform(c.latest_per_key, keys=table.keys, order_by=table.order_by)
+        )
+        quarantined = _quarantine_rows(conformed, table=target, run_id=run_id, batch_id=batch_id)
+        totals = _batch_totals(conformed)
+        result = catalog.upsert(passing, target, keys=table.keys, order_by=table.order_by, overwrite=overwrite)
+        if totals["quarantined"]:
+            catalog.write(quarantined, QUARANTINE, txn=(f"lakeboost.refine.{name}.quarantine", batch_id))
+        rules = ex.rule_counts(clean, expectations=table.expectations) if table.expectations else None
+        _record_quality(catalog, name, rules, totals, run_id=run_id, batch_id=batch_id)
+        _account(counts, totals, result.metrics if result.version is not None else {}, overwrite)
+    finally:
+        conformed.unpersist()
+
+
+def _output_columns(table: SilverTableConfig) -> list[str]:
+    dropped = set(table.pii.drop)
+    masked = [f"{col}_masked" for col in table.pii.mask if col in table.pii.hash]
+    return [col for col in table.columns if col not in dropped] + masked
+
+
+def _quarantine_rows(conformed: DataFrame, *, table: str, run_id: str, batch_id: int) -> DataFrame:
+    cast_failed = F.size(c.CAST_ERRORS) > 0
+    expectation_rows = ex.rows_quarantined(conformed.filter(~cast_failed).drop(c.CAST_ERRORS), table=table)
+    record_columns = [col for col in conformed.columns if not col.startswith("_failed") and col != c.CAST_ERRORS]
+    cast_rows = conformed.filter(cast_failed).select(
+        F.lit(table).alias("table"),
+        F.concat_ws("; ", F.col(c.CAST_ERRORS)).alias("failed_rules"),
+        F.to_json(F.struct(*[F.col(f"`{col}`") for col in record_columns])).alias("record"),
+    )
+    return (
+        cast_rows.unionByName(expectation_rows.select("table", "failed_rules", "record"))
+        .select("table", "failed_rules", "record", F.lit(run_id).alias("run_id"),
+                F.lit(batch_id).cast("bigint").alias("batch_id"), F.current_timestamp().alias("quarantined_at"))
+    )
+
+
+def _batch_totals(conformed: DataFrame) -> dict[str, int]:
+    """One aggregation: rows in, rows with conformance errors, dropped and quarantined rows."""
+    cast_failed = F.size(c.CAST_ERRORS) > 0
+    actions = F.coalesce(F.col("_failed_actions"), F.array().cast("array<string>"))
+    quarantine = ~cast_failed & F.array_contains(actions, "quarantine")
+    drop = ~cast_failed & ~F.array_contains(actions, "quarantine") & F.array_contains(actions, "drop")
+    row = conformed.agg(
+        F.count(F.lit(1)).alias("rows_in"),
+        F.sum(cast_failed.cast("int")).alias("conformance"),
+        F.sum(quarantine.cast("int")).alias("expectation_quarantine"),
+        F.sum(drop.cast("int")).alias("dropped"),
+    ).first()
+    totals = {k: int(row[k] or 0) for k in ("rows_in", "conformance", "expectation_quarantine", "dropped")}
+    totals["quarantined"] = totals["conformance"] + totals["expectation_quarantine"]
+    return totals
+
+
+def _record_quality(catalog: TableCatalog, name: str, rules: DataFrame | None, totals: dict[str, int], *,
+                    run_id: str, batch_id: int) -> None:
+    spark = catalog.spark
+    conformance = spark.createDataFrame(
+        [("_conformance", "quarantine", totals["rows_in"] - totals["conformance"], totals["conformance"])],
+        "rule string, action string, passed bigint, failed bigint",
+    )
+    all_rules = conformance if rules is None else conformance.unionByName(rules)
+    rows = all_rules.select(
+        F.lit(run_id).alias("run_id"), F.lit(f"silver.{name}").alias("table"), "rule", "action",
+        F.col("passed").cast("bigint").alias("passed"), F.col("failed").cast("bigint").alias("failed"),
+        F.lit(batch_id).cast("bigint").alias("batch_id"), F.current_timestamp().alias("recorded_at"),
+    )
+    catalog.write(rows, QUALITY, txn=(f"lakeboost.refine.{name}.quality", batch_id))
+
+
+def _account(counts: RefineCounts, totals: dict[str, int], metrics: dict[str, int], overwrite: bool) -> None:
+    passing = totals["rows_in"] - totals["quarantined"] - totals["dropped"]
+    inserted = metrics.get("numOutputRows", 0) if overwrite or "numTargetRowsInserted" not in metrics \
+        else metrics.get("numTargetRowsInserted", 0)
+    updated = metrics.get("numTargetRowsUpdated", 0)
+    counts.rows_in += totals["rows_in"]
+    counts.inserted += inserted
+    counts.updated += updated
+    counts.unchanged_or_superseded += passing - inserted - updated
+    counts.dropped += totals["dropped"]
+    counts.quarantined += totals["quarantined"]
