@@ -219,3 +219,21 @@ def test_merchants_have_versions_with_category_changes(
     assert merchants["merchant_id"].nunique() == manifest.merchants
     assert len(merchants) == manifest.merchant_versions
     assert not merchants.duplicated(["merchant_id", "category"]).any()
+
+
+def test_shift_drifts_only_the_live_card_events(
+        spark: SparkSession, landing: Path, tmp_path: Path) -> None:
+    shifted = generate_demo_data(spark, landing_dir=str(tmp_path), **{**PARAMS, "shift": 0.5})
+    assert shifted.shift == 0.5
+    for batch in ("transactions", "chargebacks"):
+        assert _files(tmp_path / batch) == _files(landing / batch)
+
+    def live(root: Path) -> pd.DataFrame:
+        events = pd.concat(pd.read_json(f, lines=True)
+                           for f in sorted((root / "card_events").iterdir()))
+        return events.assign(abroad=events["country"].isin(["BR", "IN", "NG", "TH", "AE", "MX"]))
+
+    before, after = live(landing), live(tmp_path)
+    assert list(after["event_id"].sort_values()) == list(before["event_id"].sort_values())
+    assert after["amount"].median() > 1.3 * before["amount"].median()
+    assert after["abroad"].mean() > before["abroad"].mean()

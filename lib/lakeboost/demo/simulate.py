@@ -81,15 +81,15 @@ class Traffic:
 
 def _draw_keys(frame: DataFrame, traffic: Traffic) -> DataFrame:
     """Who pays whom, on which day, at what local hour (shaped like a day of shopping)."""
-    u = traffic.seed
-    night = uniform(u, "night") < traffic.model.night_share
-    daytime = 6 * 3600 + 18 * 3600 * (uniform(u, "tod/a") + uniform(u, "tod/b")) / 2
+    seed = traffic.seed
+    night = uniform(seed, "night") < traffic.model.night_share
+    daytime = 6 * 3600 + 18 * 3600 * (uniform(seed, "tod/a") + uniform(seed, "tod/b")) / 2
     return frame.select(
         "id",
-        (F.lit(traffic.first_day) + pick(uniform(u, "day"), traffic.n_days)).alias("day"),
-        (pick(uniform(u, "customer"), traffic.customers) + 1).cast("long").alias("customer_id"),
-        pick(uniform(u, "merchant"), traffic.merchants).alias("merchant_idx"),
-        F.when(night, uniform(u, "tod/night") * 6 * 3600).otherwise(daytime)
+        (F.lit(traffic.first_day) + pick(uniform(seed, "day"), traffic.n_days)).alias("day"),
+        (pick(uniform(seed, "customer"), traffic.customers) + 1).cast("long").alias("customer_id"),
+        pick(uniform(seed, "merchant"), traffic.merchants).alias("merchant_idx"),
+        F.when(night, uniform(seed, "tod/night") * 6 * 3600).otherwise(daytime)
         .cast("long").alias("shape_sod"),
     )
 
@@ -97,18 +97,18 @@ def _draw_keys(frame: DataFrame, traffic: Traffic) -> DataFrame:
 def _place(frame: DataFrame, traffic: Traffic) -> DataFrame:
     """UTC time, the versions of customer and merchant valid then, country and currency.
 
-    The day's shape is drawn in the customer's original home time zone and turned into UTC
-    seconds of that same UTC day, so the UTC event date is always `day` and nothing depends
-    on the version it selects.
+    The day's shape is drawn in the customer's first home time zone and wrapped into the same
+    UTC day, so the UTC event date is always `day` and the time never depends on the customer
+    version it then selects (which would be circular).
     """
-    u = traffic.seed
+    seed = traffic.seed
     home_offset = _country("utc_offset_minutes", F.col("home_idx_1")) * 60
     ts = F.lit(traffic.start) + F.col("day") * DAY + F.pmod(F.col("shape_sod") - home_offset, DAY)
     home = F.when(F.col("ts") >= F.col("home_change_ts"), F.col("home_idx_2")).otherwise(
         F.col("home_idx_1"))
-    abroad = pick(uniform(u, "abroad"), len(COUNTRIES) - 1)
+    abroad = pick(uniform(seed, "abroad"), len(COUNTRIES) - 1)
     abroad = abroad + (abroad >= F.col("home_idx")).cast("int")  # skip the home country
-    is_foreign = uniform(u, "foreign") < traffic.foreign_share
+    is_foreign = uniform(seed, "foreign") < traffic.foreign_share
     category = F.when(F.col("ts") >= F.col("category_change_ts"), F.col("category_2")).otherwise(
         F.col("category_1"))
     return (
@@ -127,27 +127,27 @@ def _place(frame: DataFrame, traffic: Traffic) -> DataFrame:
 
 def _behave(frame: DataFrame, traffic: Traffic) -> DataFrame:
     """Channel, amount, card and device: what the cardholder (or a fraudster) does."""
-    u, model = traffic.seed, traffic.model
+    seed, model = traffic.seed, traffic.model
     spike = F.when(
-        uniform(u, "spike") < model.spike_share,
-        model.spike_low + (model.spike_high - model.spike_low) * uniform(u, "spike/size"),
+        uniform(seed, "spike") < model.spike_share,
+        model.spike_low + (model.spike_high - model.spike_low) * uniform(seed, "spike/size"),
     ).otherwise(1.0)
     # log(amount / typical amount), in euros; the live-event drift scales it by amount_factor.
-    log_ratio = model.amount_sd * normal(u, "amount") + F.log(spike) + F.log(
+    log_ratio = model.amount_sd * normal(seed, "amount") + F.log(spike) + F.log(
         F.lit(traffic.amount_factor))
     rates = F.create_map(*[x for cur, r in EUR_RATES.items() for x in (F.lit(cur), F.lit(r))])
     cents = F.col("typical_amount") * F.exp(F.col("log_ratio")) * rates[F.col("currency")] * 100
-    second_card = (F.col("n_cards") == 2) & (uniform(u, "card") < 0.4)
+    second_card = (F.col("n_cards") == 2) & (uniform(seed, "card") < 0.4)
     new_device = F.format_string(
-        "dev-%010x", F.pmod(F.xxhash64(F.lit(u).cast("long"), F.col("id"), F.lit("device/new")),
+        "dev-%010x", F.pmod(F.xxhash64(F.lit(seed).cast("long"), F.col("id"), F.lit("device/new")),
                             F.lit(16**10).cast("long")))
-    device = (F.when(uniform(u, "device") < model.new_device_share, new_device)
-              .when(uniform(u, "device/which") < 0.3, F.col("device_2"))
+    device = (F.when(uniform(seed, "device") < model.new_device_share, new_device)
+              .when(uniform(seed, "device/which") < 0.3, F.col("device_2"))
               .otherwise(F.col("device_1")))
     return (
         frame.withColumn("log_ratio", log_ratio)
         .withColumns({
-            "channel": weighted(uniform(u, "channel"), CHANNELS),
+            "channel": weighted(uniform(seed, "channel"), CHANNELS),
             "amount_cents": F.greatest(F.round(cents), F.lit(50.0)).cast("long"),
             "card_number": F.when(second_card, F.col("card_2")).otherwise(F.col("card_1")),
             "device_id": device,
@@ -158,7 +158,7 @@ def _behave(frame: DataFrame, traffic: Traffic) -> DataFrame:
 
 def _label(frame: DataFrame, traffic: Traffic) -> DataFrame:
     """Decide fraud with the logistic model of `FraudModel` on columns the data exposes."""
-    u, model = traffic.seed, traffic.model
+    seed, model = traffic.seed, traffic.model
     night = F.pmod(F.col("local_ts"), DAY) < 6 * 3600
     logit = (
         F.lit(model.intercept)
@@ -167,9 +167,9 @@ def _label(frame: DataFrame, traffic: Traffic) -> DataFrame:
         + model.high_risk * F.col("category").isin(*HIGH_RISK_CATEGORIES).cast("double")
         + model.night * night.cast("double")
         + model.online * (F.col("channel") == "online").cast("double")
-        + model.noise_sd * normal(u, "fraud/noise")
+        + model.noise_sd * normal(seed, "fraud/noise")
     )
-    return frame.withColumn("is_fraud", uniform(u, "fraud") < 1.0 / (1.0 + F.exp(-logit)))
+    return frame.withColumn("is_fraud", uniform(seed, "fraud") < 1.0 / (1.0 + F.exp(-logit)))
 
 
 def _render(frame: DataFrame) -> DataFrame:

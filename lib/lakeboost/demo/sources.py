@@ -89,7 +89,7 @@ def transaction_lines(annotated: DataFrame, *, seed: int, start_date: str,
                     "value"))
 
 
-def chargeback_lines(annotated: DataFrame, *, seed: int, start_date: str) -> DataFrame:
+def chargeback_lines(annotated: DataFrame, *, seed: int) -> DataFrame:
     """JSON lines, one chargeback per fraud 2-30 days later, plus truncated extra copies.
 
     A truncated line is an *extra* line written just before the intact one (a retried
