@@ -43,3 +43,9 @@ class DataContractError(LakeboostError):
     """A data-quality expectation with action `fail` did not hold."""
 
     exit_code = 7
+
+
+class PiiKeyError(LakeboostError):
+    """The HMAC key for hashing personal data is missing or too weak (there is no unkeyed fallback)."""
+
+    exit_code = 8
