@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyspark.sql import SparkSession
-
 from lakeboost.config import LakeboostConfig
 from lakeboost.demo.job import generate_step
 from lakeboost.logs import StepSummary
 from lakeboost.runtime import run_job
+from pyspark.sql import SparkSession
 
 
 def generate(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:

@@ -27,11 +27,16 @@ TEST_SPARK_CONF = {
 def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
     config = load_config("local", conf_dir=REPO / "conf")
     warehouse = tmp_path_factory.mktemp("warehouse")
+    # A real event log (small buffer so it is flushed while the session lives): the PII tests
+    # scan it for secrets, as the Spark history server would show it.
+    event_log = tmp_path_factory.mktemp("eventlog")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = build_spark(
         config.spark.model_copy(update={"master": "local[2]"}),
         app_name="lakeboost-tests",
-        extra_conf={**TEST_SPARK_CONF, "spark.sql.warehouse.dir": str(warehouse)},
+        extra_conf={**TEST_SPARK_CONF, "spark.sql.warehouse.dir": str(warehouse),
+                    "spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{event_log}",
+                    "spark.eventLog.buffer.kb": "1k", "spark.eventLog.compress": "false"},
     )
     yield session
     session.stop()

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pyspark.sql import SparkSession
-
 from lakeboost.config import load_config
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io import TableCatalog
+from pyspark.sql import SparkSession
+
 from tests.helpers import write_lines
 
 REPO = Path(__file__).resolve().parents[2]

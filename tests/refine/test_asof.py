@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
-
 from lakeboost.refine.asof import asof_join
+from pyspark.sql import SparkSession
 
 TXNS = "txn string, customer_id bigint, t timestamp"
 VERSIONS = "customer_id bigint, valid_from timestamp, country string"

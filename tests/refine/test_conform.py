@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
-
 from lakeboost.config.silver import SilverTableConfig
 from lakeboost.refine.conform import conform, latest_per_key, with_content_hash, with_null_key_errors
+from pyspark.sql import SparkSession
 
 TABLE = SilverTableConfig.model_validate({
     "source": "bronze.t", "keys": ["id"], "upper": ["country"], "lower": ["email"],

@@ -30,6 +30,7 @@ from lakeboost.ingest.sources import (
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.spark.streams import await_query
 
 log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "bronze.quarantine"
@@ -100,14 +101,8 @@ def ingest_files(
     )
     run_continuously = continuous or cfg.trigger == "processing_time"
     writer = writer.trigger(processingTime=cfg.interval) if run_continuously else writer.trigger(availableNow=True)
-    query = writer.start()
-    try:
-        query.awaitTermination(timeout_seconds if run_continuously else None)
-    finally:
-        if query.isActive:
-            query.stop()
-    if query.exception() is not None:
-        raise LakeboostError(f"source {name!r}: ingest stream failed: {root_cause(query.exception())}")
+    await_query(writer.start(), f"source {name!r}: ingest stream",
+                timeout_seconds if run_continuously else None)
     return summary
 
 

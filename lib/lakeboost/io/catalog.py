@@ -14,6 +14,7 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
@@ -194,13 +195,22 @@ class TableCatalog:
         before = self.version(name)
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = f"NOT (t.`{hash_column}` <=> s.`{hash_column}`)"
+        # Without an ordering the source is the truth: any different row replaces its match.
+        update_when = f"{changed} AND ({newer_condition(order_by, hash_column)})" if order_by else changed
+        # Only rows that will insert or update may reach the MERGE: Delta rewrites every file
+        # holding a matched row even when the update condition is false, so a re-run would
+        # otherwise rewrite the table and commit a version that changes nothing.
+        current = self.read(name).select(*keys, *[c for c in (*order_by, hash_column) if c not in keys])
+        effective = (
+            df.alias("s").join(current.alias("t"), on=F.expr(on), how="left")
+            .filter(F.expr(f"t.`{hash_column}` IS NULL OR ({update_when})"))
+            .select("s.*")
+        )
         (
             self.delta_table(name).alias("t")
-            .merge(df.alias("s"), on)
+            .merge(effective.alias("s"), on)
             .withSchemaEvolution()
-            # Without an ordering the source is the truth: any different row replaces its match.
-            .whenMatchedUpdateAll(
-                condition=f"{changed} AND ({newer_condition(order_by, hash_column)})" if order_by else changed)
+            .whenMatchedUpdateAll(condition=update_when)
             .whenNotMatchedInsertAll()
             .execute()
         )

@@ -25,7 +25,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
-from lakeboost.spark.diagnostics import root_cause
+from lakeboost.spark.streams import await_query
 
 log = logging.getLogger(__name__)
 QUARANTINE = "silver.quarantine"
@@ -92,23 +92,8 @@ def refine_table(spark: SparkSession, catalog: TableCatalog, name: str, table: S
         .queryName(f"refine_{name}")
         .start()
     )
-    query.awaitTermination()
-    if query.exception() is not None:
-        raise _unwrap(query.exception(), name)
+    await_query(query, f"refine of silver.{name}")
     return counts
-
-
-def _unwrap(exc: BaseException, name: str) -> LakeboostError:
-    # foreachBatch errors come back wrapped in a StreamingQueryException: surface ours intact.
-    cause = getattr(exc, "__cause__", None)
-    if isinstance(cause, LakeboostError):
-        return cause
-    message = root_cause(exc)
-    for cls in LakeboostError.__subclasses__():
-        if message.startswith(cls.__name__ + ":") or f"{cls.__name__}:" in str(exc):
-            text = str(exc).split(f"{cls.__name__}: ", 1)[-1].splitlines()[0]
-            return cls(text)
-    return LakeboostError(f"silver.{name}: refine failed: {message}")
 
 
 def _remove_checkpoint(spark: SparkSession, checkpoint: str) -> None:

@@ -1,0 +1,165 @@
+"""Silver refine over real bronze Delta tables: accounting, MERGE re-runs, contracts, PII."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from lakeboost.errors import DataContractError, PiiKeyError
+from lakeboost.io import TableCatalog
+from lakeboost.refine.silver import QUALITY, QUARANTINE, refine_tables
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from tests.helpers import make_config
+
+CANARY_KEY = "canary-pii-key-7d1f0c2e9a"
+BRONZE = "txn_id string, amount string, event_time string, email string, _source string, " \
+         "_source_file string, _ingested_at timestamp, _batch_id bigint"
+
+
+def silver_cfg(**overrides) -> dict:
+    table = {
+        "source": "bronze.txns", "keys": ["txn_id"], "order_by": ["_ingested_at"], "upper": ["txn_id"],
+        "columns": {"txn_id": {"type": "string"}, "amount": {"type": "double"},
+                    "event_time": {"type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ssXXX"},
+                    "email": {"type": "string"}},
+        "expectations": {"amount_positive": {"expr": "amount > 0", "action": "quarantine"},
+                         "not_huge": {"expr": "amount < 10000", "action": "drop"},
+                         "has_email": {"expr": "email IS NOT NULL", "action": "warn"}},
+        "pii": {"hash": ["email"]},
+    }
+    table.update(overrides)
+    return {"tables": {"txns": table}, "integrate": False}
+
+
+def bronze_rows(spark: SparkSession, rows: list[tuple], batch: int = 0) -> DataFrame:
+    stamped = [(*r, "txns", f"f{batch}.csv", f"2026-01-0{batch + 1} 00:00:00", batch) for r in rows]
+    return spark.createDataFrame(stamped, BRONZE.replace("_ingested_at timestamp", "_ingested_at string")) \
+        .withColumn("_ingested_at", F.to_timestamp("_ingested_at"))
+
+
+@pytest.fixture
+def pii_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LAKEBOOST_PII_KEY", CANARY_KEY)
+    return CANARY_KEY
+
+
+def test_refine_accounts_for_every_row_and_rerun_changes_nothing(spark: SparkSession, tmp_path: Path,
+                                                                 pii_key: str) -> None:
+    config = make_config(tmp_path, silver=silver_cfg())
+    catalog = TableCatalog(spark, config.storage)
+    catalog.write(bronze_rows(spark, [
+        ("t1", "10.0", "2026-01-01T10:00:00+01:00", "a@x.com"),
+        ("T1", "12.0", "2026-01-01T10:00:00+01:00", "a@x.com"),   # same key after standardising
+        ("t2", "-5", "2026-01-01T11:00:00Z", "b@x.com"),           # quarantine: amount_positive
+        ("t3", "99999", "2026-01-01T12:00:00Z", "c@x.com"),        # drop: not_huge
+        ("t4", "5.0", "not a time", "d@x.com"),                    # conformance: bad timestamp
+        (None, "5.0", "2026-01-01T12:00:00Z", "e@x.com"),          # conformance: null key
+        ("t5", "7.0", "2026-01-01T13:00:00Z", None),               # warn only: kept
+    ]), "bronze.txns")
+
+    first = refine_tables(spark, config)
+    counts = first.details["txns"]
+    version = catalog.version("silver.txns")
+    second = refine_tables(spark, config)
+
+    assert counts["rows_in"] == 7
+    assert (counts["inserted"], counts["unchanged_or_superseded"], counts["dropped"], counts["quarantined"]) == \
+        (2, 1, 1, 3)
+    assert counts["rows_in"] == counts["inserted"] + counts["updated"] + counts["unchanged_or_superseded"] + \
+        counts["dropped"] + counts["quarantined"]
+    assert second.rows_read == 0 and catalog.version("silver.txns") == version
+    silver = catalog.read("silver.txns").select("txn_id", "amount", "event_time")
+    expected = spark.createDataFrame([("T1", None, "2026-01-01 09:00:00"), ("T5", 7.0, "2026-01-01 13:00:00")],
+                                     "txn_id string, amount double, event_time string") \
+        .withColumn("event_time", F.to_timestamp("event_time"))
+    assert {r.txn_id for r in silver.collect()} == {"T1", "T5"}
+    assert silver.filter("txn_id = 'T1'").first().amount in (10.0, 12.0)  # tie on _ingested_at: deterministic
+    assert_df_equality(silver.drop("amount"), expected.drop("amount"), ignore_row_order=True, ignore_nullable=True)
+    reasons = sorted(r.failed_rules for r in catalog.read(QUARANTINE).collect())
+    assert reasons == ["amount_positive", "event_time: 'not a time' is not a valid timestamp", "key txn_id is null"]
+
+
+def test_incremental_run_processes_only_new_bronze_rows_and_latest_wins(spark: SparkSession, tmp_path: Path,
+                                                                        pii_key: str) -> None:
+    config = make_config(tmp_path, silver=silver_cfg(expectations={}))
+    catalog = TableCatalog(spark, config.storage)
+    catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com")], batch=0), "bronze.txns")
+    refine_tables(spark, config)
+    catalog.write(bronze_rows(spark, [("t1", "2.0", "2026-01-01T00:00:00Z", "a@x.com"),
+                                      ("t2", "3.0", "2026-01-02T00:00:00Z", "b@x.com")], batch=1), "bronze.txns")
+
+    second = refine_tables(spark, config)
+
+    assert second.details["txns"]["rows_in"] == 2
+    assert (second.details["txns"]["inserted"], second.details["txns"]["updated"]) == (1, 1)
+    rows = {r.txn_id: r.amount for r in catalog.read("silver.txns").collect()}
+    assert rows == {"T1": 2.0, "T2": 3.0}
+    rebuilt = refine_tables(spark, config, full_rebuild=True)
+    assert rebuilt.details["txns"]["rows_in"] == 3
+    assert {r.txn_id: r.amount for r in catalog.read("silver.txns").collect()} == rows
+
+
+def test_fail_rule_stops_before_anything_is_written(spark: SparkSession, tmp_path: Path, pii_key: str) -> None:
+    config = make_config(tmp_path, silver=silver_cfg(
+        expectations={"amount_positive": {"expr": "amount > 0", "action": "fail"}}))
+    catalog = TableCatalog(spark, config.storage)
+    catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com"),
+                                      ("t2", "-1.0", "2026-01-01T00:00:00Z", "b@x.com")]), "bronze.txns")
+
+    with pytest.raises(DataContractError, match=r"silver.txns.*amount_positive.*amount > 0.*1 row.*T2"):
+        refine_tables(spark, config)
+
+    for table in ("silver.txns", QUARANTINE, QUALITY):
+        assert not catalog.exists(table)
+
+
+def test_quality_metrics_table_records_each_rule_per_run(spark: SparkSession, tmp_path: Path, pii_key: str) -> None:
+    config = make_config(tmp_path, silver=silver_cfg())
+    catalog = TableCatalog(spark, config.storage)
+    catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", None),
+                                      ("t2", "-1.0", "2026-01-01T00:00:00Z", "b@x.com")]), "bronze.txns")
+    summary = refine_tables(spark, config)
+
+    metrics = catalog.read(QUALITY).select("run_id", "table", "rule", "action", "passed", "failed")
+    run = summary.details["run_id"]
+    expected = spark.createDataFrame([
+        (run, "silver.txns", "_conformance", "quarantine", 2, 0),
+        (run, "silver.txns", "amount_positive", "quarantine", 1, 1),
+        (run, "silver.txns", "not_huge", "drop", 2, 0),
+        (run, "silver.txns", "has_email", "warn", 1, 1),
+    ], "run_id string, table string, rule string, action string, passed bigint, failed bigint")
+    assert_df_equality(metrics, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_missing_pii_key_is_an_error_not_an_unkeyed_hash(spark: SparkSession, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAKEBOOST_PII_KEY", raising=False)
+    config = make_config(tmp_path, silver=silver_cfg())
+    with pytest.raises(PiiKeyError, match="LAKEBOOST_PII_KEY"):
+        refine_tables(spark, config)
+
+
+def test_canary_key_never_reaches_tables_logs_or_plans(spark: SparkSession, tmp_path: Path, pii_key: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = make_config(tmp_path, silver=silver_cfg())
+    catalog = TableCatalog(spark, config.storage)
+    catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com")]), "bronze.txns")
+
+    refine_tables(spark, config)
+
+    hashed = catalog.read("silver.txns").first().email
+    assert len(hashed) == 64 and hashed != "a@x.com"
+    assert CANARY_KEY not in caplog.text
+    files = [p for p in (tmp_path / "lake").rglob("*") if p.is_file()]
+    assert files and not any(CANARY_KEY.encode() in p.read_bytes() for p in files)
+    assert not any(b"a@x.com" in p.read_bytes() for p in files if "/silver/" in str(p))
+    event_logs = [p for p in Path(spark.conf.get("spark.eventLog.dir").replace("file:", "")).rglob("*")
+                  if p.is_file()]
+    logged = b"".join(p.read_bytes() for p in event_logs)
+    assert b"pii_hmac_sha256" in logged, "the event log should show the hashing step (else this check is vacuous)"
+    assert CANARY_KEY.encode() not in logged
