@@ -9,7 +9,7 @@ bootstrap:
 	@./scripts/bootstrap.sh
 
 demo: bootstrap
-	$(PY) jobs/pipeline.py $(ARGS)
+	LAKEBOOST_PII_KEY="$$(./scripts/demo-pii-key.sh)" $(PY) jobs/pipeline.py $(ARGS)
 
 test: bootstrap
 	$(PY) -m pytest $(ARGS)
