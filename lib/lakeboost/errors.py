@@ -49,3 +49,9 @@ class PiiKeyError(LakeboostError):
     """The HMAC key for hashing personal data is missing or too weak (there is no unkeyed fallback)."""
 
     exit_code = 8
+
+
+class LeakageError(LakeboostError):
+    """A training set would let a feature see its label or its own future."""
+
+    exit_code = 9

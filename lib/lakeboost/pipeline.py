@@ -34,10 +34,17 @@ def _refine(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     return refine_step(spark, config)
 
 
+def _features(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.features.job import features_step
+
+    return features_step(spark, config)
+
+
 STEPS: dict[str, Step] = {
     "generate": _generate,
     "ingest": _ingest,
     "refine": _refine,
+    "features": _features,
 }
 
 

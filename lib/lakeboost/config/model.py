@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lakeboost.config.base import Frozen, check_schema
+from lakeboost.config.features import GoldConfig
 from lakeboost.config.silver import SilverConfig
 
 
@@ -149,6 +150,7 @@ class LakeboostConfig(Frozen):
     demo: DemoConfig = DemoConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     silver: SilverConfig = SilverConfig()
+    gold: GoldConfig = GoldConfig()
 
     @field_validator("sources")
     @classmethod

@@ -1,0 +1,30 @@
+"""Build gold feature tables (incrementally by date partition) and the training set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyspark.sql import SparkSession
+
+from lakeboost.config import LakeboostConfig
+from lakeboost.features.job import features_step
+from lakeboost.logs import StepSummary
+from lakeboost.runtime import run_job
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", action="append", default=None, help="build only this feature table")
+    parser.add_argument("--full-rebuild", action="store_true", help="recompute every date partition")
+
+
+def features(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
+    return features_step(spark, config, args.table, full_rebuild=args.full_rebuild)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job("features", __doc__ or "", features, argv, add_arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

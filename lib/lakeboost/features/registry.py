@@ -1,0 +1,51 @@
+"""Custom features: `DataFrame -> DataFrame` functions registered by name, used from config.
+
+    from lakeboost.features.registry import feature
+
+    @feature("night_owl")
+    def night_owl(df: DataFrame) -> DataFrame:
+        return df.withColumn("night_owl", (F.hour("event_time") < 6).cast("int"))
+
+A custom feature must keep every row and the event key, and may use only the event's own
+columns and the features computed before it (it runs after the declarative ones).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame
+
+from lakeboost.errors import ConfigError
+
+FeatureFn = Callable[[DataFrame], DataFrame]
+_REGISTRY: dict[str, FeatureFn] = {}
+
+
+def feature(name: str) -> Callable[[FeatureFn], FeatureFn]:
+    """Decorator registering `fn` under `name`."""
+
+    def register(fn: FeatureFn) -> FeatureFn:
+        _REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+def resolve(name: str) -> FeatureFn:
+    """A registered function by name, or `module.path:function` imported on demand."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"custom feature {name!r} cannot be imported: {exc}") from None
+    raise ConfigError(f"custom feature {name!r} is not registered; registered: {sorted(_REGISTRY)} "
+                      "(or use 'module.path:function')")
+
+
+# The demo's custom features: what the declarative form cannot say.
+import lakeboost.features.demo_features  # noqa: E402,F401  (registers on import)

@@ -1,0 +1,78 @@
+"""Incremental feature builds equal full rebuilds, including a late record reaching 3 days ahead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.features import FeatureSetConfig
+from lakeboost.config.model import StorageConfig
+from lakeboost.features.build import build_feature_set, reach_days
+from lakeboost.io import TableCatalog
+
+FEATURES = FeatureSetConfig.model_validate({
+    "source": "silver.events", "event_key": "txn_id", "timestamp": "event_time", "date_column": "event_date",
+    "passthrough": ["amount"],
+    "groups": {"cust": {"entity": "customer_id", "windows": ["1d", "3d"], "aggs": {"amount": ["sum", "max"]},
+                        "last_value": ["amount"], "time_since_last": True}},
+    "label_rates": {"merch_cb": {"entity": "merchant_id", "labels": "silver.cbs", "label_key": "txn_id",
+                                 "reported_at": "reported_at", "window": "2d"}},
+    "ratios": {"amount_vs_3d_max": "amount / nullif(cust_amount_max_3d, 0)"},
+})
+
+
+def events(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    return (
+        spark.createDataFrame(rows, "txn_id string, customer_id int, merchant_id string, event_time string, amount double")
+        .withColumn("event_time", F.to_timestamp("event_time"))
+        .withColumn("event_date", F.to_date("event_time"))
+    )
+
+
+def daily_events(spark: SparkSession) -> DataFrame:
+    rows = [(f"T{d}{c}", c, f"M{c % 2}", f"2026-01-{d:02d} {8 + c}:00:00", float(d * 10 + c))
+            for d in range(1, 11) for c in range(3)]
+    return events(spark, rows)
+
+
+def test_reach_is_the_longest_window_in_days() -> None:
+    assert reach_days(FEATURES) == 3
+
+
+def test_incremental_build_after_late_record_equals_full_rebuild(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    catalog.write(daily_events(spark), "silver.events")
+    catalog.write(spark.createDataFrame([("T21", "2026-01-03 00:00:00")], "txn_id string, reported_at string")
+                  .withColumn("reported_at", F.to_timestamp("reported_at")), "silver.cbs")
+    first = build_feature_set(catalog, "feats", FEATURES)
+    assert first["mode"] == "full"
+
+    # A late record for day 2 and a new day 11: days 2..5 and 11 change, nothing else.
+    catalog.write(events(spark, [("LATE", 1, "M1", "2026-01-02 23:00:00", 500.0),
+                                 ("NEW", 2, "M0", "2026-01-11 09:00:00", 1.0)]), "silver.events")
+    incremental = build_feature_set(catalog, "feats", FEATURES)
+    after_incremental = catalog.read("gold.feats", version=incremental["version"])
+    assert (incremental["mode"], incremental["dates"]) == ("incremental", 5)
+    history = catalog.delta_table("gold.feats").history(1).first()
+    assert history.operation == "WRITE" and "event_date IN" in history.operationParameters["predicate"]
+
+    rebuilt = build_feature_set(catalog, "feats", FEATURES, full_rebuild=True)
+    assert rebuilt["mode"] == "full"
+    assert_df_equality(after_incremental, catalog.read("gold.feats"), ignore_row_order=True, ignore_nullable=True)
+    late_effect = catalog.read("gold.feats").filter("customer_id = 1 AND event_date = '2026-01-05'").first()
+    assert late_effect.cust_amount_max_3d == 500.0  # the late day-2 record reaches 3 days ahead
+
+
+def test_unchanged_inputs_build_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    catalog.write(daily_events(spark), "silver.events")
+    catalog.write(spark.createDataFrame([], "txn_id string, reported_at timestamp"), "silver.cbs")
+    build_feature_set(catalog, "feats", FEATURES)
+    version = catalog.version("gold.feats")
+
+    again = build_feature_set(catalog, "feats", FEATURES)
+
+    assert again["mode"] == "unchanged" and catalog.version("gold.feats") == version

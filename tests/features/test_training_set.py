@@ -1,0 +1,79 @@
+"""Point-in-time training sets: late labels, maturity, strict as-of, and the leakage audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.features import TrainingSetConfig
+from lakeboost.config.model import StorageConfig
+from lakeboost.errors import LeakageError
+from lakeboost.features.training_set import build_training_set
+from lakeboost.io import TableCatalog
+
+CONFIG = TrainingSetConfig.model_validate({
+    "features": "gold.feats", "labels": {"table": "silver.cbs", "key": "txn_id", "available_at": "reported_at"},
+    "label_maturity": "10d",
+    "as_of": [{"table": "silver.customers", "entity": "customer_id", "timestamp": "valid_from",
+               "columns": ["limit"], "prefix": "c_"}],
+    "exclude": ["txn_id", "customer_id"],
+})
+
+
+def ts(df: DataFrame, *columns: str) -> DataFrame:
+    for c in columns:
+        df = df.withColumn(c, F.to_timestamp(c))
+    return df
+
+
+def setup_tables(spark: SparkSession, catalog: TableCatalog, extra_feature: str | None = None) -> None:
+    rows = [(f"T{i}", i % 3, f"2026-01-{1 + i % 28:02d} 12:00:00", float(i % 7)) for i in range(60)]
+    feats = ts(spark.createDataFrame(rows, "txn_id string, customer_id int, event_time string, f1 double"),
+               "event_time").withColumn("_features_as_of", F.col("event_time") - F.expr("INTERVAL 1 SECOND"))
+    if extra_feature:
+        feats = feats.withColumn("leaky", F.expr(extra_feature))
+    catalog.write(feats, "gold.feats")
+    catalog.write(ts(spark.createDataFrame([
+        ("T1", "2026-01-05 00:00:00"),   # reported in time: positive
+        ("T2", "2026-02-20 00:00:00"),   # reported after the cutoff: unknown then, so negative
+        ("T3", "2026-01-10 00:00:00"),
+    ], "txn_id string, reported_at string"), "reported_at"), "silver.cbs")
+    catalog.write(ts(spark.createDataFrame([
+        (1, "2025-12-01 00:00:00", 100.0), (1, "2026-01-02 12:00:00", 999.0),  # same instant as T1's event
+    ], "customer_id int, valid_from string, limit double"), "valid_from"), "silver.customers")
+
+
+def test_labels_are_known_only_after_they_are_reported_and_young_examples_wait(
+        spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog)
+
+    training = build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
+
+    rows = {r.txn_id: r for r in training.df.collect()}
+    assert rows["T1"].label == 1 and rows["T2"].label == 0 and rows["T3"].label == 1
+    assert max(r.event_time for r in rows.values()) <= dt.datetime(2026, 1, 22)
+    # Strictly before: the customer version from T1's own instant is its future.
+    assert rows["T1"].c_limit == 100.0 and rows["T4"].c_limit == 999.0
+    assert "f1" in training.feature_columns and "txn_id" not in training.feature_columns
+    assert training.versions == {"gold.feats": 0, "silver.cbs": 0, "silver.customers": 0}
+
+
+def test_audit_names_a_feature_that_predicts_the_label_alone(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog, extra_feature="CASE WHEN txn_id IN ('T1', 'T3') THEN 1.0 ELSE 0.0 END")
+    with pytest.raises(LeakageError, match=r"feature 'leaky' alone predicts 'label' with ROC AUC 1.0000"):
+        build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
+
+
+def test_audit_catches_a_feature_observed_at_its_own_time(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog)
+    leaking = catalog.read("gold.feats").withColumn("_features_as_of", F.col("event_time"))
+    catalog.write(leaking, "gold.feats", mode="overwrite")
+    with pytest.raises(LeakageError, match=r"use data observed at or after their own time via '_features_as_of'"):
+        build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
