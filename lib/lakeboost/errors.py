@@ -55,3 +55,9 @@ class LeakageError(LakeboostError):
     """A training set would let a feature see its label or its own future."""
 
     exit_code = 9
+
+
+class TrainingError(LakeboostError):
+    """Training cannot start or did not finish (pre-flight refusal, failed fit after retries)."""
+
+    exit_code = 10

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from lakeboost.config.base import Frozen, check_schema
 from lakeboost.config.features import GoldConfig
 from lakeboost.config.silver import SilverConfig
+from lakeboost.config.training import TrainingConfig
 
 
 class SparkConfig(Frozen):
@@ -151,6 +152,7 @@ class LakeboostConfig(Frozen):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     silver: SilverConfig = SilverConfig()
     gold: GoldConfig = GoldConfig()
+    training: TrainingConfig = TrainingConfig()
 
     @field_validator("sources")
     @classmethod

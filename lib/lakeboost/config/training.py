@@ -1,0 +1,90 @@
+"""Training configuration: objective, split, imbalance, xgboost parameters, tracking."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from lakeboost.config.base import Frozen
+
+Objective = Literal["binary:logistic", "multi:softprob", "reg:squarederror", "reg:absoluteerror"]
+
+
+class SplitConfig(Frozen):
+    """How examples are divided. The test split is never seen by training or tuning.
+
+    time: the latest `test_fraction` of time is test, the `valid_fraction` before it validation
+    (or explicit `valid_from` / `test_from` timestamps). random: stratified by label.
+    group: every row of one `group_column` value lands in the same split.
+    """
+
+    kind: Literal["time", "random", "group"] = "time"
+    valid_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    valid_from: str | None = None
+    test_from: str | None = None
+    group_column: str | None = None
+    seed: int = 7
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitConfig:
+        if self.valid_fraction + self.test_fraction >= 0.9:
+            raise ValueError("valid_fraction + test_fraction must leave at least 10% for training")
+        if self.kind == "group" and not self.group_column:
+            raise ValueError("kind: group needs group_column")
+        if (self.valid_from is None) != (self.test_from is None):
+            raise ValueError("set both valid_from and test_from, or neither")
+        return self
+
+
+class ImbalanceConfig(Frozen):
+    # scale_pos_weight = negatives / positives of the training split (binary only)
+    class_weight: Literal["balanced", "none"] = "balanced"
+    # Keep this share of training negatives (1.0: no resampling); validation/test untouched.
+    negative_sample_rate: float = Field(1.0, gt=0, le=1)
+
+
+class CrossValidationConfig(Frozen):
+    folds: int = Field(0, ge=0, description="0 disables; k-fold over train+validation")
+
+
+class ThresholdConfig(Frozen):
+    """How the decision threshold is chosen on the validation split."""
+
+    strategy: Literal["max_f1", "target_precision", "target_recall", "fixed"] = "max_f1"
+    target: float = Field(0.5, gt=0, lt=1)
+
+
+class ModelConfig(Frozen):
+    objective: Objective = "binary:logistic"
+    num_workers: int = Field(2, ge=1)
+    device: Literal["cpu", "cuda"] = "cpu"
+    n_estimators: int = Field(400, ge=1)
+    early_stopping_rounds: int | None = Field(30, ge=1)
+    eval_metric: str | None = None  # default per objective (aucpr for binary)
+    # Any other xgboost parameter, passed through (max_depth, learning_rate, subsample, ...).
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Spark resources per worker (spark.task.cpus for the barrier stage).
+    cpus_per_worker: int = Field(1, ge=1)
+    fit_retries: int = Field(1, ge=0)
+    seed: int = 7
+
+
+class TrackingConfig(Frozen):
+    tracking_uri: str | None = None  # default: sqlite:///<storage.root>/mlflow.db
+    experiment: str = "lakeboost"
+    registered_model: str = "lakeboost_fraud"
+
+
+class TrainingConfig(Frozen):
+    label: str = "label"
+    model: ModelConfig = ModelConfig()
+    split: SplitConfig = SplitConfig()
+    imbalance: ImbalanceConfig = ImbalanceConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
+    cross_validation: CrossValidationConfig = CrossValidationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    # Refuse to start when the estimated training matrix per worker exceeds this share of
+    # the memory each worker's executor has.
+    max_memory_fraction: float = Field(0.5, gt=0, le=1)

@@ -1,0 +1,75 @@
+"""Checks before a distributed fit starts: refuse clearly instead of hanging or running out of memory.
+
+* barrier mode needs all `num_workers` tasks running at once: enough task slots, and
+  dynamic allocation off (executors released mid-stage would stall the barrier);
+* the training matrix per worker (rows x features x 4 bytes, about 3 copies while the
+  DMatrix is built from Arrow and pandas) must fit in the share of executor memory allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from lakeboost.errors import TrainingError
+
+BYTES_PER_VALUE = 4  # float32 in the DMatrix
+COPIES_WHILE_BUILDING = 3  # Arrow batch + pandas frame + DMatrix
+
+
+@dataclass(frozen=True)
+class ClusterResources:
+    task_slots: int
+    executor_memory_bytes: int
+    dynamic_allocation: bool
+
+
+def parse_memory(text: str) -> int:
+    """Spark memory strings ('4g', '512m', '1024k', bare bytes) to bytes."""
+    match = re.fullmatch(r"(\d+)([kmgt]?)b?", text.strip().lower())
+    if not match:
+        raise ValueError(f"unrecognised memory size {text!r}")
+    return int(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " ")
+
+
+def cluster_resources(spark: SparkSession) -> ClusterResources:
+    sc = spark.sparkContext
+    conf = sc.getConf()
+    local = sc.master.startswith("local")
+    memory_key = "spark.driver.memory" if local else "spark.executor.memory"
+    # Concurrent task slots, counted the way xgboost.spark counts them (default profile).
+    slots = sc._jsc.sc().maxNumConcurrentTasks(sc._jsc.sc().resourceProfileManager().resourceProfileFromId(0))
+    return ClusterResources(
+        task_slots=int(slots),
+        executor_memory_bytes=parse_memory(conf.get(memory_key, "1g")),
+        dynamic_allocation=conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true",
+    )
+
+
+def estimated_bytes_per_worker(rows: int, features: int, workers: int) -> int:
+    return rows * (features + 2) * BYTES_PER_VALUE * COPIES_WHILE_BUILDING // max(workers, 1)
+
+
+def preflight(resources: ClusterResources, *, num_workers: int, rows: int, features: int,
+              max_memory_fraction: float) -> int:
+    """Return the estimated bytes per worker, or raise TrainingError saying what to change."""
+    if resources.dynamic_allocation:
+        raise TrainingError(
+            "spark.dynamicAllocation.enabled is true: xgboost.spark trains in a barrier stage, which "
+            "needs its executors for the whole fit; set spark.dynamicAllocation.enabled=false for training")
+    if num_workers > resources.task_slots:
+        raise TrainingError(
+            f"training.model.num_workers={num_workers} but the cluster has {resources.task_slots} concurrent "
+            f"task slot(s); a barrier stage cannot start until all workers run at once. Lower num_workers to "
+            f"at most {resources.task_slots} or add executors/cores")
+    needed = estimated_bytes_per_worker(rows, features, num_workers)
+    allowed = int(resources.executor_memory_bytes * max_memory_fraction)
+    if needed > allowed:
+        raise TrainingError(
+            f"the training matrix ({rows} rows x {features} features) needs about {needed / 2**30:.1f} GiB per "
+            f"worker with {num_workers} workers, more than the {allowed / 2**30:.1f} GiB allowed "
+            f"({max_memory_fraction:.0%} of executor memory). Use more workers, fewer features, "
+            "training.imbalance.negative_sample_rate < 1, or larger executors")
+    return needed

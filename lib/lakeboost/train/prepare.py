@@ -1,0 +1,99 @@
+"""Model inputs: categorical encoding fit on training rows only, class weights, worker layout.
+
+xgboost.spark runs one barrier task per worker over one partition each. A worker whose
+partition holds one class only, or no validation rows, fails or trains a degenerate model
+(a known xgboost.spark failure at 2% positives), so lakeboost lays the partitions out itself:
+within each (label, split) stratum rows are dealt round-robin to the workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakeboost.errors import TrainingError
+from lakeboost.train.splits import SPLIT
+
+WORKER = "__worker"
+VALID = "is_valid"
+
+
+@dataclass(frozen=True)
+class FrequencyEncoding:
+    """Category -> share of training rows with it (target-free, so no label leakage)."""
+
+    column: str
+    table: DataFrame  # (value, frequency): small, broadcast on apply
+
+
+def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> list[FrequencyEncoding]:
+    encodings = []
+    total = F.sum("n").over(Window.partitionBy(F.lit(1)))
+    for column in columns:
+        table = (
+            train.groupBy(F.col(column).alias("value")).agg(F.count(F.lit(1)).alias("n"))
+            .select("value", (F.col("n") / total).alias("frequency"))
+        )
+        encodings.append(FrequencyEncoding(column, table.cache()))
+    return encodings
+
+
+def apply_frequency_encodings(df: DataFrame, encodings: list[FrequencyEncoding]) -> DataFrame:
+    """Replace each categorical column by its training frequency (unseen values: 0)."""
+    for enc in encodings:
+        lookup = F.broadcast(enc.table.withColumnRenamed("value", f"__{enc.column}_value"))
+        df = (
+            df.join(lookup, F.col(enc.column).eqNullSafe(F.col(f"__{enc.column}_value")), how="left")
+            .withColumn(enc.column, F.coalesce(F.col("frequency"), F.lit(0.0)))
+            .drop("frequency", f"__{enc.column}_value")
+        )
+    return df
+
+
+def scale_pos_weight(class_counts: dict[int, int]) -> float:
+    """negatives / positives of the training split."""
+    positives, negatives = class_counts.get(1, 0), class_counts.get(0, 0)
+    if positives == 0 or negatives == 0:
+        raise TrainingError(f"the training split has {positives} positive and {negatives} negative rows; "
+                            "both classes are needed (widen the data range or change the split)")
+    return negatives / positives
+
+
+def downsample_negatives(df: DataFrame, *, rate: float, label: str, seed: int, key: str) -> DataFrame:
+    """Keep all positives and a seeded `rate` share of training negatives; other splits untouched."""
+    if rate >= 1.0:
+        return df
+    keep = (F.col(SPLIT) != "train") | (F.col(label) == 1) | (
+        (F.abs(F.xxhash64(F.lit(seed), F.col(key))) % 1_000_000) < int(rate * 1_000_000))
+    return df.filter(keep)
+
+
+def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: str,
+                       stratify_label: bool = True) -> DataFrame:
+    """Exactly `num_workers` partitions, each with rows of every (label, split) stratum.
+
+    Rows are numbered within their stratum and dealt to worker (n mod num_workers); range
+    partitioning on the worker number puts each worker's rows in its own partition.
+    """
+    strata = [label, VALID] if stratify_label else [VALID]  # regression: labels are not classes
+    deal = Window.partitionBy(*strata).orderBy(F.xxhash64(F.col(key)), F.col(key))
+    return (
+        df.withColumn(WORKER, (F.row_number().over(deal) - 1) % num_workers)
+        .repartitionByRange(num_workers, WORKER)
+    )
+
+
+def layout_problems(df: DataFrame, *, num_workers: int, label: str, classes: int) -> list[str]:
+    """Partitions missing a class or validation rows (one small aggregation)."""
+    counts = (
+        df.groupBy(F.spark_partition_id().alias("p"))
+        .agg(F.countDistinct(label).alias("classes"), F.sum(F.col(VALID).cast("int")).alias("valid"))
+        .collect()
+    )
+    problems = [f"worker partition {r.p}: {r.classes} class(es), {r.valid} validation rows"
+                for r in counts if r.classes < classes or not r.valid]
+    if len(counts) != num_workers:
+        problems.append(f"{len(counts)} non-empty partitions for {num_workers} workers")
+    return problems

@@ -1,0 +1,68 @@
+"""Train/validation/test splits: time-based (the default), stratified random, group-aware.
+
+Each returns the input with a `split` column ("train", "valid", "test"). Randomness comes from
+a hash of the row key and the seed, so a split is reproducible whatever the partitioning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakeboost.config.training import SplitConfig
+
+SPLIT = "split"
+
+
+def _uniform(seed: int, *columns: str):
+    """A deterministic pseudo-random number in [0, 1) from the row's key columns."""
+    return (F.abs(F.xxhash64(F.lit(seed), *[F.col(c) for c in columns])) % F.lit(1_000_003)) / F.lit(1_000_003.0)
+
+
+def time_boundaries(df: DataFrame, *, cfg: SplitConfig, time_column: str) -> tuple[dt.datetime, dt.datetime]:
+    """(valid_from, test_from): explicit, or quantiles of the event time (one pass)."""
+    if cfg.valid_from and cfg.test_from:
+        return dt.datetime.fromisoformat(cfg.valid_from), dt.datetime.fromisoformat(cfg.test_from)
+    probabilities = [1 - cfg.test_fraction - cfg.valid_fraction, 1 - cfg.test_fraction]
+    seconds = df.select(F.col(time_column).cast("double").alias("s")).approxQuantile("s", probabilities, 0.001)
+    valid_from, test_from = (dt.datetime.fromtimestamp(s, tz=dt.timezone.utc).replace(tzinfo=None) for s in seconds)
+    return valid_from, test_from
+
+
+def time_split(df: DataFrame, *, valid_from: dt.datetime, test_from: dt.datetime, time_column: str) -> DataFrame:
+    """Train before valid_from, validation until test_from, test after: no test row precedes training."""
+    t = F.col(time_column)
+    return df.withColumn(
+        SPLIT, F.when(t >= F.lit(test_from), "test").when(t >= F.lit(valid_from), "valid").otherwise("train"))
+
+
+def random_split(df: DataFrame, *, cfg: SplitConfig, label: str, key: str) -> DataFrame:
+    """Stratified: within each label, rows are ranked by a seeded hash and cut at the fractions."""
+    # percent_rank needs the default frame; one sort per label value, fine for a few classes.
+    rank = F.percent_rank().over(Window.partitionBy(label).orderBy(_uniform(cfg.seed, key), F.col(key)))
+    return _cut(df.withColumn("__u", rank), cfg)
+
+
+def group_split(df: DataFrame, *, cfg: SplitConfig) -> DataFrame:
+    """Every row of a group value gets the same split: no entity is in two splits."""
+    return _cut(df.withColumn("__u", _uniform(cfg.seed, cfg.group_column)), cfg)
+
+
+def _cut(df: DataFrame, cfg: SplitConfig) -> DataFrame:
+    u = F.col("__u")
+    return df.withColumn(
+        SPLIT,
+        F.when(u >= 1 - cfg.test_fraction, "test").when(u >= 1 - cfg.test_fraction - cfg.valid_fraction, "valid")
+        .otherwise("train"),
+    ).drop("__u")
+
+
+def assign_splits(df: DataFrame, *, cfg: SplitConfig, label: str, key: str, time_column: str) -> DataFrame:
+    if cfg.kind == "time":
+        valid_from, test_from = time_boundaries(df, cfg=cfg, time_column=time_column)
+        return time_split(df, valid_from=valid_from, test_from=test_from, time_column=time_column)
+    if cfg.kind == "group":
+        return group_split(df, cfg=cfg)
+    return random_split(df, cfg=cfg, label=label, key=key)

@@ -1,0 +1,69 @@
+"""Splits never mix time or entities; every worker partition gets both classes and validation rows."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.training import SplitConfig
+from lakeboost.errors import TrainingError
+from lakeboost.features.training_set import TrainingSet
+from lakeboost.train.prepare import VALID, layout_for_workers, layout_problems, scale_pos_weight
+from lakeboost.train.preflight import ClusterResources, cluster_resources, preflight
+from lakeboost.train.splits import SPLIT, assign_splits
+
+
+def test_time_split_puts_no_test_row_before_any_training_row(binary_set: TrainingSet) -> None:
+    df = assign_splits(binary_set.df, cfg=SplitConfig(), label="label", key="txn_id", time_column="event_time")
+    bounds = {r[SPLIT]: r for r in df.groupBy(SPLIT).agg(F.min("event_time").alias("lo"),
+                                                         F.max("event_time").alias("hi"), F.count("*").alias("n"))
+              .collect()}
+    assert bounds["train"].hi < bounds["valid"].lo <= bounds["valid"].hi < bounds["test"].lo
+    assert abs(bounds["test"].n / 6000 - 0.2) < 0.02
+
+
+def test_group_split_keeps_each_entity_in_one_split(binary_set: TrainingSet) -> None:
+    df = assign_splits(binary_set.df, cfg=SplitConfig(kind="group", group_column="customer_id"), label="label",
+                       key="txn_id", time_column="event_time")
+    assert df.groupBy("customer_id").agg(F.countDistinct(SPLIT).alias("n")).filter("n > 1").count() == 0
+    assert {r[SPLIT] for r in df.select(SPLIT).distinct().collect()} == {"train", "valid", "test"}
+
+
+def test_random_split_is_stratified(binary_set: TrainingSet) -> None:
+    df = assign_splits(binary_set.df, cfg=SplitConfig(kind="random"), label="label", key="txn_id",
+                       time_column="event_time")
+    rates = {r[SPLIT]: r.rate for r in df.groupBy(SPLIT).agg(F.avg("label").alias("rate")).collect()}
+    assert max(rates.values()) - min(rates.values()) < 0.01
+
+
+def test_every_worker_gets_both_classes_and_validation_rows_at_two_percent(spark: SparkSession) -> None:
+    # 1000 rows, 20 positives (2%), 100 validation rows, dealt to 4 workers.
+    df = spark.range(1000).select(
+        F.format_string("K%d", "id").alias("txn_id"), (F.col("id") % 50 == 0).cast("int").alias("label"),
+        (F.col("id") % 10 == 3).alias(VALID))
+    laid = layout_for_workers(df, num_workers=4, label="label", key="txn_id")
+    per_worker = laid.groupBy(F.spark_partition_id().alias("p")).agg(
+        F.sum("label").alias("pos"), F.sum(F.col(VALID).cast("int")).alias("valid"), F.count("*").alias("n")).collect()
+    assert len(per_worker) == 4
+    assert all(r.pos >= 4 and r.valid >= 20 for r in per_worker)
+    assert layout_problems(laid, num_workers=4, label="label", classes=2) == []
+
+
+def test_class_weight_comes_from_the_training_split_and_needs_both_classes() -> None:
+    assert scale_pos_weight({0: 980, 1: 20}) == 49.0
+    with pytest.raises(TrainingError, match="0 positive and 100 negative rows"):
+        scale_pos_weight({0: 100})
+
+
+def test_preflight_refuses_too_many_workers_and_too_little_memory(spark: SparkSession) -> None:
+    resources = cluster_resources(spark)
+    assert resources.task_slots == 2 and not resources.dynamic_allocation
+    with pytest.raises(TrainingError, match=r"num_workers=8 but the cluster has 2 concurrent task slot"):
+        preflight(resources, num_workers=8, rows=1000, features=10, max_memory_fraction=0.5)
+    small = ClusterResources(task_slots=2, executor_memory_bytes=512 * 2**20, dynamic_allocation=False)
+    with pytest.raises(TrainingError, match=r"needs about .* GiB per worker .* Use more workers, fewer features"):
+        preflight(small, num_workers=2, rows=50_000_000, features=40, max_memory_fraction=0.5)
+    dynamic = ClusterResources(task_slots=8, executor_memory_bytes=2**34, dynamic_allocation=True)
+    with pytest.raises(TrainingError, match="dynamicAllocation"):
+        preflight(dynamic, num_workers=2, rows=10, features=1, max_memory_fraction=0.5)
