@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyspark.sql import SparkSession
-
 from lakeboost.config import LakeboostConfig
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.io.maintenance import maintain
 from lakeboost.logs import StepSummary
 from lakeboost.runtime import run_job
+from pyspark.sql import SparkSession
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,13 +6,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.demo.generator import read_manifest
 from lakeboost.io import TableCatalog
 from lakeboost.pipeline import run_pipeline, select_steps
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

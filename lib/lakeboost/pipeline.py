@@ -40,11 +40,18 @@ def _features(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     return features_step(spark, config)
 
 
+def _train(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.train.job import train_step
+
+    return train_step(spark, config)
+
+
 STEPS: dict[str, Step] = {
     "generate": _generate,
     "ingest": _ingest,
     "refine": _refine,
     "features": _features,
+    "train": _train,
 }
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from chispa import assert_df_equality
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.features.build import build_feature_set, reach_days
 from lakeboost.io import TableCatalog
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 FEATURES = FeatureSetConfig.model_validate({
     "source": "silver.events", "event_key": "txn_id", "timestamp": "event_time", "date_column": "event_date",

@@ -6,14 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
 from lakeboost.config.features import TrainingSetConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import LeakageError
 from lakeboost.features.training_set import build_training_set
 from lakeboost.io import TableCatalog
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 CONFIG = TrainingSetConfig.model_validate({
     "features": "gold.feats", "labels": {"table": "silver.cbs", "key": "txn_id", "available_at": "reported_at"},

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-
 from lakeboost.config.features import WindowGroup
 from lakeboost.features.windows import with_window_features
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 GROUP = WindowGroup(entity="c", windows=("1h", "1d"), aggs={"amt": ("sum", "max", "distinct_count")},
                     last_value=("country",), time_since_last=True)

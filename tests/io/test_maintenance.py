@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
-
 from lakeboost.config.features import MaintenanceConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import ConfigError
 from lakeboost.io import TableCatalog
 from lakeboost.io.maintenance import maintain, vacuum
+from pyspark.sql import SparkSession
 
 
 def test_vacuum_below_safe_retention_is_refused_unless_forced(spark: SparkSession, tmp_path: Path) -> None:

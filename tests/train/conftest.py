@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from lakeboost.features.training_set import TrainingSet
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-
-from lakeboost.features.training_set import TrainingSet
 
 
 def uniform(seed: str):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-
 from lakeboost.config.training import SplitConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
-from lakeboost.train.prepare import VALID, layout_for_workers, layout_problems, scale_pos_weight
 from lakeboost.train.preflight import ClusterResources, cluster_resources, preflight
+from lakeboost.train.prepare import VALID, layout_for_workers, layout_problems, scale_pos_weight
 from lakeboost.train.splits import SPLIT, assign_splits
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 
 def test_time_split_puts_no_test_row_before_any_training_row(binary_set: TrainingSet) -> None:

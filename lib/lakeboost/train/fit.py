@@ -38,6 +38,9 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
         "force_repartition": False,
         **model.params, **(overrides or {}),
     }
+    if is_classification(model.objective):
+        # SparkXGBClassifier picks binary/multiclass from the label's classes itself.
+        params.pop("objective")
     if model.early_stopping_rounds:
         params["early_stopping_rounds"] = model.early_stopping_rounds
     if scale_pos_weight is not None and model.objective == "binary:logistic":

@@ -74,15 +74,32 @@ def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: str,
                        stratify_label: bool = True) -> DataFrame:
     """Exactly `num_workers` partitions, each with rows of every (label, split) stratum.
 
-    Rows are numbered within their stratum and dealt to worker (n mod num_workers); range
-    partitioning on the worker number puts each worker's rows in its own partition.
+    Rows are numbered within their stratum and dealt to worker (n mod num_workers). Each worker
+    number is then mapped to a key that Spark's hash partitioner sends to partition w (range
+    partitioning cannot promise that for a handful of distinct keys: it may put two in one).
     """
     strata = [label, VALID] if stratify_label else [VALID]  # regression: labels are not classes
     deal = Window.partitionBy(*strata).orderBy(F.xxhash64(F.col(key)), F.col(key))
+    # bigint, like spark.range ids: hash(int) and hash(bigint) differ.
+    keys = F.array(*[F.lit(k).cast("bigint") for k in partition_keys(df.sparkSession, num_workers)])
     return (
         df.withColumn(WORKER, (F.row_number().over(deal) - 1) % num_workers)
-        .repartitionByRange(num_workers, WORKER)
+        .withColumn(WORKER, F.element_at(keys, (F.col(WORKER) + 1).cast("int")))
+        .repartition(num_workers, WORKER)
     )
+
+
+def partition_keys(spark, num_workers: int) -> list[int]:
+    """For each partition p < num_workers, a bigint that hash partitioning puts in p."""
+    # pmod(hash(x), n) is exactly HashPartitioning's partition id; a few hundred candidates suffice.
+    rows = (
+        spark.range(num_workers * 64)
+        .select("id", F.expr(f"pmod(hash(id), {num_workers})").alias("p"))
+        .groupBy("p").agg(F.min("id").alias("id"))
+        .collect()
+    )
+    found = {r.p: r.id for r in rows}
+    return [found[p] for p in range(num_workers)]
 
 
 def layout_problems(df: DataFrame, *, num_workers: int, label: str, classes: int) -> list[str]:

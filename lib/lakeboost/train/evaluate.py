@@ -1,0 +1,285 @@
+"""Distributed evaluation of predictions: binned curves, metrics and the decision threshold.
+
+Every metric is a Spark aggregation. Only small aggregates reach the driver (at most `bins` rows
+of binned counts, or k*k confusion cells), never the prediction set. Each public function reads
+its input once or a few times, so cache an expensive `predictions` DataFrame before calling.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from lakeboost.config.training import ThresholdConfig
+from lakeboost.errors import LakeboostError
+
+log = logging.getLogger(__name__)
+
+# Probabilities are clipped to [EPS, 1-EPS] so one confident mistake costs a large, finite loss.
+EPS = 1e-15
+
+
+class EvaluationError(LakeboostError):
+    """Predictions cannot be evaluated (missing column, nothing to score, labels out of range)."""
+
+
+@dataclass(frozen=True)
+class BinaryCurve:
+    """Confusion counts per threshold, thresholds descending.
+
+    A threshold is the lower edge of a non-empty score bucket; at threshold t a row is predicted
+    positive when score >= t. Empty buckets are left out: they repeat their neighbour's counts.
+    """
+
+    thresholds: list[float]
+    tp: list[int]
+    fp: list[int]
+    fn: list[int]
+    tn: list[int]
+
+    @property
+    def positives(self) -> int:
+        return self.tp[0] + self.fn[0] if self.thresholds else 0
+
+    @property
+    def negatives(self) -> int:
+        return self.fp[0] + self.tn[0] if self.thresholds else 0
+
+
+def _require(predictions: DataFrame, *columns: str) -> None:
+    missing = [c for c in columns if c not in predictions.columns]
+    if missing:
+        raise EvaluationError(
+            f"predictions lack column(s) {missing}; found {predictions.columns}. "
+            "Pass the column names as keyword arguments (label=, score=, prediction=)."
+        )
+
+
+def _count_if(condition: Column) -> Column:
+    return F.sum(F.when(condition, 1).otherwise(0))
+
+
+def score_bucket(score: str, bins: int) -> Column:
+    """Equal-width bucket b in [0, bins) of a score in [0, 1], such that score >= b / bins exactly."""
+    s = F.col(score).cast("double")
+    raw = F.floor(s * bins)
+    # score * bins can round across an integer (0.58 * 50 = 28.999...), which would disagree with
+    # the `score >= threshold` test binary_metrics applies; nudge the bucket to match the edge.
+    exact = raw + F.when(s >= (raw + 1) / bins, 1).when(s < raw / bins, -1).otherwise(0)
+    # A score of exactly 1.0 (or a value outside [0, 1]) belongs to the nearest edge bucket.
+    return F.least(F.greatest(exact, F.lit(0)), F.lit(bins - 1))
+
+
+def binary_curve(predictions: DataFrame, *, bins: int = 1000, label: str = "label",
+                 score: str = "score") -> BinaryCurve:
+    """TP/FP/FN/TN at each bucket edge, from one groupBy over equal-width score buckets in [0, 1].
+
+    Rows whose label is not 0/1 or whose score is null are skipped with a warning.
+    """
+    if bins < 1:
+        raise EvaluationError(f"bins must be >= 1, got {bins}")
+    _require(predictions, label, score)
+    rows = (
+        predictions
+        .groupBy(score_bucket(score, bins).alias("bucket"))
+        .agg(_count_if(F.col(label) == 1).alias("pos"), _count_if(F.col(label) == 0).alias("neg"),
+             F.count(F.lit(1)).alias("rows"))
+        .collect()  # at most bins + 1 rows
+    )
+    skipped = sum(r["rows"] - (0 if r["bucket"] is None else r["pos"] + r["neg"]) for r in rows)
+    if skipped:
+        log.warning("binary_curve skipped %d rows with a null score or a label other than 0/1", skipped)
+    counts = sorted(((int(r["bucket"]), int(r["pos"]), int(r["neg"])) for r in rows
+                     if r["bucket"] is not None and r["pos"] + r["neg"] > 0), reverse=True)
+    thresholds, tp, fp = [], [], []
+    cum_pos = cum_neg = 0
+    for bucket, pos, neg in counts:  # from the highest bucket down: cumulative sums from the top
+        cum_pos, cum_neg = cum_pos + pos, cum_neg + neg
+        thresholds.append(bucket / bins)
+        tp.append(cum_pos)
+        fp.append(cum_neg)
+    return BinaryCurve(thresholds=thresholds, tp=tp, fp=fp,
+                       fn=[cum_pos - t for t in tp], tn=[cum_neg - f for f in fp])
+
+
+def roc_points(curve: BinaryCurve) -> tuple[list[float], list[float]]:
+    """(fpr, tpr) from (0, 0) to (1, 1) for the binned curve."""
+    pos, neg = max(curve.positives, 1), max(curve.negatives, 1)
+    return [0.0] + [f / neg for f in curve.fp], [0.0] + [t / pos for t in curve.tp]
+
+
+def pr_points(curve: BinaryCurve) -> tuple[list[float], list[float]]:
+    """(recall, precision), starting at recall 0 with the first point's precision (as Spark does)."""
+    pos = max(curve.positives, 1)
+    recall = [t / pos for t in curve.tp]
+    precision = [t / (t + f) if t + f else 1.0 for t, f in zip(curve.tp, curve.fp, strict=True)]
+    return [0.0] + recall, precision[:1] + precision
+
+
+def trapezoid(x: list[float], y: list[float]) -> float:
+    return sum((x[i + 1] - x[i]) * (y[i + 1] + y[i]) / 2 for i in range(len(x) - 1))
+
+
+def binary_metrics(predictions: DataFrame, *, threshold: float, curve: BinaryCurve | None = None,
+                   label: str = "label", score: str = "score") -> dict[str, float]:
+    """AUCs (Spark's evaluator, exact), then log loss, Brier and confusion counts at `threshold` in one pass.
+
+    With `curve`, `roc_auc_binned` / `pr_auc_binned` are added: the same areas from the binned
+    curve, a cheap cross-check of the exact ones.
+    """
+    _require(predictions, label, score)
+    y, s = F.col(label).cast("double"), F.col(score).cast("double")
+    valid = F.col(label).isin(0, 1) & s.isNotNull()
+    positive, predicted = y == 1.0, s >= F.lit(float(threshold))
+    p = F.least(F.greatest(s, F.lit(EPS)), F.lit(1.0 - EPS))
+    loss = -(y * F.log(p) + (1.0 - y) * F.log(1.0 - p))
+    agg = predictions.agg(
+        F.count(F.lit(1)).alias("all_rows"), _count_if(valid).alias("rows"),
+        _count_if(valid & positive & predicted).alias("tp"), _count_if(valid & ~positive & predicted).alias("fp"),
+        _count_if(valid & positive & ~predicted).alias("fn"), _count_if(valid & ~positive & ~predicted).alias("tn"),
+        F.sum(F.when(valid, loss)).alias("loss"), F.sum(F.when(valid, (s - y) * (s - y))).alias("sq_err"),
+    ).first()
+    rows = int(agg["rows"] or 0)
+    if rows == 0:
+        raise EvaluationError(f"no row with {label} in (0, 1) and a non-null {score}: nothing to evaluate")
+    if agg["all_rows"] > rows:
+        log.warning("binary_metrics skipped %d rows with a null score or a label other than 0/1",
+                    agg["all_rows"] - rows)
+    tp, fp, fn, tn = (int(agg[k]) for k in ("tp", "fp", "fn", "tn"))
+    metrics: dict[str, float] = {
+        "rows": rows, "positives": tp + fn, "base_rate": (tp + fn) / rows, "threshold": float(threshold),
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0, "accuracy": (tp + tn) / rows,
+        "log_loss": agg["loss"] / rows, "brier": agg["sq_err"] / rows,
+    }
+    metrics.update(_auc(predictions.where(valid).select(y.alias("label"), s.alias("score")), tp + fn, fp + tn))
+    if curve is not None:
+        metrics["roc_auc_binned"] = trapezoid(*roc_points(curve))
+        metrics["pr_auc_binned"] = trapezoid(*pr_points(curve))
+    return metrics
+
+
+def _auc(scored: DataFrame, positives: int, negatives: int) -> dict[str, float]:
+    if positives == 0 or negatives == 0:
+        log.warning("AUCs are undefined with %d positives and %d negatives; reporting NaN", positives, negatives)
+        return {"roc_auc": float("nan"), "pr_auc": float("nan")}
+    # numBins=0: no down-sampling of the curve, so the areas are exact (still a distributed sort).
+    evaluator = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="label", numBins=0)
+    return {
+        "roc_auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderROC"}),
+        "pr_auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderPR"}),
+    }
+
+
+def choose_threshold(curve: BinaryCurve, config: ThresholdConfig) -> float:
+    """The decision threshold for `config.strategy`; ties go to the higher threshold.
+
+    max_f1: the F1 maximum. target_precision: the most recall among thresholds whose precision
+    reaches the target. target_recall: the highest threshold whose recall reaches the target.
+    fixed: config.target. An unreachable target falls back to max_f1 with a warning.
+    """
+    if config.strategy == "fixed":
+        return float(config.target)
+    if not curve.thresholds:
+        raise EvaluationError("the curve is empty (no scored rows with a 0/1 label); cannot choose a threshold")
+    pos = curve.positives
+    f1 = [2 * t / (2 * t + f + n) if t + f + n else 0.0 for t, f, n in zip(curve.tp, curve.fp, curve.fn, strict=True)]
+    best_f1 = min(range(len(f1)), key=lambda i: (-f1[i], i))  # thresholds descend: lowest index is highest
+    if config.strategy == "max_f1":
+        return curve.thresholds[best_f1]
+    recall = [t / pos if pos else 0.0 for t in curve.tp]
+    if config.strategy == "target_precision":
+        precision = [t / (t + f) if t + f else 0.0 for t, f in zip(curve.tp, curve.fp, strict=True)]
+        feasible = [i for i, v in enumerate(precision) if v >= config.target]
+        if feasible:
+            return curve.thresholds[min(feasible, key=lambda i: (-recall[i], i))]
+        reached = max(precision)
+    else:
+        feasible = [i for i, v in enumerate(recall) if v >= config.target]
+        if feasible:
+            return curve.thresholds[min(feasible)]
+        reached = max(recall)
+    log.warning("threshold strategy %s cannot reach %.4f (best %.4f); falling back to max_f1 threshold %.4f",
+                config.strategy, config.target, reached, curve.thresholds[best_f1])
+    return curve.thresholds[best_f1]
+
+
+def regression_metrics(predictions: DataFrame, *, label: str = "label",
+                       prediction: str = "prediction") -> dict[str, float]:
+    """rmse, mae and r2 from one aggregation; rows with a null label or prediction are ignored."""
+    _require(predictions, label, prediction)
+    y, yhat = F.col(label).cast("double"), F.col(prediction).cast("double")
+    err = yhat - y
+    agg = (
+        predictions
+        .where(y.isNotNull() & yhat.isNotNull())
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(err * err).alias("ss_res"), F.sum(F.abs(err)).alias("abs_err"),
+             F.var_pop(y).alias("var_y"))  # Spark's variance is the numerically stable one
+        .first()
+    )
+    rows = int(agg["rows"])
+    if rows == 0:
+        raise EvaluationError(f"no row with both {label} and {prediction} non-null: nothing to evaluate")
+    ss_res, ss_tot = float(agg["ss_res"]), float(agg["var_y"]) * rows
+    # A constant label has no variance to explain: r2 is 1 for a perfect fit, else 0 (as scikit-learn).
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    return {"rows": rows, "rmse": (ss_res / rows) ** 0.5, "mae": agg["abs_err"] / rows, "r2": r2}
+
+
+def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str = "label",
+                       prediction: str = "prediction", probabilities: str = "probabilities") -> dict[str, float]:
+    """accuracy, macro_f1 and log_loss from one groupBy(label, prediction): k*k cells to the driver.
+
+    macro_f1 averages over classes present in labels or predictions (as scikit-learn does).
+    """
+    if num_classes < 2:
+        raise EvaluationError(f"num_classes must be >= 2, got {num_classes}")
+    _require(predictions, label, prediction, probabilities)
+    idx = F.col(label).cast("int")
+    in_range = (idx >= 0) & (idx < num_classes)
+    # Guarded so an out-of-range label yields null here and a clear error below, not an index error.
+    p_true = F.when(in_range, F.try_element_at(F.col(probabilities), idx + 1))
+    loss = -F.log(F.least(F.greatest(p_true, F.lit(EPS)), F.lit(1.0 - EPS)))
+    usable = F.coalesce((F.size(probabilities) == num_classes) & p_true.isNotNull(), F.lit(False))
+    cells = (
+        predictions
+        .groupBy(idx.alias("label"), F.col(prediction).cast("int").alias("prediction"))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(loss).alias("loss"),
+             _count_if(~usable).alias("bad_size"))
+        .collect()  # at most k*k cells (plus nulls)
+    )
+    counts: dict[tuple[int, int], int] = {}
+    loss_sum, bad_size = 0.0, 0
+    for c in cells:
+        if c["label"] is None or c["prediction"] is None:
+            log.warning("multiclass_metrics skipped %d rows with a null label or prediction", c["n"])
+            continue
+        if not (0 <= c["label"] < num_classes and 0 <= c["prediction"] < num_classes):
+            raise EvaluationError(f"label/prediction ({c['label']}, {c['prediction']}) outside 0..{num_classes - 1}; "
+                                  "check num_classes against the label encoding")
+        counts[(c["label"], c["prediction"])] = c["n"]
+        loss_sum, bad_size = loss_sum + (c["loss"] or 0.0), bad_size + c["bad_size"]
+    if bad_size:
+        raise EvaluationError(f"{bad_size} rows have a null {probabilities} array, a null entry for their label, "
+                              f"or a length other than num_classes={num_classes}")
+    rows = sum(counts.values())
+    if rows == 0:
+        raise EvaluationError("no row with a label and a prediction: nothing to evaluate")
+    return {"rows": rows, "accuracy": sum(n for (a, b), n in counts.items() if a == b) / rows,
+            "macro_f1": _macro_f1(counts), "log_loss": loss_sum / rows}
+
+
+def _macro_f1(counts: dict[tuple[int, int], int]) -> float:
+    classes = {a for a, _ in counts} | {b for _, b in counts}
+    scores = []
+    for k in classes:
+        tp = counts.get((k, k), 0)
+        fp = sum(n for (a, b), n in counts.items() if b == k and a != k)
+        fn = sum(n for (a, b), n in counts.items() if a == k and b != k)
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return sum(scores) / len(scores)

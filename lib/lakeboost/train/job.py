@@ -1,0 +1,112 @@
+"""The train step: training set at pinned versions -> distributed fit -> MLflow run -> registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from pyspark.sql import SparkSession
+
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.training import TrainingConfig
+from lakeboost.errors import ConfigError
+from lakeboost.features.training_set import TrainingSet, build_training_set
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import StepSummary
+from lakeboost.train import plots
+from lakeboost.train.tracking import ModelMeta, log_common, log_model, use_tracking
+from lakeboost.train.trainer import TrainResult, train_model
+
+log = logging.getLogger(__name__)
+
+
+def flat_metrics(result: TrainResult) -> dict[str, float]:
+    return {f"{split}_{name}": float(value) for split, metrics in result.metrics.items()
+            for name, value in metrics.items() if isinstance(value, (int, float))}
+
+
+def log_plots(result: TrainResult) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for split, curve in result.curves.items():
+            split_dir = Path(tmp) / split
+            split_dir.mkdir()
+            plots.plot_roc_pr(curve, str(split_dir))
+            plots.plot_calibration(result.predictions[split], str(split_dir))
+            plots.plot_confusion(result.metrics[split], str(split_dir))
+        gain = result.model.get_booster().get_score(importance_type="gain")
+        plots.plot_feature_importance(gain, tmp)
+        mlflow.log_artifacts(tmp, "plots")
+
+
+def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) -> ModelMeta:
+    encodings = {enc.column: {str(r.value): float(r.frequency) for r in enc.table.collect()}
+                 for enc in result.encodings}  # categories x frequency: small by construction
+    return ModelMeta(result.features, encodings, result.threshold, cfg.model.objective, training.lineage())
+
+
+def train_and_log(spark: SparkSession, config: LakeboostConfig, training: TrainingSet, *,
+                  run_name: str = "train", tags: dict[str, str] | None = None,
+                  register: bool = True, param_overrides: dict[str, Any] | None = None) -> tuple[str, TrainResult, int | None]:
+    """Train on `training`, log everything to one MLflow run; return (run id, result, model version)."""
+    cfg = config.training
+    use_tracking(config)
+    with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
+        log_common(config, lineage=training.lineage())
+        result = train_model(training, cfg, param_overrides=param_overrides)
+        loggable = {k: v for k, v in result.params.items() if k != "features_col"}
+        mlflow.log_params({k: str(v)[:500] for k, v in loggable.items()})
+        mlflow.log_metrics({**flat_metrics(result), "boosting_rounds": result.rounds,
+                            "fit_seconds": result.seconds, **({"threshold": result.threshold}
+                                                               if result.threshold is not None else {})})
+        mlflow.log_dict({s: {str(k): v for k, v in c.items()} for s, c in result.split_counts.items()},
+                        "split_counts.json")
+        log_plots(result)
+        version = log_model(result.model, model_meta(result, training, cfg),
+                            registered_model=cfg.tracking.registered_model if register else None)
+        return run.info.run_id, result, version
+
+
+def train_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    if config.gold.training_set is None:
+        raise ConfigError("gold.training_set is not configured: nothing to train on")
+    catalog = TableCatalog(spark, config.storage)
+    training = build_training_set(catalog, config.gold.training_set)
+    run_id, result, version = train_and_log(spark, config, training)
+    return _summary(run_id, result, version, training)
+
+
+def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> StepSummary:
+    """Rebuild the recorded training set by time travel and retrain with the recorded config."""
+    use_tracking(config)
+    recorded = mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
+    lineage = mlflow.artifacts.load_dict(f"runs:/{run_id}/lineage.json")
+    replayed = config.model_copy(update={
+        "training": TrainingConfig.model_validate(recorded["training"]),
+        "gold": config.gold.model_copy(update={"training_set": type(config.gold.training_set).model_validate(
+            recorded["gold"]["training_set"])}),
+    })
+    catalog = TableCatalog(spark, config.storage)
+    training = build_training_set(catalog, replayed.gold.training_set, versions=lineage["versions"],
+                                  cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
+    new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
+                                             tags={"replay_of": run_id}, register=False)
+    original = mlflow.get_run(run_id).data.metrics
+    summary = _summary(new_run, result, version, training)
+    summary.details["replay_of"] = run_id
+    summary.details["original_metrics"] = {k: v for k, v in original.items() if k.startswith(("valid_", "test_"))}
+    log.info("replay of %s: %s", run_id, json.dumps({"original_test_roc_auc": original.get("test_roc_auc"),
+                                                     "replayed": result.metrics.get("test", {}).get("roc_auc")}))
+    return summary
+
+
+def _summary(run_id: str, result: TrainResult, version: int | None, training: TrainingSet) -> StepSummary:
+    summary = StepSummary("train", rows_read=sum(sum(c.values()) for c in result.split_counts.values()))
+    summary.details.update({"run_id": run_id, "model_version": version, "rounds": result.rounds,
+                            "fit_seconds": round(result.seconds, 2), "threshold": result.threshold,
+                            "metrics": result.metrics, "lineage": training.lineage()["versions"]})
+    return summary

@@ -1,0 +1,137 @@
+"""Train one model on a training set: split, encode, weigh, lay out, pre-flight, fit, evaluate."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakeboost.config.training import TrainingConfig
+from lakeboost.errors import TrainingError
+from lakeboost.features.training_set import TrainingSet
+from lakeboost.train import evaluate as ev
+from lakeboost.train.fit import estimator_params, fit_with_retries, is_classification, rounds_used
+from lakeboost.train.preflight import cluster_resources, preflight
+from lakeboost.train.prepare import (
+    VALID,
+    apply_frequency_encodings,
+    downsample_negatives,
+    fit_frequency_encodings,
+    layout_for_workers,
+    layout_problems,
+    scale_pos_weight,
+)
+from lakeboost.train.splits import SPLIT, assign_splits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    model: Any  # SparkXGBClassifierModel / SparkXGBRegressorModel
+    features: list[str]
+    threshold: float | None
+    metrics: dict[str, dict[str, float]]
+    params: dict[str, Any]
+    rounds: int
+    seconds: float
+    split_counts: dict[str, dict[int, int]]
+    curves: dict[str, ev.BinaryCurve] = field(default_factory=dict)
+    predictions: dict[str, DataFrame] = field(default_factory=dict)
+    encodings: list = field(default_factory=list)
+
+
+def split_examples(training: TrainingSet, cfg: TrainingConfig, *, key: str) -> DataFrame:
+    columns = [key, training.event_time, cfg.label, *training.feature_columns]
+    if cfg.split.group_column and cfg.split.group_column not in columns:
+        columns.append(cfg.split.group_column)
+    return assign_splits(training.df.select(*dict.fromkeys(columns)), cfg=cfg.split, label=cfg.label, key=key,
+                         time_column=training.event_time)
+
+
+def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
+    """Rows per split and label (regression: the label is bucketed to 0 for counting)."""
+    numeric_label = F.col(label).cast("int") if df.schema[label].dataType.typeName() in ("integer", "long") else F.lit(0)
+    rows = df.groupBy(SPLIT, numeric_label.alias("y")).count().collect()
+    counts: dict[str, dict[int, int]] = {}
+    for row in rows:
+        counts.setdefault(row[SPLIT], {})[int(row["y"])] = int(row["count"])
+    return counts
+
+
+def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_id",
+                param_overrides: dict[str, Any] | None = None, evaluate_test: bool = True) -> TrainResult:
+    """Fit on train (early stopping on validation) and evaluate on validation and test."""
+    spark = training.df.sparkSession
+    objective = cfg.model.objective
+    examples = split_examples(training, cfg, key=key).persist()
+    try:
+        counts = class_counts(examples, label=cfg.label)
+        if not counts.get("train") or not counts.get("valid"):
+            raise TrainingError(f"empty split(s): {counts}; check training.split against the data's time range")
+        weight = scale_pos_weight(counts["train"]) if objective == "binary:logistic" and \
+            cfg.imbalance.class_weight == "balanced" else None
+        sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=cfg.label,
+                                       seed=cfg.split.seed, key=key)
+        categorical = tuple(c for c in training.categorical if c in training.feature_columns)
+        encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
+        encoded = apply_frequency_encodings(sampled, encodings).withColumn(VALID, F.col(SPLIT) == "valid")
+        features = list(training.feature_columns)
+        fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
+        preflight(cluster_resources(spark), num_workers=cfg.model.num_workers, rows=fit_rows,
+                  features=len(features), max_memory_fraction=cfg.max_memory_fraction)
+        fit_data = layout_for_workers(encoded.filter(F.col(SPLIT) != "test"), num_workers=cfg.model.num_workers,
+                                      label=cfg.label, key=key, stratify_label=is_classification(objective)).persist()
+        problems = layout_problems(fit_data, num_workers=cfg.model.num_workers, label=cfg.label,
+                                   classes=2 if is_classification(objective) else 1)
+        if problems:
+            raise TrainingError("cannot give every xgboost worker both classes and validation rows: "
+                                + "; ".join(problems) + ". Use fewer workers or more data")
+        params = estimator_params(cfg.model, features=features, label=cfg.label, overrides=param_overrides,
+                                  scale_pos_weight=weight)
+        started = time.monotonic()
+        model = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries)
+        seconds = time.monotonic() - started
+        fit_data.unpersist()
+        result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
+                             encodings=encodings)
+        _evaluate(result, encoded, cfg, evaluate_test=evaluate_test)
+        return result
+    finally:
+        examples.unpersist()
+
+
+def score_column(predictions: DataFrame, objective: str) -> DataFrame:
+    """Add `score` (positive-class probability) for binary models."""
+    if objective == "binary:logistic":
+        return predictions.withColumn("score", vector_to_array(F.col("probability"))[1])
+    if objective == "multi:softprob":
+        return predictions.withColumn("probabilities", vector_to_array(F.col("probability")))
+    return predictions
+
+
+def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, evaluate_test: bool) -> None:
+    objective = cfg.model.objective
+    splits = ["valid", "test"] if evaluate_test else ["valid"]
+    for split in splits:
+        predictions = score_column(result.model.transform(encoded.filter(F.col(SPLIT) == split)), objective) \
+            .withColumn("label", F.col(cfg.label))
+        result.predictions[split] = predictions
+        if objective == "binary:logistic":
+            curve = ev.binary_curve(predictions)
+            result.curves[split] = curve
+            if split == "valid":
+                result.threshold = ev.choose_threshold(curve, cfg.threshold)
+            result.metrics[split] = ev.binary_metrics(predictions, threshold=result.threshold, curve=curve)
+        elif objective == "multi:softprob":
+            num_classes = int(result.model.get_booster().attr("num_class") or 0) or \
+                len(result.split_counts.get("train", {}))
+            result.metrics[split] = ev.multiclass_metrics(predictions, num_classes=num_classes)
+        else:
+            result.metrics[split] = ev.regression_metrics(predictions)
+    log.info("validation metrics %s", result.metrics.get("valid"))
