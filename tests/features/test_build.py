@@ -49,12 +49,16 @@ def test_incremental_build_after_late_record_equals_full_rebuild(spark: SparkSes
     first = build_feature_set(catalog, "feats", FEATURES)
     assert first["mode"] == "full"
 
-    # A late record for day 2 and a new day 11: days 2..5 and 11 change, nothing else.
+    # A late record for day 2 and a new day 11: days 2..5 and 11 change, nothing else. A
+    # chargeback reported on day 11 for a day-1 transaction (older than the rows an
+    # incremental build reads) must still count for its merchant.
     catalog.write(events(spark, [("LATE", 1, "M1", "2026-01-02 23:00:00", 500.0),
                                  ("NEW", 2, "M0", "2026-01-11 09:00:00", 1.0)]), "silver.events")
+    catalog.write(spark.createDataFrame([("T10", "2026-01-10 23:00:00")], "txn_id string, reported_at string")
+                  .withColumn("reported_at", F.to_timestamp("reported_at")), "silver.cbs")
     incremental = build_feature_set(catalog, "feats", FEATURES)
     after_incremental = catalog.read("gold.feats", version=incremental["version"])
-    assert (incremental["mode"], incremental["dates"]) == ("incremental", 5)
+    assert (incremental["mode"], incremental["dates"]) == ("incremental", 6)  # 2..5, 10, 11 -> 2..5, 11 + 10
     history = catalog.delta_table("gold.feats").history(1).first()
     assert history.operation == "WRITE" and "event_date IN" in history.operationParameters["predicate"]
 
@@ -63,6 +67,24 @@ def test_incremental_build_after_late_record_equals_full_rebuild(spark: SparkSes
     assert_df_equality(after_incremental, catalog.read("gold.feats"), ignore_row_order=True, ignore_nullable=True)
     late_effect = catalog.read("gold.feats").filter("customer_id = 1 AND event_date = '2026-01-05'").first()
     assert late_effect.cust_amount_max_3d == 500.0  # the late day-2 record reaches 3 days ahead
+    new_day = catalog.read("gold.feats").filter("txn_id = 'NEW'").first()
+    assert new_day.merch_cb_labels_2d == 1  # the day-1 transaction's chargeback, reported on day 10
+
+
+def test_missing_change_feed_falls_back_to_a_full_rebuild(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    spark.conf.set("spark.databricks.delta.properties.defaults.enableChangeDataFeed", "false")
+    try:
+        catalog.write(daily_events(spark), "silver.events")
+        catalog.write(spark.createDataFrame([], "txn_id string, reported_at timestamp"), "silver.cbs")
+    finally:
+        spark.conf.set("spark.databricks.delta.properties.defaults.enableChangeDataFeed", "true")
+    build_feature_set(catalog, "feats", FEATURES)
+    catalog.write(events(spark, [("NEW", 2, "M0", "2026-01-11 09:00:00", 1.0)]), "silver.events")
+
+    again = build_feature_set(catalog, "feats", FEATURES)
+
+    assert again["mode"] == "full" and catalog.read("gold.feats").count() == 31
 
 
 def test_unchanged_inputs_build_nothing(spark: SparkSession, tmp_path: Path) -> None:

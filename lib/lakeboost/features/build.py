@@ -73,7 +73,7 @@ def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConf
         first = min(dates) - dt.timedelta(days=reach_days(features))
         events = events.filter(F.col(features.date_column) >= F.lit(first))
     labels = {n: pinned[g.labels] for n, g in features.label_rates.items()}
-    computed = compute_features(events, features=features, labels=labels)
+    computed = compute_features(events, features=features, labels=labels, lookup=pinned[features.source])
     if dates is None:
         result = catalog.write(computed, target, mode="overwrite", partition_by=(features.date_column,),
                                extra_options={"overwriteSchema": "true"})
@@ -103,11 +103,11 @@ def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, consumed: d
             continue
         try:
             changes = catalog.read_changes(table, start + 1, end)
-        except Exception as exc:  # feed disabled, or older versions vacuumed
+            # A few hundred dates at most: collecting them is metadata, not data.
+            days = changes.select(F.to_date(F.col(time_column)).alias("d")).distinct().collect()
+        except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
             log.warning("no change feed for %s (%s); rebuilding fully", table, str(exc).splitlines()[0])
             return None
-        # A few hundred dates at most: collecting them is metadata, not data.
-        days = changes.select(F.to_date(F.col(time_column)).alias("d")).distinct().collect()
         changed |= {row.d for row in days if row.d is not None}
     if not changed:
         return set()
