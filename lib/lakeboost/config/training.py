@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from lakeboost.config.base import Frozen
+from lakeboost.config.tuning import TuneConfig
 
 Objective = Literal["binary:logistic", "multi:softprob", "reg:squarederror", "reg:absoluteerror"]
 
@@ -85,6 +86,7 @@ class TrainingConfig(Frozen):
     threshold: ThresholdConfig = ThresholdConfig()
     cross_validation: CrossValidationConfig = CrossValidationConfig()
     tracking: TrackingConfig = TrackingConfig()
+    tune: TuneConfig | None = None  # set to tune before the final fit
     # Refuse to start when the estimated training matrix per worker exceeds this share of
     # the memory each worker's executor has.
     max_memory_fraction: float = Field(0.5, gt=0, le=1)

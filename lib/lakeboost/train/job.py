@@ -50,14 +50,15 @@ def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) 
 
 
 def train_and_log(spark: SparkSession, config: LakeboostConfig, training: TrainingSet, *,
-                  run_name: str = "train", tags: dict[str, str] | None = None,
-                  register: bool = True, param_overrides: dict[str, Any] | None = None) -> tuple[str, TrainResult, int | None]:
+                  run_name: str = "train", tags: dict[str, str] | None = None, register: bool = True,
+                  param_overrides: dict[str, Any] | None = None, nested: bool = False,
+                  merge_validation: bool = False) -> tuple[str, TrainResult, int | None]:
     """Train on `training`, log everything to one MLflow run; return (run id, result, model version)."""
     cfg = config.training
     use_tracking(config)
-    with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
+    with mlflow.start_run(run_name=run_name, tags=tags or {}, nested=nested) as run:
         log_common(config, lineage=training.lineage())
-        result = train_model(training, cfg, param_overrides=param_overrides)
+        result = train_model(training, cfg, param_overrides=param_overrides, merge_validation=merge_validation)
         loggable = {k: v for k, v in result.params.items() if k != "features_col"}
         mlflow.log_params({k: str(v)[:500] for k, v in loggable.items()})
         mlflow.log_metrics({**flat_metrics(result), "boosting_rounds": result.rounds,
@@ -72,12 +73,16 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
 
 
 def train_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    if config.training.tune is not None:
+        from lakeboost.tune.job import tune_step
+
+        return tune_step(spark, config)
     if config.gold.training_set is None:
         raise ConfigError("gold.training_set is not configured: nothing to train on")
     catalog = TableCatalog(spark, config.storage)
     training = build_training_set(catalog, config.gold.training_set)
     run_id, result, version = train_and_log(spark, config, training)
-    return _summary(run_id, result, version, training)
+    return summary_of(run_id, result, version, training)
 
 
 def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> StepSummary:
@@ -96,7 +101,7 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
                                              tags={"replay_of": run_id}, register=False)
     original = mlflow.get_run(run_id).data.metrics
-    summary = _summary(new_run, result, version, training)
+    summary = summary_of(new_run, result, version, training)
     summary.details["replay_of"] = run_id
     summary.details["original_metrics"] = {k: v for k, v in original.items() if k.startswith(("valid_", "test_"))}
     log.info("replay of %s: %s", run_id, json.dumps({"original_test_roc_auc": original.get("test_roc_auc"),
@@ -104,7 +109,7 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     return summary
 
 
-def _summary(run_id: str, result: TrainResult, version: int | None, training: TrainingSet) -> StepSummary:
+def summary_of(run_id: str, result: TrainResult, version: int | None, training: TrainingSet) -> StepSummary:
     summary = StepSummary("train", rows_read=sum(sum(c.values()) for c in result.split_counts.values()))
     summary.details.update({"run_id": run_id, "model_version": version, "rounds": result.rounds,
                             "fit_seconds": round(result.seconds, 2), "threshold": result.threshold,

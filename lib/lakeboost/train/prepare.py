@@ -102,7 +102,8 @@ def partition_keys(spark, num_workers: int) -> list[int]:
     return [found[p] for p in range(num_workers)]
 
 
-def layout_problems(df: DataFrame, *, num_workers: int, label: str, classes: int) -> list[str]:
+def layout_problems(df: DataFrame, *, num_workers: int, label: str, classes: int,
+                    need_validation: bool = True) -> list[str]:
     """Partitions missing a class or validation rows (one small aggregation)."""
     counts = (
         df.groupBy(F.spark_partition_id().alias("p"))
@@ -110,7 +111,7 @@ def layout_problems(df: DataFrame, *, num_workers: int, label: str, classes: int
         .collect()
     )
     problems = [f"worker partition {r.p}: {r.classes} class(es), {r.valid} validation rows"
-                for r in counts if r.classes < classes or not r.valid]
+                for r in counts if r.classes < classes or (need_validation and not r.valid)]
     if len(counts) != num_workers:
         problems.append(f"{len(counts)} non-empty partitions for {num_workers} workers")
     return problems

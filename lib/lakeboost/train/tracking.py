@@ -60,12 +60,15 @@ def use_tracking(config: LakeboostConfig) -> str:
     mlflow.set_registry_uri(uri)
     name = config.training.tracking.experiment
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    artifacts = None
-    if uri.startswith("sqlite:///"):
-        artifacts = (Path(config.storage.root).resolve() / "mlartifacts" / name).as_uri()
-    return mlflow.create_experiment(name, artifact_location=artifacts)
+    if experiment is None:
+        artifacts = None
+        if uri.startswith("sqlite:///"):
+            artifacts = (Path(config.storage.root).resolve() / "mlartifacts" / name).as_uri()
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
 
 
 def code_version() -> str:

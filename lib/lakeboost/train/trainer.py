@@ -65,8 +65,13 @@ def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
 
 
 def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_id",
-                param_overrides: dict[str, Any] | None = None, evaluate_test: bool = True) -> TrainResult:
-    """Fit on train (early stopping on validation) and evaluate on validation and test."""
+                param_overrides: dict[str, Any] | None = None, evaluate_test: bool = True,
+                merge_validation: bool = False) -> TrainResult:
+    """Fit on train (early stopping on validation) and evaluate on validation and test.
+
+    `merge_validation` fits on train + validation with a fixed number of rounds (the final
+    refit after tuning); validation metrics are then in-sample, test stays honest.
+    """
     spark = training.df.sparkSession
     objective = cfg.model.objective
     examples = split_examples(training, cfg, key=key).persist()
@@ -80,7 +85,8 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
                                        seed=cfg.split.seed, key=key)
         categorical = tuple(c for c in training.categorical if c in training.feature_columns)
         encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
-        encoded = apply_frequency_encodings(sampled, encodings).withColumn(VALID, F.col(SPLIT) == "valid")
+        is_valid = F.lit(False) if merge_validation else F.col(SPLIT) == "valid"
+        encoded = apply_frequency_encodings(sampled, encodings).withColumn(VALID, is_valid)
         features = list(training.feature_columns)
         fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
         preflight(cluster_resources(spark), num_workers=cfg.model.num_workers, rows=fit_rows,
@@ -88,12 +94,16 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
         fit_data = layout_for_workers(encoded.filter(F.col(SPLIT) != "test"), num_workers=cfg.model.num_workers,
                                       label=cfg.label, key=key, stratify_label=is_classification(objective)).persist()
         problems = layout_problems(fit_data, num_workers=cfg.model.num_workers, label=cfg.label,
-                                   classes=2 if is_classification(objective) else 1)
+                                   classes=2 if is_classification(objective) else 1,
+                                   need_validation=not merge_validation)
         if problems:
             raise TrainingError("cannot give every xgboost worker both classes and validation rows: "
                                 + "; ".join(problems) + ". Use fewer workers or more data")
         params = estimator_params(cfg.model, features=features, label=cfg.label, overrides=param_overrides,
                                   scale_pos_weight=weight)
+        if merge_validation:
+            params.pop("validation_indicator_col", None)
+            params.pop("early_stopping_rounds", None)
         started = time.monotonic()
         model = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries)
         seconds = time.monotonic() - started

@@ -1,0 +1,67 @@
+"""Hyperparameter tuning configuration: search space, algorithm, strategy and budgets."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from lakeboost.config.base import Frozen
+
+
+class SearchParam(Frozen):
+    """One dimension: uniform/loguniform over [low, high], quniform with step q, or choice."""
+
+    kind: Literal["uniform", "loguniform", "quniform", "choice"]
+    low: float | None = None
+    high: float | None = None
+    q: float | None = None
+    options: tuple[Any, ...] = ()
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchParam:
+        if self.kind == "choice":
+            if not self.options:
+                raise ValueError("kind: choice needs options")
+        elif self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError(f"kind: {self.kind} needs low < high")
+        if self.kind == "loguniform" and (self.low or 0) <= 0:
+            raise ValueError("kind: loguniform needs low > 0")
+        if self.kind == "quniform" and not self.q:
+            raise ValueError("kind: quniform needs q (the step)")
+        return self
+
+
+DEFAULT_SPACE: dict[str, dict[str, Any]] = {
+    "max_depth": {"kind": "quniform", "low": 3, "high": 10, "q": 1},
+    "learning_rate": {"kind": "loguniform", "low": 0.01, "high": 0.3},
+    "min_child_weight": {"kind": "loguniform", "low": 0.5, "high": 50},
+    "subsample": {"kind": "uniform", "low": 0.5, "high": 1.0},
+    "colsample_bytree": {"kind": "uniform", "low": 0.4, "high": 1.0},
+    "reg_lambda": {"kind": "loguniform", "low": 0.01, "high": 20},
+    "reg_alpha": {"kind": "loguniform", "low": 0.001, "high": 5},
+    "max_bin": {"kind": "choice", "options": [64, 128, 256]},
+}
+
+
+class TuneConfig(Frozen):
+    algo: Literal["tpe", "random", "anneal"] = "tpe"
+    seed: int = 11
+    space: dict[str, SearchParam] = Field(default_factory=lambda: {
+        k: SearchParam.model_validate(v) for k, v in DEFAULT_SPACE.items()})
+    # The validation metric to maximise (PR AUC suits imbalanced binary problems).
+    metric: str = "pr_auc"
+    strategy: Literal["auto", "single_node", "distributed"] = "auto"
+    # auto: single-node trials while the training matrix stays under this many MiB.
+    single_node_max_mb: float = Field(512, gt=0)
+    # Concurrent trials; default: what the free task slots allow.
+    parallelism: int | None = Field(None, ge=1)
+    # Budgets: whichever is reached first ends the search, keeping the best so far.
+    max_evals: int = Field(24, ge=1)
+    timeout_seconds: float | None = Field(1800, gt=0)
+    no_improvement_trials: int | None = Field(8, ge=1)
+    # Rounds per trial are bounded by early stopping on validation.
+    trial_n_estimators: int = Field(300, ge=1)
+    # After the search: refit on train with validation early stopping, or on train+validation
+    # with the early-stopped rounds scaled by the extra data.
+    refit: Literal["train_early_stopping", "train_valid"] = "train_early_stopping"

@@ -1,0 +1,113 @@
+"""Trial evaluators for the two tuning strategies.
+
+single_node: the (small) training data is broadcast once; a batch of k configurations runs
+as one Spark job of k tasks, each a plain single-node `xgboost.train` (what SparkTrials does,
+without its one-job-per-trial overhead).
+distributed: each configuration is a full xgboost.spark fit; k of them run from driver
+threads, where k is what the free task slots admit (k x num_workers <= slots), so no trial
+waits half-scheduled on barrier slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakeboost.config.training import TrainingConfig
+from lakeboost.features.training_set import TrainingSet
+from lakeboost.spark.diagnostics import root_cause
+from lakeboost.train.splits import SPLIT
+from lakeboost.tune.search import TrialOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Matrices:
+    """Encoded train/validation matrices for single-node trials (float32)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    features: list[str]
+
+
+def collect_matrices(encoded: DataFrame, *, features: list[str], label: str) -> Matrices:
+    """Bring train and validation rows to the driver: only called when `auto` (or the user)
+    judged them small enough for one executor, which single-node trials need anyway."""
+    def matrix(split: str) -> tuple[np.ndarray, np.ndarray]:
+        frame = encoded.filter(F.col(SPLIT) == split).select(
+            *[F.col(c).cast("float").alias(c) for c in features], F.col(label).cast("float").alias("__y")
+        ).toPandas()
+        return frame[features].to_numpy(dtype=np.float32, na_value=np.nan), frame["__y"].to_numpy(np.float32)
+
+    x_train, y_train = matrix("train")
+    x_valid, y_valid = matrix("valid")
+    return Matrices(x_train, y_train, x_valid, y_valid, features)
+
+
+def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, Any], n_estimators: int,
+                          early_stopping_rounds: int | None, metric: str):
+    """An evaluator running each configuration as one Spark task over broadcast matrices."""
+    data = spark.sparkContext.broadcast(matrices)
+
+    def evaluate(batch: Sequence[dict[str, Any]]) -> list[TrialOutcome]:
+        configs = [(i, {**base_params, **params}) for i, params in enumerate(batch)]
+        job = spark.sparkContext.parallelize(configs, len(configs)).map(
+            lambda item: (item[0], _fit_single_node(data.value, item[1], n_estimators, early_stopping_rounds,
+                                                    metric)))
+        results = dict(job.collect())  # one small tuple per trial
+        return [results[i] for i in range(len(batch))]
+
+    return evaluate
+
+
+def _fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, early_stopping: int | None,
+                     metric: str) -> TrialOutcome:
+    import xgboost as xgb  # imported on the executor
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    started = time.monotonic()
+    try:
+        train = xgb.DMatrix(m.x_train, label=m.y_train, feature_names=m.features)
+        valid = xgb.DMatrix(m.x_valid, label=m.y_valid, feature_names=m.features)
+        booster = xgb.train({**params, "nthread": 1}, train, num_boost_round=n_estimators,
+                            evals=[(valid, "valid")], early_stopping_rounds=early_stopping, verbose_eval=False)
+        rounds = booster.best_iteration + 1 if early_stopping else booster.num_boosted_rounds()
+        scores = booster.predict(valid, iteration_range=(0, rounds))
+        value = average_precision_score(m.y_valid, scores) if metric == "pr_auc" else roc_auc_score(m.y_valid, scores)
+        return TrialOutcome(float(value), rounds, time.monotonic() - started)
+    except Exception as exc:  # a bad configuration fails its trial, not the search
+        return TrialOutcome(None, 0, time.monotonic() - started, str(exc)[:300])
+
+
+def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurrency: int, metric: str):
+    """An evaluator running each configuration as an xgboost.spark fit from a driver thread."""
+    from lakeboost.train.trainer import train_model
+
+    tune = cfg.tune
+    trial_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={
+        "n_estimators": tune.trial_n_estimators if tune else cfg.model.n_estimators, "fit_retries": 0})})
+
+    def one(params: dict[str, Any]) -> TrialOutcome:
+        started = time.monotonic()
+        try:
+            result = train_model(training, trial_cfg, param_overrides=params, evaluate_test=False)
+            return TrialOutcome(result.metrics["valid"][metric], result.rounds, time.monotonic() - started)
+        except Exception as exc:
+            return TrialOutcome(None, 0, time.monotonic() - started, root_cause(exc))
+
+    def evaluate(batch: Sequence[dict[str, Any]]) -> list[TrialOutcome]:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="trial") as pool:
+            return list(pool.map(one, batch))
+
+    return evaluate

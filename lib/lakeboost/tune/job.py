@@ -1,0 +1,167 @@
+"""The tune step: pick a strategy, search within budgets (parent + child MLflow runs), refit the
+best configuration, evaluate it once on test and register it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.training import TrainingConfig
+from lakeboost.errors import ConfigError, TrainingError
+from lakeboost.features.training_set import TrainingSet, build_training_set
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import StepSummary
+from lakeboost.train import plots
+from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
+from lakeboost.train.job import summary_of, train_and_log
+from lakeboost.train.preflight import ClusterResources, cluster_resources
+from lakeboost.train.prepare import apply_frequency_encodings, fit_frequency_encodings, scale_pos_weight
+from lakeboost.train.splits import SPLIT
+from lakeboost.train.tracking import use_tracking
+from lakeboost.train.trainer import class_counts, split_examples
+from lakeboost.tune.evaluators import collect_matrices, distributed_evaluator, single_node_evaluator
+from lakeboost.tune.search import SearchResult, run_search
+from lakeboost.tune.space import hyperopt_space
+
+log = logging.getLogger(__name__)
+BYTES_PER_VALUE = 4
+
+
+@dataclass(frozen=True)
+class StrategyChoice:
+    strategy: str
+    reason: str
+    parallelism: int
+
+
+def choose_strategy(cfg: TrainingConfig, *, rows: int, features: int, resources: ClusterResources) -> StrategyChoice:
+    """single_node while the training matrix fits one executor comfortably, else distributed."""
+    tune = cfg.tune
+    size_mb = rows * (features + 1) * BYTES_PER_VALUE / 2**20
+    if tune.strategy != "auto":
+        strategy, reason = tune.strategy, f"configured ({size_mb:.0f} MiB training matrix)"
+    elif size_mb <= tune.single_node_max_mb:
+        strategy = "single_node"
+        reason = (f"training matrix {size_mb:.1f} MiB <= single_node_max_mb {tune.single_node_max_mb:.0f}: "
+                  "many small single-node fits in parallel use the cluster better")
+    else:
+        strategy = "distributed"
+        reason = (f"training matrix {size_mb:.1f} MiB > single_node_max_mb {tune.single_node_max_mb:.0f}: "
+                  "each trial needs a distributed fit")
+    if strategy == "single_node":
+        parallelism = tune.parallelism or resources.task_slots
+    else:
+        admitted = max(1, resources.task_slots // cfg.model.num_workers)  # whole trials only
+        parallelism = min(tune.parallelism or admitted, admitted)
+    return StrategyChoice(strategy, reason, max(1, parallelism))
+
+
+def native_params(cfg: TrainingConfig, weight: float | None) -> dict[str, Any]:
+    """The xgboost.train equivalent of the Spark estimator's fixed parameters."""
+    spark_params = estimator_params(cfg.model, features=[], label=cfg.label, scale_pos_weight=weight)
+    params = {"objective": cfg.model.objective, "eval_metric": cfg.model.eval_metric or
+              DEFAULT_EVAL_METRIC[cfg.model.objective], "seed": cfg.model.seed, "tree_method": "hist",
+              **cfg.model.params}
+    if "scale_pos_weight" in spark_params:
+        params["scale_pos_weight"] = spark_params["scale_pos_weight"]
+    return params
+
+
+def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    cfg = config.training
+    if cfg.tune is None or config.gold.training_set is None:
+        raise ConfigError("training.tune and gold.training_set must be configured to tune")
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    use_tracking(config)
+    with mlflow.start_run(run_name="tune") as parent:
+        search, choice = search_hyperparameters(spark, training, cfg)
+        best = search.best
+        if best is None:
+            raise TrainingError(f"every tuning trial failed; first error: {search.trials[0]['error']}")
+        refit_overrides, merge = refit_plan(cfg, best, training)
+        run_id, result, version = train_and_log(spark, config, training, run_name="best", nested=True,
+                                                 param_overrides=refit_overrides, merge_validation=merge,
+                                                 tags={"tune_parent": parent.info.run_id})
+        mlflow.log_metrics({"best_valid_metric": best["metric"], **{f"best_test_{k}": v for k, v in
+                                                                    result.metrics.get("test", {}).items()
+                                                                    if isinstance(v, (int, float))}})
+    summary = summary_of(run_id, result, version, training)
+    summary.step = "tune"
+    summary.details.update({"strategy": choice.strategy, "why": choice.reason, "parallelism": choice.parallelism,
+                            "trials": len(search.trials), "stop_reason": search.stop_reason,
+                            "search_seconds": round(search.seconds, 1), "best_params": best["params"],
+                            "best_valid_metric": best["metric"], "tune_run_id": parent.info.run_id})
+    return summary
+
+
+def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: TrainingConfig
+                           ) -> tuple[SearchResult, StrategyChoice]:
+    """Run the search inside the active (parent) MLflow run; one child run per trial."""
+    tune = cfg.tune
+    examples = split_examples(training, cfg, key="txn_id")
+    counts = class_counts(examples, label=cfg.label)
+    rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
+    choice = choose_strategy(cfg, rows=rows, features=len(training.feature_columns),
+                             resources=cluster_resources(spark))
+    log.info("tuning strategy %s (parallelism %d): %s", choice.strategy, choice.parallelism, choice.reason)
+    mlflow.set_tags({"strategy": choice.strategy, "strategy_reason": choice.reason})
+    mlflow.log_params({"algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
+                       "timeout_seconds": tune.timeout_seconds, "no_improvement_trials": tune.no_improvement_trials,
+                       "parallelism": choice.parallelism, "metric": f"valid_{tune.metric}"})
+    if choice.strategy == "single_node":
+        weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" else None
+        train_rows = examples.filter(F.col(SPLIT) != "test")
+        encodings = fit_frequency_encodings(train_rows.filter(F.col(SPLIT) == "train"), training.categorical)
+        matrices = collect_matrices(apply_frequency_encodings(train_rows, encodings),
+                                    features=list(training.feature_columns), label=cfg.label)
+        evaluate = single_node_evaluator(spark, matrices, base_params=native_params(cfg, weight),
+                                         n_estimators=tune.trial_n_estimators,
+                                         early_stopping_rounds=cfg.model.early_stopping_rounds, metric=tune.metric)
+    else:
+        evaluate = distributed_evaluator(training, cfg, concurrency=choice.parallelism, metric=tune.metric)
+
+    experiment_id = mlflow.active_run().info.experiment_id
+
+    def log_trial(trial: dict[str, Any]) -> None:
+        with mlflow.start_run(run_name=f"trial-{trial['trial']:03d}", nested=True, experiment_id=experiment_id):
+            mlflow.log_params({k: str(v) for k, v in trial["params"].items()})
+            metrics = {"rounds": trial["rounds"], "seconds": trial["seconds"]}
+            if trial["metric"] is not None:
+                metrics[f"valid_{tune.metric}"] = trial["metric"]
+            mlflow.log_metrics(metrics)
+            if trial["error"]:
+                mlflow.set_tag("error", trial["error"][:500])
+
+    search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
+                        batch_size=choice.parallelism, max_evals=tune.max_evals, timeout_seconds=tune.timeout_seconds,
+                        no_improvement_trials=tune.no_improvement_trials, on_trial=log_trial)
+    examples.unpersist()
+    _log_search_plots(search, tune.metric)
+    mlflow.set_tag("stop_reason", search.stop_reason)
+    return search, choice
+
+
+def refit_plan(cfg: TrainingConfig, best: dict[str, Any], training: TrainingSet) -> tuple[dict[str, Any], bool]:
+    """Parameters for the final fit and whether validation rows join the training rows."""
+    if cfg.tune.refit == "train_early_stopping":
+        return dict(best["params"]), False
+    # Same rounds per row: scale the early-stopped rounds by the extra (validation) data.
+    share = 1 - cfg.split.test_fraction
+    train_share = share - cfg.split.valid_fraction
+    rounds = max(1, math.ceil(best["rounds"] * share / train_share))
+    return {**best["params"], "n_estimators": rounds}, True
+
+
+def _log_search_plots(search: SearchResult, metric: str) -> None:
+    values = [t["metric"] if t["metric"] is not None else float("nan") for t in search.trials]
+    with tempfile.TemporaryDirectory() as tmp:
+        plots.plot_series(values, tmp, name="tuning", title=f"validation {metric} per trial (best so far)")
+        mlflow.log_artifacts(tmp, "plots")

@@ -1,0 +1,69 @@
+"""The batched search on a real function: budgets, reproducibility, best kept."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from lakeboost.config.tuning import SearchParam
+from lakeboost.tune.search import TrialOutcome, run_search
+from lakeboost.tune.space import hyperopt_space
+
+SPACE = hyperopt_space({
+    "x": SearchParam(kind="uniform", low=-5, high=5),
+    "max_depth": SearchParam(kind="quniform", low=2, high=8, q=1),
+    "c": SearchParam(kind="choice", options=("a", "b")),
+})
+
+
+def peak(batch):
+    """A smooth function with its maximum 1.0 at x=1.5, depth 6, c='b'."""
+    return [TrialOutcome(metric=math.exp(-(p["x"] - 1.5) ** 2) - 0.05 * abs(p["max_depth"] - 6)
+                         - (0.1 if p["c"] == "a" else 0.0), rounds=10) for p in batch]
+
+
+def test_same_seed_proposes_the_same_sequence() -> None:
+    first = run_search(peak, SPACE, algo="tpe", seed=3, batch_size=2, max_evals=12)
+    second = run_search(peak, SPACE, algo="tpe", seed=3, batch_size=2, max_evals=12)
+    other = run_search(peak, SPACE, algo="tpe", seed=4, batch_size=2, max_evals=12)
+    assert [t["params"] for t in first.trials] == [t["params"] for t in second.trials]
+    assert [t["params"] for t in first.trials] != [t["params"] for t in other.trials]
+    assert isinstance(first.trials[0]["params"]["max_depth"], int)
+
+
+def test_max_evals_budget_and_best_is_kept() -> None:
+    result = run_search(peak, SPACE, algo="random", seed=1, batch_size=3, max_evals=7)
+    assert len(result.trials) == 7 and result.stop_reason == "max_evals=7 reached"
+    assert result.best["metric"] == max(t["metric"] for t in result.trials)
+    assert result.best_so_far() == sorted(result.best_so_far())
+
+
+def test_no_improvement_budget_stops_the_search() -> None:
+    seen: list[int] = []
+
+    def first_is_best(batch):
+        outcome = TrialOutcome(metric=0.0 if seen else 1.0)
+        seen.append(1)
+        return [outcome]
+
+    result = run_search(first_is_best, SPACE, algo="random", seed=1, batch_size=1, max_evals=50,
+                        no_improvement_trials=4)
+    assert len(result.trials) == 5 and result.stop_reason == "no improvement in 4 trials"
+
+
+def test_timeout_budget_stops_between_batches() -> None:
+    def slow(batch):
+        time.sleep(0.3)
+        return peak(batch)
+
+    result = run_search(slow, SPACE, algo="tpe", seed=1, batch_size=1, max_evals=100, timeout_seconds=1.0)
+    assert 3 <= len(result.trials) <= 5 and result.stop_reason.startswith("timeout of 1s")
+
+
+def test_failed_trials_are_recorded_and_do_not_win() -> None:
+    def flaky(batch):
+        return [TrialOutcome(metric=None, error="boom") if p["c"] == "a" else peak([p])[0] for p in batch]
+
+    result = run_search(flaky, SPACE, algo="tpe", seed=2, batch_size=2, max_evals=10)
+    assert any(t["error"] == "boom" for t in result.trials)
+    assert result.best["params"]["c"] == "b"
