@@ -61,3 +61,15 @@ class TrainingError(LakeboostError):
     """Training cannot start or did not finish (pre-flight refusal, failed fit after retries)."""
 
     exit_code = 10
+
+
+class ModelNotFoundError(LakeboostError):
+    """The registry has no model (version or alias) by that name."""
+
+    exit_code = 11
+
+
+class ScoringError(LakeboostError):
+    """Rows cannot be scored (empty input, features the model expects are missing)."""
+
+    exit_code = 12

@@ -46,12 +46,26 @@ def _train(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     return train_step(spark, config)
 
 
+def _promote(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.score.promote import promote_step
+
+    return promote_step(spark, config)
+
+
+def _score(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.score.batch import score_step
+
+    return score_step(spark, config)
+
+
 STEPS: dict[str, Step] = {
     "generate": _generate,
     "ingest": _ingest,
     "refine": _refine,
     "features": _features,
     "train": _train,
+    "promote": _promote,
+    "score": _score,
 }
 
 

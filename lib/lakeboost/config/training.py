@@ -78,6 +78,13 @@ class TrackingConfig(Frozen):
     registered_model: str = "lakeboost_fraud"
 
 
+class PromotionConfig(Frozen):
+    """A challenger replaces the champion only if it beats it on the same snapshot by min_gain."""
+
+    metric: str = "pr_auc"
+    min_gain: float = 0.0
+
+
 class TrainingConfig(Frozen):
     label: str = "label"
     model: ModelConfig = ModelConfig()
@@ -87,6 +94,7 @@ class TrainingConfig(Frozen):
     cross_validation: CrossValidationConfig = CrossValidationConfig()
     tracking: TrackingConfig = TrackingConfig()
     tune: TuneConfig | None = None  # set to tune before the final fit
+    promotion: PromotionConfig = PromotionConfig()
     # Refuse to start when the estimated training matrix per worker exceeds this share of
     # the memory each worker's executor has.
     max_memory_fraction: float = Field(0.5, gt=0, le=1)

@@ -74,13 +74,7 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_t
         .withColumn(LABEL, F.col("__label_key").isNotNull().cast("int"))
         .drop("__label_key")
     )
-    for source in cfg.as_of:
-        table = catalog.read(source.table, version=versions[source.table])
-        examples = asof_join(
-            examples, table, on=[source.entity], left_time=event_time, right_time=source.timestamp,
-            right_columns=list(source.columns), strict=True, prefix=source.prefix,
-            max_age_seconds=duration_seconds(source.max_age) if source.max_age else None,
-        )
+    examples = with_asof_features(catalog, examples, cfg, versions=versions, event_time=event_time)
     excluded = {*cfg.exclude, LABEL, "label_available_at", event_time, FEATURES_AS_OF}
     feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.endswith("asof_time"))
     time_columns = [FEATURES_AS_OF, *[f"{s.prefix}asof_time" for s in cfg.as_of]]
@@ -89,6 +83,22 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_t
                   max_auc=cfg.max_single_feature_auc)
     log.info("training set at cutoff %s from versions %s", cutoff, json.dumps(versions, sort_keys=True))
     return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), event_time)
+
+
+def with_asof_features(catalog: TableCatalog, rows: DataFrame, cfg: TrainingSetConfig, *,
+                       versions: dict[str, int] | None = None, event_time: str = "event_time") -> DataFrame:
+    """The configured as-of attributes, strictly before each row's time.
+
+    Training and scoring both call this: one code path, so no training/serving skew.
+    """
+    for source in cfg.as_of:
+        table = catalog.read(source.table, version=(versions or {}).get(source.table))
+        rows = asof_join(
+            rows, table, on=[source.entity], left_time=event_time, right_time=source.timestamp,
+            right_columns=list(source.columns), strict=True, prefix=source.prefix,
+            max_age_seconds=duration_seconds(source.max_age) if source.max_age else None,
+        )
+    return rows
 
 
 def write_training_set(catalog: TableCatalog, training: TrainingSet) -> int | None:

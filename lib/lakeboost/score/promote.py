@@ -1,0 +1,109 @@
+"""Promotion and rollback of the `champion` alias, each decision recorded as an MLflow run.
+
+A challenger is compared with the champion on the same pinned snapshot: the challenger's
+training set rebuilt at the Delta versions and cutoff it recorded, test split only, each model
+with its own stored encodings. It is promoted only if it wins by `min_gain`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+
+import mlflow
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.errors import ModelNotFoundError
+from lakeboost.features.training_set import build_training_set
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import StepSummary
+from lakeboost.score.batch import KEY, predict
+from lakeboost.score.registry import (
+    CHALLENGER,
+    CHAMPION,
+    HISTORY_TAG,
+    champion_history,
+    current_alias,
+    load_model,
+    set_alias,
+)
+from lakeboost.train import evaluate as ev
+from lakeboost.train.splits import SPLIT
+from lakeboost.train.tracking import use_tracking
+from lakeboost.train.trainer import split_examples
+
+log = logging.getLogger(__name__)
+
+
+def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: int, challenger: int
+                        ) -> dict[str, dict[str, float]]:
+    name = config.training.tracking.registered_model
+    models = {"champion": load_model(name, str(champion)), "challenger": load_model(name, str(challenger))}
+    lineage = models["challenger"].meta.lineage
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+                                  versions=lineage["versions"], cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
+    test = split_examples(training, config.training, key=KEY).filter(F.col(SPLIT) == "test").cache()
+    results = {}
+    for role, loaded in models.items():
+        scored = predict(loaded, test.withColumnRenamed(config.training.label, "label"), keep=(KEY, "label"))
+        results[role] = ev.binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
+    test.unpersist()
+    return results
+
+
+def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    name = config.training.tracking.registered_model
+    promotion = config.training.promotion
+    use_tracking(config)
+    challenger = current_alias(name, CHALLENGER)
+    if challenger is None:
+        raise ModelNotFoundError(f"model {name!r} has no {CHALLENGER!r} alias: train a model first")
+    champion = current_alias(name, CHAMPION)
+    summary = StepSummary("promote")
+    with mlflow.start_run(run_name="promotion"):
+        mlflow.set_tags({"model": name, "challenger": challenger, "champion_before": champion or "none"})
+        if champion is None or champion == challenger:
+            decision = "first model" if champion is None else "already champion"
+            promoted = champion is None
+        else:
+            metrics = compare_on_snapshot(spark, config, champion, challenger)
+            for role, values in metrics.items():
+                mlflow.log_metrics({f"{role}_{k}": float(v) for k, v in values.items() if isinstance(v, (int, float))})
+            gain = metrics["challenger"][promotion.metric] - metrics["champion"][promotion.metric]
+            promoted = gain >= promotion.min_gain
+            decision = (f"challenger {'wins' if promoted else 'loses'}: {promotion.metric} "
+                        f"{metrics['challenger'][promotion.metric]:.4f} vs {metrics['champion'][promotion.metric]:.4f} "
+                        f"(gain {gain:+.4f}, needed {promotion.min_gain:+.4f})")
+            summary.details["comparison"] = metrics
+        mlflow.set_tags({"decision": decision, "promoted": str(promoted)})
+        if promoted:
+            set_alias(name, CHAMPION, challenger)
+    log.info("promotion of %s v%s: %s", name, challenger, decision)
+    summary.details.update({"decision": decision, "promoted": promoted, "challenger": challenger,
+                            "champion": current_alias(name, CHAMPION)})
+    return summary
+
+
+def rollback(config: LakeboostConfig, *, reason: str) -> StepSummary:
+    """Move `champion` back to the previous champion; record who, when and why."""
+    name = config.training.tracking.registered_model
+    use_tracking(config)
+    history = champion_history(name)
+    if len(history) < 2:
+        raise ModelNotFoundError(f"model {name!r} has no previous champion to roll back to (history: {history})")
+    current, previous = history[-1], history[-2]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, str(previous))
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))
+    with mlflow.start_run(run_name="rollback"):
+        mlflow.set_tags({"model": name, "from_version": current, "to_version": previous, "reason": reason,
+                         "user": getpass.getuser(), "at": dt.datetime.now(dt.timezone.utc).isoformat()})
+    log.warning("rollback of %s champion v%d -> v%d by %s: %s", name, current, previous, getpass.getuser(), reason)
+    summary = StepSummary("rollback")
+    summary.details.update({"from_version": current, "to_version": previous, "reason": reason})
+    return summary
