@@ -95,8 +95,31 @@ def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[s
         log_summary(summary)
         overall.versions.update(summary.versions)
         overall.details[name] = {
-            "rows_read": summary.rows_read, "rows_written": summary.rows_written,
+            **summary.details, "rows_read": summary.rows_read, "rows_written": summary.rows_written,
             "rows_quarantined": summary.rows_quarantined, "seconds": summary.seconds,
         }
     overall.seconds = round(time.monotonic() - started, 2)
+    for line in report_lines(overall, config):
+        log.info("%s", line)
     return overall
+
+
+def report_lines(overall: StepSummary, config: LakeboostConfig) -> list[str]:
+    """A human-readable end-of-run report: steps, model, where to look."""
+    lines = [f"{'step':<10} {'rows in':>10} {'written':>10} {'quarantined':>11} {'seconds':>8}"]
+    for name, d in overall.details.items():
+        lines.append(f"{name:<10} {d['rows_read']:>10} {d['rows_written']:>10} {d['rows_quarantined']:>11} "
+                     f"{d['seconds']:>8.1f}")
+    train = overall.details.get("train") or {}
+    if train.get("model_version") is not None:
+        test = train.get("metrics", {}).get("test", {})
+        lines.append(f"model {config.training.tracking.registered_model} v{train['model_version']}: test "
+                     f"roc_auc={test.get('roc_auc', float('nan')):.4f} pr_auc={test.get('pr_auc', float('nan')):.4f} "
+                     f"(run {train.get('run_id')})")
+    if "promote" in overall.details:
+        lines.append(f"promotion: {overall.details['promote'].get('decision')}")
+    lines.append(f"tables: {config.storage.root} (bronze/, silver/, gold/)  versions: {overall.versions}")
+    if config.training.tracking.tracking_uri is None and "://" not in config.storage.root:
+        lines.append(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{config.storage.root}/mlflow.db "
+                     f"--default-artifact-root {config.storage.root}/mlartifacts  (then open http://127.0.0.1:5000)")
+    return lines
