@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import SparkSession
 
 from lakeboost.config import LakeboostConfig
+from lakeboost.cost import CostMeter
 from lakeboost.errors import ConfigError
 from lakeboost.logs import StepSummary, log_summary
 
@@ -89,7 +90,9 @@ def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[s
     for name in steps:
         log.info("pipeline step %s: starting", name)
         step_started = time.monotonic()
-        summary = STEPS[name](spark, config)
+        with CostMeter(spark, config.cost) as meter:
+            summary = STEPS[name](spark, config)
+        summary.details["cost"] = meter.report.as_dict()
         summary.step = name
         summary.seconds = round(time.monotonic() - step_started, 2)
         log_summary(summary)
@@ -98,6 +101,7 @@ def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[s
             **summary.details, "rows_read": summary.rows_read, "rows_written": summary.rows_written,
             "rows_quarantined": summary.rows_quarantined, "seconds": summary.seconds,
         }
+
     overall.seconds = round(time.monotonic() - started, 2)
     for line in report_lines(overall, config):
         log.info("%s", line)
@@ -106,10 +110,18 @@ def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[s
 
 def report_lines(overall: StepSummary, config: LakeboostConfig) -> list[str]:
     """A human-readable end-of-run report: steps, model, where to look."""
-    lines = [f"{'step':<10} {'rows in':>10} {'written':>10} {'quarantined':>11} {'seconds':>8}"]
+    lines = [f"{'step':<10} {'rows in':>10} {'written':>10} {'quarantined':>11} {'seconds':>8} "
+             f"{'task core-h':>11} {'cost':>9}"]
+    total = 0.0
     for name, d in overall.details.items():
+        if not isinstance(d, dict) or "rows_read" not in d:
+            continue
+        cost = d.get("cost", {})
+        total += cost.get("estimated_cost", 0.0)
         lines.append(f"{name:<10} {d['rows_read']:>10} {d['rows_written']:>10} {d['rows_quarantined']:>11} "
-                     f"{d['seconds']:>8.1f}")
+                     f"{d['seconds']:>8.1f} {cost.get('core_hours', 0.0):>11.4f} {cost.get('estimated_cost', 0.0):>9.4f}")
+    lines.append(f"estimated cost of the run: {total:.4f} {config.cost.currency} "
+                 f"(prices: cost.core_hour={config.cost.core_hour}, cost.gb_hour={config.cost.gb_hour})")
     train = overall.details.get("train") or {}
     if train.get("model_version") is not None:
         test = train.get("metrics", {}).get("test", {})

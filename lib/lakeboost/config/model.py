@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lakeboost.config.base import Frozen, check_schema
+from lakeboost.config.cost import CostConfig
 from lakeboost.config.features import GoldConfig
 from lakeboost.config.silver import SilverConfig
 from lakeboost.config.training import TrainingConfig
@@ -153,6 +154,7 @@ class LakeboostConfig(Frozen):
     silver: SilverConfig = SilverConfig()
     gold: GoldConfig = GoldConfig()
     training: TrainingConfig = TrainingConfig()
+    cost: CostConfig = CostConfig()
 
     @field_validator("sources")
     @classmethod

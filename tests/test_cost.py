@@ -1,0 +1,27 @@
+"""The cost report reads Spark's own task metrics for exactly the stages a step ran."""
+
+from __future__ import annotations
+
+from lakeboost.config.cost import CostConfig
+from lakeboost.cost import CostMeter
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+
+def test_cost_report_matches_sparks_stage_metrics(spark: SparkSession) -> None:
+    spark.range(10).count()  # stages before the meter must not count
+    with CostMeter(spark, CostConfig(core_hour=1.0, gb_hour=0.0)) as meter:
+        spark.range(200_000).select((F.col("id") % 13).alias("k")).groupBy("k").count().collect()
+
+    report = meter.report
+    tracker = spark.sparkContext.statusTracker()
+    infos = [tracker.getStageInfo(s) for s in report.stage_ids]
+    assert report.stages == len(infos) >= 1
+    assert report.tasks == sum(i.numCompletedTasks + i.numFailedTasks for i in infos if i)
+    assert report.shuffle_write_bytes > 0 and report.executor_run_seconds > 0
+    assert report.executor_cpu_seconds > 0
+    assert report.core_hours == report.executor_run_seconds / 3600
+    assert abs(report.estimated_cost - report.core_hours) < 1e-12  # gb_hour priced at 0
+    assert set(report.as_dict()) >= {"tasks", "wall_seconds", "executor_run_seconds", "executor_cpu_seconds",
+                                     "input_bytes", "output_bytes", "shuffle_read_bytes", "shuffle_write_bytes",
+                                     "peak_execution_memory_bytes", "core_hours", "gb_hours", "estimated_cost"}
