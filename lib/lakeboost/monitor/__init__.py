@@ -1,0 +1,1 @@
+"""Monitoring: drift, performance decay, data-quality trend, alerts, reports."""

@@ -1,0 +1,114 @@
+"""Data and prediction drift between a reference (training) sample and a scoring window.
+
+Numeric features: PSI over deciles of the reference (binned on the *training* distribution,
+so the bins mean the same thing every window) and the two-sample KS statistic evaluated at the
+reference's percentile edges (binned: exact at those 100 edges). Categorical features: PSI over
+categories and Pearson's chi-square with its p-value. Three passes over the data at most: one
+for the reference quantiles, one aggregation per side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from scipy import stats
+
+EPSILON = 1e-4  # share given to an empty bin, so PSI stays finite
+PSI_BINS = 10
+KS_EDGES = 100
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    feature: str
+    kind: str  # numeric | categorical
+    psi: float
+    ks: float | None
+    chi2: float | None
+    p_value: float | None
+
+
+def psi(reference: Sequence[float], current: Sequence[float]) -> float:
+    """Population stability index of two share vectors over the same bins."""
+    total = 0.0
+    for r, c in zip(reference, current, strict=True):
+        r, c = max(r, EPSILON), max(c, EPSILON)
+        total += (c - r) * math.log(c / r)
+    return total
+
+
+def _edges(reference: DataFrame, columns: Sequence[str], count: int) -> dict[str, list[float]]:
+    probabilities = [i / count for i in range(1, count)]
+    quantiles = reference.approxQuantile(list(columns), probabilities, 0.001)
+    return {c: sorted(set(q)) for c, q in zip(columns, quantiles, strict=True)}
+
+
+def _bin_counts(df: DataFrame, edges: dict[str, list[float]]) -> dict[str, dict[int, int]]:
+    """Rows per (feature, bin) in one aggregation; bin i counts values <= edges[i] (last: the rest)."""
+    bins = []
+    for column, cuts in edges.items():
+        value = F.col(column).cast("double")
+        index = F.lit(len(cuts))
+        for i in reversed(range(len(cuts))):
+            index = F.when(value <= F.lit(cuts[i]), F.lit(i)).otherwise(index)
+        bins.append(F.struct(F.lit(column).alias("f"), F.when(value.isNull(), -1).otherwise(index).alias("b")))
+    rows = df.select(F.explode(F.array(*bins)).alias("x")).groupBy("x.f", "x.b").count().collect()
+    counts: dict[str, dict[int, int]] = {c: {} for c in edges}
+    for row in rows:
+        counts[row["f"]][int(row["b"])] = int(row["count"])
+    return counts
+
+
+def numeric_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str]) -> list[DriftResult]:
+    if not columns:
+        return []
+    deciles = _edges(reference, columns, PSI_BINS)
+    fine = _edges(reference, columns, KS_EDGES)
+    # One aggregation per side covers both binnings (prefixing keeps the two apart).
+    both = {**{f"psi::{c}": e for c, e in deciles.items()}, **{f"ks::{c}": e for c, e in fine.items()}}
+    ref_counts = _bin_counts(_aliased(reference, columns), both)
+    cur_counts = _bin_counts(_aliased(current, columns), both)
+    results = []
+    for column in columns:
+        psi_ref, psi_cur = (_shares(c[f"psi::{column}"], len(deciles[column]) + 1) for c in (ref_counts, cur_counts))
+        ks_ref, ks_cur = (_shares(c[f"ks::{column}"], len(fine[column]) + 1) for c in (ref_counts, cur_counts))
+        ks = max((abs(a - b) for a, b in zip(_cumulative(ks_ref), _cumulative(ks_cur), strict=True)), default=0.0)
+        results.append(DriftResult(column, "numeric", psi(psi_ref, psi_cur), ks, None, None))
+    return results
+
+
+def _aliased(df: DataFrame, columns: Sequence[str]) -> DataFrame:
+    return df.select(*[F.col(c).alias(f"{p}::{c}") for c in columns for p in ("psi", "ks")])
+
+
+def _shares(counts: dict[int, int], bins: int) -> list[float]:
+    total = sum(v for k, v in counts.items() if k >= 0) or 1
+    return [counts.get(i, 0) / total for i in range(bins)]
+
+
+def _cumulative(shares: list[float]) -> list[float]:
+    out, running = [], 0.0
+    for share in shares:
+        running += share
+        out.append(running)
+    return out
+
+
+def categorical_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str]) -> list[DriftResult]:
+    results = []
+    for column in columns:
+        ref = {r[0]: r[1] for r in reference.groupBy(column).count().collect()}  # categories: few
+        cur = {r[0]: r[1] for r in current.groupBy(column).count().collect()}
+        categories = sorted(set(ref) | set(cur), key=str)
+        ref_total, cur_total = sum(ref.values()) or 1, sum(cur.values()) or 1
+        ref_shares = [ref.get(k, 0) / ref_total for k in categories]
+        cur_shares = [cur.get(k, 0) / cur_total for k in categories]
+        expected = [max(s, EPSILON) * cur_total for s in ref_shares]
+        chi2 = sum((cur.get(k, 0) - e) ** 2 / e for k, e in zip(categories, expected, strict=True))
+        p_value = float(stats.chi2.sf(chi2, max(len(categories) - 1, 1)))
+        results.append(DriftResult(column, "categorical", psi(ref_shares, cur_shares), None, chi2, p_value))
+    return results
