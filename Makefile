@@ -18,7 +18,7 @@ test-fast: bootstrap
 	$(PY) -m pytest -m "not e2e" $(ARGS)
 
 lint: bootstrap
-	$(VENV)/bin/ruff check lib jobs tests notebooks bench
+	$(VENV)/bin/ruff check lib jobs tests notebooks bench scheduling
 
 typecheck: bootstrap
 	$(VENV)/bin/mypy lib
