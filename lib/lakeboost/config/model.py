@@ -45,7 +45,7 @@ class StorageConfig(Frozen):
     root: str = "data/lakehouse"
     # Where raw source files land (the demo generator writes here).
     landing: str = "data/landing"
-    # When set (e.g. "main.lakeboost"), tables are metastore tables `<catalog>.<layer>_<table>`.
+    # When set (e.g. "main"), tables are metastore tables `<catalog>.<layer>.<table>` (a schema per layer).
     catalog: str | None = None
 
 
