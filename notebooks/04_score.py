@@ -1,0 +1,74 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Score
+# MAGIC
+# MAGIC Batch scoring with the score job's function: the registered model under `model_ref` (an alias
+# MAGIC such as `champion`, or a version number) scores gold features through the same as-of joins and
+# MAGIC encodings as training, upserting `gold.predictions` (re-scoring replaces, never duplicates).
+# MAGIC
+# MAGIC Parameters: `env`, `overrides` (comma-separated `--set` list), `model_ref`, `dates`
+# MAGIC (comma-separated `YYYY-MM-DD`; empty: the latest date). Outside Databricks: `LAKEBOOST_ENV`,
+# MAGIC `LAKEBOOST_OVERRIDES`, `LAKEBOOST_MODEL_REF`, `LAKEBOOST_DATES`.
+
+# COMMAND ----------
+
+import sys
+from pathlib import Path
+
+if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (Databricks Git folder, Jupyter)
+    sys.path.insert(0, str(Path("../lib").resolve()))
+
+import pandas as pd
+from lakeboost.io import TableCatalog
+from lakeboost.notebook import display_df, notebook_context, widget
+from lakeboost.score.batch import PREDICTIONS, score_step
+from lakeboost.score.registry import CHALLENGER, CHAMPION, champion_history, current_alias
+from lakeboost.train.tracking import use_tracking
+from pyspark.sql import functions as F
+
+env = widget("env", "local", "config environment")
+overrides = widget("overrides", "", "--set overrides (comma-separated)")
+model_ref = widget("model_ref", CHAMPION, "model alias or version")
+dates = [d.strip() for d in widget("dates", "", "dates to score (comma-separated; empty: latest)").split(",")
+         if d.strip()]
+
+# COMMAND ----------
+
+spark, config = notebook_context(env, overrides)
+catalog = TableCatalog(spark, config.storage)
+use_tracking(config)
+model_name = config.training.tracking.registered_model
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Registry aliases
+
+# COMMAND ----------
+
+aliases = pd.DataFrame([{"model": model_name, "alias": alias, "version": current_alias(model_name, alias)}
+                        for alias in (CHAMPION, CHALLENGER)])
+print(aliases.to_string(index=False))
+print(f"champion history: {champion_history(model_name)}")
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Score
+
+# COMMAND ----------
+
+scored = score_step(spark, config, ref=model_ref, dates=dates or None)
+print(scored.to_json())
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Predictions of this model version
+
+# COMMAND ----------
+
+predictions = catalog.read(PREDICTIONS).filter(F.col("model_version") == scored.details["model_version"])
+display_df(predictions.groupBy("event_date", "predicted_label").count().orderBy("event_date", "predicted_label"))
+display_df(predictions.select("txn_id", "event_date", "score", "predicted_label", "threshold", "model_version",
+                              "scored_at").orderBy(F.desc("score")), n=10)

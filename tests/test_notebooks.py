@@ -1,0 +1,221 @@
+"""The Databricks-source notebooks: their helpers, their format, and a local end-to-end run.
+
+The run executes each notebook as Databricks would, cell by cell in one namespace, in this
+process: the suite's session is the active session `build_spark` returns, and widgets read
+`LAKEBOOST_<NAME>` environment variables. Order: 02 (runs the pipeline), 01, 03 (with a
+2-trial tuning search), 04.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lakeboost.notebook import display_df, parse_overrides, widget
+from lakeboost.pipeline import STEPS
+from pyspark.sql import SparkSession
+
+from tests.conftest import REPO
+
+NOTEBOOKS = REPO / "notebooks"
+NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+HEADER = "# Databricks notebook source"
+SEPARATOR = "# COMMAND ----------"
+PII_KEY = "notebooks-test-key-0123456789abcdef"
+# The README's conversion to Jupyter notebooks (jupytext has no Databricks format: jupytext#926):
+# Databricks cell markers become percent-format markers, one Jupyter cell per Databricks cell.
+README_CONVERSION = r"""
+for nb in notebooks/*.py; do
+  perl -0pe 's/\A# Databricks notebook source\n//; s/^# COMMAND -+\n\n(?=# MAGIC %md)//mg;
+             s/^# COMMAND -+\n\n?/# %%\n/mg; s/^# MAGIC %md$/# %% [markdown]/mg; s/^# MAGIC ?/# /mg' "$nb" |
+    .venv/bin/jupytext --quiet --from py:percent --to ipynb -o "${nb%.py}.ipynb" -
+done
+"""
+
+
+def databricks_cells(path: Path) -> list[tuple[str, str]]:
+    """(kind, source) per cell, in order; kind is "markdown" for `# MAGIC %md` cells, else "code"."""
+    text = path.read_text()
+    assert text.startswith(HEADER + "\n"), f"{path.name}: first line must be {HEADER!r}"
+    cells = [cell.strip("\n") for cell in text[len(HEADER) + 1:].split(SEPARATOR)]
+    return [("markdown" if cell.startswith("# MAGIC %md") else "code", cell) for cell in cells]
+
+
+def run_notebook(path: Path, run_times: dict[str, float]) -> dict[str, Any]:
+    """Execute the code cells in one namespace; a failing cell fails with the notebook and cell number."""
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    cells = databricks_cells(path)
+    started = time.monotonic()
+    for number, (kind, source) in enumerate(cells, start=1):
+        if kind != "code":
+            continue
+        try:
+            exec(compile(source, f"{path.name} [cell {number}]", "exec"), namespace)
+        except Exception as exc:
+            raise AssertionError(f"notebook {path.name}: cell {number} of {len(cells)} failed: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+    run_times[path.name] = round(time.monotonic() - started, 1)
+    print(f"\nnotebook {path.name}: {run_times[path.name]:.1f}s")
+    return namespace
+
+
+# -- lakeboost.notebook ---------------------------------------------------------------------
+
+class FakeWidgets:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values, self.created = values, []
+
+    def text(self, name: str, default: str, label: str) -> None:
+        self.created.append((name, default, label))
+
+    def get(self, name: str) -> str:
+        return self.values[name]
+
+
+def test_widget_reads_lakeboost_env_var_outside_databricks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    monkeypatch.setenv("LAKEBOOST_TUNE_EVALS", "3")
+    assert widget("tune_evals", "0") == "3"
+    monkeypatch.delenv("LAKEBOOST_TUNE_EVALS")
+    assert widget("tune_evals", "0") == "0"
+
+
+def test_widget_creates_and_reads_a_databricks_text_widget(monkeypatch: pytest.MonkeyPatch) -> None:
+    widgets = FakeWidgets({"env": "cluster"})
+    monkeypatch.setattr(builtins, "dbutils", type("DBUtils", (), {"widgets": widgets})(), raising=False)
+    monkeypatch.setenv("LAKEBOOST_ENV", "ignored on Databricks")
+
+    assert widget("env", "local", "config environment") == "cluster"
+    assert widgets.created == [("env", "local", "config environment")]
+
+
+def test_parse_overrides_splits_only_where_a_new_key_starts() -> None:
+    assert parse_overrides(" demo.rows=10, training.model.params={max_depth: 4, eta: 0.1},x=a,b ") == [
+        "demo.rows=10", "training.model.params={max_depth: 4, eta: 0.1}", "x=a,b"]
+    assert parse_overrides("") == []
+
+
+def test_display_df_prints_the_first_rows_outside_databricks(spark: SparkSession, capsys) -> None:
+    display_df(spark.createDataFrame([(i, None if i == 2 else f"r{i}") for i in range(5)], "id int, v string"), n=3)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["id", "v"] and len(out) == 4 and out[3].split()[1:] == ["2", "None"]
+
+
+# -- format and conversion ------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_is_databricks_source_starting_with_widgets(path: Path) -> None:
+    cells = databricks_cells(path)
+    first_code = next(source for kind, source in cells if kind == "code")
+    assert 'widget("env", "local"' in first_code and 'widget("overrides", ""' in first_code
+    for kind, source in cells:
+        assert source.strip(), f"{path.name}: empty cell"
+        if kind == "markdown":
+            assert all(line.startswith("# MAGIC") for line in source.splitlines())
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_jupytext_converts_notebook_to_ipynb_keeping_every_code_line(path: Path) -> None:
+    jupytext = pytest.importorskip("jupytext")
+    nbformat = pytest.importorskip("nbformat")
+    text = path.read_text()
+
+    notebook = nbformat.reads(jupytext.writes(jupytext.reads(text, fmt="py"), fmt="ipynb"), as_version=4)
+
+    nbformat.validate(notebook)
+    code_cells = [c.source for c in notebook.cells if c.cell_type == "code"]
+    databricks_code = [source for kind, source in databricks_cells(path) if kind == "code"]
+    assert len(code_cells) >= len(databricks_code)
+    converted = "\n".join(code_cells)
+    lost = [line for source in databricks_code for line in source.splitlines()
+            if line.strip() and not line.lstrip().startswith("#") and line not in converted]
+    assert lost == []
+
+
+def test_readme_conversion_makes_one_jupyter_cell_per_databricks_cell(tmp_path: Path) -> None:
+    jupytext = shutil.which("jupytext", path=str(Path(sys.executable).parent))
+    if jupytext is None or shutil.which("perl") is None:
+        pytest.skip("needs jupytext in this environment and perl")
+    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks", ignore=shutil.ignore_patterns("*.ipynb"))
+    subprocess.run(["bash", "-euc", README_CONVERSION.replace(".venv/bin/jupytext", jupytext)],
+                   cwd=tmp_path, check=True, capture_output=True, text=True)
+    for path in NOTEBOOK_FILES:
+        cells = json.loads((tmp_path / "notebooks" / f"{path.stem}.ipynb").read_text())["cells"]
+        sources = ["".join(c["source"]) for c in cells]
+        assert [c["cell_type"] for c in cells] == [kind for kind, _ in databricks_cells(path)], path.name
+        assert not [s for s in sources if "# COMMAND" in s or "MAGIC" in s], path.name
+        assert sources[0].startswith("# "), f"{path.name}: the title cell is a markdown heading"
+
+
+# -- end to end -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run_times() -> dict[str, float]:
+    times: dict[str, float] = {}
+    yield times
+    print("\nnotebook run times: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in times.items()))
+
+
+@pytest.fixture(scope="module")
+def pipeline_notebook(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory,
+                      run_times: dict[str, float]) -> dict[str, Any]:
+    """A small demo lakehouse in tmp, built by running notebook 02 (the pipeline, step by step)."""
+    root = tmp_path_factory.mktemp("notebooks")
+    overrides = [f"storage.root={root}/lake", f"storage.landing={root}/landing", "demo.rows=6000", "demo.days=60",
+                 "training.model.n_estimators=60", "training.model.params={max_depth: 4, learning_rate: 0.1}"]
+    mp = pytest.MonkeyPatch()
+    for name in ("DATABRICKS_RUNTIME_VERSION", "LAKEBOOST_TUNE_EVALS", "LAKEBOOST_MODEL_REF", "LAKEBOOST_DATES"):
+        mp.delenv(name, raising=False)
+    mp.setenv("LAKEBOOST_PII_KEY", PII_KEY)
+    mp.setenv("CUSTOMERS_JDBC_URL", f"jdbc:sqlite:{root}/landing/customers.db")
+    mp.setenv("LAKEBOOST_ENV", "local")
+    mp.setenv("LAKEBOOST_OVERRIDES", ", ".join(overrides))
+    mp.setenv("MPLBACKEND", "Agg")
+    yield run_notebook(NOTEBOOKS / "02_pipeline_step_by_step.py", run_times)
+    mp.undo()
+
+
+@pytest.mark.e2e
+def test_pipeline_notebook_runs_every_step(pipeline_notebook: dict[str, Any]) -> None:
+    summaries = pipeline_notebook["summaries"]
+    assert list(summaries) == list(STEPS)
+    assert summaries["ingest"].rows_written > 0 and summaries["ingest"].rows_quarantined > 0
+    assert summaries["promote"].details["promoted"]
+    assert summaries["score"].rows_written > 0
+
+
+@pytest.mark.e2e
+def test_explore_notebook_counts_tables_and_quality(pipeline_notebook: dict[str, Any],
+                                                    run_times: dict[str, float]) -> None:
+    ns = run_notebook(NOTEBOOKS / "01_explore_layers.py", run_times)
+    rows = dict(zip(ns["inventory"]["table"], ns["inventory"]["rows"], strict=True))
+    assert rows["bronze.transactions"] > 0 and rows["silver.transactions"] > 0 and rows["gold.predictions"] > 0
+    assert ns["bronze_reasons"].count() > 0
+    rates = ns["pass_rates"]["pass_rate"]
+    assert len(rates) > 0 and rates.between(0, 1).all()
+
+
+@pytest.mark.e2e
+def test_train_and_tune_notebook_trains_and_runs_a_small_search(
+        pipeline_notebook: dict[str, Any], run_times: dict[str, float], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEBOOST_TUNE_EVALS", "2")
+    ns = run_notebook(NOTEBOOKS / "03_train_and_tune.py", run_times)
+    assert 0.5 < ns["metrics"].loc["test", "roc_auc"] <= 1
+    assert ns["version"] > pipeline_notebook["summaries"]["train"].details["model_version"]
+    assert ns["tuned"].details["trials"] == 2 and ns["tuned"].details["model_version"] > ns["version"]
+
+
+@pytest.mark.e2e
+def test_score_notebook_scores_with_the_champion(pipeline_notebook: dict[str, Any],
+                                                 run_times: dict[str, float]) -> None:
+    ns = run_notebook(NOTEBOOKS / "04_score.py", run_times)
+    champion = ns["aliases"].set_index("alias").loc["champion", "version"]
+    assert ns["scored"].details["model_version"] == champion
+    assert ns["predictions"].count() > 0
