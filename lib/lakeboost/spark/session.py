@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -45,6 +46,10 @@ def build_spark(config: SparkConfig, app_name: str | None = None,
     if not launched_by_spark_submit():
         ensure_java()
         builder = builder.master(config.master)
+        # Python workers must run this interpreter (its venv has pandas, pyarrow, xgboost), not
+        # whatever `python3` is first on PATH when the venv is not activated.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         jars = session_jars(config)
         if jars:
             builder = builder.config("spark.jars", ",".join(jars))
