@@ -36,3 +36,17 @@ def test_regression_and_multiclass_train_and_evaluate(spark: SparkSession) -> No
         {**FAST, "model": {**FAST["model"], "objective": "multi:softprob"}}))
     assert multiclass.metrics["test"]["accuracy"] > 0.7
     assert multiclass.metrics["test"]["macro_f1"] > 0.6
+
+
+def test_fit_survives_many_arrow_batches_per_worker(binary_set: TrainingSet) -> None:
+    """xgboost.spark fails on a batch with only training or only validation rows: with small
+    batches (as with Spark's 10k default on a real training set) the layout must mix them."""
+    spark = binary_set.df.sparkSession
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    previous = spark.conf.get(key)
+    spark.conf.set(key, "200")
+    try:
+        result = train_model(binary_set, TrainingConfig.model_validate(FAST))
+    finally:
+        spark.conf.set(key, previous)
+    assert result.metrics["test"]["roc_auc"] > 0.72

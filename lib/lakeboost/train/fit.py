@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -57,7 +58,8 @@ def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str,
     for attempt in range(retries + 1):
         started = time.monotonic()
         try:
-            model = estimator_cls(**params).fit(data)
+            with one_arrow_batch_per_partition(data.sparkSession):
+                model = estimator_cls(**params).fit(data)
             log.info("xgboost fit %d took %.1fs", attempt + 1, time.monotonic() - started)
             return model
         except (ValueError, TypeError) as exc:  # parameter errors: retrying cannot help
@@ -67,6 +69,26 @@ def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str,
             log.warning("xgboost fit attempt %d/%d failed after %.1fs: %s", attempt + 1, retries + 1,
                         time.monotonic() - started, last_error)
     raise TrainingError(f"xgboost fit failed {retries + 1} time(s); last error: {last_error}")
+
+
+@contextmanager
+def one_arrow_batch_per_partition(spark):
+    """xgboost.spark 3.2 builds each worker's DMatrix from Arrow batches and fails
+    (KeyError 'values', seen as "failed barrier ResultStage") when batches split a partition's
+    training and validation rows; one batch per partition avoids it. The DMatrix holds the
+    partition in memory anyway, so the larger batch costs little extra."""
+    keys = {"spark.sql.execution.arrow.maxRecordsPerBatch": "0", "spark.sql.execution.arrow.maxBytesPerBatch": "1g"}
+    previous = {k: spark.conf.get(k, None) for k in keys}
+    for k, v in keys.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
 def rounds_used(model) -> int:

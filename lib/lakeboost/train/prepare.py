@@ -86,6 +86,10 @@ def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: str,
         df.withColumn(WORKER, (F.row_number().over(deal) - 1) % num_workers)
         .withColumn(WORKER, F.element_at(keys, (F.col(WORKER) + 1).cast("int")))
         .repartition(num_workers, WORKER)
+        # Mix the strata inside each partition: xgboost.spark 3.2 fails (KeyError 'values') on an
+        # Arrow batch holding only training or only validation rows, and the numbering above
+        # leaves each partition sorted by stratum (10k-row batches would be one-sided).
+        .sortWithinPartitions(F.xxhash64(F.col(key), F.lit(17)))
     )
 
 

@@ -81,6 +81,8 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
             raise TrainingError(f"empty split(s): {counts}; check training.split against the data's time range")
         weight = scale_pos_weight(counts["train"]) if objective == "binary:logistic" and \
             cfg.imbalance.class_weight == "balanced" else None
+        if weight is not None:  # negatives kept after down-sampling: do not correct twice
+            weight *= cfg.imbalance.negative_sample_rate
         sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=cfg.label,
                                        seed=cfg.split.seed, key=key)
         categorical = tuple(c for c in training.categorical if c in training.feature_columns)
@@ -129,8 +131,9 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, e
     objective = cfg.model.objective
     splits = ["valid", "test"] if evaluate_test else ["valid"]
     for split in splits:
+        # Cached: the curve, the metrics and the exact AUCs each read the predictions.
         predictions = score_column(result.model.transform(encoded.filter(F.col(SPLIT) == split)), objective) \
-            .withColumn("label", F.col(cfg.label))
+            .withColumn("label", F.col(cfg.label)).cache()
         result.predictions[split] = predictions
         if objective == "binary:logistic":
             curve = ev.binary_curve(predictions)

@@ -1,0 +1,216 @@
+"""Training wall time of the demo model: xgboost.spark with 1 and 2 workers against native xgboost.train.
+
+    .venv/bin/python bench/bench_train.py --rows 1000000 [--work /tmp/lakeboost-bench]
+
+Reuses the lakehouse bench_features.py leaves in WORK/rowsN/lake (the gold feature table is
+brought up to date first: a no-op when it is). The training set is cached and counted once, so
+each fit measures training only. `train_model` runs with num_workers 1 and 2 (n_estimators and
+early stopping as configured); the native baseline takes the same split, negative sampling and
+frequency encodings, collects train/valid/test to the driver (a bench, not a job) and times
+`xgboost.train` with the same booster parameters on one process (nthread 1 and 2). Prints one
+line per phase, then the ratios spark/native. A Spark fit that fails is reported and re-run once
+with one Arrow batch per worker partition (WORKAROUND below), labelled "+1batch".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xgboost as xgb
+from lakeboost.config import LakeboostConfig, load_config
+from lakeboost.config.training import TrainingConfig
+from lakeboost.features.build import build_features
+from lakeboost.features.training_set import TrainingSet, build_training_set
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import configure_logging
+from lakeboost.spark import build_spark
+from lakeboost.train.fit import estimator_params
+from lakeboost.train.prepare import (
+    apply_frequency_encodings,
+    downsample_negatives,
+    fit_frequency_encodings,
+    scale_pos_weight,
+)
+from lakeboost.train.splits import SPLIT
+from lakeboost.train.trainer import TrainResult, class_counts, split_examples, train_model
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+KEY = "txn_id"
+# estimator keyword -> xgboost.train booster parameter (sklearn-style names xgboost.spark accepts).
+RENAMED = {"learning_rate": "eta", "random_state": "seed", "reg_alpha": "alpha", "reg_lambda": "lambda",
+           "min_split_loss": "gamma"}
+# xgboost.spark (3.2) fails with KeyError: 'values' on any Arrow batch holding only training or only
+# validation rows when features_col is a list of columns; lakeboost's worker layout leaves each
+# partition sorted by (label, is_valid), so with 10,000-row batches nearly every batch is one-sided.
+# One batch per partition (each holds both, layout_problems checks it) avoids that: used only as a
+# labelled second attempt after the configured run failed.
+WORKAROUND = {"spark.sql.execution.arrow.maxRecordsPerBatch": "0", "spark.sql.execution.arrow.maxBytesPerBatch": "1g"}
+# estimator keywords that are not booster parameters (layout, columns, rounds, early stopping).
+SPARK_ONLY = {"features_col", "label_col", "num_workers", "validation_indicator_col", "force_repartition",
+              "n_estimators", "early_stopping_rounds", "weight_col"}
+
+
+def load(rows: int, days: int, work: Path) -> LakeboostConfig:
+    os.environ.setdefault("LAKEBOOST_PII_KEY", "bench-only-key-0123456789abcdef")
+    return load_config("local", [f"storage.root={work}/lake", f"storage.landing={work}/landing",
+                                 f"demo.rows={rows}", f"demo.days={days}"],
+                       environ={**os.environ, "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{work}/landing/customers.db"})
+
+
+def load_text() -> str:
+    return "load=" + "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def with_workers(cfg: TrainingConfig, num_workers: int) -> TrainingConfig:
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"num_workers": num_workers})})
+
+
+def bench_spark(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> tuple[str, TrainResult | None]:
+    """train_model as configured; if it fails, once more with one Arrow batch per partition (see WORKAROUND)."""
+    spark = training.df.sparkSession
+    label = f"spark-workers={num_workers}"
+    result = run_train_model(training, cfg, num_workers, label)
+    if result is not None:
+        return label, result
+    saved = {k: spark.conf.get(k) for k in WORKAROUND}
+    for k, v in WORKAROUND.items():
+        spark.conf.set(k, v)
+    try:
+        return f"{label}+1batch", run_train_model(training, cfg, num_workers, f"{label}+1batch")
+    finally:
+        for k, v in saved.items():
+            spark.conf.set(k, v)
+
+
+def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int, label: str) -> TrainResult | None:
+    """One train_model run, printed; None when it failed."""
+    started = time.monotonic()
+    try:
+        result = train_model(training, with_workers(cfg, num_workers), key=KEY)
+    except Exception as exc:  # a bench reports the failure and goes on with the other runs
+        print(f"{label:<25} FAILED after {time.monotonic() - started:.1f}s: {type(exc).__name__}: {exc}")
+        return None
+    total = time.monotonic() - started
+    test, valid = result.metrics["test"], result.metrics["valid"]
+    print(f"{label:<25} fit_seconds={result.seconds:8.1f}  rounds={result.rounds:>4}  "
+          f"test_roc_auc={test['roc_auc']:.4f}  test_pr_auc={test['pr_auc']:.4f}  "
+          f"valid_pr_auc={valid['pr_auc']:.4f}  train_model_seconds={total:8.1f}  {load_text()}")
+    booster = result.model.get_booster()
+    print(f"{'':<25} boosted_rounds={booster.num_boosted_rounds()}  best_iteration={booster.attr('best_iteration')}")
+    return result
+
+
+def native_matrices(training: TrainingSet, cfg: TrainingConfig) -> tuple[dict[str, pd.DataFrame], float | None]:
+    """train/valid/test as pandas, prepared the way train_model prepares them; and scale_pos_weight."""
+    examples = split_examples(training, cfg, key=KEY).persist()
+    counts = class_counts(examples, label=cfg.label)
+    weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" and \
+        cfg.imbalance.class_weight == "balanced" else None
+    sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=cfg.label,
+                                   seed=cfg.split.seed, key=KEY)
+    categorical = tuple(c for c in training.categorical if c in training.feature_columns)
+    encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
+    encoded = apply_frequency_encodings(sampled, encodings)
+    columns = [F.col(c).cast("float").alias(c) for c in training.feature_columns]
+    frames = {split: encoded.filter(F.col(SPLIT) == split).select(*columns, F.col(cfg.label)).toPandas()
+              for split in ("train", "valid", "test")}
+    examples.unpersist()
+    for enc in encodings:
+        enc.table.unpersist()
+    return frames, weight
+
+
+def native_params(cfg: TrainingConfig, features: list[str], weight: float | None, nthread: int) -> dict[str, Any]:
+    """The booster parameters of the Spark fit, as xgboost.train names them."""
+    spark_params = estimator_params(cfg.model, features=features, label=cfg.label, scale_pos_weight=weight)
+    params = {RENAMED.get(k, k): v for k, v in spark_params.items() if k not in SPARK_ONLY}
+    params.setdefault("objective", cfg.model.objective)
+    params.setdefault("tree_method", "hist")
+    params["nthread"] = nthread
+    return params
+
+
+def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features: list[str],
+                 weight: float | None, nthread: int, *, eval_train: bool = False) -> float:
+    params = native_params(cfg, features, weight, nthread)
+    started = time.monotonic()
+    dtrain = xgb.DMatrix(frames["train"][features], label=frames["train"][cfg.label], nthread=nthread)
+    dvalid = xgb.DMatrix(frames["valid"][features], label=frames["valid"][cfg.label], nthread=nthread)
+    dmatrix_seconds = time.monotonic() - started
+    evals = [(dtrain, "train"), (dvalid, "valid")] if eval_train else [(dvalid, "valid")]
+    booster = xgb.train(params, dtrain, num_boost_round=cfg.model.n_estimators, evals=evals,
+                        early_stopping_rounds=cfg.model.early_stopping_rounds, verbose_eval=False)
+    seconds = time.monotonic() - started
+    rounds = booster.best_iteration + 1 if cfg.model.early_stopping_rounds else booster.num_boosted_rounds()
+    test = frames["test"]
+    scores = booster.predict(xgb.DMatrix(test[features], nthread=nthread), iteration_range=(0, rounds))
+    label = f"native-nthread={nthread}" + ("+evaltrain" if eval_train else "")
+    print(f"{label:<25} fit_seconds={seconds:8.1f}  rounds={rounds:>4}  dmatrix_seconds={dmatrix_seconds:.1f}  "
+          f"test_roc_auc={roc_auc_score(test[cfg.label], scores):.4f}  "
+          f"test_pr_auc={average_precision_score(test[cfg.label], scores):.4f}  "
+          f"boosted_rounds={booster.num_boosted_rounds()}  {load_text()}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--work", default="/tmp/lakeboost-bench")
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    config = load(args.rows, args.days, Path(args.work) / f"rows{args.rows}")
+    spark = build_spark(config.spark, app_name="lakeboost-bench")
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # faster toPandas for the baseline
+    started_all = time.monotonic()
+    summary = build_features(spark, config)
+    print(f"{'features':<25} modes={ {n: d['mode'] for n, d in summary.details.items()} }  "
+          f"seconds={time.monotonic() - started_all:8.1f}")
+
+    started = time.monotonic()
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    training.df.persist(StorageLevel.MEMORY_AND_DISK)
+    examples = training.df.count()
+    features = list(training.feature_columns)
+    print(f"{'training-set':<25} rows={examples:>10}  features={len(features):>3}  "
+          f"seconds={time.monotonic() - started:8.1f}  cores={os.cpu_count()}  {load_text()}")
+
+    cfg = config.training
+    print(f"{'config':<25} n_estimators={cfg.model.n_estimators}  "
+          f"early_stopping_rounds={cfg.model.early_stopping_rounds}  params={cfg.model.params}  "
+          f"spark.task.cpus={spark.sparkContext.getConf().get('spark.task.cpus', '1')}")
+    spark_results = {n: bench_spark(training, cfg, n) for n in (1, 2)}
+
+    started = time.monotonic()
+    frames, weight = native_matrices(training, cfg)
+    print(f"{'native-prepare':<25} " + "  ".join(f"{s}={len(f)}" for s, f in frames.items())
+          + f"  positives_train={int(frames['train'][cfg.label].sum())}  scale_pos_weight={weight}  "
+          f"seconds={time.monotonic() - started:8.1f}")
+    print(f"{'native-params':<25} {native_params(cfg, features, weight, 1)}")
+    native_seconds = {n: bench_native(frames, cfg, features, weight, n) for n in (1, 2)}
+    bench_native(frames, cfg, features, weight, 1, eval_train=True)
+    test = frames["test"]
+    for label, result in spark_results.values():
+        if result is not None:  # cross-check of lakeboost's distributed test AUC on the same rows
+            scores = result.model.get_booster().predict(xgb.DMatrix(test[features]), iteration_range=(0, result.rounds))
+            print(f"{label + '-sklearn':<25} test_roc_auc={roc_auc_score(test[cfg.label], scores):.4f}  "
+                  f"test_pr_auc={average_precision_score(test[cfg.label], scores):.4f}  (spark model, pandas test)")
+
+    for label, result in spark_results.values():
+        seconds = result.seconds if result is not None else None
+        ratios = "  ".join(f"vs_nthread={n}={seconds / s:6.2f}x" if seconds else f"vs_nthread={n}=n/a"
+                           for n, s in native_seconds.items())
+        print(f"{'ratio-' + label:<25} {ratios}")
+    print(f"{'total':<25} seconds={time.monotonic() - started_all:8.1f}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
