@@ -18,9 +18,11 @@
 # spark.pyspark.python=./environment/bin/python. The dev venv cannot be packed as it is: it has
 # lakeboost installed in editable mode (venv-pack refuses it) and the test/dev tools. So the
 # pack is a separate venv with lakeboost's runtime requirements at exactly the dev venv's
-# versions (lakeboost itself always comes from the --py-files zip), built once per dependency
-# set and Python under build/pyenv/<hash>/. venv-pack leaves the interpreter out: every node
-# needs the same Python at the same path, or set LAKEBOOST_PACK_PYTHON_PREFIX to its prefix there.
+# versions (`python -m lakeboost.spark.cluster runtime-pins`; lakeboost itself always comes
+# from the --py-files zip), built once per dependency set and Python under build/pyenv/<hash>/
+# (a few minutes; old ones are not deleted, a running job may still serve its archive).
+# venv-pack leaves the interpreter out: every node needs the same Python at the same path, or
+# set LAKEBOOST_PACK_PYTHON_PREFIX to its prefix there.
 #
 # Environment:
 #   LAKEBOOST_PACK_ENV=0           do not pack; executors run LAKEBOOST_SUBMIT_PYTHON (or the venv's
@@ -65,6 +67,15 @@ JOB_ARGS=("$@")
 has_conf() { case "$CONF_KEYS" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 add_conf() { has_conf "$1" || SUBMIT_ARGS+=(--conf "$1=$2"); }
 join() { local IFS=,; echo "$*"; }
+shell_words() {  # the arguments as one line a shell reads back unchanged
+  local arg words=()
+  for arg in "$@"; do
+    if [[ "$arg" =~ ^[A-Za-z0-9_./:=,@%+#-]+$ ]]; then words+=("$arg")
+    elif [[ "$arg" != *"'"* ]]; then words+=("'$arg'")
+    else words+=("$(printf '%q' "$arg")"); fi
+  done
+  echo "${words[*]}"
+}
 
 # Pip-installed pyspark finds its home with whatever `python3` is on PATH; point it at the venv's.
 SPARK_HOME="${SPARK_HOME:-$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')}"
@@ -75,7 +86,7 @@ pack_environment() {  # sets ENV_ARCHIVE to the packed runtime environment, buil
   local requirements constraints key dir prefix=()
   requirements="$("$PY" -c 'from importlib.metadata import requires
 print("\n".join(r for r in requires("lakeboost") or [] if "extra ==" not in r))')"
-  constraints="$("$PY" -m pip freeze --exclude-editable | grep -v ' @ ')"
+  constraints="$("$PY" -m lakeboost.spark.cluster runtime-pins)"  # the versions installed here
   [ -z "${LAKEBOOST_PACK_PYTHON_PREFIX:-}" ] || prefix=(--python-prefix "$LAKEBOOST_PACK_PYTHON_PREFIX")
   key="$(printf '%s\n' "$requirements" "$constraints" "${prefix[@]+"${prefix[@]}"}" "${PACK_EXCLUDE[@]}" \
          "$("$PY" -c 'import platform, sys; print(sys.version, platform.machine())')" | sha256sum | cut -c1-16)"
@@ -148,6 +159,6 @@ CMD=("$VENV/bin/spark-submit" "${SUBMIT_ARGS[@]}"
      --archives "$(join "${ARCHIVES[@]}")"
      ${JARS:+--jars "$JARS"}
      "$JOB" "${JOB_ARGS[@]+"${JOB_ARGS[@]}"}")
-echo "spark-submit.sh: $(printf '%q ' "${CMD[@]}")" >&2
+echo "spark-submit.sh: $(shell_words "${CMD[@]}")" >&2
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 exec "${CMD[@]}"
