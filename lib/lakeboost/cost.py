@@ -60,7 +60,7 @@ def allocated_memory_gb(spark: SparkSession) -> float:
     conf = sc.getConf()
     if sc.master.startswith("local"):
         return parse_memory(conf.get("spark.driver.memory", "1g")) / 2**30
-    executors = max(1, len(sc._jsc.sc().getExecutorMemoryStatus()) - 1)  # minus the driver
+    executors = max(1, sc._jsc.sc().getExecutorMemoryStatus().size() - 1)  # minus the driver
     return executors * parse_memory(conf.get("spark.executor.memory", "1g")) / 2**30
 
 

@@ -48,7 +48,7 @@ def runtime_pins(dist: str = "lakeboost") -> list[str]:
     Walks the requirements of the installed metadata, with markers evaluated for this platform and
     the extras each requirement asks of its dependency.
     """
-    environment = default_environment()
+    environment = {key: str(value) for key, value in default_environment().items()}
     pins: dict[str, str] = {}
     seen: set[tuple[str, frozenset[str]]] = set()
     stack: list[tuple[str, frozenset[str]]] = [(dist, frozenset())]
@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("".join(f"{pin}\n" for pin in runtime_pins()))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Stop the daemons on Ctrl-C and on `kill` alike (a background job may ignore SIGINT).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     with StandaloneCluster(args.work_dir.resolve(), workers=args.workers, cores=args.cores,
                            memory=args.memory) as cluster:
         log.info("master %s, web UI %s; submit with ./spark-submit.sh --master %s jobs/pipeline.py "
