@@ -8,32 +8,19 @@ lakehouse, refines it, and re-runs both to show the re-run cost. Prints one line
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import time
-from pathlib import Path
 
-from lakeboost.config import load_config
+from _common import bench_arguments, bench_config  # bench/ is the script's directory
 from lakeboost.demo.job import generate_step
 from lakeboost.ingest.bronze import ingest_sources
-from lakeboost.logs import configure_logging
 from lakeboost.refine.job import refine_step
 from lakeboost.spark import build_spark
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--work", default="/tmp/lakeboost-bench")
-    args = parser.parse_args()
-    configure_logging("WARNING")
-    work = Path(args.work) / f"rows{args.rows}"
-    os.environ.setdefault("LAKEBOOST_PII_KEY", "bench-only-key-0123456789abcdef")
-    config = load_config("local", [f"storage.root={work}/lake", f"storage.landing={work}/landing",
-                                   f"demo.rows={args.rows}", f"demo.days={args.days}"],
-                         environ={**os.environ, "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{work}/landing/customers.db"})
+    args = bench_arguments(__doc__ or "")
+    config, work = bench_config(args)
     spark = build_spark(config.spark, app_name="lakeboost-bench")
     started = time.monotonic()
     generate_step(spark, config)

@@ -14,7 +14,6 @@ with one Arrow batch per worker partition (WORKAROUND below), labelled "+1batch"
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -22,12 +21,12 @@ from typing import Any
 
 import pandas as pd
 import xgboost as xgb
+from _common import bench_arguments  # bench/ is the script's directory
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.build import build_features
 from lakeboost.features.training_set import TrainingSet, build_training_set
 from lakeboost.io.catalog import TableCatalog
-from lakeboost.logs import configure_logging
 from lakeboost.spark import build_spark
 from lakeboost.train.fit import estimator_params
 from lakeboost.train.prepare import (
@@ -160,12 +159,7 @@ def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--work", default="/tmp/lakeboost-bench")
-    args = parser.parse_args()
-    configure_logging("WARNING")
+    args = bench_arguments(__doc__ or "")
     config = load(args.rows, args.days, Path(args.work) / f"rows{args.rows}")
     spark = build_spark(config.spark, app_name="lakeboost-bench")
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # faster toPandas for the baseline

@@ -1,0 +1,30 @@
+"""What every benchmark shares: its arguments and a demo config rooted in the work directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from lakeboost.config import LakeboostConfig, load_config
+from lakeboost.logs import configure_logging
+
+
+def bench_arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--work", default="/tmp/lakeboost-bench")
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    return args
+
+
+def bench_config(args: argparse.Namespace) -> tuple[LakeboostConfig, Path]:
+    """The demo config at `--rows`, its lakehouse and landing under WORK/rows<N>."""
+    work = Path(args.work) / f"rows{args.rows}"
+    os.environ.setdefault("LAKEBOOST_PII_KEY", "bench-only-key-0123456789abcdef")
+    config = load_config("local", [f"storage.root={work}/lake", f"storage.landing={work}/landing",
+                                   f"demo.rows={args.rows}", f"demo.days={args.days}"],
+                         environ={**os.environ, "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{work}/landing/customers.db"})
+    return config, work
