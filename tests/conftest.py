@@ -40,3 +40,30 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
     )
     yield session
     session.stop()
+
+
+DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
+DEMO_OVERRIDES = ["demo.rows=8000", "demo.days=60", "training.model.n_estimators=120",
+                  "training.model.params={max_depth: 4, learning_rate: 0.1}"]
+
+
+def demo_config(root: Path, overrides: list[str] | None = None):
+    """The demo config rooted in `root` (the e2e lakehouse), plus `overrides`."""
+    return load_config("local", [f"storage.root={root}/lake", f"storage.landing={root}/landing",
+                                 *DEMO_OVERRIDES, *(overrides or [])],
+                       conf_dir=REPO / "conf",
+                       environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{root}/landing/customers.db"})
+
+
+@pytest.fixture(scope="session")
+def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
+    """The whole pipeline run once on a small demo (end-to-end tests share it): (config, details)."""
+    from lakeboost.pipeline import run_pipeline, select_steps
+
+    root = tmp_path_factory.mktemp("demo")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
+    config = demo_config(root)
+    summary = run_pipeline(spark, config, select_steps())
+    yield config, summary.details
+    mp.undo()

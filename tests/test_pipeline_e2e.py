@@ -11,7 +11,6 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from lakeboost.config import load_config
 from lakeboost.demo.generator import read_manifest
 from lakeboost.io import TableCatalog
 from lakeboost.pipeline import run_pipeline, select_steps
@@ -20,28 +19,11 @@ from lakeboost.train.tracking import use_tracking
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from tests.conftest import REPO
-
 pytestmark = pytest.mark.e2e
-PII_KEY = "e2e-test-key-0123456789abcdef"
 DATA_TABLES = ["bronze.transactions", "bronze.customers", "bronze.merchants", "bronze.chargebacks",
                "bronze.quarantine", "silver.transactions", "silver.customers", "silver.merchants",
                "silver.chargebacks", "silver.quarantine", "silver.transactions_enriched",
                "gold.transaction_features"]
-
-
-@pytest.fixture(scope="module")
-def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("demo")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LAKEBOOST_PII_KEY", PII_KEY)
-    config = load_config("local", [
-        f"storage.root={root}/lake", f"storage.landing={root}/landing", "demo.rows=8000", "demo.days=60",
-        "training.model.n_estimators=120", "training.model.params={max_depth: 4, learning_rate: 0.1}",
-    ], conf_dir=REPO / "conf", environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{root}/landing/customers.db"})
-    summary = run_pipeline(spark, config, select_steps())
-    yield config, summary.details
-    mp.undo()
 
 
 def test_every_transaction_line_is_in_silver_superseded_or_quarantined(spark: SparkSession, demo) -> None:

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from lakeboost.config.base import Frozen, check_schema
 from lakeboost.config.cost import CostConfig
 from lakeboost.config.features import GoldConfig
+from lakeboost.config.monitoring import MonitorConfig, ScoringConfig
 from lakeboost.config.silver import SilverConfig
 from lakeboost.config.training import TrainingConfig
 
@@ -155,6 +156,8 @@ class LakeboostConfig(Frozen):
     gold: GoldConfig = GoldConfig()
     training: TrainingConfig = TrainingConfig()
     cost: CostConfig = CostConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @field_validator("sources")
     @classmethod

@@ -1,0 +1,80 @@
+"""Streaming scoring and monitoring: where live events come from, thresholds, alert hooks."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lakeboost.config.base import Frozen
+from lakeboost.config.features import duration_seconds
+
+
+class StreamScoringConfig(Frozen):
+    """Live events from a bronze table, scored with the champion as they arrive."""
+
+    source: str = "bronze.card_events"
+    # The silver table whose column contract, expectations and PII rules the live events obey:
+    # the events are refined exactly as the batch transactions they will later be compared with.
+    contract: str = "transactions"
+    # Refined live events: the feature history of later micro-batches (windows reach back here).
+    events_table: str = "silver.live_transactions"
+    predictions_table: str = "gold.stream_predictions"
+    quarantine_table: str = "silver.quarantine"
+    max_files_per_trigger: int = Field(1, ge=1)
+    interval: str = "5 seconds"
+
+
+class ScoringConfig(Frozen):
+    stream: StreamScoringConfig = StreamScoringConfig()
+
+
+class AlertHook(Frozen):
+    """Called for every alert: a log line, an HTTP POST of the alert as JSON, or a command."""
+
+    kind: Literal["log", "webhook", "command"] = "log"
+    url: str | None = None
+    # argv; the alert JSON arrives on stdin. Secrets belong in the environment, not here.
+    command: tuple[str, ...] = ()
+    timeout_seconds: float = Field(10, gt=0)
+
+    @model_validator(mode="after")
+    def _target(self) -> AlertHook:
+        if self.kind == "webhook" and not self.url:
+            raise ValueError("a webhook hook needs `url`")
+        if self.kind == "command" and not self.command:
+            raise ValueError("a command hook needs `command` (a list of arguments)")
+        return self
+
+
+class MonitorConfig(Frozen):
+    table: str = "gold.monitoring"
+    alerts_table: str = "gold.monitoring_alerts"
+    # Scoring windows: predictions are grouped by the day (or hour) of their event time.
+    window: Literal["day", "hour"] = "day"
+    # Which predictions to watch: batch scoring and/or streaming scoring.
+    predictions: tuple[str, ...] = ("gold.predictions", "gold.stream_predictions")
+    reference_sample_rows: int = Field(200_000, ge=100)
+    min_window_rows: int = Field(50, ge=1)
+    # PSI >= 0.2 is the usual "significant shift"; KS on the same binned edges.
+    psi_threshold: float = Field(0.2, gt=0)
+    ks_threshold: float = Field(0.2, gt=0, le=1)
+    prediction_psi_threshold: float = Field(0.2, gt=0)
+    # Performance decay: alert when the window's metric falls this far (relative) below training.
+    metric: Literal["pr_auc", "roc_auc"] = "pr_auc"
+    max_relative_drop: float = Field(0.25, gt=0, lt=1)
+    # A window is judged only once its labels had time to arrive and enough of them exist.
+    label_maturity: str = "30d"
+    min_labelled_rows: int = Field(200, ge=1)
+    min_positive_labels: int = Field(5, ge=1)
+    # Data-quality trend: alert when a rule's failure rate over a run exceeds this.
+    max_failure_rate: float = Field(0.01, ge=0, le=1)
+    hooks: tuple[AlertHook, ...] = (AlertHook(),)
+    # On a drift or decay alert, run the retraining steps (features, train, promote).
+    retrain_on_alert: bool = False
+
+    @field_validator("label_maturity")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value

@@ -1,0 +1,231 @@
+"""Streaming scoring: live events from bronze -> the batch feature code -> champion -> Delta.
+
+Every micro-batch of live events is
+1. refined with the silver contract of the batch transactions (same casts, expectations and
+   PII hashing; failures go to the quarantine table with their reason),
+2. joined as-of to the customer and merchant attributes, like silver.transactions_enriched,
+3. given its features by `compute_features` (the batch code) over the batch plus the history
+   the windows reach into: silver.transactions_enriched and the live events of earlier
+   micro-batches (`events_table`), restricted to the batch's customers and merchants. Window
+   state therefore lives in Delta, not in Spark's state store: a restart loses none of it and
+   a late micro-batch sees exactly what a batch rebuild would,
+4. scored by the model that is champion *when the micro-batch runs* (a promotion is picked up
+   at the next micro-batch; the model version is written with every prediction),
+5. written with Delta's idempotent transactions (txnAppId = the query, txnVersion = batch id):
+   predictions first, then the refined events. A batch replayed after a kill re-runs, finds
+   its commits already made and skips them, so no prediction is lost or duplicated.
+An event whose key was already scored (a re-sent event) is not scored again, and is counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.errors import ConfigError
+from lakeboost.features.build import reach_days
+from lakeboost.features.compute import compute_features
+from lakeboost.features.training_set import with_asof_features
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import StepSummary
+from lakeboost.refine import conform as c
+from lakeboost.refine import expectations as ex
+from lakeboost.refine.integrate import ENRICHED, enrich_transactions
+from lakeboost.refine.pii import protect_pii, resolve_pii_key
+from lakeboost.score.batch import KEY, predict
+from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
+from lakeboost.spark.streams import await_query
+from lakeboost.train.tracking import use_tracking
+
+log = logging.getLogger(__name__)
+APP_ID = "lakeboost.stream_score"
+
+
+@dataclass
+class StreamCounts:
+    batches: int = 0
+    rows_in: int = 0
+    scored: int = 0
+    quarantined: int = 0
+    dropped: int = 0
+    duplicates: int = 0  # repeated in the batch or scored before: the first prediction stands
+    model_versions: list[int] = field(default_factory=list)
+
+
+class ChampionCache:
+    """The champion, re-resolved every micro-batch (a cheap registry call), reloaded on change."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.loaded: LoadedModel | None = None
+
+    def current(self) -> LoadedModel:
+        version = resolve_version(self.name, CHAMPION)
+        if self.loaded is None or self.loaded.version != version:
+            self.loaded = load_model(self.name, str(version))
+            log.info("stream scoring: now using %s v%d", self.name, version)
+        return self.loaded
+
+
+def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes) -> DataFrame:
+    """The silver contract applied to live events (columns it lacks arrive as NULL)."""
+    table = config.silver.tables[config.scoring.stream.contract]
+    missing = [name for name in table.columns if name not in batch.columns and not table.columns[name].expr]
+    padded = batch.select("*", *[F.lit(None).cast("string").alias(name) for name in missing])
+    return (
+        padded.transform(c.conform, table=table)
+        .transform(c.with_null_key_errors, keys=table.keys)
+        .transform(ex.apply_expectations, table.expectations)
+        .transform(protect_pii, pii=table.pii, key=pii_key)
+    )
+
+
+def feature_history(catalog: TableCatalog, config: LakeboostConfig, live: DataFrame,
+                    since: dt.datetime) -> DataFrame:
+    """Earlier events of the batch's customers and merchants that the windows can reach."""
+    stream = config.scoring.stream
+    features = config.gold.features[_feature_set(config)]
+    past = catalog.read(ENRICHED).select(*live.columns)
+    if catalog.exists(stream.events_table):
+        past = past.unionByName(catalog.read(stream.events_table).select(*live.columns))
+    past = past.filter(F.col(features.timestamp) >= F.lit(since)).join(live.select(KEY), KEY, "left_anti")
+    entities = sorted({g.entity for g in features.groups.values()} | {g.entity for g in features.label_rates.values()})
+    related = [past.join(F.broadcast(live.select(e).distinct()), e, "left_semi") for e in entities]
+    history = related[0]
+    for more in related[1:]:
+        history = history.unionByName(more)
+    return history.dropDuplicates([KEY])
+
+
+def live_features(catalog: TableCatalog, config: LakeboostConfig, enriched: DataFrame) -> DataFrame:
+    """Features of the live rows, computed by the batch code over live rows + their history."""
+    name = _feature_set(config)
+    features = config.gold.features[name]
+    first = enriched.agg(F.min(features.timestamp)).first()[0]
+    since = first - dt.timedelta(days=reach_days(features))
+    history = feature_history(catalog, config, enriched, since)
+    events = history.unionByName(enriched)
+    labels = {n: catalog.read(g.labels) for n, g in features.label_rates.items()}
+    computed = compute_features(events, features=features, labels=labels, lookup=events)
+    return computed.join(enriched.select(KEY), KEY, "left_semi")
+
+
+def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: DataFrame, batch_id: int, *,
+                     champion: ChampionCache, pii_key: bytes, counts: StreamCounts) -> None:
+    stream = config.scoring.stream
+    contract = config.silver.tables[stream.contract]
+    refined = refine_live_events(batch, config, pii_key).persist()
+    try:
+        ex.raise_on_fail_rules(refined, expectations=contract.expectations, key_columns=contract.keys,
+                               table=stream.source)
+        actions = F.coalesce(F.col(ex.FAILED_ACTIONS), F.array().cast("array<string>"))
+        failed = (F.size(c.CAST_ERRORS) > 0) | F.array_contains(actions, "quarantine")
+        dropped = ~failed & F.array_contains(actions, "drop")
+        totals = refined.agg(F.count(F.lit(1)).alias("rows"), F.sum(failed.cast("int")).alias("failed"),
+                             F.sum(dropped.cast("int")).alias("dropped")).first()
+        rows_in, quarantined, dropped_rows = (int(totals[k] or 0) for k in ("rows", "failed", "dropped"))
+        if quarantined:
+            catalog.write(_quarantine_rows(refined, failed, table=stream.source, batch_id=batch_id),
+                          stream.quarantine_table, txn=(f"{APP_ID}.quarantine", batch_id))
+        passing = ex.rows_passing(refined.filter(~failed).drop(c.CAST_ERRORS))
+        clean = (
+            passing.transform(c.with_content_hash, columns=[col for col in passing.columns if not col.startswith("_")])
+            .transform(c.latest_per_key, keys=contract.keys, order_by=contract.order_by)
+        )
+        if catalog.exists(stream.predictions_table):  # a re-sent event keeps its first prediction
+            clean = clean.join(catalog.read(stream.predictions_table).select(KEY), KEY, "left_anti")
+        enriched = enrich_transactions(clean, catalog.read("silver.customers"), catalog.read("silver.merchants"),
+                                       fx=config.silver.fx).persist()
+        try:
+            to_score = enriched.count()
+            loaded = champion.current()
+            if to_score:
+                ts = config.gold.training_set
+                assert ts is not None  # checked when the stream starts
+                rows = with_asof_features(catalog, live_features(catalog, config, enriched), ts)
+                predictions = (
+                    predict(loaded, rows, keep=(KEY, "event_time", "event_date"))
+                    .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
+                    .withColumn("scored_at", F.current_timestamp())
+                )
+                catalog.write(predictions, stream.predictions_table, txn=(APP_ID, batch_id),
+                              partition_by=("event_date",))
+                catalog.write(enriched, stream.events_table, txn=(f"{APP_ID}.events", batch_id))
+        finally:
+            enriched.unpersist()
+    finally:
+        refined.unpersist()
+    counts.batches += 1
+    counts.rows_in += rows_in
+    counts.quarantined += quarantined
+    counts.scored += to_score
+    counts.dropped += dropped_rows
+    counts.duplicates += rows_in - quarantined - dropped_rows - to_score
+    if loaded.version not in counts.model_versions:
+        counts.model_versions.append(loaded.version)
+    log.info("stream batch %d: %d in, %d scored with v%d, %d quarantined, %d dropped by contract", batch_id,
+             rows_in, to_score, loaded.version, quarantined, dropped_rows)
+
+
+def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bool = False,
+                 timeout_seconds: float | None = None) -> StepSummary:
+    """Score live events until caught up (default) or, with `continuous`, as they arrive."""
+    stream = config.scoring.stream
+    if config.gold.training_set is None:
+        raise ConfigError("gold.training_set is not configured: stream scoring uses its as-of joins")
+    if stream.contract not in config.silver.tables:
+        raise ConfigError(f"scoring.stream.contract: no silver table {stream.contract!r}; "
+                          f"configured: {sorted(config.silver.tables)}")
+    catalog = TableCatalog(spark, config.storage)
+    use_tracking(config)
+    champion = ChampionCache(config.training.tracking.registered_model)
+    champion.current()  # fail before the stream starts when there is no champion
+    contract = config.silver.tables[stream.contract]
+    pii_key = resolve_pii_key(contract.pii) if contract.pii.hash else b""
+    counts = StreamCounts()
+
+    def process(batch: DataFrame, batch_id: int) -> None:
+        score_live_batch(catalog, config, batch, batch_id, champion=champion, pii_key=pii_key, counts=counts)
+
+    started = time.monotonic()
+    writer = (
+        catalog.read_stream(stream.source, maxFilesPerTrigger=str(stream.max_files_per_trigger))
+        .writeStream.foreachBatch(process)
+        .option("checkpointLocation", catalog.checkpoint(stream.predictions_table, "stream_score"))
+        .queryName("stream_score")
+    )
+    writer = writer.trigger(processingTime=stream.interval) if continuous else writer.trigger(availableNow=True)
+    await_query(writer.start(), "stream scoring", timeout_seconds if continuous else None)
+    summary = StepSummary("stream_score", rows_read=counts.rows_in, rows_written=counts.scored,
+                          rows_quarantined=counts.quarantined, rows_skipped=counts.dropped + counts.duplicates)
+    summary.details.update({"batches": counts.batches, "model_versions": counts.model_versions,
+                            "dropped": counts.dropped, "duplicates": counts.duplicates,
+                            "seconds": round(time.monotonic() - started, 2)})
+    version = catalog.version(stream.predictions_table)
+    if version is not None:
+        summary.versions[stream.predictions_table] = version
+    return summary
+
+
+def _quarantine_rows(refined: DataFrame, failed: Any, *, table: str, batch_id: int) -> DataFrame:
+    reasons = F.concat(F.col(c.CAST_ERRORS), F.coalesce(F.col(ex.FAILED_RULES), F.array().cast("array<string>")))
+    record = [col for col in refined.columns if not col.startswith("_failed") and col != c.CAST_ERRORS]
+    return refined.filter(failed).select(
+        F.lit(table).alias("table"), F.concat_ws("; ", reasons).alias("failed_rules"),
+        F.to_json(F.struct(*[F.col(f"`{col}`") for col in record])).alias("record"),
+        F.lit(f"stream-{batch_id}").alias("run_id"), F.lit(batch_id).cast("bigint").alias("batch_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+
+
+def _feature_set(config: LakeboostConfig) -> str:
+    ts = config.gold.training_set
+    assert ts is not None
+    return ts.features.split(".", 1)[1]

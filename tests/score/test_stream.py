@@ -1,0 +1,145 @@
+"""Streaming scoring on the e2e demo: exactly once under SIGKILL, same scores as one batch,
+and a champion change picked up by the running stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from lakeboost.io import TableCatalog
+from lakeboost.score.registry import CHAMPION, current_alias
+from lakeboost.score.stream import stream_score
+from lakeboost.train.tracking import use_tracking
+from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO
+
+pytestmark = pytest.mark.e2e
+KILLED = ["scoring.stream.predictions_table=gold.stream_killed", "scoring.stream.events_table=silver.live_killed",
+          "scoring.stream.max_files_per_trigger=1"]
+
+
+def _log_commits(catalog: TableCatalog, table: str) -> int:
+    # Count commits on disk: this session's Delta snapshot cache would lag a foreign writer.
+    return len(list((Path(catalog.path(table)) / "_delta_log").glob("*.json")))
+
+
+def _start_scorer(config, overrides: list[str]) -> subprocess.Popen:
+    root = Path(config.storage.root).parent
+    sets = [f"storage.root={config.storage.root}", f"storage.landing={config.storage.landing}",
+            *DEMO_OVERRIDES, *overrides]
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "LAKEBOOST_PII_KEY": DEMO_PII_KEY,
+           "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{root}/landing/customers.db"}
+    argv = [sys.executable, str(REPO / "jobs/score_stream.py")]
+    for item in sets:
+        argv += ["--set", item]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _kill_when(child: subprocess.Popen, ready, what: str, timeout: float = 420) -> None:
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert child.poll() is None, f"the scorer exited before the kill {what}"
+            assert time.monotonic() < deadline, f"no kill point {what} within {timeout} s"
+            time.sleep(0.05)
+        os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+
+
+def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(spark: SparkSession, demo) -> None:
+    config, _ = demo
+    catalog = TableCatalog(spark, config.storage)
+    predictions, events = "gold.stream_killed", "silver.live_killed"
+
+    # Kill 1: mid-stream, once two micro-batches have fully committed.
+    child = _start_scorer(config, KILLED)
+    _kill_when(child, lambda: catalog.exists(events) and _log_commits(catalog, events) >= 2, "after 2 batches")
+    # Kill 2: the instant a prediction commit lands (before its batch's event commit, mostly).
+    committed = _log_commits(catalog, predictions)
+    child = _start_scorer(config, KILLED)
+    _kill_when(child, lambda: _log_commits(catalog, predictions) > committed, "after a prediction commit")
+    assert _log_commits(catalog, predictions) < 10, "the kills should land before the stream caught up"
+    # Restart to completion, in this process.
+    resumed = config.model_copy(update={"scoring": config.scoring.model_copy(update={
+        "stream": config.scoring.stream.model_copy(update={"predictions_table": predictions,
+                                                           "events_table": events})})})
+    stream_score(spark, resumed)
+
+    live = catalog.read("bronze.card_events").select("txn_id").distinct()
+    scored = catalog.read(predictions)
+    assert scored.count() == scored.select("txn_id").distinct().count() == live.count() > 0
+    assert scored.select("txn_id").exceptAll(live).isEmpty() and live.exceptAll(scored.select("txn_id")).isEmpty()
+    assert catalog.read(events).count() == live.count()
+    champion = current_alias(config.training.tracking.registered_model, CHAMPION)
+    assert {r.model_version for r in scored.select("model_version").distinct().collect()} == {champion}
+
+    # The same events scored in one uninterrupted micro-batch get the same scores: features of
+    # later batches saw earlier batches' events through the events table, exactly once.
+    reference = resumed.model_copy(update={"scoring": config.scoring.model_copy(update={
+        "stream": config.scoring.stream.model_copy(update={
+            "predictions_table": "gold.stream_reference", "events_table": "silver.live_reference",
+            "max_files_per_trigger": 1000})})})
+    stream_score(spark, reference)
+    compared = scored.alias("k").join(catalog.read("gold.stream_reference").alias("r"), "txn_id", "full_outer")
+    assert compared.count() == live.count()
+    assert compared.filter(F.abs(F.col("k.score") - F.col("r.score")) > 1e-6).isEmpty()
+    assert compared.filter(F.col("k.score").isNull() | F.col("r.score").isNull()).isEmpty()
+
+
+def test_running_stream_picks_up_a_new_champion_at_the_next_micro_batch(spark: SparkSession, demo) -> None:
+    config, _ = demo
+    catalog = TableCatalog(spark, config.storage)
+    use_tracking(config)
+    client, name = MlflowClient(), config.training.tracking.registered_model
+    original = current_alias(name, CHAMPION)
+    live = catalog.read("bronze.card_events").orderBy("txn_id").persist()
+    first_half = live.limit(live.count() // 2).persist()
+    catalog.write(first_half, "bronze.live_switch", mode="overwrite")
+    switched = config.model_copy(update={"scoring": config.scoring.model_copy(update={
+        "stream": config.scoring.stream.model_copy(update={
+            "source": "bronze.live_switch", "predictions_table": "gold.stream_switch",
+            "events_table": "silver.live_switch", "interval": "1 second", "max_files_per_trigger": 1000})})})
+    outcome: dict = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault(
+        "summary", stream_score(spark, switched, continuous=True, timeout_seconds=600)))
+    runner.start()
+    try:
+        _wait_for(lambda: catalog.exists("gold.stream_switch")
+                  and catalog.read("gold.stream_switch").count() == first_half.count())
+        # A new registered version (the same run's model, which is enough to tell them apart).
+        source = client.get_model_version(name, str(original))
+        new = int(client.create_model_version(name, source.source, run_id=source.run_id).version)
+        client.set_registered_model_alias(name, CHAMPION, str(new))
+        catalog.write(live.exceptAll(first_half), "bronze.live_switch")
+        _wait_for(lambda: catalog.read("gold.stream_switch").count() == live.count())
+    finally:
+        for query in spark.streams.active:
+            if query.name == "stream_score":
+                query.stop()
+        runner.join(timeout=120)
+        client.set_registered_model_alias(name, CHAMPION, str(original))
+
+    versions = (catalog.read("gold.stream_switch").join(first_half.select("txn_id", F.lit(1).alias("first")),
+                                                        "txn_id", "left")
+                .groupBy(F.col("first").isNotNull().alias("first_half")).agg(F.collect_set("model_version").alias("v"))
+                .collect())
+    assert {r.first_half: sorted(r.v) for r in versions} == {True: [original], False: [new]}
+    assert outcome["summary"].details["model_versions"] == [original, new]
+
+
+def _wait_for(condition, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the stream did not produce the expected predictions in time"
+        time.sleep(0.5)
