@@ -4,7 +4,8 @@
 # MAGIC
 # MAGIC Runs each lakeboost pipeline step in its own cell, with the same function the pipeline job
 # MAGIC calls (`lakeboost.pipeline.STEPS[name](spark, config)`), and shows the step's summary:
-# MAGIC generate (demo data) -> ingest (bronze) -> refine (silver) -> features (gold) -> train -> promote -> score.
+# MAGIC generate (demo data) -> ingest (bronze) -> refine (silver) -> features (gold) -> train -> promote -> score
+# MAGIC -> score_stream (live events) -> monitor.
 # MAGIC
 # MAGIC Parameters: `env` (config overlay) and `overrides` (comma-separated `--set` list, e.g.
 # MAGIC `demo.rows=100000, training.model.n_estimators=200`). Outside Databricks they come from the
@@ -110,6 +111,32 @@ print(summaries["promote"].to_json())
 
 summaries["score"] = STEPS["score"](spark, config)
 print(summaries["score"].to_json())
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## score_stream
+# MAGIC The live card events (bronze stream) are refined with the silver contract, given features by the
+# MAGIC batch feature code over their Delta history, scored by the current champion and written exactly
+# MAGIC once to `gold.stream_predictions` (a long-lived stream: `jobs/score_stream.py --continuous`).
+
+# COMMAND ----------
+
+summaries["score_stream"] = STEPS["score_stream"](spark, config)
+print(summaries["score_stream"].to_json())
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## monitor
+# MAGIC Feature and prediction drift against the training set, performance once labels arrive, and the
+# MAGIC data-quality trend, per window, into `gold.monitoring`; breaches become alerts. The HTML report is
+# MAGIC logged to MLflow.
+
+# COMMAND ----------
+
+summaries["monitor"] = STEPS["monitor"](spark, config)
+print(summaries["monitor"].to_json())
 
 # COMMAND ----------
 

@@ -59,6 +59,20 @@ def _score(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     return score_step(spark, config)
 
 
+def _score_stream(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.score.stream import stream_score
+
+    # Catch up on the live events that have landed, then stop (a scheduled run); a long-lived
+    # stream is `jobs/score_stream.py --continuous`.
+    return stream_score(spark, config)
+
+
+def _monitor(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+    from lakeboost.monitor.job import monitor_step
+
+    return monitor_step(spark, config)
+
+
 STEPS: dict[str, Step] = {
     "generate": _generate,
     "ingest": _ingest,
@@ -67,6 +81,8 @@ STEPS: dict[str, Step] = {
     "train": _train,
     "promote": _promote,
     "score": _score,
+    "score_stream": _score_stream,
+    "monitor": _monitor,
 }
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 # The same steps as lakeboost.pipeline.STEPS without `generate` (demo data only); kept literal so
 # the scheduler needs neither pyspark nor lakeboost installed. tests/test_scheduling.py checks it.
-STEPS = ("ingest", "refine", "features", "train", "promote", "score")
+STEPS = ("ingest", "refine", "features", "train", "promote", "score", "score_stream", "monitor")
 # xgboost.spark fits in a barrier stage, which Spark does not retry task by task; lakeboost
 # retries the fit (training.model.fit_retries), and Airflow retries the whole step after that.
 RETRIES = {"train": 2}
@@ -53,7 +53,7 @@ except ImportError:  # Airflow is an optional extra: without it this file define
 if SparkSubmitOperator is not None:
     with DAG(
         dag_id="lakeboost_pipeline",
-        description="lakeboost: ingest -> refine -> features -> train -> promote -> score",
+        description="lakeboost: ingest -> refine -> features -> train -> promote -> score -> score_stream -> monitor",
         schedule="0 3 * * *",
         start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
         catchup=False,

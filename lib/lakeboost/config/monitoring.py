@@ -21,7 +21,8 @@ class StreamScoringConfig(Frozen):
     events_table: str = "silver.live_transactions"
     predictions_table: str = "gold.stream_predictions"
     quarantine_table: str = "silver.quarantine"
-    max_files_per_trigger: int = Field(1, ge=1)
+    # Bounds a catch-up micro-batch; live files arrive a few at a time anyway.
+    max_files_per_trigger: int = Field(10, ge=1)
     interval: str = "5 seconds"
 
 

@@ -47,42 +47,61 @@ def _edges(reference: DataFrame, columns: Sequence[str], count: int) -> dict[str
     return {c: sorted(set(q)) for c, q in zip(columns, quantiles, strict=True)}
 
 
-def _bin_counts(df: DataFrame, edges: dict[str, list[float]]) -> dict[str, dict[int, int]]:
-    """Rows per (feature, bin) in one aggregation; bin i counts values <= edges[i] (last: the rest)."""
+def _bin_counts(df: DataFrame, edges: dict[str, list[float]], by: str | None = None
+                ) -> dict[object, dict[str, dict[int, int]]]:
+    """Rows per (group, feature, bin) in one aggregation; bin i counts values <= edges[i] (last: the rest).
+
+    Without `by` the single group is None.
+    """
     bins = []
     for column, cuts in edges.items():
-        value = F.col(column).cast("double")
+        value = F.col(f"`{column}`").cast("double")
         index = F.lit(len(cuts))
         for i in reversed(range(len(cuts))):
             index = F.when(value <= F.lit(cuts[i]), F.lit(i)).otherwise(index)
         bins.append(F.struct(F.lit(column).alias("f"), F.when(value.isNull(), -1).otherwise(index).alias("b")))
-    rows = df.select(F.explode(F.array(*bins)).alias("x")).groupBy("x.f", "x.b").count().collect()
-    counts: dict[str, dict[int, int]] = {c: {} for c in edges}
+    group = F.col(by) if by else F.lit(None)
+    rows = (df.select(group.alias("g"), F.explode(F.array(*bins)).alias("x"))
+            .groupBy("g", "x.f", "x.b").count().collect())  # groups x features x bins: small
+    counts: dict[object, dict[str, dict[int, int]]] = {}
     for row in rows:
-        counts[row["f"]][int(row["b"])] = int(row["count"])
+        counts.setdefault(row["g"], {c: {} for c in edges})[row["f"]][int(row["b"])] = int(row["count"])
     return counts
 
 
+def _numeric_results(column: str, deciles: list[float], fine: list[float], ref: dict[str, dict[int, int]],
+                     cur: dict[str, dict[int, int]]) -> DriftResult:
+    psi_ref, psi_cur = (_shares(c[f"psi::{column}"], len(deciles) + 1) for c in (ref, cur))
+    ks_ref, ks_cur = (_shares(c[f"ks::{column}"], len(fine) + 1) for c in (ref, cur))
+    ks = max((abs(a - b) for a, b in zip(_cumulative(ks_ref), _cumulative(ks_cur), strict=True)), default=0.0)
+    return DriftResult(column, "numeric", psi(psi_ref, psi_cur), ks, None, None)
+
+
 def numeric_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str]) -> list[DriftResult]:
+    return [r for _, r in numeric_drift_by(reference, current, columns)]
+
+
+def numeric_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence[str], by: str | None = None
+                     ) -> list[tuple[object, DriftResult]]:
+    """Per group of `current` (by column `by`, e.g. the scoring window) against the whole reference.
+
+    The reference's quantiles and bin counts are computed once; `current` is read in one pass
+    for all groups and features.
+    """
     if not columns:
         return []
     deciles = _edges(reference, columns, PSI_BINS)
     fine = _edges(reference, columns, KS_EDGES)
     # One aggregation per side covers both binnings (prefixing keeps the two apart).
     both = {**{f"psi::{c}": e for c, e in deciles.items()}, **{f"ks::{c}": e for c, e in fine.items()}}
-    ref_counts = _bin_counts(_aliased(reference, columns), both)
-    cur_counts = _bin_counts(_aliased(current, columns), both)
-    results = []
-    for column in columns:
-        psi_ref, psi_cur = (_shares(c[f"psi::{column}"], len(deciles[column]) + 1) for c in (ref_counts, cur_counts))
-        ks_ref, ks_cur = (_shares(c[f"ks::{column}"], len(fine[column]) + 1) for c in (ref_counts, cur_counts))
-        ks = max((abs(a - b) for a, b in zip(_cumulative(ks_ref), _cumulative(ks_cur), strict=True)), default=0.0)
-        results.append(DriftResult(column, "numeric", psi(psi_ref, psi_cur), ks, None, None))
-    return results
+    ref_counts = _bin_counts(_aliased(reference, columns), both).get(None, {k: {} for k in both})
+    cur_counts = _bin_counts(_aliased(current, columns, by), both, by)
+    return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts))
+            for group, counts in sorted(cur_counts.items(), key=lambda kv: str(kv[0])) for column in columns]
 
 
-def _aliased(df: DataFrame, columns: Sequence[str]) -> DataFrame:
-    return df.select(*[F.col(c).alias(f"{p}::{c}") for c in columns for p in ("psi", "ks")])
+def _aliased(df: DataFrame, columns: Sequence[str], by: str | None = None) -> DataFrame:
+    return df.select(*([by] if by else []), *[F.col(c).alias(f"{p}::{c}") for c in columns for p in ("psi", "ks")])
 
 
 def _shares(counts: dict[int, int], bins: int) -> list[float]:
@@ -99,16 +118,39 @@ def _cumulative(shares: list[float]) -> list[float]:
 
 
 def categorical_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str]) -> list[DriftResult]:
+    return [r for _, r in categorical_drift_by(reference, current, columns)]
+
+
+def categorical_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence[str], by: str | None = None
+                         ) -> list[tuple[object, DriftResult]]:
+    """PSI and chi-square per group of `current` against the reference; one aggregation per side."""
+    if not columns:
+        return []
+    ref = _category_counts(reference, columns).get(None, {})
     results = []
-    for column in columns:
-        ref = {r[0]: r[1] for r in reference.groupBy(column).count().collect()}  # categories: few
-        cur = {r[0]: r[1] for r in current.groupBy(column).count().collect()}
-        categories = sorted(set(ref) | set(cur), key=str)
-        ref_total, cur_total = sum(ref.values()) or 1, sum(cur.values()) or 1
-        ref_shares = [ref.get(k, 0) / ref_total for k in categories]
-        cur_shares = [cur.get(k, 0) / cur_total for k in categories]
-        expected = [max(s, EPSILON) * cur_total for s in ref_shares]
-        chi2 = sum((cur.get(k, 0) - e) ** 2 / e for k, e in zip(categories, expected, strict=True))
-        p_value = float(stats.chi2.sf(chi2, max(len(categories) - 1, 1)))
-        results.append(DriftResult(column, "categorical", psi(ref_shares, cur_shares), None, chi2, p_value))
+    for group, cur_all in sorted(_category_counts(current, columns, by).items(), key=lambda kv: str(kv[0])):
+        for column in columns:
+            results.append((group, _categorical_result(column, ref.get(column, {}), cur_all.get(column, {}))))
     return results
+
+
+def _category_counts(df: DataFrame, columns: Sequence[str], by: str | None = None
+                     ) -> dict[object, dict[str, dict[object, int]]]:
+    values = F.array(*[F.struct(F.lit(c).alias("f"), F.col(f"`{c}`").cast("string").alias("v")) for c in columns])
+    group = F.col(by) if by else F.lit(None)
+    rows = df.select(group.alias("g"), F.explode(values).alias("x")).groupBy("g", "x.f", "x.v").count().collect()
+    counts: dict[object, dict[str, dict[object, int]]] = {}
+    for row in rows:  # categories are few: a handful per feature and group
+        counts.setdefault(row["g"], {}).setdefault(row["f"], {})[row["v"]] = int(row["count"])
+    return counts
+
+
+def _categorical_result(column: str, ref: dict[object, int], cur: dict[object, int]) -> DriftResult:
+    categories = sorted(set(ref) | set(cur), key=str)
+    ref_total, cur_total = sum(ref.values()) or 1, sum(cur.values()) or 1
+    ref_shares = [ref.get(k, 0) / ref_total for k in categories]
+    cur_shares = [cur.get(k, 0) / cur_total for k in categories]
+    expected = [max(s, EPSILON) * cur_total for s in ref_shares]
+    chi2 = sum((cur.get(k, 0) - e) ** 2 / e for k, e in zip(categories, expected, strict=True))
+    p_value = float(stats.chi2.sf(chi2, max(len(categories) - 1, 1)))
+    return DriftResult(column, "categorical", psi(ref_shares, cur_shares), None, chi2, p_value)

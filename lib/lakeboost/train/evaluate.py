@@ -93,11 +93,15 @@ def binary_curve(predictions: DataFrame, *, bins: int = 1000, label: str = "labe
     skipped = sum(r["rows"] - (0 if r["bucket"] is None else r["pos"] + r["neg"]) for r in rows)
     if skipped:
         log.warning("binary_curve skipped %d rows with a null score or a label other than 0/1", skipped)
-    counts = sorted(((int(r["bucket"]), int(r["pos"]), int(r["neg"])) for r in rows
-                     if r["bucket"] is not None and r["pos"] + r["neg"] > 0), reverse=True)
+    return curve_from_buckets([(int(r["bucket"]), int(r["pos"]), int(r["neg"])) for r in rows
+                               if r["bucket"] is not None and r["pos"] + r["neg"] > 0], bins=bins)
+
+
+def curve_from_buckets(counts: list[tuple[int, int, int]], *, bins: int) -> BinaryCurve:
+    """The curve from (bucket, positives, negatives) counts of `score_bucket(score, bins)`."""
     thresholds, tp, fp = [], [], []
     cum_pos = cum_neg = 0
-    for bucket, pos, neg in counts:  # from the highest bucket down: cumulative sums from the top
+    for bucket, pos, neg in sorted(counts, reverse=True):  # from the highest bucket down: cumulative sums
         cum_pos, cum_neg = cum_pos + pos, cum_neg + neg
         thresholds.append(bucket / bins)
         tp.append(cum_pos)

@@ -1,0 +1,268 @@
+"""The monitor step: drift, prediction drift, delayed-label performance and data-quality trend
+per scoring window, written to a Delta monitoring table; alerts, hooks, an HTML report in MLflow.
+
+What is compared with what:
+- Reference: a seeded sample of the training set (`gold.training_set`), the distribution the
+  champion learnt from; its scores (the champion applied to it) are the prediction reference.
+- Current: the champion's predictions in each configured predictions table, joined to the
+  inputs they were scored from (batch: the gold feature table; stream: the refined live events,
+  which carry the transaction's own attributes but not the windowed features), per window.
+Only features present on both sides are compared; the others are listed in the report.
+Rows are upserted on (table, window, model version, kind, subject, metric), so a re-run over
+the same data changes nothing and a window's performance is updated as its labels arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+import uuid
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakeboost.config.features import duration_seconds
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.errors import ConfigError
+from lakeboost.features.training_set import TRAINING_SET
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.logs import StepSummary
+from lakeboost.monitor.alerts import Alert, record_alerts, send_alerts
+from lakeboost.monitor.drift import categorical_drift_by, numeric_drift_by
+from lakeboost.monitor.performance import WINDOW, performance_by_window, window_start, with_known_labels
+from lakeboost.monitor.report import render_report
+from lakeboost.refine.conform import with_content_hash
+from lakeboost.score.batch import KEY, predict
+from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
+from lakeboost.train.tracking import use_tracking
+
+log = logging.getLogger(__name__)
+RECORD_KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric")
+RECORD_SCHEMA = ("table string, window_start timestamp, model_version bigint, kind string, subject string, "
+                 "metric string, value double, threshold double, breached boolean, rows bigint, status string")
+QUALITY_TABLE = "silver.data_quality"
+SEED = 7
+
+
+def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.datetime | None = None) -> StepSummary:
+    cfg, ts = config.monitor, config.gold.training_set
+    if ts is None:
+        raise ConfigError("gold.training_set is not configured: monitoring compares scoring data with it")
+    catalog = TableCatalog(spark, config.storage)
+    use_tracking(config)
+    champion = load_model(config.training.tracking.registered_model, CHAMPION)
+    as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    run_id = uuid.uuid4().hex
+    baseline = _training_metric(champion, cfg.metric)
+    reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
+    reference_scores = predict(champion, reference, keep=()).select("score").persist()
+    records: list[dict] = []
+    notes = [f"model {champion.name} v{champion.version}; labels known as of {as_of:%Y-%m-%d %H:%M} UTC",
+             f"reference: {TRAINING_SET} sample (seed {SEED})"]
+    try:
+        for table, inputs in _monitored(catalog, config).items():
+            current = _current(catalog, table, inputs, champion, cfg.window).persist()
+            try:
+                records += _table_records(catalog, config, table, current, reference, reference_scores, champion,
+                                          as_of=as_of, baseline=baseline, notes=notes)
+            finally:
+                current.unpersist()
+    finally:
+        reference.unpersist()
+        reference_scores.unpersist()
+    records += _quality_records(catalog, config)
+    written = _write_records(catalog, cfg.table, records, run_id=run_id)
+    alerts = _alerts(config, records, champion, baseline)
+    new_alerts = record_alerts(catalog, alerts, cfg.alerts_table, run_id=run_id)
+    hook_failures = send_alerts(new_alerts, cfg.hooks)
+    retrained = _maybe_retrain(spark, config, new_alerts)
+    report_uri = _log_report(config, records, new_alerts, champion, baseline, notes, run_id)
+
+    summary = StepSummary("monitor", rows_written=written)
+    summary.details.update({
+        "model_version": champion.version, "monitor_run_id": run_id, "windows": len({(r["table"], r["window_start"])
+                                                                                     for r in records}),
+        "alerts": len(alerts), "new_alerts": len(new_alerts), "hook_failures": hook_failures,
+        "retrained": retrained, "report": report_uri,
+        "breaches": sorted({f"{a.kind}:{a.table}:{a.window_start}" for a in alerts}),
+    })
+    return summary
+
+
+def _training_metric(champion: LoadedModel, metric: str) -> float | None:
+    metrics = MlflowClient().get_run(champion.run_id).data.metrics
+    # The binned area when present: window metrics are binned the same way.
+    return metrics.get(f"test_{metric}_binned", metrics.get(f"test_{metric}"))
+
+
+def _reference_sample(catalog: TableCatalog, rows: int) -> DataFrame:
+    training = catalog.read(TRAINING_SET)
+    total = training.count()
+    return training if total <= rows else training.sample(fraction=rows / total, seed=SEED)
+
+
+def _monitored(catalog: TableCatalog, config: LakeboostConfig) -> dict[str, str]:
+    """Predictions table -> the table holding the inputs its rows were scored from."""
+    ts = config.gold.training_set
+    assert ts is not None
+    sources = {"gold.predictions": ts.features, config.scoring.stream.predictions_table:
+               config.scoring.stream.events_table}
+    chosen = {}
+    for table in config.monitor.predictions:
+        if table not in sources:
+            raise ConfigError(f"monitor.predictions: {table!r} is not a predictions table lakeboost writes; "
+                              f"known: {sorted(sources)}")
+        if catalog.exists(table) and catalog.exists(sources[table]):
+            chosen[table] = sources[table]
+        else:
+            log.info("monitor: %s has no predictions yet; skipped", table)
+    return chosen
+
+
+def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedModel, window: str) -> DataFrame:
+    predictions = (catalog.read(table).filter(F.col("model_version") == champion.version)
+                   .select(KEY, "score"))
+    features = catalog.read(inputs).drop("score", "model_version")
+    return (predictions.join(features, KEY, "inner")
+            .withColumn(WINDOW, window_start("event_time", window)))
+
+
+def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
+                   reference: DataFrame, reference_scores: DataFrame, champion: LoadedModel, *,
+                   as_of: dt.datetime, baseline: float | None, notes: list[str]) -> list[dict]:
+    cfg, ts = config.monitor, config.gold.training_set
+    assert ts is not None
+    rows = {r[WINDOW]: int(r["count"]) for r in current.groupBy(WINDOW).count().collect()}
+    judged = current.filter(F.col(WINDOW).isin([w for w, n in rows.items() if n >= cfg.min_window_rows]))
+    compared = [f for f in champion.meta.features if f in current.columns and f in reference.columns]
+    skipped = sorted(set(champion.meta.features) - set(compared))
+    if skipped:
+        notes.append(f"{table}: not compared (not in its scoring inputs): {', '.join(skipped)}")
+    categorical = [f for f in compared if f in ts.categorical]
+    numeric = [f for f in compared if f not in ts.categorical]
+
+    def record(window: object, kind: str, subject: str, metric: str, value: float | None,
+               threshold: float | None, status: str = "ok") -> dict:
+        breached = value is not None and threshold is not None and value >= threshold
+        return {"table": table, "window_start": window, "model_version": champion.version, "kind": kind,
+                "subject": subject, "metric": metric, "value": value, "threshold": threshold,
+                "breached": breached, "rows": rows.get(window, 0), "status": status}
+
+    out = []
+    for window, result in numeric_drift_by(reference, judged, numeric, by=WINDOW):
+        out.append(record(window, "feature_drift", result.feature, "psi", result.psi, cfg.psi_threshold))
+        out.append(record(window, "feature_drift", result.feature, "ks", result.ks, cfg.ks_threshold))
+    for window, result in categorical_drift_by(reference, judged, categorical, by=WINDOW):
+        out.append(record(window, "feature_drift", result.feature, "psi", result.psi, cfg.psi_threshold))
+        out.append(record(window, "feature_drift", result.feature, "chi2", result.chi2, None))
+    for window, result in numeric_drift_by(reference_scores, judged.select(WINDOW, "score"), ["score"], by=WINDOW):
+        out.append(record(window, "prediction_drift", "score", "psi", result.psi, cfg.prediction_psi_threshold))
+    for window, n in rows.items():
+        if n < cfg.min_window_rows:
+            out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
+    labelled = with_known_labels(current.select(KEY, "event_time", "score"), catalog.read(ts.labels.table),
+                                 key=KEY, label_key=ts.labels.key, available_at=ts.labels.available_at, as_of=as_of)
+    performance = performance_by_window(labelled, event_time="event_time", window=cfg.window, as_of=as_of,
+                                        maturity=dt.timedelta(seconds=duration_seconds(cfg.label_maturity)),
+                                        min_rows=cfg.min_labelled_rows, min_positives=cfg.min_positive_labels)
+    floor = None if baseline is None else baseline * (1 - cfg.max_relative_drop)
+    for p in performance:
+        value = p.pr_auc if cfg.metric == "pr_auc" else p.roc_auc
+        decayed = value is not None and floor is not None and value < floor
+        r = record(p.window_start, "performance", "model", cfg.metric, value, floor, status=p.status)
+        r["breached"], r["rows"] = decayed, p.rows
+        out.append(r)
+        out.append({**r, "metric": "positives", "value": float(p.positives), "threshold": None, "breached": False})
+    return out
+
+
+def _quality_records(catalog: TableCatalog, config: LakeboostConfig) -> list[dict]:
+    """Failure rate of every silver contract rule per window of its refine runs."""
+    if not catalog.exists(QUALITY_TABLE):
+        return []
+    cfg = config.monitor
+    rows = (
+        catalog.read(QUALITY_TABLE)
+        .groupBy(window_start("recorded_at", cfg.window).alias(WINDOW), "table", "rule")
+        .agg(F.sum("passed").alias("passed"), F.sum("failed").alias("failed"))
+        .collect()  # windows x rules: small
+    )
+    out = []
+    for r in rows:
+        total = int(r["passed"] or 0) + int(r["failed"] or 0)
+        rate = int(r["failed"] or 0) / total if total else 0.0
+        out.append({"table": "silver", "window_start": r[WINDOW], "model_version": None, "kind": "data_quality",
+                    "subject": f"{r['table']}:{r['rule']}", "metric": "failure_rate", "value": rate,
+                    "threshold": cfg.max_failure_rate, "breached": rate > cfg.max_failure_rate, "rows": total,
+                    "status": "ok"})
+    return out
+
+
+def _write_records(catalog: TableCatalog, table: str, records: list[dict], *, run_id: str) -> int:
+    if not records:
+        return 0
+    rows = catalog.spark.createDataFrame([tuple(r[k] for k in _columns()) for r in records], RECORD_SCHEMA)
+    rows = (rows.transform(with_content_hash, columns=list(_columns()))
+            .withColumn("monitor_run_id", F.lit(run_id)).withColumn("computed_at", F.current_timestamp()))
+    return catalog.upsert(rows, table, keys=RECORD_KEYS, order_by=()).rows_written
+
+
+def _columns() -> tuple[str, ...]:
+    return tuple(part.split()[0] for part in RECORD_SCHEMA.split(", "))
+
+
+def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel, baseline: float | None) -> list[Alert]:
+    """One alert per (table, window, kind): the breached subjects named in its message."""
+    grouped: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r["breached"]:
+            subject = r["subject"] if r["kind"] == "data_quality" else "*"
+            grouped.setdefault((r["kind"], r["table"], r["window_start"], subject), []).append(r)
+    alerts = []
+    for (kind, table, window, subject), hits in sorted(grouped.items(), key=lambda kv: str(kv[0])):
+        worst = max(hits, key=lambda h: h["value"] if kind != "performance" else -h["value"])
+        details = ", ".join(f"{h['subject']} {h['metric']}={h['value']:.3f}" for h in hits)
+        kind_name = {"feature_drift": "data_drift", "performance": "performance_decay"}.get(kind, kind)
+        if kind == "performance":
+            message = (f"{config.monitor.metric} {worst['value']:.3f} fell below {worst['threshold']:.3f} "
+                       f"(training {baseline:.3f} - {config.monitor.max_relative_drop:.0%})")
+        else:
+            message = f"{len(hits)} breach(es): {details}"
+        alerts.append(Alert(kind_name, table, window, subject, float(worst["value"]), float(worst["threshold"]),
+                            message, champion.version if kind != "data_quality" else None))
+    return alerts
+
+
+def _maybe_retrain(spark: SparkSession, config: LakeboostConfig, alerts: list[Alert]) -> bool:
+    triggers = [a for a in alerts if a.kind in ("data_drift", "prediction_drift", "performance_decay")]
+    if not (config.monitor.retrain_on_alert and triggers):
+        return False
+    from lakeboost.pipeline import run_pipeline, select_steps  # the pipeline imports every step: lazily
+
+    log.warning("monitor: %d drift/decay alert(s); retraining (features -> train -> promote)", len(triggers))
+    run_pipeline(spark, config, select_steps(start="features", stop="promote"))
+    return True
+
+
+def _log_report(config: LakeboostConfig, records: list[dict], alerts: list[Alert], champion: LoadedModel,
+                baseline: float | None, notes: list[str], run_id: str) -> str:
+    cfg = config.monitor
+    page = render_report(records, alerts, title=f"lakeboost monitoring: {champion.name} v{champion.version}",
+                         thresholds={"psi": cfg.psi_threshold, "prediction_psi": cfg.prediction_psi_threshold,
+                                     "failure_rate": cfg.max_failure_rate},
+                         baseline=baseline, metric=cfg.metric, notes=notes)
+    with mlflow.start_run(run_name="monitor") as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags({"monitor_run_id": run_id, "model_version": str(champion.version)})
+        breaches = [r for r in records if r["breached"]]
+        mlflow.log_metrics({"windows": len({(r["table"], r["window_start"]) for r in records}),
+                            "breaches": len(breaches), "new_alerts": len(alerts)})
+        path = Path(tmp) / "monitor_report.html"
+        path.write_text(page)
+        (Path(tmp) / "monitor_records.json").write_text(json.dumps(records, default=str, indent=1))
+        mlflow.log_artifacts(tmp, "monitor")
+        return f"{run.info.artifact_uri}/monitor/monitor_report.html"
