@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from lakeboost.monitor.drift import categorical_drift, numeric_drift, psi
+from lakeboost.monitor.drift import categorical_drift, categorical_drift_by, numeric_drift, numeric_drift_by, psi
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -42,3 +42,26 @@ def test_categorical_chi_square_and_psi_by_hand(spark: SparkSession) -> None:
     assert result.p_value == pytest.approx(6.334e-05, rel=1e-3)
     assert result.psi == pytest.approx(psi([0.5, 0.5], [0.3, 0.7]))
     assert categorical_drift(reference, reference, ["c"])[0].chi2 == pytest.approx(0.0)
+
+
+def test_drift_per_window_equals_drift_of_each_window_alone(spark: SparkSession) -> None:
+    reference = spark.range(1000).select(F.col("id").cast("double").alias("x"),
+                                         F.when(F.col("id") % 2 == 0, "a").otherwise("b").alias("c"))
+    current = (
+        spark.range(1000).select(F.lit("w1").alias("w"), F.col("id").cast("double").alias("x"),
+                                 F.when(F.col("id") % 2 == 0, "a").otherwise("b").alias("c"))
+        .unionByName(spark.range(1000).select(F.lit("w2").alias("w"), (F.col("id") + 500).cast("double").alias("x"),
+                                              F.when(F.col("id") % 10 < 3, "a").otherwise("b").alias("c")))
+    )
+
+    numeric = dict(numeric_drift_by(reference, current, ["x"], by="w"))
+    categorical = dict(categorical_drift_by(reference, current, ["c"], by="w"))
+
+    for window in ("w1", "w2"):
+        alone = current.filter(F.col("w") == window)
+        assert numeric[window] == numeric_drift(reference, alone, ["x"])[0]
+        assert categorical[window] == categorical_drift(reference, alone, ["c"])[0]
+    assert numeric["w1"].psi == pytest.approx(0.0, abs=1e-9) and numeric["w2"].psi > 1.0
+    assert categorical["w1"].chi2 == pytest.approx(0.0)
+    # 300 a / 700 b against 50/50 of 1000: chi2 = 2 * 200^2 / 500 = 160
+    assert categorical["w2"].chi2 == pytest.approx(160.0)
