@@ -52,11 +52,12 @@ class MonitorConfig(Frozen):
     table: str = "gold.monitoring"
     alerts_table: str = "gold.monitoring_alerts"
     # Scoring windows: predictions are grouped by the day (or hour) of their event time.
-    window: Literal["day", "hour"] = "day"
+    window: Literal["hour", "day", "week"] = "day"
     # Which predictions to watch: batch scoring and/or streaming scoring.
     predictions: tuple[str, ...] = ("gold.predictions", "gold.stream_predictions")
     reference_sample_rows: int = Field(200_000, ge=100)
-    min_window_rows: int = Field(50, ge=1)
+    # Fewer rows make PSI noisy (its expected value on identical data is about bins / rows).
+    min_window_rows: int = Field(200, ge=1)
     # PSI >= 0.2 is the usual "significant shift"; KS on the same binned edges.
     psi_threshold: float = Field(0.2, gt=0)
     ks_threshold: float = Field(0.2, gt=0, le=1)

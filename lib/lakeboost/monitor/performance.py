@@ -59,7 +59,7 @@ def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, 
     buckets: dict[dt.datetime, list[tuple[int, int, int]]] = {}
     for row in rows:
         buckets.setdefault(row[WINDOW], []).append((int(row["b"]), int(row["pos"]), int(row["neg"])))
-    span = dt.timedelta(days=1) if window == "day" else dt.timedelta(hours=1)
+    span = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}[window]
     results = []
     for start in sorted(buckets):
         curve = curve_from_buckets(buckets[start], bins=BINS)
