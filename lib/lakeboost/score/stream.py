@@ -104,11 +104,10 @@ def feature_history(catalog: TableCatalog, config: LakeboostConfig, live: DataFr
     return history.dropDuplicates([KEY])
 
 
-def live_features(catalog: TableCatalog, config: LakeboostConfig, enriched: DataFrame) -> DataFrame:
-    """Features of the live rows, computed by the batch code over live rows + their history."""
-    name = _feature_set(config)
-    features = config.gold.features[name]
-    first = enriched.agg(F.min(features.timestamp)).first()[0]
+def live_features(catalog: TableCatalog, config: LakeboostConfig, enriched: DataFrame,
+                  first: dt.datetime) -> DataFrame:
+    """Features of the live rows (earliest at `first`), by the batch code over live rows + their history."""
+    features = config.gold.features[_feature_set(config)]
     since = first - dt.timedelta(days=reach_days(features))
     history = feature_history(catalog, config, enriched, since)
     events = history.unionByName(enriched)
@@ -130,6 +129,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         dropped = ~failed & F.array_contains(actions, "drop")
         totals = refined.agg(F.count(F.lit(1)).alias("rows"), F.sum(failed.cast("int")).alias("failed"),
                              F.sum(dropped.cast("int")).alias("dropped")).first()
+        assert totals is not None  # a global aggregation always returns one row
         rows_in, quarantined, dropped_rows = (int(totals[k] or 0) for k in ("rows", "failed", "dropped"))
         if quarantined:
             catalog.write(_quarantine_rows(refined, failed, table=stream.source, batch_id=batch_id),
@@ -144,12 +144,14 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         enriched = enrich_transactions(clean, catalog.read("silver.customers"), catalog.read("silver.merchants"),
                                        fx=config.silver.fx).persist()
         try:
-            to_score = enriched.count()
+            stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min("event_time").alias("first")).first()
+            assert stats is not None
+            to_score = int(stats["rows"])
             loaded = champion.current()
             if to_score:
                 ts = config.gold.training_set
                 assert ts is not None  # checked when the stream starts
-                rows = with_asof_features(catalog, live_features(catalog, config, enriched), ts)
+                rows = with_asof_features(catalog, live_features(catalog, config, enriched, stats["first"]), ts)
                 predictions = (
                     predict(loaded, rows, keep=(KEY, "event_time", "event_date"))
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
