@@ -14,7 +14,8 @@ Every micro-batch of live events is
 5. written with Delta's idempotent transactions (txnAppId = the query, txnVersion = batch id):
    predictions first, then the refined events. A batch replayed after a kill re-runs, finds
    its commits already made and skips them, so no prediction is lost or duplicated.
-An event whose key was already scored (a re-sent event) is not scored again, and is counted.
+An event whose key an earlier micro-batch scored (a re-sent event) is not scored again, and is
+counted; the batch's own keys never count as scored, or a replay would drop its events.
 """
 
 from __future__ import annotations
@@ -139,8 +140,14 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
             passing.transform(c.with_content_hash, columns=[col for col in passing.columns if not col.startswith("_")])
             .transform(c.latest_per_key, keys=contract.keys, order_by=contract.order_by)
         )
-        if catalog.exists(stream.predictions_table):  # a re-sent event keeps its first prediction
-            clean = clean.join(catalog.read(stream.predictions_table).select(KEY), KEY, "left_anti")
+        scored_before = catalog.version(stream.predictions_table)
+        if scored_before is not None:  # a re-sent event keeps its first prediction
+            # Pinned to a version, and only earlier micro-batches: writing the predictions below
+            # invalidates cached plans that read the table, and a recomputed `enriched` must not
+            # then exclude this batch's own (just written, or written before a kill) keys.
+            earlier = (catalog.read(stream.predictions_table, version=scored_before)
+                       .filter(F.col("batch_id") < F.lit(batch_id)).select(KEY))
+            clean = clean.join(earlier, KEY, "left_anti")
         enriched = enrich_transactions(clean, catalog.read("silver.customers"), catalog.read("silver.merchants"),
                                        fx=config.silver.fx).persist()
         try:
