@@ -65,10 +65,10 @@ def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(s
     # Kill 1: mid-stream, once two micro-batches have fully committed.
     child = _start_scorer(config, KILLED)
     _kill_when(child, lambda: _log_commits(catalog, events) >= 2, "after 2 batches")
-    # Kill 2: the instant a prediction commit lands (before its batch's event commit, mostly).
-    committed = _log_commits(catalog, predictions)
+    # Kill 2: the instant an event commit lands, mostly before its batch's prediction commit.
+    committed = _log_commits(catalog, events)
     child = _start_scorer(config, KILLED)
-    _kill_when(child, lambda: _log_commits(catalog, predictions) > committed, "after a prediction commit")
+    _kill_when(child, lambda: _log_commits(catalog, events) > committed, "after an event commit")
     assert _log_commits(catalog, predictions) < 10, "the kills should land before the stream caught up"
     # Restart to completion, in this process.
     resumed = config.model_copy(update={"scoring": config.scoring.model_copy(update={

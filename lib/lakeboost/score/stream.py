@@ -6,13 +6,14 @@ Every micro-batch of live events is
 2. joined as-of to the customer and merchant attributes, like silver.transactions_enriched,
 3. given its features by `compute_features` (the batch code) over the batch plus the history
    the windows reach into: silver.transactions_enriched and the live events of earlier
-   micro-batches (`events_table`), restricted to the batch's customers and merchants. Window
+   micro-batches (`events_table`, minus the batch's own keys, which a replay may already have
+   written), restricted to the batch's customers and merchants. Window
    state therefore lives in Delta, not in Spark's state store: a restart loses none of it and
    a late micro-batch sees exactly what a batch rebuild would,
 4. scored by the model that is champion *when the micro-batch runs* (a promotion is picked up
    at the next micro-batch; the model version is written with every prediction),
 5. written with Delta's idempotent transactions (txnAppId = the query, txnVersion = batch id):
-   predictions first, then the refined events. A batch replayed after a kill re-runs, finds
+   the refined events first, then the predictions. A batch replayed after a kill re-runs, finds
    its commits already made and skips them, so no prediction is lost or duplicated.
 An event whose key an earlier micro-batch scored (a re-sent event) is not scored again, and is
 counted; the batch's own keys never count as scored, or a replay would drop its events.
@@ -164,9 +165,11 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
                     .withColumn("scored_at", F.current_timestamp())
                 )
+                # Events first: that write leaves `enriched`'s cached inputs alone, while writing
+                # the predictions table invalidates it (it reads that table), so it comes last.
+                catalog.write(enriched, stream.events_table, txn=(f"{APP_ID}.events", batch_id))
                 catalog.write(predictions, stream.predictions_table, txn=(APP_ID, batch_id),
                               partition_by=("event_date",))
-                catalog.write(enriched, stream.events_table, txn=(f"{APP_ID}.events", batch_id))
         finally:
             enriched.unpersist()
     finally:
