@@ -140,6 +140,7 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, e
             result.curves[split] = curve
             if split == "valid":
                 result.threshold = ev.choose_threshold(curve, cfg.threshold)
+            assert result.threshold is not None  # chosen on "valid", always the first split evaluated
             result.metrics[split] = ev.binary_metrics(predictions, threshold=result.threshold, curve=curve)
         elif objective == "multi:softprob":
             num_classes = int(result.model.get_booster().attr("num_class") or 0) or \
