@@ -43,11 +43,12 @@ class CostReport:
 
 def _stages(spark: SparkSession) -> list:
     sc = spark.sparkContext
-    jvm = sc._jvm
+    jvm, gateway = sc._jvm, sc._gateway
+    assert jvm is not None and gateway is not None  # set while a SparkContext is running
     # Events reach the status store asynchronously: let the listener bus drain first.
     sc._jsc.sc().listenerBus().waitUntilEmpty(5000)
     stages = sc._jsc.sc().statusStore().stageList(
-        jvm.java.util.ArrayList(), False, False, sc._gateway.new_array(jvm.double, 0), jvm.java.util.ArrayList())
+        jvm.java.util.ArrayList(), False, False, gateway.new_array(jvm.double, 0), jvm.java.util.ArrayList())
     result, iterator = [], stages.iterator()
     while iterator.hasNext():
         result.append(iterator.next())
@@ -58,6 +59,7 @@ def allocated_memory_gb(spark: SparkSession) -> float:
     """Memory held while the step runs: the driver in local mode, executors x memory otherwise."""
     sc = spark.sparkContext
     conf = sc.getConf()
+    assert sc.master is not None  # a running SparkContext always has its master
     if sc.master.startswith("local"):
         return parse_memory(conf.get("spark.driver.memory", "1g")) / 2**30
     executors = max(1, sc._jsc.sc().getExecutorMemoryStatus().size() - 1)  # minus the driver

@@ -135,7 +135,8 @@ def report_lines(overall: StepSummary, config: LakeboostConfig) -> list[str]:
         cost = d.get("cost", {})
         total += cost.get("estimated_cost", 0.0)
         lines.append(f"{name:<10} {d['rows_read']:>10} {d['rows_written']:>10} {d['rows_quarantined']:>11} "
-                     f"{d['seconds']:>8.1f} {cost.get('core_hours', 0.0):>11.4f} {cost.get('estimated_cost', 0.0):>9.4f}")
+                     f"{d['seconds']:>8.1f} {cost.get('core_hours', 0.0):>11.4f} "
+                     f"{cost.get('estimated_cost', 0.0):>9.4f}")
     lines.append(f"estimated cost of the run: {total:.4f} {config.cost.currency} "
                  f"(prices: cost.core_hour={config.cost.core_hour}, cost.gb_hour={config.cost.gb_hour})")
     train = overall.details.get("train") or {}

@@ -25,7 +25,8 @@ FEATURES = FeatureSetConfig.model_validate({
 
 def events(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     return (
-        spark.createDataFrame(rows, "txn_id string, customer_id int, merchant_id string, event_time string, amount double")
+        spark.createDataFrame(
+            rows, "txn_id string, customer_id int, merchant_id string, event_time string, amount double")
         .withColumn("event_time", F.to_timestamp("event_time"))
         .withColumn("event_date", F.to_date("event_time"))
     )

@@ -92,7 +92,8 @@ def test_truncated_json_is_quarantined(spark: SparkSession, tmp_path: Path) -> N
     catalog = TableCatalog(spark, config.storage)
     assert_df_equality(
         catalog.read("bronze.cb").select(*schema),
-        spark.createDataFrame([("C1", "T1", 1767225600000)], "chargeback_id string, txn_id string, reported_at_ms bigint"),
+        spark.createDataFrame([("C1", "T1", 1767225600000)],
+                              "chargeback_id string, txn_id string, reported_at_ms bigint"),
         ignore_nullable=True,
     )
     rejected = catalog.read(QUARANTINE_TABLE).select("raw_record", "reason").collect()

@@ -57,7 +57,8 @@ def test_wrong_password_is_a_one_line_source_error_without_the_password(
     source = {"format": "jdbc", "url": PG_URL, "table": "anything", "user": PG_USER,
               "password": "wrong-canary-password"}
     config = make_config(tmp_path, {"customers": source})
-    with pytest.raises(SourceError, match=r"source 'customers': cannot read anything .*password authentication failed") as err:
+    expected = r"source 'customers': cannot read anything .*password authentication failed"
+    with pytest.raises(SourceError, match=expected) as err:
         ingest_sources(spark, config)
     assert "wrong-canary-password" not in str(err.value) and "\n" not in str(err.value)
     assert not TableCatalog(spark, config.storage).exists("bronze.customers")

@@ -25,7 +25,8 @@ def synthetic(spark: SparkSession, rows: int = 6000, positive_rate_logit: float 
                      (F.abs(F.xxhash64(F.lit("c"), F.col("id"))) % 3 + 1).cast("int")).alias("channel"),
     )
     if kind == "binary":
-        logit = F.lit(positive_rate_logit) + 5.0 * F.col("f1") + F.when(F.col("channel") == "online", 1.0).otherwise(0.0)
+        online = F.when(F.col("channel") == "online", 1.0).otherwise(0.0)
+        logit = F.lit(positive_rate_logit) + 5.0 * F.col("f1") + online
         label = (F.col("noise") < 1 / (1 + F.exp(-logit))).cast("int")
     elif kind == "multiclass":
         label = F.when(F.col("f1") + 0.2 * F.col("noise") < 0.4, 0).when(F.col("f1") < 0.7, 1).otherwise(2)

@@ -53,6 +53,7 @@ from lakeboost.demo.sources import (
     transaction_lines,
 )
 from lakeboost.errors import ConfigError
+from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ def _utc_session(spark: SparkSession) -> Iterator[None]:
     """Render timestamps in UTC whatever the caller's session time zone is."""
     key = "spark.sql.session.timeZone"
     previous = spark.conf.get(key)
+    assert previous is not None  # the session time zone always has a value (default: the JVM's)
     spark.conf.set(key, "UTC")
     try:
         yield
@@ -150,14 +152,14 @@ def _write_transactions(annotated: DataFrame, landing: Path, seed: int, start_da
                         days: int) -> dict[str, int]:
     """Write transaction CSVs and chargeback JSON; return the defect counts."""
     kind = F.col("malformed_kind")
-    counts = annotated.agg(
+    counts = first_row(annotated.agg(
         *[F.sum((kind == k).cast("long")).alias(k) for k, _ in DEFECTS.malformed_kinds],
         F.sum(F.col("is_duplicate").cast("long")).alias("duplicates"),
         F.sum(F.col("is_late").cast("long")).alias("late"),
         F.sum(F.col("is_fraud").cast("long")).alias("frauds"),
         F.sum((F.col("is_fraud") & F.col("chargeback_truncated")).cast("long"))
         .alias("truncated"),
-    ).first()
+    ))
     write_keyed_lines(
         transaction_lines(annotated, seed=seed, start_date=start_date, days=days),
         order=["ts", "id", "copy"], target=landing / "transactions",

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.errors import LeakageError
+from lakeboost.spark.rows import first_row
 
 BINS = 64
 
@@ -23,7 +24,7 @@ def audit_leakage(df: DataFrame, *, label: str, event_time: str, time_columns: S
     """Raise LeakageError naming the offending feature; return each feature's single-feature AUC."""
     present = [c for c in time_columns if c in df.columns]
     if present:
-        late = df.agg(*[F.sum((F.col(c) >= F.col(event_time)).cast("int")).alias(c) for c in present]).first()
+        late = first_row(df.agg(*[F.sum((F.col(c) >= F.col(event_time)).cast("int")).alias(c) for c in present]))
         offenders = {c: int(late[c] or 0) for c in present if (late[c] or 0) > 0}
         if offenders:
             name, count = next(iter(offenders.items()))
@@ -47,8 +48,8 @@ def single_feature_auc(df: DataFrame, *, label: str, features: Sequence[str]) ->
     if not numeric:
         return {}
     cast = df.select(F.col(label).cast("int").alias("__y"), *[F.col(c).cast("double").alias(c) for c in numeric])
-    bounds = cast.agg(*[F.min(c).alias(f"lo_{c}") for c in numeric], *[F.max(c).alias(f"hi_{c}") for c in numeric]) \
-        .first()
+    bounds = first_row(
+        cast.agg(*[F.min(c).alias(f"lo_{c}") for c in numeric], *[F.max(c).alias(f"hi_{c}") for c in numeric]))
     binned = []
     for c in numeric:
         lo, hi = bounds[f"lo_{c}"], bounds[f"hi_{c}"]

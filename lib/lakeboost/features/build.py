@@ -24,6 +24,7 @@ from lakeboost.config.model import LakeboostConfig
 from lakeboost.features.compute import compute_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 STATE = "gold.feature_state"
@@ -111,7 +112,7 @@ def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, consumed: d
         changed |= {row.d for row in days if row.d is not None}
     if not changed:
         return set()
-    last_day = catalog.read(features.source).agg(F.max(features.date_column)).first()[0]
+    last_day = first_row(catalog.read(features.source).agg(F.max(features.date_column)))[0]
     affected = {d + dt.timedelta(days=k) for d in changed for k in range(reach + 1)}
     return {d for d in affected if last_day is None or d <= last_day}
 

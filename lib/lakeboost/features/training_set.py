@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -21,6 +22,7 @@ from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.refine.asof import asof_join
+from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 LABEL = "label"
@@ -57,11 +59,13 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_t
     Raises:
         LeakageError: a feature was observed at/after its label time, or predicts it alone.
     """
-    versions = versions or {t: catalog.version(t) for t in input_tables(cfg)}
+    # version() is None only for a missing table, which catalog.read() below rejects before any
+    # version is used; the TrainingSet is built only after every input table has been read.
+    versions = versions or cast(dict[str, int], {t: catalog.version(t) for t in input_tables(cfg)})
     features = catalog.read(cfg.features, version=versions[cfg.features])
     labels = catalog.read(cfg.labels.table, version=versions[cfg.labels.table])
     if cutoff is None:
-        cutoff = dt.datetime.fromisoformat(cfg.cutoff) if cfg.cutoff else features.agg(F.max(event_time)).first()[0]
+        cutoff = dt.datetime.fromisoformat(cfg.cutoff) if cfg.cutoff else first_row(features.agg(F.max(event_time)))[0]
     mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
     known = (
         labels.filter(F.col(cfg.labels.available_at) <= F.lit(cutoff))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.window import WindowSpec
 
 from lakeboost.config.features import WindowGroup, duration_seconds
 
 EVENT_SECONDS = "__event_seconds"
 
 
-def _aggregate(name: str, column: str, frame: Window) -> Column:
+def _aggregate(name: str, column: str, frame: WindowSpec) -> Column:
     col = F.col(column)
     if name == "count":
         return F.count(col).over(frame)

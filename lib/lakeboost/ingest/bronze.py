@@ -30,6 +30,7 @@ from lakeboost.ingest.sources import (
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.spark.rows import first_row
 from lakeboost.spark.streams import await_query
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def ingest_jdbc(spark: SparkSession, catalog: TableCatalog, name: str, cfg: Jdbc
     types = effective_types(source=name, table=table, incoming=struct_types(source.schema),
                             existing=existing, on_type_change=cfg.on_type_change)
     if cfg.incremental_column and exists:
-        high_water = catalog.read(table).agg(F.max(cfg.incremental_column)).first()[0]
+        high_water = first_row(catalog.read(table).agg(F.max(cfg.incremental_column)))[0]
         if high_water is not None:
             # Pushed down to the database as WHERE col > value.
             source = source.filter(F.col(cfg.incremental_column) > F.lit(high_water))
@@ -173,6 +174,6 @@ def ingest_jdbc(spark: SparkSession, catalog: TableCatalog, name: str, cfg: Jdbc
 
 
 def _next_jdbc_batch(catalog: TableCatalog, table: str) -> int:
-    latest = catalog.read(table).agg(F.max("_batch_id")).first()[0]
+    latest = first_row(catalog.read(table).agg(F.max("_batch_id")))[0]
     return 0 if latest is None else int(latest) + 1
 

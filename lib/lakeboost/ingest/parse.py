@@ -24,7 +24,9 @@ QUARANTINE_COLUMNS = (
 def string_read_schema(declared: Mapping[str, str]) -> StructType:
     """The schema text files are read with: declared columns as strings + the corrupt column."""
     ddl = ", ".join(f"`{c}` STRING" for c in declared) + f", `{CORRUPT}` STRING"
-    return StructType.fromDDL(ddl)
+    schema = StructType.fromDDL(ddl)  # typed DataType; a column list always parses to a StructType
+    assert isinstance(schema, StructType)
+    return schema
 
 
 def _field_count_reason(expected: int, delimiter: str) -> Column:

@@ -19,6 +19,7 @@ SOURCE_FILE = "_source_file_path"
 def path_exists(spark: SparkSession, path: str) -> bool:
     """Existence through Hadoop's FileSystem, so s3a://, abfss:// and dbfs:/ work too."""
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set while a SparkContext is running
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if any(ch in path for ch in "*?[{"):

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
+from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -115,10 +116,10 @@ class TableCatalog:
         """Latest committed version, or None when the table does not exist."""
         if not self.exists(name):
             return None
-        return int(self.delta_table(name).history(1).select("version").first()[0])
+        return int(first_row(self.delta_table(name).history(1).select("version"))[0])
 
     def last_commit(self, name: str) -> WriteResult:
-        row = self.delta_table(name).history(1).select("version", "operation", "operationMetrics").first()
+        row = first_row(self.delta_table(name).history(1).select("version", "operation", "operationMetrics"))
         metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if str(v).isdigit()}
         return WriteResult(name, int(row["version"]), row["operation"], metrics)
 
@@ -229,7 +230,8 @@ class TableCatalog:
 
 def newer_condition(order_by: tuple[str, ...], hash_column: str) -> str:
     """SQL: source row s sorts after target row t by (order_by..., hash) — the latest wins."""
-    clauses, equal_so_far = [], []
+    clauses: list[str] = []
+    equal_so_far: list[str] = []
     for column in (*order_by, hash_column):
         s_col, t_col = f"s.`{column}`", f"t.`{column}`"
         greater = f"({s_col} > {t_col} OR ({t_col} IS NULL AND {s_col} IS NOT NULL))"

@@ -8,6 +8,7 @@ from lakeboost.config.features import MaintenanceConfig
 from lakeboost.errors import ConfigError
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 SAFE_RETENTION_HOURS = 168  # Delta's default delta.deletedFileRetentionDuration: 7 days
@@ -28,6 +29,7 @@ def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsa
     spark = catalog.spark
     key = "spark.databricks.delta.retentionDurationCheck.enabled"
     previous = spark.conf.get(key, "true")
+    assert previous is not None  # get() with a str default never returns None
     if retention_hours < SAFE_RETENTION_HOURS:
         log.warning("UNSAFE VACUUM of %s with %dh retention (< %dh): time travel and running streams "
                     "older than that will break", name, retention_hours, SAFE_RETENTION_HOURS)
@@ -42,7 +44,7 @@ def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> 
     """Compact small files (and cluster by `zorder` columns); returns Delta's metrics."""
     builder = catalog.delta_table(name).optimize()
     metrics = builder.executeZOrderBy(*zorder) if zorder else builder.executeCompaction()
-    row = metrics.select("metrics.numFilesAdded", "metrics.numFilesRemoved").first()
+    row = first_row(metrics.select("metrics.numFilesAdded", "metrics.numFilesRemoved"))
     return {"files_added": int(row[0] or 0), "files_removed": int(row[1] or 0)}
 
 
@@ -55,5 +57,7 @@ def maintain(catalog: TableCatalog, config: MaintenanceConfig, *, allow_unsafe: 
         result = optimize(catalog, name, config.zorder.get(name, ()))
         vacuum(catalog, name, config.vacuum_retention_hours, allow_unsafe=allow_unsafe)
         summary.details[name] = result
-        summary.versions[name] = catalog.version(name)
+        version = catalog.version(name)
+        assert version is not None  # the table exists (checked above): it has a version
+        summary.versions[name] = version
     return summary

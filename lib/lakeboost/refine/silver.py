@@ -25,6 +25,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
+from lakeboost.spark.rows import first_row
 from lakeboost.spark.streams import await_query
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def refine_table(spark: SparkSession, catalog: TableCatalog, name: str, table: S
 
 def _remove_checkpoint(spark: SparkSession, checkpoint: str) -> None:
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set while a SparkContext is running
     path = jvm.org.apache.hadoop.fs.Path(checkpoint)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if fs.exists(path):
@@ -163,12 +165,12 @@ def _batch_totals(conformed: DataFrame) -> dict[str, int]:
     actions = F.coalesce(F.col("_failed_actions"), F.array().cast("array<string>"))
     quarantine = ~cast_failed & F.array_contains(actions, "quarantine")
     drop = ~cast_failed & ~F.array_contains(actions, "quarantine") & F.array_contains(actions, "drop")
-    row = conformed.agg(
+    row = first_row(conformed.agg(
         F.count(F.lit(1)).alias("rows_in"),
         F.sum(cast_failed.cast("int")).alias("conformance"),
         F.sum(quarantine.cast("int")).alias("expectation_quarantine"),
         F.sum(drop.cast("int")).alias("dropped"),
-    ).first()
+    ))
     totals = {k: int(row[k] or 0) for k in ("rows_in", "conformance", "expectation_quarantine", "dropped")}
     totals["quarantined"] = totals["conformance"] + totals["expectation_quarantine"]
     return totals

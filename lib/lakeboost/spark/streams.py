@@ -20,7 +20,8 @@ def await_query(query: StreamingQuery, what: str, timeout_seconds: float | None 
         or LakeboostError naming `what` for any other failure.
     """
     try:
-        query.awaitTermination(timeout_seconds)
+        # pyspark's stub says int, but it accepts float seconds (it converts to int milliseconds).
+        query.awaitTermination(timeout_seconds)  # type: ignore[arg-type]
     except Exception as exc:  # StreamingQueryException wraps the batch function's error as text
         raise translate(exc, what) from None
     finally:

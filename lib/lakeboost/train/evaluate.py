@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.training import ThresholdConfig
 from lakeboost.errors import LakeboostError
+from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +142,12 @@ def binary_metrics(predictions: DataFrame, *, threshold: float, curve: BinaryCur
     positive, predicted = y == 1.0, s >= F.lit(float(threshold))
     p = F.least(F.greatest(s, F.lit(EPS)), F.lit(1.0 - EPS))
     loss = -(y * F.log(p) + (1.0 - y) * F.log(1.0 - p))
-    agg = predictions.agg(
+    agg = first_row(predictions.agg(
         F.count(F.lit(1)).alias("all_rows"), _count_if(valid).alias("rows"),
         _count_if(valid & positive & predicted).alias("tp"), _count_if(valid & ~positive & predicted).alias("fp"),
         _count_if(valid & positive & ~predicted).alias("fn"), _count_if(valid & ~positive & ~predicted).alias("tn"),
         F.sum(F.when(valid, loss)).alias("loss"), F.sum(F.when(valid, (s - y) * (s - y))).alias("sq_err"),
-    ).first()
+    ))
     rows = int(agg["rows"] or 0)
     if rows == 0:
         raise EvaluationError(f"no row with {label} in (0, 1) and a non-null {score}: nothing to evaluate")
@@ -219,12 +220,11 @@ def regression_metrics(predictions: DataFrame, *, label: str = "label",
     _require(predictions, label, prediction)
     y, yhat = F.col(label).cast("double"), F.col(prediction).cast("double")
     err = yhat - y
-    agg = (
+    agg = first_row(
         predictions
         .where(y.isNotNull() & yhat.isNotNull())
         .agg(F.count(F.lit(1)).alias("rows"), F.sum(err * err).alias("ss_res"), F.sum(F.abs(err)).alias("abs_err"),
              F.var_pop(y).alias("var_y"))  # Spark's variance is the numerically stable one
-        .first()
     )
     rows = int(agg["rows"])
     if rows == 0:

@@ -90,13 +90,15 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     use_tracking(config)
     recorded = mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
     lineage = mlflow.artifacts.load_dict(f"runs:/{run_id}/lineage.json")
+    replayed_training = TrainingConfig.model_validate(recorded["training"])
+    assert config.gold.training_set is not None, "replay needs gold.training_set in the configuration"
+    replayed_set = type(config.gold.training_set).model_validate(recorded["gold"]["training_set"])
     replayed = config.model_copy(update={
-        "training": TrainingConfig.model_validate(recorded["training"]),
-        "gold": config.gold.model_copy(update={"training_set": type(config.gold.training_set).model_validate(
-            recorded["gold"]["training_set"])}),
+        "training": replayed_training,
+        "gold": config.gold.model_copy(update={"training_set": replayed_set}),
     })
     catalog = TableCatalog(spark, config.storage)
-    training = build_training_set(catalog, replayed.gold.training_set, versions=lineage["versions"],
+    training = build_training_set(catalog, replayed_set, versions=lineage["versions"],
                                   cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
                                              tags={"replay_of": run_id}, register=False)

@@ -37,6 +37,7 @@ def parse_memory(text: str) -> int:
 def cluster_resources(spark: SparkSession) -> ClusterResources:
     sc = spark.sparkContext
     conf = sc.getConf()
+    assert sc.master is not None  # a running SparkContext always has its master
     local = sc.master.startswith("local")
     memory_key = "spark.driver.memory" if local else "spark.executor.memory"
     # Concurrent task slots, counted the way xgboost.spark counts them (default profile).

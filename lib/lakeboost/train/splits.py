@@ -47,6 +47,7 @@ def random_split(df: DataFrame, *, cfg: SplitConfig, label: str, key: str) -> Da
 
 def group_split(df: DataFrame, *, cfg: SplitConfig) -> DataFrame:
     """Every row of a group value gets the same split: no entity is in two splits."""
+    assert cfg.group_column is not None  # SplitConfig requires group_column when kind is group
     return _cut(df.withColumn("__u", _uniform(cfg.seed, cfg.group_column)), cfg)
 
 

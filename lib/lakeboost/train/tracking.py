@@ -110,7 +110,9 @@ def log_model(model: Any, meta: ModelMeta, *, registered_model: str | None) -> i
         return None
     registered = mlflow.register_model(info.model_uri, registered_model)
     client = MlflowClient()
-    client.set_model_version_tag(registered_model, registered.version, "run_id", mlflow.active_run().info.run_id)
+    run = mlflow.active_run()
+    assert run is not None  # log_model is called inside the training run
+    client.set_model_version_tag(registered_model, registered.version, "run_id", run.info.run_id)
     # Every new version is the challenger; promotion decides whether it becomes champion.
     client.set_registered_model_alias(registered_model, "challenger", registered.version)
     return int(registered.version)

@@ -56,7 +56,8 @@ def split_examples(training: TrainingSet, cfg: TrainingConfig, *, key: str) -> D
 
 def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
     """Rows per split and label (regression: the label is bucketed to 0 for counting)."""
-    numeric_label = F.col(label).cast("int") if df.schema[label].dataType.typeName() in ("integer", "long") else F.lit(0)
+    is_integral = df.schema[label].dataType.typeName() in ("integer", "long")
+    numeric_label = F.col(label).cast("int") if is_integral else F.lit(0)
     rows = df.groupBy(SPLIT, numeric_label.alias("y")).count().collect()
     counts: dict[str, dict[int, int]] = {}
     for row in rows:
@@ -140,6 +141,7 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, e
             result.curves[split] = curve
             if split == "valid":
                 result.threshold = ev.choose_threshold(curve, cfg.threshold)
+            assert result.threshold is not None  # chosen on "valid", always the first split evaluated
             result.metrics[split] = ev.binary_metrics(predictions, threshold=result.threshold, curve=curve)
         elif objective == "multi:softprob":
             num_classes = int(result.model.get_booster().attr("num_class") or 0) or \
