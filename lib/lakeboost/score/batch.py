@@ -21,6 +21,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.refine.conform import with_content_hash
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
+from lakeboost.spark.rows import first_row
 from lakeboost.train.tracking import use_tracking
 
 PREDICTIONS = "gold.predictions"
@@ -70,7 +71,7 @@ def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dates: list[st
     if dates:
         features = features.filter(F.col("event_date").isin([dt.date.fromisoformat(d) for d in dates]))
     else:  # the latest date partition: what a daily scheduled run scores
-        latest = features.agg(F.max("event_date")).first()[0]
+        latest = first_row(features.agg(F.max("event_date")))[0]
         features = features.filter(F.col("event_date") == F.lit(latest))
     return with_asof_features(catalog, features, ts)
 
@@ -82,7 +83,8 @@ def score_step(spark: SparkSession, config: LakeboostConfig, *, ref: str = CHAMP
     loaded = load_model(config.training.tracking.registered_model, ref)
     rows = rows_to_score(catalog, config, dates)
     if rows.isEmpty():
-        raise ScoringError(f"nothing to score in {config.gold.training_set.features} for dates {dates or 'latest'}")
+        features = config.gold.training_set.features if config.gold.training_set else "gold"
+        raise ScoringError(f"nothing to score in {features} for dates {dates or 'latest'}")
     run_id = uuid.uuid4().hex
     predictions = (
         predict(loaded, rows, keep=(KEY, "event_date"))

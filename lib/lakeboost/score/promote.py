@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.model import LakeboostConfig
-from lakeboost.errors import ModelNotFoundError
+from lakeboost.errors import ConfigError, ModelNotFoundError
 from lakeboost.features.training_set import build_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -43,6 +43,8 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
     name = config.training.tracking.registered_model
     models = {"champion": load_model(name, str(champion)), "challenger": load_model(name, str(challenger))}
     lineage = models["challenger"].meta.lineage
+    if config.gold.training_set is None:
+        raise ConfigError("gold.training_set is not configured: promotion compares models on its snapshot")
     training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
                                   versions=lineage["versions"], cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     test = split_examples(training, config.training, key=KEY).filter(F.col(SPLIT) == "test").cache()

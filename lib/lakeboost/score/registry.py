@@ -51,6 +51,9 @@ def load_model(name: str, ref: str = CHAMPION) -> LoadedModel:
     """The Spark model and scoring metadata of a registered version."""
     version = resolve_version(name, ref)
     run_id = MlflowClient().get_model_version(name, str(version)).run_id
+    if run_id is None:
+        raise ModelNotFoundError(f"model {name!r} version {version} has no MLflow run: lakeboost registers "
+                                 "models from runs (their artifacts hold the scoring metadata)")
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=META_FILE, dst_path=tmp)
         meta = ModelMeta(**json.loads(Path(meta_path).read_text()))
