@@ -72,8 +72,10 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copytree(args.lake, work / "lake")
-    shutil.copytree(args.landing, work / "landing")
-    template = sorted((work / "landing" / "card_events").glob("*.json"))[0].read_text().splitlines()
+    # The demo's own live-event files stay behind (already ingested and scored): the copied
+    # checkpoints resume where the demo stopped, and the new directory holds only timed files.
+    shutil.copytree(args.landing, work / "landing", ignore=shutil.ignore_patterns("events_*.json"))
+    template = sorted((Path(args.landing) / "card_events").glob("*.json"))[0].read_text().splitlines()
     os.environ.setdefault("LAKEBOOST_PII_KEY", subprocess.run([str(REPO / "scripts/demo-pii-key.sh")],
                                                               capture_output=True, text=True).stdout.strip())
     jobs = [start("ingest.py", work, ["--source", "card_events", "--continuous"], args.interval),
