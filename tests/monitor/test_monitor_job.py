@@ -42,9 +42,11 @@ def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark
     # sample of merchants, and their categories' PSI is noisy (0.22 for merchant_category here).
     amounts = records.filter("table = 'gold.stream_predictions' AND subject = 'amount_eur' AND metric = 'psi'")
     assert amounts.count() >= 1 and amounts.filter("breached OR value >= 0.1").isEmpty()
-    # Labels of the batch-scored day are all known by now: its performance is judged.
+    # The batch-scored day is past the label maturity: judged, or named as too thinly labelled
+    # (the 8k-row demo scores ~110 rows a day; the rule itself is tested on a hand-made timeline).
     performance = records.filter("table = 'gold.predictions' AND kind = 'performance' AND metric = 'pr_auc'")
-    assert performance.filter("status = 'evaluated' AND value BETWEEN 0 AND 1").count() >= 1
+    assert performance.count() >= 1 and performance.filter(
+        "NOT (status = 'too_few_labels' AND value IS NULL OR status = 'evaluated' AND value BETWEEN 0 AND 1)").isEmpty()
     artifacts = mlflow.artifacts.download_artifacts(first.details["report"])
     assert "<img" in Path(artifacts).read_text()
 
