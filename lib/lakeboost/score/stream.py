@@ -89,32 +89,45 @@ def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes
     )
 
 
-def feature_history(catalog: TableCatalog, config: LakeboostConfig, live: DataFrame,
-                    since: dt.datetime) -> DataFrame:
-    """Earlier events of the batch's customers and merchants that the windows can reach."""
+def past_events(catalog: TableCatalog, config: LakeboostConfig, live: DataFrame) -> DataFrame:
+    """Every earlier event: silver and earlier micro-batches' live events, minus the batch's own keys."""
     stream = config.scoring.stream
-    features = config.gold.features[_feature_set(config)]
     past = catalog.read(ENRICHED).select(*live.columns)
     if catalog.exists(stream.events_table):
         past = past.unionByName(catalog.read(stream.events_table).select(*live.columns))
-    past = past.filter(F.col(features.timestamp) >= F.lit(since)).join(live.select(KEY), KEY, "left_anti")
-    entities = sorted({g.entity for g in features.groups.values()} | {g.entity for g in features.label_rates.values()})
-    related = [past.join(F.broadcast(live.select(e).distinct()), e, "left_semi") for e in entities]
-    history = related[0]
+    return past.join(live.select(KEY), KEY, "left_anti")
+
+
+def of_entities(df: DataFrame, live: DataFrame, entities: list[str]) -> DataFrame:
+    """Rows of `df` sharing at least one of `entities` with a live row (a broadcast semi-join each)."""
+    related = [df.join(F.broadcast(live.select(e).distinct()), e, "left_semi") for e in entities]
+    out = related[0]
     for more in related[1:]:
-        history = history.unionByName(more)
-    return history.dropDuplicates([KEY])
+        out = out.unionByName(more)
+    return out.dropDuplicates([KEY]) if len(related) > 1 else out
 
 
 def live_features(catalog: TableCatalog, config: LakeboostConfig, enriched: DataFrame,
                   first: dt.datetime) -> DataFrame:
-    """Features of the live rows (earliest at `first`), by the batch code over live rows + their history."""
+    """Features of the live rows (earliest at `first`), by the batch code over live rows + their history.
+
+    Windows need the batch's entities' events since `first` minus the longest window; label
+    rates also need the entity of every labelled event, however old (a chargeback reported
+    today may belong to a transaction from months ago), so `lookup` is not time-bounded.
+    """
     features = config.gold.features[_feature_set(config)]
     since = first - dt.timedelta(days=reach_days(features))
-    history = feature_history(catalog, config, enriched, since)
-    events = history.unionByName(enriched)
+    entities = sorted({g.entity for g in features.groups.values()} | {g.entity for g in features.label_rates.values()})
+    past = past_events(catalog, config, enriched)
+    events = of_entities(past.filter(F.col(features.timestamp) >= F.lit(since)), enriched, entities) \
+        .unionByName(enriched)
+    labelled_entities = sorted({g.entity for g in features.label_rates.values()})
+    lookup = None
+    if labelled_entities:
+        keyed = [KEY, *labelled_entities]
+        lookup = of_entities(past.select(*keyed), enriched, labelled_entities).unionByName(enriched.select(*keyed))
     labels = {n: catalog.read(g.labels) for n, g in features.label_rates.items()}
-    computed = compute_features(events, features=features, labels=labels, lookup=events)
+    computed = compute_features(events, features=features, labels=labels, lookup=lookup)
     return computed.join(enriched.select(KEY), KEY, "left_semi")
 
 
