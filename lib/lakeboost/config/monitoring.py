@@ -68,7 +68,8 @@ class MonitorConfig(Frozen):
     # A window is judged only once its labels had time to arrive and enough of them exist.
     label_maturity: str = "30d"
     min_labelled_rows: int = Field(200, ge=1)
-    min_positive_labels: int = Field(5, ge=1)
+    # PR AUC on a handful of positives is noise: a window needs this many before it is judged.
+    min_positive_labels: int = Field(30, ge=1)
     # Data-quality trend: alert when a rule's failure rate over a run exceeds this.
     max_failure_rate: float = Field(0.01, ge=0, le=1)
     hooks: tuple[AlertHook, ...] = (AlertHook(),)
