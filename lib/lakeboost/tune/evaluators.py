@@ -66,16 +66,16 @@ def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, A
     def evaluate(batch: Sequence[dict[str, Any]]) -> list[TrialOutcome]:
         configs = [(i, {**base_params, **params}) for i, params in enumerate(batch)]
         job = spark.sparkContext.parallelize(configs, len(configs)).map(
-            lambda item: (item[0], _fit_single_node(data.value, item[1], n_estimators, early_stopping_rounds,
-                                                    metric)))
+            lambda item: (item[0], fit_single_node(data.value, item[1], n_estimators, early_stopping_rounds,
+                                                   metric)))
         results = dict(job.collect())  # one small tuple per trial
         return [results[i] for i in range(len(batch))]
 
     return evaluate
 
 
-def _fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, early_stopping: int | None,
-                     metric: str) -> TrialOutcome:
+def fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, early_stopping: int | None,
+                    metric: str) -> TrialOutcome:
     import xgboost as xgb  # imported on the executor
     from sklearn.metrics import average_precision_score, roc_auc_score
 
