@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.logs import configure_logging
 
 
-def bench_arguments(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def bench_arguments(description: str,
+                    extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """--rows, --days, --work, and whatever `extra` adds for one benchmark."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--work", default="/tmp/lakeboost-bench")
+    if extra:
+        extra(parser)
     args = parser.parse_args()
     configure_logging("WARNING")
     return args

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from lakeboost.config import load_config
 from lakeboost.config.training import TrainingConfig
 from lakeboost.train.preflight import ClusterResources
-from lakeboost.tune.job import choose_strategy, search_hyperparameters
+from lakeboost.tune.job import choose_strategy, search_hyperparameters, tune_and_refit
 from pyspark.sql import SparkSession
 
+from tests.conftest import REPO
 from tests.train.conftest import synthetic
 
 SMALL_SPACE = {"max_depth": {"kind": "quniform", "low": 2, "high": 5, "q": 1},
@@ -50,3 +52,30 @@ def test_strategy_runs_trials_and_logs_a_child_run_each(spark: SparkSession, tmp
     assert all(t["metric"] is not None and 0 < t["metric"] <= 1 and t["rounds"] >= 1 for t in search.trials)
     children = mlflow.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(children) == 4 and children["metrics.valid_pr_auc"].notna().all()
+    # Each trial's estimated cost; the parent's: the search as Spark measured it, and the trials' sum.
+    assert (children["metrics.cost"] > 0).all()
+    logged_costs = dict(zip(children["tags.mlflow.runName"], children["metrics.cost"], strict=True))
+    assert logged_costs == pytest.approx({f"trial-{t['trial']:03d}": t["cost"] for t in search.trials})
+    logged = mlflow.get_run(parent.info.run_id).data.metrics
+    assert logged["trials_cost"] == pytest.approx(children["metrics.cost"].sum())
+    assert logged["search_cost"] == pytest.approx(search.cost) and search.cost > 0
+    assert logged["search_core_hours"] > 0
+
+
+def test_tune_logs_the_cost_of_the_search_and_of_the_best_model(spark: SparkSession, tmp_path: Path) -> None:
+    config = load_config("local", [f"storage.root={tmp_path}/lake", f"storage.landing={tmp_path}/landing"],
+                         conf_dir=REPO / "conf", environ={})
+    config = config.model_copy(update={"training": tuning_config("single_node", max_evals=2)})
+    summary = tune_and_refit(spark, config, synthetic(spark, rows=3000))
+
+    details = summary.details
+    assert details["trials"] == 2 and details["search_cost"] > 0 and details["best_model_cost"] > 0
+    assert details["trials_cost"] > 0 and details["cost_currency"] == "USD"
+    parent = mlflow.get_run(details["tune_run_id"]).data.metrics
+    assert parent["search_cost"] == pytest.approx(details["search_cost"], abs=1e-6)
+    assert parent["best_model_cost"] == pytest.approx(details["best_model_cost"], abs=1e-6)
+    runs = mlflow.search_runs([mlflow.get_run(details["tune_run_id"]).info.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{details['tune_run_id']}'")
+    costs = dict(zip(runs["tags.mlflow.runName"], runs["metrics.cost"], strict=True))
+    assert sorted(costs) == ["best", "trial-000", "trial-001"] and all(c > 0 for c in costs.values())
+    assert costs["best"] == pytest.approx(details["best_model_cost"], abs=1e-6)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from pyspark.sql import DataFrame
@@ -26,6 +26,9 @@ from lakeboost.features.training_set import TrainingSet
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.train.splits import SPLIT
 from lakeboost.tune.search import TrialOutcome
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,9 @@ def collect_matrices(encoded: DataFrame, *, features: list[str], label: str) -> 
     """Bring train and validation rows to the driver: only called when `auto` (or the user)
     judged them small enough for one executor, which single-node trials need anyway."""
     def matrix(split: str) -> tuple[np.ndarray, np.ndarray]:
-        frame = encoded.filter(F.col(SPLIT) == split).select(
+        frame = cast("pd.DataFrame", encoded.filter(F.col(SPLIT) == split).select(
             *[F.col(c).cast("float").alias(c) for c in features], F.col(label).cast("float").alias("__y")
-        ).toPandas()
+        ).toPandas())
         return frame[features].to_numpy(dtype=np.float32, na_value=np.nan), frame["__y"].to_numpy(np.float32)
 
     x_train, y_train = matrix("train")
@@ -63,16 +66,16 @@ def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, A
     def evaluate(batch: Sequence[dict[str, Any]]) -> list[TrialOutcome]:
         configs = [(i, {**base_params, **params}) for i, params in enumerate(batch)]
         job = spark.sparkContext.parallelize(configs, len(configs)).map(
-            lambda item: (item[0], _fit_single_node(data.value, item[1], n_estimators, early_stopping_rounds,
-                                                    metric)))
+            lambda item: (item[0], fit_single_node(data.value, item[1], n_estimators, early_stopping_rounds,
+                                                   metric)))
         results = dict(job.collect())  # one small tuple per trial
         return [results[i] for i in range(len(batch))]
 
     return evaluate
 
 
-def _fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, early_stopping: int | None,
-                     metric: str) -> TrialOutcome:
+def fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, early_stopping: int | None,
+                    metric: str) -> TrialOutcome:
     import xgboost as xgb  # imported on the executor
     from sklearn.metrics import average_precision_score, roc_auc_score
 

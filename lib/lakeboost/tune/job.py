@@ -1,5 +1,11 @@
 """The tune step: pick a strategy, search within budgets (parent + child MLflow runs), refit the
-best configuration, evaluate it once on test and register it."""
+best configuration, evaluate it once on test and register it.
+
+Costs: every trial's child run logs `cost`, an estimate from the task slots it held (see
+TrialPricing); the parent logs `search_cost` (Spark's task metrics for the whole search, priced
+like every pipeline step's cost report), `trials_cost` (the sum of the trials' estimates) and
+`best_model_cost` (the same report for the refit of the best configuration).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
-from pyspark.sql import SparkSession
+from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.cost import CostConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
+from lakeboost.config.tuning import TuneConfig
+from lakeboost.cost import CostMeter, allocated_memory_gb
 from lakeboost.errors import ConfigError, TrainingError
 from lakeboost.features.training_set import TrainingSet, build_training_set
 from lakeboost.io.catalog import TableCatalog
@@ -23,16 +33,22 @@ from lakeboost.train import plots
 from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
 from lakeboost.train.job import summary_of, train_and_log
 from lakeboost.train.preflight import ClusterResources, cluster_resources
-from lakeboost.train.prepare import apply_frequency_encodings, fit_frequency_encodings, scale_pos_weight
+from lakeboost.train.prepare import (
+    apply_frequency_encodings,
+    downsample_negatives,
+    fit_frequency_encodings,
+    scale_pos_weight,
+)
 from lakeboost.train.splits import SPLIT
 from lakeboost.train.tracking import use_tracking
 from lakeboost.train.trainer import class_counts, split_examples
-from lakeboost.tune.evaluators import collect_matrices, distributed_evaluator, single_node_evaluator
+from lakeboost.tune.evaluators import Matrices, collect_matrices, distributed_evaluator, single_node_evaluator
 from lakeboost.tune.search import SearchResult, run_search
 from lakeboost.tune.space import hyperopt_space
 
 log = logging.getLogger(__name__)
 BYTES_PER_VALUE = 4
+KEY = "txn_id"
 
 
 @dataclass(frozen=True)
@@ -42,9 +58,43 @@ class StrategyChoice:
     parallelism: int
 
 
+@dataclass(frozen=True)
+class TrialPricing:
+    """The estimated cost of one trial: what the task slots it held cost while it ran.
+
+    Concurrent single-node trials are tasks of one Spark job (and distributed trials share the
+    executors), so Spark's task metrics cannot be split by trial exactly. A trial is charged
+    seconds x the cores it held (spark.task.cpus per slot; one slot for a single_node trial,
+    num_workers slots for a distributed one) x cost.core_hour, plus its slots' share of the
+    memory the cost report counts x cost.gb_hour. Time between trials (proposals, logging,
+    data preparation) and idle slots belong to no trial: they are in `search_cost`.
+    """
+
+    cores: float
+    memory_gb: float
+    prices: CostConfig
+
+    def cost(self, seconds: float) -> float:
+        return seconds / 3600 * (self.cores * self.prices.core_hour + self.memory_gb * self.prices.gb_hour)
+
+
+def trial_pricing(spark: SparkSession, cfg: TrainingConfig, choice: StrategyChoice, resources: ClusterResources,
+                  prices: CostConfig) -> TrialPricing:
+    task_cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    slots = 1 if choice.strategy == "single_node" else cfg.model.num_workers
+    share = slots / max(resources.task_slots, slots)
+    return TrialPricing(cores=slots * task_cpus, memory_gb=allocated_memory_gb(spark) * share, prices=prices)
+
+
+def tune_config(cfg: TrainingConfig) -> TuneConfig:
+    """training.tune, which every caller has checked is set (tune_step raises ConfigError)."""
+    assert cfg.tune is not None, "training.tune is not configured"
+    return cfg.tune
+
+
 def choose_strategy(cfg: TrainingConfig, *, rows: int, features: int, resources: ClusterResources) -> StrategyChoice:
     """single_node while the training matrix fits one executor comfortably, else distributed."""
-    tune = cfg.tune
+    tune = tune_config(cfg)
     size_mb = rows * (features + 1) * BYTES_PER_VALUE / 2**20
     if tune.strategy != "auto":
         strategy, reason = tune.strategy, f"configured ({size_mb:.0f} MiB training matrix)"
@@ -76,74 +126,118 @@ def native_params(cfg: TrainingConfig, weight: float | None) -> dict[str, Any]:
 
 
 def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    cfg = config.training
-    if cfg.tune is None or config.gold.training_set is None:
+    if config.training.tune is None or config.gold.training_set is None:
         raise ConfigError("training.tune and gold.training_set must be configured to tune")
     training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    return tune_and_refit(spark, config, training)
+
+
+def tune_and_refit(spark: SparkSession, config: LakeboostConfig, training: TrainingSet) -> StepSummary:
+    """Search, refit the best configuration (registered), and summarise with the costs."""
+    cfg = config.training
     use_tracking(config)
     with mlflow.start_run(run_name="tune") as parent:
-        search, choice = search_hyperparameters(spark, training, cfg)
+        search, choice = search_hyperparameters(spark, training, cfg, prices=config.cost)
         best = search.best
         if best is None:
             raise TrainingError(f"every tuning trial failed; first error: {search.trials[0]['error']}")
         refit_overrides, merge = refit_plan(cfg, best, training)
-        run_id, result, version = train_and_log(spark, config, training, run_name="best", nested=True,
-                                                 param_overrides=refit_overrides, merge_validation=merge,
-                                                 tags={"tune_parent": parent.info.run_id})
-        mlflow.log_metrics({"best_valid_metric": best["metric"], **{f"best_test_{k}": v for k, v in
-                                                                    result.metrics.get("test", {}).items()
-                                                                    if isinstance(v, (int, float))}})
+        with CostMeter(spark, config.cost) as refit_meter:
+            run_id, result, version = train_and_log(spark, config, training, run_name="best", nested=True,
+                                                     param_overrides=refit_overrides, merge_validation=merge,
+                                                     tags={"tune_parent": parent.info.run_id})
+        best_model_cost = refit_meter.report.estimated_cost
+        MlflowClient().log_metric(run_id, "cost", best_model_cost)
+        mlflow.log_metrics({"best_valid_metric": best["metric"], "best_model_cost": best_model_cost,
+                            **{f"best_test_{k}": v for k, v in result.metrics.get("test", {}).items()
+                               if isinstance(v, (int, float))}})
     summary = summary_of(run_id, result, version, training)
     summary.step = "tune"
     summary.details.update({"strategy": choice.strategy, "why": choice.reason, "parallelism": choice.parallelism,
                             "trials": len(search.trials), "stop_reason": search.stop_reason,
                             "search_seconds": round(search.seconds, 1), "best_params": best["params"],
-                            "best_valid_metric": best["metric"], "tune_run_id": parent.info.run_id})
+                            "best_valid_metric": best["metric"], "tune_run_id": parent.info.run_id,
+                            "search_cost": round(search.cost or 0.0, 6), "trials_cost": round(trials_cost(search), 6),
+                            "best_model_cost": round(best_model_cost, 6), "cost_currency": config.cost.currency})
     return summary
 
 
-def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: TrainingConfig
-                           ) -> tuple[SearchResult, StrategyChoice]:
-    """Run the search inside the active (parent) MLflow run; one child run per trial."""
-    tune = cfg.tune
-    examples = split_examples(training, cfg, key="txn_id")
-    counts = class_counts(examples, label=cfg.label)
-    rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
-    choice = choose_strategy(cfg, rows=rows, features=len(training.feature_columns),
-                             resources=cluster_resources(spark))
-    log.info("tuning strategy %s (parallelism %d): %s", choice.strategy, choice.parallelism, choice.reason)
-    mlflow.set_tags({"strategy": choice.strategy, "strategy_reason": choice.reason})
-    mlflow.log_params({"algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
-                       "timeout_seconds": tune.timeout_seconds, "no_improvement_trials": tune.no_improvement_trials,
-                       "parallelism": choice.parallelism, "metric": f"valid_{tune.metric}"})
-    if choice.strategy == "single_node":
-        weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" else None
-        train_rows = examples.filter(F.col(SPLIT) != "test")
-        encodings = fit_frequency_encodings(train_rows.filter(F.col(SPLIT) == "train"), training.categorical)
-        matrices = collect_matrices(apply_frequency_encodings(train_rows, encodings),
-                                    features=list(training.feature_columns), label=cfg.label)
-        evaluate = single_node_evaluator(spark, matrices, base_params=native_params(cfg, weight),
-                                         n_estimators=tune.trial_n_estimators,
-                                         early_stopping_rounds=cfg.model.early_stopping_rounds, metric=tune.metric)
-    else:
-        evaluate = distributed_evaluator(training, cfg, concurrency=choice.parallelism, metric=tune.metric)
+def trials_cost(search: SearchResult) -> float:
+    return sum(t.get("cost", 0.0) for t in search.trials)
 
-    experiment_id = mlflow.active_run().info.experiment_id
 
-    def log_trial(trial: dict[str, Any]) -> None:
-        with mlflow.start_run(run_name=f"trial-{trial['trial']:03d}", nested=True, experiment_id=experiment_id):
-            mlflow.log_params({k: str(v) for k, v in trial["params"].items()})
-            metrics = {"rounds": trial["rounds"], "seconds": trial["seconds"]}
-            if trial["metric"] is not None:
-                metrics[f"valid_{tune.metric}"] = trial["metric"]
-            mlflow.log_metrics(metrics)
-            if trial["error"]:
-                mlflow.set_tag("error", trial["error"][:500])
+def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: DataFrame,
+                        counts: dict[str, dict[int, int]]) -> tuple[Matrices, dict[str, Any]]:
+    """Train/validation matrices on the driver and the fixed booster parameters of single-node
+    trials, prepared as train_model prepares a distributed fit (class weight, down-sampling,
+    frequency encodings fitted on train)."""
+    weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" and \
+        cfg.imbalance.class_weight == "balanced" else None
+    if weight is not None:  # negatives kept after down-sampling: do not correct twice
+        weight *= cfg.imbalance.negative_sample_rate
+    sampled = downsample_negatives(examples.filter(F.col(SPLIT) != "test"), rate=cfg.imbalance.negative_sample_rate,
+                                   label=cfg.label, seed=cfg.split.seed, key=KEY)
+    categorical = tuple(c for c in training.categorical if c in training.feature_columns)
+    encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
+    matrices = collect_matrices(apply_frequency_encodings(sampled, encodings),
+                                features=list(training.feature_columns), label=cfg.label)
+    return matrices, native_params(cfg, weight)
 
-    search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
-                        batch_size=choice.parallelism, max_evals=tune.max_evals, timeout_seconds=tune.timeout_seconds,
-                        no_improvement_trials=tune.no_improvement_trials, on_trial=log_trial)
-    examples.unpersist()
+
+def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: TrainingConfig, *,
+                           prices: CostConfig | None = None) -> tuple[SearchResult, StrategyChoice]:
+    """Run the search inside the active (parent) MLflow run; one child run per trial.
+
+    The parent gets `search_cost`, `search_core_hours` and `trials_cost`, each child its `cost`
+    (see TrialPricing); `SearchResult.cost` is the search's cost.
+    """
+    tune = tune_config(cfg)
+    prices = prices or CostConfig()
+    parent = mlflow.active_run()
+    assert parent is not None, "search_hyperparameters logs its trials under an active (parent) MLflow run"
+    experiment_id = parent.info.experiment_id
+    with CostMeter(spark, prices) as meter:
+        examples = split_examples(training, cfg, key=KEY)
+        counts = class_counts(examples, label=cfg.label)
+        rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
+        resources = cluster_resources(spark)
+        choice = choose_strategy(cfg, rows=rows, features=len(training.feature_columns), resources=resources)
+        pricing = trial_pricing(spark, cfg, choice, resources, prices)
+        log.info("tuning strategy %s (parallelism %d): %s", choice.strategy, choice.parallelism, choice.reason)
+        mlflow.set_tags({"strategy": choice.strategy, "strategy_reason": choice.reason})
+        mlflow.log_params({"algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
+                           "timeout_seconds": tune.timeout_seconds,
+                           "no_improvement_trials": tune.no_improvement_trials, "parallelism": choice.parallelism,
+                           "metric": f"valid_{tune.metric}", "trial_cores": pricing.cores,
+                           "cost_currency": prices.currency})
+        if choice.strategy == "single_node":
+            matrices, base_params = single_node_problem(training, cfg, examples, counts)
+            evaluate = single_node_evaluator(spark, matrices, base_params=base_params,
+                                             n_estimators=tune.trial_n_estimators,
+                                             early_stopping_rounds=cfg.model.early_stopping_rounds,
+                                             metric=tune.metric)
+        else:
+            evaluate = distributed_evaluator(training, cfg, concurrency=choice.parallelism, metric=tune.metric)
+
+        def log_trial(trial: dict[str, Any]) -> None:
+            trial["cost"] = pricing.cost(trial["seconds"])
+            with mlflow.start_run(run_name=f"trial-{trial['trial']:03d}", nested=True, experiment_id=experiment_id):
+                mlflow.log_params({k: str(v) for k, v in trial["params"].items()})
+                metrics = {"rounds": trial["rounds"], "seconds": trial["seconds"], "cost": trial["cost"]}
+                if trial["metric"] is not None:
+                    metrics[f"valid_{tune.metric}"] = trial["metric"]
+                mlflow.log_metrics(metrics)
+                if trial["error"]:
+                    mlflow.set_tag("error", trial["error"][:500])
+
+        search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
+                            batch_size=choice.parallelism, max_evals=tune.max_evals,
+                            timeout_seconds=tune.timeout_seconds, no_improvement_trials=tune.no_improvement_trials,
+                            on_trial=log_trial)
+        examples.unpersist()
+    search.cost = meter.report.estimated_cost
+    mlflow.log_metrics({"search_cost": search.cost, "search_core_hours": meter.report.core_hours,
+                        "trials_cost": trials_cost(search)})
     _log_search_plots(search, tune.metric)
     mlflow.set_tag("stop_reason", search.stop_reason)
     return search, choice
@@ -151,7 +245,7 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
 
 def refit_plan(cfg: TrainingConfig, best: dict[str, Any], training: TrainingSet) -> tuple[dict[str, Any], bool]:
     """Parameters for the final fit and whether validation rows join the training rows."""
-    if cfg.tune.refit == "train_early_stopping":
+    if tune_config(cfg).refit == "train_early_stopping":
         return dict(best["params"]), False
     # Same rounds per row: scale the early-stopped rounds by the extra (validation) data.
     share = 1 - cfg.split.test_fraction

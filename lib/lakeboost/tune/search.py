@@ -38,9 +38,10 @@ class TrialOutcome:
 
 @dataclass
 class SearchResult:
-    trials: list[dict[str, Any]] = field(default_factory=list)  # params, metric, rounds, seconds
+    trials: list[dict[str, Any]] = field(default_factory=list)  # params, metric, rounds, seconds (, cost)
     stop_reason: str = ""
     seconds: float = 0.0
+    cost: float | None = None  # estimated cost of the whole search, set by a caller that measured it
 
     @property
     def best(self) -> dict[str, Any] | None:

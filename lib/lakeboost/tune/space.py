@@ -15,14 +15,17 @@ INTEGER_PARAMS = {"max_depth", "max_bin", "max_leaves", "n_estimators", "num_par
 def hyperopt_space(space: dict[str, SearchParam]) -> dict[str, Any]:
     dimensions: dict[str, Any] = {}
     for name, param in space.items():
-        if param.kind == "uniform":
-            dimensions[name] = hp.uniform(name, param.low, param.high)
-        elif param.kind == "loguniform":
-            dimensions[name] = hp.loguniform(name, math.log(param.low), math.log(param.high))
-        elif param.kind == "quniform":
-            dimensions[name] = hp.quniform(name, param.low, param.high, param.q)
-        else:
+        if param.kind == "choice":
             dimensions[name] = hp.choice(name, list(param.options))
+            continue
+        low, high = param.low, param.high
+        assert low is not None and high is not None  # SearchParam's validator: low < high for these kinds
+        if param.kind == "uniform":
+            dimensions[name] = hp.uniform(name, low, high)
+        elif param.kind == "loguniform":
+            dimensions[name] = hp.loguniform(name, math.log(low), math.log(high))
+        else:
+            dimensions[name] = hp.quniform(name, low, high, param.q)
     return dimensions
 
 
