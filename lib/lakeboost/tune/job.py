@@ -157,8 +157,9 @@ def tune_and_refit(spark: SparkSession, config: LakeboostConfig, training: Train
                             "trials": len(search.trials), "stop_reason": search.stop_reason,
                             "search_seconds": round(search.seconds, 1), "best_params": best["params"],
                             "best_valid_metric": best["metric"], "tune_run_id": parent.info.run_id,
-                            "search_cost": round(search.cost or 0.0, 6), "trials_cost": round(trials_cost(search), 6),
-                            "best_model_cost": round(best_model_cost, 6), "cost_currency": config.cost.currency})
+                            # Unrounded: a small search's trials cost fractions of a cent.
+                            "search_cost": search.cost or 0.0, "trials_cost": trials_cost(search),
+                            "best_model_cost": best_model_cost, "cost_currency": config.cost.currency})
     return summary
 
 
