@@ -66,6 +66,13 @@ def commits(table: Path) -> dict[int, tuple[float, int]]:
     return out
 
 
+def fresh_ids(line: str, prefix: str) -> str:
+    """The event again under new ids, so the streams treat it as new."""
+    event = json.loads(line)
+    event["txn_id"], event["event_id"] = prefix + event["txn_id"], prefix + event["event_id"]
+    return json.dumps(event)
+
+
 def main() -> None:
     args = arguments()
     work = Path(args.work)
@@ -92,7 +99,7 @@ def main() -> None:
         latencies = []
         for n in range(args.files):
             known = commits(predictions)
-            lines = [line.replace('"T', f'"L{n:02d}T').replace('"E', f'"L{n:02d}E') for line in template]
+            lines = [fresh_ids(line, f"L{n:02d}") for line in template]
             staged = work / f"live_{n:03d}.json"
             staged.write_text("\n".join(lines) + "\n")
             target = work / "landing" / "card_events" / f"live_{n:03d}.json"

@@ -10,10 +10,16 @@ import mlflow
 import pytest
 from lakeboost.io import TableCatalog
 from lakeboost.monitor.job import monitor_step
+from lakeboost.score.registry import CHAMPION, current_alias, set_alias
+from mlflow import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 pytestmark = pytest.mark.e2e
+
+
+def _versions(name: str) -> list[int]:
+    return sorted(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{name}'"))
 
 
 def _with(config, **monitor):
@@ -62,12 +68,26 @@ def test_shifted_live_events_raise_a_drift_alert_once_through_the_hooks(spark: S
                                            f"import sys; open({str(sent)!r}, 'a').write(sys.stdin.read() + chr(10))")}
     shifted = _with(config, window="week", min_window_rows=100, table="gold.monitoring_shifted",
                     alerts_table="gold.alerts_shifted", predictions=("gold.stream_predictions",),
-                    hooks=(config.monitor.hooks[0].model_validate(hook),))
+                    hooks=(config.monitor.hooks[0].model_validate(hook),), retrain_on_alert=True)
     shifted = shifted.model_copy(update={"scoring": config.scoring.model_copy(update={
         "stream": config.scoring.stream.model_copy(update={"events_table": "silver.live_shifted"})})})
 
-    summary = monitor_step(spark, shifted)
-    monitor_step(spark, shifted)
+    name = config.training.tracking.registered_model
+    versions_before = _versions(name)
+    champion = current_alias(name, CHAMPION)
+    try:
+        summary = monitor_step(spark, shifted)
+        again = monitor_step(spark, shifted)
+    finally:  # the other e2e tests expect the demo's champion
+        if current_alias(name, CHAMPION) != champion:
+            set_alias(name, CHAMPION, champion)
+
+    # The drift alert retrained once (a new registered version, judged by the promotion gate);
+    # the re-run raised no new alert, so it did not retrain again.
+    retrained = summary.details["retrained"]
+    assert "data_drift" in retrained["triggers"]
+    assert _versions(name) == [*versions_before, retrained["model_version"]]
+    assert retrained["decision"] and again.details["retrained"] is None
 
     alerts = [json.loads(line) for line in sent.read_text().splitlines()]
     assert len(alerts) == summary.details["new_alerts"]  # the second run sent nothing

@@ -143,3 +143,37 @@ def _wait_for(condition, timeout: float = 300) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the stream did not produce the expected predictions in time"
         time.sleep(0.5)
+
+
+def test_live_events_breaking_the_contract_are_quarantined_with_reasons_and_counted(spark: SparkSession,
+                                                                                   demo) -> None:
+    config, _ = demo
+    catalog = TableCatalog(spark, config.storage)
+    live = catalog.read("bronze.card_events")
+    sample = live.orderBy("txn_id").limit(5).persist()
+    ids = [r.txn_id for r in sample.select("txn_id").collect()]
+    types = dict(live.dtypes)
+    defects = sample.withColumns({
+        "amount": F.when(F.col("txn_id") == ids[0], F.lit(-5).cast(types["amount"])).otherwise(F.col("amount")),
+        "currency": F.when(F.col("txn_id") == ids[1], F.lit("XXX")).otherwise(F.col("currency")),
+        "customer_id": F.when(F.col("txn_id") == ids[2], F.lit(-1).cast(types["customer_id"]))
+        .otherwise(F.col("customer_id")),
+    })
+    # ids[3] arrives twice in the batch: scored once.
+    catalog.write(defects.unionByName(sample.filter(F.col("txn_id") == ids[3])), "bronze.live_defects",
+                  mode="overwrite")
+    checked = config.model_copy(update={"scoring": config.scoring.model_copy(update={
+        "stream": config.scoring.stream.model_copy(update={
+            "source": "bronze.live_defects", "predictions_table": "gold.stream_defects",
+            "events_table": "silver.live_defects", "quarantine_table": "silver.quarantine_live_defects"})})})
+
+    summary = stream_score(spark, checked)
+
+    assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (6, 2, 2)
+    assert (summary.details["dropped"], summary.details["duplicates"]) == (1, 1)
+    assert sorted(r.txn_id for r in catalog.read("gold.stream_defects").collect()) == ids[3:]
+    quarantined = catalog.read("silver.quarantine_live_defects")
+    reasons = {r.txn: r.failed_rules for r in quarantined.select(
+        F.get_json_object("record", "$.txn_id").alias("txn"), "failed_rules").collect()}
+    assert reasons == {ids[0]: "amount_positive", ids[1]: "currency_known"}
+    assert quarantined.filter(~F.col("run_id").startswith("stream-")).isEmpty()

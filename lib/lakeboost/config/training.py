@@ -47,7 +47,21 @@ class ImbalanceConfig(Frozen):
 
 
 class CrossValidationConfig(Frozen):
-    folds: int = Field(0, ge=0, description="0 disables; k-fold over train+validation")
+    """Cross-validation over train + validation before the final fit (test is never touched).
+
+    Time splits: forward chaining over folds + 1 time blocks (fold i trains on blocks 0..i and
+    validates on block i + 1). Random and group splits: k-fold by seeded hash, groups kept whole.
+    Each fold is a full fit with early stopping; the mean and spread of the validation metrics
+    are logged with the final model's run.
+    """
+
+    folds: int = Field(0, ge=0, description="0 disables; otherwise at least 2")
+
+    @model_validator(mode="after")
+    def _at_least_two(self) -> CrossValidationConfig:
+        if self.folds == 1:
+            raise ValueError("cross_validation.folds: 1 fold is no cross-validation; use 0 (off) or at least 2")
+        return self
 
 
 class ThresholdConfig(Frozen):

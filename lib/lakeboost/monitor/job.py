@@ -20,6 +20,7 @@ import logging
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -238,15 +239,19 @@ def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel,
     return alerts
 
 
-def _maybe_retrain(spark: SparkSession, config: LakeboostConfig, alerts: list[Alert]) -> bool:
+def _maybe_retrain(spark: SparkSession, config: LakeboostConfig, alerts: list[Alert]) -> dict[str, Any] | None:
+    """On new drift/decay alerts (when configured): features -> train -> promote. The promotion
+    gate still decides whether the retrained model replaces the champion. Returns what happened,
+    or None when nothing was retrained."""
     triggers = [a for a in alerts if a.kind in ("data_drift", "prediction_drift", "performance_decay")]
     if not (config.monitor.retrain_on_alert and triggers):
-        return False
+        return None
     from lakeboost.pipeline import run_pipeline, select_steps  # the pipeline imports every step: lazily
 
     log.warning("monitor: %d drift/decay alert(s); retraining (features -> train -> promote)", len(triggers))
-    run_pipeline(spark, config, select_steps(start="features", stop="promote"))
-    return True
+    steps = run_pipeline(spark, config, select_steps(start="features", stop="promote")).details
+    return {"model_version": steps["train"].get("model_version"), "decision": steps["promote"].get("decision"),
+            "promoted": steps["promote"].get("promoted"), "triggers": sorted({a.kind for a in triggers})}
 
 
 def _log_report(config: LakeboostConfig, records: list[dict], alerts: list[Alert], champion: LoadedModel,

@@ -14,7 +14,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.model import LakeboostConfig
@@ -125,7 +125,7 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
             .transform(c.with_content_hash, columns=business)
             .transform(c.latest_per_key, keys=table.keys, order_by=table.order_by)
         )
-        quarantined = _quarantine_rows(conformed, table=target, run_id=run_id, batch_id=batch_id)
+        quarantined = quarantine_rows(conformed, table=target, run_id=run_id, batch_id=batch_id)
         totals = _batch_totals(conformed)
         result = catalog.upsert(passing, target, keys=table.keys, order_by=table.order_by, overwrite=overwrite)
         if totals["quarantined"]:
@@ -143,14 +143,27 @@ def _output_columns(table: SilverTableConfig) -> list[str]:
     return [col for col in table.columns if col not in dropped] + masked
 
 
-def _quarantine_rows(conformed: DataFrame, *, table: str, run_id: str, batch_id: int) -> DataFrame:
+def quarantined_condition() -> Column:
+    """True for a conformed, expectation-checked row that goes to quarantine: it did not conform
+    (a cast failed, a key is null), or it failed a `quarantine` rule. Rows failing a `fail` rule
+    never get here: they stop the run first (ex.raise_on_fail_rules)."""
+    actions = F.coalesce(F.col(ex.FAILED_ACTIONS), F.array().cast("array<string>"))
+    return (F.size(c.CAST_ERRORS) > 0) | F.array_contains(actions, "quarantine")
+
+
+def quarantine_rows(conformed: DataFrame, *, table: str, run_id: str, batch_id: int) -> DataFrame:
+    """The quarantine table's rows for a batch (batch refine and the live stream share them): the
+    source table, the reasons (a row that did not conform gets its conformance errors, "; "-joined:
+    its rules were checked on nulls and add nothing; any other row the rules it failed, warn
+    included, as ex.rows_quarantined lists them), the original record as JSON with its nulls, and
+    where it came from."""
     cast_failed = F.size(c.CAST_ERRORS) > 0
     expectation_rows = ex.rows_quarantined(conformed.filter(~cast_failed).drop(c.CAST_ERRORS), table=table)
-    record_columns = [col for col in conformed.columns if not col.startswith("_failed") and col != c.CAST_ERRORS]
+    record = [F.col(f"`{col}`") for col in conformed.columns if not col.startswith("_failed") and col != c.CAST_ERRORS]
     cast_rows = conformed.filter(cast_failed).select(
         F.lit(table).alias("table"),
         F.concat_ws("; ", F.col(c.CAST_ERRORS)).alias("failed_rules"),
-        F.to_json(F.struct(*[F.col(f"`{col}`") for col in record_columns])).alias("record"),
+        F.to_json(F.struct(*record), {"ignoreNullFields": "false"}).alias("record"),
     )
     return (
         cast_rows.unionByName(expectation_rows.select("table", "failed_rules", "record"))

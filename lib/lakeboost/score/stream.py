@@ -25,7 +25,6 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,6 +40,7 @@ from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.integrate import ENRICHED, enrich_transactions
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
+from lakeboost.refine.silver import quarantine_rows, quarantined_condition
 from lakeboost.score.batch import KEY, predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
 from lakeboost.spark.streams import await_query
@@ -140,14 +140,14 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         ex.raise_on_fail_rules(refined, expectations=contract.expectations, key_columns=contract.keys,
                                table=stream.source)
         actions = F.coalesce(F.col(ex.FAILED_ACTIONS), F.array().cast("array<string>"))
-        failed = (F.size(c.CAST_ERRORS) > 0) | F.array_contains(actions, "quarantine")
+        failed = quarantined_condition()
         dropped = ~failed & F.array_contains(actions, "drop")
         totals = refined.agg(F.count(F.lit(1)).alias("rows"), F.sum(failed.cast("int")).alias("failed"),
                              F.sum(dropped.cast("int")).alias("dropped")).first()
         assert totals is not None  # a global aggregation always returns one row
         rows_in, quarantined, dropped_rows = (int(totals[k] or 0) for k in ("rows", "failed", "dropped"))
         if quarantined:
-            catalog.write(_quarantine_rows(refined, failed, table=stream.source, batch_id=batch_id),
+            catalog.write(quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id),
                           stream.quarantine_table, txn=(f"{APP_ID}.quarantine", batch_id))
         passing = ex.rows_passing(refined.filter(~failed).drop(c.CAST_ERRORS))
         clean = (
@@ -237,17 +237,6 @@ def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bo
     if version is not None:
         summary.versions[stream.predictions_table] = version
     return summary
-
-
-def _quarantine_rows(refined: DataFrame, failed: Any, *, table: str, batch_id: int) -> DataFrame:
-    reasons = F.concat(F.col(c.CAST_ERRORS), F.coalesce(F.col(ex.FAILED_RULES), F.array().cast("array<string>")))
-    record = [col for col in refined.columns if not col.startswith("_failed") and col != c.CAST_ERRORS]
-    return refined.filter(failed).select(
-        F.lit(table).alias("table"), F.concat_ws("; ", reasons).alias("failed_rules"),
-        F.to_json(F.struct(*[F.col(f"`{col}`") for col in record])).alias("record"),
-        F.lit(f"stream-{batch_id}").alias("run_id"), F.lit(batch_id).cast("bigint").alias("batch_id"),
-        F.current_timestamp().alias("quarantined_at"),
-    )
 
 
 def _feature_set(config: LakeboostConfig) -> str:

@@ -19,6 +19,7 @@ from lakeboost.features.training_set import TrainingSet, build_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.train import plots
+from lakeboost.train.cross_validation import cross_validate
 from lakeboost.train.tracking import ModelMeta, log_common, log_model, use_tracking
 from lakeboost.train.trainer import TrainResult, train_model
 
@@ -58,6 +59,10 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
     use_tracking(config)
     with mlflow.start_run(run_name=run_name, tags=tags or {}, nested=nested) as run:
         log_common(config, lineage=training.lineage())
+        if cfg.cross_validation.folds:
+            folds = cross_validate(training, cfg, param_overrides=param_overrides)
+            mlflow.log_metrics(folds.as_metrics())
+            mlflow.log_dict({"folds": folds.folds, "split_kind": cfg.split.kind}, "cross_validation.json")
         result = train_model(training, cfg, param_overrides=param_overrides, merge_validation=merge_validation)
         loggable = {k: v for k, v in result.params.items() if k != "features_col"}
         mlflow.log_params({k: str(v)[:500] for k, v in loggable.items()})

@@ -2,6 +2,9 @@
 
 Each returns the input with a `split` column ("train", "valid", "test"). Randomness comes from
 a hash of the row key and the seed, so a split is reproducible whatever the partitioning.
+
+Cross-validation folds re-split the rows outside test (test stays untouched): `with_fold_blocks`
+numbers them once, `fold_split` turns one fold into train/valid/unused.
 """
 
 from __future__ import annotations
@@ -67,3 +70,38 @@ def assign_splits(df: DataFrame, *, cfg: SplitConfig, label: str, key: str, time
     if cfg.kind == "group":
         return group_split(df, cfg=cfg)
     return random_split(df, cfg=cfg, label=label, key=key)
+
+
+FOLD_BLOCK = "_fold_block"
+UNUSED = "unused"  # a fold's rows that neither train nor validate (a time fold's future)
+
+
+def with_fold_blocks(df: DataFrame, *, cfg: SplitConfig, folds: int, key: str, time_column: str) -> DataFrame:
+    """Number the non-test rows of a split frame into blocks for `folds`-fold cross-validation.
+
+    Time splits get folds + 1 consecutive time blocks (quantiles of the event time, one pass):
+    forward chaining, so fold i trains on blocks 0..i and validates on block i + 1 and never
+    validates on the past of its training rows. Random and group splits get `folds` blocks by
+    seeded hash (of the group for group splits, which keeps every group in one block).
+    """
+    not_test = F.col(SPLIT) != "test"
+    if cfg.kind == "time":
+        probabilities = [i / (folds + 1) for i in range(1, folds + 1)]
+        seconds = df.filter(not_test).select(F.col(time_column).cast("double").alias("s")) \
+            .approxQuantile("s", probabilities, 0.001)
+        # A quantile is the last value of its block (approxQuantile returns an element of the data).
+        block = sum((F.col(time_column).cast("double") > F.lit(s)).cast("int") for s in seconds)
+    else:
+        hashed = cfg.group_column if cfg.kind == "group" and cfg.group_column else key
+        block = F.floor(_uniform(cfg.seed + 1, hashed) * folds).cast("int")
+    return df.withColumn(FOLD_BLOCK, F.when(not_test, block))
+
+
+def fold_split(df: DataFrame, *, kind: str, fold: int) -> DataFrame:
+    """The split column for fold `fold` (0-based) of a frame numbered by with_fold_blocks."""
+    block = F.col(FOLD_BLOCK)
+    if kind == "time":
+        split = F.when(block <= fold, "train").when(block == fold + 1, "valid").otherwise(UNUSED)
+    else:
+        split = F.when(block == fold, "valid").otherwise("train")
+    return df.withColumn(SPLIT, F.when(block.isNull(), "test").otherwise(split))

@@ -67,15 +67,17 @@ def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
 
 def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_id",
                 param_overrides: dict[str, Any] | None = None, evaluate_test: bool = True,
-                merge_validation: bool = False) -> TrainResult:
+                merge_validation: bool = False, splits: DataFrame | None = None) -> TrainResult:
     """Fit on train (early stopping on validation) and evaluate on validation and test.
 
     `merge_validation` fits on train + validation with a fixed number of rounds (the final
-    refit after tuning); validation metrics are then in-sample, test stays honest.
+    refit after tuning); validation metrics are then in-sample, test stays honest. `splits`:
+    the examples with their split column already assigned (a cross-validation fold; rows of
+    any other split than train, valid and test are left out of the fit).
     """
     spark = training.df.sparkSession
     objective = cfg.model.objective
-    examples = split_examples(training, cfg, key=key).persist()
+    examples = (splits if splits is not None else split_examples(training, cfg, key=key)).persist()
     try:
         counts = class_counts(examples, label=cfg.label)
         if not counts.get("train") or not counts.get("valid"):
@@ -94,8 +96,9 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
         fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
         preflight(cluster_resources(spark), num_workers=cfg.model.num_workers, rows=fit_rows,
                   features=len(features), max_memory_fraction=cfg.max_memory_fraction)
-        fit_data = layout_for_workers(encoded.filter(F.col(SPLIT) != "test"), num_workers=cfg.model.num_workers,
-                                      label=cfg.label, key=key, stratify_label=is_classification(objective)).persist()
+        fitted_rows = encoded.filter(F.col(SPLIT).isin("train", "valid"))
+        fit_data = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=cfg.label, key=key,
+                                      stratify_label=is_classification(objective)).persist()
         problems = layout_problems(fit_data, num_workers=cfg.model.num_workers, label=cfg.label,
                                    classes=2 if is_classification(objective) else 1,
                                    need_validation=not merge_validation)
