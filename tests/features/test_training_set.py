@@ -6,10 +6,16 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from chispa import assert_df_equality
 from lakeboost.config.features import TrainingSetConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import LeakageError
-from lakeboost.features.training_set import build_training_set
+from lakeboost.features.training_set import (
+    build_training_set,
+    current_training_set,
+    stored_training_set,
+    write_training_set,
+)
 from lakeboost.io import TableCatalog
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -76,3 +82,25 @@ def test_audit_catches_a_feature_observed_at_its_own_time(spark: SparkSession, t
     catalog.write(leaking, "gold.feats", mode="overwrite")
     with pytest.raises(LeakageError, match=r"use data observed at or after their own time via '_features_as_of'"):
         build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
+
+
+def test_stored_training_set_is_reused_only_while_inputs_and_config_are_unchanged(
+        spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog)
+    config = CONFIG.model_copy(update={"cutoff": "2026-02-01T00:00:00"})
+    assert stored_training_set(catalog, config) is None  # nothing written yet
+    built = build_training_set(catalog, config)
+    write_training_set(catalog, built)
+
+    stored = stored_training_set(catalog, config)
+
+    assert stored is not None and stored.lineage() == built.lineage()
+    assert_df_equality(stored.df, built.df, ignore_row_order=True, ignore_nullable=True)
+    # Another configuration, or a new label, makes it stale.
+    assert stored_training_set(catalog, config.model_copy(update={"label_maturity": "5d"})) is None
+    catalog.write(ts(spark.createDataFrame([("T4", "2026-01-12 00:00:00")], "txn_id string, reported_at string"),
+                     "reported_at"), "silver.cbs")
+    assert stored_training_set(catalog, config) is None
+    rebuilt = current_training_set(catalog, config)
+    assert rebuilt.versions["silver.cbs"] == 1 and rebuilt.df.filter("txn_id = 'T4' AND label = 1").count() == 1

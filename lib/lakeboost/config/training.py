@@ -80,8 +80,8 @@ class ModelConfig(Frozen):
     eval_metric: str | None = None  # default per objective (aucpr for binary)
     # Any other xgboost parameter, passed through (max_depth, learning_rate, subsample, ...).
     params: dict[str, Any] = Field(default_factory=dict)
-    # Spark resources per worker (spark.task.cpus for the barrier stage).
-    cpus_per_worker: int = Field(1, ge=1)
+    # Threads per worker come from Spark, not from here: xgboost.spark gives each barrier task
+    # spark.task.cpus threads (set it in spark.yml or with spark-submit.sh --conf).
     fit_retries: int = Field(1, ge=0)
     seed: int = 7
 

@@ -9,6 +9,7 @@ and would be counted as negatives.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -39,10 +40,16 @@ class TrainingSet:
     feature_columns: tuple[str, ...]
     categorical: tuple[str, ...]
     event_time: str
+    config_digest: str = ""  # of the TrainingSetConfig it was built with
 
     def lineage(self) -> dict:
         return {"versions": self.versions, "cutoff": self.cutoff.isoformat(),
-                "feature_columns": list(self.feature_columns), "categorical": list(self.categorical)}
+                "feature_columns": list(self.feature_columns), "categorical": list(self.categorical),
+                "config_digest": self.config_digest}
+
+
+def config_digest(cfg: TrainingSetConfig) -> str:
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
 
 
 def input_tables(cfg: TrainingSetConfig) -> list[str]:
@@ -86,7 +93,37 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_t
                   feature_columns=[c for c in feature_columns if c not in cfg.categorical],
                   max_auc=cfg.max_single_feature_auc)
     log.info("training set at cutoff %s from versions %s", cutoff, json.dumps(versions, sort_keys=True))
-    return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), event_time)
+    return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), event_time,
+                       config_digest(cfg))
+
+
+def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *,
+                        event_time: str = "event_time") -> TrainingSet | None:
+    """gold.training_set as the features step wrote (and audited) it, when it is what
+    build_training_set would build now: the same versions of every input table and the same
+    configuration (an explicit cutoff is part of it; otherwise the cutoff follows from the
+    versions). None when there is none or it is stale."""
+    if not catalog.exists(TRAINING_SET):
+        return None
+    commit = first_row(catalog.delta_table(TRAINING_SET).history(1).select("version", "userMetadata"))
+    lineage = json.loads(commit["userMetadata"] or "{}")
+    current = {t: catalog.version(t) for t in input_tables(cfg)}
+    if lineage.get("versions") != current or lineage.get("config_digest") != config_digest(cfg):
+        return None
+    return TrainingSet(catalog.read(TRAINING_SET, version=int(commit["version"])), lineage["versions"],
+                       dt.datetime.fromisoformat(lineage["cutoff"]), tuple(lineage["feature_columns"]),
+                       tuple(lineage["categorical"]), event_time, lineage["config_digest"])
+
+
+def current_training_set(catalog: TableCatalog, cfg: TrainingSetConfig) -> TrainingSet:
+    """The stored training set when it is current (no second build, no second audit), else a
+    fresh build."""
+    stored = stored_training_set(catalog, cfg)
+    if stored is not None:
+        log.info("training set: reusing %s (inputs unchanged since it was built)", TRAINING_SET)
+        return stored
+    log.info("training set: %s is missing or stale; building it", TRAINING_SET)
+    return build_training_set(catalog, cfg)
 
 
 def with_asof_features(catalog: TableCatalog, rows: DataFrame, cfg: TrainingSetConfig, *,

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import ConfigError
-from lakeboost.features.training_set import TrainingSet, build_training_set
+from lakeboost.features.training_set import TrainingSet, build_training_set, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.train import plots
@@ -85,7 +85,7 @@ def train_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     if config.gold.training_set is None:
         raise ConfigError("gold.training_set is not configured: nothing to train on")
     catalog = TableCatalog(spark, config.storage)
-    training = build_training_set(catalog, config.gold.training_set)
+    training = current_training_set(catalog, config.gold.training_set)
     run_id, result, version = train_and_log(spark, config, training)
     return summary_of(run_id, result, version, training)
 

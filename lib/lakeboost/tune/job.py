@@ -26,7 +26,7 @@ from lakeboost.config.training import TrainingConfig
 from lakeboost.config.tuning import TuneConfig
 from lakeboost.cost import CostMeter, allocated_memory_gb
 from lakeboost.errors import ConfigError, TrainingError
-from lakeboost.features.training_set import TrainingSet, build_training_set
+from lakeboost.features.training_set import TrainingSet, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.train import plots
@@ -128,7 +128,7 @@ def native_params(cfg: TrainingConfig, weight: float | None) -> dict[str, Any]:
 def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     if config.training.tune is None or config.gold.training_set is None:
         raise ConfigError("training.tune and gold.training_set must be configured to tune")
-    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    training = current_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
     return tune_and_refit(spark, config, training)
 
 
