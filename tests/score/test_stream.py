@@ -28,7 +28,7 @@ KILLED = ["scoring.stream.predictions_table=gold.stream_killed", "scoring.stream
 
 
 def _log_commits(catalog: TableCatalog, table: str) -> int:
-    # Count commits on disk: this session's Delta log cache lags a foreign writer (also for exists()).
+    # Count commits on disk: this session's Delta log cache lags a foreign writer.
     return len(list((Path(catalog.path(table)) / "_delta_log").glob("*.json")))
 
 

@@ -79,7 +79,16 @@ class TableCatalog:
         identifier = self.identifier(name)
         if identifier:
             return bool(self.spark.catalog.tableExists(identifier))
-        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+        # The Delta log on the filesystem, not DeltaTable.isDeltaTable: that caches a "no" for
+        # the session, so a table another process created later stayed invisible.
+        return self._path_exists(f"{self.path(name)}/_delta_log")
+
+    def _path_exists(self, path: str) -> bool:
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None  # classic Spark: the catalog runs on the driver
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        return bool(fs.exists(hadoop_path))
 
     def delta_table(self, name: str) -> DeltaTable:
         self._require(name)
