@@ -12,20 +12,9 @@ from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig
 from lakeboost.errors import SchemaDriftError, SourceError
 from lakeboost.ingest.parse import CORRUPT, string_read_schema
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.spark.fs import path_exists
 
 SOURCE_FILE = "_source_file_path"
-
-
-def path_exists(spark: SparkSession, path: str) -> bool:
-    """Existence through Hadoop's FileSystem, so s3a://, abfss:// and dbfs:/ work too."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set while a SparkContext is running
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if any(ch in path for ch in "*?[{"):
-        matches = fs.globStatus(hadoop_path)
-        return matches is not None and len(matches) > 0
-    return bool(fs.exists(hadoop_path))
 
 
 def require_path(spark: SparkSession, name: str, path: str) -> None:

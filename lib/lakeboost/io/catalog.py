@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
+from lakeboost.spark.fs import path_exists
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,7 @@ class TableCatalog:
             return bool(self.spark.catalog.tableExists(identifier))
         # The Delta log on the filesystem, not DeltaTable.isDeltaTable: that caches a "no" for
         # the session, so a table another process created later stayed invisible.
-        return self._path_exists(f"{self.path(name)}/_delta_log")
-
-    def _path_exists(self, path: str) -> bool:
-        jvm = self.spark.sparkContext._jvm
-        assert jvm is not None  # classic Spark: the catalog runs on the driver
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-        fs = hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-        return bool(fs.exists(hadoop_path))
+        return path_exists(self.spark, f"{self.path(name)}/_delta_log")
 
     def delta_table(self, name: str) -> DeltaTable:
         self._require(name)

@@ -25,6 +25,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
+from lakeboost.spark.fs import delete_path
 from lakeboost.spark.rows import first_row
 from lakeboost.spark.streams import await_query
 
@@ -98,12 +99,7 @@ def refine_table(spark: SparkSession, catalog: TableCatalog, name: str, table: S
 
 
 def _remove_checkpoint(spark: SparkSession, checkpoint: str) -> None:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set while a SparkContext is running
-    path = jvm.org.apache.hadoop.fs.Path(checkpoint)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if fs.exists(path):
-        fs.delete(path, True)
+    delete_path(spark, checkpoint)
     shutil.rmtree(checkpoint, ignore_errors=True)
 
 

@@ -50,8 +50,7 @@ def cross_validate(training: TrainingSet, cfg: TrainingConfig, *, key: str = "tx
             splits = fold_split(numbered, kind=cfg.split.kind, fold=fold).drop(FOLD_BLOCK)
             result = train_model(training, cfg, key=key, param_overrides=param_overrides, evaluate_test=False,
                                  splits=splits)
-            for predictions in result.predictions.values():
-                predictions.unpersist()
+            result.release()
             rows = {split: sum(result.split_counts.get(split, {}).values()) for split in ("train", "valid")}
             metrics = {name: float(v) for name, v in result.metrics["valid"].items() if isinstance(v, (int, float))}
             results.append({**metrics, "rounds": float(result.rounds), "train_rows": float(rows["train"]),

@@ -45,6 +45,14 @@ class TrainResult:
     predictions: dict[str, DataFrame] = field(default_factory=dict)
     encodings: list = field(default_factory=list)
 
+    def release(self) -> None:
+        """Drop the cached predictions and encoding tables (a tuning trial's or a fold's result
+        is read once; without this, every trial would keep its caches until the session ends)."""
+        for predictions in self.predictions.values():
+            predictions.unpersist()
+        for encoding in self.encodings:
+            encoding.table.unpersist()
+
 
 def split_examples(training: TrainingSet, cfg: TrainingConfig, *, key: str) -> DataFrame:
     columns = [key, training.event_time, cfg.label, *training.feature_columns]

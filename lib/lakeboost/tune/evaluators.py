@@ -105,6 +105,7 @@ def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurr
         started = time.monotonic()
         try:
             result = train_model(training, trial_cfg, param_overrides=params, evaluate_test=False)
+            result.release()
             return TrialOutcome(result.metrics["valid"][metric], result.rounds, time.monotonic() - started)
         except Exception as exc:
             return TrialOutcome(None, 0, time.monotonic() - started, root_cause(exc))

@@ -182,6 +182,8 @@ def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: Da
     encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
     matrices = collect_matrices(apply_frequency_encodings(sampled, encodings),
                                 features=list(training.feature_columns), label=cfg.label)
+    for encoding in encodings:  # the matrices are on the driver now
+        encoding.table.unpersist()
     return matrices, native_params(cfg, weight)
 
 

@@ -1,0 +1,30 @@
+"""Files through Hadoop's FileSystem, so local paths, s3a://, abfss:// and dbfs:/ all work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+
+def _filesystem(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # classic Spark, with a running SparkContext
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """Whether the path exists; a glob pattern exists when it matches something."""
+    fs, hadoop_path = _filesystem(spark, path)
+    if any(ch in path for ch in "*?[{"):
+        matches = fs.globStatus(hadoop_path)
+        return matches is not None and len(matches) > 0
+    return bool(fs.exists(hadoop_path))
+
+
+def delete_path(spark: SparkSession, path: str) -> None:
+    """Delete the path and everything under it, when it exists."""
+    fs, hadoop_path = _filesystem(spark, path)
+    if fs.exists(hadoop_path):
+        fs.delete(hadoop_path, True)
