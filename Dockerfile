@@ -35,7 +35,7 @@ WORKDIR /app
 COPY setup.py pyproject.toml ./
 RUN mkdir -p lib/lakeboost \
     && touch lib/lakeboost/__init__.py \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir ".[spark]" \
     && rm -rf lib build
 
 COPY lib ./lib

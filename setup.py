@@ -6,9 +6,16 @@ from setuptools import find_packages, setup
 # jar is built for Spark 4.2 (delta-spark_4.2_2.13), so pyspark is held to 4.2.x.
 # delta-spark 4.4.1 is on PyPI but its jar is not on Maven Central, hence the pin.
 # PySpark 4.2 does not fully support pandas 3, so pandas stays on 2.x.
-INSTALL_REQUIRES = [
+#
+# Spark itself is an extra: on Databricks (and on clusters with their own Spark) the runtime
+# provides pyspark and Delta, and a wheel that pulls pyspark from the package index over the
+# runtime's breaks it. Locally, bootstrap installs `.[spark,test,dev]`; the packed executor
+# environment of spark-submit.sh includes the `spark` extra.
+SPARK_REQUIRES = [
     "pyspark>=4.2,<4.3",
     "delta-spark==4.4.0",
+]
+INSTALL_REQUIRES = [
     "xgboost>=3.1,<3.3",
     "hyperopt>=0.2.7,<0.4",
     "pandas>=2.2,<3",
@@ -22,6 +29,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
+    "spark": SPARK_REQUIRES,
     "test": ["pytest>=8,<10", "chispa>=0.10,<1", "jsonschema>=4", "jupytext>=1.16"],
     # Linters pinned: a new release with new rules must not turn CI red on its own.
     "dev": ["ruff==0.17.6", "mypy==2.4.1", "venv-pack>=0.2", "build>=1"],

@@ -85,7 +85,8 @@ pack_environment() {  # sets ENV_ARCHIVE to the packed runtime environment, buil
   "$PY" -c 'import venv_pack' 2>/dev/null || "$PY" -m pip install -q 'venv-pack>=0.2' >&2
   local requirements constraints key dir prefix=()
   requirements="$("$PY" -c 'from importlib.metadata import requires
-print("\n".join(r for r in requires("lakeboost") or [] if "extra ==" not in r))')"
+print("\n".join(r.split(";")[0] for r in requires("lakeboost") or []
+                if "extra ==" not in r or "extra == \"spark\"" in r))')"
   constraints="$("$PY" -m lakeboost.spark.cluster runtime-pins)"  # the versions installed here
   [ -z "${LAKEBOOST_PACK_PYTHON_PREFIX:-}" ] || prefix=(--python-prefix "$LAKEBOOST_PACK_PYTHON_PREFIX")
   key="$(printf '%s\n' "$requirements" "$constraints" "${prefix[@]+"${prefix[@]}"}" "${PACK_EXCLUDE[@]}" \

@@ -22,7 +22,7 @@ WANT="$(cat "$ROOT/setup.py" | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "lakeboost: installing dependencies into $VENV (first run takes a few minutes)" >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev]"
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[spark,test,dev]"
   echo "$WANT" > "$STAMP"
 fi
 # Resolve the JVM packages now (Maven, cached under ~/.cache/lakeboost/jars) so the first
