@@ -80,9 +80,10 @@ class TableCatalog:
         identifier = self.identifier(name)
         if identifier:
             return bool(self.spark.catalog.tableExists(identifier))
-        # The Delta log on the filesystem, not DeltaTable.isDeltaTable: that caches a "no" for
-        # the session, so a table another process created later stayed invisible.
-        return path_exists(self.spark, f"{self.path(name)}/_delta_log")
+        # A commit (or checkpoint) file in the Delta log on the filesystem, not isDeltaTable:
+        # that caches a "no" for the session, so a table another process created later stayed
+        # invisible. The log directory alone is there before the first commit lands.
+        return path_exists(self.spark, f"{self.path(name)}/_delta_log/0*")
 
     def delta_table(self, name: str) -> DeltaTable:
         self._require(name)
