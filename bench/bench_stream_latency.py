@@ -79,9 +79,12 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copytree(args.lake, work / "lake")
-    # The demo's own live-event files stay behind (already ingested and scored): the copied
-    # checkpoints resume where the demo stopped, and the new directory holds only timed files.
+    # The demo's own live-event files stay behind (already ingested and scored): the scorer's
+    # copied checkpoint resumes where the demo stopped, and the new directory holds only timed files.
     shutil.copytree(args.landing, work / "landing", ignore=shutil.ignore_patterns("events_*.json"))
+    # The file source's checkpoint names the original landing path; a fresh one lists only the
+    # new directory (new checkpoint, new writer id: see spark.streams.BatchTxn).
+    shutil.rmtree(work / "lake" / "_checkpoints" / "ingest" / "bronze" / "card_events")
     template = sorted((Path(args.landing) / "card_events").glob("*.json"))[0].read_text().splitlines()
     os.environ.setdefault("LAKEBOOST_PII_KEY", subprocess.run([str(REPO / "scripts/demo-pii-key.sh")],
                                                               capture_output=True, text=True).stdout.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -119,6 +120,26 @@ def test_rerun_over_same_files_adds_nothing_and_new_files_only_add_theirs(
     assert third.rows_written == 1
     assert sorted(r.txn_id for r in catalog.read("bronze.txns").collect()) == ["T1", "T2"]
     assert catalog.read(QUARANTINE_TABLE).count() == 1
+
+
+def test_a_new_checkpoint_ingests_new_files_instead_of_skipping_them(spark: SparkSession, tmp_path: Path) -> None:
+    # Deleting a checkpoint (to recover, or to move the source) restarts batch ids at 0. Delta
+    # had recorded the old batches' ids for the same writer and would skip the new batch 0
+    # without an error, so the writer's id changes with the checkpoint.
+    landing = tmp_path / "landing"
+    write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.0,2026-01-01T10:00:00+00:00", "bad"])
+    config = make_config(tmp_path, {"txns": csv_source(landing)})
+    catalog = TableCatalog(spark, config.storage)
+    ingest_sources(spark, config)
+    (landing / "txns/day1.csv").unlink()
+    shutil.rmtree(catalog.checkpoint("bronze.txns", "ingest"))
+    write_lines(landing / "txns/day2.csv", [HEADER, "T2,11,2.0,2026-01-02T10:00:00+00:00", "worse"])
+
+    after = ingest_sources(spark, config)
+
+    assert (after.rows_written, after.rows_quarantined) == (1, 1)
+    assert sorted(r.txn_id for r in catalog.read("bronze.txns").collect()) == ["T1", "T2"]
+    assert catalog.read(QUARANTINE_TABLE).count() == 2
 
 
 def test_parquet_new_column_evolves_bronze_and_type_change_is_rejected(

@@ -2,9 +2,10 @@
 
 File sources run as Structured Streaming queries: the checkpoint remembers which files were
 ingested (re-runs add nothing), and each micro-batch writes with Delta's idempotent
-`txnAppId`/`txnVersion` = (source, batch id), so a batch replayed after a kill is skipped by
-Delta instead of being appended twice. JDBC sources are read as a snapshot and inserted with
-a MERGE on a content hash, so re-reading the same snapshot inserts nothing.
+`txnAppId`/`txnVersion` = (source and query id, batch id), so a batch replayed after a kill
+is skipped by Delta instead of being appended twice (spark.streams.BatchTxn). JDBC sources are
+read as a snapshot and inserted with a MERGE on a content hash, so re-reading the same snapshot
+inserts nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.rows import first_row
-from lakeboost.spark.streams import await_query
+from lakeboost.spark.streams import BatchTxn, await_query
 
 log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "bronze.quarantine"
@@ -82,6 +83,8 @@ def ingest_files(
                             on_type_change=cfg.on_type_change)
     summary = StepSummary(f"ingest:{name}")
     delimiter = cfg.options.get("sep", cfg.options.get("delimiter", ","))
+    checkpoint = catalog.checkpoint(table, "ingest")
+    txn = BatchTxn(spark, checkpoint)
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         with_meta = parse.with_metadata(batch, source=name, source_file=F.col(SOURCE_FILE),
@@ -90,14 +93,14 @@ def ingest_files(
         checked = parse.with_rejection_reason(with_meta, declared=types, fmt=fmt,
                                               delimiter=delimiter).persist()
         try:
-            _write_checked_batch(catalog, name, table, checked, types, batch_id, summary)
+            _write_checked_batch(catalog, name, table, checked, types, txn, batch_id, summary)
         finally:
             checked.unpersist()
 
     stream = read_file_stream(spark, cfg, types)
     writer = (
         stream.writeStream.foreachBatch(write_batch)
-        .option("checkpointLocation", catalog.checkpoint(table, "ingest"))
+        .option("checkpointLocation", checkpoint)
         .queryName(f"ingest_{name}")
     )
     run_continuously = continuous or cfg.trigger == "processing_time"
@@ -108,14 +111,14 @@ def ingest_files(
 
 
 def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: DataFrame,
-                         types: dict[str, str], batch_id: int, summary: StepSummary) -> None:
+                         types: dict[str, str], txn: BatchTxn, batch_id: int, summary: StepSummary) -> None:
     counts = {row["good"]: row["count"] for row in
               checked.groupBy(F.col(parse.REASON).isNull().alias("good")).count().collect()}
     good, bad = counts.get(True, 0), counts.get(False, 0)
     summary.rows_read += good + bad
     if good:
         result = catalog.write(parse.bronze_rows(checked, declared=types), table,
-                               txn=(f"lakeboost.ingest.{name}", batch_id), merge_schema=True)
+                               txn=txn(f"lakeboost.ingest.{name}", batch_id), merge_schema=True)
         if result.version is not None:
             summary.rows_written += good
             summary.versions[table] = result.version
@@ -123,7 +126,7 @@ def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: 
             summary.rows_skipped += good
     if bad:
         result = catalog.write(parse.quarantine_rows(checked, declared=types), QUARANTINE_TABLE,
-                               txn=(f"lakeboost.ingest.{name}.quarantine", batch_id))
+                               txn=txn(f"lakeboost.ingest.{name}.quarantine", batch_id))
         if result.version is not None:
             summary.rows_quarantined += bad
             summary.versions[QUARANTINE_TABLE] = result.version

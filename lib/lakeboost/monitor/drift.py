@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
@@ -47,6 +47,10 @@ def _edges(reference: DataFrame, columns: Sequence[str], count: int) -> dict[str
     return {c: sorted(set(q)) for c, q in zip(columns, quantiles, strict=True)}
 
 
+def _edges_below(edges: list[float], value: Column) -> Column:
+    return F.size(F.filter(F.array(*[F.lit(float(edge)) for edge in edges]), lambda edge: edge < value))
+
+
 def _bin_counts(df: DataFrame, edges: dict[str, list[float]], by: str | None = None
                 ) -> dict[object, dict[str, dict[int, int]]]:
     """Rows per (group, feature, bin) in one aggregation; bin i counts values <= edges[i] (last: the rest).
@@ -56,9 +60,10 @@ def _bin_counts(df: DataFrame, edges: dict[str, list[float]], by: str | None = N
     bins = []
     for column, cuts in edges.items():
         value = F.col(f"`{column}`").cast("double")
-        index = F.lit(len(cuts))
-        for i in reversed(range(len(cuts))):
-            index = F.when(value <= F.lit(cuts[i]), F.lit(i)).otherwise(index)
+        # The first bin whose edge is >= value = the number of (ascending) edges below it. One
+        # constant array per feature: a CASE chain per edge outgrew Java's 64 KB method limit
+        # with ~90 features x 60 edges, and Spark fell back to interpreting the whole stage.
+        index = _edges_below(cuts, value)
         bins.append(F.struct(F.lit(column).alias("f"), F.when(value.isNull(), -1).otherwise(index).alias("b")))
     group = F.col(by) if by else F.lit(None)
     rows = (df.select(group.alias("g"), F.explode(F.array(*bins)).alias("x"))

@@ -27,7 +27,7 @@ from lakeboost.refine import expectations as ex
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
 from lakeboost.spark.fs import delete_path
 from lakeboost.spark.rows import first_row
-from lakeboost.spark.streams import await_query
+from lakeboost.spark.streams import BatchTxn, await_query
 
 log = logging.getLogger(__name__)
 QUARANTINE = "silver.quarantine"
@@ -80,11 +80,12 @@ def refine_table(spark: SparkSession, catalog: TableCatalog, name: str, table: S
     counts = RefineCounts()
     if full_rebuild:
         _remove_checkpoint(spark, checkpoint)
+    txn = BatchTxn(spark, checkpoint)
 
     def process(batch: DataFrame, batch_id: int) -> None:
         overwrite = full_rebuild and batch_id == 0
         _refine_batch(catalog, name, table, batch, batch_id, run_id=run_id, pii_key=key,
-                      overwrite=overwrite, counts=counts)
+                      overwrite=overwrite, counts=counts, txn=txn)
 
     stream = catalog.read_stream(table.source)
     query = (
@@ -104,7 +105,8 @@ def _remove_checkpoint(spark: SparkSession, checkpoint: str) -> None:
 
 
 def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, batch: DataFrame,
-                  batch_id: int, *, run_id: str, pii_key: bytes, overwrite: bool, counts: RefineCounts) -> None:
+                  batch_id: int, *, run_id: str, pii_key: bytes, overwrite: bool, counts: RefineCounts,
+                  txn: BatchTxn) -> None:
     target = f"silver.{name}"
     conformed = (
         batch.transform(c.conform, table=table)
@@ -125,9 +127,10 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
         totals = _batch_totals(conformed)
         result = catalog.upsert(passing, target, keys=table.keys, order_by=table.order_by, overwrite=overwrite)
         if totals["quarantined"]:
-            catalog.write(quarantined, QUARANTINE, txn=(f"lakeboost.refine.{name}.quarantine", batch_id))
+            catalog.write(quarantined, QUARANTINE, txn=txn(f"lakeboost.refine.{name}.quarantine", batch_id))
         rules = ex.rule_counts(clean, expectations=table.expectations) if table.expectations else None
-        _record_quality(catalog, name, rules, totals, run_id=run_id, batch_id=batch_id)
+        _record_quality(catalog, name, rules, totals, run_id=run_id, txn=txn(f"lakeboost.refine.{name}.quality",
+                                                                              batch_id))
         _account(counts, totals, result.metrics if result.version is not None else {}, overwrite)
     finally:
         conformed.unpersist()
@@ -186,7 +189,7 @@ def _batch_totals(conformed: DataFrame) -> dict[str, int]:
 
 
 def _record_quality(catalog: TableCatalog, name: str, rules: DataFrame | None, totals: dict[str, int], *,
-                    run_id: str, batch_id: int) -> None:
+                    run_id: str, txn: tuple[str, int]) -> None:
     spark = catalog.spark
     conformance = spark.createDataFrame(
         [("_conformance", "quarantine", totals["rows_in"] - totals["conformance"], totals["conformance"])],
@@ -196,9 +199,9 @@ def _record_quality(catalog: TableCatalog, name: str, rules: DataFrame | None, t
     rows = all_rules.select(
         F.lit(run_id).alias("run_id"), F.lit(f"silver.{name}").alias("table"), "rule", "action",
         F.col("passed").cast("bigint").alias("passed"), F.col("failed").cast("bigint").alias("failed"),
-        F.lit(batch_id).cast("bigint").alias("batch_id"), F.current_timestamp().alias("recorded_at"),
+        F.lit(txn[1]).cast("bigint").alias("batch_id"), F.current_timestamp().alias("recorded_at"),
     )
-    catalog.write(rows, QUALITY, txn=(f"lakeboost.refine.{name}.quality", batch_id))
+    catalog.write(rows, QUALITY, txn=txn)
 
 
 def _account(counts: RefineCounts, totals: dict[str, int], metrics: dict[str, int], overwrite: bool) -> None:

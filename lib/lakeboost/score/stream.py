@@ -43,7 +43,7 @@ from lakeboost.refine.pii import protect_pii, resolve_pii_key
 from lakeboost.refine.silver import quarantine_rows, quarantined_condition
 from lakeboost.score.batch import KEY, predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
-from lakeboost.spark.streams import await_query
+from lakeboost.spark.streams import BatchTxn, await_query
 from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def live_features(catalog: TableCatalog, config: LakeboostConfig, enriched: Data
 
 
 def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: DataFrame, batch_id: int, *,
-                     champion: ChampionCache, pii_key: bytes, counts: StreamCounts) -> None:
+                     champion: ChampionCache, pii_key: bytes, counts: StreamCounts, txn: BatchTxn) -> None:
     stream = config.scoring.stream
     contract = config.silver.tables[stream.contract]
     refined = refine_live_events(batch, config, pii_key).persist()
@@ -148,7 +148,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         rows_in, quarantined, dropped_rows = (int(totals[k] or 0) for k in ("rows", "failed", "dropped"))
         if quarantined:
             catalog.write(quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id),
-                          stream.quarantine_table, txn=(f"{APP_ID}.quarantine", batch_id))
+                          stream.quarantine_table, txn=txn(f"{APP_ID}.quarantine", batch_id))
         passing = ex.rows_passing(refined.filter(~failed).drop(c.CAST_ERRORS))
         clean = (
             passing.transform(c.with_content_hash, columns=[col for col in passing.columns if not col.startswith("_")])
@@ -180,8 +180,8 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 )
                 # Events first: that write leaves `enriched`'s cached inputs alone, while writing
                 # the predictions table invalidates it (it reads that table), so it comes last.
-                catalog.write(enriched, stream.events_table, txn=(f"{APP_ID}.events", batch_id))
-                catalog.write(predictions, stream.predictions_table, txn=(APP_ID, batch_id),
+                catalog.write(enriched, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
+                catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
                               partition_by=("event_date",))
         finally:
             enriched.unpersist()
@@ -215,15 +215,18 @@ def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bo
     contract = config.silver.tables[stream.contract]
     pii_key = resolve_pii_key(contract.pii) if contract.pii.hash else b""
     counts = StreamCounts()
+    checkpoint = catalog.checkpoint(stream.predictions_table, "stream_score")
+    txn = BatchTxn(catalog.spark, checkpoint)
 
     def process(batch: DataFrame, batch_id: int) -> None:
-        score_live_batch(catalog, config, batch, batch_id, champion=champion, pii_key=pii_key, counts=counts)
+        score_live_batch(catalog, config, batch, batch_id, champion=champion, pii_key=pii_key, counts=counts,
+                         txn=txn)
 
     started = time.monotonic()
     writer = (
         catalog.read_stream(stream.source, maxFilesPerTrigger=str(stream.max_files_per_trigger))
         .writeStream.foreachBatch(process)
-        .option("checkpointLocation", catalog.checkpoint(stream.predictions_table, "stream_score"))
+        .option("checkpointLocation", checkpoint)
         .queryName("stream_score")
     )
     writer = writer.trigger(processingTime=stream.interval) if continuous else writer.trigger(availableNow=True)

@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import re
+from functools import cached_property
 
+from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from lakeboost import errors
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.spark.fs import read_text
 
 _RAISED = re.compile(r"lakeboost\.errors\.(\w+): (.+?)(?:\n| SQLSTATE:|$)")
+
+
+class BatchTxn:
+    """`txnAppId`/`txnVersion` pairs for the Delta writes of one streaming query's foreachBatch.
+
+    The app id ends with the query's id, read from its checkpoint: the same checkpoint after a
+    kill gives the same ids (Delta skips a batch committed before), while a new checkpoint (a
+    full rebuild, or one deleted to recover) starts a new sequence. With the bare batch id it
+    would restart at 0 under an app id Delta had already seen up to N, and Delta would silently
+    skip every write up to batch N.
+    """
+
+    def __init__(self, spark: SparkSession, checkpoint: str) -> None:
+        self.spark, self.checkpoint = spark, checkpoint
+
+    @cached_property
+    def query_id(self) -> str:
+        # Spark writes {"id": ...} to <checkpoint>/metadata when the query first starts.
+        return str(json.loads(read_text(self.spark, f"{self.checkpoint.rstrip('/')}/metadata"))["id"])
+
+    def __call__(self, app: str, batch_id: int) -> tuple[str, int]:
+        return f"{app}.{self.query_id}", batch_id
 
 
 def await_query(query: StreamingQuery, what: str, timeout_seconds: float | None = None) -> None:
