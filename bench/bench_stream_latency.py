@@ -100,8 +100,10 @@ def main() -> None:
                 break
             assert all(j.poll() is None for j in jobs), f"a job exited; see {work}/*.log"
         latencies = []
+        bronze = work / "lake" / "bronze" / "card_events"
+        in_bronze = []
         for n in range(args.files):
-            known = commits(predictions)
+            known, known_bronze = commits(predictions), commits(bronze)
             lines = [fresh_ids(line, f"L{n:02d}") for line in template]
             staged = work / f"live_{n:03d}.json"
             staged.write_text("\n".join(lines) + "\n")
@@ -116,12 +118,16 @@ def main() -> None:
                     break
                 assert time.time() < deadline and all(j.poll() is None for j in jobs), f"no predictions; {work}/*.log"
                 time.sleep(0.2)
+            ingested = min(t for v, (t, rows) in commits(bronze).items()
+                           if v not in known_bronze and rows == len(lines))
             latencies.append(committed - landed)
-            print(f"file {n}: {len(lines)} events landed -> predictions committed in {committed - landed:.1f} s",
-                  flush=True)
+            in_bronze.append(ingested - landed)
+            print(f"file {n}: {len(lines)} events landed -> predictions committed in {committed - landed:.1f} s "
+                  f"(in bronze after {ingested - landed:.1f} s, scored {committed - ingested:.1f} s later)", flush=True)
             time.sleep(max(0.0, args.every - (time.time() - landed)))
         print(f"latency over {len(latencies)} files: median {statistics.median(latencies):.1f} s, "
-              f"max {max(latencies):.1f} s (trigger interval {args.interval}, one file per micro-batch)")
+              f"max {max(latencies):.1f} s; of which landing -> bronze median {statistics.median(in_bronze):.1f} s "
+              f"(trigger interval {args.interval}, one file per micro-batch)")
     finally:
         for job in jobs:
             os.killpg(job.pid, signal.SIGTERM)
