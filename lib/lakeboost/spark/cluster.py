@@ -42,8 +42,9 @@ MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
 
-def runtime_pins(dist: str = "lakeboost") -> list[str]:
-    """`name==version` of every installed distribution `dist` needs at run time (its extras excluded).
+def runtime_pins(dist: str = "lakeboost", root_extras: tuple[str, ...] = ("spark",)) -> list[str]:
+    """`name==version` of every installed distribution `dist` needs at run time: its requirements
+    and those of `root_extras` (pyspark and delta-spark are lakeboost's `spark` extra), not the others.
 
     Walks the requirements of the installed metadata, with markers evaluated for this platform and
     the extras each requirement asks of its dependency.
@@ -51,7 +52,7 @@ def runtime_pins(dist: str = "lakeboost") -> list[str]:
     environment = {key: str(value) for key, value in default_environment().items()}
     pins: dict[str, str] = {}
     seen: set[tuple[str, frozenset[str]]] = set()
-    stack: list[tuple[str, frozenset[str]]] = [(dist, frozenset())]
+    stack: list[tuple[str, frozenset[str]]] = [(dist, frozenset(root_extras))]
     while stack:
         name, extras = stack.pop()
         if (canonicalize_name(name), extras) in seen:
