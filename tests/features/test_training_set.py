@@ -104,3 +104,17 @@ def test_stored_training_set_is_reused_only_while_inputs_and_config_are_unchange
     assert stored_training_set(catalog, config) is None
     rebuilt = current_training_set(catalog, config)
     assert rebuilt.versions["silver.cbs"] == 1 and rebuilt.df.filter("txn_id = 'T4' AND label = 1").count() == 1
+
+
+def test_warm_up_leaves_out_examples_whose_windows_are_still_filling(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog)
+    cutoff = dt.datetime(2026, 2, 1)
+    everything = build_training_set(catalog, CONFIG, cutoff=cutoff).df
+    warmed = build_training_set(catalog, CONFIG.model_copy(update={"warm_up": "5d"}), cutoff=cutoff).df
+
+    # The first event is 2026-01-01 12:00: examples before 2026-01-06 12:00 are left out, no other.
+    boundary = dt.datetime(2026, 1, 6, 12)
+    assert_df_equality(warmed, everything.filter(F.col("event_time") >= F.lit(boundary)),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert everything.filter(F.col("event_time") < F.lit(boundary)).count() > 0

@@ -102,6 +102,10 @@ class TrainingSetConfig(Frozen):
     # Examples younger than this at the cutoff are left out: their labels may not have arrived.
     label_maturity: str = "30d"
     cutoff: str | None = None  # ISO timestamp; default: the latest event in the feature table
+    # Leave out examples within this long of the feature table's first event: their windows
+    # (a 30d count, say) are still filling, unlike those of any event scored later, so the model
+    # would learn from feature values serving never sees (set it to the longest window).
+    warm_up: str | None = None
     as_of: tuple[AsOfFeatures, ...] = ()
     exclude: tuple[str, ...] = ()  # columns never used as features (ids, raw times)
     categorical: tuple[str, ...] = ()

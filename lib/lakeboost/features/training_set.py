@@ -71,9 +71,16 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_t
     versions = versions or cast(dict[str, int], {t: catalog.version(t) for t in input_tables(cfg)})
     features = catalog.read(cfg.features, version=versions[cfg.features])
     labels = catalog.read(cfg.labels.table, version=versions[cfg.labels.table])
-    if cutoff is None:
-        cutoff = dt.datetime.fromisoformat(cfg.cutoff) if cfg.cutoff else first_row(features.agg(F.max(event_time)))[0]
+    if cutoff is None and cfg.cutoff:
+        cutoff = dt.datetime.fromisoformat(cfg.cutoff)
+    first_event = None
+    if cutoff is None or cfg.warm_up:  # one pass for both ends
+        first_event, last_event = first_row(features.agg(F.min(event_time), F.max(event_time)))
+        cutoff = cutoff or last_event
     mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
+    if cfg.warm_up and first_event is not None:
+        features = features.filter(
+            F.col(event_time) >= F.lit(first_event + dt.timedelta(seconds=duration_seconds(cfg.warm_up))))
     known = (
         labels.filter(F.col(cfg.labels.available_at) <= F.lit(cutoff))
         .groupBy(F.col(cfg.labels.key).alias("__label_key"))
