@@ -135,6 +135,12 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                      champion: ChampionCache, pii_key: bytes, counts: StreamCounts, txn: BatchTxn) -> None:
     stream = config.scoring.stream
     contract = config.silver.tables[stream.contract]
+    started = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:  # seconds since the previous phase ended
+        phases[name] = round(time.monotonic() - started - sum(phases.values()), 1)
+
     refined = refine_live_events(batch, config, pii_key).persist()
     try:
         ex.raise_on_fail_rules(refined, expectations=contract.expectations, key_columns=contract.keys,
@@ -146,6 +152,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                              F.sum(dropped.cast("int")).alias("dropped")).first()
         assert totals is not None  # a global aggregation always returns one row
         rows_in, quarantined, dropped_rows = (int(totals[k] or 0) for k in ("rows", "failed", "dropped"))
+        phase("contract")
         if quarantined:
             catalog.write(quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id),
                           stream.quarantine_table, txn=txn(f"{APP_ID}.quarantine", batch_id))
@@ -168,7 +175,9 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
             stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min("event_time").alias("first")).first()
             assert stats is not None
             to_score = int(stats["rows"])
+            phase("enrich")
             loaded = champion.current()
+            phase("champion")
             if to_score:
                 ts = config.gold.training_set
                 assert ts is not None  # checked when the stream starts
@@ -181,8 +190,10 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 # Events first: that write leaves `enriched`'s cached inputs alone, while writing
                 # the predictions table invalidates it (it reads that table), so it comes last.
                 catalog.write(enriched, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
+                phase("events_write")
                 catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
                               partition_by=("event_date",))
+                phase("features_predict_write")
         finally:
             enriched.unpersist()
     finally:
@@ -195,8 +206,8 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
     counts.duplicates += rows_in - quarantined - dropped_rows - to_score
     if loaded.version not in counts.model_versions:
         counts.model_versions.append(loaded.version)
-    log.info("stream batch %d: %d in, %d scored with v%d, %d quarantined, %d dropped by contract", batch_id,
-             rows_in, to_score, loaded.version, quarantined, dropped_rows)
+    log.info("stream batch %d: %d in, %d scored with v%d, %d quarantined, %d dropped by contract; seconds %s",
+             batch_id, rows_in, to_score, loaded.version, quarantined, dropped_rows, phases)
 
 
 def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bool = False,
