@@ -124,7 +124,7 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
             .transform(c.latest_per_key, keys=table.keys, order_by=table.order_by)
         )
         quarantined = quarantine_rows(conformed, table=target, run_id=run_id, batch_id=batch_id)
-        totals = _batch_totals(conformed)
+        totals = batch_totals(conformed)
         result = catalog.upsert(passing, target, keys=table.keys, order_by=table.order_by, overwrite=overwrite)
         if totals["quarantined"]:
             catalog.write(quarantined, QUARANTINE, txn=txn(f"lakeboost.refine.{name}.quarantine", batch_id))
@@ -171,21 +171,19 @@ def quarantine_rows(conformed: DataFrame, *, table: str, run_id: str, batch_id: 
     )
 
 
-def _batch_totals(conformed: DataFrame) -> dict[str, int]:
-    """One aggregation: rows in, rows with conformance errors, dropped and quarantined rows."""
-    cast_failed = F.size(c.CAST_ERRORS) > 0
-    actions = F.coalesce(F.col("_failed_actions"), F.array().cast("array<string>"))
-    quarantine = ~cast_failed & F.array_contains(actions, "quarantine")
-    drop = ~cast_failed & ~F.array_contains(actions, "quarantine") & F.array_contains(actions, "drop")
+def batch_totals(conformed: DataFrame) -> dict[str, int]:
+    """One aggregation over a conformed, expectation-checked batch (refine and the live stream):
+    rows in, rows that did not conform, rows quarantined (those plus `quarantine` rules) and rows
+    a `drop` rule removed."""
+    quarantined = quarantined_condition()
+    actions = F.coalesce(F.col(ex.FAILED_ACTIONS), F.array().cast("array<string>"))
     row = first_row(conformed.agg(
         F.count(F.lit(1)).alias("rows_in"),
-        F.sum(cast_failed.cast("int")).alias("conformance"),
-        F.sum(quarantine.cast("int")).alias("expectation_quarantine"),
-        F.sum(drop.cast("int")).alias("dropped"),
+        F.sum((F.size(c.CAST_ERRORS) > 0).cast("int")).alias("conformance"),
+        F.sum(quarantined.cast("int")).alias("quarantined"),
+        F.sum((~quarantined & F.array_contains(actions, "drop")).cast("int")).alias("dropped"),
     ))
-    totals = {k: int(row[k] or 0) for k in ("rows_in", "conformance", "expectation_quarantine", "dropped")}
-    totals["quarantined"] = totals["conformance"] + totals["expectation_quarantine"]
-    return totals
+    return {k: int(row[k] or 0) for k in ("rows_in", "conformance", "quarantined", "dropped")}
 
 
 def _record_quality(catalog: TableCatalog, name: str, rules: DataFrame | None, totals: dict[str, int], *,

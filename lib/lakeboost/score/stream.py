@@ -40,7 +40,7 @@ from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.integrate import ENRICHED, enrich_transactions
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
-from lakeboost.refine.silver import quarantine_rows, quarantined_condition
+from lakeboost.refine.silver import batch_totals, quarantine_rows, quarantined_condition
 from lakeboost.score.batch import KEY, predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
 from lakeboost.spark.streams import BatchTxn, await_query
@@ -145,13 +145,9 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
     try:
         ex.raise_on_fail_rules(refined, expectations=contract.expectations, key_columns=contract.keys,
                                table=stream.source)
-        actions = F.coalesce(F.col(ex.FAILED_ACTIONS), F.array().cast("array<string>"))
         failed = quarantined_condition()
-        dropped = ~failed & F.array_contains(actions, "drop")
-        totals = refined.agg(F.count(F.lit(1)).alias("rows"), F.sum(failed.cast("int")).alias("failed"),
-                             F.sum(dropped.cast("int")).alias("dropped")).first()
-        assert totals is not None  # a global aggregation always returns one row
-        rows_in, quarantined, dropped_rows = (int(totals[k] or 0) for k in ("rows", "failed", "dropped"))
+        totals = batch_totals(refined)
+        rows_in, quarantined, dropped_rows = (totals[k] for k in ("rows_in", "quarantined", "dropped"))
         phase("contract")
         if quarantined:
             catalog.write(quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id),
