@@ -180,10 +180,11 @@ class TableCatalog:
 
     def result_since(self, name: str, before: int | None) -> WriteResult:
         """The commit made since version `before`, or an empty result when there was none."""
-        if self.version(name) == before:
+        commit = self.last_commit(name) if self.exists(name) else None  # one history read, not two
+        if commit is None or commit.version == before:
             log.info("no new commit on %s (idempotent write skipped or nothing to change)", name)
             return WriteResult(name, None)
-        return self.last_commit(name)
+        return commit
 
     def insert_new_rows(self, df: DataFrame, name: str, key_condition: str) -> WriteResult:
         """MERGE inserting only rows no target row matches on `key_condition` (t./s. aliases)."""
