@@ -18,7 +18,7 @@ test-fast: bootstrap
 	$(PY) -m pytest -m "not e2e" $(ARGS)
 
 lint: bootstrap
-	$(VENV)/bin/ruff check lib jobs tests notebooks bench scheduling
+	$(VENV)/bin/ruff check lib jobs tests notebooks bench scheduling examples
 
 typecheck: bootstrap
 	$(VENV)/bin/mypy lib

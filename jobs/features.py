@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from lakeboost.config import LakeboostConfig
-from lakeboost.features.job import features_step
 from lakeboost.logs import StepSummary
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
 from pyspark.sql import SparkSession
 
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def features(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return features_step(spark, config, args.table, full_rebuild=args.full_rebuild)
+    return run_step(spark, config, "features", names=args.table, full_rebuild=args.full_rebuild)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from lakeboost.config import LakeboostConfig
-from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.logs import StepSummary
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
 from pyspark.sql import SparkSession
 
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ingest(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return ingest_sources(spark, config, args.source, continuous=args.continuous,
-                          timeout_seconds=args.timeout)
+    return run_step(spark, config, "ingest", names=args.source, continuous=args.continuous,
+                    timeout_seconds=args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

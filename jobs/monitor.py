@@ -9,7 +9,7 @@ import sys
 
 from lakeboost.config import LakeboostConfig
 from lakeboost.logs import StepSummary
-from lakeboost.monitor.job import monitor_step
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
 from pyspark.sql import SparkSession
 
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def monitor(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return monitor_step(spark, config, as_of=args.as_of)
+    return run_step(spark, config, "monitor", as_of=args.as_of)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,8 @@ import sys
 
 from lakeboost.config import LakeboostConfig
 from lakeboost.logs import StepSummary
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
-from lakeboost.score.promote import promote_step, rollback
 from pyspark.sql import SparkSession
 
 
@@ -18,9 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def promote(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    if args.rollback:
-        return rollback(config, reason=args.reason or "unspecified")
-    return promote_step(spark, config)
+    return run_step(spark, config, "promote", rollback=args.rollback, reason=args.reason)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ import sys
 
 from lakeboost.config import LakeboostConfig
 from lakeboost.logs import StepSummary
-from lakeboost.refine.job import refine_step
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
 from pyspark.sql import SparkSession
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def refine(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return refine_step(spark, config, args.table, full_rebuild=args.full_rebuild)
+    return run_step(spark, config, "refine", tables=args.table, full_rebuild=args.full_rebuild)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,19 +7,19 @@ import sys
 
 from lakeboost.config import LakeboostConfig
 from lakeboost.logs import StepSummary
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
-from lakeboost.score.batch import score_step
 from pyspark.sql import SparkSession
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="champion", help="alias or version number (default: champion)")
-    parser.add_argument("--date", action="append", default=None, help="event_date partition to score (repeatable); "
-                        "default: the latest")
+    parser.add_argument("--date", action="append", default=None,
+                        help="date partition (dataset.date_column) to score (repeatable); default: the latest")
 
 
 def score(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return score_step(spark, config, ref=args.model, dates=args.date)
+    return run_step(spark, config, "score", ref=args.model, dates=args.date)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,8 @@ import sys
 
 from lakeboost.config import LakeboostConfig
 from lakeboost.logs import StepSummary
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
-from lakeboost.score.stream import stream_score
 from pyspark.sql import SparkSession
 
 
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def score_stream(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return stream_score(spark, config, continuous=args.continuous, timeout_seconds=args.timeout)
+    return run_step(spark, config, "score_stream", continuous=args.continuous, timeout_seconds=args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

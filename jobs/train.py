@@ -7,8 +7,8 @@ import sys
 
 from lakeboost.config import LakeboostConfig
 from lakeboost.logs import StepSummary
+from lakeboost.pipeline import run_step
 from lakeboost.runtime import run_job
-from lakeboost.train.job import replay_step, train_step
 from pyspark.sql import SparkSession
 
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def train(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return replay_step(spark, config, args.replay) if args.replay else train_step(spark, config)
+    return run_step(spark, config, "train", replay=args.replay)
 
 
 def main(argv: list[str] | None = None) -> int:

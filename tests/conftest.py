@@ -64,6 +64,6 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
     mp = pytest.MonkeyPatch()
     mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
     config = demo_config(root)
-    summary = run_pipeline(spark, config, select_steps())
+    summary = run_pipeline(spark, config, select_steps(config))
     yield config, summary.details
     mp.undo()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from lakeboost.demo.generator import read_manifest
+from card_fraud.generator import read_manifest
 from lakeboost.io import TableCatalog
 from lakeboost.pipeline import run_pipeline, select_steps
 from lakeboost.score.registry import CHAMPION, current_alias
@@ -89,7 +89,7 @@ def test_rerunning_the_data_steps_changes_no_table(spark: SparkSession, demo) ->
     catalog = TableCatalog(spark, config.storage)
     before = {t: catalog.version(t) for t in DATA_TABLES}
 
-    again = run_pipeline(spark, config, select_steps(stop="features"))
+    again = run_pipeline(spark, config, select_steps(config, stop="features"))
 
     assert {t: catalog.version(t) for t in DATA_TABLES} == before
     assert again.details["ingest"]["rows_written"] == 0 and again.details["refine"]["rows_written"] == 0

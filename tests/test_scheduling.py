@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 import yaml
 from lakeboost.config import load_config
-from lakeboost.pipeline import STEPS
+from lakeboost.steps import FRAMEWORK_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = Path(__file__).parent / "schemas" / "bundle_job.schema.json"
 DAG_FILE = REPO / "scheduling" / "airflow" / "lakeboost_dag.py"
 CRON_FILE = REPO / "scheduling" / "cron" / "lakeboost.cron"
-# The scheduled pipeline: every step but the demo-data generator, in pipeline order.
-SCHEDULED_STEPS = [step for step in STEPS if step != "generate"]
+# The scheduled pipeline: the framework's steps in pipeline order (the demo's `generate` is not scheduled).
+SCHEDULED_STEPS = list(FRAMEWORK_STEPS)
 SECRET_REF = re.compile(r"^\{\{secrets/[\w.-]+/[\w.-]+\}\}$")
 BUNDLE_REF = re.compile(r"\$\{([\w.]+)\}")
 

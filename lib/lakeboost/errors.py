@@ -73,3 +73,9 @@ class ScoringError(LakeboostError):
     """Rows cannot be scored (empty input, features the model expects are missing)."""
 
     exit_code = 12
+
+
+class IntegrationError(LakeboostError):
+    """An integration cannot be built as configured (a lookup key that repeats)."""
+
+    exit_code = 7

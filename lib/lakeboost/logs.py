@@ -32,6 +32,8 @@ class StepSummary:
     versions: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    # Steps the runner should run next (the monitor asking for a retrain); not logged.
+    follow_up: tuple[str, ...] = ()
 
     def add(self, other: StepSummary) -> None:
         self.rows_read += other.rows_read
@@ -41,7 +43,8 @@ class StepSummary:
         self.versions.update(other.versions)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+        fields = {k: v for k, v in asdict(self).items() if k != "follow_up"}
+        return json.dumps(fields, sort_keys=True, default=str)
 
 
 def log_summary(summary: StepSummary) -> None:

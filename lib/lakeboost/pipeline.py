@@ -1,10 +1,11 @@
-"""The pipeline: named steps in order, each also runnable alone as its own job."""
+"""The pipeline runner: the configured steps in order (lakeboost.steps holds the registry)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -12,86 +13,19 @@ from lakeboost.config import LakeboostConfig
 from lakeboost.cost import CostMeter
 from lakeboost.errors import ConfigError
 from lakeboost.logs import StepSummary, log_summary
+from lakeboost.steps import StepContext, configured_steps, get_step
 
 log = logging.getLogger(__name__)
-Step = Callable[[SparkSession, LakeboostConfig], StepSummary]
 
 
-def _generate(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.demo.job import generate_step
-
-    return generate_step(spark, config)
-
-
-def _ingest(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.ingest.bronze import ingest_sources
-
-    return ingest_sources(spark, config)
-
-
-def _refine(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.refine.job import refine_step
-
-    return refine_step(spark, config)
-
-
-def _features(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.features.job import features_step
-
-    return features_step(spark, config)
-
-
-def _train(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.train.job import train_step
-
-    return train_step(spark, config)
-
-
-def _promote(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.score.promote import promote_step
-
-    return promote_step(spark, config)
-
-
-def _score(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.score.batch import score_step
-
-    return score_step(spark, config)
-
-
-def _score_stream(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.score.stream import stream_score
-
-    # Catch up on the live events that have landed, then stop (a scheduled run); a long-lived
-    # stream is `jobs/score_stream.py --continuous`.
-    return stream_score(spark, config)
-
-
-def _monitor(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    from lakeboost.monitor.job import monitor_step
-
-    return monitor_step(spark, config)
-
-
-STEPS: dict[str, Step] = {
-    "generate": _generate,
-    "ingest": _ingest,
-    "refine": _refine,
-    "features": _features,
-    "train": _train,
-    "promote": _promote,
-    "score": _score,
-    "score_stream": _score_stream,
-    "monitor": _monitor,
-}
-
-
-def select_steps(only: Sequence[str] = (), start: str | None = None, stop: str | None = None) -> list[str]:
-    """Step names to run, in pipeline order. Raises ConfigError for an unknown name."""
-    names = list(STEPS)
+def select_steps(config: LakeboostConfig, only: Sequence[str] = (), start: str | None = None,
+                 stop: str | None = None) -> list[str]:
+    """Step names to run, in the configured pipeline order. Raises ConfigError for an unknown name."""
+    names = configured_steps(config)
     for name in [*only, start, stop]:
-        if name is not None and name not in STEPS:
-            raise ConfigError(f"unknown pipeline step {name!r}; steps are {names}")
+        if name is not None and name not in names:
+            raise ConfigError(f"unknown pipeline step {name!r}; this config's steps are {names} "
+                              "(pipeline.steps)")
     if only:
         return [n for n in names if n in only]
     first = names.index(start) if start else 0
@@ -99,29 +33,58 @@ def select_steps(only: Sequence[str] = (), start: str | None = None, stop: str |
     return names[first:last + 1]
 
 
-def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[str]) -> StepSummary:
-    """Run steps in order; a failing step raises its own error and later steps do not run."""
+def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[str],
+                 options: dict[str, dict[str, Any]] | None = None) -> StepSummary:
+    """Run steps in order; a failing step raises its own error and later steps do not run.
+
+    `options` gives a step its keyword options (`{"score": {"dates": [...]}}`). A step's
+    `follow_up` (the monitor asking for a retrain) runs right after it, once.
+    """
     overall = StepSummary("pipeline")
     started = time.monotonic()
-    for name in steps:
-        log.info("pipeline step %s: starting", name)
-        step_started = time.monotonic()
-        with CostMeter(spark, config.cost) as meter:
-            summary = STEPS[name](spark, config)
-        summary.details["cost"] = meter.report.as_dict()
-        summary.step = name
-        summary.seconds = round(time.monotonic() - step_started, 2)
-        log_summary(summary)
-        overall.versions.update(summary.versions)
-        overall.details[name] = {
-            **summary.details, "rows_read": summary.rows_read, "rows_written": summary.rows_written,
-            "rows_quarantined": summary.rows_quarantined, "seconds": summary.seconds,
-        }
+    queue = list(steps)
+    while queue:
+        name = queue.pop(0)
+        summary = _run_step(spark, config, name, (options or {}).get(name, {}), overall)
+        if summary.follow_up:
+            log.warning("pipeline: %s asks for %s next", name, list(summary.follow_up))
+            follow = [f for f in summary.follow_up if f not in queue]
+            followed = run_pipeline(spark, config, follow)
+            summary.details["follow_up"] = {f: followed.details.get(f, {}) for f in follow}
+            overall.details[name] = {**overall.details[name], "follow_up": summary.details["follow_up"]}
 
     overall.seconds = round(time.monotonic() - started, 2)
     for line in report_lines(overall, config):
         log.info("%s", line)
     return overall
+
+
+def run_step(spark: SparkSession, config: LakeboostConfig, name: str, **options: Any) -> StepSummary:
+    """One step as its own job (`jobs/<step>.py`), with the steps it asks for next."""
+    summary = get_step(name)(StepContext(spark, config, options))
+    if summary.follow_up:
+        log.warning("%s asks for %s next", name, list(summary.follow_up))
+        followed = run_pipeline(spark, config, list(summary.follow_up))
+        summary.details["follow_up"] = {f: followed.details.get(f, {}) for f in summary.follow_up}
+    return summary
+
+
+def _run_step(spark: SparkSession, config: LakeboostConfig, name: str, options: dict[str, Any],
+              overall: StepSummary) -> StepSummary:
+    log.info("pipeline step %s: starting", name)
+    step_started = time.monotonic()
+    with CostMeter(spark, config.cost) as meter:
+        summary = get_step(name)(StepContext(spark, config, dict(options)))
+    summary.details["cost"] = meter.report.as_dict()
+    summary.step = name
+    summary.seconds = round(time.monotonic() - step_started, 2)
+    log_summary(summary)
+    overall.versions.update(summary.versions)
+    overall.details[name] = {
+        **summary.details, "rows_read": summary.rows_read, "rows_written": summary.rows_written,
+        "rows_quarantined": summary.rows_quarantined, "seconds": summary.seconds,
+    }
+    return summary
 
 
 def report_lines(overall: StepSummary, config: LakeboostConfig) -> list[str]:
@@ -142,9 +105,10 @@ def report_lines(overall: StepSummary, config: LakeboostConfig) -> list[str]:
     train = overall.details.get("train") or {}
     if train.get("model_version") is not None:
         test = train.get("metrics", {}).get("test", {})
+        shown = " ".join(f"{k}={v:.4f}" for k, v in sorted(test.items())
+                         if isinstance(v, float) and not k.endswith("_binned"))[:400]
         lines.append(f"model {config.training.tracking.registered_model} v{train['model_version']}: test "
-                     f"roc_auc={test.get('roc_auc', float('nan')):.4f} pr_auc={test.get('pr_auc', float('nan')):.4f} "
-                     f"(run {train.get('run_id')})")
+                     f"{shown} (run {train.get('run_id')})")
     if "promote" in overall.details:
         lines.append(f"promotion: {overall.details['promote'].get('decision')}")
     lines.append(f"tables: {config.storage.root} (bronze/, silver/, gold/)  versions: {overall.versions}")

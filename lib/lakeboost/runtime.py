@@ -23,7 +23,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--env", default="local", help="config overlay under conf/ (local, cluster)")
     parser.add_argument("--conf-dir", default=None, help="config directory (default: the repo's conf/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set demo.rows=1000000 (repeatable)")
+                        help="override a config value, e.g. --set training.model.n_estimators=200 (repeatable)")
     return parser
 
 

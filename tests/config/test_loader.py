@@ -27,10 +27,10 @@ def test_repo_config_loads_for_every_environment() -> None:
 
 
 def test_overlay_and_set_override_base_values(tmp_path: Path) -> None:
-    conf = conf_tree(tmp_path, "demo: {rows: 100, seed: 1}\nspark: {conf: {a: 1}}",
-                     "demo: {rows: 200}\nspark: {conf: {b: true}}")
-    config = load_config("local", ["demo.seed=7"], conf_dir=conf, environ={})
-    assert (config.demo.rows, config.demo.seed) == (200, 7)
+    conf = conf_tree(tmp_path, "training: {model: {n_estimators: 100, seed: 1}}\nspark: {conf: {a: 1}}",
+                     "training: {model: {n_estimators: 200}}\nspark: {conf: {b: true}}")
+    config = load_config("local", ["training.model.seed=7"], conf_dir=conf, environ={})
+    assert (config.training.model.n_estimators, config.training.model.seed) == (200, 7)
     assert config.spark.conf == {"a": "1", "b": "true"}
 
 
@@ -51,8 +51,9 @@ def test_unset_env_var_names_file_key_and_variable(tmp_path: Path) -> None:
 
 
 def test_wrong_type_names_file_key_and_found_value(tmp_path: Path) -> None:
-    conf = conf_tree(tmp_path, "demo: {rows: 100}", "demo: {rows: lots}")
-    with pytest.raises(ConfigError, match=r"local/main.yml: demo.rows: Input should be a valid integer.*found 'lots'"):
+    conf = conf_tree(tmp_path, "training: {model: {n_estimators: 100}}", "training: {model: {n_estimators: lots}}")
+    with pytest.raises(ConfigError, match=r"local/main.yml: training.model.n_estimators: Input should be a valid "
+                                          r"integer.*found 'lots'"):
         load_config("local", conf_dir=conf, environ={})
 
 
@@ -78,14 +79,55 @@ def test_text_source_without_schema_and_unknown_type_are_rejected(tmp_path: Path
 
 
 def test_typo_in_a_key_is_an_error_not_a_no_op(tmp_path: Path) -> None:
-    conf = conf_tree(tmp_path, "demo: {rowz: 5}")
-    with pytest.raises(ConfigError, match=r"demo.rowz: Extra inputs are not permitted"):
+    conf = conf_tree(tmp_path, "training: {model: {n_estimatorz: 5}}")
+    with pytest.raises(ConfigError, match=r"training.model.n_estimatorz: Extra inputs are not permitted"):
         load_config("local", conf_dir=conf, environ={})
 
 
 def test_bad_override_and_unknown_environment(tmp_path: Path) -> None:
-    conf = conf_tree(tmp_path, "demo: {rows: 100}")
+    conf = conf_tree(tmp_path, "training: {model: {n_estimators: 100}}")
     with pytest.raises(ConfigError, match=r"expected key.path=value"):
-        load_config("local", ["demo.rows"], conf_dir=conf, environ={})
+        load_config("local", ["training.model.n_estimators"], conf_dir=conf, environ={})
     with pytest.raises(ConfigError, match=r"unknown environment 'prod'.*known environments: \['local'\]"):
         load_config("prod", conf_dir=conf, environ={})
+
+
+def test_an_application_section_is_validated_by_the_applications_model() -> None:
+    config = load_config("local", ["demo.rows=300"], conf_dir=REPO_CONF, environ={})
+    assert config.section("demo").rows == 300 and config.application.modules == ("card_fraud",)
+    with pytest.raises(ConfigError, match=r"--set demo.rows=lots: demo.rows: Input should be a valid integer"):
+        load_config("local", ["demo.rows=lots"], conf_dir=REPO_CONF, environ={})
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("dataset.events=silver.nowhere", r"--set dataset.events=silver.nowhere: dataset.events: names table "
+                                      r"'silver.nowhere', which no configured source, silver table, integration"),
+    ("gold.training_set.features=gold.other", r"gold.training_set.features: 'gold.other' is not a configured "
+                                              r"feature set"),
+    ("scoring.stream.contract=payments", r"scoring.stream.contract: no silver table 'payments'"),
+    ("scoring.stream.integration=payments", r"scoring.stream.integration: no integration 'payments'"),
+    ("training.promotion.metric=rmse", r"training.promotion.metric: metric 'rmse' does not apply to a binary "
+                                       r"objective"),
+    ("monitor.metric=pr_aucc", r"monitor.metric: unknown metric 'pr_aucc'"),
+    ("pipeline.steps=[ingest, clean]", r"pipeline.steps: unknown step 'clean'"),
+    ("gold.features.transaction_features.custom=[no_such_feature]",
+     r"gold.features.transaction_features.custom: custom feature 'no_such_feature' is not registered"),
+    ("silver.integrations.transactions_enriched.key=[txn]",
+     r"silver.integrations.transactions_enriched.key: key columns \['txn'\] are not columns of silver.transactions"),
+])
+def test_cross_section_errors_name_the_file_the_key_and_what_was_expected(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", [override], conf_dir=REPO_CONF, environ={})
+
+
+def test_a_presence_label_needs_a_label_maturity_and_a_matching_key_width() -> None:
+    with pytest.raises(ConfigError, match=r"gold.training_set.label_maturity: a presence label needs label_maturity"):
+        load_config("local", ["gold.training_set.label_maturity=null"], conf_dir=REPO_CONF, environ={})
+    with pytest.raises(ConfigError, match=r"dataset.label.key: 2 column\(s\) \['a', 'b'\] for a key of 1"):
+        load_config("local", ["dataset.label.key=[a, b]"], conf_dir=REPO_CONF, environ={})
+
+
+def test_an_application_module_that_does_not_import_is_named(tmp_path: Path) -> None:
+    conf = conf_tree(tmp_path, "application: {modules: [no_such_app_module]}")
+    with pytest.raises(ConfigError, match=r"application.modules: cannot import 'no_such_app_module'"):
+        load_config("local", conf_dir=conf, environ={})

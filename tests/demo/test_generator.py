@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from lakeboost.demo.generator import DemoManifest, generate_demo_data, read_manifest
+from card_fraud.generator import DemoManifest, generate_demo_data, read_manifest
 from lakeboost.errors import ConfigError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chispa import assert_df_equality
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.features.build import build_feature_set, reach_days
@@ -12,8 +13,10 @@ from lakeboost.io import TableCatalog
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+DATASET = DatasetConfig.model_validate({
+    "events": "silver.events", "key": "txn_id", "event_time": "event_time", "date_column": "event_date",
+    "label": {"kind": "presence", "column": "label", "table": "silver.cbs", "available_at": "reported_at"}})
 FEATURES = FeatureSetConfig.model_validate({
-    "source": "silver.events", "event_key": "txn_id", "timestamp": "event_time", "date_column": "event_date",
     "passthrough": ["amount"],
     "groups": {"cust": {"entity": "customer_id", "windows": ["1d", "3d"], "aggs": {"amount": ["sum", "max"]},
                         "last_value": ["amount"], "time_since_last": True}},
@@ -47,7 +50,7 @@ def test_incremental_build_after_late_record_equals_full_rebuild(spark: SparkSes
     catalog.write(daily_events(spark), "silver.events")
     catalog.write(spark.createDataFrame([("T21", "2026-01-03 00:00:00")], "txn_id string, reported_at string")
                   .withColumn("reported_at", F.to_timestamp("reported_at")), "silver.cbs")
-    first = build_feature_set(catalog, "feats", FEATURES)
+    first = build_feature_set(catalog, "feats", FEATURES, DATASET)
     assert first["mode"] == "full"
 
     # A late record for day 2 and a new day 11: days 2..5 and 11 change, nothing else. A
@@ -57,13 +60,13 @@ def test_incremental_build_after_late_record_equals_full_rebuild(spark: SparkSes
                                  ("NEW", 2, "M0", "2026-01-11 09:00:00", 1.0)]), "silver.events")
     catalog.write(spark.createDataFrame([("T10", "2026-01-10 23:00:00")], "txn_id string, reported_at string")
                   .withColumn("reported_at", F.to_timestamp("reported_at")), "silver.cbs")
-    incremental = build_feature_set(catalog, "feats", FEATURES)
+    incremental = build_feature_set(catalog, "feats", FEATURES, DATASET)
     after_incremental = catalog.read("gold.feats", version=incremental["version"])
     assert (incremental["mode"], incremental["dates"]) == ("incremental", 6)  # 2..5, 10, 11 -> 2..5, 11 + 10
     history = catalog.delta_table("gold.feats").history(1).first()
-    assert history.operation == "WRITE" and "event_date IN" in history.operationParameters["predicate"]
+    assert history.operation == "WRITE" and "`event_date` IN" in history.operationParameters["predicate"]
 
-    rebuilt = build_feature_set(catalog, "feats", FEATURES, full_rebuild=True)
+    rebuilt = build_feature_set(catalog, "feats", FEATURES, DATASET, full_rebuild=True)
     assert rebuilt["mode"] == "full"
     assert_df_equality(after_incremental, catalog.read("gold.feats"), ignore_row_order=True, ignore_nullable=True)
     late_effect = catalog.read("gold.feats").filter("customer_id = 1 AND event_date = '2026-01-05'").first()
@@ -80,10 +83,10 @@ def test_missing_change_feed_falls_back_to_a_full_rebuild(spark: SparkSession, t
         catalog.write(spark.createDataFrame([], "txn_id string, reported_at timestamp"), "silver.cbs")
     finally:
         spark.conf.set("spark.databricks.delta.properties.defaults.enableChangeDataFeed", "true")
-    build_feature_set(catalog, "feats", FEATURES)
+    build_feature_set(catalog, "feats", FEATURES, DATASET)
     catalog.write(events(spark, [("NEW", 2, "M0", "2026-01-11 09:00:00", 1.0)]), "silver.events")
 
-    again = build_feature_set(catalog, "feats", FEATURES)
+    again = build_feature_set(catalog, "feats", FEATURES, DATASET)
 
     assert again["mode"] == "full" and catalog.read("gold.feats").count() == 31
 
@@ -92,9 +95,9 @@ def test_unchanged_inputs_build_nothing(spark: SparkSession, tmp_path: Path) -> 
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     catalog.write(daily_events(spark), "silver.events")
     catalog.write(spark.createDataFrame([], "txn_id string, reported_at timestamp"), "silver.cbs")
-    build_feature_set(catalog, "feats", FEATURES)
+    build_feature_set(catalog, "feats", FEATURES, DATASET)
     version = catalog.version("gold.feats")
 
-    again = build_feature_set(catalog, "feats", FEATURES)
+    again = build_feature_set(catalog, "feats", FEATURES, DATASET)
 
     assert again["mode"] == "unchanged" and catalog.version("gold.feats") == version

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import TrainingSetConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import LeakageError
@@ -21,12 +22,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 CONFIG = TrainingSetConfig.model_validate({
-    "features": "gold.feats", "labels": {"table": "silver.cbs", "key": "txn_id", "available_at": "reported_at"},
-    "label_maturity": "10d",
-    "as_of": [{"table": "silver.customers", "entity": "customer_id", "timestamp": "valid_from",
-               "columns": ["limit"], "prefix": "c_"}],
-    "exclude": ["txn_id", "customer_id"],
+    "features": "gold.feats", "label_maturity": "10d",
+    "as_of": [{"table": "silver.customers", "keys": "customer_id", "time": "valid_from", "strict": True,
+               "columns": {"limit": "c_limit"}, "time_as": "c_asof_time"}],
+    "exclude": ["customer_id"],
 })
+DATASET = DatasetConfig.model_validate({
+    "events": "silver.events", "key": "txn_id", "event_time": "event_time", "date_column": "event_date",
+    "label": {"kind": "presence", "column": "label", "table": "silver.cbs", "available_at": "reported_at"}})
 
 
 def ts(df: DataFrame, *columns: str) -> DataFrame:
@@ -57,7 +60,7 @@ def test_labels_are_known_only_after_they_are_reported_and_young_examples_wait(
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     setup_tables(spark, catalog)
 
-    training = build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
+    training = build_training_set(catalog, CONFIG, DATASET, cutoff=dt.datetime(2026, 2, 1))
 
     rows = {r.txn_id: r for r in training.df.collect()}
     assert rows["T1"].label == 1 and rows["T2"].label == 0 and rows["T3"].label == 1
@@ -72,7 +75,7 @@ def test_audit_names_a_feature_that_predicts_the_label_alone(spark: SparkSession
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     setup_tables(spark, catalog, extra_feature="CASE WHEN txn_id IN ('T1', 'T3') THEN 1.0 ELSE 0.0 END")
     with pytest.raises(LeakageError, match=r"feature 'leaky' alone predicts 'label' with ROC AUC 1.0000"):
-        build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
+        build_training_set(catalog, CONFIG, DATASET, cutoff=dt.datetime(2026, 2, 1))
 
 
 def test_audit_catches_a_feature_observed_at_its_own_time(spark: SparkSession, tmp_path: Path) -> None:
@@ -81,7 +84,7 @@ def test_audit_catches_a_feature_observed_at_its_own_time(spark: SparkSession, t
     leaking = catalog.read("gold.feats").withColumn("_features_as_of", F.col("event_time"))
     catalog.write(leaking, "gold.feats", mode="overwrite")
     with pytest.raises(LeakageError, match=r"use data observed at or after their own time via '_features_as_of'"):
-        build_training_set(catalog, CONFIG, cutoff=dt.datetime(2026, 2, 1))
+        build_training_set(catalog, CONFIG, DATASET, cutoff=dt.datetime(2026, 2, 1))
 
 
 def test_stored_training_set_is_reused_only_while_inputs_and_config_are_unchanged(
@@ -89,20 +92,20 @@ def test_stored_training_set_is_reused_only_while_inputs_and_config_are_unchange
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     setup_tables(spark, catalog)
     config = CONFIG.model_copy(update={"cutoff": "2026-02-01T00:00:00"})
-    assert stored_training_set(catalog, config) is None  # nothing written yet
-    built = build_training_set(catalog, config)
+    assert stored_training_set(catalog, config, DATASET) is None  # nothing written yet
+    built = build_training_set(catalog, config, DATASET)
     write_training_set(catalog, built)
 
-    stored = stored_training_set(catalog, config)
+    stored = stored_training_set(catalog, config, DATASET)
 
     assert stored is not None and stored.lineage() == built.lineage()
     assert_df_equality(stored.df, built.df, ignore_row_order=True, ignore_nullable=True)
     # Another configuration, or a new label, makes it stale.
-    assert stored_training_set(catalog, config.model_copy(update={"label_maturity": "5d"})) is None
+    assert stored_training_set(catalog, config.model_copy(update={"label_maturity": "5d"}), DATASET) is None
     catalog.write(ts(spark.createDataFrame([("T4", "2026-01-12 00:00:00")], "txn_id string, reported_at string"),
                      "reported_at"), "silver.cbs")
-    assert stored_training_set(catalog, config) is None
-    rebuilt = current_training_set(catalog, config)
+    assert stored_training_set(catalog, config, DATASET) is None
+    rebuilt = current_training_set(catalog, config, DATASET)
     assert rebuilt.versions["silver.cbs"] == 1 and rebuilt.df.filter("txn_id = 'T4' AND label = 1").count() == 1
 
 
@@ -110,11 +113,42 @@ def test_warm_up_leaves_out_examples_whose_windows_are_still_filling(spark: Spar
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     setup_tables(spark, catalog)
     cutoff = dt.datetime(2026, 2, 1)
-    everything = build_training_set(catalog, CONFIG, cutoff=cutoff).df
-    warmed = build_training_set(catalog, CONFIG.model_copy(update={"warm_up": "5d"}), cutoff=cutoff).df
+    everything = build_training_set(catalog, CONFIG, DATASET, cutoff=cutoff).df
+    warmed = build_training_set(catalog, CONFIG.model_copy(update={"warm_up": "5d"}), DATASET, cutoff=cutoff).df
 
     # The first event is 2026-01-01 12:00: examples before 2026-01-06 12:00 are left out, no other.
     boundary = dt.datetime(2026, 1, 6, 12)
     assert_df_equality(warmed, everything.filter(F.col("event_time") >= F.lit(boundary)),
                        ignore_row_order=True, ignore_nullable=True)
     assert everything.filter(F.col("event_time") < F.lit(boundary)).count() > 0
+
+
+def test_value_label_with_a_composite_key_leaves_out_examples_not_known_at_the_cutoff(
+        spark: SparkSession, tmp_path: Path) -> None:
+    """A delivery is late when it took over 3 days; that is known only once it was delivered."""
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    events = ts(spark.createDataFrame([
+        ("S1", 1, "2026-01-01 00:00:00", "2026-01-02 00:00:00"),   # 1 day: on time, known
+        ("S1", 2, "2026-01-02 00:00:00", "2026-01-08 00:00:00"),   # 6 days: late, known
+        ("S2", 1, "2026-01-05 00:00:00", "2026-01-12 00:00:00"),   # delivered after the cutoff: unknown
+        ("S2", 2, "2026-01-06 00:00:00", None),                    # not delivered yet: unknown
+        ("S3", 1, "2026-01-07 00:00:00", "2026-01-09 00:00:00"),   # 2 days, known
+    ], "shop string, order_no int, placed_at string, delivered_at string"), "placed_at", "delivered_at")
+    catalog.write(events, "silver.orders")
+    feats = events.select("shop", "order_no", "placed_at", F.to_date("placed_at").alias("day"),
+                          F.lit(1.0).alias("f1"),  # uninformative: the audit passes
+                          (F.col("placed_at") - F.expr("INTERVAL 1 SECOND")).alias("_features_as_of"))
+    catalog.write(feats, "gold.order_feats")
+    dataset = DatasetConfig.model_validate({
+        "events": "silver.orders", "key": ["shop", "order_no"], "event_time": "placed_at", "date_column": "day",
+        "label": {"kind": "value", "column": "late", "expr": "delivered_at > placed_at + INTERVAL 3 DAYS",
+                  "available_at": "delivered_at"}})
+    cfg = TrainingSetConfig.model_validate({"features": "gold.order_feats", "exclude": ["shop"]})
+
+    training = build_training_set(catalog, cfg, dataset, cutoff=dt.datetime(2026, 1, 10))
+
+    expected = spark.createDataFrame([("S1", 1, 0), ("S1", 2, 1), ("S3", 1, 0)], "shop string, order_no int, late int")
+    assert_df_equality(training.df.select("shop", "order_no", "late"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    assert training.feature_columns == ("f1",)
+    assert training.versions == {"gold.order_feats": 0, "silver.orders": 0}

@@ -10,6 +10,7 @@ import mlflow
 import pytest
 from lakeboost.io import TableCatalog
 from lakeboost.monitor.job import monitor_step
+from lakeboost.pipeline import run_step
 from lakeboost.score.registry import CHAMPION, current_alias, set_alias
 from mlflow import MlflowClient
 from pyspark.sql import SparkSession
@@ -76,18 +77,19 @@ def test_shifted_live_events_raise_a_drift_alert_once_through_the_hooks(spark: S
     versions_before = _versions(name)
     champion = current_alias(name, CHAMPION)
     try:
-        summary = monitor_step(spark, shifted)
-        again = monitor_step(spark, shifted)
+        summary = run_step(spark, shifted, "monitor")  # the runner runs the retrain it asks for
+        again = run_step(spark, shifted, "monitor")
     finally:  # the other e2e tests expect the demo's champion
         if current_alias(name, CHAMPION) != champion:
             set_alias(name, CHAMPION, champion)
 
     # The drift alert retrained once (a new registered version, judged by the promotion gate);
     # the re-run raised no new alert, so it did not retrain again.
-    retrained = summary.details["retrained"]
-    assert "data_drift" in retrained["triggers"]
-    assert _versions(name) == [*versions_before, retrained["model_version"]]
-    assert retrained["decision"] and again.details["retrained"] is None
+    assert "data_drift" in summary.details["retrain"]["triggers"]
+    followed = summary.details["follow_up"]
+    assert list(followed) == ["features", "train", "promote"]
+    assert _versions(name) == [*versions_before, followed["train"]["model_version"]]
+    assert followed["promote"]["decision"] and again.details["retrain"] is None and not again.follow_up
 
     alerts = [json.loads(line) for line in sent.read_text().splitlines()]
     assert len(alerts) == summary.details["new_alerts"]  # the second run sent nothing

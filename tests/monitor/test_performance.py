@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from lakeboost.monitor.performance import performance_by_window, with_known_labels
+from lakeboost.config.dataset import DatasetConfig
+from lakeboost.features.training_set import known_labels, with_labels
+from lakeboost.monitor.performance import performance_by_window
+from lakeboost.train.evaluate import LABEL
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -27,8 +30,11 @@ def test_labels_count_once_reported_and_immature_windows_are_not_judged(spark: S
         ("T7", "2026-02-12 00:00:00"),
     ], "txn_id string, reported_at string").withColumn("reported_at", F.to_timestamp("reported_at"))
 
-    labelled = with_known_labels(predictions, chargebacks, key="txn_id", label_key="txn_id",
-                                 available_at="reported_at", as_of=AS_OF)
+    dataset = DatasetConfig.model_validate({
+        "events": "gold.p", "key": "txn_id", "event_time": "event_time", "date_column": "d",
+        "label": {"kind": "presence", "column": "fraud", "table": "silver.cb", "available_at": "reported_at"}})
+    labelled = with_labels(predictions, known_labels(chargebacks, dataset, as_of=AS_OF), dataset) \
+        .withColumnRenamed("fraud", LABEL)
     windows = performance_by_window(labelled, event_time="event_time", window="day", as_of=AS_OF,
                                     maturity=dt.timedelta(days=30), min_rows=2, min_positives=1)
 

@@ -32,7 +32,7 @@ def silver_cfg(**overrides) -> dict:
         "pii": {"hash": ["email"]},
     }
     table.update(overrides)
-    return {"tables": {"txns": table}, "integrate": False}
+    return {"tables": {"txns": table}}
 
 
 def bronze_rows(spark: SparkSession, rows: list[tuple], batch: int = 0) -> DataFrame:

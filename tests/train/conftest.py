@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.features.training_set import TrainingSet
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+
+SYNTHETIC_DATASET = DatasetConfig.model_validate({
+    "events": "silver.synthetic", "key": "txn_id", "event_time": "event_time", "date_column": "event_date",
+    "label": {"kind": "value", "column": "label", "expr": "outcome", "available_at": "event_time"}})
 
 
 def uniform(seed: str):
@@ -34,7 +39,7 @@ def synthetic(spark: SparkSession, rows: int = 6000, positive_rate_logit: float 
         label = 10.0 * F.col("f1") + 2.0 * F.col("f2") + F.col("noise")
     df = base.withColumn("label", label)
     return TrainingSet(df, {"gold.synthetic": 0}, dt.datetime(2026, 3, 1), ("f1", "f2", "channel"), ("channel",),
-                       "event_time")
+                       SYNTHETIC_DATASET)
 
 
 @pytest.fixture(scope="session")

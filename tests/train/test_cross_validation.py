@@ -29,7 +29,7 @@ def _timeline(spark: SparkSession):
 
 
 def test_time_folds_chain_forward_and_never_touch_test(spark: SparkSession) -> None:
-    numbered = with_fold_blocks(_timeline(spark), cfg=SplitConfig(kind="time"), folds=4, key="txn_id",
+    numbered = with_fold_blocks(_timeline(spark), cfg=SplitConfig(kind="time"), folds=4, key=("txn_id",),
                                 time_column="event_time")
 
     def fold(i: int) -> list[tuple[str, str]]:
@@ -46,7 +46,7 @@ def test_group_folds_validate_every_row_once_and_keep_groups_whole(spark: SparkS
     rows = spark.range(400).select(F.format_string("t%03d", "id").alias("txn_id"), (F.col("id") % 37).alias("cust"),
                                    F.when(F.col("id") % 10 == 0, "test").otherwise("train").alias(SPLIT))
     cfg = SplitConfig(kind="group", group_column="cust")
-    numbered = with_fold_blocks(rows, cfg=cfg, folds=3, key="txn_id", time_column="unused").persist()
+    numbered = with_fold_blocks(rows, cfg=cfg, folds=3, key=("txn_id",), time_column="unused").persist()
     folds = [fold_split(numbered, kind="group", fold=i).select("txn_id", "cust", F.col(SPLIT).alias(f"s{i}"))
              for i in range(3)]
     joined = folds[0].join(folds[1], ["txn_id", "cust"]).join(folds[2], ["txn_id", "cust"])

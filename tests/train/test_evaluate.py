@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from sklearn import metrics as skm
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-BINARY_SCHEMA = "label int, score double"
+BINARY_SCHEMA = "_label int, score double"
 
 
 def _uniform(seed: int) -> F.Column:
@@ -36,8 +36,8 @@ def scored(spark: SparkSession) -> DataFrame:
     """4000 seeded rows, ~25% positives; scores rounded to 3 decimals so many tie."""
     return (
         spark.range(4000)
-        .select((_uniform(1) < 0.25).cast("int").alias("label"), _uniform(2).alias("noise"))
-        .select("label", F.round(0.3 * F.col("label") + 0.7 * F.col("noise"), 3).alias("score"))
+        .select((_uniform(1) < 0.25).cast("int").alias("_label"), _uniform(2).alias("noise"))
+        .select("_label", F.round(0.3 * F.col("_label") + 0.7 * F.col("noise"), 3).alias("score"))
         .cache()
     )
 
@@ -46,7 +46,7 @@ def scored(spark: SparkSession) -> DataFrame:
 def scored_local(scored: DataFrame) -> tuple[np.ndarray, np.ndarray]:
     # Tests may collect their small data to compute the scikit-learn reference.
     rows = scored.collect()
-    return np.array([r["label"] for r in rows]), np.array([r["score"] for r in rows])
+    return np.array([r["_label"] for r in rows]), np.array([r["score"] for r in rows])
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_binary_metrics_without_scored_rows_raises(spark: SparkSession) -> None:
 
 
 def test_missing_column_names_what_was_found(hand_made: DataFrame) -> None:
-    with pytest.raises(EvaluationError, match=r"lack column\(s\) \['prob'\]; found \['label', 'score'\]"):
+    with pytest.raises(EvaluationError, match=r"lack column\(s\) \['prob'\]; found \['_label', 'score'\]"):
         binary_curve(hand_made, score="prob")
 
 
@@ -165,7 +165,7 @@ def test_fixed_threshold_and_empty_curve() -> None:
 
 def test_regression_metrics_match_sklearn_and_ignore_null_rows(spark: SparkSession) -> None:
     pairs = [(3.0, 2.5), (-0.5, 0.0), (2.0, 2.0), (7.0, 8.0), (1.5, 1.0), (4.0, 3.2)]
-    df = spark.createDataFrame(pairs + [(None, 1.0), (2.0, None)], "label double, prediction double")
+    df = spark.createDataFrame(pairs + [(None, 1.0), (2.0, None)], "_label double, prediction double")
     m = regression_metrics(df)
     y, yhat = zip(*pairs, strict=True)
     assert m["rows"] == len(pairs)
@@ -181,7 +181,7 @@ def test_multiclass_metrics_match_sklearn(spark: SparkSession) -> None:
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     preds = probs.argmax(axis=1)
     rows = [(int(a), int(b), [float(v) for v in p]) for a, b, p in zip(labels, preds, probs, strict=True)]
-    df = spark.createDataFrame(rows, "label int, prediction int, probabilities array<double>")
+    df = spark.createDataFrame(rows, "_label int, prediction int, probabilities array<double>")
     m = multiclass_metrics(df, num_classes=3)
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(labels, preds), abs=1e-12)
     assert m["macro_f1"] == pytest.approx(skm.f1_score(labels, preds, average="macro"), abs=1e-12)
@@ -190,7 +190,7 @@ def test_multiclass_metrics_match_sklearn(spark: SparkSession) -> None:
 
 def test_multiclass_label_outside_num_classes_raises(spark: SparkSession) -> None:
     df = spark.createDataFrame([(0, 0, [0.9, 0.1]), (2, 1, [0.3, 0.7])],
-                               "label int, prediction int, probabilities array<double>")
+                               "_label int, prediction int, probabilities array<double>")
     with pytest.raises(EvaluationError, match=r"\(2, 1\) outside 0\.\.1; check num_classes"):
         multiclass_metrics(df, num_classes=2)
 

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 
 def test_time_split_puts_no_test_row_before_any_training_row(binary_set: TrainingSet) -> None:
-    df = assign_splits(binary_set.df, cfg=SplitConfig(), label="label", key="txn_id", time_column="event_time")
+    df = assign_splits(binary_set.df, cfg=SplitConfig(), label="label", key=("txn_id",), time_column="event_time")
     bounds = {r[SPLIT]: r for r in df.groupBy(SPLIT).agg(F.min("event_time").alias("lo"),
                                                          F.max("event_time").alias("hi"), F.count("*").alias("n"))
               .collect()}
@@ -24,13 +24,13 @@ def test_time_split_puts_no_test_row_before_any_training_row(binary_set: Trainin
 
 def test_group_split_keeps_each_entity_in_one_split(binary_set: TrainingSet) -> None:
     df = assign_splits(binary_set.df, cfg=SplitConfig(kind="group", group_column="customer_id"), label="label",
-                       key="txn_id", time_column="event_time")
+                       key=("txn_id",), time_column="event_time")
     assert df.groupBy("customer_id").agg(F.countDistinct(SPLIT).alias("n")).filter("n > 1").count() == 0
     assert {r[SPLIT] for r in df.select(SPLIT).distinct().collect()} == {"train", "valid", "test"}
 
 
 def test_random_split_is_stratified(binary_set: TrainingSet) -> None:
-    df = assign_splits(binary_set.df, cfg=SplitConfig(kind="random"), label="label", key="txn_id",
+    df = assign_splits(binary_set.df, cfg=SplitConfig(kind="random"), label="label", key=("txn_id",),
                        time_column="event_time")
     rates = {r[SPLIT]: r.rate for r in df.groupBy(SPLIT).agg(F.avg("label").alias("rate")).collect()}
     assert max(rates.values()) - min(rates.values()) < 0.01
@@ -41,7 +41,7 @@ def test_every_worker_gets_both_classes_and_validation_rows_at_two_percent(spark
     df = spark.range(1000).select(
         F.format_string("K%d", "id").alias("txn_id"), (F.col("id") % 50 == 0).cast("int").alias("label"),
         (F.col("id") % 10 == 3).alias(VALID))
-    laid = layout_for_workers(df, num_workers=4, label="label", key="txn_id")
+    laid = layout_for_workers(df, num_workers=4, label="label", key=("txn_id",))
     per_worker = laid.groupBy(F.spark_partition_id().alias("p")).agg(
         F.sum("label").alias("pos"), F.sum(F.col(VALID).cast("int")).alias("valid"), F.count("*").alias("n")).collect()
     assert len(per_worker) == 4

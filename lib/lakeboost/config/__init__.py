@@ -1,8 +1,8 @@
 """Typed configuration: `load_config` builds a frozen `LakeboostConfig`."""
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.loader import load_config
 from lakeboost.config.model import (
-    DemoConfig,
     FileSourceConfig,
     JdbcSourceConfig,
     LakeboostConfig,
@@ -11,7 +11,7 @@ from lakeboost.config.model import (
 )
 
 __all__ = [
-    "DemoConfig",
+    "DatasetConfig",
     "FileSourceConfig",
     "JdbcSourceConfig",
     "LakeboostConfig",

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from lakeboost.config.base import Frozen
+from lakeboost.config.dataset import as_columns
+from lakeboost.config.durations import duration_seconds
+from lakeboost.config.integration import AsOfJoin
 
+__all__ = ["duration_seconds"]
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration_seconds(text: str) -> int:
-    """'30d' -> 2592000. Raises ValueError naming the accepted forms."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"duration {text!r} must look like 90s, 15m, 1h or 30d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 class WindowGroup(Frozen):
@@ -27,14 +20,17 @@ class WindowGroup(Frozen):
 
     A window `w` for an event at time t covers events in [t - w, t): the event itself and
     anything at the same second are excluded, so a feature never sees its own row.
+    `entity` is one column or several (a composite entity key).
     """
 
-    entity: str
+    entity: tuple[str, ...] = Field(min_length=1)
     windows: tuple[str, ...] = ("1d", "7d", "30d")
     aggs: dict[str, tuple[AggName, ...]] = Field(default_factory=dict)
     count: bool = True  # number of events in each window
     last_value: tuple[str, ...] = ()  # previous event's value, plus `<col>_changed`
     time_since_last: bool = False
+
+    _entity = field_validator("entity", mode="before")(as_columns)
 
     @field_validator("windows")
     @classmethod
@@ -47,16 +43,21 @@ class WindowGroup(Frozen):
 class LabelRateGroup(Frozen):
     """Share of an entity's recent events that were labelled positive, as known at the time.
 
-    Only labels *reported* before the event count: a chargeback filed next week is not known.
+    Only labels *reported* before the event count: a label filed next week is not known.
+    The labels are the dataset's presence label (`dataset.label`) unless `labels` names
+    another table, matched by `label_key` to the event key and known from `reported_at`.
     """
 
-    entity: str
-    labels: str  # logical table with one row per positive label
-    label_key: str  # key joining a label to its event (txn_id)
-    reported_at: str  # when the label became known
+    entity: tuple[str, ...] = Field(min_length=1)
+    labels: str | None = None
+    label_key: tuple[str, ...] | None = None
+    reported_at: str | None = None
     window: str = "90d"
     prior_rate: float = Field(0.02, ge=0, le=1)
-    prior_weight: float = Field(20.0, ge=0)  # pseudo-events: shrinks rates of small merchants
+    prior_weight: float = Field(20.0, ge=0)  # pseudo-events: shrinks rates of small entities
+
+    _entity = field_validator("entity", mode="before")(as_columns)
+    _label_key = field_validator("label_key", mode="before")(as_columns)
 
     @field_validator("window")
     @classmethod
@@ -66,50 +67,43 @@ class LabelRateGroup(Frozen):
 
 
 class FeatureSetConfig(Frozen):
-    """One gold feature table: one row per event, partitioned by its date."""
+    """One gold feature table: one row per event of `dataset.events`, partitioned by its date."""
 
-    source: str
-    event_key: str
-    timestamp: str
-    date_column: str = "event_date"
     passthrough: tuple[str, ...] = ()  # the event's own attributes, known at its time
     groups: dict[str, WindowGroup] = Field(default_factory=dict)
     label_rates: dict[str, LabelRateGroup] = Field(default_factory=dict)
     ratios: dict[str, str] = Field(default_factory=dict)  # name -> SQL over the features
     custom: tuple[str, ...] = ()  # names registered with lakeboost.features.registry
 
-
-class LabelConfig(Frozen):
-    table: str
-    key: str  # joins to the feature table's event key
-    available_at: str  # when the label became known (report time), not when the event happened
-
-
-class AsOfFeatures(Frozen):
-    """Attributes of an entity from a versioned table, as of strictly before the example's time."""
-
-    table: str
-    entity: str
-    timestamp: str
-    columns: tuple[str, ...]
-    max_age: str | None = None
-    prefix: str = ""
+    def entities(self) -> list[str]:
+        """Every entity column the windows and label rates partition by, sorted."""
+        return sorted({c for g in self.groups.values() for c in g.entity}
+                      | {c for g in self.label_rates.values() for c in g.entity})
 
 
 class TrainingSetConfig(Frozen):
     features: str  # gold feature table (one row per event)
-    labels: LabelConfig
-    # Examples younger than this at the cutoff are left out: their labels may not have arrived.
-    label_maturity: str = "30d"
+    # Presence labels: examples younger than this at the cutoff are left out (their label may
+    # not have arrived; absence is a negative only once it is old enough). Value labels carry
+    # their own availability time; this is then optional.
+    label_maturity: str | None = None
     cutoff: str | None = None  # ISO timestamp; default: the latest event in the feature table
     # Leave out examples within this long of the feature table's first event: their windows
     # (a 30d count, say) are still filling, unlike those of any event scored later, so the model
     # would learn from feature values serving never sees (set it to the longest window).
     warm_up: str | None = None
-    as_of: tuple[AsOfFeatures, ...] = ()
+    # Point-in-time attributes (use `strict: true` and `time_as` so the audit checks them).
+    as_of: tuple[AsOfJoin, ...] = ()
     exclude: tuple[str, ...] = ()  # columns never used as features (ids, raw times)
     categorical: tuple[str, ...] = ()
     max_single_feature_auc: float = Field(0.98, gt=0.5, le=1.0)
+
+    @field_validator("label_maturity", "warm_up")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
 
 
 class MaintenanceConfig(Frozen):

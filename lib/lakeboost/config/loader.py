@@ -16,7 +16,9 @@ import yaml
 from pydantic import ValidationError
 
 from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.validate import cross_section_problems
 from lakeboost.errors import ConfigError
+from lakeboost.plugins import load_application, registered_sections
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 _ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -55,10 +57,40 @@ def load_config(
     merged["env"] = env
     resolved = _resolve_env_refs(merged, environ, origin, ())
     _absolutise_local_paths(resolved)
+    _load_application(resolved, conf_path, origin)
+    sections = {}
+    for name, model in registered_sections().items():
+        if name in resolved:
+            try:
+                sections[name] = model.model_validate(resolved.pop(name))
+            except ValidationError as exc:
+                raise ConfigError(_describe(exc, origin, prefix=(name,))) from None
     try:
-        return LakeboostConfig.model_validate(resolved)
+        config = LakeboostConfig.model_validate({**resolved, "sections": sections})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin)) from None
+    _check_across_sections(config, origin)
+    return config
+
+
+def _load_application(resolved: dict[str, Any], conf_path: Path, origin: dict[tuple[str, ...], str]) -> None:
+    application = resolved.get("application") or {}
+    if not isinstance(application, dict):
+        return  # the model's validation names the wrong type
+    where = _nearest_origin(("application",), origin)
+    load_application(application.get("python_path") or (), application.get("modules") or (),
+                     conf_dir=conf_path, where=where)
+
+
+def _check_across_sections(config: LakeboostConfig, origin: dict[tuple[str, ...], str]) -> None:
+    from lakeboost.features.registry import resolution_problem
+    from lakeboost.steps import registered_steps
+
+    problems = cross_section_problems(config, registered_steps=registered_steps(),
+                                      feature_problem=resolution_problem)
+    if problems:
+        lines = [f"{_nearest_origin(path, origin)}: {'.'.join(path)}: {message}" for path, message in problems]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
 def _read_yaml(file: Path) -> dict[str, Any]:
@@ -104,7 +136,7 @@ def _leaf_paths(value: Any, path: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
 def _parse_override(override: str) -> tuple[str, Any]:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip() or not re.fullmatch(r"[A-Za-z0-9_.\-]+", key.strip()):
-        raise ConfigError(f"--set {override!r}: expected key.path=value, e.g. --set demo.rows=100000")
+        raise ConfigError(f"--set {override!r}: expected key.path=value, e.g. --set training.model.n_estimators=200")
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
@@ -164,12 +196,12 @@ def _absolutise_local_paths(config: dict[str, Any]) -> None:
                 source["path"] = f"{landing.rstrip('/')}/{path}"
 
 
-def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
+def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str], prefix: tuple[str, ...] = ()) -> str:
     lines = []
     for error in exc.errors():
-        loc = tuple(str(part) for part in error["loc"])
+        loc = (*prefix, *(str(part) for part in error["loc"]))
         # Discriminated unions add the tag ("csv") to the location; drop it for the key path.
-        key_path = tuple(part for part in loc if part not in ("csv", "json", "parquet", "jdbc"))
+        key_path = tuple(part for part in loc if part not in ("csv", "json", "parquet", "jdbc", "presence", "value"))
         where = _nearest_origin(key_path, origin)
         found = error.get("input")
         found_text = "" if isinstance(found, dict) else f", found {found!r}"

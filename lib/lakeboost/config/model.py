@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from lakeboost.config.base import Frozen, check_schema
 from lakeboost.config.cost import CostConfig
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import GoldConfig
 from lakeboost.config.monitoring import MonitorConfig, ScoringConfig
 from lakeboost.config.silver import SilverConfig
@@ -54,12 +55,24 @@ class LoggingConfig(Frozen):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-class DemoConfig(Frozen):
-    rows: int = Field(20_000, ge=100, description="transactions to generate")
-    seed: int = 42
-    days: int = Field(60, ge=7)
-    start_date: str = "2026-01-01"
-    shift: float = Field(0.0, ge=0.0, description="distribution shift for the live events (drift demo)")
+class ApplicationConfig(Frozen):
+    """The application this config belongs to: its name and the Python modules it brings.
+
+    `modules` are imported when the config loads, before it is validated: they register the
+    application's steps, feature functions and config sections (lakeboost.plugins).
+    `python_path` entries (relative to the config directory) are put on sys.path first.
+    """
+
+    name: str = "lakeboost"
+    python_path: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+
+
+class PipelineConfig(Frozen):
+    """The steps `jobs/pipeline.py` runs, in order; default: the framework's steps this config
+    enables (score_stream needs scoring.stream, the steps from features on need a dataset)."""
+
+    steps: tuple[str, ...] | None = None
 
 
 class FileSourceConfig(Frozen):
@@ -147,10 +160,12 @@ class LakeboostConfig(Frozen):
     """The whole configuration, parsed once per job."""
 
     env: str = "local"
+    application: ApplicationConfig = ApplicationConfig()
+    pipeline: PipelineConfig = PipelineConfig()
     spark: SparkConfig = SparkConfig()
     storage: StorageConfig = StorageConfig()
     logging: LoggingConfig = LoggingConfig()
-    demo: DemoConfig = DemoConfig()
+    dataset: DatasetConfig | None = None
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     silver: SilverConfig = SilverConfig()
     gold: GoldConfig = GoldConfig()
@@ -158,6 +173,27 @@ class LakeboostConfig(Frozen):
     cost: CostConfig = CostConfig()
     scoring: ScoringConfig = ScoringConfig()
     monitor: MonitorConfig = MonitorConfig()
+    # Sections an application registered (lakeboost.plugins.register_section), each validated
+    # by the application's own model.
+    sections: dict[str, BaseModel] = Field(default_factory=dict)
+
+    def section(self, name: str) -> Any:
+        """An application's config section. Raises ConfigError when it is not configured."""
+        if name not in self.sections:
+            from lakeboost.errors import ConfigError
+
+            raise ConfigError(f"config section {name!r} is not configured (sections: {sorted(self.sections)})")
+        return self.sections[name]
+
+    @property
+    def require_dataset(self) -> DatasetConfig:
+        """The dataset description; ConfigError when the config has none."""
+        if self.dataset is None:
+            from lakeboost.errors import ConfigError
+
+            raise ConfigError("`dataset` is not configured: the steps from features on need the dataset "
+                              "description (dataset.events, .key, .event_time, .date_column, .label)")
+        return self.dataset
 
     @field_validator("sources")
     @classmethod

@@ -13,12 +13,15 @@ from lakeboost.config.features import duration_seconds
 class StreamScoringConfig(Frozen):
     """Live events from a bronze table, scored with the champion as they arrive."""
 
-    source: str = "bronze.card_events"
+    source: str  # a bronze table the live events land in
     # The silver table whose column contract, expectations and PII rules the live events obey:
-    # the events are refined exactly as the batch transactions they will later be compared with.
-    contract: str = "transactions"
+    # the events are refined exactly as the batch events they will later be compared with.
+    contract: str
+    # The integration (silver.integrations) the live events go through, as the batch events
+    # did on their way to `dataset.events`; None when the dataset's events are not integrated.
+    integration: str | None = None
     # Refined live events: the feature history of later micro-batches (windows reach back here).
-    events_table: str = "silver.live_transactions"
+    events_table: str
     predictions_table: str = "gold.stream_predictions"
     quarantine_table: str = "silver.quarantine"
     # Bounds a catch-up micro-batch; live files arrive a few at a time anyway.
@@ -27,7 +30,8 @@ class StreamScoringConfig(Frozen):
 
 
 class ScoringConfig(Frozen):
-    stream: StreamScoringConfig = StreamScoringConfig()
+    predictions_table: str = "gold.predictions"
+    stream: StreamScoringConfig | None = None
 
 
 class AlertHook(Frozen):
@@ -54,7 +58,9 @@ class MonitorConfig(Frozen):
     # Scoring windows: predictions are grouped by the day (or hour) of their event time.
     window: Literal["hour", "day", "week"] = "day"
     # Which predictions to watch: batch scoring and/or streaming scoring.
-    predictions: tuple[str, ...] = ("gold.predictions", "gold.stream_predictions")
+    # Which predictions to watch (batch and/or stream predictions tables); default: every one
+    # the config writes.
+    predictions: tuple[str, ...] | None = None
     reference_sample_rows: int = Field(200_000, ge=100)
     # Fewer rows make PSI noisy (its expected value on identical data is about bins / rows).
     min_window_rows: int = Field(200, ge=1)
@@ -63,7 +69,7 @@ class MonitorConfig(Frozen):
     ks_threshold: float = Field(0.2, gt=0, le=1)
     prediction_psi_threshold: float = Field(0.2, gt=0)
     # Performance decay: alert when the window's metric falls this far (relative) below training.
-    metric: Literal["pr_auc", "roc_auc"] = "pr_auc"
+    metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     max_relative_drop: float = Field(0.25, gt=0, lt=1)
     # A window is judged only once its labels had time to arrive and enough of them exist.
     label_maturity: str = "30d"

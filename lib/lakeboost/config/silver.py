@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen, check_schema
+from lakeboost.config.integration import IntegrationConfig
 
 ExpectationAction = Literal["warn", "drop", "quarantine", "fail"]
 
@@ -54,7 +55,7 @@ class ColumnSpec(Frozen):
 class SilverTableConfig(Frozen):
     """How one bronze table becomes a silver table."""
 
-    source: str  # logical bronze table, e.g. bronze.transactions
+    source: str  # logical bronze table
     keys: tuple[str, ...] = Field(min_length=1)
     # Latest wins: rows are ordered by these (descending) within a key, ties broken by the rest.
     order_by: tuple[str, ...] = ("_ingested_at",)
@@ -77,15 +78,7 @@ class SilverTableConfig(Frozen):
         return self
 
 
-class FxConfig(Frozen):
-    """Currency alignment: rates to the reporting currency (static demo rates; a table in production)."""
-
-    reporting_currency: str = "EUR"
-    rates: dict[str, float] = Field(default_factory=lambda: {"EUR": 1.0})
-
-
 class SilverConfig(Frozen):
     tables: dict[str, SilverTableConfig] = Field(default_factory=dict)
-    fx: FxConfig = FxConfig()
-    # Integrated (as-of joined) transactions for the feature layer; None to skip.
-    integrate: bool = True
+    # Integrated tables (as-of joins, lookups, derived columns), built after the tables above.
+    integrations: dict[str, IntegrationConfig] = Field(default_factory=dict)

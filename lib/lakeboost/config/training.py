@@ -89,18 +89,17 @@ class ModelConfig(Frozen):
 class TrackingConfig(Frozen):
     tracking_uri: str | None = None  # default: sqlite:///<storage.root>/mlflow.db
     experiment: str = "lakeboost"
-    registered_model: str = "lakeboost_fraud"
+    registered_model: str = "lakeboost"
 
 
 class PromotionConfig(Frozen):
     """A challenger replaces the champion only if it beats it on the same snapshot by min_gain."""
 
-    metric: str = "pr_auc"
+    metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     min_gain: float = 0.0
 
 
 class TrainingConfig(Frozen):
-    label: str = "label"
     model: ModelConfig = ModelConfig()
     split: SplitConfig = SplitConfig()
     imbalance: ImbalanceConfig = ImbalanceConfig()

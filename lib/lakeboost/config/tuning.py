@@ -50,7 +50,7 @@ class TuneConfig(Frozen):
     space: dict[str, SearchParam] = Field(default_factory=lambda: {
         k: SearchParam.model_validate(v) for k, v in DEFAULT_SPACE.items()})
     # The validation metric to maximise (PR AUC suits imbalanced binary problems).
-    metric: str = "pr_auc"
+    metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     strategy: Literal["auto", "single_node", "distributed"] = "auto"
     # auto: single-node trials while the training matrix stays under this many MiB.
     single_node_max_mb: float = Field(512, gt=0)

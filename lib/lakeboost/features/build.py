@@ -19,9 +19,11 @@ import time
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig, duration_seconds
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.features.compute import compute_features
+from lakeboost.features.label_rates import label_source
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.rows import first_row
@@ -37,20 +39,23 @@ def reach_days(features: FeatureSetConfig) -> int:
     return math.ceil(max(windows, default=0) / 86400)
 
 
-def input_tables(features: FeatureSetConfig) -> dict[str, str]:
+def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, str]:
     """Logical input table -> its time column (for mapping changed rows to days)."""
-    inputs = {features.source: features.timestamp}
-    inputs.update({g.labels: g.reported_at for g in features.label_rates.values()})
+    inputs = {dataset.events: dataset.event_time}
+    for group in features.label_rates.values():
+        source = label_source(group, dataset)
+        inputs[source.table] = source.reported_at
     return inputs
 
 
 def build_features(spark: SparkSession, config: LakeboostConfig, names: list[str] | None = None, *,
                    full_rebuild: bool = False) -> StepSummary:
     catalog = TableCatalog(spark, config.storage)
+    dataset = config.require_dataset
     summary = StepSummary("features")
     for name in names or list(config.gold.features):
         started = time.monotonic()
-        result = build_feature_set(catalog, name, config.gold.features[name], full_rebuild=full_rebuild)
+        result = build_feature_set(catalog, name, config.gold.features[name], dataset, full_rebuild=full_rebuild)
         result["seconds"] = round(time.monotonic() - started, 2)
         summary.details[name] = result
         summary.rows_written += result["rows_written"]
@@ -59,29 +64,30 @@ def build_features(spark: SparkSession, config: LakeboostConfig, names: list[str
     return summary
 
 
-def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConfig, *,
+def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConfig, dataset: DatasetConfig, *,
                       full_rebuild: bool = False) -> dict:
     target = f"gold.{name}"
-    versions = {table: catalog.version(table) for table in input_tables(features)}
+    versions = {table: catalog.version(table) for table in input_tables(features, dataset)}
     consumed = None if full_rebuild or not catalog.exists(target) else _consumed_versions(catalog, name)
-    dates = None if consumed is None else changed_dates(catalog, features, consumed, versions)
+    dates = None if consumed is None else changed_dates(catalog, features, dataset, consumed, versions)
     if dates is not None and not dates:
         log.info("%s: inputs unchanged since the last build; nothing to do", target)
         return {"mode": "unchanged", "dates": 0, "rows_written": 0, "version": None}
     pinned = {table: catalog.read(table, version=v) for table, v in versions.items()}
-    events = pinned[features.source]
+    events = pinned[dataset.events]
     if dates is not None:
         first = min(dates) - dt.timedelta(days=reach_days(features))
-        events = events.filter(F.col(features.date_column) >= F.lit(first))
-    labels = {n: pinned[g.labels] for n, g in features.label_rates.items()}
-    computed = compute_features(events, features=features, labels=labels, lookup=pinned[features.source])
+        events = events.filter(F.col(dataset.date_column) >= F.lit(first))
+    labels = {n: pinned[label_source(g, dataset).table] for n, g in features.label_rates.items()}
+    computed = compute_features(events, features=features, dataset=dataset, labels=labels,
+                                lookup=pinned[dataset.events])
     if dates is None:
-        result = catalog.write(computed, target, mode="overwrite", partition_by=(features.date_column,),
+        result = catalog.write(computed, target, mode="overwrite", partition_by=(dataset.date_column,),
                                extra_options={"overwriteSchema": "true"})
         mode = "full"
     else:
-        in_dates = F.col(features.date_column).isin([d.isoformat() for d in sorted(dates)])
-        condition = f"{features.date_column} IN ({', '.join(repr(d.isoformat()) for d in sorted(dates))})"
+        in_dates = F.col(dataset.date_column).isin([d.isoformat() for d in sorted(dates)])
+        condition = f"`{dataset.date_column}` IN ({', '.join(repr(d.isoformat()) for d in sorted(dates))})"
         result = catalog.write(computed.filter(in_dates), target, mode="overwrite", replace_where=condition)
         mode = "incremental"
     _record_state(catalog, name, versions, result.version)
@@ -91,12 +97,12 @@ def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConf
             "version": result.version}
 
 
-def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, consumed: dict[str, int],
-                  current: dict[str, int | None]) -> set[dt.date] | None:
+def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, dataset: DatasetConfig,
+                  consumed: dict[str, int], current: dict[str, int | None]) -> set[dt.date] | None:
     """Event dates to recompute, or None when only a full rebuild is safe."""
     reach = reach_days(features)
     changed: set[dt.date] = set()
-    for table, time_column in input_tables(features).items():
+    for table, time_column in input_tables(features, dataset).items():
         start, end = consumed.get(table), current.get(table)
         if start is None or end is None:
             return None
@@ -112,7 +118,7 @@ def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, consumed: d
         changed |= {row.d for row in days if row.d is not None}
     if not changed:
         return set()
-    last_day = first_row(catalog.read(features.source).agg(F.max(features.date_column)))[0]
+    last_day = first_row(catalog.read(dataset.events).agg(F.max(dataset.date_column)))[0]
     affected = {d + dt.timedelta(days=k) for d in changed for k in range(reach + 1)}
     return {d for d in affected if last_day is None or d <= last_day}
 

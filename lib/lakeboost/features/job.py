@@ -21,11 +21,12 @@ def features_step(spark: SparkSession, config: LakeboostConfig, names: list[str]
     summary = build_features(spark, config, names, full_rebuild=full_rebuild)
     if config.gold.training_set is not None:
         catalog = TableCatalog(spark, config.storage)
-        stored = None if full_rebuild else stored_training_set(catalog, config.gold.training_set)
+        dataset = config.require_dataset
+        stored = None if full_rebuild else stored_training_set(catalog, config.gold.training_set, dataset)
         if stored is not None:  # inputs and config unchanged: the table stays at its version
             summary.details["training_set"] = {**stored.lineage(), "rebuilt": False}
         else:
-            training = build_training_set(catalog, config.gold.training_set)
+            training = build_training_set(catalog, config.gold.training_set, dataset)
             version = write_training_set(catalog, training)
             summary.details["training_set"] = {**training.lineage(), "rebuilt": True}
             if version is not None:

@@ -1,40 +1,65 @@
-"""Past-label rates per entity (e.g. merchant chargeback rate) as known at each event's time.
+"""Past-label rates per entity (e.g. a merchant's chargeback rate) as known at each event's time.
 
-Labels count from when they were *reported*, not from when their event happened: a
-chargeback filed after the event being scored is the future and must not be used.
+Labels count from when they were *reported*, not from when their event happened: a label
+filed after the event being scored is the future and must not be used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakeboost.config.dataset import DatasetConfig, PresenceLabel
 from lakeboost.config.features import LabelRateGroup, duration_seconds
 
 
+@dataclass(frozen=True)
+class LabelSource:
+    """Where a label rate's labels come from: a table, its event-key columns, its report time."""
+
+    table: str
+    key: tuple[str, ...]
+    reported_at: str
+
+
+def label_source(group: LabelRateGroup, dataset: DatasetConfig) -> LabelSource:
+    """The group's own labels table, or the dataset's presence label (validated at load)."""
+    if group.labels is not None:
+        assert group.reported_at is not None  # checked when the config loads
+        return LabelSource(group.labels, group.label_key or dataset.key, group.reported_at)
+    assert isinstance(dataset.label, PresenceLabel)  # checked when the config loads
+    return LabelSource(dataset.label.table, dataset.label_key, dataset.label.available_at)
+
+
 def with_label_rate(events: DataFrame, labels: DataFrame, *, name: str, group: LabelRateGroup,
-                    event_key: str, timestamp: str, lookup: DataFrame | None = None) -> DataFrame:
+                    source: LabelSource, event_key: Sequence[str], timestamp: str,
+                    lookup: DataFrame | None = None) -> DataFrame:
     """Add `<name>_labels_<w>`, `<name>_events_<w>` and the smoothed `<name>_rate_<w>`.
 
     Counts cover [t - window, t): events of the same entity before this one, and labels of
     the entity's events reported in that span. `lookup` (event key -> entity) must cover every
     labelled event, also ones older than `events` (an incremental build reads a date range,
-    but a chargeback reported today may belong to a transaction from months ago).
+    but a label reported today may belong to an event from months ago).
 
     Label rows travel through the same window as the events (a union, not a join back), so
     the whole computation costs one shuffle by entity plus a broadcast of the labels.
     """
     lookup = events if lookup is None else lookup
+    entity = list(group.entity)
     # Labels are few (about the positive rate of events): broadcast them to the lookup.
+    keyed_labels = labels.select(*[F.col(c).alias(k) for c, k in zip(source.key, event_key, strict=True)],
+                                 F.col(source.reported_at).alias("__reported_at"))
     label_rows = (
-        lookup.select(event_key, group.entity)
-        .join(F.broadcast(labels.select(F.col(group.label_key).alias(event_key), group.reported_at)),
-              on=event_key, how="inner")
-        .select(group.entity, F.col(group.reported_at).cast("long").alias("__t"), F.lit(1).alias("__is_label"))
+        lookup.select(*event_key, *entity)
+        .join(F.broadcast(keyed_labels), on=list(event_key), how="inner")
+        .select(*entity, F.col("__reported_at").cast("long").alias("__t"), F.lit(1).alias("__is_label"))
     )
     own = events.withColumn("__t", F.col(timestamp).cast("long")).withColumn("__is_label", F.lit(0))
     seconds = duration_seconds(group.window)
-    frame = Window.partitionBy(group.entity).orderBy("__t").rangeBetween(-seconds, -1)
+    frame = Window.partitionBy(*entity).orderBy("__t").rangeBetween(-seconds, -1)
     suffix = group.window
     labelled, seen = f"{name}_labels_{suffix}", f"{name}_events_{suffix}"
     counted = (

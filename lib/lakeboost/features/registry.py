@@ -4,7 +4,10 @@
 
     @feature("night_owl")
     def night_owl(df: DataFrame) -> DataFrame:
-        return df.withColumn("night_owl", (F.hour("event_time") < 6).cast("int"))
+        return df.withColumn("night_owl", (F.hour("placed_at") < 6).cast("int"))
+
+Functions live in the application's package (a module named in `application.modules`), which
+registers them when the config loads; the framework registers none.
 
 A custom feature must keep every row and the event key, and may use only the event's own
 columns and the features computed before it (it runs after the declarative ones).
@@ -47,5 +50,10 @@ def resolve(name: str) -> FeatureFn:
                       "(or use 'module.path:function')")
 
 
-# The demo's custom features: what the declarative form cannot say.
-import lakeboost.features.demo_features  # noqa: E402,F401  (registers on import)
+def resolution_problem(name: str) -> str | None:
+    """Why `name` does not resolve to a feature function, or None (config validation)."""
+    try:
+        resolve(name)
+    except ConfigError as exc:
+        return str(exc)
+    return None

@@ -1,9 +1,10 @@
 """Point-in-time training sets: labels joined to features known strictly before each example.
 
-The example time is the event time (the transaction); the label's *availability* time (when
-the chargeback was reported) decides whether it is known at the cutoff. Examples younger than
-`label_maturity` at the cutoff are left out, because most of their labels have not arrived yet
-and would be counted as negatives.
+The example time is the event time; the label's *availability* time (when a presence label's
+row was reported, or a value label's `available_at`) decides whether it is known at the
+cutoff. A value not known at the cutoff leaves its example out; with presence labels,
+examples younger than `label_maturity` at the cutoff are left out, because most of their
+labels have not arrived yet and would be counted as negatives.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from typing import cast
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakeboost.config.dataset import DatasetConfig, PresenceLabel
 from lakeboost.config.features import TrainingSetConfig, duration_seconds
 from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.io.catalog import TableCatalog
-from lakeboost.refine.asof import asof_join
+from lakeboost.refine.integrate import with_asof
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
-LABEL = "label"
 TRAINING_SET = "gold.training_set"
+LABEL_AVAILABLE_AT = "_label_available_at"
 
 
 @dataclass(frozen=True)
@@ -39,24 +41,79 @@ class TrainingSet:
     cutoff: dt.datetime
     feature_columns: tuple[str, ...]
     categorical: tuple[str, ...]
-    event_time: str
-    config_digest: str = ""  # of the TrainingSetConfig it was built with
+    dataset: DatasetConfig
+    config_digest: str = ""  # of the TrainingSetConfig and dataset it was built with
+
+    @property
+    def event_time(self) -> str:
+        return self.dataset.event_time
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.dataset.key
+
+    @property
+    def label(self) -> str:
+        return self.dataset.label_column
 
     def lineage(self) -> dict:
         return {"versions": self.versions, "cutoff": self.cutoff.isoformat(),
                 "feature_columns": list(self.feature_columns), "categorical": list(self.categorical),
-                "config_digest": self.config_digest}
+                "config_digest": self.config_digest, "dataset": self.dataset.model_dump(mode="json")}
 
 
-def config_digest(cfg: TrainingSetConfig) -> str:
-    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
+def config_digest(cfg: TrainingSetConfig, dataset: DatasetConfig) -> str:
+    text = cfg.model_dump_json() + dataset.model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def input_tables(cfg: TrainingSetConfig) -> list[str]:
-    return [cfg.features, cfg.labels.table, *[a.table for a in cfg.as_of]]
+def label_table(dataset: DatasetConfig) -> str:
+    """The table the labels are read from: the presence table, or the events for value labels."""
+    return dataset.label.table if isinstance(dataset.label, PresenceLabel) else dataset.events
 
 
-def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_time: str = "event_time",
+def input_tables(cfg: TrainingSetConfig, dataset: DatasetConfig) -> list[str]:
+    return list(dict.fromkeys([cfg.features, label_table(dataset), *[a.table for a in cfg.as_of]]))
+
+
+def known_labels(labels: DataFrame, dataset: DatasetConfig, *, as_of: dt.datetime) -> DataFrame:
+    """The labels known at `as_of`: the dataset's key columns, the label column and when it
+    became known (`_label_available_at`).
+
+    Presence: one row per key with at least one label row available by then (label 1).
+    Value: the expression's value for every event whose value was available and not NULL.
+    """
+    label = dataset.label
+    if isinstance(label, PresenceLabel):
+        return (
+            labels.filter(F.col(label.available_at) <= F.lit(as_of))
+            .groupBy(*[F.col(c).alias(k) for c, k in zip(dataset.label_key, dataset.key, strict=True)])
+            .agg(F.min(label.available_at).alias(LABEL_AVAILABLE_AT))
+            .withColumn(label.column, F.lit(1))
+        )
+    value = F.expr(label.expr)
+    valued = labels.select(*dataset.key, value.alias(label.column),
+                           F.expr(label.available_at).alias(LABEL_AVAILABLE_AT))
+    if valued.schema[label.column].dataType.typeName() == "boolean":  # a threshold: a 0/1 label
+        valued = valued.withColumn(label.column, F.col(label.column).cast("int"))
+    return valued.filter(F.col(label.column).isNotNull() & (F.col(LABEL_AVAILABLE_AT) <= F.lit(as_of)))
+
+
+def with_labels(examples: DataFrame, known: DataFrame, dataset: DatasetConfig) -> DataFrame:
+    """Presence: every example, label 0 without a known label row. Value: only the examples
+    whose value is known (an unknown value is never a negative)."""
+    if isinstance(dataset.label, PresenceLabel):
+        return (examples.join(known, on=list(dataset.key), how="left")
+                .withColumn(dataset.label_column, F.coalesce(F.col(dataset.label_column), F.lit(0))))
+    return examples.join(known, on=list(dataset.key), how="inner")
+
+
+def is_binary_label(df: DataFrame, dataset: DatasetConfig) -> bool:
+    return isinstance(dataset.label, PresenceLabel) or \
+        df.schema[dataset.label_column].dataType.typeName() in ("integer", "boolean")
+
+
+def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig, *,
                        versions: dict[str, int] | None = None, cutoff: dt.datetime | None = None) -> TrainingSet:
     """Assemble, audit and return the training set at pinned table versions.
 
@@ -68,44 +125,41 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *, event_t
     """
     # version() is None only for a missing table, which catalog.read() below rejects before any
     # version is used; the TrainingSet is built only after every input table has been read.
-    versions = versions or cast(dict[str, int], {t: catalog.version(t) for t in input_tables(cfg)})
+    versions = versions or cast(dict[str, int], {t: catalog.version(t) for t in input_tables(cfg, dataset)})
+    event_time = dataset.event_time
     features = catalog.read(cfg.features, version=versions[cfg.features])
-    labels = catalog.read(cfg.labels.table, version=versions[cfg.labels.table])
+    labels = catalog.read(label_table(dataset), version=versions[label_table(dataset)])
     if cutoff is None and cfg.cutoff:
         cutoff = dt.datetime.fromisoformat(cfg.cutoff)
     first_event = None
     if cutoff is None or cfg.warm_up:  # one pass for both ends
         first_event, last_event = first_row(features.agg(F.min(event_time), F.max(event_time)))
         cutoff = cutoff or last_event
-    mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
+    if cfg.label_maturity:
+        mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
+        features = features.filter(F.col(event_time) <= F.lit(mature_before))
+    else:
+        features = features.filter(F.col(event_time) <= F.lit(cutoff))
     if cfg.warm_up and first_event is not None:
         features = features.filter(
             F.col(event_time) >= F.lit(first_event + dt.timedelta(seconds=duration_seconds(cfg.warm_up))))
-    known = (
-        labels.filter(F.col(cfg.labels.available_at) <= F.lit(cutoff))
-        .groupBy(F.col(cfg.labels.key).alias("__label_key"))
-        .agg(F.min(cfg.labels.available_at).alias("label_available_at"))
-    )
-    examples = (
-        features.filter(F.col(event_time) <= F.lit(mature_before))
-        .join(known, F.col(cfg.labels.key) == F.col("__label_key"), how="left")
-        .withColumn(LABEL, F.col("__label_key").isNotNull().cast("int"))
-        .drop("__label_key")
-    )
-    examples = with_asof_features(catalog, examples, cfg, versions=versions, event_time=event_time)
-    excluded = {*cfg.exclude, LABEL, "label_available_at", event_time, FEATURES_AS_OF}
-    feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.endswith("asof_time"))
-    time_columns = [FEATURES_AS_OF, *[f"{s.prefix}asof_time" for s in cfg.as_of]]
-    audit_leakage(examples, label=LABEL, event_time=event_time, time_columns=time_columns,
-                  feature_columns=[c for c in feature_columns if c not in cfg.categorical],
+    examples = with_labels(features, known_labels(labels, dataset, as_of=cutoff), dataset)
+    examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions)
+    label = dataset.label_column
+    excluded = {*cfg.exclude, *dataset.key, event_time, dataset.date_column, label,
+                *[a.time_as for a in cfg.as_of if a.time_as]}
+    feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.startswith("_"))
+    time_columns = [FEATURES_AS_OF, *[a.time_as for a in cfg.as_of if a.time_as]]
+    audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
+                  feature_columns=[c for c in feature_columns if c not in cfg.categorical]
+                  if is_binary_label(examples, dataset) else [],
                   max_auc=cfg.max_single_feature_auc)
     log.info("training set at cutoff %s from versions %s", cutoff, json.dumps(versions, sort_keys=True))
-    return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), event_time,
-                       config_digest(cfg))
+    return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), dataset,
+                       config_digest(cfg, dataset))
 
 
-def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *,
-                        event_time: str = "event_time") -> TrainingSet | None:
+def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet | None:
     """gold.training_set as the features step wrote (and audited) it, when it is what
     build_training_set would build now: the same versions of every input table and the same
     configuration (an explicit cutoff is part of it; otherwise the cutoff follows from the
@@ -114,38 +168,34 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, *,
         return None
     commit = first_row(catalog.delta_table(TRAINING_SET).history(1).select("version", "userMetadata"))
     lineage = json.loads(commit["userMetadata"] or "{}")
-    current = {t: catalog.version(t) for t in input_tables(cfg)}
-    if lineage.get("versions") != current or lineage.get("config_digest") != config_digest(cfg):
+    current = {t: catalog.version(t) for t in input_tables(cfg, dataset)}
+    if lineage.get("versions") != current or lineage.get("config_digest") != config_digest(cfg, dataset):
         return None
     return TrainingSet(catalog.read(TRAINING_SET, version=int(commit["version"])), lineage["versions"],
                        dt.datetime.fromisoformat(lineage["cutoff"]), tuple(lineage["feature_columns"]),
-                       tuple(lineage["categorical"]), event_time, lineage["config_digest"])
+                       tuple(lineage["categorical"]), dataset, lineage["config_digest"])
 
 
-def current_training_set(catalog: TableCatalog, cfg: TrainingSetConfig) -> TrainingSet:
+def current_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet:
     """The stored training set when it is current (no second build, no second audit), else a
     fresh build."""
-    stored = stored_training_set(catalog, cfg)
+    stored = stored_training_set(catalog, cfg, dataset)
     if stored is not None:
         log.info("training set: reusing %s (inputs unchanged since it was built)", TRAINING_SET)
         return stored
     log.info("training set: %s is missing or stale; building it", TRAINING_SET)
-    return build_training_set(catalog, cfg)
+    return build_training_set(catalog, cfg, dataset)
 
 
-def with_asof_features(catalog: TableCatalog, rows: DataFrame, cfg: TrainingSetConfig, *,
-                       versions: dict[str, int] | None = None, event_time: str = "event_time") -> DataFrame:
-    """The configured as-of attributes, strictly before each row's time.
+def with_asof_features(catalog: TableCatalog, rows: DataFrame, cfg: TrainingSetConfig, dataset: DatasetConfig, *,
+                       versions: dict[str, int] | None = None) -> DataFrame:
+    """The configured as-of attributes at each row's event time (the integration's as-of join).
 
     Training and scoring both call this: one code path, so no training/serving skew.
     """
-    for source in cfg.as_of:
-        table = catalog.read(source.table, version=(versions or {}).get(source.table))
-        rows = asof_join(
-            rows, table, on=[source.entity], left_time=event_time, right_time=source.timestamp,
-            right_columns=list(source.columns), strict=True, prefix=source.prefix,
-            max_age_seconds=duration_seconds(source.max_age) if source.max_age else None,
-        )
+    for join in cfg.as_of:
+        table = catalog.read(join.table, version=(versions or {}).get(join.table))
+        rows = with_asof(rows, table, join, time=dataset.event_time)
     return rows
 
 

@@ -37,7 +37,7 @@ def _aggregate(name: str, column: str, frame: WindowSpec) -> Column:
 
 def group_feature_columns(group_name: str, group: WindowGroup, *, timestamp: str) -> list[Column]:
     """The group's feature columns (named `<group>_<col>_<agg>_<window>`), as window expressions."""
-    ordered = Window.partitionBy(group.entity).orderBy(F.col(EVENT_SECONDS))
+    ordered = Window.partitionBy(*group.entity).orderBy(F.col(EVENT_SECONDS))
     columns: list[Column] = []
     for window in group.windows:
         seconds = duration_seconds(window)

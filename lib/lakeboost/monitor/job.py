@@ -6,7 +6,7 @@ What is compared with what:
   champion learnt from; its scores (the champion applied to it) are the prediction reference.
 - Current: the champion's predictions in each configured predictions table, joined to the
   inputs they were scored from (batch: the gold feature table; stream: the refined live events,
-  which carry the transaction's own attributes but not the windowed features), per window.
+  which carry the event's own attributes but not the windowed features), per window.
 Only features present on both sides are compared; the others are listed in the report.
 Rows are upserted on (table, window, model version, kind, subject, metric), so a re-run over
 the same data changes nothing and a window's performance is updated as its labels arrive.
@@ -28,18 +28,20 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.features import duration_seconds
+from lakeboost.config.metrics import metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError
-from lakeboost.features.training_set import TRAINING_SET
+from lakeboost.features.training_set import TRAINING_SET, known_labels, label_table, with_labels
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.monitor.alerts import Alert, record_alerts, send_alerts
 from lakeboost.monitor.drift import categorical_drift_by, numeric_drift_by
-from lakeboost.monitor.performance import WINDOW, performance_by_window, window_start, with_known_labels
+from lakeboost.monitor.performance import WINDOW, performance_by_window, window_start
 from lakeboost.monitor.report import render_report
 from lakeboost.refine.conform import with_content_hash
-from lakeboost.score.batch import KEY, predict
+from lakeboost.score.batch import predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
+from lakeboost.train.evaluate import LABEL
 from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ RECORD_SCHEMA = ("table string, window_start timestamp, model_version bigint, ki
                  "metric string, value double, threshold double, breached boolean, rows bigint, status string")
 QUALITY_TABLE = "silver.data_quality"
 SEED = 7
+RETRAIN_STEPS = ("features", "train", "promote")
 
 
 def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.datetime | None = None) -> StepSummary:
@@ -59,7 +62,8 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     champion = load_model(config.training.tracking.registered_model, CHAMPION)
     as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     run_id = uuid.uuid4().hex
-    baseline = _training_metric(champion, cfg.metric)
+    metric = metric_for(cfg.metric, champion.meta.objective)
+    baseline = _training_metric(champion, metric)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
     reference_scores = predict(champion, reference, keep=()).select("score").persist()
     records: list[dict] = []
@@ -70,7 +74,7 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
             current = _current(catalog, table, inputs, champion, cfg.window).persist()
             try:
                 records += _table_records(catalog, config, table, current, reference, reference_scores, champion,
-                                          as_of=as_of, baseline=baseline, notes=notes)
+                                          as_of=as_of, baseline=baseline, metric=metric, notes=notes)
             finally:
                 current.unpersist()
     finally:
@@ -78,20 +82,22 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
         reference_scores.unpersist()
     records += _quality_records(catalog, config)
     written = _write_records(catalog, cfg.table, records, run_id=run_id)
-    alerts = _alerts(config, records, champion, baseline)
+    alerts = _alerts(config, records, champion, baseline, metric)
     new_alerts = record_alerts(catalog, alerts, cfg.alerts_table, run_id=run_id)
     hook_failures = send_alerts(new_alerts, cfg.hooks)
-    retrained = _maybe_retrain(spark, config, new_alerts)
-    report_uri = _log_report(config, records, new_alerts, champion, baseline, notes, run_id)
+    retrain = _retrain_request(config, new_alerts)
+    report_uri = _log_report(config, records, new_alerts, champion, baseline, metric, notes, run_id)
 
     summary = StepSummary("monitor", rows_written=written)
     summary.details.update({
         "model_version": champion.version, "monitor_run_id": run_id, "windows": len({(r["table"], r["window_start"])
                                                                                      for r in records}),
         "alerts": len(alerts), "new_alerts": len(new_alerts), "hook_failures": hook_failures,
-        "retrained": retrained, "report": report_uri,
+        "retrain": retrain, "report": report_uri,
         "breaches": sorted({f"{a.kind}:{a.table}:{a.window_start}" for a in alerts}),
     })
+    if retrain is not None:  # the pipeline runner runs them next
+        summary.follow_up = RETRAIN_STEPS
     return summary
 
 
@@ -111,10 +117,11 @@ def _monitored(catalog: TableCatalog, config: LakeboostConfig) -> dict[str, str]
     """Predictions table -> the table holding the inputs its rows were scored from."""
     ts = config.gold.training_set
     assert ts is not None
-    sources = {"gold.predictions": ts.features, config.scoring.stream.predictions_table:
-               config.scoring.stream.events_table}
+    sources = {config.scoring.predictions_table: ts.features}
+    if config.scoring.stream is not None:
+        sources[config.scoring.stream.predictions_table] = config.scoring.stream.events_table
     chosen = {}
-    for table in config.monitor.predictions:
+    for table in config.monitor.predictions or list(sources):
         if table not in sources:
             raise ConfigError(f"monitor.predictions: {table!r} is not a predictions table lakeboost writes; "
                               f"known: {sorted(sources)}")
@@ -126,16 +133,17 @@ def _monitored(catalog: TableCatalog, config: LakeboostConfig) -> dict[str, str]
 
 
 def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedModel, window: str) -> DataFrame:
+    dataset = champion.dataset
     predictions = (catalog.read(table).filter(F.col("model_version") == champion.version)
-                   .select(KEY, "score"))
+                   .select(*dataset.key, "score"))
     features = catalog.read(inputs).drop("score", "model_version")
-    return (predictions.join(features, KEY, "inner")
-            .withColumn(WINDOW, window_start("event_time", window)))
+    return (predictions.join(features, list(dataset.key), "inner")
+            .withColumn(WINDOW, window_start(dataset.event_time, window)))
 
 
 def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
                    reference: DataFrame, reference_scores: DataFrame, champion: LoadedModel, *,
-                   as_of: dt.datetime, baseline: float | None, notes: list[str]) -> list[dict]:
+                   as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str]) -> list[dict]:
     cfg, ts = config.monitor, config.gold.training_set
     assert ts is not None
     rows = {r[WINDOW]: int(r["count"]) for r in current.groupBy(WINDOW).count().collect()}
@@ -166,16 +174,21 @@ def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, c
     for window, n in rows.items():
         if n < cfg.min_window_rows:
             out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
-    labelled = with_known_labels(current.select(KEY, "event_time", "score"), catalog.read(ts.labels.table),
-                                 key=KEY, label_key=ts.labels.key, available_at=ts.labels.available_at, as_of=as_of)
-    performance = performance_by_window(labelled, event_time="event_time", window=cfg.window, as_of=as_of,
+    dataset = champion.dataset
+    if objective_kind(champion.meta.objective) != "binary":
+        notes.append(f"{table}: performance per window is computed for binary models only")
+        return out
+    known = known_labels(catalog.read(label_table(dataset)), dataset, as_of=as_of)
+    labelled = with_labels(current.select(*dataset.key, dataset.event_time, "score"), known, dataset) \
+        .withColumnRenamed(dataset.label_column, LABEL)
+    performance = performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
                                         maturity=dt.timedelta(seconds=duration_seconds(cfg.label_maturity)),
                                         min_rows=cfg.min_labelled_rows, min_positives=cfg.min_positive_labels)
     floor = None if baseline is None else baseline * (1 - cfg.max_relative_drop)
     for p in performance:
-        value = p.pr_auc if cfg.metric == "pr_auc" else p.roc_auc
+        value = p.pr_auc if metric == "pr_auc" else p.roc_auc
         decayed = value is not None and floor is not None and value < floor
-        r = record(p.window_start, "performance", "model", cfg.metric, value, floor, status=p.status)
+        r = record(p.window_start, "performance", "model", metric, value, floor, status=p.status)
         r["breached"], r["rows"] = decayed, p.rows
         out.append(r)
         out.append({**r, "metric": "positives", "value": float(p.positives), "threshold": None, "breached": False})
@@ -217,7 +230,8 @@ def _columns() -> tuple[str, ...]:
     return tuple(part.split()[0] for part in RECORD_SCHEMA.split(", "))
 
 
-def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel, baseline: float | None) -> list[Alert]:
+def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel, baseline: float | None,
+            metric: str) -> list[Alert]:
     """One alert per (table, window, kind): the breached subjects named in its message."""
     grouped: dict[tuple, list[dict]] = {}
     for r in records:
@@ -230,7 +244,7 @@ def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel,
         details = ", ".join(f"{h['subject']} {h['metric']}={h['value']:.3f}" for h in hits)
         kind_name = {"feature_drift": "data_drift", "performance": "performance_decay"}.get(kind, kind)
         if kind == "performance":
-            message = (f"{config.monitor.metric} {worst['value']:.3f} fell below {worst['threshold']:.3f} "
+            message = (f"{metric} {worst['value']:.3f} fell below {worst['threshold']:.3f} "
                        f"(training {baseline:.3f} - {config.monitor.max_relative_drop:.0%})")
         else:
             message = f"{len(hits)} breach(es): {details}"
@@ -239,28 +253,24 @@ def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel,
     return alerts
 
 
-def _maybe_retrain(spark: SparkSession, config: LakeboostConfig, alerts: list[Alert]) -> dict[str, Any] | None:
-    """On new drift/decay alerts (when configured): features -> train -> promote. The promotion
-    gate still decides whether the retrained model replaces the champion. Returns what happened,
-    or None when nothing was retrained."""
+def _retrain_request(config: LakeboostConfig, alerts: list[Alert]) -> dict[str, Any] | None:
+    """On new drift/decay alerts (when configured), what asks the runner for a retrain
+    (features -> train -> promote; the promotion gate still decides). None: no retrain."""
     triggers = [a for a in alerts if a.kind in ("data_drift", "prediction_drift", "performance_decay")]
     if not (config.monitor.retrain_on_alert and triggers):
         return None
-    from lakeboost.pipeline import run_pipeline, select_steps  # the pipeline imports every step: lazily
-
-    log.warning("monitor: %d drift/decay alert(s); retraining (features -> train -> promote)", len(triggers))
-    steps = run_pipeline(spark, config, select_steps(start="features", stop="promote")).details
-    return {"model_version": steps["train"].get("model_version"), "decision": steps["promote"].get("decision"),
-            "promoted": steps["promote"].get("promoted"), "triggers": sorted({a.kind for a in triggers})}
+    log.warning("monitor: %d drift/decay alert(s); asking for a retrain (%s)", len(triggers),
+                " -> ".join(RETRAIN_STEPS))
+    return {"steps": list(RETRAIN_STEPS), "triggers": sorted({a.kind for a in triggers})}
 
 
 def _log_report(config: LakeboostConfig, records: list[dict], alerts: list[Alert], champion: LoadedModel,
-                baseline: float | None, notes: list[str], run_id: str) -> str:
+                baseline: float | None, metric: str, notes: list[str], run_id: str) -> str:
     cfg = config.monitor
     page = render_report(records, alerts, title=f"lakeboost monitoring: {champion.name} v{champion.version}",
                          thresholds={"psi": cfg.psi_threshold, "prediction_psi": cfg.prediction_psi_threshold,
                                      "failure_rate": cfg.max_failure_rate},
-                         baseline=baseline, metric=cfg.metric, notes=notes)
+                         baseline=baseline, metric=metric, notes=notes)
     with mlflow.start_run(run_name="monitor") as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tags({"monitor_run_id": run_id, "model_version": str(champion.version)})
         breaches = [r for r in records if r["breached"]]

@@ -1,8 +1,8 @@
 """Model performance per scoring window once the (late) labels have arrived.
 
-A prediction's label is known when its chargeback has been *reported* by the monitoring time
-(`as_of`); before that the transaction counts as legitimate, which is only safe once the
-window is older than the label maturity. Younger windows are reported as `pending_labels`,
+A prediction's label is known when it has become available by the monitoring time (`as_of`,
+see features.training_set.known_labels); before that a presence label counts as negative,
+which is only safe once the window is older than the label maturity. Younger windows are reported as `pending_labels`,
 windows with too few labels or positives as `too_few_labels`, never as a metric.
 
 Metrics are binned (1,000 equal-width score buckets, the same binning as the training-time
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.train.evaluate import curve_from_buckets, pr_points, roc_points, score_bucket, trapezoid
+from lakeboost.train.evaluate import LABEL, curve_from_buckets, pr_points, roc_points, score_bucket, trapezoid
 
 BINS = 1000
 WINDOW = "window_start"
@@ -26,16 +26,6 @@ WINDOW = "window_start"
 def window_start(event_time: str, window: str) -> Column:
     """The start of the day (or hour) an event falls in: the scoring window it is judged in."""
     return F.date_trunc(window, F.col(event_time))
-
-
-def with_known_labels(predictions: DataFrame, labels: DataFrame, *, key: str, label_key: str,
-                      available_at: str, as_of: dt.datetime) -> DataFrame:
-    """`label` = 1 when a label row for the prediction's key was available by `as_of`."""
-    known = (
-        labels.filter(F.col(available_at) <= F.lit(as_of))
-        .select(F.col(label_key).alias(key)).distinct().withColumn("label", F.lit(1))
-    )
-    return predictions.join(known, key, "left").withColumn("label", F.coalesce(F.col("label"), F.lit(0)))
 
 
 @dataclass(frozen=True)
@@ -50,10 +40,10 @@ class WindowPerformance:
 
 def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, as_of: dt.datetime,
                           maturity: dt.timedelta, min_rows: int, min_positives: int) -> list[WindowPerformance]:
-    """PR and ROC AUC per window of `labelled` (columns `event_time`, `score`, `label`)."""
+    """PR and ROC AUC per window of `labelled` (columns `event_time`, `score` and the 0/1 `LABEL`)."""
     rows = (
         labelled.groupBy(window_start(event_time, window).alias(WINDOW), score_bucket("score", BINS).alias("b"))
-        .agg(F.sum("label").alias("pos"), F.sum(1 - F.col("label")).alias("neg"))
+        .agg(F.sum(LABEL).alias("pos"), F.sum(1 - F.col(LABEL)).alias("neg"))
         .collect()  # windows x at most 1,000 buckets
     )
     buckets: dict[dt.datetime, list[tuple[int, int, int]]] = {}

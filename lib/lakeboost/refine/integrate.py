@@ -1,63 +1,96 @@
-"""Integration of sources that disagree: currency, keys and time (as-of dimension attributes)."""
+"""Declarative integration of sources that disagree in keys and time.
+
+An integration (silver.integrations) is a base table plus as-of joins (the attributes of an
+entity valid at the row's time), lookups (plain joins on keys) and derived SQL columns. The
+same function integrates the batch table, each live micro-batch and the training set's
+point-in-time attributes: one code path, so what a model is trained on is what it scores.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.config.silver import FxConfig
+from lakeboost.config.integration import AsOfJoin, IntegrationConfig, Lookup
+from lakeboost.errors import IntegrationError
 from lakeboost.io.catalog import TableCatalog, WriteResult
 from lakeboost.refine.asof import asof_join
 from lakeboost.refine.conform import with_content_hash
+from lakeboost.spark.rows import first_row
+
+_JOINED = "__joined_"
 
 
-def with_reporting_amount(df: DataFrame, *, fx: FxConfig, amount: str = "amount",
-                          currency: str = "currency") -> DataFrame:
-    """Add `amount_<reporting currency>`; an unknown currency gives NULL (flagged by contracts)."""
-    rates = F.create_map(*[item for code, rate in sorted(fx.rates.items()) for item in (F.lit(code), F.lit(rate))])
-    column = f"amount_{fx.reporting_currency.lower()}"
-    return df.withColumn(column, F.round(F.col(amount) * rates[F.col(currency)], 2))
+def with_asof(rows: DataFrame, right: DataFrame, join: AsOfJoin, *, time: str) -> DataFrame:
+    """`rows` with `join.columns` (renamed) of the right row valid at each row's `time`.
 
-
-def enrich_transactions(transactions: DataFrame, customers: DataFrame, merchants: DataFrame, *,
-                        fx: FxConfig) -> DataFrame:
-    """Each transaction with the customer and merchant attributes valid at its event time.
-
-    Returns one row per transaction (never more: as-of joins pick one version per key).
+    Every row is kept exactly once; with no valid right row its new columns are NULL.
     """
-    with_customer = asof_join(
-        transactions, customers, on=["customer_id"], left_time="event_time", right_time="valid_from",
-        right_columns=["home_country", "segment", "credit_limit"], prefix="customer_",
-    )
-    with_merchant = asof_join(
-        with_customer, merchants, on=["merchant_id"], left_time="event_time", right_time="valid_from",
-        right_columns=["category", "country"], prefix="merchant_",
-    )
-    reporting = f"amount_{fx.reporting_currency.lower()}"
-    return (
-        with_merchant.transform(with_reporting_amount, fx=fx)
-        .select(
-            "txn_id", "customer_id", "merchant_id", "event_time",
-            F.to_date("event_time").alias("event_date"),
-            "amount", "currency", F.col(reporting), "card_number", "card_number_masked", "email",
-            "device_id", "country", "channel",
-            F.col("customer_home_country").alias("home_country"),
-            F.col("customer_segment").alias("segment"),
-            F.col("customer_credit_limit").alias("credit_limit"),
-            F.col("merchant_category").alias("merchant_category"),
-            F.col("merchant_country").alias("merchant_country"),
-        )
-    )
+    keyed = right.select(*[F.col(r).alias(left) for left, r in join.keys.items()],
+                         *[F.col(c) for c in dict.fromkeys([*join.columns, join.time]) if c not in join.keys.values()])
+    joined = asof_join(rows, keyed, on=list(join.keys), left_time=time, right_time=join.time,
+                       right_columns=list(join.columns), strict=join.strict, max_age_seconds=join.max_age_seconds,
+                       prefix=_JOINED)
+    renamed = [F.col(f"{_JOINED}{c}").alias(out) for c, out in join.columns.items()]
+    if join.time_as:
+        renamed.append(F.col(f"{_JOINED}asof_time").alias(join.time_as))
+    return joined.select(*[F.col(c) for c in rows.columns], *renamed)
 
 
-ENRICHED = "silver.transactions_enriched"
+def with_lookup(rows: DataFrame, right: DataFrame, lookup: Lookup) -> DataFrame:
+    """`rows` with `lookup.columns` (renamed) of the right row with the same key (NULL when none)."""
+    keyed = right.select(*[F.col(r).alias(f"{_JOINED}{left}") for left, r in lookup.keys.items()],
+                         *[F.col(c).alias(out) for c, out in lookup.columns.items()])
+    matches = [F.col(left).eqNullSafe(F.col(f"{_JOINED}{left}")) for left in lookup.keys]
+    condition = matches[0]
+    for more in matches[1:]:
+        condition = condition & more
+    return rows.join(F.broadcast(keyed), condition, how="left").drop(*[f"{_JOINED}{left}" for left in lookup.keys])
 
 
-def integrate_step(catalog: TableCatalog, *, fx: FxConfig) -> WriteResult:
-    """Rebuild the integrated transactions from silver; MERGE writes only rows that changed."""
-    enriched = enrich_transactions(
-        catalog.read("silver.transactions"), catalog.read("silver.customers"),
-        catalog.read("silver.merchants"), fx=fx,
-    )
-    return catalog.upsert(enriched.transform(with_content_hash, columns=enriched.columns), ENRICHED,
-                          keys=("txn_id",), order_by=())
+def integrate(base: DataFrame, spec: IntegrationConfig, tables: Mapping[str, DataFrame]) -> DataFrame:
+    """One integrated row per base row: as-of joins, lookups, derived columns, drop, select.
+
+    `tables` maps each logical table the spec names to its DataFrame (pinned versions, or the
+    live history). Without `columns`, the output keeps the base's business columns (those
+    not starting with `_`) and everything joined or derived.
+    """
+    out = base
+    for join in spec.as_of:
+        assert spec.time is not None  # IntegrationConfig requires it with as_of joins
+        out = with_asof(out, tables[join.table], join, time=spec.time)
+    for lookup in spec.lookups:
+        out = with_lookup(out, tables[lookup.table], lookup)
+    for name, expr in spec.derived.items():
+        out = out.withColumn(name, F.expr(expr))
+    out = out.drop(*spec.drop)
+    columns = spec.columns or tuple(c for c in out.columns if not c.startswith("_"))
+    return out.select(*columns)
+
+
+def output_table(name: str, spec: IntegrationConfig) -> str:
+    return spec.table or f"silver.{name}"
+
+
+def check_lookup_keys(catalog: TableCatalog, spec: IntegrationConfig, *, name: str) -> None:
+    """A lookup table with a repeated key would multiply base rows: refuse it, naming the key."""
+    for lookup in spec.lookups:
+        repeated = first_row(
+            catalog.read(lookup.table).groupBy(*lookup.keys.values()).count().filter(F.col("count") > 1)
+            .agg(F.count(F.lit(1)).alias("keys"), F.first(F.to_json(F.struct(*lookup.keys.values()))).alias("example")))
+        if repeated["keys"]:
+            raise IntegrationError(
+                f"silver.integrations.{name}.lookups: {lookup.table} has {repeated['keys']} repeated key(s) on "
+                f"{list(lookup.keys.values())} (e.g. {repeated['example']}); a lookup must match at most one row. "
+                "Use an as-of join for versioned rows, or fix the table's key")
+
+
+def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig) -> WriteResult:
+    """Rebuild one integrated table from silver; MERGE writes only rows that changed."""
+    check_lookup_keys(catalog, spec, name=name)
+    tables = {table: catalog.read(table) for table in spec.inputs()}
+    integrated = integrate(tables[spec.base], spec, tables)
+    return catalog.upsert(integrated.transform(with_content_hash, columns=integrated.columns),
+                          output_table(name, spec), keys=spec.key, order_by=())

@@ -14,6 +14,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError, ScoringError
 from lakeboost.features.training_set import with_asof_features
@@ -23,9 +24,6 @@ from lakeboost.refine.conform import with_content_hash
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
 from lakeboost.spark.rows import first_row
 from lakeboost.train.tracking import use_tracking
-
-PREDICTIONS = "gold.predictions"
-KEY = "txn_id"
 
 
 def apply_encodings(rows: DataFrame, encodings: dict[str, dict[str, float]]) -> DataFrame:
@@ -42,8 +40,10 @@ def apply_encodings(rows: DataFrame, encodings: dict[str, dict[str, float]]) -> 
     return rows
 
 
-def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] = (KEY,)) -> DataFrame:
-    """`keep` columns plus score, predicted_label, threshold, model name and version."""
+def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | None = None) -> DataFrame:
+    """`keep` columns (default: the model's event key) plus score, predicted_label, threshold,
+    model name and version."""
+    keep = loaded.dataset.key if keep is None else keep
     missing = [c for c in loaded.meta.features if c not in rows.columns]
     if missing:
         raise ScoringError(f"model {loaded.name} v{loaded.version} expects features {missing}, which the "
@@ -63,17 +63,19 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] = (KE
     )
 
 
-def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dates: list[str] | None) -> DataFrame:
+def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig,
+                  dates: list[str] | None) -> DataFrame:
     ts = config.gold.training_set
     if ts is None:
         raise ConfigError("gold.training_set is not configured: scoring uses its feature table and as-of joins")
     features = catalog.read(ts.features)
+    date = F.col(dataset.date_column)
     if dates:
-        features = features.filter(F.col("event_date").isin([dt.date.fromisoformat(d) for d in dates]))
+        features = features.filter(date.isin([dt.date.fromisoformat(d) for d in dates]))
     else:  # the latest date partition: what a daily scheduled run scores
-        latest = first_row(features.agg(F.max("event_date")))[0]
-        features = features.filter(F.col("event_date") == F.lit(latest))
-    return with_asof_features(catalog, features, ts)
+        latest = first_row(features.agg(F.max(date)))[0]
+        features = features.filter(date == F.lit(latest))
+    return with_asof_features(catalog, features, ts, dataset)
 
 
 def score_step(spark: SparkSession, config: LakeboostConfig, *, ref: str = CHAMPION,
@@ -81,21 +83,24 @@ def score_step(spark: SparkSession, config: LakeboostConfig, *, ref: str = CHAMP
     catalog = TableCatalog(spark, config.storage)
     use_tracking(config)
     loaded = load_model(config.training.tracking.registered_model, ref)
-    rows = rows_to_score(catalog, config, dates)
+    dataset = loaded.dataset  # the names the model was trained with
+    rows = rows_to_score(catalog, config, dataset, dates)
     if rows.isEmpty():
         features = config.gold.training_set.features if config.gold.training_set else "gold"
         raise ScoringError(f"nothing to score in {features} for dates {dates or 'latest'}")
     run_id = uuid.uuid4().hex
+    key = dataset.key
     predictions = (
-        predict(loaded, rows, keep=(KEY, "event_date"))
-        .transform(with_content_hash, columns=[KEY, "model_version", "score", "predicted_label", "threshold"])
+        predict(loaded, rows, keep=(*key, dataset.date_column))
+        .transform(with_content_hash, columns=[*key, "model_version", "score", "predicted_label", "threshold"])
         .withColumn("scoring_run_id", F.lit(run_id))
         .withColumn("scored_at", F.current_timestamp())
     )
-    result = catalog.upsert(predictions, PREDICTIONS, keys=(KEY, "model_version"), order_by=())
+    table = config.scoring.predictions_table
+    result = catalog.upsert(predictions, table, keys=(*key, "model_version"), order_by=())
     summary = StepSummary("score", rows_written=result.rows_written)
     summary.details.update({"model": loaded.name, "model_version": loaded.version, "scoring_run_id": run_id,
                             "dates": dates or "latest"})
     if result.version is not None:
-        summary.versions[PREDICTIONS] = result.version
+        summary.versions[table] = result.version
     return summary

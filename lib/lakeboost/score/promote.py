@@ -15,12 +15,13 @@ import mlflow
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.metrics import improvement, metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError, ModelNotFoundError
 from lakeboost.features.training_set import build_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
-from lakeboost.score.batch import KEY, predict
+from lakeboost.score.batch import predict
 from lakeboost.score.registry import (
     CHALLENGER,
     CHAMPION,
@@ -45,15 +46,27 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
     lineage = models["challenger"].meta.lineage
     if config.gold.training_set is None:
         raise ConfigError("gold.training_set is not configured: promotion compares models on its snapshot")
-    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+    dataset = models["challenger"].dataset
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set, dataset,
                                   versions=lineage["versions"], cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
-    test = split_examples(training, config.training, key=KEY).filter(F.col(SPLIT) == "test").cache()
+    test = split_examples(training, config.training).filter(F.col(SPLIT) == "test").cache()
     results = {}
     for role, loaded in models.items():
-        scored = predict(loaded, test.withColumnRenamed(config.training.label, "label"), keep=(KEY, "label"))
-        results[role] = ev.binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
+        scored = predict(loaded, test.withColumnRenamed(dataset.label_column, ev.LABEL), keep=(*dataset.key, ev.LABEL))
+        results[role] = snapshot_metrics(scored, loaded)
     test.unpersist()
     return results
+
+
+def snapshot_metrics(scored, loaded) -> dict[str, float]:
+    """The metrics of one model's predictions on the snapshot, for its objective."""
+    kind = objective_kind(loaded.meta.objective)
+    if kind == "regression":
+        return ev.regression_metrics(scored.withColumnRenamed("score", "prediction"))
+    if kind == "multiclass":
+        raise ModelNotFoundError(f"promotion of multiclass model {loaded.name} v{loaded.version} on a snapshot is "
+                                 "not supported yet")
+    return ev.binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
 
 
 def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
@@ -74,10 +87,12 @@ def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
             metrics = compare_on_snapshot(spark, config, champion, challenger)
             for role, values in metrics.items():
                 mlflow.log_metrics({f"{role}_{k}": float(v) for k, v in values.items() if isinstance(v, (int, float))})
-            gain = metrics["challenger"][promotion.metric] - metrics["champion"][promotion.metric]
+            metric = metric_for(promotion.metric, config.training.model.objective)
+            # In the metric's direction: a lower RMSE is a gain.
+            gain = improvement(metric, metrics["challenger"][metric], metrics["champion"][metric])
             promoted = gain >= promotion.min_gain
-            decision = (f"challenger {'wins' if promoted else 'loses'}: {promotion.metric} "
-                        f"{metrics['challenger'][promotion.metric]:.4f} vs {metrics['champion'][promotion.metric]:.4f} "
+            decision = (f"challenger {'wins' if promoted else 'loses'}: {metric} "
+                        f"{metrics['challenger'][metric]:.4f} vs {metrics['champion'][metric]:.4f} "
                         f"(gain {gain:+.4f}, needed {promotion.min_gain:+.4f})")
             summary.details["comparison"] = metrics
         mlflow.set_tags({"decision": decision, "promoted": str(promoted)})

@@ -17,6 +17,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.errors import ModelNotFoundError
 from lakeboost.train.tracking import META_FILE, SPARK_MODEL_PATH, ModelMeta
 
@@ -32,6 +33,11 @@ class LoadedModel:
     run_id: str
     model: Any  # SparkXGBClassifierModel / SparkXGBRegressorModel
     meta: ModelMeta
+
+    @property
+    def dataset(self) -> DatasetConfig:
+        """The dataset description the model was trained with (its key, times and label)."""
+        return DatasetConfig.model_validate(self.meta.dataset)
 
 
 def resolve_version(name: str, ref: str) -> int:

@@ -1,13 +1,13 @@
 """Streaming scoring: live events from bronze -> the batch feature code -> champion -> Delta.
 
 Every micro-batch of live events is
-1. refined with the silver contract of the batch transactions (same casts, expectations and
+1. refined with the silver contract of the batch events (same casts, expectations and
    PII hashing; failures go to the quarantine table with their reason),
-2. joined as-of to the customer and merchant attributes, like silver.transactions_enriched,
+2. integrated by the same declarative integration as the batch events (`scoring.stream.integration`),
 3. given its features by `compute_features` (the batch code) over the batch plus the history
-   the windows reach into: silver.transactions_enriched and the live events of earlier
+   the windows reach into: `dataset.events` and the live events of earlier
    micro-batches (`events_table`, minus the batch's own keys, which a replay may already have
-   written), restricted to the batch's customers and merchants. Window
+   written), restricted to the batch's entities. Window
    state therefore lives in Delta, not in Spark's state store: a restart loses none of it and
    a late micro-batch sees exactly what a batch rebuild would,
 4. scored by the model that is champion *when the micro-batch runs* (a promotion is picked up
@@ -29,19 +29,22 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.monitoring import StreamScoringConfig
 from lakeboost.errors import ConfigError
 from lakeboost.features.build import reach_days
 from lakeboost.features.compute import compute_features
+from lakeboost.features.label_rates import label_source
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
-from lakeboost.refine.integrate import ENRICHED, enrich_transactions
+from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
 from lakeboost.refine.silver import batch_totals, quarantine_rows, quarantined_condition
-from lakeboost.score.batch import KEY, predict
+from lakeboost.score.batch import predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
 from lakeboost.spark.streams import BatchTxn, await_query
 from lakeboost.train.tracking import use_tracking
@@ -78,7 +81,7 @@ class ChampionCache:
 
 def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes) -> DataFrame:
     """The silver contract applied to live events (columns it lacks arrive as NULL)."""
-    table = config.silver.tables[config.scoring.stream.contract]
+    table = config.silver.tables[stream_config(config).contract]
     missing = [name for name in table.columns if name not in batch.columns and not table.columns[name].expr]
     padded = batch.select("*", *[F.lit(None).cast("string").alias(name) for name in missing])
     return (
@@ -89,51 +92,66 @@ def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes
     )
 
 
-def past_events(catalog: TableCatalog, config: LakeboostConfig, live: DataFrame) -> DataFrame:
-    """Every earlier event: silver and earlier micro-batches' live events, minus the batch's own keys."""
-    stream = config.scoring.stream
-    past = catalog.read(ENRICHED).select(*live.columns)
+def past_events(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig, live: DataFrame) -> DataFrame:
+    """Every earlier event: the batch events and earlier micro-batches' live events, minus the
+    batch's own keys."""
+    stream = stream_config(config)
+    past = catalog.read(dataset.events).select(*live.columns)
     if catalog.exists(stream.events_table):
         past = past.unionByName(catalog.read(stream.events_table).select(*live.columns))
-    return past.join(live.select(KEY), KEY, "left_anti")
+    return past.join(live.select(*dataset.key), list(dataset.key), "left_anti")
 
 
-def of_entities(df: DataFrame, live: DataFrame, entities: list[str]) -> DataFrame:
-    """Rows of `df` sharing at least one of `entities` with a live row (a broadcast semi-join each)."""
-    related = [df.join(F.broadcast(live.select(e).distinct()), e, "left_semi") for e in entities]
+def of_entities(df: DataFrame, live: DataFrame, entities: list[tuple[str, ...]], key: tuple[str, ...]) -> DataFrame:
+    """Rows of `df` sharing at least one entity (one or more columns) with a live row (a
+    broadcast semi-join each)."""
+    related = [df.join(F.broadcast(live.select(*e).distinct()), list(e), "left_semi") for e in entities]
     out = related[0]
     for more in related[1:]:
         out = out.unionByName(more)
-    return out.dropDuplicates([KEY]) if len(related) > 1 else out
+    return out.dropDuplicates(list(key)) if len(related) > 1 else out
 
 
-def live_features(catalog: TableCatalog, config: LakeboostConfig, enriched: DataFrame,
+def live_features(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig, enriched: DataFrame,
                   first: dt.datetime) -> DataFrame:
     """Features of the live rows (earliest at `first`), by the batch code over live rows + their history.
 
     Windows need the batch's entities' events since `first` minus the longest window; label
-    rates also need the entity of every labelled event, however old (a chargeback reported
-    today may belong to a transaction from months ago), so `lookup` is not time-bounded.
+    rates also need the entity of every labelled event, however old (a label reported today
+    may belong to an event from months ago), so `lookup` is not time-bounded.
     """
     features = config.gold.features[_feature_set(config)]
+    key = dataset.key
     since = first - dt.timedelta(days=reach_days(features))
-    entities = sorted({g.entity for g in features.groups.values()} | {g.entity for g in features.label_rates.values()})
-    past = past_events(catalog, config, enriched)
-    events = of_entities(past.filter(F.col(features.timestamp) >= F.lit(since)), enriched, entities) \
-        .unionByName(enriched)
-    labelled_entities = sorted({g.entity for g in features.label_rates.values()})
+    groups = [g.entity for g in features.groups.values()] + [g.entity for g in features.label_rates.values()]
+    entities = list(dict.fromkeys(groups))
+    past = past_events(catalog, config, dataset, enriched)
+    history = past.filter(F.col(dataset.event_time) >= F.lit(since))
+    events = (of_entities(history, enriched, entities, key) if entities else history.limit(0)).unionByName(enriched)
+    labelled_entities = list(dict.fromkeys(g.entity for g in features.label_rates.values()))
     lookup = None
     if labelled_entities:
-        keyed = [KEY, *labelled_entities]
-        lookup = of_entities(past.select(*keyed), enriched, labelled_entities).unionByName(enriched.select(*keyed))
-    labels = {n: catalog.read(g.labels) for n, g in features.label_rates.items()}
-    computed = compute_features(events, features=features, labels=labels, lookup=lookup)
-    return computed.join(enriched.select(KEY), KEY, "left_semi")
+        keyed = list(dict.fromkeys([*key, *[c for e in labelled_entities for c in e]]))
+        lookup = of_entities(past.select(*keyed), enriched, labelled_entities, key) \
+            .unionByName(enriched.select(*keyed))
+    labels = {n: catalog.read(label_source(g, dataset).table) for n, g in features.label_rates.items()}
+    computed = compute_features(events, features=features, dataset=dataset, labels=labels, lookup=lookup)
+    return computed.join(enriched.select(*key), list(key), "left_semi")
+
+
+def integrate_live(catalog: TableCatalog, config: LakeboostConfig, clean: DataFrame) -> DataFrame:
+    """The live events through the integration the batch events went through (one definition)."""
+    stream = stream_config(config)
+    if stream.integration is None:
+        return clean.select(*[c for c in clean.columns if not c.startswith("_")])
+    spec = config.silver.integrations[stream.integration]
+    tables = {table: catalog.read(table) for table in spec.inputs()[1:]}
+    return integrate(clean, spec, tables)
 
 
 def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: DataFrame, batch_id: int, *,
                      champion: ChampionCache, pii_key: bytes, counts: StreamCounts, txn: BatchTxn) -> None:
-    stream = config.scoring.stream
+    stream = stream_config(config)
     contract = config.silver.tables[stream.contract]
     started = time.monotonic()
     phases: dict[str, float] = {}
@@ -157,29 +175,31 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
             passing.transform(c.with_content_hash, columns=[col for col in passing.columns if not col.startswith("_")])
             .transform(c.latest_per_key, keys=contract.keys, order_by=contract.order_by)
         )
+        loaded = champion.current()
+        dataset = loaded.dataset  # the key, times and label the champion was trained with
+        key = list(dataset.key)
+        phase("champion")
         scored_before = catalog.version(stream.predictions_table)
         if scored_before is not None:  # a re-sent event keeps its first prediction
             # Pinned to a version, and only earlier micro-batches: writing the predictions below
             # invalidates cached plans that read the table, and a recomputed `enriched` must not
             # then exclude this batch's own (just written, or written before a kill) keys.
             earlier = (catalog.read(stream.predictions_table, version=scored_before)
-                       .filter(F.col("batch_id") < F.lit(batch_id)).select(KEY))
-            clean = clean.join(earlier, KEY, "left_anti")
-        enriched = enrich_transactions(clean, catalog.read("silver.customers"), catalog.read("silver.merchants"),
-                                       fx=config.silver.fx).persist()
+                       .filter(F.col("batch_id") < F.lit(batch_id)).select(*key))
+            clean = clean.join(earlier, key, "left_anti")
+        enriched = integrate_live(catalog, config, clean).persist()
         try:
-            stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min("event_time").alias("first")).first()
+            stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min(dataset.event_time).alias("first")).first()
             assert stats is not None
             to_score = int(stats["rows"])
             phase("enrich")
-            loaded = champion.current()
-            phase("champion")
             if to_score:
                 ts = config.gold.training_set
                 assert ts is not None  # checked when the stream starts
-                rows = with_asof_features(catalog, live_features(catalog, config, enriched, stats["first"]), ts)
+                rows = with_asof_features(
+                    catalog, live_features(catalog, config, dataset, enriched, stats["first"]), ts, dataset)
                 predictions = (
-                    predict(loaded, rows, keep=(KEY, "event_time", "event_date"))
+                    predict(loaded, rows, keep=(*key, dataset.event_time, dataset.date_column))
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
                     .withColumn("scored_at", F.current_timestamp())
                 )
@@ -188,7 +208,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 catalog.write(enriched, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
                 phase("events_write")
                 catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
-                              partition_by=("event_date",))
+                              partition_by=(dataset.date_column,))
                 phase("features_predict_write")
         finally:
             enriched.unpersist()
@@ -209,12 +229,9 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
 def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bool = False,
                  timeout_seconds: float | None = None) -> StepSummary:
     """Score live events until caught up (default) or, with `continuous`, as they arrive."""
-    stream = config.scoring.stream
+    stream = stream_config(config)
     if config.gold.training_set is None:
         raise ConfigError("gold.training_set is not configured: stream scoring uses its as-of joins")
-    if stream.contract not in config.silver.tables:
-        raise ConfigError(f"scoring.stream.contract: no silver table {stream.contract!r}; "
-                          f"configured: {sorted(config.silver.tables)}")
     catalog = TableCatalog(spark, config.storage)
     use_tracking(config)
     champion = ChampionCache(config.training.tracking.registered_model)
@@ -247,6 +264,13 @@ def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bo
     if version is not None:
         summary.versions[stream.predictions_table] = version
     return summary
+
+
+def stream_config(config: LakeboostConfig) -> StreamScoringConfig:
+    if config.scoring.stream is None:
+        raise ConfigError("scoring.stream is not configured: stream scoring needs the live source, the silver "
+                          "contract the events obey and the events and predictions tables")
+    return config.scoring.stream
 
 
 def _feature_set(config: LakeboostConfig) -> str:

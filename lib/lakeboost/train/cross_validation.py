@@ -39,16 +39,16 @@ class CrossValidation:
         return out
 
 
-def cross_validate(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_id",
+def cross_validate(training: TrainingSet, cfg: TrainingConfig, *,
                    param_overrides: dict[str, Any] | None = None) -> CrossValidation:
     folds = cfg.cross_validation.folds
-    numbered = with_fold_blocks(split_examples(training, cfg, key=key), cfg=cfg.split, folds=folds, key=key,
+    numbered = with_fold_blocks(split_examples(training, cfg), cfg=cfg.split, folds=folds, key=training.key,
                                 time_column=training.event_time).persist()
     results = []
     try:
         for fold in range(folds):
             splits = fold_split(numbered, kind=cfg.split.kind, fold=fold).drop(FOLD_BLOCK)
-            result = train_model(training, cfg, key=key, param_overrides=param_overrides, evaluate_test=False,
+            result = train_model(training, cfg, param_overrides=param_overrides, evaluate_test=False,
                                  splits=splits)
             result.release()
             rows = {split: sum(result.split_counts.get(split, {}).values()) for split in ("train", "valid")}

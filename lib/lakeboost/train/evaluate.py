@@ -19,6 +19,8 @@ from lakeboost.errors import LakeboostError
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
+# The label column of the prediction frames lakeboost evaluates (the dataset's label, renamed).
+LABEL = "_label"
 
 # Probabilities are clipped to [EPS, 1-EPS] so one confident mistake costs a large, finite loss.
 EPS = 1e-15
@@ -75,7 +77,7 @@ def score_bucket(score: str, bins: int) -> Column:
     return F.least(F.greatest(exact, F.lit(0)), F.lit(bins - 1))
 
 
-def binary_curve(predictions: DataFrame, *, bins: int = 1000, label: str = "label",
+def binary_curve(predictions: DataFrame, *, bins: int = 1000, label: str = LABEL,
                  score: str = "score") -> BinaryCurve:
     """TP/FP/FN/TN at each bucket edge, from one groupBy over equal-width score buckets in [0, 1].
 
@@ -130,7 +132,7 @@ def trapezoid(x: list[float], y: list[float]) -> float:
 
 
 def binary_metrics(predictions: DataFrame, *, threshold: float, curve: BinaryCurve | None = None,
-                   label: str = "label", score: str = "score") -> dict[str, float]:
+                   label: str = LABEL, score: str = "score") -> dict[str, float]:
     """AUCs (Spark's evaluator, exact), then log loss, Brier and confusion counts at `threshold` in one pass.
 
     With `curve`, `roc_auc_binned` / `pr_auc_binned` are added: the same areas from the binned
@@ -162,7 +164,7 @@ def binary_metrics(predictions: DataFrame, *, threshold: float, curve: BinaryCur
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0, "accuracy": (tp + tn) / rows,
         "log_loss": agg["loss"] / rows, "brier": agg["sq_err"] / rows,
     }
-    metrics.update(_auc(predictions.where(valid).select(y.alias("label"), s.alias("score")), tp + fn, fp + tn))
+    metrics.update(_auc(predictions.where(valid).select(y.alias(LABEL), s.alias("score")), tp + fn, fp + tn))
     if curve is not None:
         metrics["roc_auc_binned"] = trapezoid(*roc_points(curve))
         metrics["pr_auc_binned"] = trapezoid(*pr_points(curve))
@@ -174,7 +176,7 @@ def _auc(scored: DataFrame, positives: int, negatives: int) -> dict[str, float]:
         log.warning("AUCs are undefined with %d positives and %d negatives; reporting NaN", positives, negatives)
         return {"roc_auc": float("nan"), "pr_auc": float("nan")}
     # numBins=0: no down-sampling of the curve, so the areas are exact (still a distributed sort).
-    evaluator = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="label", numBins=0)
+    evaluator = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol=LABEL, numBins=0)
     return {
         "roc_auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderROC"}),
         "pr_auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderPR"}),
@@ -214,7 +216,7 @@ def choose_threshold(curve: BinaryCurve, config: ThresholdConfig) -> float:
     return curve.thresholds[best_f1]
 
 
-def regression_metrics(predictions: DataFrame, *, label: str = "label",
+def regression_metrics(predictions: DataFrame, *, label: str = LABEL,
                        prediction: str = "prediction") -> dict[str, float]:
     """rmse, mae and r2 from one aggregation; rows with a null label or prediction are ignored."""
     _require(predictions, label, prediction)
@@ -235,7 +237,7 @@ def regression_metrics(predictions: DataFrame, *, label: str = "label",
     return {"rows": rows, "rmse": (ss_res / rows) ** 0.5, "mae": agg["abs_err"] / rows, "r2": r2}
 
 
-def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str = "label",
+def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str = LABEL,
                        prediction: str = "prediction", probabilities: str = "probabilities") -> dict[str, float]:
     """accuracy, macro_f1 and log_loss from one groupBy(label, prediction): k*k cells to the driver.
 
@@ -252,7 +254,7 @@ def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str =
     usable = F.coalesce((F.size(probabilities) == num_classes) & p_true.isNotNull(), F.lit(False))
     cells = (
         predictions
-        .groupBy(idx.alias("label"), F.col(prediction).cast("int").alias("prediction"))
+        .groupBy(idx.alias(LABEL), F.col(prediction).cast("int").alias("prediction"))
         .agg(F.count(F.lit(1)).alias("n"), F.sum(loss).alias("loss"),
              _count_if(~usable).alias("bad_size"))
         .collect()  # at most k*k cells (plus nulls)
@@ -260,13 +262,13 @@ def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str =
     counts: dict[tuple[int, int], int] = {}
     loss_sum, bad_size = 0.0, 0
     for c in cells:
-        if c["label"] is None or c["prediction"] is None:
+        if c[LABEL] is None or c["prediction"] is None:
             log.warning("multiclass_metrics skipped %d rows with a null label or prediction", c["n"])
             continue
-        if not (0 <= c["label"] < num_classes and 0 <= c["prediction"] < num_classes):
-            raise EvaluationError(f"label/prediction ({c['label']}, {c['prediction']}) outside 0..{num_classes - 1}; "
+        if not (0 <= c[LABEL] < num_classes and 0 <= c["prediction"] < num_classes):
+            raise EvaluationError(f"label/prediction ({c[LABEL]}, {c['prediction']}) outside 0..{num_classes - 1}; "
                                   "check num_classes against the label encoding")
-        counts[(c["label"], c["prediction"])] = c["n"]
+        counts[(c[LABEL], c["prediction"])] = c["n"]
         loss_sum, bad_size = loss_sum + (c["loss"] or 0.0), bad_size + c["bad_size"]
     if bad_size:
         raise EvaluationError(f"{bad_size} rows have a null {probabilities} array, a null entry for their label, "

@@ -12,6 +12,7 @@ from typing import Any
 import mlflow
 from pyspark.sql import SparkSession
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import ConfigError
@@ -47,7 +48,8 @@ def log_plots(result: TrainResult) -> None:
 def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) -> ModelMeta:
     encodings = {enc.column: {str(r.value): float(r.frequency) for r in enc.table.collect()}
                  for enc in result.encodings}  # categories x frequency: small by construction
-    return ModelMeta(result.features, encodings, result.threshold, cfg.model.objective, training.lineage())
+    return ModelMeta(result.features, encodings, result.threshold, cfg.model.objective, training.lineage(),
+                     training.dataset.model_dump(mode="json"))
 
 
 def train_and_log(spark: SparkSession, config: LakeboostConfig, training: TrainingSet, *,
@@ -78,14 +80,10 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
 
 
 def train_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    if config.training.tune is not None:
-        from lakeboost.tune.job import tune_step
-
-        return tune_step(spark, config)
     if config.gold.training_set is None:
         raise ConfigError("gold.training_set is not configured: nothing to train on")
     catalog = TableCatalog(spark, config.storage)
-    training = current_training_set(catalog, config.gold.training_set)
+    training = current_training_set(catalog, config.gold.training_set, config.require_dataset)
     run_id, result, version = train_and_log(spark, config, training)
     return summary_of(run_id, result, version, training)
 
@@ -98,12 +96,14 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     replayed_training = TrainingConfig.model_validate(recorded["training"])
     assert config.gold.training_set is not None, "replay needs gold.training_set in the configuration"
     replayed_set = type(config.gold.training_set).model_validate(recorded["gold"]["training_set"])
+    # The dataset description the run was trained with (its lineage), not today's config.
+    replayed_dataset = DatasetConfig.model_validate(lineage["dataset"])
     replayed = config.model_copy(update={
-        "training": replayed_training,
+        "training": replayed_training, "dataset": replayed_dataset,
         "gold": config.gold.model_copy(update={"training_set": replayed_set}),
     })
     catalog = TableCatalog(spark, config.storage)
-    training = build_training_set(catalog, replayed_set, versions=lineage["versions"],
+    training = build_training_set(catalog, replayed_set, replayed_dataset, versions=lineage["versions"],
                                   cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
                                              tags={"replay_of": run_id}, register=False)
@@ -111,8 +111,9 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     summary = summary_of(new_run, result, version, training)
     summary.details["replay_of"] = run_id
     summary.details["original_metrics"] = {k: v for k, v in original.items() if k.startswith(("valid_", "test_"))}
-    log.info("replay of %s: %s", run_id, json.dumps({"original_test_roc_auc": original.get("test_roc_auc"),
-                                                     "replayed": result.metrics.get("test", {}).get("roc_auc")}))
+    log.info("replay of %s: %s", run_id, json.dumps({
+        "original": {k: v for k, v in original.items() if k.startswith("test_")},
+        "replayed": {k: v for k, v in result.metrics.get("test", {}).items() if isinstance(v, (int, float))}}))
     return summary
 
 

@@ -19,7 +19,15 @@ from matplotlib.ticker import MaxNLocator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.train.evaluate import BinaryCurve, EvaluationError, pr_points, roc_points, score_bucket, trapezoid
+from lakeboost.train.evaluate import (
+    LABEL,
+    BinaryCurve,
+    EvaluationError,
+    pr_points,
+    roc_points,
+    score_bucket,
+    trapezoid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +67,7 @@ def plot_roc_pr(curve: BinaryCurve, path_dir: str) -> list[str]:
     return [roc_path, pr_path]
 
 
-def calibration_bins(predictions: DataFrame, *, bins: int = 10, label: str = "label",
+def calibration_bins(predictions: DataFrame, *, bins: int = 10, label: str = LABEL,
                      score: str = "score") -> list[tuple[float, float, int]]:
     """(mean score, observed positive rate, rows) per non-empty equal-width score bin: one groupBy."""
     if bins < 1:
@@ -77,7 +85,7 @@ def calibration_bins(predictions: DataFrame, *, bins: int = 10, label: str = "la
     return [(float(r["mean_score"]), float(r["rate"]), int(r["n"])) for r in rows]
 
 
-def plot_calibration(predictions: DataFrame, path_dir: str, *, bins: int = 10, label: str = "label",
+def plot_calibration(predictions: DataFrame, path_dir: str, *, bins: int = 10, label: str = LABEL,
                      score: str = "score") -> str:
     """calibration.png: observed positive rate against mean score per score bin (reliability diagram)."""
     table = calibration_bins(predictions, bins=bins, label=label, score=score)

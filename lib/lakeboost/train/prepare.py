@@ -8,6 +8,7 @@ within each (label, split) stratum rows are dealt round-robin to the workers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
@@ -61,16 +62,16 @@ def scale_pos_weight(class_counts: dict[int, int]) -> float:
     return negatives / positives
 
 
-def downsample_negatives(df: DataFrame, *, rate: float, label: str, seed: int, key: str) -> DataFrame:
+def downsample_negatives(df: DataFrame, *, rate: float, label: str, seed: int, key: Sequence[str]) -> DataFrame:
     """Keep all positives and a seeded `rate` share of training negatives; other splits untouched."""
     if rate >= 1.0:
         return df
     keep = (F.col(SPLIT) != "train") | (F.col(label) == 1) | (
-        (F.abs(F.xxhash64(F.lit(seed), F.col(key))) % 1_000_000) < int(rate * 1_000_000))
+        (F.abs(F.xxhash64(F.lit(seed), *[F.col(k) for k in key])) % 1_000_000) < int(rate * 1_000_000))
     return df.filter(keep)
 
 
-def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: str,
+def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: Sequence[str],
                        stratify_label: bool = True) -> DataFrame:
     """Exactly `num_workers` partitions, each with rows of every (label, split) stratum.
 
@@ -79,7 +80,8 @@ def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: str,
     partitioning cannot promise that for a handful of distinct keys: it may put two in one).
     """
     strata = [label, VALID] if stratify_label else [VALID]  # regression: labels are not classes
-    deal = Window.partitionBy(*strata).orderBy(F.xxhash64(F.col(key)), F.col(key))
+    key_columns = [F.col(k) for k in key]
+    deal = Window.partitionBy(*strata).orderBy(F.xxhash64(*key_columns), *key_columns)
     # bigint, like spark.range ids: hash(int) and hash(bigint) differ.
     keys = F.array(*[F.lit(k).cast("bigint") for k in partition_keys(df.sparkSession, num_workers)])
     return (
@@ -89,7 +91,7 @@ def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: str,
         # Mix the strata inside each partition: xgboost.spark 3.2 fails (KeyError 'values') on an
         # Arrow batch holding only training or only validation rows, and the numbering above
         # leaves each partition sorted by stratum (10k-row batches would be one-sided).
-        .sortWithinPartitions(F.xxhash64(F.col(key), F.lit(17)))
+        .sortWithinPartitions(F.xxhash64(*key_columns, F.lit(17)))
     )
 
 

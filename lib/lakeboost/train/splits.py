@@ -10,6 +10,7 @@ numbers them once, `fold_split` turns one fold into train/valid/unused.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -41,10 +42,10 @@ def time_split(df: DataFrame, *, valid_from: dt.datetime, test_from: dt.datetime
         SPLIT, F.when(t >= F.lit(test_from), "test").when(t >= F.lit(valid_from), "valid").otherwise("train"))
 
 
-def random_split(df: DataFrame, *, cfg: SplitConfig, label: str, key: str) -> DataFrame:
+def random_split(df: DataFrame, *, cfg: SplitConfig, label: str, key: Sequence[str]) -> DataFrame:
     """Stratified: within each label, rows are ranked by a seeded hash and cut at the fractions."""
     # percent_rank needs the default frame; one sort per label value, fine for a few classes.
-    rank = F.percent_rank().over(Window.partitionBy(label).orderBy(_uniform(cfg.seed, key), F.col(key)))
+    rank = F.percent_rank().over(Window.partitionBy(label).orderBy(_uniform(cfg.seed, *key), *[F.col(k) for k in key]))
     return _cut(df.withColumn("__u", rank), cfg)
 
 
@@ -63,7 +64,7 @@ def _cut(df: DataFrame, cfg: SplitConfig) -> DataFrame:
     ).drop("__u")
 
 
-def assign_splits(df: DataFrame, *, cfg: SplitConfig, label: str, key: str, time_column: str) -> DataFrame:
+def assign_splits(df: DataFrame, *, cfg: SplitConfig, label: str, key: Sequence[str], time_column: str) -> DataFrame:
     if cfg.kind == "time":
         valid_from, test_from = time_boundaries(df, cfg=cfg, time_column=time_column)
         return time_split(df, valid_from=valid_from, test_from=test_from, time_column=time_column)
@@ -76,7 +77,8 @@ FOLD_BLOCK = "_fold_block"
 UNUSED = "unused"  # a fold's rows that neither train nor validate (a time fold's future)
 
 
-def with_fold_blocks(df: DataFrame, *, cfg: SplitConfig, folds: int, key: str, time_column: str) -> DataFrame:
+def with_fold_blocks(df: DataFrame, *, cfg: SplitConfig, folds: int, key: Sequence[str], time_column: str
+                     ) -> DataFrame:
     """Number the non-test rows of a split frame into blocks for `folds`-fold cross-validation.
 
     Time splits get folds + 1 consecutive time blocks (quantiles of the event time, one pass):
@@ -92,8 +94,8 @@ def with_fold_blocks(df: DataFrame, *, cfg: SplitConfig, folds: int, key: str, t
         # A quantile is the last value of its block (approxQuantile returns an element of the data).
         block = sum((F.col(time_column).cast("double") > F.lit(s)).cast("int") for s in seconds)
     else:
-        hashed = cfg.group_column if cfg.kind == "group" and cfg.group_column else key
-        block = F.floor(_uniform(cfg.seed + 1, hashed) * folds).cast("int")
+        hashed = (cfg.group_column,) if cfg.kind == "group" and cfg.group_column else tuple(key)
+        block = F.floor(_uniform(cfg.seed + 1, *hashed) * folds).cast("int")
     return df.withColumn(FOLD_BLOCK, F.when(not_test, block))
 
 

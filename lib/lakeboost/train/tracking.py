@@ -30,13 +30,15 @@ META_FILE = "lakeboost_model.json"
 
 @dataclass(frozen=True)
 class ModelMeta:
-    """What scoring needs besides the booster: features, encodings, threshold, objective."""
+    """What scoring needs besides the booster: features, encodings, threshold, objective, and
+    the dataset description (key, times, label) the model was trained with."""
 
     features: list[str]
     encodings: dict[str, dict[str, float]]
     threshold: float | None
     objective: str
     lineage: dict[str, Any]
+    dataset: dict[str, Any]
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)

@@ -54,12 +54,12 @@ class TrainResult:
             encoding.table.unpersist()
 
 
-def split_examples(training: TrainingSet, cfg: TrainingConfig, *, key: str) -> DataFrame:
-    columns = [key, training.event_time, cfg.label, *training.feature_columns]
+def split_examples(training: TrainingSet, cfg: TrainingConfig) -> DataFrame:
+    columns = [*training.key, training.event_time, training.label, *training.feature_columns]
     if cfg.split.group_column and cfg.split.group_column not in columns:
         columns.append(cfg.split.group_column)
-    return assign_splits(training.df.select(*dict.fromkeys(columns)), cfg=cfg.split, label=cfg.label, key=key,
-                         time_column=training.event_time)
+    return assign_splits(training.df.select(*dict.fromkeys(columns)), cfg=cfg.split, label=training.label,
+                         key=training.key, time_column=training.event_time)
 
 
 def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
@@ -73,7 +73,7 @@ def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
     return counts
 
 
-def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_id",
+def train_model(training: TrainingSet, cfg: TrainingConfig, *,
                 param_overrides: dict[str, Any] | None = None, evaluate_test: bool = True,
                 merge_validation: bool = False, splits: DataFrame | None = None) -> TrainResult:
     """Fit on train (early stopping on validation) and evaluate on validation and test.
@@ -85,16 +85,17 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
     """
     spark = training.df.sparkSession
     objective = cfg.model.objective
-    examples = (splits if splits is not None else split_examples(training, cfg, key=key)).persist()
+    key, label = training.key, training.label
+    examples = (splits if splits is not None else split_examples(training, cfg)).persist()
     try:
-        counts = class_counts(examples, label=cfg.label)
+        counts = class_counts(examples, label=label)
         if not counts.get("train") or not counts.get("valid"):
             raise TrainingError(f"empty split(s): {counts}; check training.split against the data's time range")
         weight = scale_pos_weight(counts["train"]) if objective == "binary:logistic" and \
             cfg.imbalance.class_weight == "balanced" else None
         if weight is not None:  # negatives kept after down-sampling: do not correct twice
             weight *= cfg.imbalance.negative_sample_rate
-        sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=cfg.label,
+        sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=label,
                                        seed=cfg.split.seed, key=key)
         categorical = tuple(c for c in training.categorical if c in training.feature_columns)
         encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
@@ -105,15 +106,15 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
         preflight(cluster_resources(spark), num_workers=cfg.model.num_workers, rows=fit_rows,
                   features=len(features), max_memory_fraction=cfg.max_memory_fraction)
         fitted_rows = encoded.filter(F.col(SPLIT).isin("train", "valid"))
-        fit_data = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=cfg.label, key=key,
+        fit_data = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
                                       stratify_label=is_classification(objective)).persist()
-        problems = layout_problems(fit_data, num_workers=cfg.model.num_workers, label=cfg.label,
+        problems = layout_problems(fit_data, num_workers=cfg.model.num_workers, label=label,
                                    classes=2 if is_classification(objective) else 1,
                                    need_validation=not merge_validation)
         if problems:
             raise TrainingError("cannot give every xgboost worker both classes and validation rows: "
                                 + "; ".join(problems) + ". Use fewer workers or more data")
-        params = estimator_params(cfg.model, features=features, label=cfg.label, overrides=param_overrides,
+        params = estimator_params(cfg.model, features=features, label=label, overrides=param_overrides,
                                   scale_pos_weight=weight)
         if merge_validation:
             params.pop("validation_indicator_col", None)
@@ -124,7 +125,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *, key: str = "txn_i
         fit_data.unpersist()
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
                              encodings=encodings)
-        _evaluate(result, encoded, cfg, evaluate_test=evaluate_test)
+        _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test)
         return result
     finally:
         examples.unpersist()
@@ -139,13 +140,14 @@ def score_column(predictions: DataFrame, objective: str) -> DataFrame:
     return predictions
 
 
-def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, evaluate_test: bool) -> None:
+def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, label: str,
+              evaluate_test: bool) -> None:
     objective = cfg.model.objective
     splits = ["valid", "test"] if evaluate_test else ["valid"]
     for split in splits:
         # Cached: the curve, the metrics and the exact AUCs each read the predictions.
         predictions = score_column(result.model.transform(encoded.filter(F.col(SPLIT) == split)), objective) \
-            .withColumn("label", F.col(cfg.label)).cache()
+            .withColumn(ev.LABEL, F.col(label)).cache()
         result.predictions[split] = predictions
         if objective == "binary:logistic":
             curve = ev.binary_curve(predictions)

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.cost import CostConfig
+from lakeboost.config.metrics import metric_for
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.config.tuning import TuneConfig
@@ -48,7 +49,6 @@ from lakeboost.tune.space import hyperopt_space
 
 log = logging.getLogger(__name__)
 BYTES_PER_VALUE = 4
-KEY = "txn_id"
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def choose_strategy(cfg: TrainingConfig, *, rows: int, features: int, resources:
 
 def native_params(cfg: TrainingConfig, weight: float | None) -> dict[str, Any]:
     """The xgboost.train equivalent of the Spark estimator's fixed parameters."""
-    spark_params = estimator_params(cfg.model, features=[], label=cfg.label, scale_pos_weight=weight)
+    spark_params = estimator_params(cfg.model, features=[], label="", scale_pos_weight=weight)
     params = {"objective": cfg.model.objective, "eval_metric": cfg.model.eval_metric or
               DEFAULT_EVAL_METRIC[cfg.model.objective], "seed": cfg.model.seed, "tree_method": "hist",
               **cfg.model.params}
@@ -128,7 +128,8 @@ def native_params(cfg: TrainingConfig, weight: float | None) -> dict[str, Any]:
 def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     if config.training.tune is None or config.gold.training_set is None:
         raise ConfigError("training.tune and gold.training_set must be configured to tune")
-    training = current_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    training = current_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+                                    config.require_dataset)
     return tune_and_refit(spark, config, training)
 
 
@@ -177,11 +178,11 @@ def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: Da
     if weight is not None:  # negatives kept after down-sampling: do not correct twice
         weight *= cfg.imbalance.negative_sample_rate
     sampled = downsample_negatives(examples.filter(F.col(SPLIT) != "test"), rate=cfg.imbalance.negative_sample_rate,
-                                   label=cfg.label, seed=cfg.split.seed, key=KEY)
+                                   label=training.label, seed=cfg.split.seed, key=training.key)
     categorical = tuple(c for c in training.categorical if c in training.feature_columns)
     encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
     matrices = collect_matrices(apply_frequency_encodings(sampled, encodings),
-                                features=list(training.feature_columns), label=cfg.label)
+                                features=list(training.feature_columns), label=training.label)
     for encoding in encodings:  # the matrices are on the driver now
         encoding.table.unpersist()
     return matrices, native_params(cfg, weight)
@@ -195,13 +196,14 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
     (see TrialPricing); `SearchResult.cost` is the search's cost.
     """
     tune = tune_config(cfg)
+    metric = metric_for(tune.metric, cfg.model.objective)
     prices = prices or CostConfig()
     parent = mlflow.active_run()
     assert parent is not None, "search_hyperparameters logs its trials under an active (parent) MLflow run"
     experiment_id = parent.info.experiment_id
     with CostMeter(spark, prices) as meter:
-        examples = split_examples(training, cfg, key=KEY)
-        counts = class_counts(examples, label=cfg.label)
+        examples = split_examples(training, cfg)
+        counts = class_counts(examples, label=training.label)
         rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
         resources = cluster_resources(spark)
         choice = choose_strategy(cfg, rows=rows, features=len(training.feature_columns), resources=resources)
@@ -211,16 +213,16 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
         mlflow.log_params({"algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
                            "timeout_seconds": tune.timeout_seconds,
                            "no_improvement_trials": tune.no_improvement_trials, "parallelism": choice.parallelism,
-                           "metric": f"valid_{tune.metric}", "trial_cores": pricing.cores,
+                           "metric": f"valid_{metric}", "trial_cores": pricing.cores,
                            "cost_currency": prices.currency})
         if choice.strategy == "single_node":
             matrices, base_params = single_node_problem(training, cfg, examples, counts)
             evaluate = single_node_evaluator(spark, matrices, base_params=base_params,
                                              n_estimators=tune.trial_n_estimators,
                                              early_stopping_rounds=cfg.model.early_stopping_rounds,
-                                             metric=tune.metric)
+                                             metric=metric)
         else:
-            evaluate = distributed_evaluator(training, cfg, concurrency=choice.parallelism, metric=tune.metric)
+            evaluate = distributed_evaluator(training, cfg, concurrency=choice.parallelism, metric=metric)
 
         def log_trial(trial: dict[str, Any]) -> None:
             trial["cost"] = pricing.cost(trial["seconds"])
@@ -228,7 +230,7 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
                 mlflow.log_params({k: str(v) for k, v in trial["params"].items()})
                 metrics = {"rounds": trial["rounds"], "seconds": trial["seconds"], "cost": trial["cost"]}
                 if trial["metric"] is not None:
-                    metrics[f"valid_{tune.metric}"] = trial["metric"]
+                    metrics[f"valid_{metric}"] = trial["metric"]
                 mlflow.log_metrics(metrics)
                 if trial["error"]:
                     mlflow.set_tag("error", trial["error"][:500])
@@ -241,7 +243,7 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
     search.cost = meter.report.estimated_cost
     mlflow.log_metrics({"search_cost": search.cost, "search_core_hours": meter.report.core_hours,
                         "trials_cost": trials_cost(search)})
-    _log_search_plots(search, tune.metric)
+    _log_search_plots(search, metric)
     mlflow.set_tag("stop_reason", search.stop_reason)
     return search, choice
 

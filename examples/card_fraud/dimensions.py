@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakeboost.demo.scenario import (
+from card_fraud.scenario import (
     CATEGORIES,
     COUNTRIES,
     FIRST_NAMES,

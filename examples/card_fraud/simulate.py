@@ -13,7 +13,7 @@ from itertools import accumulate
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.demo.scenario import (
+from card_fraud.scenario import (
     CHANNELS,
     COUNTRIES,
     EUR_RATES,

@@ -1,11 +1,10 @@
-"""Custom features used by the demo feature set (registered by name)."""
+"""Custom features of the demo feature set (registered by name)."""
 
 from __future__ import annotations
 
+from lakeboost.features.registry import feature
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
-from lakeboost.features.registry import feature
 
 
 @feature("local_hour")

@@ -31,10 +31,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from lakeboost.errors import ConfigError
+from lakeboost.spark.rows import first_row
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakeboost.demo.dimensions import (
+from card_fraud.dimensions import (
     Dimension,
     Period,
     build_customers,
@@ -42,18 +44,16 @@ from lakeboost.demo.dimensions import (
     write_customers_db,
     write_merchants_parquet,
 )
-from lakeboost.demo.files import write_keyed_lines, write_single_parquet
-from lakeboost.demo.scenario import DEFECTS, FRAUD
-from lakeboost.demo.simulate import DAY, Traffic, simulate_payments
-from lakeboost.demo.sources import (
+from card_fraud.files import write_keyed_lines, write_single_parquet
+from card_fraud.scenario import DEFECTS, FRAUD
+from card_fraud.simulate import DAY, Traffic, simulate_payments
+from card_fraud.sources import (
     CARD_EVENT_DAYS,
     add_defects,
     card_event_lines,
     chargeback_lines,
     transaction_lines,
 )
-from lakeboost.errors import ConfigError
-from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 

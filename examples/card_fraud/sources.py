@@ -9,8 +9,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.demo.scenario import DEFECTS, REASON_CODES, DefectRates
-from lakeboost.demo.simulate import DAY, pick, uniform, weighted
+from card_fraud.scenario import DEFECTS, REASON_CODES, DefectRates
+from card_fraud.simulate import DAY, pick, uniform, weighted
 
 TRANSACTION_FIELDS = ("txn_id", "customer_id", "merchant_id", "amount", "currency", "event_time",
                       "card_number", "email", "device_id", "country", "channel")

@@ -1,0 +1,154 @@
+"""Cross-section checks, run when the config loads (before Spark starts).
+
+Every table, contract, integration, feature set, step and metric a section names must exist
+and fit the rest: a training set over a feature table nobody builds, a stream contract that
+is not a silver table or a regression model promoted on PR AUC is a config error naming the
+key, not a failure an hour into a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lakeboost.config.dataset import PresenceLabel
+from lakeboost.config.metrics import metric_for, metric_problem
+from lakeboost.config.model import LakeboostConfig
+
+Problem = tuple[tuple[str, ...], str]
+
+
+def _at(dotted: str) -> tuple[str, ...]:
+    """A config key path from its dotted form (`dataset.label.table`)."""
+    return tuple(dotted.split("."))
+
+
+def known_tables(config: LakeboostConfig) -> set[str]:
+    """Logical tables some step of this config writes."""
+    tables = {f"bronze.{name}" for name in config.sources} | {"bronze.quarantine"}
+    tables |= {f"silver.{name}" for name in config.silver.tables} | {"silver.quarantine", "silver.data_quality"}
+    tables |= {integration.table or f"silver.{name}" for name, integration in config.silver.integrations.items()}
+    tables |= {f"gold.{name}" for name in config.gold.features} | {"gold.training_set", "gold.feature_state"}
+    tables.add(config.scoring.predictions_table)
+    if config.scoring.stream is not None:
+        tables |= {config.scoring.stream.events_table, config.scoring.stream.predictions_table}
+    return tables
+
+
+def cross_section_problems(config: LakeboostConfig, *, registered_steps: list[str],
+                           feature_problem=None) -> list[Problem]:
+    """(key path, what is wrong) for every inconsistency between sections."""
+    return list(_problems(config, known_tables(config), registered_steps, feature_problem))
+
+
+def _unknown(table: str, tables: set[str]) -> str:
+    return f"names table {table!r}, which no configured source, silver table, integration or feature set " \
+           f"writes; known tables: {sorted(tables)}"
+
+
+def _problems(config: LakeboostConfig, tables: set[str], steps: list[str], feature_problem) -> Iterator[Problem]:
+    for name, silver in config.silver.tables.items():
+        if silver.source not in tables:
+            yield _at(f"silver.tables.{name}.source"), _unknown(silver.source, tables)
+    for name, integration in config.silver.integrations.items():
+        for i, read in enumerate(integration.inputs()):
+            if read not in tables:
+                where = "base" if i == 0 else "as_of/lookups"
+                yield _at(f"silver.integrations.{name}.{where}"), _unknown(read, tables)
+        base = config.silver.tables.get(integration.base.split(".", 1)[-1])
+        if base is not None and integration.base.startswith("silver."):
+            missing = [c for c in integration.key if c not in base.columns]
+            if missing:
+                yield _at(f"silver.integrations.{name}.key"), \
+                    f"key columns {missing} are not columns of {integration.base} ({sorted(base.columns)})"
+    yield from _dataset_problems(config, tables)
+    yield from _gold_problems(config, tables, feature_problem)
+    stream = config.scoring.stream
+    if stream is not None:
+        if stream.source not in tables:
+            yield _at("scoring.stream.source"), _unknown(stream.source, tables)
+        if stream.contract not in config.silver.tables:
+            yield _at("scoring.stream.contract"), \
+                f"no silver table {stream.contract!r}; configured: {sorted(config.silver.tables)}"
+        if stream.integration is not None and stream.integration not in config.silver.integrations:
+            yield _at("scoring.stream.integration"), \
+                f"no integration {stream.integration!r}; configured: {sorted(config.silver.integrations)}"
+    predictions = {config.scoring.predictions_table} | ({stream.predictions_table} if stream else set())
+    for table in config.monitor.predictions or ():
+        if table not in predictions:
+            yield _at("monitor.predictions"), f"{table!r} is not a predictions table this config writes: " \
+                                              f"{sorted(predictions)}"
+    for name in config.pipeline.steps or ():
+        if name not in steps:
+            yield _at("pipeline.steps"), f"unknown step {name!r}; registered steps: {sorted(steps)} " \
+                                         "(an application's steps come from application.modules)"
+    yield from _metric_problems(config)
+
+
+def _dataset_problems(config: LakeboostConfig, tables: set[str]) -> Iterator[Problem]:
+    dataset = config.dataset
+    if dataset is None:
+        if config.gold.features or config.gold.training_set is not None:
+            yield _at("dataset"), "gold features and training sets need `dataset` (dataset.events, .key, " \
+                                ".event_time, .date_column, .label)"
+        return
+    if dataset.events not in tables:
+        yield _at("dataset.events"), _unknown(dataset.events, tables)
+    label = dataset.label
+    if isinstance(label, PresenceLabel):
+        if label.table not in tables:
+            yield _at("dataset.label.table"), _unknown(label.table, tables)
+        if label.key is not None and len(label.key) != len(dataset.key):
+            yield _at("dataset.label.key"), f"{len(label.key)} column(s) {list(label.key)} for a key of " \
+                                               f"{len(dataset.key)} column(s) {list(dataset.key)}"
+        ts = config.gold.training_set
+        if ts is not None and ts.label_maturity is None:
+            yield _at("gold.training_set.label_maturity"), \
+                "a presence label needs label_maturity: an event without a label row is a negative only once " \
+                "its label had time to arrive (e.g. 30d)"
+    if label.column in dataset.key or label.column == dataset.event_time:
+        yield _at("dataset.label.column"), f"{label.column!r} is already the key or the event time"
+    split = config.training.split
+    if split.kind == "group" and split.group_column is None:
+        yield _at("training.split.group_column"), "a group split needs group_column"
+
+
+def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -> Iterator[Problem]:
+    dataset = config.dataset
+    for name, features in config.gold.features.items():
+        for rate_name, rate in features.label_rates.items():
+            if rate.labels is None:
+                if dataset is not None and not isinstance(dataset.label, PresenceLabel):
+                    yield _at(f"gold.features.{name}.label_rates.{rate_name}.labels"), \
+                        "no `labels` table and the dataset's label is not a presence label"
+            elif rate.labels not in tables:
+                yield _at(f"gold.features.{name}.label_rates.{rate_name}.labels"), _unknown(rate.labels, tables)
+            elif rate.reported_at is None:
+                yield _at(f"gold.features.{name}.label_rates.{rate_name}.reported_at"), \
+                    f"a label rate over its own `labels` table needs `label_rates.{rate_name}.reported_at`"
+        for custom in features.custom:
+            problem = feature_problem(custom) if feature_problem else None
+            if problem:
+                yield _at(f"gold.features.{name}.custom"), problem
+    ts = config.gold.training_set
+    if ts is not None:
+        if ts.features not in {f"gold.{name}" for name in config.gold.features}:
+            yield _at("gold.training_set.features"), \
+                f"{ts.features!r} is not a configured feature set: {sorted(f'gold.{n}' for n in config.gold.features)}"
+        for join in ts.as_of:
+            if join.table not in tables:
+                yield _at("gold.training_set.as_of"), _unknown(join.table, tables)
+        if config.training.split.group_column and dataset is not None \
+                and config.training.split.group_column == dataset.label.column:
+            yield _at("training.split.group_column"), "the label cannot be the group column"
+
+
+def _metric_problems(config: LakeboostConfig) -> Iterator[Problem]:
+    objective = config.training.model.objective
+    checks = [(("training", "promotion", "metric"), config.training.promotion.metric),
+              (("monitor", "metric"), config.monitor.metric)]
+    if config.training.tune is not None:
+        checks.append((("training", "tune", "metric"), config.training.tune.metric))
+    for path, name in checks:
+        problem = metric_problem(metric_for(name, objective), objective)
+        if problem:
+            yield path, f"{problem} (training.model.objective is {objective})"

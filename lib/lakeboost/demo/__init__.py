@@ -1,1 +1,0 @@
-"""lakeboost.demo."""
