@@ -65,5 +65,7 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
     config = demo_config(root)
     summary = run_pipeline(spark, config, select_steps(config))
+    # The table versions the run ended with: later tests add tables and versions of their own.
+    summary.details["pipeline_versions"] = dict(summary.versions)
     yield config, summary.details
     mp.undo()

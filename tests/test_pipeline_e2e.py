@@ -97,9 +97,10 @@ def test_rerunning_the_data_steps_changes_no_table(spark: SparkSession, demo) ->
 
 def test_rescoring_replaces_predictions_and_bad_requests_fail_clearly(spark: SparkSession, demo) -> None:
     from lakeboost.errors import ModelNotFoundError, ScoringError
-    from lakeboost.score.batch import PREDICTIONS, score_step
+    from lakeboost.score.batch import score_step
 
     config, details = demo
+    PREDICTIONS = config.scoring.predictions_table
     catalog = TableCatalog(spark, config.storage)
     version, rows = catalog.version(PREDICTIONS), catalog.read(PREDICTIONS).count()
 
@@ -123,7 +124,7 @@ def test_worse_challenger_is_not_promoted_and_rollback_restores_the_champion(spa
     config, details = demo
     name = config.training.tracking.registered_model
     good = details["train"]["model_version"]
-    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set, config.dataset)
     _, _, weak = train_and_log(spark, config, training, run_name="weak",
                                param_overrides={"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -66,6 +66,21 @@ class LabelRateGroup(Frozen):
         return value
 
 
+class CustomFeature(Frozen):
+    """A registered feature function and the keyword arguments it is called with (the columns
+    it reads, say), so one function serves any dataset's names."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+def _custom_entry(value: object) -> object:
+    """`[local_hour]` is shorthand for `[{name: local_hour}]`."""
+    if isinstance(value, (list, tuple)):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 class FeatureSetConfig(Frozen):
     """One gold feature table: one row per event of `dataset.events`, partitioned by its date."""
 
@@ -73,7 +88,10 @@ class FeatureSetConfig(Frozen):
     groups: dict[str, WindowGroup] = Field(default_factory=dict)
     label_rates: dict[str, LabelRateGroup] = Field(default_factory=dict)
     ratios: dict[str, str] = Field(default_factory=dict)  # name -> SQL over the features
-    custom: tuple[str, ...] = ()  # names registered with lakeboost.features.registry
+    # Functions registered with lakeboost.features.registry, run after the declarative features.
+    custom: tuple[CustomFeature, ...] = ()
+
+    _custom = field_validator("custom", mode="before")(_custom_entry)
 
     def entities(self) -> list[str]:
         """Every entity column the windows and label rates partition by, sorted."""

@@ -126,7 +126,7 @@ def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -
                 yield _at(f"gold.features.{name}.label_rates.{rate_name}.reported_at"), \
                     f"a label rate over its own `labels` table needs `label_rates.{rate_name}.reported_at`"
         for custom in features.custom:
-            problem = feature_problem(custom) if feature_problem else None
+            problem = feature_problem(custom.name) if feature_problem else None
             if problem:
                 yield _at(f"gold.features.{name}.custom"), problem
     ts = config.gold.training_set

@@ -31,8 +31,8 @@ def compute_features(events: DataFrame, *, features: FeatureSetConfig, dataset: 
         out = with_label_rate(out, (labels or {})[name], name=name, group=group,
                               source=label_source(group, dataset), event_key=dataset.key,
                               timestamp=dataset.event_time, lookup=lookup)
-    for name in features.custom:
-        out = out.transform(registry.resolve(name))
+    for custom in features.custom:
+        out = out.transform(registry.resolve(custom.name), **custom.args)
     for name, expr in features.ratios.items():
         out = out.withColumn(name, F.expr(expr))
     return out.withColumn(FEATURES_AS_OF, F.col(dataset.event_time) - F.expr("INTERVAL 1 SECOND"))

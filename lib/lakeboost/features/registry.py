@@ -10,7 +10,9 @@ Functions live in the application's package (a module named in `application.modu
 registers them when the config loads; the framework registers none.
 
 A custom feature must keep every row and the event key, and may use only the event's own
-columns and the features computed before it (it runs after the declarative ones).
+columns and the features computed before it (it runs after the declarative ones). Config
+entries are a name, or `{name: ..., args: {...}}`: the args are passed as keyword arguments,
+so a function can take its column names from config instead of naming a dataset's columns.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pyspark.sql import DataFrame
 
 from lakeboost.errors import ConfigError
 
-FeatureFn = Callable[[DataFrame], DataFrame]
+FeatureFn = Callable[..., DataFrame]  # (df, **args) -> df
 _REGISTRY: dict[str, FeatureFn] = {}
 
 
