@@ -44,6 +44,7 @@ RUN pip install --no-cache-dir --no-deps --force-reinstall . \
 
 # The installed package cannot find conf/ next to itself: LAKEBOOST_CONF_DIR (above) names it.
 COPY conf ./conf
+COPY examples ./examples
 COPY jobs ./jobs
 # What a run writes: the lakehouse (storage.root, storage.landing) and Spark's warehouse dir.
 RUN install -d -o 10001 -g 10001 /app/data /app/spark-warehouse

@@ -148,7 +148,8 @@ done
 BUILD="$ROOT/build/submit/$$"
 rm -rf "$BUILD" && mkdir -p "$BUILD"
 (cd "$ROOT/lib" && "$PY" -m zipfile -c "$BUILD/lakeboost.zip" lakeboost)
-(cd "$ROOT" && "$PY" -m zipfile -c "$BUILD/conf.zip" conf)
+# The applications' packages travel with it: conf/ finds examples/ at ../examples (application.python_path).
+(cd "$ROOT" && "$PY" -m zipfile -c "$BUILD/conf.zip" conf examples)
 JARS="$("$PY" -m lakeboost.spark.prefetch --separator ,)"
 PY_FILES=("$BUILD/lakeboost.zip") ARCHIVES=("$BUILD/conf.zip#lakeboost_conf" "${ARCHIVES[@]+"${ARCHIVES[@]}"}")
 [ -z "$USER_PY_FILES" ] || PY_FILES+=("$USER_PY_FILES")

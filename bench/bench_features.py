@@ -18,19 +18,20 @@ from pathlib import Path
 
 from _common import bench_arguments, bench_config  # bench/ is the script's directory
 from lakeboost.config import LakeboostConfig
-from lakeboost.demo.job import generate_step
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.features.build import build_features, input_tables
 from lakeboost.features.compute import FEATURES_AS_OF, compute_features
+from lakeboost.features.label_rates import label_source
 from lakeboost.features.training_set import build_training_set
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.pipeline import run_step
 from lakeboost.refine.job import refine_step
 from lakeboost.spark import build_spark
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 FEATURE_SET = "transaction_features"
-SOURCE = "silver.transactions_enriched"
 
 
 def ensure_lakehouse(spark: SparkSession, config: LakeboostConfig, work: Path) -> None:
@@ -38,7 +39,7 @@ def ensure_lakehouse(spark: SparkSession, config: LakeboostConfig, work: Path) -
     if (work / "lake" / "silver" / "transactions_enriched").exists():
         return
     started = time.monotonic()
-    generate_step(spark, config)
+    run_step(spark, config, "generate")  # the demo's step (examples/card_fraud), registered when the config loads
     ingest_sources(spark, config)
     refine_step(spark, config)
     print(f"{'setup':<25} seconds={time.monotonic() - started:8.1f}  (generate + ingest + refine)")
@@ -65,25 +66,27 @@ def timed_build(spark: SparkSession, config: LakeboostConfig, label: str, *, ful
           f"written={detail['rows_written']:>10}  seconds={seconds:8.1f}")
 
 
-def append_shifted(catalog: TableCatalog, *, days: int, suffix: str, limit: int | None = None) -> tuple[dt.date, int]:
-    """Append rows of the source's last date moved by `days` days, with suffixed keys."""
-    source = catalog.read(SOURCE)
-    last = source.agg(F.max("event_date")).first()[0]
-    rows = source.filter(F.col("event_date") == F.lit(last))
+def append_shifted(catalog: TableCatalog, dataset: DatasetConfig, *, days: int, suffix: str,
+                   limit: int | None = None) -> tuple[dt.date, int]:
+    """Append rows of the events' last date moved by `days` days, with suffixed keys."""
+    source = catalog.read(dataset.events)
+    date, time_column = dataset.date_column, dataset.event_time
+    last = source.agg(F.max(date)).first()[0]
+    rows = source.filter(F.col(date) == F.lit(last))
     if limit is not None:
-        rows = rows.orderBy("txn_id").limit(limit)
+        rows = rows.orderBy(*dataset.key).limit(limit)
     shifted = (
-        rows.withColumn("event_time", F.col("event_time") + F.expr(f"make_dt_interval({days})"))
-        .withColumn("event_date", F.date_add(F.col("event_date"), days))
-        .withColumn("txn_id", F.concat(F.col("txn_id"), F.lit(suffix)))
+        rows.withColumn(time_column, F.col(time_column) + F.expr(f"make_dt_interval({days})"))
+        .withColumn(date, F.date_add(F.col(date), days))
+        .withColumns({k: F.concat(F.col(k), F.lit(suffix)) for k in dataset.key})
     )
-    result = catalog.write(shifted.select(*source.columns), SOURCE)
+    result = catalog.write(shifted.select(*source.columns), dataset.events)
     return last + dt.timedelta(days=days), result.rows_written
 
 
 def bench_training_set(catalog: TableCatalog, config: LakeboostConfig) -> None:
     started = time.monotonic()
-    training = build_training_set(catalog, config.gold.training_set)
+    training = build_training_set(catalog, config.gold.training_set, config.require_dataset)
     built = time.monotonic() - started
     examples = training.df.count()
     total = time.monotonic() - started
@@ -92,12 +95,12 @@ def bench_training_set(catalog: TableCatalog, config: LakeboostConfig) -> None:
 
 
 def count_shuffles(catalog: TableCatalog, config: LakeboostConfig) -> None:
-    cfg = config.gold.features[FEATURE_SET]
-    labels = {name: catalog.read(group.labels) for name, group in cfg.label_rates.items()}
-    df = compute_features(catalog.read(cfg.source), features=cfg, labels=labels)
+    cfg, dataset = config.gold.features[FEATURE_SET], config.require_dataset
+    labels = {name: catalog.read(label_source(group, dataset).table) for name, group in cfg.label_rates.items()}
+    df = compute_features(catalog.read(dataset.events), features=cfg, dataset=dataset, labels=labels)
     plan = df._jdf.queryExecution().executedPlan().toString()
-    entities = {g.entity for g in cfg.groups.values()} | {g.entity for g in cfg.label_rates.values()}
-    base = {cfg.event_key, cfg.timestamp, cfg.date_column, *entities, *cfg.passthrough, FEATURES_AS_OF}
+    base = {*dataset.key, dataset.event_time, dataset.date_column, *cfg.entities(), *cfg.passthrough,
+            FEATURES_AS_OF}
     features = [c for c in df.columns if c not in base]
     print(f"{'shuffles':<25} exchange={plan.count('Exchange '):>3}  "
           f"hashpartitioning={plan.count('Exchange hashpartitioning'):>3}  "
@@ -112,13 +115,13 @@ def main() -> None:
     catalog = TableCatalog(spark, config.storage)
     started_all = time.monotonic()
     ensure_lakehouse(spark, config, work)
-    ensure_change_feed(catalog, list(input_tables(config.gold.features[FEATURE_SET])))
+    ensure_change_feed(catalog, list(input_tables(config.gold.features[FEATURE_SET], config.require_dataset)))
     timed_build(spark, config, "features-full", full_rebuild=True)
     timed_build(spark, config, "features-noop")
-    new_day, appended = append_shifted(catalog, days=1, suffix="_N")
+    new_day, appended = append_shifted(catalog, config.require_dataset, days=1, suffix="_N")
     print(f"{'append-day':<25} date={new_day}  rows={appended}")
     timed_build(spark, config, "features-incremental-day")
-    late_day, appended = append_shifted(catalog, days=-20, suffix="_LATE", limit=1)
+    late_day, appended = append_shifted(catalog, config.require_dataset, days=-20, suffix="_LATE", limit=1)
     print(f"{'append-late':<25} date={late_day}  rows={appended}")
     timed_build(spark, config, "features-late-record")
     bench_training_set(catalog, config)

@@ -12,8 +12,8 @@ import shutil
 import time
 
 from _common import bench_arguments, bench_config  # bench/ is the script's directory
-from lakeboost.demo.job import generate_step
 from lakeboost.ingest.bronze import ingest_sources
+from lakeboost.pipeline import run_step
 from lakeboost.refine.job import refine_step
 from lakeboost.spark import build_spark
 
@@ -23,7 +23,7 @@ def main() -> None:
     config, work = bench_config(args)
     spark = build_spark(config.spark, app_name="lakeboost-bench")
     started = time.monotonic()
-    generate_step(spark, config)
+    run_step(spark, config, "generate")  # the demo's step (examples/card_fraud), registered when the config loads
     print(f"generate       rows={args.rows:>10}  seconds={time.monotonic() - started:8.1f}")
     shutil.rmtree(work / "lake", ignore_errors=True)
     for label, step in (("ingest", lambda: ingest_sources(spark, config)),

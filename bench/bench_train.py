@@ -41,7 +41,6 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-KEY = "txn_id"
 # estimator keyword -> xgboost.train booster parameter (sklearn-style names xgboost.spark accepts).
 RENAMED = {"learning_rate": "eta", "random_state": "seed", "reg_alpha": "alpha", "reg_lambda": "lambda",
            "min_split_loss": "gamma"}
@@ -92,7 +91,7 @@ def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int
     """One train_model run, printed; None when it failed."""
     started = time.monotonic()
     try:
-        result = train_model(training, with_workers(cfg, num_workers), key=KEY)
+        result = train_model(training, with_workers(cfg, num_workers))
     except Exception as exc:  # a bench reports the failure and goes on with the other runs
         print(f"{label:<25} FAILED after {time.monotonic() - started:.1f}s: {type(exc).__name__}: {exc}")
         return None
@@ -108,17 +107,18 @@ def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int
 
 def native_matrices(training: TrainingSet, cfg: TrainingConfig) -> tuple[dict[str, pd.DataFrame], float | None]:
     """train/valid/test as pandas, prepared the way train_model prepares them; and scale_pos_weight."""
-    examples = split_examples(training, cfg, key=KEY).persist()
-    counts = class_counts(examples, label=cfg.label)
+    label = training.label
+    examples = split_examples(training, cfg).persist()
+    counts = class_counts(examples, label=label)
     weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" and \
         cfg.imbalance.class_weight == "balanced" else None
-    sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=cfg.label,
-                                   seed=cfg.split.seed, key=KEY)
+    sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=label,
+                                   seed=cfg.split.seed, key=training.key)
     categorical = tuple(c for c in training.categorical if c in training.feature_columns)
     encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
     encoded = apply_frequency_encodings(sampled, encodings)
     columns = [F.col(c).cast("float").alias(c) for c in training.feature_columns]
-    frames = {split: encoded.filter(F.col(SPLIT) == split).select(*columns, F.col(cfg.label)).toPandas()
+    frames = {split: encoded.filter(F.col(SPLIT) == split).select(*columns, F.col(label)).toPandas()
               for split in ("train", "valid", "test")}
     examples.unpersist()
     for enc in encodings:
@@ -126,9 +126,10 @@ def native_matrices(training: TrainingSet, cfg: TrainingConfig) -> tuple[dict[st
     return frames, weight
 
 
-def native_params(cfg: TrainingConfig, features: list[str], weight: float | None, nthread: int) -> dict[str, Any]:
+def native_params(cfg: TrainingConfig, features: list[str], label: str, weight: float | None,
+                  nthread: int) -> dict[str, Any]:
     """The booster parameters of the Spark fit, as xgboost.train names them."""
-    spark_params = estimator_params(cfg.model, features=features, label=cfg.label, scale_pos_weight=weight)
+    spark_params = estimator_params(cfg.model, features=features, label=label, scale_pos_weight=weight)
     params = {RENAMED.get(k, k): v for k, v in spark_params.items() if k not in SPARK_ONLY}
     params.setdefault("objective", cfg.model.objective)
     params.setdefault("tree_method", "hist")
@@ -136,12 +137,12 @@ def native_params(cfg: TrainingConfig, features: list[str], weight: float | None
     return params
 
 
-def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features: list[str],
+def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features: list[str], target: str,
                  weight: float | None, nthread: int, *, eval_train: bool = False) -> float:
-    params = native_params(cfg, features, weight, nthread)
+    params = native_params(cfg, features, target, weight, nthread)
     started = time.monotonic()
-    dtrain = xgb.DMatrix(frames["train"][features], label=frames["train"][cfg.label], nthread=nthread)
-    dvalid = xgb.DMatrix(frames["valid"][features], label=frames["valid"][cfg.label], nthread=nthread)
+    dtrain = xgb.DMatrix(frames["train"][features], label=frames["train"][target], nthread=nthread)
+    dvalid = xgb.DMatrix(frames["valid"][features], label=frames["valid"][target], nthread=nthread)
     dmatrix_seconds = time.monotonic() - started
     evals = [(dtrain, "train"), (dvalid, "valid")] if eval_train else [(dvalid, "valid")]
     booster = xgb.train(params, dtrain, num_boost_round=cfg.model.n_estimators, evals=evals,
@@ -152,8 +153,8 @@ def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features:
     scores = booster.predict(xgb.DMatrix(test[features], nthread=nthread), iteration_range=(0, rounds))
     label = f"native-nthread={nthread}" + ("+evaltrain" if eval_train else "")
     print(f"{label:<25} fit_seconds={seconds:8.1f}  rounds={rounds:>4}  dmatrix_seconds={dmatrix_seconds:.1f}  "
-          f"test_roc_auc={roc_auc_score(test[cfg.label], scores):.4f}  "
-          f"test_pr_auc={average_precision_score(test[cfg.label], scores):.4f}  "
+          f"test_roc_auc={roc_auc_score(test[target], scores):.4f}  "
+          f"test_pr_auc={average_precision_score(test[target], scores):.4f}  "
           f"boosted_rounds={booster.num_boosted_rounds()}  {load_text()}")
     return seconds
 
@@ -169,10 +170,11 @@ def main() -> None:
           f"seconds={time.monotonic() - started_all:8.1f}")
 
     started = time.monotonic()
-    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+                                  config.require_dataset)
     training.df.persist(StorageLevel.MEMORY_AND_DISK)
     examples = training.df.count()
-    features = list(training.feature_columns)
+    features, target = list(training.feature_columns), training.label
     print(f"{'training-set':<25} rows={examples:>10}  features={len(features):>3}  "
           f"seconds={time.monotonic() - started:8.1f}  cores={os.cpu_count()}  {load_text()}")
 
@@ -185,17 +187,17 @@ def main() -> None:
     started = time.monotonic()
     frames, weight = native_matrices(training, cfg)
     print(f"{'native-prepare':<25} " + "  ".join(f"{s}={len(f)}" for s, f in frames.items())
-          + f"  positives_train={int(frames['train'][cfg.label].sum())}  scale_pos_weight={weight}  "
+          + f"  positives_train={int(frames['train'][target].sum())}  scale_pos_weight={weight}  "
           f"seconds={time.monotonic() - started:8.1f}")
-    print(f"{'native-params':<25} {native_params(cfg, features, weight, 1)}")
-    native_seconds = {n: bench_native(frames, cfg, features, weight, n) for n in (1, 2)}
-    bench_native(frames, cfg, features, weight, 1, eval_train=True)
+    print(f"{'native-params':<25} {native_params(cfg, features, target, weight, 1)}")
+    native_seconds = {n: bench_native(frames, cfg, features, target, weight, n) for n in (1, 2)}
+    bench_native(frames, cfg, features, target, weight, 1, eval_train=True)
     test = frames["test"]
     for label, result in spark_results.values():
         if result is not None:  # cross-check of lakeboost's distributed test AUC on the same rows
             scores = result.model.get_booster().predict(xgb.DMatrix(test[features]), iteration_range=(0, result.rounds))
-            print(f"{label + '-sklearn':<25} test_roc_auc={roc_auc_score(test[cfg.label], scores):.4f}  "
-                  f"test_pr_auc={average_precision_score(test[cfg.label], scores):.4f}  (spark model, pandas test)")
+            print(f"{label + '-sklearn':<25} test_roc_auc={roc_auc_score(test[target], scores):.4f}  "
+                  f"test_pr_auc={average_precision_score(test[target], scores):.4f}  (spark model, pandas test)")
 
     for label, result in spark_results.values():
         seconds = result.seconds if result is not None else None

@@ -59,7 +59,7 @@ from lakeboost.train.preflight import cluster_resources
 from lakeboost.train.tracking import use_tracking
 from lakeboost.train.trainer import TrainResult, class_counts, split_examples, train_model
 from lakeboost.tune.evaluators import Matrices, fit_single_node
-from lakeboost.tune.job import KEY, refit_plan, search_hyperparameters, single_node_problem
+from lakeboost.tune.job import refit_plan, search_hyperparameters, single_node_problem
 from lakeboost.tune.search import SearchResult, TrialOutcome, run_search
 from lakeboost.tune.space import hyperopt_space
 from pyspark import StorageLevel
@@ -166,8 +166,8 @@ def bench_compare(spark: SparkSession, training: TrainingSet, config: LakeboostC
                   args: argparse.Namespace) -> dict[str, Any] | None:
     cfg = with_tune(config.training)
     started = time.monotonic()
-    examples = split_examples(training, cfg, key=KEY).persist(StorageLevel.MEMORY_AND_DISK)
-    matrices, base_params = single_node_problem(training, cfg, examples, class_counts(examples, label=cfg.label))
+    examples = split_examples(training, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    matrices, base_params = single_node_problem(training, cfg, examples, class_counts(examples, label=training.label))
     examples.unpersist()
     matrices = sample_train_rows(matrices, args.compare_train_rows)
     print(f"{'compare-prepare':<25} train_rows={len(matrices.y_train)}  valid_rows={len(matrices.y_valid)}  "
@@ -238,7 +238,7 @@ def refit(training: TrainingSet, cfg: TrainingConfig, label: str, overrides: dic
           merge: bool = False) -> TrainResult | None:
     started = time.monotonic()
     try:
-        result = train_model(training, cfg, key=KEY, param_overrides=overrides, merge_validation=merge)
+        result = train_model(training, cfg, param_overrides=overrides, merge_validation=merge)
     except Exception as exc:  # a bench reports the failure and goes on
         print(f"{label:<25} FAILED after {time.monotonic() - started:.1f}s: {type(exc).__name__}: {exc}")
         return None
@@ -290,7 +290,8 @@ def main() -> None:
     config, tracking = use_temporary_tracking(config, work)
     try:
         started = time.monotonic()
-        training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set)
+        training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+                                      config.require_dataset)
         training.df.persist(StorageLevel.MEMORY_AND_DISK)
         examples = training.df.count()
         resources = cluster_resources(spark)

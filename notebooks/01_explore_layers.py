@@ -24,10 +24,9 @@ from lakeboost.features.training_set import TRAINING_SET
 from lakeboost.ingest.bronze import QUARANTINE_TABLE as BRONZE_QUARANTINE
 from lakeboost.io import TableCatalog
 from lakeboost.notebook import display_df, notebook_context, widget
-from lakeboost.refine.integrate import ENRICHED
+from lakeboost.refine.integrate import output_table
 from lakeboost.refine.silver import QUALITY
 from lakeboost.refine.silver import QUARANTINE as SILVER_QUARANTINE
-from lakeboost.score.batch import PREDICTIONS
 from pyspark.sql import functions as F
 
 env = widget("env", "local", "config environment")
@@ -37,6 +36,8 @@ overrides = widget("overrides", "", "--set overrides (comma-separated)")
 
 spark, config = notebook_context(env, overrides)
 catalog = TableCatalog(spark, config.storage)
+# The integrated silver tables (silver.integrations; the demo's is silver.transactions_enriched).
+integrated = [output_table(name, spec) for name, spec in config.silver.integrations.items()]
 
 # COMMAND ----------
 
@@ -47,8 +48,8 @@ catalog = TableCatalog(spark, config.storage)
 
 tables = [
     *(f"bronze.{name}" for name in config.sources), BRONZE_QUARANTINE,
-    *(f"silver.{name}" for name in config.silver.tables), ENRICHED, SILVER_QUARANTINE, QUALITY,
-    *(f"gold.{name}" for name in config.gold.features), TRAINING_SET, PREDICTIONS,
+    *(f"silver.{name}" for name in config.silver.tables), *integrated, SILVER_QUARANTINE, QUALITY,
+    *(f"gold.{name}" for name in config.gold.features), TRAINING_SET, config.scoring.predictions_table,
 ]
 inventory = pd.DataFrame([
     {"table": name, "location": catalog.identifier(name) or catalog.path(name), "version": catalog.version(name),
@@ -65,7 +66,7 @@ print(inventory.to_string(index=False))
 
 # COMMAND ----------
 
-for name in ("silver.transactions", ENRICHED, *(f"gold.{n}" for n in config.gold.features)):
+for name in ("silver.transactions", *integrated, *(f"gold.{n}" for n in config.gold.features)):
     if catalog.exists(name):
         print(f"--- {name}")
         display_df(catalog.read(name), n=5)

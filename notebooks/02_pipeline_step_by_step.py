@@ -2,9 +2,10 @@
 # MAGIC %md
 # MAGIC # The pipeline, step by step
 # MAGIC
-# MAGIC Runs each lakeboost pipeline step in its own cell, with the same function the pipeline job
-# MAGIC calls (`lakeboost.pipeline.STEPS[name](spark, config)`), and shows the step's summary:
-# MAGIC generate (demo data) -> ingest (bronze) -> refine (silver) -> features (gold) -> train -> promote -> score
+# MAGIC Runs each step of the config's `pipeline.steps` in its own cell, with the same function the
+# MAGIC pipeline job calls (`lakeboost.steps.get_step(name)(StepContext(spark, config))`, from the steps
+# MAGIC registry), and shows the step's summary: generate (demo data, the `card_fraud` application's
+# MAGIC step) -> ingest (bronze) -> refine (silver) -> features (gold) -> train -> promote -> score
 # MAGIC -> score_stream (live events) -> monitor.
 # MAGIC
 # MAGIC Parameters: `env` (config overlay) and `overrides` (comma-separated `--set` list, e.g.
@@ -23,7 +24,7 @@ if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (D
 import pandas as pd
 from lakeboost.logs import StepSummary
 from lakeboost.notebook import notebook_context, widget
-from lakeboost.pipeline import STEPS
+from lakeboost.steps import StepContext, configured_steps, get_step
 
 env = widget("env", "local", "config environment")
 overrides = widget("overrides", "", "--set overrides (comma-separated)")
@@ -32,7 +33,7 @@ overrides = widget("overrides", "", "--set overrides (comma-separated)")
 
 spark, config = notebook_context(env, overrides)
 summaries: dict[str, StepSummary] = {}
-print(f"lakehouse {config.storage.root}, landing {config.storage.landing}; steps {list(STEPS)}")
+print(f"lakehouse {config.storage.root}, landing {config.storage.landing}; steps {configured_steps(config)}")
 
 # COMMAND ----------
 
@@ -42,7 +43,7 @@ print(f"lakehouse {config.storage.root}, landing {config.storage.landing}; steps
 
 # COMMAND ----------
 
-summaries["generate"] = STEPS["generate"](spark, config)
+summaries["generate"] = get_step("generate")(StepContext(spark, config))
 print(summaries["generate"].to_json())
 
 # COMMAND ----------
@@ -53,7 +54,7 @@ print(summaries["generate"].to_json())
 
 # COMMAND ----------
 
-summaries["ingest"] = STEPS["ingest"](spark, config)
+summaries["ingest"] = get_step("ingest")(StepContext(spark, config))
 print(summaries["ingest"].to_json())
 
 # COMMAND ----------
@@ -64,7 +65,7 @@ print(summaries["ingest"].to_json())
 
 # COMMAND ----------
 
-summaries["refine"] = STEPS["refine"](spark, config)
+summaries["refine"] = get_step("refine")(StepContext(spark, config))
 print(summaries["refine"].to_json())
 
 # COMMAND ----------
@@ -75,7 +76,7 @@ print(summaries["refine"].to_json())
 
 # COMMAND ----------
 
-summaries["features"] = STEPS["features"](spark, config)
+summaries["features"] = get_step("features")(StepContext(spark, config))
 print(summaries["features"].to_json())
 
 # COMMAND ----------
@@ -87,7 +88,7 @@ print(summaries["features"].to_json())
 
 # COMMAND ----------
 
-summaries["train"] = STEPS["train"](spark, config)
+summaries["train"] = get_step("train")(StepContext(spark, config))
 print(summaries["train"].to_json())
 
 # COMMAND ----------
@@ -98,7 +99,7 @@ print(summaries["train"].to_json())
 
 # COMMAND ----------
 
-summaries["promote"] = STEPS["promote"](spark, config)
+summaries["promote"] = get_step("promote")(StepContext(spark, config))
 print(summaries["promote"].to_json())
 
 # COMMAND ----------
@@ -109,7 +110,7 @@ print(summaries["promote"].to_json())
 
 # COMMAND ----------
 
-summaries["score"] = STEPS["score"](spark, config)
+summaries["score"] = get_step("score")(StepContext(spark, config))
 print(summaries["score"].to_json())
 
 # COMMAND ----------
@@ -122,7 +123,7 @@ print(summaries["score"].to_json())
 
 # COMMAND ----------
 
-summaries["score_stream"] = STEPS["score_stream"](spark, config)
+summaries["score_stream"] = get_step("score_stream")(StepContext(spark, config))
 print(summaries["score_stream"].to_json())
 
 # COMMAND ----------
@@ -135,7 +136,7 @@ print(summaries["score_stream"].to_json())
 
 # COMMAND ----------
 
-summaries["monitor"] = STEPS["monitor"](spark, config)
+summaries["monitor"] = get_step("monitor")(StepContext(spark, config))
 print(summaries["monitor"].to_json())
 
 # COMMAND ----------

@@ -20,7 +20,7 @@ if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (D
 
 import mlflow
 import pandas as pd
-from lakeboost.features.training_set import LABEL, build_training_set
+from lakeboost.features.training_set import build_training_set
 from lakeboost.io import TableCatalog
 from lakeboost.notebook import display_df, display_image, notebook_context, parse_overrides, widget
 from lakeboost.train.job import train_and_log
@@ -44,10 +44,10 @@ catalog = TableCatalog(spark, config.storage)
 
 # COMMAND ----------
 
-training = build_training_set(catalog, config.gold.training_set)
+training = build_training_set(catalog, config.gold.training_set, config.require_dataset)
 print(f"cutoff {training.cutoff}; versions {training.versions}")
 print(f"{len(training.feature_columns)} features, categorical {list(training.categorical)}")
-display_df(training.df.groupBy(LABEL).count().orderBy(LABEL))
+display_df(training.df.groupBy(training.label).count().orderBy(training.label))
 
 # COMMAND ----------
 

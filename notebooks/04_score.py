@@ -4,7 +4,8 @@
 # MAGIC
 # MAGIC Batch scoring with the score job's function: the registered model under `model_ref` (an alias
 # MAGIC such as `champion`, or a version number) scores gold features through the same as-of joins and
-# MAGIC encodings as training, upserting `gold.predictions` (re-scoring replaces, never duplicates).
+# MAGIC encodings as training, upserting `scoring.predictions_table` (the demo's `gold.predictions`;
+# MAGIC re-scoring replaces, never duplicates).
 # MAGIC
 # MAGIC Parameters: `env`, `overrides` (comma-separated `--set` list), `model_ref`, `dates`
 # MAGIC (comma-separated `YYYY-MM-DD`; empty: the latest date). Outside Databricks: `LAKEBOOST_ENV`,
@@ -21,7 +22,7 @@ if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (D
 import pandas as pd
 from lakeboost.io import TableCatalog
 from lakeboost.notebook import display_df, notebook_context, widget
-from lakeboost.score.batch import PREDICTIONS, score_step
+from lakeboost.score.batch import score_step
 from lakeboost.score.registry import CHALLENGER, CHAMPION, champion_history, current_alias
 from lakeboost.train.tracking import use_tracking
 from pyspark.sql import functions as F
@@ -68,7 +69,10 @@ print(scored.to_json())
 
 # COMMAND ----------
 
-predictions = catalog.read(PREDICTIONS).filter(F.col("model_version") == scored.details["model_version"])
-display_df(predictions.groupBy("event_date", "predicted_label").count().orderBy("event_date", "predicted_label"))
-display_df(predictions.select("txn_id", "event_date", "score", "predicted_label", "threshold", "model_version",
-                              "scored_at").orderBy(F.desc("score")), n=10)
+dataset = config.require_dataset  # key and date columns of the predictions (the demo's: txn_id, event_date)
+predictions = (catalog.read(config.scoring.predictions_table)
+               .filter(F.col("model_version") == scored.details["model_version"]))
+display_df(predictions.groupBy(dataset.date_column, "predicted_label").count()
+           .orderBy(dataset.date_column, "predicted_label"))
+display_df(predictions.select(*dataset.key, dataset.date_column, "score", "predicted_label", "threshold",
+                              "model_version", "scored_at").orderBy(F.desc("score")), n=10)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 
-# The same steps as lakeboost.pipeline.STEPS without `generate` (demo data only); kept literal so
-# the scheduler needs neither pyspark nor lakeboost installed. tests/test_scheduling.py checks it.
+# The framework's steps in pipeline order (lakeboost.steps.FRAMEWORK_STEPS: the config's
+# pipeline.steps without the demo's `generate`, which makes demo data only); kept literal so the
+# scheduler needs neither pyspark nor lakeboost installed. tests/test_scheduling.py checks it.
 STEPS = ("ingest", "refine", "features", "train", "promote", "score", "score_stream", "monitor")
 # xgboost.spark fits in a barrier stage, which Spark does not retry task by task; lakeboost
 # retries the fit (training.model.fit_retries), and Airflow retries the whole step after that.
