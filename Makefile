@@ -12,7 +12,7 @@ demo: bootstrap
 	LAKEBOOST_PII_KEY="$$(./scripts/demo-pii-key.sh)" $(PY) jobs/pipeline.py $(ARGS)
 
 test: bootstrap
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest --durations=15 $(ARGS)
 
 test-fast: bootstrap
 	$(PY) -m pytest -m "not e2e" $(ARGS)
