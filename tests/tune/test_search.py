@@ -67,3 +67,30 @@ def test_failed_trials_are_recorded_and_do_not_win() -> None:
     result = run_search(flaky, SPACE, algo="tpe", seed=2, batch_size=2, max_evals=10)
     assert any(t["error"] == "boom" for t in result.trials)
     assert result.best["params"]["c"] == "b"
+
+
+def valley(batch):
+    """An error to minimise (RMSE-like): its minimum 0.0 at x=-2."""
+    return [TrialOutcome(metric=(p["x"] + 2) ** 2, rounds=10) for p in batch]
+
+
+def test_a_lower_is_better_metric_is_minimised_and_its_best_is_the_lowest() -> None:
+    result = run_search(valley, SPACE, algo="tpe", seed=2, batch_size=4, max_evals=32, higher_is_better=False)
+
+    values = [t["metric"] for t in result.trials]
+    assert result.best["metric"] == min(values)
+    assert result.best_so_far() == sorted(result.best_so_far(), reverse=True)
+    # TPE moved towards the valley: the second half of the trials is better than the first.
+    assert sorted(values[16:])[8] < sorted(values[:16])[8] and result.best["metric"] < 0.5
+
+
+def test_single_node_metrics_match_their_definitions() -> None:
+    import numpy as np
+    from lakeboost.tune.evaluators import native_metric
+
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    assert native_metric("rmse", y, np.array([0.0, 1.0, 0.0, 1.0])) == math.sqrt(0.5)
+    assert native_metric("mae", y, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+    assert native_metric("roc_auc", y, np.array([0.1, 0.9, 0.8, 0.2])) == 1.0
+    probabilities = np.array([[0.8, 0.2], [0.1, 0.9], [0.6, 0.4], [0.7, 0.3]])
+    assert native_metric("accuracy", y, probabilities) == 0.75

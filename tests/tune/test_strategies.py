@@ -79,3 +79,20 @@ def test_tune_logs_the_cost_of_the_search_and_of_the_best_model(spark: SparkSess
     costs = dict(zip(runs["tags.mlflow.runName"], runs["metrics.cost"], strict=True))
     assert sorted(costs) == ["best", "trial-000", "trial-001"] and all(c > 0 for c in costs.values())
     assert costs["best"] == pytest.approx(details["best_model_cost"], abs=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "objective", "metric"), [("regression", "reg:squarederror", "rmse"),
+                                                          ("multiclass", "multi:softprob", "log_loss")])
+def test_single_node_trials_of_other_objectives_score_their_own_metric(
+        spark: SparkSession, tmp_path: Path, kind: str, objective: str, metric: str) -> None:
+    training = synthetic(spark, rows=2000, kind=kind)
+    cfg = tuning_config("single_node")
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"objective": objective})})
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = mlflow.create_experiment("tune-objectives", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        search, _ = search_hyperparameters(spark, training, cfg)
+
+    # Before, every trial failed (AUC of continuous labels; multiclass without num_class).
+    assert all(t["metric"] is not None and t["metric"] > 0 for t in search.trials), search.trials
+    assert search.best["metric"] == min(t["metric"] for t in search.trials)  # lower is better

@@ -77,7 +77,6 @@ def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, A
 def fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, early_stopping: int | None,
                     metric: str) -> TrialOutcome:
     import xgboost as xgb  # imported on the executor
-    from sklearn.metrics import average_precision_score, roc_auc_score
 
     started = time.monotonic()
     try:
@@ -87,10 +86,33 @@ def fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, earl
                             evals=[(valid, "valid")], early_stopping_rounds=early_stopping, verbose_eval=False)
         rounds = booster.best_iteration + 1 if early_stopping else booster.num_boosted_rounds()
         scores = booster.predict(valid, iteration_range=(0, rounds))
-        value = average_precision_score(m.y_valid, scores) if metric == "pr_auc" else roc_auc_score(m.y_valid, scores)
-        return TrialOutcome(float(value), rounds, time.monotonic() - started)
+        return TrialOutcome(native_metric(metric, m.y_valid, scores), rounds, time.monotonic() - started)
     except Exception as exc:  # a bad configuration fails its trial, not the search
         return TrialOutcome(None, 0, time.monotonic() - started, str(exc)[:300])
+
+
+def native_metric(metric: str, y: np.ndarray, predicted: np.ndarray) -> float:
+    """A validation metric of a single-node booster's predictions (probabilities of the positive
+    class, class probabilities, or values), named as in lakeboost.config.metrics."""
+    from sklearn import metrics as skm
+
+    if predicted.ndim == 2:  # multiclass: one probability per class
+        labels = list(range(predicted.shape[1]))
+        chosen = predicted.argmax(axis=1)
+        multiclass = {"log_loss": lambda: skm.log_loss(y, predicted, labels=labels),
+                      "accuracy": lambda: skm.accuracy_score(y, chosen),
+                      "macro_f1": lambda: skm.f1_score(y, chosen, average="macro")}
+        return float(multiclass[metric]())
+    computed = {
+        "pr_auc": lambda: skm.average_precision_score(y, predicted), "roc_auc": lambda: skm.roc_auc_score(y, predicted),
+        "log_loss": lambda: skm.log_loss(y, predicted, labels=[0, 1]),
+        "brier": lambda: skm.brier_score_loss(y, predicted),
+        "rmse": lambda: float(np.sqrt(skm.mean_squared_error(y, predicted))),
+        "mae": lambda: skm.mean_absolute_error(y, predicted), "r2": lambda: skm.r2_score(y, predicted),
+    }
+    if metric not in computed:
+        raise ValueError(f"single-node trials cannot compute {metric!r}; use one of {sorted(computed)}")
+    return float(computed[metric]())
 
 
 def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurrency: int, metric: str):

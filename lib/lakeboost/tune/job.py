@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.cost import CostConfig
-from lakeboost.config.metrics import metric_for
+from lakeboost.config.metrics import METRICS, metric_for
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.config.tuning import TuneConfig
@@ -185,7 +185,10 @@ def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: Da
                                 features=list(training.feature_columns), label=training.label)
     for encoding in encodings:  # the matrices are on the driver now
         encoding.table.unpersist()
-    return matrices, native_params(cfg, weight)
+    params = native_params(cfg, weight)
+    if cfg.model.objective.startswith("multi:"):  # xgboost.train needs it; the Spark estimator infers it
+        params["num_class"] = int(max(matrices.y_train.max(), matrices.y_valid.max())) + 1
+    return matrices, params
 
 
 def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: TrainingConfig, *,
@@ -238,7 +241,7 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
         search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
                             batch_size=choice.parallelism, max_evals=tune.max_evals,
                             timeout_seconds=tune.timeout_seconds, no_improvement_trials=tune.no_improvement_trials,
-                            on_trial=log_trial)
+                            on_trial=log_trial, higher_is_better=METRICS[metric].higher_is_better)
         examples.unpersist()
     search.cost = meter.report.estimated_cost
     mlflow.log_metrics({"search_cost": search.cost, "search_core_hours": meter.report.core_hours,

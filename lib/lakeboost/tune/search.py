@@ -28,7 +28,7 @@ ALGORITHMS = {"tpe": tpe.suggest, "random": rand.suggest, "anneal": anneal.sugge
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """What an evaluator reports for one configuration (metric: higher is better)."""
+    """What an evaluator reports for one configuration (the metric's value, in its own direction)."""
 
     metric: float | None
     rounds: int = 0
@@ -42,18 +42,24 @@ class SearchResult:
     stop_reason: str = ""
     seconds: float = 0.0
     cost: float | None = None  # estimated cost of the whole search, set by a caller that measured it
+    higher_is_better: bool = True  # the metric's direction (RMSE, log loss: lower is better)
+
+    def _gain(self, value: float) -> float:
+        return value if self.higher_is_better else -value
 
     @property
     def best(self) -> dict[str, Any] | None:
-        scored = [t for t in self.trials if t["metric"] is not None]
-        return max(scored, key=lambda t: t["metric"]) if scored else None
+        scored = [t for t in self.trials if t["metric"] is not None and not math.isnan(t["metric"])]
+        return max(scored, key=lambda t: self._gain(t["metric"])) if scored else None
 
     def best_so_far(self) -> list[float]:
-        curve, best = [], -math.inf
+        curve: list[float] = []
+        best: float | None = None
         for trial in self.trials:
-            if trial["metric"] is not None:
-                best = max(best, trial["metric"])
-            curve.append(best if best > -math.inf else float("nan"))
+            value = trial["metric"]
+            if value is not None and not math.isnan(value) and (best is None or self._gain(value) > self._gain(best)):
+                best = value
+            curve.append(float("nan") if best is None else best)
         return curve
 
 
@@ -62,11 +68,13 @@ Evaluator = Callable[[Sequence[dict[str, Any]]], list[TrialOutcome]]
 
 def run_search(evaluate: Evaluator, space: dict[str, Any], *, algo: str, seed: int, batch_size: int,
                max_evals: int, timeout_seconds: float | None = None, no_improvement_trials: int | None = None,
-               on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
-    """Search until a budget is spent; the best trial so far is always kept."""
+               on_trial: Callable[[dict[str, Any]], None] | None = None,
+               higher_is_better: bool = True) -> SearchResult:
+    """Search until a budget is spent; the best trial so far is always kept. Hyperopt minimises
+    a loss: the metric, or its negative when higher is better."""
     trials, domain = Trials(), base.Domain(lambda _: 0.0, space)
     rng = np.random.default_rng(seed)
-    result, started = SearchResult(), time.monotonic()
+    result, started = SearchResult(higher_is_better=higher_is_better), time.monotonic()
     while True:
         reason = _budget_spent(result, started, max_evals, timeout_seconds, no_improvement_trials)
         if reason:
@@ -81,7 +89,7 @@ def run_search(evaluate: Evaluator, space: dict[str, Any], *, algo: str, seed: i
         batch = [to_xgboost_params(space_eval(space, _values(doc))) for doc in docs]
         outcomes = evaluate(batch)
         for doc, params, outcome in zip(docs, batch, outcomes, strict=True):
-            _tell(doc, outcome)
+            _tell(doc, outcome, higher_is_better=higher_is_better)
             record = {"params": params, "metric": outcome.metric, "rounds": outcome.rounds,
                       "seconds": outcome.seconds, "error": outcome.error, "trial": len(result.trials)}
             result.trials.append(record)
@@ -98,12 +106,12 @@ def _values(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
 
 
-def _tell(doc: dict[str, Any], outcome: TrialOutcome) -> None:
+def _tell(doc: dict[str, Any], outcome: TrialOutcome, *, higher_is_better: bool) -> None:
     doc["state"] = JOB_STATE_DONE
     if outcome.metric is None or math.isnan(outcome.metric):
         doc["result"] = {"status": STATUS_FAIL, "error": outcome.error}
     else:
-        doc["result"] = {"status": STATUS_OK, "loss": -outcome.metric}
+        doc["result"] = {"status": STATUS_OK, "loss": -outcome.metric if higher_is_better else outcome.metric}
 
 
 def _budget_spent(result: SearchResult, started: float, max_evals: int, timeout_seconds: float | None,
