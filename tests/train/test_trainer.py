@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.training_set import TrainingSet
+from lakeboost.score.batch import predict
+from lakeboost.score.registry import LoadedModel
+from lakeboost.train.tracking import ModelMeta
 from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from tests.train.conftest import synthetic
 
@@ -27,15 +31,35 @@ def test_binary_model_beats_the_trivial_baseline_with_early_stopping(binary_set:
     assert set(result.metrics) == {"valid", "test"}
 
 
-def test_regression_and_multiclass_train_and_evaluate(spark: SparkSession) -> None:
-    regression = train_model(synthetic(spark, rows=3000, kind="regression"), TrainingConfig.model_validate(
+def _loaded(result, training: TrainingSet, objective: str) -> LoadedModel:
+    meta = ModelMeta(result.features, {}, result.threshold, objective, training.lineage(),
+                     training.dataset.model_dump(mode="json"))
+    return LoadedModel("synthetic", 1, "run", result.model, meta)
+
+
+def test_regression_and_multiclass_train_evaluate_and_score_their_own_way(spark: SparkSession) -> None:
+    regression_set = synthetic(spark, rows=3000, kind="regression")
+    regression = train_model(regression_set, TrainingConfig.model_validate(
         {**FAST, "model": {**FAST["model"], "objective": "reg:squarederror"}}))
     assert regression.metrics["test"]["r2"] > 0.8
 
-    multiclass = train_model(synthetic(spark, rows=3000, kind="multiclass"), TrainingConfig.model_validate(
+    multiclass_set = synthetic(spark, rows=3000, kind="multiclass")
+    multiclass = train_model(multiclass_set, TrainingConfig.model_validate(
         {**FAST, "model": {**FAST["model"], "objective": "multi:softprob"}}))
     assert multiclass.metrics["test"]["accuracy"] > 0.7
     assert multiclass.metrics["test"]["macro_f1"] > 0.6
+
+    # Scoring: a regression stores its value and no threshold; multiclass its class probabilities,
+    # the predicted class and that class's probability (no placeholder threshold either).
+    rows = regression_set.df.limit(200).withColumn("channel", F.lit(0.5))  # encoded as training did
+    values = predict(_loaded(regression, regression_set, "reg:squarederror"), rows).collect()
+    assert all(r.threshold is None and r.predicted_label is None and 0 < r.score < 14 for r in values)
+    rows = multiclass_set.df.limit(200).withColumn("channel", F.lit(0.5))
+    classes = predict(_loaded(multiclass, multiclass_set, "multi:softprob"), rows).collect()
+    assert all(r.threshold is None and len(r.probabilities) == 3 and abs(sum(r.probabilities) - 1) < 1e-5
+               and r.score == max(r.probabilities) and r.probabilities.index(r.score) == r.predicted_label
+               for r in classes)
+    assert {r.predicted_label for r in classes} == {0, 1, 2}
 
 
 def test_fit_survives_many_arrow_batches_per_worker(binary_set: TrainingSet) -> None:

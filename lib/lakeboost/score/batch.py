@@ -11,10 +11,11 @@ import datetime as dt
 import uuid
 
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
+from lakeboost.config.metrics import objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError, ScoringError
 from lakeboost.features.training_set import with_asof_features
@@ -42,7 +43,13 @@ def apply_encodings(rows: DataFrame, encodings: dict[str, dict[str, float]]) -> 
 
 def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | None = None) -> DataFrame:
     """`keep` columns (default: the model's event key) plus score, predicted_label, threshold,
-    model name and version."""
+    model name and version.
+
+    Binary: `score` is the positive class's probability and `predicted_label` applies the
+    model's threshold. Multiclass: `probabilities` (one per class) is added, `score` is the
+    predicted class's probability and `predicted_label` that class; no threshold. Regression:
+    `score` is the predicted value; no label, no threshold.
+    """
     keep = loaded.dataset.key if keep is None else keep
     missing = [c for c in loaded.meta.features if c not in rows.columns]
     if missing:
@@ -51,14 +58,23 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | Non
                            "definitions the model was trained on, or score with a matching model")
     encoded = apply_encodings(rows.select(*dict.fromkeys([*keep, *loaded.meta.features])), loaded.meta.encodings)
     scored = loaded.model.transform(encoded)
-    threshold = loaded.meta.threshold if loaded.meta.threshold is not None else 0.5
-    if loaded.meta.objective == "binary:logistic":
+    kind = objective_kind(loaded.meta.objective)
+    extra: list[Column] = []
+    threshold = F.lit(None).cast("double")
+    if kind == "binary":
+        cut = loaded.meta.threshold if loaded.meta.threshold is not None else 0.5
         score = vector_to_array(F.col("probability"))[1]
-        label = (score >= F.lit(threshold)).cast("int")
+        label = (score >= F.lit(cut)).cast("int")
+        threshold = F.lit(cut)
+    elif kind == "multiclass":
+        probabilities = vector_to_array(F.col("probability"))
+        label = F.col("prediction").cast("int")
+        score = F.element_at(probabilities, label + 1)
+        extra.append(probabilities.alias("probabilities"))
     else:
-        score, label = F.col("prediction").cast("double"), F.col("prediction").cast("int")
+        score, label = F.col("prediction").cast("double"), F.lit(None).cast("int")
     return scored.select(
-        *keep, score.alias("score"), label.alias("predicted_label"), F.lit(threshold).alias("threshold"),
+        *keep, score.alias("score"), label.alias("predicted_label"), threshold.alias("threshold"), *extra,
         F.lit(loaded.name).alias("model_name"), F.lit(loaded.version).alias("model_version"),
     )
 
