@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from lakeboost.config.training import ThresholdConfig
 from lakeboost.train import plots
+from lakeboost.train.calibrate import calibration_summary
 from lakeboost.train.evaluate import (
     BinaryCurve,
     EvaluationError,
@@ -206,7 +207,7 @@ def test_plots_write_png_files(scored: DataFrame, tmp_path: Path) -> None:
     metrics = {"tp": 10, "fp": 3, "fn": 4, "tn": 83, "threshold": 0.42}
     paths = [
         *plots.plot_roc_pr(curve, out),
-        plots.plot_calibration(scored, out, bins=10),
+        plots.plot_calibration({"raw": calibration_summary(scored, bins=10)}, out),
         plots.plot_confusion(metrics, out),
         plots.plot_feature_importance({f"f{i}": float(i) for i in range(40)}, out, top=25),
         plots.plot_feature_importance({}, str(tmp_path / "empty")),
@@ -216,13 +217,6 @@ def test_plots_write_png_files(scored: DataFrame, tmp_path: Path) -> None:
                                              "feature_importance.png", "feature_importance.png", "valid_aucpr.png"]
     for p in paths:
         _assert_png(p)
-
-
-def test_calibration_bins_are_small_and_ordered(scored: DataFrame) -> None:
-    table = plots.calibration_bins(scored, bins=10)
-    assert 1 < len(table) <= 10
-    assert sum(n for _, _, n in table) == 4000
-    assert [s for s, _, _ in table] == sorted(s for s, _, _ in table)
 
 
 def test_plot_series_rejects_a_name_that_is_not_a_file_name(tmp_path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.score.batch import predict
 from lakeboost.score.registry import LoadedModel
+from lakeboost.train.evaluate import binary_metrics
 from lakeboost.train.tracking import ModelMeta
 from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession
@@ -74,3 +77,28 @@ def test_fit_survives_many_arrow_batches_per_worker(binary_set: TrainingSet) -> 
     finally:
         spark.conf.set(key, previous)
     assert result.metrics["test"]["roc_auc"] > 0.72
+
+
+def test_binary_scores_are_calibrated_probabilities_and_scoring_applies_the_calibrator(
+        binary_set: TrainingSet) -> None:
+    # A balanced class weight pushes raw scores towards 0.5 at a base rate of a few percent.
+    result = train_model(binary_set, TrainingConfig.model_validate(FAST))
+    test = result.metrics["test"]
+    assert result.calibrator is not None and result.calibrator.method == "platt"
+    assert test["brier"] < test["raw_brier"] and test["ece"] < test["raw_ece"]
+    observed, mean_score = result.predictions["test"].agg(F.avg("_label"), F.avg("score")).first()
+    assert abs(mean_score - observed) < 0.03, (mean_score, observed)
+    raw_auc = binary_metrics(result.predictions["test"], threshold=0.5, score="raw_score")["roc_auc"]
+    assert test["roc_auc"] == pytest.approx(raw_auc, abs=1e-9)  # Platt keeps the ranking
+
+    meta = ModelMeta(result.features, {}, result.threshold, "binary:logistic", binary_set.lineage(),
+                     binary_set.dataset.model_dump(mode="json"), result.calibrator.to_dict())
+    rows = binary_set.df.limit(300).withColumn("channel", F.lit(0.5))
+    scored = predict(LoadedModel("synthetic", 1, "run", result.model, meta), rows)
+    raw = predict(_loaded(result, binary_set, "binary:logistic"), rows)  # the same model, no calibrator
+    pairs = scored.alias("c").join(raw.alias("r"), "txn_id").select("c.score", "r.score", "c.predicted_label")
+    a, b = result.calibrator.params["a"], result.calibrator.params["b"]
+    for calibrated, uncalibrated, predicted in pairs.collect():
+        z = a * np.log(uncalibrated / (1 - uncalibrated)) + b
+        assert calibrated == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-9)
+        assert predicted == int(calibrated >= result.threshold)

@@ -71,6 +71,16 @@ class ThresholdConfig(Frozen):
     target: float = Field(0.5, gt=0, lt=1)
 
 
+class CalibrationConfig(Frozen):
+    """Map a binary model's raw scores to probabilities, fitted on the validation split
+    (lakeboost.train.calibrate). The threshold, every stored score and the metrics use the
+    calibrated probability; `raw_` metrics keep the uncalibrated ones for comparison.
+    Multiclass and regression models are not calibrated (no class weights distort them)."""
+
+    method: Literal["platt", "isotonic", "none"] = "platt"
+    bins: int = Field(10, ge=2, le=100)  # reliability bins of the ECE and the calibration plot
+
+
 class ModelConfig(Frozen):
     objective: Objective = "binary:logistic"
     num_workers: int = Field(2, ge=1)
@@ -104,6 +114,7 @@ class TrainingConfig(Frozen):
     split: SplitConfig = SplitConfig()
     imbalance: ImbalanceConfig = ImbalanceConfig()
     threshold: ThresholdConfig = ThresholdConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     cross_validation: CrossValidationConfig = CrossValidationConfig()
     tracking: TrackingConfig = TrackingConfig()
     tune: TuneConfig | None = None  # set to tune before the final fit

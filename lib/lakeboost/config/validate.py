@@ -152,3 +152,8 @@ def _metric_problems(config: LakeboostConfig) -> Iterator[Problem]:
         problem = metric_problem(metric_for(name, objective), objective)
         if problem:
             yield path, f"{problem} (training.model.objective is {objective})"
+    calibration = config.training.calibration
+    if "method" in calibration.model_fields_set and calibration.method != "none" \
+            and objective != "binary:logistic":
+        yield _at("training.calibration.method"), \
+            f"{calibration.method} calibrates binary scores; {objective} models are not calibrated (use none)"

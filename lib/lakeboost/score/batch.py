@@ -24,6 +24,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.refine.conform import with_content_hash
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
 from lakeboost.spark.rows import first_row
+from lakeboost.train.calibrate import Calibrator
 from lakeboost.train.tracking import use_tracking
 
 
@@ -45,8 +46,8 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | Non
     """`keep` columns (default: the model's event key) plus score, predicted_label, threshold,
     model name and version.
 
-    Binary: `score` is the positive class's probability and `predicted_label` applies the
-    model's threshold. Multiclass: `probabilities` (one per class) is added, `score` is the
+    Binary: `score` is the positive class's calibrated probability and `predicted_label`
+    applies the model's threshold. Multiclass: `probabilities` (one per class) is added, `score` is the
     predicted class's probability and `predicted_label` that class; no threshold. Regression:
     `score` is the predicted value; no label, no threshold.
     """
@@ -64,6 +65,9 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | Non
     if kind == "binary":
         cut = loaded.meta.threshold if loaded.meta.threshold is not None else 0.5
         score = vector_to_array(F.col("probability"))[1]
+        calibrator = Calibrator.from_dict(loaded.meta.calibration)
+        if calibrator is not None:  # the threshold was chosen on calibrated scores
+            score = calibrator.column(score)
         label = (score >= F.lit(cut)).cast("int")
         threshold = F.lit(cut)
     elif kind == "multiclass":

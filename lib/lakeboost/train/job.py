@@ -38,7 +38,7 @@ def log_plots(result: TrainResult) -> None:
             split_dir = Path(tmp) / split
             split_dir.mkdir()
             plots.plot_roc_pr(curve, str(split_dir))
-            plots.plot_calibration(result.predictions[split], str(split_dir))
+            plots.plot_calibration(result.calibration[split], str(split_dir))
             plots.plot_confusion(result.metrics[split], str(split_dir))
         gain = result.model.get_booster().get_score(importance_type="gain")
         plots.plot_feature_importance(gain, tmp)
@@ -49,7 +49,8 @@ def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) 
     encodings = {enc.column: {str(r.value): float(r.frequency) for r in enc.table.collect()}
                  for enc in result.encodings}  # categories x frequency: small by construction
     return ModelMeta(result.features, encodings, result.threshold, cfg.model.objective, training.lineage(),
-                     training.dataset.model_dump(mode="json"))
+                     training.dataset.model_dump(mode="json"),
+                     result.calibrator.to_dict() if result.calibrator is not None else None)
 
 
 def train_and_log(spark: SparkSession, config: LakeboostConfig, training: TrainingSet, *,

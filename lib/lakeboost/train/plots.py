@@ -16,18 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from lakeboost.train.evaluate import (
-    LABEL,
-    BinaryCurve,
-    EvaluationError,
-    pr_points,
-    roc_points,
-    score_bucket,
-    trapezoid,
-)
+from lakeboost.train.calibrate import CalibrationSummary
+from lakeboost.train.evaluate import BinaryCurve, EvaluationError, pr_points, roc_points, trapezoid
 
 log = logging.getLogger(__name__)
 
@@ -67,37 +58,20 @@ def plot_roc_pr(curve: BinaryCurve, path_dir: str) -> list[str]:
     return [roc_path, pr_path]
 
 
-def calibration_bins(predictions: DataFrame, *, bins: int = 10, label: str = LABEL,
-                     score: str = "score") -> list[tuple[float, float, int]]:
-    """(mean score, observed positive rate, rows) per non-empty equal-width score bin: one groupBy."""
-    if bins < 1:
-        raise EvaluationError(f"bins must be >= 1, got {bins}")
-    valid = F.col(label).isin(0, 1) & F.col(score).isNotNull()
-    rows = (
-        predictions
-        .where(valid)
-        .groupBy(score_bucket(score, bins).alias("bucket"))
-        .agg(F.avg(F.col(score).cast("double")).alias("mean_score"),
-             F.avg(F.col(label).cast("double")).alias("rate"), F.count(F.lit(1)).alias("n"))
-        .orderBy("bucket")
-        .collect()  # at most `bins` rows
-    )
-    return [(float(r["mean_score"]), float(r["rate"]), int(r["n"])) for r in rows]
-
-
-def plot_calibration(predictions: DataFrame, path_dir: str, *, bins: int = 10, label: str = LABEL,
-                     score: str = "score") -> str:
-    """calibration.png: observed positive rate against mean score per score bin (reliability diagram)."""
-    table = calibration_bins(predictions, bins=bins, label=label, score=score)
+def plot_calibration(summaries: dict[str, CalibrationSummary], path_dir: str) -> str:
+    """calibration.png: observed positive rate against mean score per score bin (reliability
+    diagram), one line per score column (raw and calibrated), with each one's Brier and ECE."""
     path = os.path.join(path_dir, "calibration.png")
-    with _figure(path) as ax:
+    with _figure(path, size=(5.0, 4.4)) as ax:
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="perfectly calibrated")
-        if table:
-            mean_score, rate, _ = zip(*table, strict=True)
-            ax.plot(mean_score, rate, marker="o", lw=1.5, label="model")
+        for name, summary in summaries.items():
+            if summary.bins:
+                mean_score, rate, _ = zip(*summary.bins, strict=True)
+                ax.plot(mean_score, rate, marker="o", lw=1.5,
+                        label=f"{name} (Brier {summary.brier:.4f}, ECE {summary.ece:.4f})")
         ax.set(xlabel="mean predicted probability", ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1),
                title="Calibration")
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", fontsize=8)
     return path
 
 

@@ -30,8 +30,9 @@ META_FILE = "lakeboost_model.json"
 
 @dataclass(frozen=True)
 class ModelMeta:
-    """What scoring needs besides the booster: features, encodings, threshold, objective, and
-    the dataset description (key, times, label) the model was trained with."""
+    """What scoring needs besides the booster: features, encodings, threshold, objective, the
+    dataset description (key, times, label) the model was trained with, and the calibrator of
+    its binary scores (the threshold applies to calibrated scores)."""
 
     features: list[str]
     encodings: dict[str, dict[str, float]]
@@ -39,6 +40,7 @@ class ModelMeta:
     objective: str
     lineage: dict[str, Any]
     dataset: dict[str, Any]
+    calibration: dict[str, Any] | None = None  # lakeboost.train.calibrate.Calibrator.to_dict()
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)

@@ -15,6 +15,7 @@ from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train import evaluate as ev
+from lakeboost.train.calibrate import CalibrationSummary, Calibrator, calibration_summary, fit_calibrator
 from lakeboost.train.fit import estimator_params, fit_with_retries, is_classification, rounds_used
 from lakeboost.train.preflight import cluster_resources, preflight
 from lakeboost.train.prepare import (
@@ -44,11 +45,14 @@ class TrainResult:
     curves: dict[str, ev.BinaryCurve] = field(default_factory=dict)
     predictions: dict[str, DataFrame] = field(default_factory=dict)
     encodings: list = field(default_factory=list)
+    calibrator: Calibrator | None = None  # binary models: raw score -> probability
+    calibration: dict[str, dict[str, CalibrationSummary]] = field(default_factory=dict)  # split -> raw/calibrated
+    cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
         """Drop the cached predictions and encoding tables (a tuning trial's or a fold's result
         is read once; without this, every trial would keep its caches until the session ends)."""
-        for predictions in self.predictions.values():
+        for predictions in self.cached:
             predictions.unpersist()
         for encoding in self.encodings:
             encoding.table.unpersist()
@@ -140,6 +144,9 @@ def score_column(predictions: DataFrame, objective: str) -> DataFrame:
     return predictions
 
 
+RAW_SCORE = "raw_score"
+
+
 def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, label: str,
               evaluate_test: bool) -> None:
     objective = cfg.model.objective
@@ -148,18 +155,43 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
         # Cached: the curve, the metrics and the exact AUCs each read the predictions.
         predictions = score_column(result.model.transform(encoded.filter(F.col(SPLIT) == split)), objective) \
             .withColumn(ev.LABEL, F.col(label)).cache()
-        result.predictions[split] = predictions
+        result.cached.append(predictions)
         if objective == "binary:logistic":
+            predictions = _calibrated(result, predictions, cfg, split=split)
+            result.predictions[split] = predictions
             curve = ev.binary_curve(predictions)
             result.curves[split] = curve
             if split == "valid":
                 result.threshold = ev.choose_threshold(curve, cfg.threshold)
             assert result.threshold is not None  # chosen on "valid", always the first split evaluated
             result.metrics[split] = ev.binary_metrics(predictions, threshold=result.threshold, curve=curve)
+            summaries = result.calibration[split]
+            result.metrics[split].update({"ece": summaries["calibrated"].ece, "raw_brier": summaries["raw"].brier,
+                                          "raw_ece": summaries["raw"].ece})
         elif objective == "multi:softprob":
+            result.predictions[split] = predictions
             num_classes = int(result.model.get_booster().attr("num_class") or 0) or \
                 len(result.split_counts.get("train", {}))
             result.metrics[split] = ev.multiclass_metrics(predictions, num_classes=num_classes)
         else:
+            result.predictions[split] = predictions
             result.metrics[split] = ev.regression_metrics(predictions)
     log.info("validation metrics %s", result.metrics.get("valid"))
+
+
+def _calibrated(result: TrainResult, predictions: DataFrame, cfg: TrainingConfig, *, split: str) -> DataFrame:
+    """`score` calibrated (the raw one kept as `raw_score`); the calibrator is fitted on "valid".
+
+    Calibrating on validation rows also used for early stopping is the usual compromise: the
+    test split, never seen by either, is where the before/after figures are honest.
+    """
+    raw = predictions.withColumnRenamed("score", RAW_SCORE)
+    if split == "valid" and cfg.calibration.method != "none":
+        result.calibrator = fit_calibrator(raw, cfg.calibration.method, score=RAW_SCORE)
+        log.info("calibrator %s fitted on %s", result.calibrator.method, split)
+    calibrated = raw.withColumn("score", result.calibrator.column(F.col(RAW_SCORE))
+                                if result.calibrator is not None else F.col(RAW_SCORE))
+    before = calibration_summary(calibrated, bins=cfg.calibration.bins, score=RAW_SCORE)
+    after = before if result.calibrator is None else calibration_summary(calibrated, bins=cfg.calibration.bins)
+    result.calibration[split] = {"raw": before, "calibrated": after}
+    return calibrated
