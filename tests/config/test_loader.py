@@ -131,3 +131,23 @@ def test_an_application_module_that_does_not_import_is_named(tmp_path: Path) -> 
     conf = conf_tree(tmp_path, "application: {modules: [no_such_app_module]}")
     with pytest.raises(ConfigError, match=r"application.modules: cannot import 'no_such_app_module'"):
         load_config("local", conf_dir=conf, environ={})
+
+
+DELIVERIES_CONF = REPO_CONF.parent / "examples" / "deliveries" / "conf"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("gold.features.order_features.passthrough=[weight_kg, delivered_at]",
+     r"gold.features.order_features.passthrough: 'delivered_at' is a late-arriving outcome"),
+    ("gold.features.order_features.groups.shop.aggs={delay_hours: [mean]}",
+     r"gold.features.order_features.groups.shop: 'delay_hours' is a late-arriving outcome: a window over event "
+     r"time would count values not yet known"),
+    ("gold.features.order_features.outcome_windows.shop_deliveries.aggs={weight_kg: [mean]}",
+     r"outcome_windows.shop_deliveries.aggs: \['weight_kg'\] are not late-arriving columns"),
+    ("dataset.outcomes.delay_hours=placed_at",
+     r"outcome_windows.shop_deliveries.aggs: its columns become known at different times"),
+])
+def test_late_arriving_columns_are_only_aggregated_from_when_they_are_known(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", [override], conf_dir=DELIVERIES_CONF, environ={"SHOPS_JDBC_URL": "jdbc:sqlite:x"})
+    load_config("local", conf_dir=DELIVERIES_CONF, environ={"SHOPS_JDBC_URL": "jdbc:sqlite:x"})  # as shipped: valid

@@ -101,3 +101,27 @@ def test_unchanged_inputs_build_nothing(spark: SparkSession, tmp_path: Path) -> 
     again = build_feature_set(catalog, "feats", FEATURES, DATASET)
 
     assert again["mode"] == "unchanged" and catalog.version("gold.feats") == version
+
+
+def test_an_outcome_known_long_after_its_event_rebuilds_the_days_it_became_known(
+        spark: SparkSession, tmp_path: Path) -> None:
+    dataset = DATASET.model_copy(update={"outcomes": {"settled": "settled_at"}})
+    features = FeatureSetConfig.model_validate({
+        "outcome_windows": {"cust_settled": {"entity": "customer_id", "windows": ["2d"], "aggs": {"settled": ["sum"]}}},
+        "custom": []})
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    catalog.write(daily_events(spark).withColumn("settled", F.col("amount"))
+                  .withColumn("settled_at", F.lit(None).cast("timestamp")), "silver.events")
+    build_feature_set(catalog, "feats", features, dataset)
+
+    # Day 1's transaction of customer 0 settles on day 9 at 10:00, 8 days after the event (the
+    # windows reach only 2 days): days 9..10 change, not just days 1..3.
+    catalog.delta_table("silver.events").update("txn_id = 'T10'", {"settled_at": "timestamp'2026-01-09 10:00:00'"})
+    incremental = build_feature_set(catalog, "feats", features, dataset)
+    assert incremental["mode"] == "incremental"
+    after_incremental = catalog.read("gold.feats", version=incremental["version"])
+    build_feature_set(catalog, "feats", features, dataset, full_rebuild=True)
+    assert_df_equality(after_incremental, catalog.read("gold.feats"), ignore_row_order=True, ignore_nullable=True)
+    sums = {r.txn_id: r.cust_settled_settled_sum_2d for r in catalog.read("gold.feats").filter("customer_id = 0")
+            .collect()}
+    assert sums["T90"] is None and sums["T100"] == 10.0  # day 9 08:00 is before the settlement; day 10 after

@@ -152,3 +152,16 @@ def test_value_label_with_a_composite_key_leaves_out_examples_not_known_at_the_c
                        ignore_nullable=True)
     assert training.feature_columns == ("f1",)
     assert training.versions == {"gold.order_feats": 0, "silver.orders": 0}
+
+
+def test_audit_checks_what_outcome_windows_and_label_rates_counted(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog)
+    counted_in_time = catalog.read("gold.feats").withColumn("_known_as_of_shop", F.col("_features_as_of"))
+    catalog.write(counted_in_time, "gold.feats", mode="overwrite", extra_options={"overwriteSchema": "true"})
+    build_training_set(catalog, CONFIG, DATASET, cutoff=dt.datetime(2026, 2, 1))
+    # An outcome counted from after the event (a window over the event's time, say) is caught.
+    leaking = counted_in_time.withColumn("_known_as_of_shop", F.col("event_time") + F.expr("INTERVAL 1 HOUR"))
+    catalog.write(leaking, "gold.feats", mode="overwrite")
+    with pytest.raises(LeakageError, match=r"via '_known_as_of_shop'"):
+        build_training_set(catalog, CONFIG, DATASET, cutoff=dt.datetime(2026, 2, 1))

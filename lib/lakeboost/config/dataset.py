@@ -62,8 +62,25 @@ class DatasetConfig(Frozen):
     event_time: str  # when the event happened: features use only what was known before it
     date_column: str  # the date partition of the event tables (incremental builds, daily scoring)
     label: Label
+    # Columns of the events whose values arrive late (a delivery time, a settled amount): column ->
+    # SQL over the event row saying when its value becomes known. They are never features of their
+    # own event; windows over them (gold.features.*.outcome_windows) count a value from then on.
+    # A value label is such a column too, under its own name (`label.column`).
+    outcomes: dict[str, str] = Field(default_factory=dict)
 
     _key = field_validator("key", mode="before")(as_columns)
+
+    def outcome(self, column: str) -> tuple[str, str] | None:
+        """(SQL of the value, SQL of when it becomes known) of a late-arriving column, else None."""
+        if isinstance(self.label, ValueLabel) and column == self.label.column:
+            return self.label.expr, self.label.available_at
+        if column in self.outcomes:
+            return f"`{column}`", self.outcomes[column]
+        return None
+
+    def late_columns(self) -> set[str]:
+        """Every column whose value is not known at its own event's time."""
+        return set(self.outcomes) | ({self.label.column} if isinstance(self.label, ValueLabel) else set())
 
     @property
     def label_column(self) -> str:

@@ -66,12 +66,49 @@ class LabelRateGroup(Frozen):
         return value
 
 
+class OutcomeWindowGroup(Frozen):
+    """Aggregates over an entity's earlier outcomes, each counted from when it became known.
+
+    `aggs` name late-arriving columns (`dataset.outcomes`, or a value label's column). At an event
+    at time t, a window `w` covers the outcomes that *became known* in [t - w, t): an earlier
+    order's delivery delay counts once it was delivered, never before (a window over event time
+    would see deliveries that had not happened yet). Every column of one group must share one
+    availability time; `count` adds the number of outcomes known in each window.
+    """
+
+    entity: tuple[str, ...] = Field(min_length=1)
+    windows: tuple[str, ...] = ("7d", "30d")
+    aggs: dict[str, tuple[AggName, ...]] = Field(min_length=1)
+    count: bool = True
+
+    _entity = field_validator("entity", mode="before")(as_columns)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for window in value:
+            duration_seconds(window)
+        return value
+
+
 class CustomFeature(Frozen):
     """A registered feature function and the keyword arguments it is called with (the columns
-    it reads, say), so one function serves any dataset's names."""
+    it reads, say), so one function serves any dataset's names.
+
+    `lookback`: how far back in time the function reads other events (a duration, e.g. "7d";
+    none when it reads only the event's own row). Incremental builds recompute that many more
+    days after a change, and stream scoring reads that much history."""
 
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
+    lookback: str | None = None
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
 
 
 def _custom_entry(value: object) -> object:
@@ -87,6 +124,7 @@ class FeatureSetConfig(Frozen):
     passthrough: tuple[str, ...] = ()  # the event's own attributes, known at its time
     groups: dict[str, WindowGroup] = Field(default_factory=dict)
     label_rates: dict[str, LabelRateGroup] = Field(default_factory=dict)
+    outcome_windows: dict[str, OutcomeWindowGroup] = Field(default_factory=dict)
     ratios: dict[str, str] = Field(default_factory=dict)  # name -> SQL over the features
     # Functions registered with lakeboost.features.registry, run after the declarative features.
     custom: tuple[CustomFeature, ...] = ()
@@ -96,7 +134,16 @@ class FeatureSetConfig(Frozen):
     def entities(self) -> list[str]:
         """Every entity column the windows and label rates partition by, sorted."""
         return sorted({c for g in self.groups.values() for c in g.entity}
-                      | {c for g in self.label_rates.values() for c in g.entity})
+                      | {c for g in self.label_rates.values() for c in g.entity}
+                      | {c for g in self.outcome_windows.values() for c in g.entity})
+
+    def lookback_seconds(self) -> int:
+        """The furthest back any feature of the set reads: its longest window or lookback."""
+        windows = [w for g in self.groups.values() for w in g.windows]
+        windows += [g.window for g in self.label_rates.values()]
+        windows += [w for g in self.outcome_windows.values() for w in g.windows]
+        windows += [c.lookback for c in self.custom if c.lookback]
+        return max((duration_seconds(w) for w in windows), default=0)
 
 
 class TrainingSetConfig(Frozen):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lakeboost.config.dataset import PresenceLabel
+from lakeboost.config.dataset import DatasetConfig, PresenceLabel
+from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.metrics import metric_for, metric_problem
 from lakeboost.config.model import LakeboostConfig
 
@@ -125,6 +126,8 @@ def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -
             elif rate.reported_at is None:
                 yield _at(f"gold.features.{name}.label_rates.{rate_name}.reported_at"), \
                     f"a label rate over its own `labels` table needs `label_rates.{rate_name}.reported_at`"
+        if dataset is not None:
+            yield from _outcome_problems(name, features, dataset)
         for custom in features.custom:
             problem = feature_problem(custom.name) if feature_problem else None
             if problem:
@@ -140,6 +143,32 @@ def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -
         if config.training.split.group_column and dataset is not None \
                 and config.training.split.group_column == dataset.label.column:
             yield _at("training.split.group_column"), "the label cannot be the group column"
+
+
+def _outcome_problems(name: str, features: FeatureSetConfig, dataset: DatasetConfig) -> Iterator[Problem]:
+    """Late-arriving columns only in outcome windows; an outcome window only over them."""
+    late = dataset.late_columns()
+    where = f"gold.features.{name}"
+    for column in sorted(late & set(features.passthrough)):
+        yield _at(f"{where}.passthrough"), \
+            f"{column!r} is a late-arriving outcome (dataset.outcomes / the value label): not known at its own " \
+            "event's time, so never a feature of it; aggregate earlier events' values in outcome_windows"
+    for group_name, group in features.groups.items():
+        for column in sorted(late & {*group.aggs, *group.last_value}):
+            yield _at(f"{where}.groups.{group_name}"), \
+                f"{column!r} is a late-arriving outcome: a window over event time would count values not yet " \
+                f"known; move it to {where}.outcome_windows, which counts each from when it became known"
+    for group_name, group in features.outcome_windows.items():
+        unknown = [c for c in group.aggs if dataset.outcome(c) is None]
+        if unknown:
+            yield _at(f"{where}.outcome_windows.{group_name}.aggs"), \
+                f"{unknown} are not late-arriving columns: declare them in dataset.outcomes (column -> when it is " \
+                f"known), or aggregate them in {where}.groups; outcomes: {sorted(late)}"
+            continue
+        times = {dataset.outcome(c)[1] for c in group.aggs}  # type: ignore[index]
+        if len(times) > 1:
+            yield _at(f"{where}.outcome_windows.{group_name}.aggs"), \
+                f"its columns become known at different times ({sorted(times)}): one group per availability time"
 
 
 def _metric_problems(config: LakeboostConfig) -> Iterator[Problem]:

@@ -20,10 +20,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
-from lakeboost.config.features import FeatureSetConfig, duration_seconds
+from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.features.compute import compute_features
 from lakeboost.features.label_rates import label_source
+from lakeboost.features.outcomes import outcome_availability
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.rows import first_row
@@ -34,18 +35,20 @@ STATE = "gold.feature_state"
 
 def reach_days(features: FeatureSetConfig) -> int:
     """How many days after a changed input day its change can show up in features."""
-    windows = [duration_seconds(w) for g in features.groups.values() for w in g.windows]
-    windows += [duration_seconds(g.window) for g in features.label_rates.values()]
-    return math.ceil(max(windows, default=0) / 86400)
+    return math.ceil(features.lookback_seconds() / 86400)
 
 
-def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, str]:
-    """Logical input table -> its time column (for mapping changed rows to days)."""
-    inputs = {dataset.events: dataset.event_time}
+def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, list[str]]:
+    """Logical input table -> SQL of the times its rows affect features from (for mapping
+    changed rows to days): an event's own time, and when its late outcomes became known (a
+    delivery recorded 40 days after its order changes the windows of the days after delivery)."""
+    inputs = {dataset.events: [f"`{dataset.event_time}`"]}
+    for group in features.outcome_windows.values():
+        inputs[dataset.events] += [outcome_availability(group, dataset)]
     for group in features.label_rates.values():
         source = label_source(group, dataset)
-        inputs[source.table] = source.reported_at
-    return inputs
+        inputs.setdefault(source.table, []).append(f"`{source.reported_at}`")
+    return {table: list(dict.fromkeys(times)) for table, times in inputs.items()}
 
 
 def build_features(spark: SparkSession, config: LakeboostConfig, names: list[str] | None = None, *,
@@ -102,7 +105,7 @@ def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
     """Event dates to recompute, or None when only a full rebuild is safe."""
     reach = reach_days(features)
     changed: set[dt.date] = set()
-    for table, time_column in input_tables(features, dataset).items():
+    for table, times in input_tables(features, dataset).items():
         start, end = consumed.get(table), current.get(table)
         if start is None or end is None:
             return None
@@ -111,7 +114,8 @@ def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
         try:
             changes = catalog.read_changes(table, start + 1, end)
             # A few hundred dates at most: collecting them is metadata, not data.
-            days = changes.select(F.to_date(F.col(time_column)).alias("d")).distinct().collect()
+            days = changes.select(F.explode(F.array(*[F.to_date(F.expr(t)) for t in times])).alias("d")) \
+                .distinct().collect()
         except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
             log.warning("no change feed for %s (%s); rebuilding fully", table, str(exc).splitlines()[0])
             return None

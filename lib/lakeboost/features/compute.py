@@ -9,6 +9,7 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.features import registry
 from lakeboost.features.label_rates import label_source, with_label_rate
+from lakeboost.features.outcomes import with_outcome_windows
 from lakeboost.features.windows import with_window_features
 
 FEATURES_AS_OF = "_features_as_of"
@@ -19,14 +20,19 @@ def compute_features(events: DataFrame, *, features: FeatureSetConfig, dataset: 
     """One row per event: key, time, date, entities, passthrough columns and all features.
 
     `_features_as_of` is the last instant whose data the features may use (one second before
-    the event): the training-set leakage audit checks it against the label time.
-    `lookup` is the unfiltered source, for mapping labels to entities when `events` is a
-    date range (incremental builds). `labels`: label-rate name -> its labels table.
+    the event), and `_known_as_of_<group>` the latest outcome or label an outcome window or
+    label rate counted: the training-set leakage audit checks both against the event time.
+    `lookup` is the unfiltered source, for mapping labels to entities and reading outcomes
+    when `events` is a date range (incremental builds). `labels`: label-rate name -> its
+    labels table.
     """
     base_columns = [*dataset.key, dataset.event_time, dataset.date_column, *features.entities(),
                     *features.passthrough]
     out = events.select(*dict.fromkeys(base_columns))
     out = with_window_features(out, groups=features.groups, timestamp=dataset.event_time)
+    for name, outcome_group in features.outcome_windows.items():
+        out = with_outcome_windows(out, events if lookup is None else lookup, name=name, group=outcome_group,
+                                   dataset=dataset)
     for name, group in features.label_rates.items():
         out = with_label_rate(out, (labels or {})[name], name=name, group=group,
                               source=label_source(group, dataset), event_key=dataset.key,

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig, PresenceLabel
 from lakeboost.config.features import LabelRateGroup, duration_seconds
+from lakeboost.features.outcomes import IS_OUTCOME, KNOWN_AS_OF, TIME, known_union
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,21 @@ def with_label_rate(events: DataFrame, labels: DataFrame, *, name: str, group: L
     label_rows = (
         lookup.select(*event_key, *entity)
         .join(F.broadcast(keyed_labels), on=list(event_key), how="inner")
-        .select(*entity, F.col("__reported_at").cast("long").alias("__t"), F.lit(1).alias("__is_label"))
+        .select(*entity, F.col("__reported_at").cast("long").alias(TIME))
     )
-    own = events.withColumn("__t", F.col(timestamp).cast("long")).withColumn("__is_label", F.lit(0))
     seconds = duration_seconds(group.window)
-    frame = Window.partitionBy(*entity).orderBy("__t").rangeBetween(-seconds, -1)
+    frame = Window.partitionBy(*entity).orderBy(TIME).rangeBetween(-seconds, -1)
     suffix = group.window
     labelled, seen = f"{name}_labels_{suffix}", f"{name}_events_{suffix}"
     counted = (
-        own.unionByName(label_rows, allowMissingColumns=True)
-        .withColumn(labelled, F.coalesce(F.sum("__is_label").over(frame), F.lit(0)))
-        .withColumn(seen, F.coalesce(F.sum(1 - F.col("__is_label")).over(frame), F.lit(0)))
-        .filter(F.col("__is_label") == 0)
-        .drop("__t", "__is_label")
+        known_union(events, label_rows, timestamp=timestamp)
+        .withColumn(labelled, F.coalesce(F.sum(IS_OUTCOME).over(frame), F.lit(0)))
+        .withColumn(seen, F.coalesce(F.sum(1 - F.col(IS_OUTCOME)).over(frame), F.lit(0)))
+        # The latest report counted, for the leakage audit (a label rate is an outcome window).
+        .withColumn(f"{KNOWN_AS_OF}{name}",
+                    F.timestamp_seconds(F.max(F.when(F.col(IS_OUTCOME) == 1, F.col(TIME))).over(frame)))
+        .filter(F.col(IS_OUTCOME) == 0)
+        .drop(TIME, IS_OUTCOME)
     )
     rate = (F.col(labelled) + F.lit(group.prior_rate * group.prior_weight)) / (F.col(seen) + F.lit(group.prior_weight))
     return counted.withColumn(f"{name}_rate_{suffix}", rate)

@@ -23,6 +23,7 @@ from lakeboost.config.dataset import DatasetConfig, PresenceLabel
 from lakeboost.config.features import TrainingSetConfig, duration_seconds
 from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
+from lakeboost.features.outcomes import KNOWN_AS_OF
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.refine.integrate import with_asof
 from lakeboost.spark.rows import first_row
@@ -146,10 +147,12 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
     examples = with_labels(features, known_labels(labels, dataset, as_of=cutoff), dataset)
     examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions)
     label = dataset.label_column
-    excluded = {*cfg.exclude, *dataset.key, event_time, dataset.date_column, label,
+    # Late-arriving columns are never features of their own event (the outcome itself).
+    excluded = {*cfg.exclude, *dataset.key, event_time, dataset.date_column, label, *dataset.late_columns(),
                 *[a.time_as for a in cfg.as_of if a.time_as]}
     feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.startswith("_"))
-    time_columns = [FEATURES_AS_OF, *[a.time_as for a in cfg.as_of if a.time_as]]
+    time_columns = [FEATURES_AS_OF, *[c for c in examples.columns if c.startswith(KNOWN_AS_OF)],
+                    *[a.time_as for a in cfg.as_of if a.time_as]]
     audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
                   feature_columns=[c for c in feature_columns if c not in cfg.categorical]
                   if is_binary_label(examples, dataset) else [],

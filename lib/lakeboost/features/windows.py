@@ -16,8 +16,9 @@ from lakeboost.config.features import WindowGroup, duration_seconds
 EVENT_SECONDS = "__event_seconds"
 
 
-def _aggregate(name: str, column: str, frame: WindowSpec) -> Column:
-    col = F.col(column)
+def aggregate(name: str, column: str | Column, frame: WindowSpec) -> Column:
+    """One built-in aggregate of `column` over `frame` (nulls ignored, as SQL does)."""
+    col = F.col(column) if isinstance(column, str) else column
     if name == "count":
         return F.count(col).over(frame)
     if name == "sum":
@@ -47,7 +48,7 @@ def group_feature_columns(group_name: str, group: WindowGroup, *, timestamp: str
             columns.append(F.count(F.lit(1)).over(frame).alias(f"{group_name}_count_{window}"))
         for column, aggs in group.aggs.items():
             for agg in aggs:
-                columns.append(_aggregate(agg, column, frame).alias(f"{group_name}_{column}_{agg}_{window}"))
+                columns.append(aggregate(agg, column, frame).alias(f"{group_name}_{column}_{agg}_{window}"))
     # "Previous event" looks back at most the group's longest window, never further: an
     # unbounded lookback would make a feature depend on arbitrarily old days, and incremental
     # builds (which read `reach` days of history) could no longer reproduce it exactly.

@@ -25,17 +25,20 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
+from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import StreamScoringConfig
 from lakeboost.errors import ConfigError
 from lakeboost.features.build import reach_days
 from lakeboost.features.compute import compute_features
 from lakeboost.features.label_rates import label_source
+from lakeboost.features.outcomes import outcome_availability
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -116,9 +119,10 @@ def live_features(catalog: TableCatalog, config: LakeboostConfig, dataset: Datas
                   first: dt.datetime) -> DataFrame:
     """Features of the live rows (earliest at `first`), by the batch code over live rows + their history.
 
-    Windows need the batch's entities' events since `first` minus the longest window; label
-    rates also need the entity of every labelled event, however old (a label reported today
-    may belong to an event from months ago), so `lookup` is not time-bounded.
+    Windows need the batch's entities' events since `first` minus the longest window (or a
+    custom feature's lookback); label rates also need the entity of every labelled event,
+    however old (a label reported today may belong to an event from months ago), and outcome
+    windows every event whose outcome became known since then.
     """
     features = config.gold.features[_feature_set(config)]
     key = dataset.key
@@ -127,16 +131,34 @@ def live_features(catalog: TableCatalog, config: LakeboostConfig, dataset: Datas
     entities = list(dict.fromkeys(groups))
     past = past_events(catalog, config, dataset, enriched)
     history = past.filter(F.col(dataset.event_time) >= F.lit(since))
-    events = (of_entities(history, enriched, entities, key) if entities else history.limit(0)).unionByName(enriched)
-    labelled_entities = list(dict.fromkeys(g.entity for g in features.label_rates.values()))
-    lookup = None
-    if labelled_entities:
-        keyed = list(dict.fromkeys([*key, *[c for e in labelled_entities for c in e]]))
-        lookup = of_entities(past.select(*keyed), enriched, labelled_entities, key) \
-            .unionByName(enriched.select(*keyed))
+    if any(c.lookback for c in features.custom):  # a custom feature reads history of entities we cannot name
+        events = history.unionByName(enriched)
+    else:
+        events = (of_entities(history, enriched, entities, key) if entities else history.limit(0)).unionByName(enriched)
+    lookup = _lookup(past, enriched, features, dataset, since=since)
     labels = {n: catalog.read(label_source(g, dataset).table) for n, g in features.label_rates.items()}
     computed = compute_features(events, features=features, dataset=dataset, labels=labels, lookup=lookup)
     return computed.join(enriched.select(*key), list(key), "left_semi")
+
+
+def _lookup(past: DataFrame, enriched: DataFrame, features: FeatureSetConfig, dataset: DatasetConfig, *,
+            since: dt.datetime) -> DataFrame | None:
+    """Earlier events of the live rows' entities for label rates (their entity, however old the
+    event) and outcome windows (whole rows, of outcomes known since `since`: earlier ones fall
+    outside every window of a live row)."""
+    rate_entities = [g.entity for g in features.label_rates.values()]
+    outcome_entities = [g.entity for g in features.outcome_windows.values()]
+    entities = list(dict.fromkeys(rate_entities + outcome_entities))
+    if not entities:
+        return None
+    key = dataset.key
+    if not outcome_entities:
+        keyed = list(dict.fromkeys([*key, *[c for e in entities for c in e]]))
+        past, enriched = past.select(*keyed), enriched.select(*keyed)
+    elif not rate_entities:
+        known = [F.expr(outcome_availability(g, dataset)) >= F.lit(since) for g in features.outcome_windows.values()]
+        past = past.filter(reduce(lambda a, b: a | b, known))
+    return of_entities(past, enriched, entities, key).unionByName(enriched, allowMissingColumns=True)
 
 
 def integrate_live(catalog: TableCatalog, config: LakeboostConfig, clean: DataFrame) -> DataFrame:
