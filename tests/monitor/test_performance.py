@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.features.training_set import known_labels, with_labels
-from lakeboost.monitor.performance import performance_by_window
+from lakeboost.monitor.performance import (
+    decay_bound,
+    decayed,
+    multiclass_by_window,
+    performance_by_window,
+    regression_by_window,
+)
 from lakeboost.train.evaluate import LABEL
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from sklearn import metrics as skm
 
 AS_OF = dt.datetime(2026, 2, 15)
 
@@ -47,3 +55,60 @@ def test_labels_count_once_reported_and_immature_windows_are_not_judged(spark: S
     # PR points (recall, precision): (0,1) (.5,1) (.5,.5) (1,2/3) (1,.5): area .5 + .5 * (.5 + 2/3) / 2.
     assert by_day["2026-01-01"].pr_auc == pytest.approx(0.5 + 0.5 * (0.5 + 2 / 3) / 2)
     assert by_day["2026-01-10"].pr_auc is None and by_day["2026-02-10"].roc_auc is None
+
+
+def test_regression_windows_judge_only_values_known_by_then_and_match_sklearn(spark: SparkSession) -> None:
+    rng = np.random.default_rng(9)
+    days = ["2026-01-01", "2026-01-02", "2026-02-14"]
+    rows = [(f"E{i}", f"{days[i % 3]} {i % 24:02d}:00:00", float(rng.normal(10, 3)), float(rng.normal(10, 3)),
+             None if i % 7 == 0 else f"{days[i % 3]} 23:30:00") for i in range(90)]
+    events = (spark.createDataFrame(rows, "k string, t string, score double, y double, known string")
+              .withColumn("t", F.to_timestamp("t")).withColumn("known", F.to_timestamp("known")))
+    dataset = DatasetConfig.model_validate({
+        "events": "gold.e", "key": "k", "event_time": "t", "date_column": "d",
+        "label": {"kind": "value", "column": "y_label", "expr": "y", "available_at": "known"}})
+    labelled = with_labels(events.select("k", "t", "score"), known_labels(events, dataset, as_of=AS_OF), dataset) \
+        .withColumnRenamed("y_label", LABEL)
+    windows = {w.window_start.strftime("%Y-%m-%d"): w for w in regression_by_window(
+        labelled, event_time="t", window="day", as_of=AS_OF, maturity=dt.timedelta(days=1), min_rows=5)}
+
+    assert windows["2026-02-14"].status == "pending_labels" and windows["2026-02-14"].metrics is None
+    for day in days[:2]:
+        kept = [r for r in rows if r[1].startswith(day) and r[4] is not None]  # unknown values are not judged
+        y, yhat = [r[3] for r in kept], [r[2] for r in kept]
+        got = windows[day]
+        assert got.status == "evaluated" and got.rows == len(kept)
+        assert got.metrics["rmse"] == pytest.approx(skm.mean_squared_error(y, yhat) ** 0.5)
+        assert got.metrics["mae"] == pytest.approx(skm.mean_absolute_error(y, yhat))
+        assert got.metrics["r2"] == pytest.approx(skm.r2_score(y, yhat))
+
+
+def test_multiclass_windows_match_sklearn(spark: SparkSession) -> None:
+    rng = np.random.default_rng(4)
+    probabilities = rng.dirichlet([1, 1, 1], 60)
+    labels = rng.integers(0, 3, 60)
+    rows = [(f"E{i}", f"2026-01-0{1 + i % 2} 10:00:00", int(labels[i]), int(probabilities[i].argmax()),
+             [float(p) for p in probabilities[i]]) for i in range(60)]
+    labelled = (spark.createDataFrame(rows, f"k string, t string, {LABEL} int, predicted_label int, "
+                                            "probabilities array<double>")
+                .withColumn("t", F.to_timestamp("t")))
+    windows = multiclass_by_window(labelled, event_time="t", window="day", as_of=AS_OF,
+                                   maturity=dt.timedelta(days=1), min_rows=5)
+    assert len(windows) == 2
+    for w, day in zip(windows, (0, 1), strict=True):
+        idx = [i for i in range(60) if i % 2 == day]
+        assert w.metrics["accuracy"] == pytest.approx(skm.accuracy_score(labels[idx], probabilities[idx].argmax(1)))
+        assert w.metrics["macro_f1"] == pytest.approx(
+            skm.f1_score(labels[idx], probabilities[idx].argmax(1), average="macro"))
+        assert w.metrics["log_loss"] == pytest.approx(skm.log_loss(labels[idx], probabilities[idx], labels=[0, 1, 2]))
+
+
+@pytest.mark.parametrize(("metric", "baseline", "bound", "bad", "fine"), [
+    ("pr_auc", 0.40, 0.30, 0.29, 0.31),   # higher is better: a relative fall of 25%
+    ("rmse", 2.0, 2.5, 2.51, 2.49),       # lower is better: a relative rise of 25%
+    ("log_loss", 0.8, 1.0, 1.01, 0.99),
+])
+def test_decay_is_judged_in_the_metrics_direction(metric: str, baseline: float, bound: float, bad: float,
+                                                  fine: float) -> None:
+    assert decay_bound(metric, baseline, 0.25) == pytest.approx(bound)
+    assert decayed(metric, bad, bound) and not decayed(metric, fine, bound) and not decayed(metric, None, bound)

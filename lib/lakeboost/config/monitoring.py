@@ -68,7 +68,8 @@ class MonitorConfig(Frozen):
     psi_threshold: float = Field(0.2, gt=0)
     ks_threshold: float = Field(0.2, gt=0, le=1)
     prediction_psi_threshold: float = Field(0.2, gt=0)
-    # Performance decay: alert when the window's metric falls this far (relative) below training.
+    # Performance decay: alert when the window's metric is this much (relative) worse than at training:
+    # a fall of PR AUC or accuracy, a rise of RMSE, MAE or log loss.
     metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     max_relative_drop: float = Field(0.25, gt=0, lt=1)
     # A window is judged only once its labels had time to arrive and enough of them exist.

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from lakeboost.config.dataset import DatasetConfig, PresenceLabel
 from lakeboost.config.features import FeatureSetConfig
-from lakeboost.config.metrics import metric_for, metric_problem
+from lakeboost.config.metrics import METRICS, metric_for, metric_problem
 from lakeboost.config.model import LakeboostConfig
 
 Problem = tuple[tuple[str, ...], str]
@@ -181,6 +181,10 @@ def _metric_problems(config: LakeboostConfig) -> Iterator[Problem]:
         problem = metric_problem(metric_for(name, objective), objective)
         if problem:
             yield path, f"{problem} (training.model.objective is {objective})"
+    monitored = metric_for(config.monitor.metric, objective)
+    if objective == "binary:logistic" and monitored not in ("pr_auc", "roc_auc") and monitored in METRICS:
+        yield _at("monitor.metric"), \
+            f"a binary model's windows are judged by pr_auc or roc_auc (binned per window), not {monitored!r}"
     calibration = config.training.calibration
     if "method" in calibration.model_fields_set and calibration.method != "none" \
             and objective != "binary:logistic":

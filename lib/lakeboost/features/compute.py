@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType
 
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
@@ -41,4 +42,7 @@ def compute_features(events: DataFrame, *, features: FeatureSetConfig, dataset: 
         out = out.transform(registry.resolve(custom.name), **custom.args)
     for name, expr in features.ratios.items():
         out = out.withColumn(name, F.expr(expr))
+    # SQL arithmetic on decimals (`x / 3600.0`) stays decimal, which xgboost refuses: features are doubles.
+    decimals = {f.name for f in out.schema.fields if isinstance(f.dataType, DecimalType)} - set(dataset.key)
+    out = out.withColumns({c: F.col(c).cast("double") for c in sorted(decimals)}) if decimals else out
     return out.withColumn(FEATURES_AS_OF, F.col(dataset.event_time) - F.expr("INTERVAL 1 SECOND"))

@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.features import duration_seconds
-from lakeboost.config.metrics import metric_for, objective_kind
+from lakeboost.config.metrics import METRICS, metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError
 from lakeboost.features.training_set import TRAINING_SET, known_labels, label_table, with_labels
@@ -36,7 +36,15 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.monitor.alerts import Alert, record_alerts, send_alerts
 from lakeboost.monitor.drift import categorical_drift_by, numeric_drift_by
-from lakeboost.monitor.performance import WINDOW, performance_by_window, window_start
+from lakeboost.monitor.performance import (
+    WINDOW,
+    decay_bound,
+    decayed,
+    multiclass_by_window,
+    performance_by_window,
+    regression_by_window,
+    window_start,
+)
 from lakeboost.monitor.report import render_report
 from lakeboost.refine.conform import with_content_hash
 from lakeboost.score.batch import predict
@@ -134,8 +142,9 @@ def _monitored(catalog: TableCatalog, config: LakeboostConfig) -> dict[str, str]
 
 def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedModel, window: str) -> DataFrame:
     dataset = champion.dataset
-    predictions = (catalog.read(table).filter(F.col("model_version") == champion.version)
-                   .select(*dataset.key, "score"))
+    stored = catalog.read(table)
+    scored = [c for c in ("score", "predicted_label", "probabilities") if c in stored.columns]
+    predictions = stored.filter(F.col("model_version") == champion.version).select(*dataset.key, *scored)
     features = catalog.read(inputs).drop("score", "model_version")
     return (predictions.join(features, list(dataset.key), "inner")
             .withColumn(WINDOW, window_start(dataset.event_time, window)))
@@ -174,24 +183,41 @@ def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, c
     for window, n in rows.items():
         if n < cfg.min_window_rows:
             out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
-    dataset = champion.dataset
-    if objective_kind(champion.meta.objective) != "binary":
-        notes.append(f"{table}: performance per window is computed for binary models only")
-        return out
+    return out + _performance_records(catalog, config, current, champion, record, as_of=as_of, baseline=baseline,
+                                      metric=metric)
+
+
+def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
+                         champion: LoadedModel, record, *, as_of: dt.datetime, baseline: float | None,
+                         metric: str) -> list[dict]:
+    """The objective's metric per window once its labels are known, against the training bound:
+    a relative fall of a higher-is-better metric, a relative rise of RMSE, MAE or log loss."""
+    cfg, dataset = config.monitor, champion.dataset
+    kind = objective_kind(champion.meta.objective)
+    scored = [c for c in ("score", "predicted_label", "probabilities") if c in current.columns]
     known = known_labels(catalog.read(label_table(dataset)), dataset, as_of=as_of)
-    labelled = with_labels(current.select(*dataset.key, dataset.event_time, "score"), known, dataset) \
+    labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored), known, dataset) \
         .withColumnRenamed(dataset.label_column, LABEL)
-    performance = performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
-                                        maturity=dt.timedelta(seconds=duration_seconds(cfg.label_maturity)),
-                                        min_rows=cfg.min_labelled_rows, min_positives=cfg.min_positive_labels)
-    floor = None if baseline is None else baseline * (1 - cfg.max_relative_drop)
-    for p in performance:
-        value = p.pr_auc if metric == "pr_auc" else p.roc_auc
-        decayed = value is not None and floor is not None and value < floor
-        r = record(p.window_start, "performance", "model", metric, value, floor, status=p.status)
-        r["breached"], r["rows"] = decayed, p.rows
+    maturity = dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
+    bound = None if baseline is None else decay_bound(metric, baseline, cfg.max_relative_drop)
+    out = []
+    if kind == "binary":
+        for p in performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
+                                       maturity=maturity, min_rows=cfg.min_labelled_rows,
+                                       min_positives=cfg.min_positive_labels):
+            value = p.pr_auc if metric == "pr_auc" else p.roc_auc
+            r = record(p.window_start, "performance", "model", metric, value, bound, status=p.status)
+            r["breached"], r["rows"] = decayed(metric, value, bound), p.rows
+            out += [r, {**r, "metric": "positives", "value": float(p.positives), "threshold": None,
+                        "breached": False}]
+        return out
+    by_window = regression_by_window if kind == "regression" else multiclass_by_window
+    for w in by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,
+                       min_rows=cfg.min_labelled_rows):
+        value = None if w.metrics is None else w.metrics[metric]
+        r = record(w.window_start, "performance", "model", metric, value, bound, status=w.status)
+        r["breached"], r["rows"] = decayed(metric, value, bound), w.rows
         out.append(r)
-        out.append({**r, "metric": "positives", "value": float(p.positives), "threshold": None, "breached": False})
     return out
 
 
@@ -240,12 +266,14 @@ def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel,
             grouped.setdefault((r["kind"], r["table"], r["window_start"], subject), []).append(r)
     alerts = []
     for (kind, table, window, subject), hits in sorted(grouped.items(), key=lambda kv: str(kv[0])):
-        worst = max(hits, key=lambda h: h["value"] if kind != "performance" else -h["value"])
+        lower_is_worse = kind == "performance" and METRICS[metric].higher_is_better
+        worst = max(hits, key=lambda h: -h["value"] if lower_is_worse else h["value"])
         details = ", ".join(f"{h['subject']} {h['metric']}={h['value']:.3f}" for h in hits)
         kind_name = {"feature_drift": "data_drift", "performance": "performance_decay"}.get(kind, kind)
         if kind == "performance":
-            message = (f"{metric} {worst['value']:.3f} fell below {worst['threshold']:.3f} "
-                       f"(training {baseline:.3f} - {config.monitor.max_relative_drop:.0%})")
+            moved, sign = ("fell below", "-") if METRICS[metric].higher_is_better else ("rose above", "+")
+            message = (f"{metric} {worst['value']:.3f} {moved} {worst['threshold']:.3f} "
+                       f"(training {baseline:.3f} {sign} {config.monitor.max_relative_drop:.0%})")
         else:
             message = f"{len(hits)} breach(es): {details}"
         alerts.append(Alert(kind_name, table, window, subject, float(worst["value"]), float(worst["threshold"]),

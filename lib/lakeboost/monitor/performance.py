@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.train.evaluate import LABEL, curve_from_buckets, pr_points, roc_points, score_bucket, trapezoid
+from lakeboost.config.metrics import METRICS
+from lakeboost.train.evaluate import (
+    EPS,
+    LABEL,
+    curve_from_buckets,
+    macro_f1,
+    pr_points,
+    roc_points,
+    score_bucket,
+    trapezoid,
+)
 
 BINS = 1000
 WINDOW = "window_start"
@@ -38,6 +48,89 @@ class WindowPerformance:
     roc_auc: float | None
 
 
+SPANS = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}
+
+
+def decay_bound(metric: str, baseline: float, max_relative_change: float) -> float:
+    """The worst acceptable window value: a relative fall of a higher-is-better metric (PR AUC,
+    accuracy) or a relative rise of a lower-is-better one (RMSE, MAE, log loss)."""
+    if METRICS[metric].higher_is_better:
+        return baseline - abs(baseline) * max_relative_change
+    return baseline + abs(baseline) * max_relative_change
+
+
+def decayed(metric: str, value: float | None, bound: float | None) -> bool:
+    if value is None or bound is None:
+        return False
+    return value < bound if METRICS[metric].higher_is_better else value > bound
+
+
+def _status(start: dt.datetime, *, window: str, as_of: dt.datetime, maturity: dt.timedelta, rows: int,
+            min_rows: int) -> str:
+    if start + SPANS[window] + maturity > as_of:
+        return "pending_labels"
+    return "too_few_labels" if rows < min_rows else "evaluated"
+
+
+@dataclass(frozen=True)
+class WindowMetrics:
+    window_start: dt.datetime
+    rows: int
+    status: str  # evaluated | pending_labels | too_few_labels
+    metrics: dict[str, float] | None  # evaluated windows only
+
+
+def regression_by_window(labelled: DataFrame, *, event_time: str, window: str, as_of: dt.datetime,
+                         maturity: dt.timedelta, min_rows: int) -> list[WindowMetrics]:
+    """RMSE, MAE and R² per window of `labelled` (`score` is the predicted value): one groupBy."""
+    y, yhat = F.col(LABEL).cast("double"), F.col("score").cast("double")
+    err = yhat - y
+    rows = (
+        labelled.where(y.isNotNull() & yhat.isNotNull())
+        .groupBy(window_start(event_time, window).alias(WINDOW))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(err * err).alias("ss_res"), F.sum(F.abs(err)).alias("abs_err"),
+             F.var_pop(y).alias("var_y"))
+        .collect()  # one row per window
+    )
+    out = []
+    for r in sorted(rows, key=lambda r: r[WINDOW]):
+        n = int(r["n"])
+        status = _status(r[WINDOW], window=window, as_of=as_of, maturity=maturity, rows=n, min_rows=min_rows)
+        ss_tot = float(r["var_y"]) * n
+        metrics = {"rmse": (r["ss_res"] / n) ** 0.5, "mae": r["abs_err"] / n,
+                   "r2": 1.0 - r["ss_res"] / ss_tot if ss_tot > 0 else 0.0}
+        out.append(WindowMetrics(r[WINDOW], n, status, metrics if status == "evaluated" else None))
+    return out
+
+
+def multiclass_by_window(labelled: DataFrame, *, event_time: str, window: str, as_of: dt.datetime,
+                         maturity: dt.timedelta, min_rows: int) -> list[WindowMetrics]:
+    """Accuracy, macro F1 and log loss per window (`predicted_label`, `probabilities`): one
+    groupBy over (window, label, prediction), k*k cells per window to the driver."""
+    idx = F.col(LABEL).cast("int")
+    p_true = F.try_element_at(F.col("probabilities"), idx + 1)
+    loss = -F.log(F.least(F.greatest(F.coalesce(p_true, F.lit(0.0)), F.lit(EPS)), F.lit(1.0 - EPS)))
+    cells = (
+        labelled.where(idx.isNotNull() & F.col("predicted_label").isNotNull())
+        .groupBy(window_start(event_time, window).alias(WINDOW), idx.alias("y"),
+                 F.col("predicted_label").cast("int").alias("p"))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(loss).alias("loss"))
+        .collect()
+    )
+    by_window: dict[dt.datetime, list] = {}
+    for c in cells:
+        by_window.setdefault(c[WINDOW], []).append(c)
+    out = []
+    for start in sorted(by_window):
+        counts = {(c["y"], c["p"]): int(c["n"]) for c in by_window[start]}
+        n = sum(counts.values())
+        status = _status(start, window=window, as_of=as_of, maturity=maturity, rows=n, min_rows=min_rows)
+        metrics = {"accuracy": sum(v for (a, b), v in counts.items() if a == b) / n, "macro_f1": macro_f1(counts),
+                   "log_loss": sum(float(c["loss"]) for c in by_window[start]) / n}
+        out.append(WindowMetrics(start, n, status, metrics if status == "evaluated" else None))
+    return out
+
+
 def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, as_of: dt.datetime,
                           maturity: dt.timedelta, min_rows: int, min_positives: int) -> list[WindowPerformance]:
     """PR and ROC AUC per window of `labelled` (columns `event_time`, `score` and the 0/1 `LABEL`)."""
@@ -49,7 +142,7 @@ def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, 
     buckets: dict[dt.datetime, list[tuple[int, int, int]]] = {}
     for row in rows:
         buckets.setdefault(row[WINDOW], []).append((int(row["b"]), int(row["pos"]), int(row["neg"])))
-    span = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}[window]
+    span = SPANS[window]
     results = []
     for start in sorted(buckets):
         curve = curve_from_buckets(buckets[start], bins=BINS)

@@ -277,10 +277,11 @@ def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str =
     if rows == 0:
         raise EvaluationError("no row with a label and a prediction: nothing to evaluate")
     return {"rows": rows, "accuracy": sum(n for (a, b), n in counts.items() if a == b) / rows,
-            "macro_f1": _macro_f1(counts), "log_loss": loss_sum / rows}
+            "macro_f1": macro_f1(counts), "log_loss": loss_sum / rows}
 
 
-def _macro_f1(counts: dict[tuple[int, int], int]) -> float:
+def macro_f1(counts: dict[tuple[int, int], int]) -> float:
+    """Mean F1 over the classes in (label, prediction) -> count cells."""
     classes = {a for a, _ in counts} | {b for _, b in counts}
     scores = []
     for k in classes:
