@@ -110,8 +110,15 @@ def with_labels(examples: DataFrame, known: DataFrame, dataset: DatasetConfig) -
 
 
 def is_binary_label(df: DataFrame, dataset: DatasetConfig) -> bool:
-    return isinstance(dataset.label, PresenceLabel) or \
-        df.schema[dataset.label_column].dataType.typeName() in ("integer", "boolean")
+    """Presence labels, and integral value labels whose values are all 0 or 1 (a class index
+    0..k-1 of a multiclass label is integral too: one aggregation tells them apart)."""
+    if isinstance(dataset.label, PresenceLabel):
+        return True
+    label = dataset.label_column
+    if df.schema[label].dataType.typeName() not in ("integer", "long", "short", "byte", "boolean"):
+        return False
+    low, high = first_row(df.agg(F.min(F.col(label).cast("int")), F.max(F.col(label).cast("int"))))
+    return low is None or (low >= 0 and high <= 1)
 
 
 def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig, *,

@@ -144,7 +144,8 @@ def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedMod
     dataset = champion.dataset
     stored = catalog.read(table)
     scored = [c for c in ("score", "predicted_label", "probabilities") if c in stored.columns]
-    predictions = stored.filter(F.col("model_version") == champion.version).select(*dataset.key, *scored)
+    mine = (F.col("model_version") == champion.version) & (F.col("model_name") == champion.name)
+    predictions = stored.filter(mine).select(*dataset.key, *scored)
     features = catalog.read(inputs).drop("score", "model_version")
     return (predictions.join(features, list(dataset.key), "inner")
             .withColumn(WINDOW, window_start(dataset.event_time, window)))

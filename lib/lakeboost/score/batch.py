@@ -2,7 +2,7 @@
 
 Features come from the gold table the training set was built from and pass through the same
 as-of joins and encodings (stored with the model): one code path, no training/serving skew.
-Predictions are upserted on (row key, model version), so re-scoring replaces, never duplicates.
+Predictions are upserted on (row key, model name, model version), so re-scoring replaces, never duplicates.
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def score_step(spark: SparkSession, config: LakeboostConfig, *, ref: str = CHAMP
         .withColumn("scored_at", F.current_timestamp())
     )
     table = config.scoring.predictions_table
-    result = catalog.upsert(predictions, table, keys=(*key, "model_version"), order_by=())
+    # Keyed by model name too: two registered models may score into one table (their versions
+    # both start at 1), and one must never overwrite the other's predictions.
+    result = catalog.upsert(predictions, table, keys=(*key, "model_name", "model_version"), order_by=())
     summary = StepSummary("score", rows_written=result.rows_written)
     summary.details.update({"model": loaded.name, "model_version": loaded.version, "scoring_run_id": run_id,
                             "dates": dates or "latest"})

@@ -31,6 +31,7 @@ from lakeboost.score.registry import (
     load_model,
     set_alias,
 )
+from lakeboost.spark.rows import first_row
 from lakeboost.train import evaluate as ev
 from lakeboost.train.splits import SPLIT
 from lakeboost.train.tracking import use_tracking
@@ -64,8 +65,11 @@ def snapshot_metrics(scored, loaded) -> dict[str, float]:
     if kind == "regression":
         return ev.regression_metrics(scored.withColumnRenamed("score", "prediction"))
     if kind == "multiclass":
-        raise ModelNotFoundError(f"promotion of multiclass model {loaded.name} v{loaded.version} on a snapshot is "
-                                 "not supported yet")
+        scored = scored.cache()  # read twice: the class count, then the metrics
+        num_classes = first_row(scored.agg(F.max(F.size("probabilities"))))[0]
+        metrics = ev.multiclass_metrics(scored, num_classes=int(num_classes or 0), prediction="predicted_label")
+        scored.unpersist()
+        return metrics
     return ev.binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
 
 
