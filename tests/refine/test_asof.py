@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from chispa import assert_df_equality
 from lakeboost.refine.asof import asof_join
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 TXNS = "txn string, customer_id bigint, t timestamp"
 VERSIONS = "customer_id bigint, valid_from timestamp, country string"
@@ -47,3 +50,25 @@ def test_strict_join_never_uses_a_value_from_the_same_instant_and_max_age_expire
 
     rows = {r.txn: r.country for r in joined.collect()}
     assert rows == {"L1": "old", "L2": None}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_keyless_time_line_matches_a_brute_force_oracle_across_day_buckets(spark: SparkSession,
+                                                                            strict: bool) -> None:
+    rng = np.random.default_rng(8)
+    t0 = 1_767_225_600
+    left_t = t0 + rng.integers(0, 5 * 86_400, 300)                      # five days: several buckets
+    right_t = t0 - 7200 + np.sort(rng.choice(5 * 86_400 // 600, 400, replace=False)) * 600  # unique times
+    left_t[:20] = right_t[:20]                                          # ties with right rows
+    left = spark.createDataFrame([(i, int(t)) for i, t in enumerate(left_t)], "id long, t long") \
+        .withColumn("t", F.timestamp_seconds("t"))
+    right = spark.createDataFrame([(int(t), float(i)) for i, t in enumerate(right_t)], "rt long, v double") \
+        .withColumn("rt", F.timestamp_seconds("rt"))
+    max_age = 3 * 3600
+    got = {r.id: r.v for r in asof_join(left, right, on=[], left_time="t", right_time="rt", right_columns=["v"],
+                                        strict=strict, max_age_seconds=max_age).collect()}
+    assert len(got) == 300
+    for i, t in enumerate(left_t):
+        earlier = [j for j, rt in enumerate(right_t) if (rt < t if strict else rt <= t)]
+        expected = float(earlier[-1]) if earlier and t - right_t[earlier[-1]] <= max_age else None
+        assert got[i] == expected, (i, t)

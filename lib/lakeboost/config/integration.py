@@ -40,8 +40,9 @@ class AsOfJoin(Frozen):
 
     table: str
     # The entity key: left column -> right column (a list: the same names). Not `on`: YAML
-    # reads a bare `on` as the boolean true.
-    keys: dict[str, str] = Field(min_length=1)
+    # reads a bare `on` as the boolean true. Empty: one time line for every row (a city-wide
+    # weather feed); give it a max_age, which also spreads the join over tasks.
+    keys: dict[str, str] = Field(default_factory=dict)
     time: str  # the right table's valid-from column
     columns: dict[str, str] = Field(min_length=1)  # right column -> output name
     max_age: str | None = None

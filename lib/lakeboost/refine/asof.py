@@ -30,6 +30,8 @@ def asof_join(
         strict: take right rows strictly before left_time (point-in-time features: a value
             observed at the label's own instant is its future).
         max_age_seconds: ignore right rows older than this (their columns become NULL).
+    `on` may be empty: one time line for all left rows (a city-wide feed).
+
     Returns:
         Every left row exactly once, its columns unchanged, plus `<prefix><col>` and
         `<prefix>asof_time` (the right row's time).
@@ -48,10 +50,22 @@ def asof_join(
         *[F.col(c) if c in on else F.lit(None).cast(left.schema[c].dataType).alias(c) for c in left_cols],
         "__t", "__is_left", "__payload",
     )
+    partition = list(on)
+    if not on and max_age_seconds is not None:
+        # One time line (a city's weather): no key to spread it over tasks, so time buckets of
+        # at least max_age are the key. A right row also joins the next bucket, so a left row
+        # sees every right row within max_age of it, and the work spreads over the buckets.
+        bucket_seconds = max(max_age_seconds, 86_400)
+        left_side = left_side.withColumn("__bucket", F.floor(F.col("__t").cast("long") / bucket_seconds))
+        own = F.floor(F.col("__t").cast("long") / bucket_seconds)
+        right_side = right_side.withColumn("__bucket", F.explode(F.array(own, own + 1)))
+        partition = ["__bucket"]
+    # Without a key or a max_age the time line is one partition: fine for a small feed; give
+    # a max_age (which a feed that can have gaps wants anyway) to spread it.
     # At equal times a right row counts as "before" the left row unless strict.
     tie_order = F.col("__is_left").desc() if strict else F.col("__is_left").asc()
     window = (
-        Window.partitionBy(*on).orderBy(F.col("__t").asc(), tie_order)
+        Window.partitionBy(*partition).orderBy(F.col("__t").asc(), tie_order)
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
     matched = (
