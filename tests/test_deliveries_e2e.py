@@ -19,6 +19,7 @@ import pytest
 from lakeboost.config import load_config
 from lakeboost.io import TableCatalog
 from lakeboost.pipeline import run_pipeline
+from mlflow import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -105,6 +106,8 @@ def test_each_objective_trains_promotes_in_its_metrics_direction_scores_and_is_m
     if objective == "regression":
         # The delay has a spread of tens of hours; the model must explain a good part of it.
         assert test["r2"] > 0.3 and test["rmse"] < 40
+        plots = {a.path for a in MlflowClient().list_artifacts(summary.details["train"]["run_id"], "plots")}
+        assert "plots/test_predictions_over_time.png" in plots  # predicted against actual, with the model
     else:
         assert test["accuracy"] > 0.45 and test["log_loss"] < 1.05  # 3 bands: a constant scores ~1.1
     champion = summary.details["promote"]["challenger"]

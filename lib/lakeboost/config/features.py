@@ -15,6 +15,13 @@ __all__ = ["duration_seconds"]
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
 
 
+def _durations(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Every entry parses as a duration (`1h`, `7d`): a typo fails when the config loads."""
+    for window in value:
+        duration_seconds(window)
+    return value
+
+
 class WindowGroup(Frozen):
     """Aggregates over one entity's earlier events in trailing time windows.
 
@@ -32,12 +39,7 @@ class WindowGroup(Frozen):
 
     _entity = field_validator("entity", mode="before")(as_columns)
 
-    @field_validator("windows")
-    @classmethod
-    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for window in value:
-            duration_seconds(window)
-        return value
+    _windows = field_validator("windows")(_durations)
 
 
 class LabelRateGroup(Frozen):
@@ -83,12 +85,7 @@ class OutcomeWindowGroup(Frozen):
 
     _entity = field_validator("entity", mode="before")(as_columns)
 
-    @field_validator("windows")
-    @classmethod
-    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for window in value:
-            duration_seconds(window)
-        return value
+    _windows = field_validator("windows")(_durations)
 
 
 class CustomFeature(Frozen):

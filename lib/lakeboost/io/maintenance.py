@@ -12,6 +12,8 @@ from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
 SAFE_RETENTION_HOURS = 168  # Delta's default delta.deletedFileRetentionDuration: 7 days
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsafe: bool = False) -> None:
@@ -27,17 +29,26 @@ def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsa
             "it deletes files that concurrent readers, streaming checkpoints and time travel still use. "
             "Pass --allow-unsafe-retention if you really mean it")
     spark = catalog.spark
-    key = "spark.databricks.delta.retentionDurationCheck.enabled"
-    previous = spark.conf.get(key, "true")
-    assert previous is not None  # get() with a str default never returns None
+    settings = {
+        # VACUUM lists the table's directories in a job of this many tasks; Spark's default
+        # (10,000) costs ~35 s of empty tasks even for a small table. The cluster's cores suffice.
+        LISTING_PARALLELISM: str(max(spark.sparkContext.defaultParallelism, 1)),
+    }
     if retention_hours < SAFE_RETENTION_HOURS:
         log.warning("UNSAFE VACUUM of %s with %dh retention (< %dh): time travel and running streams "
                     "older than that will break", name, retention_hours, SAFE_RETENTION_HOURS)
-        spark.conf.set(key, "false")
+        settings[RETENTION_CHECK] = "false"
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
         catalog.delta_table(name).vacuum(retention_hours)
     finally:
-        spark.conf.set(key, previous)
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> dict[str, int]:

@@ -13,12 +13,14 @@ import mlflow
 from pyspark.sql import SparkSession
 
 from lakeboost.config.dataset import DatasetConfig
+from lakeboost.config.metrics import objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import ConfigError
 from lakeboost.features.training_set import TrainingSet, build_training_set, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.train import evaluate as ev
 from lakeboost.train import plots
 from lakeboost.train.cross_validation import cross_validate
 from lakeboost.train.tracking import ModelMeta, log_common, log_model, use_tracking
@@ -32,8 +34,13 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
             for name, value in metrics.items() if isinstance(value, (int, float))}
 
 
-def log_plots(result: TrainResult) -> None:
+def log_plots(result: TrainResult, *, event_time: str, objective: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        if objective_kind(objective) == "regression":
+            for split, predictions in result.predictions.items():
+                series = ev.over_time(predictions, time=event_time)
+                plots.plot_over_time(series, tmp, name=f"{split}_predictions_over_time",
+                                     title=f"{split}: predicted and actual (mean per time bucket)")
         for split, curve in result.curves.items():
             split_dir = Path(tmp) / split
             split_dir.mkdir()
@@ -74,7 +81,7 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
                                                                if result.threshold is not None else {})})
         mlflow.log_dict({s: {str(k): v for k, v in c.items()} for s, c in result.split_counts.items()},
                         "split_counts.json")
-        log_plots(result)
+        log_plots(result, event_time=training.event_time, objective=cfg.model.objective)
         version = log_model(result.model, model_meta(result, training, cfg),
                             registered_model=cfg.tracking.registered_model if register else None)
         return run.info.run_id, result, version

