@@ -12,12 +12,14 @@ from lakeboost.config.training import ThresholdConfig
 from lakeboost.train import plots
 from lakeboost.train.calibrate import calibration_summary
 from lakeboost.train.evaluate import (
+    LABEL,
     BinaryCurve,
     EvaluationError,
     binary_curve,
     binary_metrics,
     choose_threshold,
     multiclass_metrics,
+    over_time,
     regression_metrics,
 )
 from pyspark.sql import DataFrame, SparkSession
@@ -222,3 +224,14 @@ def test_plots_write_png_files(scored: DataFrame, tmp_path: Path) -> None:
 def test_plot_series_rejects_a_name_that_is_not_a_file_name(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="becomes the file name"):
         plots.plot_series([1.0], str(tmp_path), name="../x", title="t")
+
+
+def test_over_time_averages_actual_and_predicted_per_bounded_time_bucket(spark: SparkSession, tmp_path: Path) -> None:
+    rows = [(i * 3600, float(i), float(i) + 0.5) for i in range(100)]  # 100 hours
+    df = spark.createDataFrame(rows, f"t long, {LABEL} double, prediction double") \
+        .withColumn("t", F.timestamp_seconds("t"))
+    series = over_time(df, time="t", points=10)
+    assert len(series) == 10 and sum(n for *_, n in series) == 100
+    first = series[0]
+    assert first[0] == 0 and first[1] == pytest.approx(4.5) and first[2] == pytest.approx(5.0)  # hours 0..9
+    _assert_png(plots.plot_over_time(series, str(tmp_path), name="test_over_time", title="t"))

@@ -158,14 +158,14 @@ def _outcome_problems(name: str, features: FeatureSetConfig, dataset: DatasetCon
             yield _at(f"{where}.groups.{group_name}"), \
                 f"{column!r} is a late-arriving outcome: a window over event time would count values not yet " \
                 f"known; move it to {where}.outcome_windows, which counts each from when it became known"
-    for group_name, group in features.outcome_windows.items():
-        unknown = [c for c in group.aggs if dataset.outcome(c) is None]
+    for group_name, outcome_group in features.outcome_windows.items():
+        unknown = [c for c in outcome_group.aggs if dataset.outcome(c) is None]
         if unknown:
             yield _at(f"{where}.outcome_windows.{group_name}.aggs"), \
                 f"{unknown} are not late-arriving columns: declare them in dataset.outcomes (column -> when it is " \
                 f"known), or aggregate them in {where}.groups; outcomes: {sorted(late)}"
             continue
-        times = {dataset.outcome(c)[1] for c in group.aggs}  # type: ignore[index]
+        times = {dataset.outcome(c)[1] for c in outcome_group.aggs}  # type: ignore[index]
         if len(times) > 1:
             yield _at(f"{where}.outcome_windows.{group_name}.aggs"), \
                 f"its columns become known at different times ({sorted(times)}): one group per availability time"

@@ -43,8 +43,8 @@ def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str
     changed rows to days): an event's own time, and when its late outcomes became known (a
     delivery recorded 40 days after its order changes the windows of the days after delivery)."""
     inputs = {dataset.events: [f"`{dataset.event_time}`"]}
-    for group in features.outcome_windows.values():
-        inputs[dataset.events] += [outcome_availability(group, dataset)]
+    for outcome_group in features.outcome_windows.values():
+        inputs[dataset.events] += [outcome_availability(outcome_group, dataset)]
     for group in features.label_rates.values():
         source = label_source(group, dataset)
         inputs.setdefault(source.table, []).append(f"`{source.reported_at}`")

@@ -44,11 +44,11 @@ def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsa
     try:
         catalog.delta_table(name).vacuum(retention_hours)
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, before in previous.items():
+            if before is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, before)
 
 
 def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> dict[str, int]:

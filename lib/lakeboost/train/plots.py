@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -84,10 +85,12 @@ def plot_over_time(series: list[tuple[float, float, float, int]], path_dir: str,
     path = os.path.join(path_dir, f"{name}.png")
     with _figure(path, size=(9.0, 3.6)) as ax:
         if series:
-            times = [dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None) for t, _, _, _ in series]
+            times = [float(d) for d in date2num([dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None)
+                                                 for t, _, _, _ in series])]
             ax.plot(times, [a for _, a, _, _ in series], lw=1.0, label="actual")
             ax.plot(times, [p for _, _, p, _ in series], lw=1.0, label="predicted")
             ax.set_xlim(times[0], times[-1])
+            ax.xaxis_date()
             ax.legend(loc="upper left")
         else:
             ax.text(0.5, 0.5, "no predictions", ha="center", va="center")
