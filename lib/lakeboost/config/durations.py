@@ -14,3 +14,17 @@ def duration_seconds(text: str) -> int:
     if not match:
         raise ValueError(f"duration {text!r} must look like 90s, 15m, 1h or 30d")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def optional_duration(value: str | None) -> str | None:
+    """A pydantic validator: None, or a text `duration_seconds` accepts (checked at load)."""
+    if value is not None:
+        duration_seconds(value)
+    return value
+
+
+def durations(value: tuple[str, ...]) -> tuple[str, ...]:
+    """A pydantic validator: every entry is a duration (`1h`, `7d`)."""
+    for text in value:
+        duration_seconds(text)
+    return value

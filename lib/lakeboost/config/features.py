@@ -8,18 +8,11 @@ from pydantic import Field, field_validator
 
 from lakeboost.config.base import Frozen
 from lakeboost.config.dataset import as_columns
-from lakeboost.config.durations import duration_seconds
+from lakeboost.config.durations import duration_seconds, durations, optional_duration
 from lakeboost.config.integration import AsOfJoin
 
 __all__ = ["duration_seconds"]
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
-
-
-def _durations(value: tuple[str, ...]) -> tuple[str, ...]:
-    """Every entry parses as a duration (`1h`, `7d`): a typo fails when the config loads."""
-    for window in value:
-        duration_seconds(window)
-    return value
 
 
 class WindowGroup(Frozen):
@@ -39,7 +32,7 @@ class WindowGroup(Frozen):
 
     _entity = field_validator("entity", mode="before")(as_columns)
 
-    _windows = field_validator("windows")(_durations)
+    _windows = field_validator("windows")(durations)
 
 
 class LabelRateGroup(Frozen):
@@ -85,7 +78,7 @@ class OutcomeWindowGroup(Frozen):
 
     _entity = field_validator("entity", mode="before")(as_columns)
 
-    _windows = field_validator("windows")(_durations)
+    _windows = field_validator("windows")(durations)
 
 
 class CustomFeature(Frozen):
@@ -100,12 +93,7 @@ class CustomFeature(Frozen):
     args: dict[str, Any] = Field(default_factory=dict)
     lookback: str | None = None
 
-    @field_validator("lookback")
-    @classmethod
-    def _lookback(cls, value: str | None) -> str | None:
-        if value is not None:
-            duration_seconds(value)
-        return value
+    _lookback = field_validator("lookback")(optional_duration)
 
 
 def _custom_entry(value: object) -> object:
@@ -160,12 +148,7 @@ class TrainingSetConfig(Frozen):
     categorical: tuple[str, ...] = ()
     max_single_feature_auc: float = Field(0.98, gt=0.5, le=1.0)
 
-    @field_validator("label_maturity", "warm_up")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            duration_seconds(value)
-        return value
+    _durations = field_validator("label_maturity", "warm_up")(optional_duration)
 
 
 class MaintenanceConfig(Frozen):

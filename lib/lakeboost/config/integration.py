@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
 from lakeboost.config.dataset import as_columns
-from lakeboost.config.durations import duration_seconds
+from lakeboost.config.durations import duration_seconds, optional_duration
 
 
 def _as_mapping(value: object) -> object:
@@ -52,12 +52,7 @@ class AsOfJoin(Frozen):
     _keys = field_validator("keys", mode="before")(_as_mapping)
     _columns = field_validator("columns", mode="before")(_columns_mapping)
 
-    @field_validator("max_age")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            duration_seconds(value)
-        return value
+    _max_age = field_validator("max_age")(optional_duration)
 
     @property
     def max_age_seconds(self) -> int | None:
