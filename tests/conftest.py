@@ -43,7 +43,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
 
 
 DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
-DEMO_OVERRIDES = ["demo.rows=8000", "demo.days=60", "training.model.n_estimators=120",
+DEMO_OVERRIDES = ["demo.rows=12000", "demo.days=120", "training.model.n_estimators=120",
                   "training.model.params={max_depth: 4, learning_rate: 0.1}"]
 
 

@@ -33,3 +33,37 @@ def load_script(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+CHROMIUM = "chromium"
+_IMAGES_PROBE = ("<script>window.addEventListener('load', () => document.body.setAttribute('data-images', "
+                 "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length + '/' + "
+                 "document.images.length));</script>")
+
+
+def _chromium(*args: str) -> str:
+    import subprocess
+
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--virtual-time-budget=10000", *args], capture_output=True, text=True, timeout=120,
+                          check=True)
+    return done.stdout
+
+
+def screenshot(page: Path, png: Path, *, width: int = 1280, height: int = 2400) -> Path:
+    """What a person sees: headless Chromium's rendering of `page` (an HTML file) as a PNG."""
+    _chromium(f"--window-size={width},{height}", f"--screenshot={png}", page.resolve().as_uri())
+    return png
+
+
+def images_rendered(page: Path) -> tuple[int, int]:
+    """(images that loaded and have a size, images on the page), as Chromium rendered it."""
+    import re
+
+    probe = page.with_suffix(".probe.html")
+    probe.write_text(page.read_text().replace("</body>", _IMAGES_PROBE + "</body>"))
+    dom = _chromium("--dump-dom", probe.resolve().as_uri())
+    found = re.search(r'data-images="(\d+)/(\d+)"', dom)
+    if not found:
+        raise AssertionError(f"the page did not finish loading in Chromium: {dom[:300]}")
+    return int(found.group(1)), int(found.group(2))

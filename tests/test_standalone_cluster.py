@@ -1,9 +1,11 @@
 """spark-submit.sh on a real Spark standalone cluster: a master and two 1-core workers on loopback.
 
-The demo pipeline (generate to score) is submitted in client mode with the packed Python
-environment (the default for a non-local master); the event log shows the xgboost fit's barrier
-stage running on both executors. A short local-mode submission checks what spark-submit.sh
-ships without a cluster (the package zip, the config and the applications' packages).
+The pipeline's train, promote and score steps are submitted in client mode with the packed
+Python environment (the default for a non-local master) against a copy of the shared demo
+lakehouse (its data steps are what every other end-to-end test already ran); the event log shows
+the xgboost fit's barrier stage running on both executors. A short local-mode submission checks
+what spark-submit.sh ships without a cluster (the package zip, the config and the applications'
+packages).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -27,10 +30,10 @@ from lakeboost.io import TableCatalog
 from lakeboost.spark.cluster import StandaloneCluster, runtime_pins
 from pyspark.sql import SparkSession
 
-from tests.conftest import REPO
+from tests.conftest import DEMO_OVERRIDES, REPO
 
 PII_KEY = "standalone-test-key-0123456789abcdef"
-DEMO = ["demo.rows=6000", "demo.days=60", "training.model.n_estimators=60", "training.model.num_workers=2"]
+DEMO = [*DEMO_OVERRIDES, "training.model.n_estimators=60", "training.model.num_workers=2"]
 SUBMIT_TIMEOUT = 1800  # a first run also packs the Python environment (a few minutes)
 
 
@@ -116,8 +119,12 @@ def test_runtime_pins_are_the_installed_runtime_dependencies_without_dev_tools()
 
 @pytest.mark.e2e
 def test_pipeline_trains_on_both_workers_of_a_standalone_cluster(
-        spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> None:
+        spark: SparkSession, demo, tmp_path_factory: pytest.TempPathFactory) -> None:
+    config, _ = demo
     base = tmp_path_factory.mktemp("cluster")
+    # A copy of the demo lakehouse: the cluster's model versions stay out of the shared registry.
+    shutil.copytree(config.storage.root, base / "lake")
+    shutil.copytree(config.storage.landing, base / "landing")
     events = base / "events"
     events.mkdir()
     cluster = StandaloneCluster(base / "spark", workers=2, cores=1, memory="2g")
@@ -131,8 +138,8 @@ def test_pipeline_trains_on_both_workers_of_a_standalone_cluster(
                              # Spark 4 compresses event logs (zstd) by default; JSON lines are read here.
                              "--conf", "spark.eventLog.compress=false",
                              "--executor-cores", "1", "--executor-memory", "1g"], base,
-                            # Streaming and monitoring on the executors add nothing to what this checks.
-                            ["--to", "score"])
+                            # The data steps and streaming add nothing to what this checks.
+                            ["--only", "train", "--only", "promote", "--only", "score"])
     finally:
         cluster.stop()
     assert cluster.processes_gone(), f"left running: {cluster.leftover_processes()}"
@@ -148,12 +155,13 @@ def test_pipeline_trains_on_both_workers_of_a_standalone_cluster(
     summary = submission.summary()
     print(f"pipeline seconds (driver's own clock): {summary['seconds']}; "
           f"steps: { {k: v['seconds'] for k, v in summary['details'].items()} }")
-    assert summary["details"]["train"]["model_version"] is not None
+    details = summary["details"]
+    assert list(details) == ["train", "promote", "score"] and details["train"]["model_version"] is not None
 
-    config = load_config("local", overrides(base), conf_dir=REPO / "conf")
-    catalog = TableCatalog(spark, config.storage)
-    assert catalog.read("gold.transaction_features").count() > 0
-    assert catalog.read("gold.predictions").count() == summary["details"]["score"]["rows_written"] > 0
+    copied = load_config("local", overrides(base), conf_dir=REPO / "conf")
+    catalog = TableCatalog(spark, copied.storage)
+    scored = catalog.read("gold.predictions").filter(f"model_version = {details['score']['model_version']}")
+    assert scored.count() > 0
 
     stages = barrier_stage_executors(events)
     training_executors = set().union(*stages.values()) if stages else set()

@@ -193,7 +193,9 @@ def _generate(spark: SparkSession, landing: Path, *, rows: int, seed: int, days:
     payments = simulate_payments(spark.range(rows), traffic, *profiles)
     counts = _write_transactions(add_defects(payments, seed=seed, days=days), landing, seed,
                                  start_date, days)
-    n_events = max(MIN_CARD_EVENTS, rows // 20)
+    # The live week carries the batch period's daily volume: at any other rate every count
+    # window (a merchant's 7-day count, say) drifts, and the unshifted demo would cry wolf.
+    n_events = max(MIN_CARD_EVENTS, rows * CARD_EVENT_DAYS // days)
     live = Traffic(seed=seed, start=period.start, first_day=days, n_days=CARD_EVENT_DAYS,
                    customers=traffic.customers, merchants=traffic.merchants,
                    amount_factor=1.0 + shift,

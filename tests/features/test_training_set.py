@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from lakeboost.config.dataset import DatasetConfig
-from lakeboost.config.features import TrainingSetConfig
+from lakeboost.config.features import FeatureSetConfig, GoldConfig, TrainingSetConfig
 from lakeboost.config.model import StorageConfig
-from lakeboost.errors import LeakageError
+from lakeboost.errors import LeakageError, TrainingError
 from lakeboost.features.training_set import (
     build_training_set,
     current_training_set,
@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 CONFIG = TrainingSetConfig.model_validate({
-    "features": "gold.feats", "label_maturity": "10d",
+    "features": "gold.feats", "label_maturity": "10d", "warm_up": "0s",
     "as_of": [{"table": "silver.customers", "keys": "customer_id", "time": "valid_from", "strict": True,
                "columns": {"limit": "c_limit"}, "time_as": "c_asof_time"}],
     "exclude": ["customer_id"],
@@ -122,6 +122,27 @@ def test_warm_up_leaves_out_examples_whose_windows_are_still_filling(spark: Spar
                        ignore_row_order=True, ignore_nullable=True)
     assert everything.filter(F.col("event_time") < F.lit(boundary)).count() > 0
 
+    # A warm-up that reaches past the last mature example is refused, with the dates that clash.
+    with pytest.raises(TrainingError, match=r"no example is both warmed up and mature.*2026-01-01 12:00:00.*"
+                                            r"warm_up 40d"):
+        build_training_set(catalog, CONFIG.model_copy(update={"warm_up": "40d"}), DATASET, cutoff=cutoff)
+
+
+def test_warm_up_auto_is_what_the_longest_window_needs() -> None:
+    features = FeatureSetConfig.model_validate({
+        "groups": {"customer": {"entity": "c", "windows": ["1h", "7d"]}},
+        "label_rates": {"merchant_rate": {"entity": "m", "window": "14d"}},
+        "custom": [{"name": "f", "lookback": "20d"}]})
+    gold = GoldConfig.model_validate({"features": {"feats": features.model_dump()},
+                                      "training_set": {"features": "gold.feats", "label_maturity": "10d"}})
+    assert gold.training_set is not None
+    # The label rate counts labels reported in its 14 days, of events up to 10 days older.
+    assert gold.training_set.warm_up_seconds() == 24 * 86400
+    assert features.warm_up_reasons(0)["custom f lookback 20d"] == 20 * 86400
+    unresolved = TrainingSetConfig.model_validate({"features": "gold.feats"})
+    with pytest.raises(ValueError, match="warm_up is `auto`"):
+        unresolved.warm_up_seconds()
+
 
 def test_value_label_with_a_composite_key_leaves_out_examples_not_known_at_the_cutoff(
         spark: SparkSession, tmp_path: Path) -> None:
@@ -143,7 +164,7 @@ def test_value_label_with_a_composite_key_leaves_out_examples_not_known_at_the_c
         "events": "silver.orders", "key": ["shop", "order_no"], "event_time": "placed_at", "date_column": "day",
         "label": {"kind": "value", "column": "late", "expr": "delivered_at > placed_at + INTERVAL 3 DAYS",
                   "available_at": "delivered_at"}})
-    cfg = TrainingSetConfig.model_validate({"features": "gold.order_feats", "exclude": ["shop"]})
+    cfg = TrainingSetConfig.model_validate({"features": "gold.order_feats", "exclude": ["shop"], "warm_up": "0s"})
 
     training = build_training_set(catalog, cfg, dataset, cutoff=dt.datetime(2026, 1, 10))
 

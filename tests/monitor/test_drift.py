@@ -5,7 +5,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from lakeboost.monitor.drift import categorical_drift, categorical_drift_by, numeric_drift, numeric_drift_by, psi
+from lakeboost.monitor.drift import (
+    categorical_drift,
+    categorical_drift_by,
+    numeric_drift,
+    numeric_drift_by,
+    psi,
+    reference_noise,
+)
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -65,3 +72,71 @@ def test_drift_per_window_equals_drift_of_each_window_alone(spark: SparkSession)
     assert categorical["w1"].chi2 == pytest.approx(0.0)
     # 300 a / 700 b against 50/50 of 1000: chi2 = 2 * 200^2 / 500 = 160
     assert categorical["w2"].chi2 == pytest.approx(160.0)
+
+
+def test_null_is_a_bin_of_its_own_and_ks_needs_enough_values(spark: SparkSession) -> None:
+    # A sparse feature: 5% of the rows have a value, in both samples, drawn from one uniform
+    # distribution; the current window has 20 of them.
+    reference = spark.range(4000).select(F.when(F.col("id") % 20 == 0, F.col("id").cast("double")).alias("x"))
+    current = spark.range(400).select(F.when(F.col("id") % 20 == 0, F.rand(seed=7) * 4000).alias("x"))
+    missing = spark.range(400).select(F.when(F.col("id") % 2 == 0, F.col("id").cast("double") * 10).alias("x"))
+
+    sparse = numeric_drift(reference, current, ["x"], min_values=50)[0]
+    feed_gone = numeric_drift(reference, missing, ["x"], min_values=50)[0]
+
+    # 20 values in the current window: their bins weigh 5% of the distribution, as in the
+    # reference, so PSI stays far below an alert; KS is not computed on 20 values.
+    assert sparse.null_shares == pytest.approx((0.95, 0.95))
+    assert sparse.psi < 0.2 and sparse.ks is None
+    # Computed on the values alone (the old way) the same window reads as a large drift.
+    values_only = numeric_drift(reference.dropna(), current.dropna(), ["x"])[0]
+    assert values_only.psi > 0.5
+    # Half the rows missing where the reference has 95%: the NULL bin alone moves PSI.
+    expected = psi([0.95, 0.05], [0.5, 0.5])
+    assert feed_gone.null_shares == pytest.approx((0.95, 0.5))
+    assert feed_gone.psi >= expected - 1e-9 and feed_gone.ks is not None
+    assert sparse.bins[-1] == "NULL" and len(sparse.bins) == len(sparse.reference_shares)
+
+
+def test_categories_never_seen_in_the_reference_are_counted(spark: SparkSession) -> None:
+    reference = spark.createDataFrame([("a",)] * 60 + [("b",)] * 40, "c string")
+    current = spark.createDataFrame([("a",)] * 60 + [("z",)] * 30 + [(None,)] * 10, "c string")
+
+    result = categorical_drift(reference, current, ["c"])[0]
+
+    assert result.unseen_share == pytest.approx(0.4)  # z and NULL
+    assert result.bins == ("a", "b", "z", "NULL")
+    assert result.current_shares == pytest.approx((0.6, 0.0, 0.3, 0.1))
+
+
+def _clustered(spark: SparkSession, first_day: int, days: int, scale: float = 1.0):
+    """300 events a day over 25 merchants; a merchant's feature value is its own level plus a
+    wobble drawn anew each week, so a day's 300 rows hold only 25 independent values."""
+    rows = spark.range(first_day * 300, (first_day + days) * 300)
+    week = (F.col("id") / 300 / 7).cast("int")
+    merchant = F.col("id") % 25
+    level = (F.abs(F.hash(merchant)) % 1000).cast("double")
+    wobble = (F.abs(F.hash(merchant, week)) % 300).cast("double")
+    return rows.select(F.timestamp_seconds((F.col("id") / 300 * 86400).cast("long")).alias("t"),
+                       ((level + wobble) * scale).alias("x"), merchant.cast("string").alias("m"))
+
+
+def test_reference_noise_lifts_the_bar_for_features_shared_by_many_rows(spark: SparkSession) -> None:
+    reference = _clustered(spark, 0, 28)
+    next_day = _clustered(spark, 29, 1)
+    shifted = _clustered(spark, 29, 1, scale=2.5)
+
+    noise = reference_noise(reference, ["x"], [], time_column="t", rows=300, quantile=0.95)
+    same = numeric_drift(reference, next_day, ["x"])[0]
+    moved = numeric_drift(reference, shifted, ["x"])[0]
+
+    # Nothing changed, yet a day's 25 merchant values read as drift against the 0.2 bar; the
+    # reference's own days differ as much, and the bar rises with them.
+    assert same.psi > 0.2
+    assert noise["x"].spans == 28 and noise["x"].psi >= same.psi
+    # A real shift (every value x 2.5) still clears the raised bar.
+    assert moved.psi > noise["x"].psi
+    # Independent rows: the spans agree with the whole, and the bar stays near zero.
+    independent = spark.range(28 * 300).select(F.timestamp_seconds((F.col("id") / 300 * 86400).cast("long")).alias("t"),
+                                               F.rand(seed=3).alias("x"))
+    assert reference_noise(independent, ["x"], [], time_column="t", rows=300, quantile=0.95)["x"].psi < 0.1

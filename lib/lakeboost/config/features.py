@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
 from lakeboost.config.dataset import as_columns
@@ -12,6 +12,7 @@ from lakeboost.config.durations import duration_seconds, durations, optional_dur
 from lakeboost.config.integration import AsOfJoin
 
 __all__ = ["duration_seconds"]
+AUTO = "auto"
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
 
 
@@ -130,6 +131,29 @@ class FeatureSetConfig(Frozen):
         windows += [c.lookback for c in self.custom if c.lookback]
         return max((duration_seconds(w) for w in windows), default=0)
 
+    def warm_up_reasons(self, label_delay_seconds: int) -> dict[str, int]:
+        """Feature -> seconds of history it needs before its value is in steady state.
+
+        A window needs its own length. A label rate or outcome window counts what became known
+        in the window, so it also needs the time labels take to arrive (`label_delay_seconds`,
+        the training set's label maturity): at the start of the history the events whose labels
+        would be reported now had not happened yet.
+        """
+        needs: dict[str, int] = {}
+        for name, group in self.groups.items():
+            for w in group.windows:
+                needs[f"window {name} {w}"] = duration_seconds(w)
+        for name, rate in self.label_rates.items():
+            needs[f"label rate {name} {rate.window} + label maturity"] = duration_seconds(rate.window) \
+                + label_delay_seconds
+        for name, outcome in self.outcome_windows.items():
+            for w in outcome.windows:
+                needs[f"outcome window {name} {w} + label maturity"] = duration_seconds(w) + label_delay_seconds
+        for custom in self.custom:
+            if custom.lookback:
+                needs[f"custom {custom.name} lookback {custom.lookback}"] = duration_seconds(custom.lookback)
+        return needs
+
 
 class TrainingSetConfig(Frozen):
     features: str  # gold feature table (one row per event)
@@ -140,15 +164,40 @@ class TrainingSetConfig(Frozen):
     cutoff: str | None = None  # ISO timestamp; default: the latest event in the feature table
     # Leave out examples within this long of the feature table's first event: their windows
     # (a 30d count, say) are still filling, unlike those of any event scored later, so the model
-    # would learn from feature values serving never sees (set it to the longest window).
-    warm_up: str | None = None
+    # would learn from feature values serving never sees, and the monitor would report the
+    # difference as drift. `auto` (default): what the feature set needs (its longest window;
+    # label rates and outcome windows plus the label maturity), resolved when the config loads.
+    # `0s` keeps every example.
+    warm_up: str | None = AUTO
     # Point-in-time attributes (use `strict: true` and `time_as` so the audit checks them).
     as_of: tuple[AsOfJoin, ...] = ()
     exclude: tuple[str, ...] = ()  # columns never used as features (ids, raw times)
     categorical: tuple[str, ...] = ()
     max_single_feature_auc: float = Field(0.98, gt=0.5, le=1.0)
 
-    _durations = field_validator("label_maturity", "warm_up")(optional_duration)
+    _durations = field_validator("label_maturity")(optional_duration)
+
+    @field_validator("warm_up")
+    @classmethod
+    def _warm_up(cls, value: str | None) -> str | None:
+        return value if value == AUTO else optional_duration(value)
+
+    def warm_up_seconds(self) -> int:
+        """The resolved warm-up; ValueError while it is still `auto` (resolved by LakeboostConfig)."""
+        if self.warm_up == AUTO:
+            raise ValueError("gold.training_set.warm_up is `auto`: it is resolved from the feature set when the "
+                             "whole config loads; give a duration (or 0s) when building a TrainingSetConfig alone")
+        return duration_seconds(self.warm_up) if self.warm_up else 0
+
+
+def resolve_warm_up(training_set: TrainingSetConfig, features: dict[str, FeatureSetConfig]) -> TrainingSetConfig:
+    """`warm_up: auto` replaced by the training set's feature set's needs (in seconds)."""
+    if training_set.warm_up != AUTO:
+        return training_set
+    feature_set = features.get(training_set.features.removeprefix("gold."))
+    delay = duration_seconds(training_set.label_maturity) if training_set.label_maturity else 0
+    needs = feature_set.warm_up_reasons(delay) if feature_set is not None else {}
+    return training_set.model_copy(update={"warm_up": f"{max(needs.values(), default=0)}s"})
 
 
 class MaintenanceConfig(Frozen):
@@ -161,3 +210,10 @@ class GoldConfig(Frozen):
     features: dict[str, FeatureSetConfig] = Field(default_factory=dict)
     training_set: TrainingSetConfig | None = None
     maintenance: MaintenanceConfig = MaintenanceConfig()
+
+    @model_validator(mode="after")
+    def _resolve_warm_up(self) -> GoldConfig:
+        if self.training_set is not None and self.training_set.warm_up == AUTO:
+            # Frozen model: the one derived field is set once, here, before anyone reads it.
+            object.__setattr__(self, "training_set", resolve_warm_up(self.training_set, self.features))
+        return self

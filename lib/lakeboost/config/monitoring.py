@@ -68,6 +68,11 @@ class MonitorConfig(Frozen):
     psi_threshold: float = Field(0.2, gt=0)
     ks_threshold: float = Field(0.2, gt=0, le=1)
     prediction_psi_threshold: float = Field(0.2, gt=0)
+    # The bars rise, per feature, to the PSI / KS between two spans of the training data as large
+    # as a window (this quantile over all pairs; 1.0: the largest): a feature shared by many rows
+    # (a merchant's 30-day rate, 40 merchants) varies that much within training with nothing
+    # drifting, and the model learnt across it. None: the fixed thresholds alone.
+    noise_quantile: float | None = Field(1.0, gt=0, le=1)
     # Performance decay: alert when the window's metric is this much (relative) worse than at training:
     # a fall of PR AUC or accuracy, a rise of RMSE, MAE or log loss.
     metric: str | None = None  # default: the objective's (lakeboost.config.metrics)

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig, PresenceLabel
 from lakeboost.config.features import TrainingSetConfig, duration_seconds
+from lakeboost.errors import TrainingError
 from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.features.outcomes import KNOWN_AS_OF
@@ -140,17 +141,22 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
     if cutoff is None and cfg.cutoff:
         cutoff = dt.datetime.fromisoformat(cfg.cutoff)
     first_event = None
-    if cutoff is None or cfg.warm_up:  # one pass for both ends
+    warm_up = dt.timedelta(seconds=cfg.warm_up_seconds())
+    if cutoff is None or warm_up:  # one pass for both ends
         first_event, last_event = first_row(features.agg(F.min(event_time), F.max(event_time)))
         cutoff = cutoff or last_event
-    if cfg.label_maturity:
-        mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
-        features = features.filter(F.col(event_time) <= F.lit(mature_before))
-    else:
-        features = features.filter(F.col(event_time) <= F.lit(cutoff))
-    if cfg.warm_up and first_event is not None:
-        features = features.filter(
-            F.col(event_time) >= F.lit(first_event + dt.timedelta(seconds=duration_seconds(cfg.warm_up))))
+    mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity or "0s"))
+    features = features.filter(F.col(event_time) <= F.lit(mature_before))
+    if warm_up and first_event is not None:
+        warmed_from = first_event + warm_up
+        if warmed_from > mature_before:
+            raise TrainingError(
+                f"training set: no example is both warmed up and mature. {cfg.features} starts {first_event}; "
+                f"gold.training_set.warm_up {cfg.warm_up} (what its longest window needs) leaves examples from "
+                f"{warmed_from}, and label_maturity {cfg.label_maturity} ends them at {mature_before} "
+                f"(cutoff {cutoff}). Load more history, shorten the windows, or set warm_up to a shorter "
+                "duration (0s keeps every example, with the skew of still-filling windows)")
+        features = features.filter(F.col(event_time) >= F.lit(warmed_from))
     examples = with_labels(features, known_labels(labels, dataset, as_of=cutoff), dataset)
     examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions)
     label = dataset.label_column

@@ -1,14 +1,21 @@
 """Data and prediction drift between a reference (training) sample and a scoring window.
 
 Numeric features: PSI over deciles of the reference (binned on the *training* distribution,
-so the bins mean the same thing every window) and the two-sample KS statistic evaluated at the
-reference's percentile edges (binned: exact at those 100 edges). Categorical features: PSI over
-categories and Pearson's chi-square with its p-value. Three passes over the data at most: one
-for the reference quantiles, one aggregation per side.
+so the bins mean the same thing every window) plus one bin for NULL, and the two-sample KS
+statistic of the non-NULL values evaluated at the reference's percentile edges (binned: exact
+at those 100 edges). Categorical features: PSI over categories (NULL one of them) and Pearson's
+chi-square with its p-value. Three passes over the data at most: one for the reference
+quantiles, one aggregation per side.
+
+Why NULL is a bin: a sparse feature (a 1-hour stddev is NULL for 99% of events) compared on its
+non-NULL values alone is a comparison of a handful of rows, which is noise that reads as drift;
+and a feed going missing shows up as what it is, a rise of the NULL share, instead of nothing.
+KS is left out (None) when either side has fewer than `min_values` non-NULL values.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +29,9 @@ PSI_BINS = 10
 KS_EDGES = 100
 
 
+NULL_BIN = "NULL"
+
+
 @dataclass(frozen=True)
 class DriftResult:
     feature: str
@@ -30,6 +40,22 @@ class DriftResult:
     ks: float | None
     chi2: float | None
     p_value: float | None
+    # The PSI bins, as the report draws them: labels and the two sides' shares (NULL last).
+    bins: tuple[str, ...] = ()
+    reference_shares: tuple[float, ...] = ()
+    current_shares: tuple[float, ...] = ()
+    current_rows: int = 0
+    # Share of the current rows whose category the reference never had (categorical only).
+    unseen_share: float = 0.0
+    # The current side's cumulative shares at the KS edges (numeric; compares two windows).
+    ks_cumulative: tuple[float, ...] = ()
+
+    @property
+    def null_shares(self) -> tuple[float, float]:
+        """(reference, current) share of NULL."""
+        if self.bins and self.bins[-1] == NULL_BIN:
+            return self.reference_shares[-1], self.current_shares[-1]
+        return 0.0, 0.0
 
 
 def psi(reference: Sequence[float], current: Sequence[float]) -> float:
@@ -75,19 +101,33 @@ def _bin_counts(df: DataFrame, edges: dict[str, list[float]], by: str | None = N
 
 
 def _numeric_results(column: str, deciles: list[float], fine: list[float], ref: dict[str, dict[int, int]],
-                     cur: dict[str, dict[int, int]]) -> DriftResult:
-    psi_ref, psi_cur = (_shares(c[f"psi::{column}"], len(deciles) + 1) for c in (ref, cur))
+                     cur: dict[str, dict[int, int]], min_values: int) -> DriftResult:
+    psi_ref, psi_cur = (_shares(c[f"psi::{column}"], len(deciles) + 1, with_null=True) for c in (ref, cur))
     ks_ref, ks_cur = (_shares(c[f"ks::{column}"], len(fine) + 1) for c in (ref, cur))
-    ks = max((abs(a - b) for a, b in zip(_cumulative(ks_ref), _cumulative(ks_cur), strict=True)), default=0.0)
-    return DriftResult(column, "numeric", psi(psi_ref, psi_cur), ks, None, None)
+    values = [sum(v for k, v in c[f"ks::{column}"].items() if k >= 0) for c in (ref, cur)]
+    ks = None
+    if min(values) >= min_values:
+        ks = max((abs(a - b) for a, b in zip(_cumulative(ks_ref), _cumulative(ks_cur), strict=True)), default=0.0)
+    return DriftResult(column, "numeric", psi(psi_ref, psi_cur), ks, None, None, bins=_bin_labels(deciles),
+                       reference_shares=tuple(psi_ref), current_shares=tuple(psi_cur),
+                       current_rows=sum(cur[f"psi::{column}"].values()),
+                       ks_cumulative=tuple(_cumulative(ks_cur)) if values[1] >= min_values else ())
 
 
-def numeric_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str]) -> list[DriftResult]:
-    return [r for _, r in numeric_drift_by(reference, current, columns)]
+def _bin_labels(edges: list[float]) -> tuple[str, ...]:
+    if not edges:
+        return ("all", NULL_BIN)
+    inner = [f"({a:.4g}, {b:.4g}]" for a, b in zip(edges, edges[1:], strict=False)]
+    return (f"<= {edges[0]:.4g}", *inner, f"> {edges[-1]:.4g}", NULL_BIN)
 
 
-def numeric_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence[str], by: str | None = None
-                     ) -> list[tuple[object, DriftResult]]:
+def numeric_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str], *,
+                  min_values: int = 1) -> list[DriftResult]:
+    return [r for _, r in numeric_drift_by(reference, current, columns, min_values=min_values)]
+
+
+def numeric_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence[str], by: str | None = None, *,
+                     min_values: int = 1) -> list[tuple[object, DriftResult]]:
     """Per group of `current` (by column `by`, e.g. the scoring window) against the whole reference.
 
     The reference's quantiles and bin counts are computed once; `current` is read in one pass
@@ -101,7 +141,7 @@ def numeric_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence
     both = {**{f"psi::{c}": e for c, e in deciles.items()}, **{f"ks::{c}": e for c, e in fine.items()}}
     ref_counts = _bin_counts(_aliased(reference, columns), both).get(None, {k: {} for k in both})
     cur_counts = _bin_counts(_aliased(current, columns, by), both, by)
-    return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts))
+    return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts, min_values))
             for group, counts in sorted(cur_counts.items(), key=lambda kv: str(kv[0])) for column in columns]
 
 
@@ -109,9 +149,10 @@ def _aliased(df: DataFrame, columns: Sequence[str], by: str | None = None) -> Da
     return df.select(*([by] if by else []), *[F.col(c).alias(f"{p}::{c}") for c in columns for p in ("psi", "ks")])
 
 
-def _shares(counts: dict[int, int], bins: int) -> list[float]:
-    total = sum(v for k, v in counts.items() if k >= 0) or 1
-    return [counts.get(i, 0) / total for i in range(bins)]
+def _shares(counts: dict[int, int], bins: int, *, with_null: bool = False) -> list[float]:
+    """Shares of the value bins (bin -1, NULL, last when `with_null`, else left out)."""
+    total = sum(v for k, v in counts.items() if with_null or k >= 0) or 1
+    return [counts.get(i, 0) / total for i in range(bins)] + ([counts.get(-1, 0) / total] if with_null else [])
 
 
 def _cumulative(shares: list[float]) -> list[float]:
@@ -151,11 +192,73 @@ def _category_counts(df: DataFrame, columns: Sequence[str], by: str | None = Non
 
 
 def _categorical_result(column: str, ref: dict[object, int], cur: dict[object, int]) -> DriftResult:
-    categories = sorted(set(ref) | set(cur), key=str)
+    # NULL (None) sorts last, as in the numeric bins.
+    categories = sorted(set(ref) | set(cur), key=lambda k: (k is None, str(k)))
     ref_total, cur_total = sum(ref.values()) or 1, sum(cur.values()) or 1
     ref_shares = [ref.get(k, 0) / ref_total for k in categories]
     cur_shares = [cur.get(k, 0) / cur_total for k in categories]
     expected = [max(s, EPSILON) * cur_total for s in ref_shares]
     chi2 = sum((cur.get(k, 0) - e) ** 2 / e for k, e in zip(categories, expected, strict=True))
     p_value = float(stats.chi2.sf(chi2, max(len(categories) - 1, 1)))
-    return DriftResult(column, "categorical", psi(ref_shares, cur_shares), None, chi2, p_value)
+    unseen = sum(n for k, n in cur.items() if k not in ref) / cur_total
+    return DriftResult(column, "categorical", psi(ref_shares, cur_shares), None, chi2, p_value,
+                       bins=tuple(NULL_BIN if k is None else str(k) for k in categories),
+                       reference_shares=tuple(ref_shares), current_shares=tuple(cur_shares),
+                       current_rows=sum(cur.values()), unseen_share=unseen)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """How far spans of the reference itself, as large as a scoring window, drift from the whole."""
+
+    psi: float
+    ks: float | None
+    spans: int
+
+
+def reference_noise(reference: DataFrame, numeric: Sequence[str], categorical: Sequence[str], *,
+                    time_column: str, rows: int, quantile: float, min_values: int = 1) -> dict[str, Noise]:
+    """Feature -> the PSI and KS between two spans of `rows` reference rows (`quantile` of all pairs).
+
+    PSI's usual bar (0.2) assumes independent rows. A feature shared by many rows (a merchant's
+    7-day count, when a few dozen merchants carry all the traffic) has far fewer independent
+    values than rows, and its window-to-window PSI is large with nothing drifting: the training
+    data's own weeks differ that much, and the model learnt across those differences. Cutting
+    the reference into spans like the window and comparing every span with every other (the
+    first with the last too: slowly wandering values, like a 30-day rate, differ most far apart)
+    gives each feature the bar its data supports. One aggregation per kind; pairs in Python.
+    """
+    stats = reference.agg(F.count(F.lit(1)).alias("n"), F.min(F.col(time_column).cast("long")).alias("lo"),
+                          F.max(F.col(time_column).cast("long")).alias("hi")).first()
+    assert stats is not None
+    n, lo, hi = int(stats["n"]), stats["lo"], stats["hi"]
+    if n < 2 * rows or lo is None or hi <= lo:
+        return {}
+    # Whole spans only (n // rows of them, over the full time range): a ragged last span would
+    # hold part of a day and differ by its hours alone (an hour-of-day feature, say).
+    span_seconds = max((hi - lo + 1) / (n // rows), 1.0)
+    spans = reference.withColumn(SPAN, F.floor((F.col(time_column).cast("long") - F.lit(lo)) / F.lit(span_seconds)))
+    found: dict[str, list[DriftResult]] = {}
+    for _, result in [*numeric_drift_by(reference, spans, numeric, by=SPAN, min_values=min_values),
+                      *categorical_drift_by(reference, spans, categorical, by=SPAN)]:
+        if result.current_rows >= rows / 2:  # uneven traffic can still leave a thin span
+            found.setdefault(result.feature, []).append(result)
+    noise = {}
+    for feature, results in found.items():
+        pairs = list(itertools.combinations(results, 2))
+        if not pairs:
+            continue
+        psis = [psi(a.current_shares, b.current_shares) for a, b in pairs]
+        kss = [max(abs(x - y) for x, y in zip(a.ks_cumulative, b.ks_cumulative, strict=True))
+               for a, b in pairs if a.ks_cumulative and b.ks_cumulative]
+        noise[feature] = Noise(_quantile(psis, quantile), _quantile(kss, quantile) if kss else None, len(results))
+    return noise
+
+
+SPAN = "__reference_span"
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    """The value at quantile q (the nearest rank at or above it)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]

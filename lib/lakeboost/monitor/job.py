@@ -4,10 +4,12 @@ per scoring window, written to a Delta monitoring table; alerts, hooks, an HTML 
 What is compared with what:
 - Reference: a seeded sample of the training set (`gold.training_set`), the distribution the
   champion learnt from; its scores (the champion applied to it) are the prediction reference.
-- Current: the champion's predictions in each configured predictions table, joined to the
-  inputs they were scored from (batch: the gold feature table; stream: the refined live events,
-  which carry the event's own attributes but not the windowed features), per window.
-Only features present on both sides are compared; the others are listed in the report.
+- Current: the champion's predictions in each configured predictions table with the inputs
+  they were scored with (`scored_features`, kept by batch and stream scoring alike, so the live
+  path's on-the-fly window features are compared too), per window. A predictions table written
+  before scored features were kept is joined to the table its rows were scored from instead.
+Only features present on both sides are compared; the others are listed in the report. Each
+breach carries its likely cause (lakeboost.monitor.causes).
 Rows are upserted on (table, window, model version, kind, subject, metric), so a re-run over
 the same data changes nothing and a window's performance is updated as its labels arrive.
 """
@@ -20,7 +22,7 @@ import logging
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -30,12 +32,14 @@ from pyspark.sql import functions as F
 from lakeboost.config.features import duration_seconds
 from lakeboost.config.metrics import METRICS, metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.monitoring import MonitorConfig
 from lakeboost.errors import ConfigError
 from lakeboost.features.training_set import TRAINING_SET, known_labels, label_table, with_labels
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.monitor.alerts import Alert, record_alerts, send_alerts
-from lakeboost.monitor.drift import categorical_drift_by, numeric_drift_by
+from lakeboost.monitor.causes import History, likely_cause, span, value_shift
+from lakeboost.monitor.drift import DriftResult, Noise, categorical_drift_by, numeric_drift_by, reference_noise
 from lakeboost.monitor.performance import (
     WINDOW,
     decay_bound,
@@ -47,18 +51,23 @@ from lakeboost.monitor.performance import (
 )
 from lakeboost.monitor.report import render_report
 from lakeboost.refine.conform import with_content_hash
-from lakeboost.score.batch import predict
+from lakeboost.score.batch import SCORED_FEATURES, predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
+from lakeboost.spark.rows import first_row
 from lakeboost.train.evaluate import LABEL
 from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)
 RECORD_KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric")
 RECORD_SCHEMA = ("table string, window_start timestamp, model_version bigint, kind string, subject string, "
-                 "metric string, value double, threshold double, breached boolean, rows bigint, status string")
+                 "metric string, value double, threshold double, breached boolean, rows bigint, status string, "
+                 "cause string")
 QUALITY_TABLE = "silver.data_quality"
 SEED = 7
 RETRAIN_STEPS = ("features", "train", "promote")
+DECAY_CAUSE = ("the labels now known show the model doing worse than at training: the link between features "
+               "and label changed (see the window's feature drift) or an upstream input degraded; retrain, or roll "
+               "back to the previous champion")
 
 
 def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.datetime | None = None) -> StepSummary:
@@ -74,15 +83,19 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     baseline = _training_metric(champion, metric)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
     reference_scores = predict(champion, reference, keep=()).select("score").persist()
+    history = _history(catalog, config, champion)
     records: list[dict] = []
+    drift: dict[tuple[str, Any], list[DriftResult]] = {}
     notes = [f"model {champion.name} v{champion.version}; labels known as of {as_of:%Y-%m-%d %H:%M} UTC",
-             f"reference: {TRAINING_SET} sample (seed {SEED})"]
+             f"reference: {TRAINING_SET} sample (seed {SEED}); training examples from "
+             f"{span(history.warm_up_trained)} after the first event on (warm-up)"]
     try:
         for table, inputs in _monitored(catalog, config).items():
             current = _current(catalog, table, inputs, champion, cfg.window).persist()
             try:
                 records += _table_records(catalog, config, table, current, reference, reference_scores, champion,
-                                          as_of=as_of, baseline=baseline, metric=metric, notes=notes)
+                                          as_of=as_of, baseline=baseline, metric=metric, notes=notes,
+                                          history=history, drift=drift)
             finally:
                 current.unpersist()
     finally:
@@ -94,7 +107,8 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     new_alerts = record_alerts(catalog, alerts, cfg.alerts_table, run_id=run_id)
     hook_failures = send_alerts(new_alerts, cfg.hooks)
     retrain = _retrain_request(config, new_alerts)
-    report_uri = _log_report(config, records, new_alerts, champion, baseline, metric, notes, run_id)
+    report_uri = _log_report(config, records, alerts, drift, champion, baseline, metric, notes, run_id,
+                             new_alerts=len(new_alerts))
 
     summary = StepSummary("monitor", rows_written=written)
     summary.details.update({
@@ -145,15 +159,35 @@ def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedMod
     stored = catalog.read(table)
     scored = [c for c in ("score", "predicted_label", "probabilities") if c in stored.columns]
     mine = (F.col("model_version") == champion.version) & (F.col("model_name") == champion.name)
-    predictions = stored.filter(mine).select(*dataset.key, *scored)
-    features = catalog.read(inputs).drop("score", "model_version")
-    return (predictions.join(features, list(dataset.key), "inner")
-            .withColumn(WINDOW, window_start(dataset.event_time, window)))
+    if SCORED_FEATURES in stored.columns:  # the inputs as scored, kept with each prediction
+        current = stored.filter(mine).select(*dataset.key, dataset.event_time, *scored, f"{SCORED_FEATURES}.*")
+    else:
+        predictions = stored.filter(mine).select(*dataset.key, *scored)
+        current = predictions.join(catalog.read(inputs).drop("score", "model_version"), list(dataset.key), "inner")
+    return current.withColumn(WINDOW, window_start(dataset.event_time, window))
+
+
+def _history(catalog: TableCatalog, config: LakeboostConfig, champion: LoadedModel) -> History:
+    """When the feature history starts, and how long its windows need to fill (for the causes)."""
+    ts = config.gold.training_set
+    assert ts is not None
+    feature_set = config.gold.features.get(ts.features.removeprefix("gold."))
+    delay = duration_seconds(ts.label_maturity) if ts.label_maturity else 0
+    needed = max(feature_set.warm_up_reasons(delay).values(), default=0) if feature_set else 0
+    own = {*(feature_set.passthrough if feature_set else ()),
+           *[c for join in ts.as_of for c in join.columns.values()]}
+    first = first_row(catalog.read(ts.features).agg(F.min(champion.dataset.event_time)))[0]
+    return History(first_event=first, warm_up_needed=dt.timedelta(seconds=needed),
+                   warm_up_trained=dt.timedelta(seconds=ts.warm_up_seconds()),
+                   historical=frozenset(f for f in champion.meta.features if f not in own))
 
 
 def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
                    reference: DataFrame, reference_scores: DataFrame, champion: LoadedModel, *,
-                   as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str]) -> list[dict]:
+                   as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str], history: History,
+                   drift: dict[tuple[str, Any], list[DriftResult]]) -> list[dict]:
+    """Drift (with the likely cause of each breach), prediction drift and performance per window;
+    `drift` collects the drift results per (table, window) for the report."""
     cfg, ts = config.monitor, config.gold.training_set
     assert ts is not None
     rows = {r[WINDOW]: int(r["count"]) for r in current.groupBy(WINDOW).count().collect()}
@@ -166,26 +200,54 @@ def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, c
     numeric = [f for f in compared if f not in ts.categorical]
 
     def record(window: object, kind: str, subject: str, metric: str, value: float | None,
-               threshold: float | None, status: str = "ok") -> dict:
+               threshold: float | None, status: str = "ok", cause: str | None = None) -> dict:
         breached = value is not None and threshold is not None and value >= threshold
         return {"table": table, "window_start": window, "model_version": champion.version, "kind": kind,
                 "subject": subject, "metric": metric, "value": value, "threshold": threshold,
-                "breached": breached, "rows": rows.get(window, 0), "status": status}
+                "breached": breached, "rows": rows.get(window, 0), "status": status,
+                "cause": cause if breached else None}
 
     out = []
-    for window, result in numeric_drift_by(reference, judged, numeric, by=WINDOW):
-        out.append(record(window, "feature_drift", result.feature, "psi", result.psi, cfg.psi_threshold))
-        out.append(record(window, "feature_drift", result.feature, "ks", result.ks, cfg.ks_threshold))
-    for window, result in categorical_drift_by(reference, judged, categorical, by=WINDOW):
-        out.append(record(window, "feature_drift", result.feature, "psi", result.psi, cfg.psi_threshold))
-        out.append(record(window, "feature_drift", result.feature, "chi2", result.chi2, None))
+    noise = _noise(cfg, reference, numeric, categorical, champion.dataset.event_time, rows)
+    raised = sorted((n.psi, f) for f, n in noise.items() if n.psi > cfg.psi_threshold)
+    if raised:
+        notes.append(f"{table}: PSI bars above {cfg.psi_threshold:g} where spans of the training data, as large as a "
+                     f"window, differ that much among themselves ({cfg.noise_quantile:.0%} of spans): "
+                     + ", ".join(f"{f} {p:.2f}" for p, f in list(reversed(raised))[:5])
+                     + (f" and {len(raised) - 5} more (their bars are in the tables below)" if len(raised) > 5 else ""))
+    results = [*numeric_drift_by(reference, judged, numeric, by=WINDOW, min_values=cfg.min_window_rows),
+               *categorical_drift_by(reference, judged, categorical, by=WINDOW)]
+    for window, result in results:
+        drift.setdefault((table, window), []).append(result)
+        cause = likely_cause(result, cast(dt.datetime, window), history)
+        bar = noise.get(result.feature)
+        out.append(record(window, "feature_drift", result.feature, "psi", result.psi,
+                          max(cfg.psi_threshold, bar.psi if bar else 0.0), cause=cause))
+        if result.kind == "numeric":
+            ks_bar = max(cfg.ks_threshold, bar.ks if bar and bar.ks is not None else 0.0)
+            out.append(record(window, "feature_drift", result.feature, "ks", result.ks, ks_bar,
+                              status="ok" if result.ks is not None else "too_few_values", cause=cause))
+        else:
+            out.append(record(window, "feature_drift", result.feature, "chi2", result.chi2, None))
     for window, result in numeric_drift_by(reference_scores, judged.select(WINDOW, "score"), ["score"], by=WINDOW):
-        out.append(record(window, "prediction_drift", "score", "psi", result.psi, cfg.prediction_psi_threshold))
+        out.append(record(window, "prediction_drift", "score", "psi", result.psi, cfg.prediction_psi_threshold,
+                          cause=value_shift(result)))
     for window, n in rows.items():
         if n < cfg.min_window_rows:
             out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
     return out + _performance_records(catalog, config, current, champion, record, as_of=as_of, baseline=baseline,
                                       metric=metric)
+
+
+def _noise(cfg: MonitorConfig, reference: DataFrame, numeric: list[str], categorical: list[str], time_column: str,
+           rows: dict[Any, int]) -> dict[str, Noise]:
+    """Per feature, the drift spans of the reference reach among themselves, spans sized like
+    the table's smallest judged window (smaller samples differ more: the bar for every window)."""
+    sizes = [n for n in rows.values() if n >= cfg.min_window_rows]
+    if cfg.noise_quantile is None or not sizes:
+        return {}
+    return reference_noise(reference, numeric, categorical, time_column=time_column, rows=min(sizes),
+                           quantile=cfg.noise_quantile, min_values=cfg.min_window_rows)
 
 
 def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
@@ -209,6 +271,7 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
             value = p.pr_auc if metric == "pr_auc" else p.roc_auc
             r = record(p.window_start, "performance", "model", metric, value, bound, status=p.status)
             r["breached"], r["rows"] = decayed(metric, value, bound), p.rows
+            r["cause"] = DECAY_CAUSE if r["breached"] else None
             out += [r, {**r, "metric": "positives", "value": float(p.positives), "threshold": None,
                         "breached": False}]
         return out
@@ -218,6 +281,7 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
         value = None if w.metrics is None else w.metrics[metric]
         r = record(w.window_start, "performance", "model", metric, value, bound, status=w.status)
         r["breached"], r["rows"] = decayed(metric, value, bound), w.rows
+        r["cause"] = DECAY_CAUSE if r["breached"] else None
         out.append(r)
     return out
 
@@ -240,7 +304,8 @@ def _quality_records(catalog: TableCatalog, config: LakeboostConfig) -> list[dic
         out.append({"table": "silver", "window_start": r[WINDOW], "model_version": None, "kind": "data_quality",
                     "subject": f"{r['table']}:{r['rule']}", "metric": "failure_rate", "value": rate,
                     "threshold": cfg.max_failure_rate, "breached": rate > cfg.max_failure_rate, "rows": total,
-                    "status": "ok"})
+                    "status": "ok", "cause": f"{int(r['failed'] or 0)} of {total} rows failed the rule"
+                    if rate > cfg.max_failure_rate else None})
     return out
 
 
@@ -259,7 +324,8 @@ def _columns() -> tuple[str, ...]:
 
 def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel, baseline: float | None,
             metric: str) -> list[Alert]:
-    """One alert per (table, window, kind): the breached subjects named in its message."""
+    """One alert per (table, window, kind), naming the window, each breached subject with its
+    metrics against their thresholds, and the likely cause."""
     grouped: dict[tuple, list[dict]] = {}
     for r in records:
         if r["breached"]:
@@ -269,17 +335,34 @@ def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel,
     for (kind, table, window, subject), hits in sorted(grouped.items(), key=lambda kv: str(kv[0])):
         lower_is_worse = kind == "performance" and METRICS[metric].higher_is_better
         worst = max(hits, key=lambda h: -h["value"] if lower_is_worse else h["value"])
-        details = ", ".join(f"{h['subject']} {h['metric']}={h['value']:.3f}" for h in hits)
         kind_name = {"feature_drift": "data_drift", "performance": "performance_decay"}.get(kind, kind)
+        where = f"{table}, {config.monitor.window} of {window:%Y-%m-%d}" if window is not None else table
         if kind == "performance":
             moved, sign = ("fell below", "-") if METRICS[metric].higher_is_better else ("rose above", "+")
-            message = (f"{metric} {worst['value']:.3f} {moved} {worst['threshold']:.3f} "
-                       f"(training {baseline:.3f} {sign} {config.monitor.max_relative_drop:.0%})")
+            message = (f"{where}: {metric} {worst['value']:.3f} {moved} {worst['threshold']:.3f} "
+                       f"(training {baseline:.3f} {sign} {config.monitor.max_relative_drop:.0%}); likely cause: "
+                       f"{worst['cause']}")
         else:
-            message = f"{len(hits)} breach(es): {details}"
+            message = f"{where}: " + _breaches_in_words(hits)
         alerts.append(Alert(kind_name, table, window, subject, float(worst["value"]), float(worst["threshold"]),
                             message, champion.version if kind != "data_quality" else None))
     return alerts
+
+
+def _breaches_in_words(hits: list[dict], most: int = 5) -> str:
+    """`n breached: <subject>: PSI 6.15 >= 0.2, KS 0.75 >= 0.2; likely cause: ... | ...`, worst first."""
+    by_subject: dict[str, list[dict]] = {}
+    for h in hits:
+        by_subject.setdefault(h["subject"], []).append(h)
+    ranked = sorted(by_subject.items(), key=lambda kv: -max(h["value"] for h in kv[1]))
+    parts = []
+    for subject, mine in ranked[:most]:
+        metrics = ", ".join(f"{h['metric'].upper() if h['metric'] in ('psi', 'ks') else h['metric']} "
+                            f"{h['value']:.3f} >= {h['threshold']:.3g}" for h in mine)
+        cause = next((h["cause"] for h in mine if h["cause"]), None)
+        parts.append(f"{subject}: {metrics}" + (f"; likely cause: {cause}" if cause else ""))
+    shown = f"; the worst {most}" if len(ranked) > most else ""
+    return f"{len(ranked)} breached{shown}: " + " | ".join(parts)
 
 
 def _retrain_request(config: LakeboostConfig, alerts: list[Alert]) -> dict[str, Any] | None:
@@ -293,18 +376,21 @@ def _retrain_request(config: LakeboostConfig, alerts: list[Alert]) -> dict[str, 
     return {"steps": list(RETRAIN_STEPS), "triggers": sorted({a.kind for a in triggers})}
 
 
-def _log_report(config: LakeboostConfig, records: list[dict], alerts: list[Alert], champion: LoadedModel,
-                baseline: float | None, metric: str, notes: list[str], run_id: str) -> str:
+def _log_report(config: LakeboostConfig, records: list[dict], alerts: list[Alert],
+                drift: dict[tuple[str, Any], list[DriftResult]], champion: LoadedModel, baseline: float | None,
+                metric: str, notes: list[str], run_id: str, *, new_alerts: int) -> str:
     cfg = config.monitor
-    page = render_report(records, alerts, title=f"lakeboost monitoring: {champion.name} v{champion.version}",
-                         thresholds={"psi": cfg.psi_threshold, "prediction_psi": cfg.prediction_psi_threshold,
+    page = render_report(records, alerts, drift, title=f"lakeboost monitoring: {champion.name} v{champion.version}",
+                         window=cfg.window,
+                         thresholds={"psi": cfg.psi_threshold, "ks": cfg.ks_threshold,
+                                     "prediction_psi": cfg.prediction_psi_threshold,
                                      "failure_rate": cfg.max_failure_rate},
-                         baseline=baseline, metric=metric, notes=notes)
+                         baseline=baseline, metric=metric, notes=notes, new_alerts=new_alerts)
     with mlflow.start_run(run_name="monitor") as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tags({"monitor_run_id": run_id, "model_version": str(champion.version)})
         breaches = [r for r in records if r["breached"]]
         mlflow.log_metrics({"windows": len({(r["table"], r["window_start"]) for r in records}),
-                            "breaches": len(breaches), "new_alerts": len(alerts)})
+                            "breaches": len(breaches), "alerts": len(alerts), "new_alerts": new_alerts})
         path = Path(tmp) / "monitor_report.html"
         path.write_text(page)
         (Path(tmp) / "monitor_records.json").write_text(json.dumps(records, default=str, indent=1))

@@ -1,78 +1,257 @@
-"""The monitoring report: one self-contained HTML page (plots inlined) per monitor run."""
+"""The monitoring report: one self-contained HTML page (plots inlined) per monitor run.
+
+Read top down, it answers in order: did anything breach, and where (the summary, one row per
+table and window); what the alerts say to do; per predictions table, which features drifted
+most in the latest judged window (sorted, with their likely causes), how their distributions
+compare with training (histograms of the top ones), how their PSI moved over the windows, the
+score distribution and the model's metric; last, the data-quality trend of the silver rules.
+Plots show the top features only and time axes span the windows present, nothing more.
+"""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib.dates as mdates
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from lakeboost.monitor.drift import DriftResult
+
+TOP = 6  # features drawn per table
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; max-width: 1180px; }
+h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.breach td { background: #fde8e8; } span.ok { color: #1a7f37; font-weight: 600; }
+span.bad { color: #c62828; font-weight: 600; } span.dim { color: #777; }
+.notes { color: #555; font-size: .85em; } img { display: block; margin: .5em 0; max-width: 100%; }
+"""
+
+
+def render_report(records: Sequence[dict], alerts: Sequence[Any], drift: dict[tuple[str, Any], list[DriftResult]],
+                  *, title: str, window: str, thresholds: dict[str, float], baseline: float | None, metric: str,
+                  notes: Sequence[str], new_alerts: int) -> str:
+    """The page: summary, alerts, per-table drift (table, histograms, PSI over time), quality trend."""
+    tables = sorted({r["table"] for r in records if r["kind"] != "data_quality"})
+    sections = [f"<h1>{html.escape(title)}</h1>",
+                "<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
+                _summary(records, tables, metric, window), _alerts_table(alerts, new_alerts)]
+    for table in tables:
+        sections.append(f"<h2>{html.escape(table)}</h2>")
+        sections += _table_sections(records, drift, table, thresholds, baseline, metric)
+    sections.append(_quality_section(records, thresholds["failure_rate"]))
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) +
+            f"</title><style>{STYLE}</style></head><body>" + "\n".join(s for s in sections if s) + "</body></html>")
+
+
+def _summary(records: Sequence[dict], tables: list[str], metric: str, window: str) -> str:
+    rows, breached_windows = [], 0
+    for table in tables:
+        mine = [r for r in records if r["table"] == table]
+        for start in sorted({r["window_start"] for r in mine}, key=str):
+            here = [r for r in mine if r["window_start"] == start]
+            drift = [r for r in here if r["kind"] == "feature_drift" and r["subject"] != "*"]
+            psi = [r for r in drift if r["metric"] == "psi" and r["value"] is not None]
+            hit = sorted({r["subject"] for r in drift if r["breached"]})
+            worst = max(psi, key=lambda r: r["value"], default=None)
+            score = next((r for r in here if r["kind"] == "prediction_drift"), None)
+            perf = next((r for r in here if r["kind"] == "performance" and r["metric"] == metric), None)
+            breach = any(r["breached"] for r in here)
+            breached_windows += breach
+            status = next((r["status"] for r in here if r["status"] != "ok"), "ok") if not psi else "judged"
+            drifted = f"{len(hit)} of {len(psi)}" + (": " + html.escape(", ".join(hit[:4])) if hit else "") \
+                + ("…" if len(hit) > 4 else "")
+            largest = "-" if worst is None else f"{html.escape(worst['subject'])} ({worst['value']:.2f})"
+            perf_note = "" if perf is None or perf["status"] == "ok" else \
+                f" <span class='dim'>({html.escape(perf['status'])})</span>"
+            rows.append(
+                f"<tr class='{'breach' if breach else ''}'><td>{html.escape(table)}</td><td>{_day(start)}</td>"
+                f"<td class='num'>{max((r['rows'] or 0) for r in here)}</td><td>{html.escape(status)}</td>"
+                f"<td>{_verdict(breach)}</td><td>{drifted}</td><td>{largest}</td>"
+                f"<td class='num'>{_number(score['value'] if score else None, 3)}</td>"
+                f"<td class='num'>{_number(perf['value'] if perf else None, 3)}{perf_note}</td></tr>")
+    judged = len(rows)
+    verdict = (f"<p><span class='bad'>{breached_windows} of {judged} window(s) breached.</span></p>" if breached_windows
+               else f"<p><span class='ok'>No breach in {judged} window(s).</span></p>")
+    head = ("<tr><th>table</th><th>window</th><th>rows</th><th>status</th><th>verdict</th>"
+            "<th>features drifted (PSI or KS over threshold)</th><th>largest PSI</th><th>score PSI</th>"
+            f"<th>{html.escape(metric)}</th></tr>")
+    return (f"<h2>Summary ({html.escape(window)}ly windows)</h2>{verdict}<table>{head}{''.join(rows)}</table>"
+            if rows else "<h2>Summary</h2><p>No predictions to judge yet.</p>")
+
+
+def _alerts_table(alerts: Sequence[Any], new_alerts: int) -> str:
+    if not alerts:
+        return "<h2>Alerts</h2><p><span class='ok'>none</span></p>"
+    rows = "".join(f"<tr><td>{html.escape(a.kind)}</td><td>{html.escape(a.table)}</td><td>{_day(a.window_start)}</td>"
+                   f"<td>{html.escape(a.message)}</td></tr>" for a in alerts)
+    return (f"<h2>Alerts ({len(alerts)}, {new_alerts} new in this run)</h2><table><tr><th>kind</th><th>table</th>"
+            f"<th>window</th><th>what breached, and the likely cause</th></tr>{rows}</table>")
+
+
+def _table_sections(records: Sequence[dict], drift: dict[tuple[str, Any], list[DriftResult]], table: str,
+                    thresholds: dict[str, float], baseline: float | None, metric: str) -> list[str]:
+    out = []
+    judged = sorted((w for t, w in drift if t == table), key=str)
+    if judged:
+        latest = judged[-1]
+        results = sorted(drift[(table, latest)], key=lambda r: -r.psi)
+        here = [r for r in records if r["kind"] == "feature_drift" and r["table"] == table
+                and r["window_start"] == latest]
+        causes = {r["subject"]: r["cause"] for r in here if r["cause"]}
+        bars = {(r["subject"], r["metric"]): r["threshold"] for r in here if r["threshold"] is not None}
+        out.append(f"<h3>Features by drift, window of {_day(latest)}</h3>" + _drift_table(results, causes, bars))
+        top = results[:TOP]
+        out.append(_img(_histograms(top, latest), f"reference vs current, top {len(top)} features"))
+    series = _series(records, "feature_drift", "psi", table)
+    if series:
+        ranked = sorted(series, key=lambda f: -max(v for _, v in series[f]))[:TOP]
+        out.append(_img(_line_plot({f: series[f] for f in ranked}, title=f"PSI per window, top {len(ranked)} features",
+                                   ylabel="PSI", threshold=thresholds["psi"]), "feature PSI over windows"))
+    score = _series(records, "prediction_drift", "psi", table)
+    if score:
+        out.append(_img(_line_plot(score, title="score distribution PSI per window", ylabel="PSI",
+                                   threshold=thresholds["prediction_psi"]), "score PSI over windows"))
+    perf = _series(records, "performance", metric, table)
+    if perf:
+        out.append(_img(_line_plot(perf, title=f"{metric} per window (labels known so far)", ylabel=metric,
+                                   baseline=baseline), f"{metric} over windows"))
+    return out
+
+
+def _drift_table(results: list[DriftResult], causes: dict[str, str], bars: dict[tuple[str, str], float],
+                 shown: int = 15) -> str:
+    """One row per feature; `bars` (feature, metric) -> its alert threshold in this window."""
+    def row(r: DriftResult) -> str:
+        psi_bar, ks_bar = bars.get((r.feature, "psi"), math.inf), bars.get((r.feature, "ks"), math.inf)
+        breach = r.psi >= psi_bar or (r.ks is not None and r.ks >= ks_bar)
+        ref_null, cur_null = r.null_shares
+        return (f"<tr class='{'breach' if breach else ''}'><td>{html.escape(r.feature)}</td><td>{r.kind}</td>"
+                f"<td class='num'>{r.psi:.3f}</td><td class='num'>{_number(psi_bar, 2)}</td>"
+                f"<td class='num'>{_number(r.ks, 3)}</td>"
+                f"<td class='num'>{ref_null:.0%} → {cur_null:.0%}</td>"
+                f"<td>{html.escape(causes.get(r.feature, '')) if breach else ''}</td></tr>")
+
+    head = ("<tr><th>feature</th><th>kind</th><th>PSI</th><th>PSI bar</th><th>KS</th><th>NULL (training → now)</th>"
+            "<th>likely cause</th></tr>")
+    rest = results[shown:]
+    more = (f"<details><summary>{len(rest)} more features</summary><table>{head}{''.join(map(row, rest))}"
+            "</table></details>" if rest else "")
+    return f"<table>{head}{''.join(map(row, results[:shown]))}</table>{more}"
+
+
+def _histograms(results: list[DriftResult], window: Any) -> str:
+    """Small multiples: each feature's PSI bins, training share next to the window's."""
+    columns = 3
+    rows = math.ceil(len(results) / columns)
+    fig = Figure(figsize=(11, 2.9 * rows), dpi=90)
+    FigureCanvasAgg(fig)
+    for i, r in enumerate(results):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        xs = range(len(r.bins))
+        ax.bar([x - 0.2 for x in xs], r.reference_shares, width=0.4, label="training", color="#9e9e9e")
+        ax.bar([x + 0.2 for x in xs], r.current_shares, width=0.4, label=f"window {_day(window)}", color="#1f77b4")
+        ax.set_title(f"{r.feature}  (PSI {r.psi:.2f})", fontsize=9)
+        ax.set_xticks(list(xs), [_short(b) for b in r.bins], rotation=45, ha="right", fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_ylabel("share of rows", fontsize=7)
+        if i == 0:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _quality_section(records: Sequence[dict], threshold: float) -> str:
+    quality = _series(records, "data_quality", "failure_rate", "silver")
+    if not quality:
+        return ""
+    ranked = sorted(quality, key=lambda f: -max(v for _, v in quality[f]))[:8]
+    failing = [f for f in ranked if max(v for _, v in quality[f]) > threshold]
+    words = (f"<p><span class='bad'>{len(failing)} rule(s) over {threshold:.0%}: {html.escape(', '.join(failing))}"
+             "</span></p>" if failing else f"<p><span class='ok'>Every rule under {threshold:.0%} failures.</span></p>")
+    png = _line_plot({f: quality[f] for f in ranked}, title=f"failure rate per window, top {len(ranked)} rules",
+                     ylabel="failure rate", threshold=threshold)
+    return "<h2>Data quality (silver rules)</h2>" + words + _img(png, "data-quality trend")
 
 
 def _line_plot(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabel: str,
                threshold: float | None = None, baseline: float | None = None) -> str:
-    """A PNG (base64) with one line per series over the windows."""
-    fig = Figure(figsize=(7.5, 3.4), dpi=100)
+    return _png(line_figure(series, title=title, ylabel=ylabel, threshold=threshold, baseline=baseline))
+
+
+def line_figure(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabel: str,
+                threshold: float | None = None, baseline: float | None = None) -> Figure:
+    """One line per series over the windows; the time axis spans the windows present (a day
+    either side at least: left to itself matplotlib spans years around a single date)."""
+    fig = Figure(figsize=(10, 3.3), dpi=90)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    times = []
     for name, points in sorted(series.items()):
-        if points:
-            xs, ys = zip(*sorted(points, key=lambda p: str(p[0])), strict=True)
-            ax.plot(xs, ys, marker="o", ms=3, lw=1, label=name)
+        ordered = sorted(points, key=lambda p: str(p[0]))
+        xs, ys = [_as_datetime(p[0]) for p in ordered], [p[1] for p in ordered]
+        times += xs
+        ax.plot(mdates.date2num(xs), ys, marker="o", ms=4, lw=1.2, label=name)
     if threshold is not None:
         ax.axhline(threshold, color="red", ls="--", lw=1, label=f"alert threshold {threshold:g}")
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls=":", lw=1, label=f"at training {baseline:.3f}")
+    first, last = min(times), max(times)
+    pad = max((last - first) * 0.05, dt.timedelta(days=1))
+    ax.set_xlim(float(mdates.date2num(first - pad)), float(mdates.date2num(last + pad)))
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set(title=title, ylabel=ylabel)
-    ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize=7, ncol=2)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return fig
 
 
 def _series(records: Sequence[dict], kind: str, metric: str, table: str) -> dict[str, list[tuple[Any, float]]]:
     out: dict[str, list[tuple[Any, float]]] = {}
     for r in records:
-        if r["kind"] == kind and r["metric"] == metric and r["table"] == table and r["value"] is not None:
+        if r["kind"] == kind and r["metric"] == metric and r["table"] == table and r["value"] is not None \
+                and r["window_start"] is not None:
             out.setdefault(r["subject"], []).append((r["window_start"], r["value"]))
     return out
 
 
-def render_report(records: Sequence[dict], alerts: Sequence[Any], *, title: str, thresholds: dict[str, float],
-                  baseline: float | None, metric: str, notes: Sequence[str]) -> str:
-    """HTML with drift, prediction drift, performance and data-quality plots, and the alerts."""
-    sections = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-                + "</ul>"]
-    alert_rows = "".join(
-        f"<tr><td>{html.escape(a.kind)}</td><td>{html.escape(a.table)}</td><td>{a.window_start}</td>"
-        f"<td>{html.escape(a.message)}</td></tr>" for a in alerts)
-    sections.append("<h2>New alerts</h2>" + (f"<table border=1 cellpadding=3><tr><th>kind</th><th>table</th>"
-                                            f"<th>window</th><th>message</th></tr>{alert_rows}</table>"
-                                            if alerts else "<p>none</p>"))
-    for table in sorted({r["table"] for r in records if r["kind"] != "data_quality"}):
-        sections.append(f"<h2>{html.escape(table)}</h2>")
-        plots = [
-            (_series(records, "feature_drift", "psi", table), "feature PSI per window", "PSI",
-             thresholds["psi"], None),
-            (_series(records, "prediction_drift", "psi", table), "score distribution PSI per window", "PSI",
-             thresholds["prediction_psi"], None),
-            (_series(records, "performance", metric, table), f"{metric} per window (labels known so far)", metric,
-             None, baseline),
-        ]
-        for series, plot_title, ylabel, threshold, base in plots:
-            if any(series.values()):
-                png = _line_plot(series, title=plot_title, ylabel=ylabel, threshold=threshold, baseline=base)
-                sections.append(f'<img alt="{html.escape(plot_title)}" src="data:image/png;base64,{png}">')
-    quality = _series(records, "data_quality", "failure_rate", "silver")
-    if quality:
-        png = _line_plot(quality, title="silver contract failure rate per window", ylabel="failure rate",
-                         threshold=thresholds["failure_rate"])
-        sections.append(f'<h2>Data quality</h2><img alt="data quality" src="data:image/png;base64,{png}">')
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) +
-            "</title></head><body style='font-family: sans-serif'>" + "\n".join(sections) + "</body></html>")
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _img(png: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+
+
+def _day(value: Any) -> str:
+    return "-" if value is None else f"{_as_datetime(value):%Y-%m-%d}"
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None or math.isinf(value) else f"{value:.{digits}f}"
+
+
+def _verdict(breach: bool) -> str:
+    return "<span class='bad'>ALERT</span>" if breach else "<span class='ok'>ok</span>"
+
+
+def _short(label: str, most: int = 14) -> str:
+    return label if len(label) <= most else label[: most - 1] + "…"

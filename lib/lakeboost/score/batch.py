@@ -27,6 +27,10 @@ from lakeboost.spark.rows import first_row
 from lakeboost.train.calibrate import Calibrator
 from lakeboost.train.tracking import use_tracking
 
+# The model's inputs as scored, kept with each prediction (inference-table style): the live
+# path computes its window features on the fly, so this is the only record of what it saw.
+SCORED_FEATURES = "scored_features"
+
 
 def apply_encodings(rows: DataFrame, encodings: dict[str, dict[str, float]]) -> DataFrame:
     """The model's training-time category frequencies (unseen categories: 0)."""
@@ -42,9 +46,11 @@ def apply_encodings(rows: DataFrame, encodings: dict[str, dict[str, float]]) -> 
     return rows
 
 
-def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | None = None) -> DataFrame:
+def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | None = None,
+            with_features: bool = False) -> DataFrame:
     """`keep` columns (default: the model's event key) plus score, predicted_label, threshold,
-    model name and version.
+    model name and version; with `with_features`, also `scored_features`: a struct of the model's
+    inputs as they were scored (before encoding), which the monitor compares with training.
 
     Binary: `score` is the positive class's calibrated probability and `predicted_label`
     applies the model's threshold. Multiclass: `probabilities` (one per class) is added, `score` is the
@@ -57,7 +63,11 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | Non
         raise ScoringError(f"model {loaded.name} v{loaded.version} expects features {missing}, which the "
                            f"input lacks; it has {sorted(rows.columns)}. Rebuild gold features with the "
                            "definitions the model was trained on, or score with a matching model")
-    encoded = apply_encodings(rows.select(*dict.fromkeys([*keep, *loaded.meta.features])), loaded.meta.encodings)
+    inputs = rows.select(*dict.fromkeys([*keep, *loaded.meta.features]))
+    if with_features:  # captured before the encodings replace categories by frequencies
+        keep = (*keep, SCORED_FEATURES)
+        inputs = inputs.withColumn(SCORED_FEATURES, F.struct(*[F.col(f"`{f}`") for f in loaded.meta.features]))
+    encoded = apply_encodings(inputs, loaded.meta.encodings)
     scored = loaded.model.transform(encoded)
     kind = objective_kind(loaded.meta.objective)
     extra: list[Column] = []
@@ -111,7 +121,7 @@ def score_step(spark: SparkSession, config: LakeboostConfig, *, ref: str = CHAMP
     run_id = uuid.uuid4().hex
     key = dataset.key
     predictions = (
-        predict(loaded, rows, keep=(*key, dataset.date_column))
+        predict(loaded, rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
         .transform(with_content_hash, columns=[*key, "model_version", "score", "predicted_label", "threshold"])
         .withColumn("scoring_run_id", F.lit(run_id))
         .withColumn("scored_at", F.current_timestamp())

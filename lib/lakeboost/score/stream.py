@@ -221,7 +221,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 rows = with_asof_features(
                     catalog, live_features(catalog, config, dataset, enriched, stats["first"]), ts, dataset)
                 predictions = (
-                    predict(loaded, rows, keep=(*key, dataset.event_time, dataset.date_column))
+                    predict(loaded, rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
                     .withColumn("scored_at", F.current_timestamp())
                 )
@@ -229,8 +229,9 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 # the predictions table invalidates it (it reads that table), so it comes last.
                 catalog.write(enriched, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
                 phase("events_write")
+                # A new champion may score other features: its fields join the struct.
                 catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
-                              partition_by=(dataset.date_column,))
+                              partition_by=(dataset.date_column,), merge_schema=True)
                 phase("features_predict_write")
         finally:
             enriched.unpersist()
