@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from chispa import assert_df_equality
 from lakeboost.config.training import SplitConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train.preflight import ClusterResources, cluster_resources, preflight
-from lakeboost.train.prepare import VALID, layout_for_workers, layout_problems, scale_pos_weight
+from lakeboost.train.prepare import (
+    DEAL_BUCKETS,
+    VALID,
+    WORKER,
+    layout_for_workers,
+    layout_problems,
+    partition_keys,
+    scale_pos_weight,
+)
 from lakeboost.train.splits import SPLIT, assign_splits
-from pyspark.sql import SparkSession
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 
@@ -66,3 +75,29 @@ def test_preflight_refuses_too_many_workers_and_too_little_memory(spark: SparkSe
     dynamic = ClusterResources(task_slots=8, executor_memory_bytes=2**34, dynamic_allocation=True)
     with pytest.raises(TrainingError, match="dynamicAllocation"):
         preflight(dynamic, num_workers=2, rows=10, features=1, max_memory_fraction=0.5)
+
+
+def test_layout_is_the_round_robin_deal_of_a_whole_stratum_without_sorting_it_in_one_task(
+        spark: SparkSession) -> None:
+    # 5000 rows, 3% positives, 15% validation, 3 workers: the bucketed deal must equal the deal
+    # by one window over each whole stratum (the single-task sort it replaces), row by row.
+    df = spark.range(5000).select(
+        F.format_string("K%d", "id").alias("txn_id"), (F.xxhash64("id") % 33 == 0).cast("int").alias("label"),
+        (F.col("id") % 7 == 1).alias(VALID))
+    laid = layout_for_workers(df, num_workers=3, label="label", key=("txn_id",))
+
+    keys = F.array(*[F.lit(k).cast("bigint") for k in partition_keys(spark, 3)])
+    whole = Window.partitionBy("label", VALID).orderBy(
+        F.pmod(F.xxhash64("txn_id", F.lit(29)), F.lit(DEAL_BUCKETS)), F.xxhash64("txn_id"), "txn_id")
+    expected = df.withColumn(WORKER, F.element_at(keys, ((F.row_number().over(whole) - 1) % 3 + 1).cast("int")))
+    assert_df_equality(laid.select("txn_id", WORKER), expected.select("txn_id", WORKER), ignore_row_order=True,
+                       ignore_nullable=True)
+    # Balanced per stratum (counts differ by at most one), and the numbering's window is
+    # partitioned by the bucket too: no single task holds a stratum.
+    per = laid.groupBy("label", VALID, F.spark_partition_id().alias("p")).count().collect()
+    for stratum in {(r.label, r[VALID]) for r in per}:
+        counts = [r["count"] for r in per if (r.label, r[VALID]) == stratum]
+        assert len(counts) == 3 and max(counts) - min(counts) <= 1, (stratum, counts)
+    plan = laid._jdf.queryExecution().executedPlan().toString()
+    windows = [line for line in plan.splitlines() if "Window [" in line]
+    assert windows and all("__deal_bucket" in line.split("windowspecdefinition(", 1)[1] for line in windows)

@@ -18,6 +18,8 @@ from lakeboost.errors import TrainingError
 from lakeboost.train.splits import SPLIT
 
 WORKER = "__worker"
+BUCKET, START = "__deal_bucket", "__deal_start"
+DEAL_BUCKETS = 64  # per stratum: the numbering's parallelism (and its largest task: 1/64 of a stratum)
 VALID = "is_valid"
 
 
@@ -75,18 +77,38 @@ def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: Sequ
                        stratify_label: bool = True) -> DataFrame:
     """Exactly `num_workers` partitions, each with rows of every (label, split) stratum.
 
-    Rows are numbered within their stratum and dealt to worker (n mod num_workers). Each worker
-    number is then mapped to a key that Spark's hash partitioner sends to partition w (range
-    partitioning cannot promise that for a handful of distinct keys: it may put two in one).
+    Within each stratum, rows are dealt round-robin to the workers in a fixed order: by hash
+    bucket of the key, then by key hash within the bucket. Numbering a whole stratum with one
+    window would sort it in a single task (at 100M rows, nearly every row); instead each bucket
+    is numbered by its own window partition (DEAL_BUCKETS per stratum, sorted in parallel) and
+    starts where the buckets before it ended (their counts: one small aggregation), which is
+    the same round-robin deal: per stratum, worker counts differ by at most one.
+
+    Each worker number is then mapped to a key that Spark's hash partitioner sends to
+    partition w (range partitioning cannot promise that for a handful of distinct keys).
     """
     strata = [label, VALID] if stratify_label else [VALID]  # regression: labels are not classes
     key_columns = [F.col(k) for k in key]
-    deal = Window.partitionBy(*strata).orderBy(F.xxhash64(*key_columns), *key_columns)
+    buckets = max(DEAL_BUCKETS, 4 * num_workers)
+    spark = df.sparkSession
+    with_bucket = df.withColumn(BUCKET, F.pmod(F.xxhash64(*key_columns, F.lit(29)), F.lit(buckets)))
+    counts = with_bucket.groupBy(*strata, BUCKET).count().collect()  # strata x buckets rows: small
+    starts: list[tuple] = []
+    running: dict[tuple, int] = {}
+    for row in sorted(counts, key=lambda r: (tuple(str(r[c]) for c in strata), r[BUCKET])):
+        stratum = tuple(row[c] for c in strata)
+        starts.append((*stratum, row[BUCKET], running.get(stratum, 0)))
+        running[stratum] = running.get(stratum, 0) + row["count"]
+    schema = with_bucket.select(*strata, BUCKET).schema.add(START, "long")
+    offsets = spark.createDataFrame(starts, schema)
+    deal = Window.partitionBy(*strata, BUCKET).orderBy(F.xxhash64(*key_columns), *key_columns)
     # bigint, like spark.range ids: hash(int) and hash(bigint) differ.
-    keys = F.array(*[F.lit(k).cast("bigint") for k in partition_keys(df.sparkSession, num_workers)])
+    keys = F.array(*[F.lit(k).cast("bigint") for k in partition_keys(spark, num_workers)])
     return (
-        df.withColumn(WORKER, (F.row_number().over(deal) - 1) % num_workers)
+        with_bucket.join(F.broadcast(offsets), on=[*strata, BUCKET], how="inner")
+        .withColumn(WORKER, (F.col(START) + F.row_number().over(deal) - 1) % num_workers)
         .withColumn(WORKER, F.element_at(keys, (F.col(WORKER) + 1).cast("int")))
+        .drop(BUCKET, START)
         .repartition(num_workers, WORKER)
         # Mix the strata inside each partition: xgboost.spark 3.2 fails (KeyError 'values') on an
         # Arrow batch holding only training or only validation rows, and the numbering above
