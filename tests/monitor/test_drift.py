@@ -6,6 +6,7 @@ import math
 
 import pytest
 from lakeboost.monitor.drift import (
+    Reference,
     categorical_drift,
     categorical_drift_by,
     numeric_drift,
@@ -64,6 +65,11 @@ def test_drift_per_window_equals_drift_of_each_window_alone(spark: SparkSession)
     numeric = dict(numeric_drift_by(reference, current, ["x"], by="w"))
     categorical = dict(categorical_drift_by(reference, current, ["c"], by="w"))
 
+    # A Reference bins the reference once and gives the same results for every comparison.
+    binned = Reference(reference)
+    assert dict(numeric_drift_by(binned, current, ["x"], by="w")) == numeric
+    assert dict(categorical_drift_by(binned, current, ["c"], by="w")) == categorical
+    assert dict(numeric_drift_by(binned, current, ["x"], by="w")) == numeric  # cached edges and counts
     for window in ("w1", "w2"):
         alone = current.filter(F.col("w") == window)
         assert numeric[window] == numeric_drift(reference, alone, ["x"])[0]

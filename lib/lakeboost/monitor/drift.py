@@ -4,8 +4,9 @@ Numeric features: PSI over deciles of the reference (binned on the *training* di
 so the bins mean the same thing every window) plus one bin for NULL, and the two-sample KS
 statistic of the non-NULL values evaluated at the reference's percentile edges (binned: exact
 at those 100 edges). Categorical features: PSI over categories (NULL one of them) and Pearson's
-chi-square with its p-value. Three passes over the data at most: one for the reference
-quantiles, one aggregation per side.
+chi-square with its p-value. The reference is binned once (`Reference`: one quantile pass, one
+aggregation) however many windows, tables and spans are compared with it; each current side
+is one aggregation.
 
 Why NULL is a bin: a sparse feature (a 1-hour stddev is NULL for 99% of events) compared on its
 non-NULL values alone is a comparison of a handful of rows, which is noise that reads as drift;
@@ -67,10 +68,43 @@ def psi(reference: Sequence[float], current: Sequence[float]) -> float:
     return total
 
 
-def _edges(reference: DataFrame, columns: Sequence[str], count: int) -> dict[str, list[float]]:
-    probabilities = [i / count for i in range(1, count)]
-    quantiles = reference.approxQuantile(list(columns), probabilities, 0.001)
-    return {c: sorted(set(q)) for c, q in zip(columns, quantiles, strict=True)}
+class Reference:
+    """The reference side, binned once however many times it is compared: per numeric column its
+    decile and percentile edges and bin counts, per categorical column its category counts.
+    Columns are prepared on first use, all missing ones in one pass."""
+
+    def __init__(self, df: DataFrame) -> None:
+        self.df = df
+        self._edges: dict[str, tuple[list[float], list[float]]] = {}
+        self._bins: dict[str, dict[int, int]] = {}
+        self._categories: dict[str, dict[object, int]] = {}
+
+    def numeric(self, columns: Sequence[str]) -> tuple[dict[str, list[float]], dict[str, list[float]],
+                                                        dict[str, dict[int, int]]]:
+        """(decile edges, percentile edges, bin counts keyed `psi::c` / `ks::c`) of `columns`."""
+        missing = [c for c in columns if c not in self._edges]
+        if missing:
+            # One quantile pass: the deciles are every tenth percentile.
+            quantiles = self.df.approxQuantile(missing, [i / KS_EDGES for i in range(1, KS_EDGES)], 0.001)
+            for column, q in zip(missing, quantiles, strict=True):
+                step = KS_EDGES // PSI_BINS
+                self._edges[column] = (sorted(set(q[step - 1::step])), sorted(set(q)))
+            both = {**{f"psi::{c}": self._edges[c][0] for c in missing},
+                    **{f"ks::{c}": self._edges[c][1] for c in missing}}
+            self._bins.update(_bin_counts(_aliased(self.df, missing), both).get(None, {k: {} for k in both}))
+        return ({c: self._edges[c][0] for c in columns}, {c: self._edges[c][1] for c in columns},
+                {f"{p}::{c}": self._bins.get(f"{p}::{c}", {}) for c in columns for p in ("psi", "ks")})
+
+    def categorical(self, columns: Sequence[str]) -> dict[str, dict[object, int]]:
+        missing = [c for c in columns if c not in self._categories]
+        if missing:
+            counts = _category_counts(self.df, missing).get(None, {})
+            self._categories.update({c: counts.get(c, {}) for c in missing})
+        return {c: self._categories[c] for c in columns}
+
+
+def _as_reference(reference: DataFrame | Reference) -> Reference:
+    return reference if isinstance(reference, Reference) else Reference(reference)
 
 
 def _edges_below(edges: list[float], value: Column) -> Column:
@@ -121,25 +155,23 @@ def _bin_labels(edges: list[float]) -> tuple[str, ...]:
     return (f"<= {edges[0]:.4g}", *inner, f"> {edges[-1]:.4g}", NULL_BIN)
 
 
-def numeric_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str], *,
+def numeric_drift(reference: DataFrame | Reference, current: DataFrame, columns: Sequence[str], *,
                   min_values: int = 1) -> list[DriftResult]:
     return [r for _, r in numeric_drift_by(reference, current, columns, min_values=min_values)]
 
 
-def numeric_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence[str], by: str | None = None, *,
-                     min_values: int = 1) -> list[tuple[object, DriftResult]]:
+def numeric_drift_by(reference: DataFrame | Reference, current: DataFrame, columns: Sequence[str],
+                     by: str | None = None, *, min_values: int = 1) -> list[tuple[object, DriftResult]]:
     """Per group of `current` (by column `by`, e.g. the scoring window) against the whole reference.
 
-    The reference's quantiles and bin counts are computed once; `current` is read in one pass
-    for all groups and features.
+    The reference's quantiles and bin counts are computed once (and kept by a `Reference`);
+    `current` is read in one pass for all groups and features.
     """
     if not columns:
         return []
-    deciles = _edges(reference, columns, PSI_BINS)
-    fine = _edges(reference, columns, KS_EDGES)
-    # One aggregation per side covers both binnings (prefixing keeps the two apart).
+    deciles, fine, ref_counts = _as_reference(reference).numeric(columns)
+    # One aggregation covers both binnings (prefixing keeps the two apart).
     both = {**{f"psi::{c}": e for c, e in deciles.items()}, **{f"ks::{c}": e for c, e in fine.items()}}
-    ref_counts = _bin_counts(_aliased(reference, columns), both).get(None, {k: {} for k in both})
     cur_counts = _bin_counts(_aliased(current, columns, by), both, by)
     return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts, min_values))
             for group, counts in sorted(cur_counts.items(), key=lambda kv: str(kv[0])) for column in columns]
@@ -163,16 +195,17 @@ def _cumulative(shares: list[float]) -> list[float]:
     return out
 
 
-def categorical_drift(reference: DataFrame, current: DataFrame, columns: Sequence[str]) -> list[DriftResult]:
+def categorical_drift(reference: DataFrame | Reference, current: DataFrame, columns: Sequence[str]
+                      ) -> list[DriftResult]:
     return [r for _, r in categorical_drift_by(reference, current, columns)]
 
 
-def categorical_drift_by(reference: DataFrame, current: DataFrame, columns: Sequence[str], by: str | None = None
-                         ) -> list[tuple[object, DriftResult]]:
+def categorical_drift_by(reference: DataFrame | Reference, current: DataFrame, columns: Sequence[str],
+                         by: str | None = None) -> list[tuple[object, DriftResult]]:
     """PSI and chi-square per group of `current` against the reference; one aggregation per side."""
     if not columns:
         return []
-    ref = _category_counts(reference, columns).get(None, {})
+    ref = _as_reference(reference).categorical(columns)
     results = []
     for group, cur_all in sorted(_category_counts(current, columns, by).items(), key=lambda kv: str(kv[0])):
         for column in columns:
@@ -216,7 +249,7 @@ class Noise:
     spans: int
 
 
-def reference_noise(reference: DataFrame, numeric: Sequence[str], categorical: Sequence[str], *,
+def reference_noise(reference: DataFrame | Reference, numeric: Sequence[str], categorical: Sequence[str], *,
                     time_column: str, rows: int, quantile: float, min_values: int = 1) -> dict[str, Noise]:
     """Feature -> the PSI and KS between two spans of `rows` reference rows (`quantile` of all pairs).
 
@@ -228,7 +261,8 @@ def reference_noise(reference: DataFrame, numeric: Sequence[str], categorical: S
     first with the last too: slowly wandering values, like a 30-day rate, differ most far apart)
     gives each feature the bar its data supports. One aggregation per kind; pairs in Python.
     """
-    stats = reference.agg(F.count(F.lit(1)).alias("n"), F.min(F.col(time_column).cast("long")).alias("lo"),
+    reference = _as_reference(reference)
+    stats = reference.df.agg(F.count(F.lit(1)).alias("n"), F.min(F.col(time_column).cast("long")).alias("lo"),
                           F.max(F.col(time_column).cast("long")).alias("hi")).first()
     assert stats is not None
     n, lo, hi = int(stats["n"]), stats["lo"], stats["hi"]
@@ -237,7 +271,7 @@ def reference_noise(reference: DataFrame, numeric: Sequence[str], categorical: S
     # Whole spans only (n // rows of them, over the full time range): a ragged last span would
     # hold part of a day and differ by its hours alone (an hour-of-day feature, say).
     span_seconds = max((hi - lo + 1) / (n // rows), 1.0)
-    spans = reference.withColumn(SPAN, F.floor((F.col(time_column).cast("long") - F.lit(lo)) / F.lit(span_seconds)))
+    spans = reference.df.withColumn(SPAN, F.floor((F.col(time_column).cast("long") - F.lit(lo)) / F.lit(span_seconds)))
     found: dict[str, list[DriftResult]] = {}
     for _, result in [*numeric_drift_by(reference, spans, numeric, by=SPAN, min_values=min_values),
                       *categorical_drift_by(reference, spans, categorical, by=SPAN)]:

@@ -39,7 +39,14 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.monitor.alerts import Alert, record_alerts, send_alerts
 from lakeboost.monitor.causes import History, likely_cause, span, value_shift
-from lakeboost.monitor.drift import DriftResult, Noise, categorical_drift_by, numeric_drift_by, reference_noise
+from lakeboost.monitor.drift import (
+    DriftResult,
+    Noise,
+    Reference,
+    categorical_drift_by,
+    numeric_drift_by,
+    reference_noise,
+)
 from lakeboost.monitor.performance import (
     WINDOW,
     decay_bound,
@@ -83,6 +90,8 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     baseline = _training_metric(champion, metric)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
     reference_scores = predict(champion, reference, keep=()).select("score").persist()
+    # Binned once for every table compared with them (edges, bin and category counts).
+    binned, binned_scores = Reference(reference), Reference(reference_scores)
     history = _history(catalog, config, champion)
     records: list[dict] = []
     drift: dict[tuple[str, Any], list[DriftResult]] = {}
@@ -93,7 +102,7 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
         for table, inputs in _monitored(catalog, config).items():
             current = _current(catalog, table, inputs, champion, cfg.window).persist()
             try:
-                records += _table_records(catalog, config, table, current, reference, reference_scores, champion,
+                records += _table_records(catalog, config, table, current, binned, binned_scores, champion,
                                           as_of=as_of, baseline=baseline, metric=metric, notes=notes,
                                           history=history, drift=drift)
             finally:
@@ -183,7 +192,7 @@ def _history(catalog: TableCatalog, config: LakeboostConfig, champion: LoadedMod
 
 
 def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
-                   reference: DataFrame, reference_scores: DataFrame, champion: LoadedModel, *,
+                   reference: Reference, reference_scores: Reference, champion: LoadedModel, *,
                    as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str], history: History,
                    drift: dict[tuple[str, Any], list[DriftResult]]) -> list[dict]:
     """Drift (with the likely cause of each breach), prediction drift and performance per window;
@@ -192,7 +201,7 @@ def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, c
     assert ts is not None
     rows = {r[WINDOW]: int(r["count"]) for r in current.groupBy(WINDOW).count().collect()}
     judged = current.filter(F.col(WINDOW).isin([w for w, n in rows.items() if n >= cfg.min_window_rows]))
-    compared = [f for f in champion.meta.features if f in current.columns and f in reference.columns]
+    compared = [f for f in champion.meta.features if f in current.columns and f in reference.df.columns]
     skipped = sorted(set(champion.meta.features) - set(compared))
     if skipped:
         notes.append(f"{table}: not compared (not in its scoring inputs): {', '.join(skipped)}")
@@ -239,7 +248,7 @@ def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, c
                                       metric=metric)
 
 
-def _noise(cfg: MonitorConfig, reference: DataFrame, numeric: list[str], categorical: list[str], time_column: str,
+def _noise(cfg: MonitorConfig, reference: Reference, numeric: list[str], categorical: list[str], time_column: str,
            rows: dict[Any, int]) -> dict[str, Noise]:
     """Per feature, the drift spans of the reference reach among themselves, spans sized like
     the table's smallest judged window (smaller samples differ more: the bar for every window)."""
