@@ -169,16 +169,17 @@ def pipeline_notebook(spark: SparkSession, demo, tmp_path_factory: pytest.TempPa
     its data steps find their inputs consumed and change nothing; train, promote and score run."""
     config, _ = demo
     root = tmp_path_factory.mktemp("notebooks")
-    # A copy: the notebooks' model versions and aliases stay out of the shared registry.
+    # A copy of the lakehouse: the notebooks' model versions and aliases stay out of the shared
+    # registry. The landing zone is the demo's own (only read): the ingest checkpoints in the
+    # copy name its files.
     shutil.copytree(config.storage.root, root / "lake")
-    shutil.copytree(config.storage.landing, root / "landing")
-    overrides = [f"storage.root={root}/lake", f"storage.landing={root}/landing", *DEMO_OVERRIDES,
+    overrides = [f"storage.root={root}/lake", f"storage.landing={config.storage.landing}", *DEMO_OVERRIDES,
                  "training.model.n_estimators=60"]
     mp = pytest.MonkeyPatch()
     for name in ("DATABRICKS_RUNTIME_VERSION", "LAKEBOOST_TUNE_EVALS", "LAKEBOOST_MODEL_REF", "LAKEBOOST_DATES"):
         mp.delenv(name, raising=False)
     mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
-    mp.setenv("CUSTOMERS_JDBC_URL", f"jdbc:sqlite:{root}/landing/customers.db")
+    mp.setenv("CUSTOMERS_JDBC_URL", f"jdbc:sqlite:{config.storage.landing}/customers.db")
     mp.setenv("LAKEBOOST_ENV", "local")
     mp.setenv("LAKEBOOST_OVERRIDES", ", ".join(overrides))
     mp.setenv("MPLBACKEND", "Agg")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from chispa import assert_df_equality
 from lakeboost.config.training import SplitConfig
@@ -101,3 +103,14 @@ def test_layout_is_the_round_robin_deal_of_a_whole_stratum_without_sorting_it_in
     plan = laid._jdf.queryExecution().executedPlan().toString()
     windows = [line for line in plan.splitlines() if "Window [" in line]
     assert windows and all("__deal_bucket" in line.split("windowspecdefinition(", 1)[1] for line in windows)
+
+
+def test_exact_quantiles_are_the_ranked_values_whatever_the_partitioning(spark: SparkSession) -> None:
+    from lakeboost.train.splits import exact_quantiles
+
+    df = spark.range(20000).select((F.rand(seed=11) * 1e6).cast("long").cast("double").alias("t"))
+    values = sorted(r.t for r in df.collect())
+    probabilities = [0.0, 0.13, 0.65, 0.8, 1.0]
+    expected = [values[max(math.ceil(p * len(values)), 1) - 1] for p in probabilities]
+    for layout in (df, df.repartition(7), df.coalesce(1), df.orderBy(F.desc("t"))):
+        assert exact_quantiles(layout, "t", probabilities) == expected

@@ -57,7 +57,8 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | Non
     predicted class's probability and `predicted_label` that class; no threshold. Regression:
     `score` is the predicted value; no label, no threshold.
     """
-    keep = loaded.dataset.key if keep is None else keep
+    # A key column may also be the event time (one row per hour, say): each column once.
+    keep = tuple(dict.fromkeys(loaded.dataset.key if keep is None else keep))
     missing = [c for c in loaded.meta.features if c not in rows.columns]
     if missing:
         raise ScoringError(f"model {loaded.name} v{loaded.version} expects features {missing}, which the "

@@ -103,7 +103,9 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     lineage = mlflow.artifacts.load_dict(f"runs:/{run_id}/lineage.json")
     replayed_training = TrainingConfig.model_validate(recorded["training"])
     assert config.gold.training_set is not None, "replay needs gold.training_set in the configuration"
-    replayed_set = type(config.gold.training_set).model_validate(recorded["gold"]["training_set"])
+    # Validated as the whole gold section, so `warm_up: auto` resolves against the recorded features.
+    replayed_set = type(config.gold).model_validate(recorded["gold"]).training_set
+    assert replayed_set is not None, "the recorded run has no gold.training_set"
     # The dataset description the run was trained with (its lineage), not today's config.
     replayed_dataset = DatasetConfig.model_validate(lineage["dataset"])
     replayed = config.model_copy(update={

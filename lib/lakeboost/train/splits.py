@@ -10,6 +10,7 @@ numbers them once, `fold_split` turns one fold into train/valid/unused.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, Window
@@ -25,12 +26,44 @@ def _uniform(seed: int, *columns: str):
     return (F.abs(F.xxhash64(F.lit(seed), *[F.col(c) for c in columns])) % F.lit(1_000_003)) / F.lit(1_000_003.0)
 
 
+QUANTILE_ERROR = 0.001
+
+
+def exact_quantiles(df: DataFrame, column: str, probabilities: Sequence[float]) -> list[float]:
+    """The values at rank ceil(p * n) of a numeric column: exact, so the same whatever the
+    partitioning (approxQuantile's answer may move by its error with the row order, and a time
+    split rebuilt for a replay must cut exactly where the original did).
+
+    Approximate quantiles at p -/+ 2 x error bracket each target rank; one pass counts the rows
+    below each bracket, one collects the few rows inside the brackets (about 4 per mille each).
+    """
+    value = F.col(column).cast("double")
+    values = df.select(value.alias("v")).filter(F.col("v").isNotNull())
+    bounds = values.approxQuantile("v", [q for p in probabilities
+                                         for q in (max(p - 2 * QUANTILE_ERROR, 0.0), min(p + 2 * QUANTILE_ERROR, 1.0))],
+                                   QUANTILE_ERROR)
+    brackets = list(zip(bounds[0::2], bounds[1::2], strict=True))
+    counts = values.agg(F.count(F.lit(1)).alias("n"), *[F.sum((F.col("v") < F.lit(lo)).cast("long")).alias(f"b{i}")
+                                                          for i, (lo, _) in enumerate(brackets)]).first()
+    assert counts is not None
+    inside = F.lit(False)
+    for lo, hi in brackets:
+        inside = inside | F.col("v").between(lo, hi)
+    near = sorted(r["v"] for r in values.filter(inside).collect())  # ~4 per mille of rows per bracket
+    out = []
+    for i, (p, (lo, hi)) in enumerate(zip(probabilities, brackets, strict=True)):
+        rank = max(math.ceil(p * counts["n"]), 1)  # 1-based
+        candidates = [v for v in near if lo <= v <= hi]
+        out.append(candidates[rank - (counts[f"b{i}"] or 0) - 1])
+    return out
+
+
 def time_boundaries(df: DataFrame, *, cfg: SplitConfig, time_column: str) -> tuple[dt.datetime, dt.datetime]:
     """(valid_from, test_from): explicit, or quantiles of the event time (one pass)."""
     if cfg.valid_from and cfg.test_from:
         return dt.datetime.fromisoformat(cfg.valid_from), dt.datetime.fromisoformat(cfg.test_from)
     probabilities = [1 - cfg.test_fraction - cfg.valid_fraction, 1 - cfg.test_fraction]
-    seconds = df.select(F.col(time_column).cast("double").alias("s")).approxQuantile("s", probabilities, 0.001)
+    seconds = exact_quantiles(df, time_column, probabilities)
     valid_from, test_from = (dt.datetime.fromtimestamp(s, tz=dt.timezone.utc).replace(tzinfo=None) for s in seconds)
     return valid_from, test_from
 
@@ -89,9 +122,8 @@ def with_fold_blocks(df: DataFrame, *, cfg: SplitConfig, folds: int, key: Sequen
     not_test = F.col(SPLIT) != "test"
     if cfg.kind == "time":
         probabilities = [i / (folds + 1) for i in range(1, folds + 1)]
-        seconds = df.filter(not_test).select(F.col(time_column).cast("double").alias("s")) \
-            .approxQuantile("s", probabilities, 0.001)
-        # A quantile is the last value of its block (approxQuantile returns an element of the data).
+        seconds = exact_quantiles(df.filter(not_test), time_column, probabilities)
+        # A quantile is the last value of its block (an element of the data).
         block = sum((F.col(time_column).cast("double") > F.lit(s)).cast("int") for s in seconds)
     else:
         hashed = (cfg.group_column,) if cfg.kind == "group" and cfg.group_column else tuple(key)
