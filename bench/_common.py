@@ -25,11 +25,11 @@ def bench_arguments(description: str,
     return args
 
 
-def bench_config(args: argparse.Namespace) -> tuple[LakeboostConfig, Path]:
-    """The demo config at `--rows`, its lakehouse and landing under WORK/rows<N>."""
+def bench_config(args: argparse.Namespace, overrides: list[str] | None = None) -> tuple[LakeboostConfig, Path]:
+    """The demo config at `--rows` (plus `overrides`), its lakehouse and landing under WORK/rows<N>."""
     work = Path(args.work) / f"rows{args.rows}"
     os.environ.setdefault("LAKEBOOST_PII_KEY", "bench-only-key-0123456789abcdef")
     config = load_config("local", [f"storage.root={work}/lake", f"storage.landing={work}/landing",
-                                   f"demo.rows={args.rows}", f"demo.days={args.days}"],
+                                   f"demo.rows={args.rows}", f"demo.days={args.days}", *(overrides or [])],
                          environ={**os.environ, "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{work}/landing/customers.db"})
     return config, work

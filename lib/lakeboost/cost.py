@@ -19,6 +19,7 @@ from lakeboost.train.preflight import parse_memory
 
 @dataclass
 class CostReport:
+    jobs: int = 0
     stages: int = 0
     tasks: int = 0
     wall_seconds: float = 0.0
@@ -49,7 +50,18 @@ def _stages(spark: SparkSession) -> list:
     sc._jsc.sc().listenerBus().waitUntilEmpty(5000)
     stages = sc._jsc.sc().statusStore().stageList(
         jvm.java.util.ArrayList(), False, False, gateway.new_array(jvm.double, 0), jvm.java.util.ArrayList())
-    result, iterator = [], stages.iterator()
+    return _to_list(stages)
+
+
+def _job_ids(spark: SparkSession) -> set[int]:
+    """Ids of the jobs in the status store (read after _stages, which drains the listener bus)."""
+    sc = spark.sparkContext
+    assert sc._jvm is not None
+    return {int(job.jobId()) for job in _to_list(sc._jsc.sc().statusStore().jobsList(sc._jvm.java.util.ArrayList()))}
+
+
+def _to_list(scala_seq) -> list:
+    result, iterator = [], scala_seq.iterator()
     while iterator.hasNext():
         result.append(iterator.next())
     return result
@@ -75,6 +87,7 @@ class CostMeter:
 
     def __enter__(self) -> CostMeter:
         self._before = {s.stageId() for s in _stages(self.spark)}
+        self._jobs_before = _job_ids(self.spark)
         self._started = time.monotonic()
         return self
 
@@ -95,6 +108,7 @@ class CostMeter:
             report.shuffle_write_bytes += int(stage.shuffleWriteBytes())
             report.peak_execution_memory_bytes = max(report.peak_execution_memory_bytes,
                                                      int(stage.peakExecutionMemory()))
+        report.jobs = len(_job_ids(self.spark) - self._jobs_before)
         report.core_hours = report.executor_run_seconds / 3600
         report.gb_hours = allocated_memory_gb(self.spark) * report.wall_seconds / 3600
         report.estimated_cost = report.core_hours * self.prices.core_hour + report.gb_hours * self.prices.gb_hour

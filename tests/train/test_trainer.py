@@ -32,6 +32,12 @@ def test_binary_model_beats_the_trivial_baseline_with_early_stopping(binary_set:
     assert result.params["scale_pos_weight"] == train_counts[0] / train_counts[1]
     assert 0 < result.threshold < 1
     assert set(result.metrics) == {"valid", "test"}
+    # Workers watched the validation rows only (xgboost.spark alone also scores the training rows
+    # every round).
+    summary = result.model.training_summary
+    assert summary.train_objective_history == {}
+    history = summary.validation_objective_history["aucpr"]
+    assert len(history) >= result.rounds and max(history) > 0.5
 
 
 def _loaded(result, training: TrainingSet, objective: str) -> LoadedModel:

@@ -2,15 +2,24 @@
 
 Spark does not retry a failed barrier stage task by task; lakeboost re-runs the whole fit
 (`fit_retries` times) and then fails with the cause, rather than hanging.
+
+Two things xgboost.spark (3.2) does that are not training are left out (bench/bench_train.py
+measures both): it evaluates the eval metric on the *training* rows every round besides the
+validation rows (at 500k rows and aucpr, a sort of the whole partition per round, for a curve
+lakeboost never reads: early stopping watches validation), and a classifier counts the label's
+distinct values with a Spark job over the data before the fit (the trainer has counted them).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any
 
+import xgboost
+import xgboost.spark.core as xgboost_spark_core
 from pyspark.sql import DataFrame
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 
@@ -51,15 +60,73 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
     return params
 
 
-def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int):
+class KnownClassesClassifier(SparkXGBClassifier):
+    """SparkXGBClassifier told its number of classes, so the fit skips its counting pass."""
+
+    num_classes = 2
+
+    def _get_distributed_train_params(self, dataset: DataFrame) -> dict[str, Any]:
+        # SparkXGBClassifier's own version, less `dataset.select(countDistinct(label)).collect()`.
+        params = self._gen_xgb_params_dict()
+        fit_params = self._gen_fit_params_dict()
+        params["verbose_eval"] = fit_params.pop("verbose", None)
+        params.update(fit_params)
+        if self.num_classes <= 2:
+            params["objective"] = "binary:logistic"
+        else:
+            params.update(objective="multi:softprob", num_class=self.num_classes)
+        params["num_boost_round"] = self.getOrDefault("n_estimators")
+        return params
+
+
+def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, evals: Any = (),
+                             **kwargs: Any) -> Any:
+    """`xgboost.train` as a worker runs it, watching the validation rows only (see the module doc)."""
+    watched = [(matrix, name) for matrix, name in evals or () if name != "training"]
+    return xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
+
+
+_XGBOOST_WORKER_TRAIN = xgboost_spark_core.worker_train  # type: ignore[attr-defined]
+_worker_train_lock = threading.Lock()
+_fits_running = 0
+
+
+@contextmanager
+def validation_only_evaluation():
+    """Workers call `train_on_validation_rows` instead of `xgboost.train` for fits started inside.
+
+    xgboost.spark's worker function reads the module global `worker_train` when the fit's
+    closure is pickled (by reference: lakeboost is importable on every executor); a counter
+    restores it once the last of concurrent fits (tuning trials in threads) has started.
+    """
+    global _fits_running
+    with _worker_train_lock:
+        if _fits_running == 0:
+            xgboost_spark_core.worker_train = train_on_validation_rows  # type: ignore[attr-defined]
+        _fits_running += 1
+    try:
+        yield
+    finally:
+        with _worker_train_lock:
+            _fits_running -= 1
+            if _fits_running == 0:
+                xgboost_spark_core.worker_train = _XGBOOST_WORKER_TRAIN  # type: ignore[attr-defined]
+
+
+def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int,
+                     num_classes: int = 2):
     """Fit, retrying the whole fit up to `retries` times; raise TrainingError with the cause."""
-    estimator_cls = SparkXGBClassifier if is_classification(objective) else SparkXGBRegressor
     last_error = ""
     for attempt in range(retries + 1):
         started = time.monotonic()
         try:
-            with one_arrow_batch_per_partition(data.sparkSession):
-                model = estimator_cls(**params).fit(data)
+            if is_classification(objective):
+                estimator: Any = KnownClassesClassifier(**params)
+                estimator.num_classes = num_classes
+            else:
+                estimator = SparkXGBRegressor(**params)
+            with one_arrow_batch_per_partition(data.sparkSession), validation_only_evaluation():
+                model = estimator.fit(data)
             log.info("xgboost fit %d took %.1fs", attempt + 1, time.monotonic() - started)
             return model
         except (ValueError, TypeError) as exc:  # parameter errors: retrying cannot help

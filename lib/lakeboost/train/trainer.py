@@ -124,7 +124,8 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
             params.pop("validation_indicator_col", None)
             params.pop("early_stopping_rounds", None)
         started = time.monotonic()
-        model = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries)
+        model = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries,
+                                 num_classes=1 + max([*counts["train"], *counts["valid"]]))
         seconds = time.monotonic() - started
         fit_data.unpersist()
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
