@@ -20,7 +20,9 @@
 # pack is a separate venv with lakeboost's runtime requirements at exactly the dev venv's
 # versions (`python -m lakeboost.spark.cluster runtime-pins`; lakeboost itself always comes
 # from the --py-files zip), built once per dependency set and Python under build/pyenv/<hash>/
-# (a few minutes; old ones are not deleted, a running job may still serve its archive).
+# (a few minutes; old ones are not deleted, a running job may still serve its archive). gzip
+# level 1: the pack is built on the submitting machine's clock and read once per executor, so
+# the faster compression beats the smaller archive.
 # venv-pack leaves the interpreter out: every node needs the same Python at the same path, or
 # set LAKEBOOST_PACK_PYTHON_PREFIX to its prefix there.
 #
@@ -105,7 +107,7 @@ print("\n".join(r.split(";")[0] for r in requires("lakeboost") or []
     rm -rf "$dir/venv"
     { "$PY" -m venv "$dir/venv" \
         && "$dir/venv/bin/python" -m pip install -q -r "$dir/requirements.txt" -c "$dir/constraints.txt" \
-        && "$VENV/bin/venv-pack" -q -f -p "$dir/venv" -o "$ENV_ARCHIVE.part" --format tar.gz "${excludes[@]}" \
+        && "$VENV/bin/venv-pack" -q -f -p "$dir/venv" -o "$ENV_ARCHIVE.part" --format tar.gz --compress-level 1 "${excludes[@]}" \
              "${prefix[@]+"${prefix[@]}"}"; } >&2 \
       || die 3 "packing the Python environment failed (see above); on a cluster whose nodes all have $PY, set LAKEBOOST_PACK_ENV=0"
     mv "$ENV_ARCHIVE.part" "$ENV_ARCHIVE"

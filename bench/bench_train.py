@@ -8,7 +8,12 @@ each fit measures training only. `train_model` runs with num_workers 1 and 2 (n_
 early stopping as configured); the native baseline takes the same split, negative sampling and
 frequency encodings, collects train/valid/test to the driver (a bench, not a job) and times
 `xgboost.train` with the same booster parameters on one process (nthread 1 and 2). Prints one
-line per phase, then the ratios spark/native. A Spark fit that fails is reported and re-run once
+line per phase, then the ratios spark/native. "as-shipped" is the same train_model with
+xgboost.spark's own fit (it also scores the training rows every round and counts the classes with
+a Spark job first), the before of lakeboost's fit. The breakdown times, on the laid-out fit
+partitions, what a fit does before training: reading the cached partition, the Arrow batches
+into pandas in the Python worker, and the QuantileDMatrix build (the slowest worker's seconds).
+A Spark fit that fails is reported and re-run once
 with one Arrow batch per worker partition (WORKAROUND below), labelled "+1batch".
 """
 
@@ -16,9 +21,11 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import lakeboost.train.fit as lakeboost_fit
 import pandas as pd
 import xgboost as xgb
 from _common import bench_arguments  # bench/ is the script's directory
@@ -30,9 +37,11 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.spark import build_spark
 from lakeboost.train.fit import estimator_params
 from lakeboost.train.prepare import (
+    VALID,
     apply_frequency_encodings,
     downsample_negatives,
     fit_frequency_encodings,
+    layout_for_workers,
     scale_pos_weight,
 )
 from lakeboost.train.splits import SPLIT
@@ -40,6 +49,7 @@ from lakeboost.train.trainer import TrainResult, class_counts, split_examples, t
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 from sklearn.metrics import average_precision_score, roc_auc_score
+from xgboost.spark import SparkXGBClassifier
 
 # estimator keyword -> xgboost.train booster parameter (sklearn-style names xgboost.spark accepts).
 RENAMED = {"learning_rate": "eta", "random_state": "seed", "reg_alpha": "alpha", "reg_lambda": "lambda",
@@ -85,6 +95,56 @@ def bench_spark(training: TrainingSet, cfg: TrainingConfig, num_workers: int) ->
     finally:
         for k, v in saved.items():
             spark.conf.set(k, v)
+
+
+def bench_as_shipped(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> None:
+    """train_model with xgboost.spark's own fit: the training rows scored every round, the class count pass."""
+    saved = lakeboost_fit.KnownClassesClassifier, lakeboost_fit.validation_only_evaluation
+    lakeboost_fit.KnownClassesClassifier = SparkXGBClassifier  # type: ignore[misc]
+    lakeboost_fit.validation_only_evaluation = nullcontext  # type: ignore[assignment]
+    try:
+        run_train_model(training, cfg, num_workers, f"as-shipped-workers={num_workers}")
+    finally:
+        lakeboost_fit.KnownClassesClassifier, lakeboost_fit.validation_only_evaluation = saved
+
+
+def fit_breakdown(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> None:
+    """Seconds of each pre-training phase of a fit on the laid-out partitions (slowest worker)."""
+    label, features = training.label, list(training.feature_columns)
+    examples = split_examples(training, cfg)
+    categorical = tuple(c for c in training.categorical if c in training.feature_columns)
+    encodings = fit_frequency_encodings(examples.filter(F.col(SPLIT) == "train"), categorical)
+    fitted = apply_frequency_encodings(examples, encodings).withColumn(VALID, F.col(SPLIT) == "valid") \
+        .filter(F.col(SPLIT).isin("train", "valid"))
+    data = layout_for_workers(fitted, num_workers=num_workers, label=label, key=training.key) \
+        .select(*features, label, VALID).persist(StorageLevel.MEMORY_AND_DISK)
+    started = time.monotonic()
+    rows = data.count()
+    print(f"{'breakdown-layout+cache':<25} rows={rows}  seconds={time.monotonic() - started:8.1f}")
+
+    def phases(build: str):
+        def run(batches):
+            import numpy as np  # on the worker
+            started = time.monotonic()
+            frames = list(batches)
+            to_pandas = time.monotonic() - started
+            dmatrix = 0.0
+            if build == "qdm" and frames:
+                frame = pd.concat(frames)
+                started = time.monotonic()
+                xgb.QuantileDMatrix(frame[features].to_numpy(np.float32), label=frame[label].to_numpy(), nthread=1)
+                dmatrix = time.monotonic() - started
+            yield pd.DataFrame({"to_pandas": [to_pandas], "dmatrix": [dmatrix]})
+        return run
+
+    for build in ("read", "qdm"):
+        spark = data.sparkSession
+        with lakeboost_fit.one_arrow_batch_per_partition(spark):
+            started = time.monotonic()
+            out = data.mapInPandas(phases(build), "to_pandas double, dmatrix double").toPandas()
+        print(f"{'breakdown-' + build:<25} job_seconds={time.monotonic() - started:8.1f}  "
+              f"arrow_to_pandas_max={out.to_pandas.max():.1f}  quantile_dmatrix_max={out.dmatrix.max():.1f}")
+    data.unpersist()
 
 
 def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int, label: str) -> TrainResult | None:
@@ -183,6 +243,8 @@ def main() -> None:
           f"early_stopping_rounds={cfg.model.early_stopping_rounds}  params={cfg.model.params}  "
           f"spark.task.cpus={spark.sparkContext.getConf().get('spark.task.cpus', '1')}")
     spark_results = {n: bench_spark(training, cfg, n) for n in (1, 2)}
+    bench_as_shipped(training, cfg, 2)
+    fit_breakdown(training, cfg, 2)
 
     started = time.monotonic()
     frames, weight = native_matrices(training, cfg)

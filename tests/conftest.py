@@ -43,8 +43,10 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
 
 
 DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
+# min_window_rows 100: the 12k-row demo scores ~100 payments a day, and the monitor tests read
+# the pipeline's own weekly records of that day.
 DEMO_OVERRIDES = ["demo.rows=12000", "demo.days=120", "training.model.n_estimators=120",
-                  "training.model.params={max_depth: 4, learning_rate: 0.1}"]
+                  "training.model.params={max_depth: 4, learning_rate: 0.1}", "monitor.min_window_rows=100"]
 
 
 def demo_config(root: Path, overrides: list[str] | None = None):

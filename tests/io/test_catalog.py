@@ -64,3 +64,23 @@ def test_upsert_latest_wins_and_rerun_changes_nothing(spark: SparkSession, tmp_p
     history = catalog.delta_table("silver.t").history().select("version", "operation").collect()
     assert [r.operation for r in sorted(history)][:2] == ["WRITE", "MERGE"]
     assert catalog.read("silver.t", version=version).count() == 3
+
+
+def test_versions_and_commits_read_from_the_log_match_delta_history(spark: SparkSession, tmp_path: Path) -> None:
+    from delta.tables import DeltaTable
+
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    assert catalog.version("bronze.logged") is None
+    results = [catalog.write(_rows(spark, [("a", 1, "x"), ("b", 2, "y")]), "bronze.logged", txn=("app", 0)),
+               catalog.write(_rows(spark, [("c", 3, "z")]), "bronze.logged", txn=("app", 1)),
+               catalog.write(_rows(spark, [("c", 3, "z")]), "bronze.logged", txn=("app", 1)),  # a replay: skipped
+               catalog.write(_rows(spark, [("d", 4, "w")]), "bronze.logged", mode="overwrite")]
+
+    history = {r["version"]: r for r in DeltaTable.forPath(spark, catalog.path("bronze.logged")).history().collect()}
+    assert [r.version for r in results] == [0, 1, None, 2]
+    for result in (r for r in results if r.version is not None):
+        row = history[result.version]
+        assert result.operation == row["operation"]
+        assert result.metrics == {k: int(v) for k, v in row["operationMetrics"].items() if v.isdigit()}
+    assert [r.rows_written for r in results] == [2, 1, 0, 1]
+    assert catalog.version("bronze.logged") == max(history) == 2

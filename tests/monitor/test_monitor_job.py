@@ -34,26 +34,20 @@ def _with(config, **monitor):
 
 @pytest.fixture(scope="module")
 def weekly(spark: SparkSession, demo):
-    """The monitor run twice over the demo's predictions, weekly windows: (config, first, again, version)."""
-    config, _ = demo
-    config = _with(config, window="week", min_window_rows=100, table="gold.monitoring_weekly",
-                   alerts_table="gold.alerts_weekly")
-    catalog = TableCatalog(spark, config.storage)
-    first = monitor_step(spark, config)
-    version = catalog.version("gold.monitoring_weekly")
-    again = monitor_step(spark, config)
-    return config, first, again, version
+    """The demo pipeline's own monitor run (weekly windows, DEMO_OVERRIDES' min_window_rows):
+    (config, its step details, its records table's version)."""
+    config, details = demo
+    return config, details["monitor"], TableCatalog(spark, config.storage).version(config.monitor.table)
 
 
 def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark: SparkSession, weekly) -> None:
-    config, first, again, version = weekly
+    config, _, version = weekly
     catalog = TableCatalog(spark, config.storage)
-    version = catalog.version("gold.monitoring_weekly")
     again = monitor_step(spark, config)
 
-    assert catalog.version("gold.monitoring_weekly") == version and again.rows_written == 0
+    assert catalog.version(config.monitor.table) == version and again.rows_written == 0
     assert again.details["new_alerts"] == 0
-    records = catalog.read("gold.monitoring_weekly")
+    records = catalog.read(config.monitor.table)
     kinds = {(r.table, r.kind) for r in records.select("table", "kind").distinct().collect()}
     assert {("gold.predictions", "feature_drift"), ("gold.predictions", "prediction_drift"),
             ("gold.predictions", "performance"), ("gold.stream_predictions", "feature_drift"),
@@ -76,8 +70,8 @@ def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                     reason="headless Chromium not installed (scripts/install-chromium.sh)")
 def test_the_report_renders_in_a_browser_summary_first(weekly, tmp_path: Path) -> None:
-    _, first, _, _ = weekly
-    page = Path(mlflow.artifacts.download_artifacts(first.details["report"]))
+    _, first, _ = weekly
+    page = Path(mlflow.artifacts.download_artifacts(first["report"]))
     loaded, total = images_rendered(page)
     assert total >= 6 and loaded == total
     shot = screenshot(page, tmp_path / "monitor_report.png")

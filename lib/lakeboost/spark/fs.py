@@ -40,3 +40,11 @@ def read_text(spark: SparkSession, path: str) -> str:
         return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
     finally:
         stream.close()
+
+
+def list_names(spark: SparkSession, directory: str) -> list[str]:
+    """The names of the entries directly under `directory` (none when it does not exist)."""
+    fs, hadoop_path = _filesystem(spark, directory)
+    if not fs.exists(hadoop_path):
+        return []
+    return [str(status.getPath().getName()) for status in fs.listStatus(hadoop_path)]

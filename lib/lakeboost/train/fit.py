@@ -12,6 +12,7 @@ distinct values with a Spark job over the data before the fit (the trainer has c
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -84,6 +85,11 @@ def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, ev
     """`xgboost.train` as a worker runs it, watching the validation rows only (see the module doc)."""
     watched = [(matrix, name) for matrix, name in evals or () if name != "training"]
     return xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
+
+
+# xgboost.spark sorts its parameters into train() keywords and booster parameters by the worker
+# function's signature (num_boost_round, early_stopping_rounds...): it must read as train()'s.
+train_on_validation_rows.__signature__ = inspect.signature(xgboost.train)  # type: ignore[attr-defined]
 
 
 _XGBOOST_WORKER_TRAIN = xgboost_spark_core.worker_train  # type: ignore[attr-defined]
