@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from lakeboost.config.training import TrainingConfig
@@ -40,6 +42,12 @@ def test_binary_model_beats_the_trivial_baseline_with_early_stopping(binary_set:
     booster = result.model.get_booster()
     assert len(history) == booster.num_boosted_rounds() and result.rounds == int(booster.attr("best_iteration")) + 1
     assert len(history) == 60 or len(history) == result.rounds + 10  # early stopping's patience: 10 rounds
+    assert _trained_threads(result) == 1  # two workers share local[2]'s two slots
+
+
+def _trained_threads(result) -> int:
+    """The nthread the workers' booster trained with (its saved config)."""
+    return int(json.loads(result.model.get_booster().save_config())["learner"]["generic_param"]["nthread"])
 
 
 def _loaded(result, training: TrainingSet, objective: str) -> LoadedModel:
@@ -50,9 +58,11 @@ def _loaded(result, training: TrainingSet, objective: str) -> LoadedModel:
 
 def test_regression_and_multiclass_train_evaluate_and_score_their_own_way(spark: SparkSession) -> None:
     regression_set = synthetic(spark, rows=3000, kind="regression")
+    # One worker on the local[2] session: it trains with both cores (two workers get one each).
     regression = train_model(regression_set, TrainingConfig.model_validate(
-        {**FAST, "model": {**FAST["model"], "objective": "reg:squarederror"}}))
+        {**FAST, "model": {**FAST["model"], "objective": "reg:squarederror", "num_workers": 1}}))
     assert regression.metrics["test"]["r2"] > 0.8
+    assert _trained_threads(regression) == 2
 
     multiclass_set = synthetic(spark, rows=3000, kind="multiclass")
     multiclass = train_model(multiclass_set, TrainingConfig.model_validate(

@@ -90,8 +90,11 @@ class ModelConfig(Frozen):
     eval_metric: str | None = None  # default per objective (aucpr for binary)
     # Any other xgboost parameter, passed through (max_depth, learning_rate, subsample, ...).
     params: dict[str, Any] = Field(default_factory=dict)
-    # Threads per worker come from Spark, not from here: xgboost.spark gives each barrier task
-    # spark.task.cpus threads (set it in spark.yml or with spark-submit.sh --conf).
+    # Threads each xgboost worker trains with. Unset: spark.task.cpus on a cluster (xgboost.spark's
+    # rule: set it in spark.yml or with spark-submit.sh --conf), and on a local master the
+    # machine's task slots shared among the workers (nothing else runs during the fit, and one
+    # worker with every core skips the workers' per-level exchange of histograms).
+    worker_threads: int | None = Field(None, ge=1)
     fit_retries: int = Field(1, ge=0)
     seed: int = 7
 

@@ -61,7 +61,23 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
     return params
 
 
-class KnownClassesClassifier(SparkXGBClassifier):
+class _WorkerThreads:
+    """An xgboost.spark estimator whose workers train with `threads` threads (None: spark.task.cpus)."""
+
+    threads: int | None = None
+
+    def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
+        if self.threads:
+            booster["nthread"] = dmatrix["nthread"] = self.threads
+        return booster, train_call, dmatrix
+
+
+class LakeboostRegressor(_WorkerThreads, SparkXGBRegressor):
+    """SparkXGBRegressor with lakeboost's worker threads."""
+
+
+class KnownClassesClassifier(_WorkerThreads, SparkXGBClassifier):
     """SparkXGBClassifier told its number of classes, so the fit skips its counting pass."""
 
     num_classes = 2
@@ -119,8 +135,18 @@ def validation_only_evaluation():
                 xgboost_spark_core.worker_train = _XGBOOST_WORKER_TRAIN  # type: ignore[attr-defined]
 
 
+def worker_threads(configured: int | None, *, master: str, task_slots: int, num_workers: int) -> int | None:
+    """Threads per xgboost worker: as configured; on a local master the slots shared among the
+    workers; else None (xgboost.spark then uses spark.task.cpus)."""
+    if configured is not None:
+        return configured
+    if master.startswith("local"):
+        return max(1, task_slots // max(num_workers, 1))
+    return None
+
+
 def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int,
-                     num_classes: int = 2):
+                     num_classes: int = 2, threads: int | None = None):
     """Fit, retrying the whole fit up to `retries` times; raise TrainingError with the cause."""
     last_error = ""
     for attempt in range(retries + 1):
@@ -130,7 +156,8 @@ def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str,
                 estimator: Any = KnownClassesClassifier(**params)
                 estimator.num_classes = num_classes
             else:
-                estimator = SparkXGBRegressor(**params)
+                estimator = LakeboostRegressor(**params)
+            estimator.threads = threads
             with one_arrow_batch_per_partition(data.sparkSession), validation_only_evaluation():
                 model = estimator.fit(data)
             log.info("xgboost fit %d took %.1fs", attempt + 1, time.monotonic() - started)

@@ -16,7 +16,7 @@ from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train import evaluate as ev
 from lakeboost.train.calibrate import CalibrationSummary, Calibrator, calibration_summary, fit_calibrator
-from lakeboost.train.fit import estimator_params, fit_with_retries, is_classification, rounds_used
+from lakeboost.train.fit import estimator_params, fit_with_retries, is_classification, rounds_used, worker_threads
 from lakeboost.train.preflight import cluster_resources, preflight
 from lakeboost.train.prepare import (
     VALID,
@@ -107,8 +107,11 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         encoded = apply_frequency_encodings(sampled, encodings).withColumn(VALID, is_valid)
         features = list(training.feature_columns)
         fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
-        preflight(cluster_resources(spark), num_workers=cfg.model.num_workers, rows=fit_rows,
+        resources = cluster_resources(spark)
+        preflight(resources, num_workers=cfg.model.num_workers, rows=fit_rows,
                   features=len(features), max_memory_fraction=cfg.max_memory_fraction)
+        threads = worker_threads(cfg.model.worker_threads, master=spark.sparkContext.master or "",
+                                 task_slots=resources.task_slots, num_workers=cfg.model.num_workers)
         fitted_rows = encoded.filter(F.col(SPLIT).isin("train", "valid"))
         fit_data = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
                                       stratify_label=is_classification(objective)).persist()
@@ -125,7 +128,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
             params.pop("early_stopping_rounds", None)
         started = time.monotonic()
         model = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries,
-                                 num_classes=1 + max([*counts["train"], *counts["valid"]]))
+                                 num_classes=1 + max([*counts["train"], *counts["valid"]]), threads=threads)
         seconds = time.monotonic() - started
         fit_data.unpersist()
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,

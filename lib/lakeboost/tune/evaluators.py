@@ -120,8 +120,13 @@ def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurr
     from lakeboost.train.trainer import train_model
 
     tune = cfg.tune
+    # Concurrent trials on a local master share its cores: one thread per task slot, as on a
+    # cluster (left unset, each trial's workers would take all the slots: train.fit.worker_threads).
+    master = training.df.sparkSession.sparkContext.master or ""
+    threads = cfg.model.worker_threads or (1 if concurrency > 1 and master.startswith("local") else None)
     trial_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={
-        "n_estimators": tune.trial_n_estimators if tune else cfg.model.n_estimators, "fit_retries": 0})})
+        "n_estimators": tune.trial_n_estimators if tune else cfg.model.n_estimators, "fit_retries": 0,
+        "worker_threads": threads})})
 
     def one(params: dict[str, Any]) -> TrialOutcome:
         started = time.monotonic()

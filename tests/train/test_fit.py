@@ -1,0 +1,30 @@
+"""The fit's own rules: worker threads, and the worker train function xgboost.spark inspects."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import xgboost
+from lakeboost.train.fit import train_on_validation_rows, worker_threads
+
+
+def test_worker_threads_share_a_local_machine_and_follow_spark_on_a_cluster() -> None:
+    assert worker_threads(None, master="local[8]", task_slots=8, num_workers=2) == 4
+    assert worker_threads(None, master="local[2]", task_slots=2, num_workers=4) == 1
+    assert worker_threads(None, master="spark://host:7077", task_slots=16, num_workers=4) is None
+    assert worker_threads(3, master="spark://host:7077", task_slots=16, num_workers=4) == 3
+
+
+def test_the_validation_only_train_reads_as_xgboost_train_and_drops_only_the_training_rows() -> None:
+    # xgboost.spark sorts num_boost_round / early_stopping_rounds into train() keywords by this signature.
+    assert inspect.signature(train_on_validation_rows) == inspect.signature(xgboost.train)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    train, valid = xgboost.DMatrix(x[:150], label=y[:150]), xgboost.DMatrix(x[150:], label=y[150:])
+    history: dict = {}
+    booster = train_on_validation_rows({"objective": "binary:logistic", "eval_metric": "logloss"}, train,
+                                       num_boost_round=4, evals=[(train, "training"), (valid, "validation")],
+                                       evals_result=history, verbose_eval=False)
+    assert list(history) == ["validation"] and len(history["validation"]["logloss"]) == 4
+    assert booster.num_boosted_rounds() == 4
