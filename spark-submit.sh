@@ -35,7 +35,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${LAKEBOOST_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
-# The executors never start a JVM from the packed environment: pyspark's bundled jars stay out.
+# The executors never start a JVM from the packed environment: pyspark's bundled jars stay out
+# (and the CUDA libraries too, unless the job's config trains on a GPU: pack-excludes).
 PACK_EXCLUDE=('lib/python*/site-packages/pyspark/jars/*')
 die() { echo "spark-submit.sh: $2" >&2; exit "$1"; }
 "$ROOT/scripts/bootstrap.sh"
@@ -91,6 +92,11 @@ print("\n".join(r.split(";")[0] for r in requires("lakeboost") or []
                 if "extra ==" not in r or "extra == \"spark\"" in r))')"
   constraints="$("$PY" -m lakeboost.spark.cluster runtime-pins)"  # the versions installed here
   [ -z "${LAKEBOOST_PACK_PYTHON_PREFIX:-}" ] || prefix=(--python-prefix "$LAKEBOOST_PACK_PYTHON_PREFIX")
+  # What this job's config lets the pack leave out (the CUDA libraries unless it trains on a GPU).
+  local job_conf=() pattern
+  case " ${JOB_ARGS[*]:-} " in *" --conf-dir "*|*" --conf-dir="*) ;; *) job_conf=(--conf-dir "${LAKEBOOST_CONF_DIR:-$ROOT/conf}") ;; esac
+  while IFS= read -r pattern; do [ -z "$pattern" ] || PACK_EXCLUDE+=("$pattern"); done \
+    < <("$PY" -m lakeboost.spark.cluster pack-excludes "${JOB_ARGS[@]+"${JOB_ARGS[@]}"}" "${job_conf[@]+"${job_conf[@]}"}")
   key="$(printf '%s\n' "$requirements" "$constraints" "${prefix[@]+"${prefix[@]}"}" "${PACK_EXCLUDE[@]}" \
          "$("$PY" -c 'import platform, sys; print(sys.version, platform.machine())')" | sha256sum | cut -c1-16)"
   dir="$ROOT/build/pyenv/$key"
@@ -102,7 +108,7 @@ print("\n".join(r.split(";")[0] for r in requires("lakeboost") or []
     echo "spark-submit.sh: packing the executors' Python environment into $ENV_ARCHIVE (once per dependency set)" >&2
     printf '%s\n' "$requirements" >"$dir/requirements.txt"
     printf '%s\n' "$constraints" >"$dir/constraints.txt"
-    local excludes=() pattern
+    local excludes=()
     for pattern in "${PACK_EXCLUDE[@]}"; do excludes+=(--exclude "$pattern"); done
     rm -rf "$dir/venv"
     { "$PY" -m venv "$dir/venv" \

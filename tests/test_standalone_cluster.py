@@ -1,6 +1,6 @@
 """spark-submit.sh on a real Spark standalone cluster: a master and two 1-core workers on loopback.
 
-The pipeline's train, promote and score steps are submitted in client mode with the packed
+The pipeline's train and score steps are submitted in client mode with the packed
 Python environment (the default for a non-local master) against a copy of the shared demo
 lakehouse (its data steps are what every other end-to-end test already ran); the event log shows
 the xgboost fit's barrier stage running on both executors. A short local-mode submission checks
@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import Any
 import pytest
 from lakeboost.config import load_config
 from lakeboost.io import TableCatalog
-from lakeboost.spark.cluster import StandaloneCluster, runtime_pins
+from lakeboost.spark.cluster import CUDA_LIBRARIES, StandaloneCluster, pack_excludes, runtime_pins
 from pyspark.sql import SparkSession
 
 from tests.conftest import DEMO_OVERRIDES, REPO
@@ -109,6 +110,18 @@ def failure_report(submission: Submission, work_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def test_cpu_jobs_pack_without_the_cuda_libraries_and_gpu_jobs_with_them() -> None:
+    def excludes(*job_args: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-m", "lakeboost.spark.cluster", "pack-excludes", *job_args,
+                               "--conf-dir", str(REPO / "conf")], capture_output=True, text=True, check=True)
+        return done.stdout.split()
+
+    assert excludes("--only", "train") == [CUDA_LIBRARIES]
+    assert excludes("--set", "training.model.device=cuda") == []
+    assert excludes("--set", "training.model.no_such_field=1") == []  # unreadable config: keep everything
+    assert pack_excludes(load_config("local", conf_dir=REPO / "conf")) == [CUDA_LIBRARIES]
+
+
 def test_runtime_pins_are_the_installed_runtime_dependencies_without_dev_tools() -> None:
     pins = dict(pin.split("==") for pin in runtime_pins())
 
@@ -138,8 +151,9 @@ def test_pipeline_trains_on_both_workers_of_a_standalone_cluster(
                              # Spark 4 compresses event logs (zstd) by default; JSON lines are read here.
                              "--conf", "spark.eventLog.compress=false",
                              "--executor-cores", "1", "--executor-memory", "1g"], base,
-                            # The data steps and streaming add nothing to what this checks.
-                            ["--only", "train", "--only", "promote", "--only", "score"])
+                            # The data steps, streaming and promotion add nothing to what this
+                            # checks (the copied registry's champion is scored).
+                            ["--only", "train", "--only", "score"])
     finally:
         cluster.stop()
     assert cluster.processes_gone(), f"left running: {cluster.leftover_processes()}"
@@ -156,7 +170,7 @@ def test_pipeline_trains_on_both_workers_of_a_standalone_cluster(
     print(f"pipeline seconds (driver's own clock): {summary['seconds']}; "
           f"steps: { {k: v['seconds'] for k, v in summary['details'].items()} }")
     details = summary["details"]
-    assert sorted(details) == ["promote", "score", "train"] and details["train"]["model_version"] is not None
+    assert sorted(details) == ["score", "train"] and details["train"]["model_version"] is not None
 
     copied = load_config("local", overrides(base), conf_dir=REPO / "conf")
     catalog = TableCatalog(spark, copied.storage)

@@ -2,6 +2,8 @@
 
 * `runtime_pins()`: the installed versions of everything lakeboost needs at run time (not its
   test/dev extras); spark-submit.sh packs exactly these for the executors.
+* `pack_excludes(config)`: what the packed environment can leave out for this job: the CUDA
+  libraries (NCCL, ~470 MB, the bulk of the archive) unless it trains on a GPU.
 * `StandaloneCluster`: a Spark standalone master and workers as processes, for tests and demos,
   so that `spark-submit.sh --master spark://...` can be exercised end to end on one machine:
 
@@ -34,7 +36,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from lakeboost.errors import EnvironmentSetupError
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.errors import EnvironmentSetupError, LakeboostError
 from lakeboost.spark.java import ensure_java
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,31 @@ def runtime_pins(dist: str = "lakeboost", root_extras: tuple[str, ...] = ("spark
             if wanted:
                 stack.append((requirement.name, frozenset(requirement.extras)))
     return sorted(f"{name}=={version}" for name, version in pins.items())
+
+
+# xgboost loads NCCL (its multi-GPU collective) only for `device: cuda`; CPU training and
+# scoring never open it, so a CPU job ships ~470 MB less to every executor and the pack is
+# built and unpacked in about half the time.
+CUDA_LIBRARIES = "lib/python*/site-packages/nvidia/*"
+
+
+def pack_excludes(config: LakeboostConfig) -> list[str]:
+    """venv-pack exclusion patterns for a job with this config (nothing it can import at run time)."""
+    return [] if config.training.model.device == "cuda" else [CUDA_LIBRARIES]
+
+
+def _job_pack_excludes(job_args: list[str]) -> list[str]:
+    """pack_excludes for the config a job's own arguments (--env, --conf-dir, --set) select."""
+    from lakeboost.config import load_config
+    from lakeboost.runtime import base_parser
+
+    args, _ = base_parser("the job's config").parse_known_args(job_args)
+    try:
+        config = load_config(args.env, args.overrides, args.conf_dir)
+    except LakeboostError as exc:  # the job reports it; the pack keeps everything meanwhile
+        log.warning("config not loaded (%s): the packed environment keeps the CUDA libraries", exc)
+        return []
+    return pack_excludes(config)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -250,12 +278,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakeboost.spark.cluster", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("runtime-pins", help="print name==version for each runtime dependency")
+    commands.add_parser("pack-excludes", help="print the paths the job's packed environment leaves out; "
+                        "the job's own arguments follow (--env, --conf-dir, --set)")
     start = commands.add_parser("start", help="run a standalone cluster on loopback until interrupted")
     start.add_argument("--workers", type=int, default=2)
     start.add_argument("--cores", type=int, default=1, help="cores per worker")
     start.add_argument("--memory", default="2g", help="memory per worker")
     start.add_argument("--work-dir", type=Path, default=Path("build/standalone"))
-    args = parser.parse_args(argv)
+    args, job_args = parser.parse_known_args(argv)
+    if args.command == "pack-excludes":
+        sys.stdout.write("".join(f"{pattern}\n" for pattern in _job_pack_excludes(job_args)))
+        return 0
+    if job_args:
+        parser.error(f"unrecognized arguments: {' '.join(job_args)}")
     if args.command == "runtime-pins":
         sys.stdout.write("".join(f"{pin}\n" for pin in runtime_pins()))
         return 0
