@@ -107,6 +107,14 @@ def test_stored_training_set_is_reused_only_while_inputs_and_config_are_unchange
     assert stored_training_set(catalog, config, DATASET) is None
     rebuilt = current_training_set(catalog, config, DATASET)
     assert rebuilt.versions["silver.cbs"] == 1 and rebuilt.df.filter("txn_id = 'T4' AND label = 1").count() == 1
+    # The label rolled back (RESTORE to version 0, a commit of its own): the data the stored set
+    # was built from again, so it is current; a new write after the restore makes it stale.
+    catalog.delta_table("silver.cbs").restoreToVersion(0)
+    assert catalog.version("silver.cbs") == 2 and catalog.content_version("silver.cbs") == 0
+    assert stored_training_set(catalog, config, DATASET) is not None
+    catalog.write(ts(spark.createDataFrame([("T4", "2026-01-12 00:00:00")], "txn_id string, reported_at string"),
+                     "reported_at"), "silver.cbs")
+    assert catalog.content_version("silver.cbs") == 3 and stored_training_set(catalog, config, DATASET) is None
 
 
 def test_warm_up_leaves_out_examples_whose_windows_are_still_filling(spark: SparkSession, tmp_path: Path) -> None:

@@ -84,3 +84,10 @@ def test_versions_and_commits_read_from_the_log_match_delta_history(spark: Spark
         assert result.metrics == {k: int(v) for k, v in row["operationMetrics"].items() if v.isdigit()}
     assert [r.rows_written for r in results] == [2, 1, 0, 1]
     assert catalog.version("bronze.logged") == max(history) == 2
+    # Restores chain back to the data they restored: 3 restores 0, 5 restores 3 (so 0 again).
+    table = DeltaTable.forPath(spark, catalog.path("bronze.logged"))
+    table.restoreToVersion(0)
+    catalog.write(_rows(spark, [("e", 5, "v")]), "bronze.logged")
+    table.restoreToVersion(3)
+    assert [catalog.content_version("bronze.logged", v) for v in range(6)] == [0, 1, 2, 0, 4, 0]
+    assert catalog.content_version("bronze.logged") == 0 and catalog.content_version("bronze.missing") is None

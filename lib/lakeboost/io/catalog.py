@@ -134,6 +134,23 @@ class TableCatalog:
         row = first_row(self.delta_table(name).history(1).select("version", "operation", "operationMetrics"))
         return WriteResult(name, int(row["version"]), row["operation"], _counts(row["operationMetrics"]))
 
+    def content_version(self, name: str, version: int | None = None) -> int | None:
+        """The oldest version whose data `version` (default: the latest) has: a RESTORE commit
+        holds the data of the version it restored (a rolled-back bad write), so the chain of
+        restores is followed back. Whether something built from a table is still current is a
+        question about its data, not about how many commits it went through.
+
+        A restore given a timestamp, not a version, is taken as data of its own.
+        """
+        current = self.version(name) if version is None else version
+        while current is not None:
+            info = self._commit_info(name, current)
+            restored = (info.get("operationParameters") or {}).get("version")
+            if info.get("operation") != "RESTORE" or restored in (None, "null") or int(restored) >= current:
+                return current
+            current = int(restored)
+        return None
+
     # A path table's version and last commit come from its _delta_log directory: one listing
     # and one small file, where DeltaTable.history runs a Spark job (about 0.3 s on every write,
     # twice per write). Metastore tables, and a log without commit files, use history.
@@ -145,13 +162,21 @@ class TableCatalog:
         return max(versions) if versions else None
 
     def _commit_from_log(self, name: str, version: int) -> WriteResult:
+        info = self._commit_info(name, version)
+        return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
+
+    def _commit_info(self, name: str, version: int) -> dict:
+        """The commit's commitInfo (operation, operationParameters, operationMetrics); {} if none."""
+        if self.identifier(name):
+            rows = (self.delta_table(name).history().filter(F.col("version") == version)
+                    .select("operation", "operationParameters", "operationMetrics").collect())
+            return rows[0].asDict() if rows else {}
         text = read_text(self.spark, f"{self.path(name)}/_delta_log/{version:020d}.json")
         for line in text.splitlines():
             action = json.loads(line) if line.strip() else {}
             if "commitInfo" in action:
-                info = action["commitInfo"]
-                return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
-        return WriteResult(name, version)
+                return dict(action["commitInfo"])
+        return {}
 
     def _require(self, name: str) -> None:
         if not self.exists(name):
