@@ -178,9 +178,8 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
 def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet | None:
     """gold.training_set as the features step wrote (and audited) it, when it is what
     build_training_set would build now: the same data in every input table (the same versions,
-or a restore of them) and the same
-    configuration (an explicit cutoff is part of it; otherwise the cutoff follows from the
-    versions). None when there is none or it is stale."""
+    or a restore of them) and the same configuration (an explicit cutoff is part of it;
+    otherwise the cutoff follows from the versions). None when there is none or it is stale."""
     if not catalog.exists(TRAINING_SET):
         return None
     commit = first_row(catalog.delta_table(TRAINING_SET).history(1).select("version", "userMetadata"))
@@ -192,8 +191,10 @@ or a restore of them) and the same
     if set(built_from) != set(tables) or lineage.get("config_digest") != config_digest(cfg, dataset):
         return None
     for table in tables:
-        now = catalog.content_version(table)
-        if now is None or now != catalog.content_version(table, int(built_from[table])):
+        latest, built = catalog.version(table), int(built_from[table])
+        if latest == built:
+            continue  # the usual case: no commit since, no restore chain to read
+        if latest is None or catalog.content_version(table, latest) != catalog.content_version(table, built):
             return None
     return TrainingSet(catalog.read(TRAINING_SET, version=int(commit["version"])), lineage["versions"],
                        dt.datetime.fromisoformat(lineage["cutoff"]), tuple(lineage["feature_columns"]),
