@@ -17,7 +17,7 @@ demo: bootstrap
 TEST_WORKERS ?= 2
 
 test: bootstrap
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(ARGS)
 
 test-fast: bootstrap
 	$(PY) -m pytest -m "not e2e" $(ARGS)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import itertools
+import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,25 +64,86 @@ DEMO_OVERRIDES = ["demo.rows=12000", "demo.days=120", "training.model.n_estimato
                   "training.model.params={max_depth: 4, learning_rate: 0.1}", "monitor.min_window_rows=100"]
 
 
-def demo_config(root: Path, overrides: list[str] | None = None):
-    """The demo config rooted in `root` (the e2e lakehouse), plus `overrides`."""
-    return load_config("local", [f"storage.root={root}/lake", f"storage.landing={root}/landing",
+def demo_config(root: Path, overrides: list[str] | None = None, *, landing: Path | None = None):
+    """The demo config rooted in `root` (the e2e lakehouse), plus `overrides`; the landing zone
+    is `root`/landing unless given."""
+    landing = landing or root / "landing"
+    return load_config("local", [f"storage.root={root}/lake", f"storage.landing={landing}",
                                  *DEMO_OVERRIDES, *(overrides or [])],
                        conf_dir=REPO / "conf",
-                       environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{root}/landing/customers.db"})
+                       environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{landing}/customers.db"})
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Held by one process at a time (the suite's pytest-xdist workers)."""
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory every process of this pytest run shares (xdist workers' basetemps sit in it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
-    """The whole pipeline run once on a small demo (end-to-end tests share it): (config, details)."""
-    from lakeboost.pipeline import run_pipeline, select_steps
+    """The whole pipeline run once on a small demo for the whole test run: (config, details).
 
-    root = tmp_path_factory.mktemp("demo")
+    The first process to need it builds it (the others wait for it); each process then works on
+    its own copy of the lakehouse, since end-to-end tests add model versions, move the champion
+    and write tables of their own. The copies share the built landing zone (the ingest
+    checkpoints name its files: re-running ingest on a copy finds them consumed) and the built
+    MLflow artifact store (new runs write under their own run ids); the built lakehouse itself
+    is never touched after the build.
+    """
+    from lakeboost.pipeline import run_pipeline, select_steps
+    from lakeboost.train.tracking import use_tracking
+
     mp = pytest.MonkeyPatch()
     mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
-    config = demo_config(root)
-    summary = run_pipeline(spark, config, select_steps(config))
-    # The table versions the run ended with: later tests add tables and versions of their own.
-    summary.details["pipeline_versions"] = dict(summary.versions)
-    yield config, summary.details
+    built = _run_root(tmp_path_factory) / "demo-lakehouse"
+    recorded = built / "details.json"
+    with _exclusive(built.with_suffix(".lock")):
+        if not recorded.exists():
+            shutil.rmtree(built, ignore_errors=True)
+            config = demo_config(built)
+            summary = run_pipeline(spark, config, select_steps(config))
+            # The table versions the run ended with: later tests add tables and versions of their own.
+            details = {**summary.details, "pipeline_versions": dict(summary.versions)}
+            recorded.write_text(json.dumps(details, default=str))
+    root = tmp_path_factory.mktemp("demo")
+    shutil.copytree(built / "lake", root / "lake")
+    config = demo_config(root, landing=built / "landing")
+    use_tracking(config)
+    yield config, json.loads(recorded.read_text())
     mp.undo()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end files first, so that `-n 2 --dist loadfile` starts the long files while the
+    short ones can still fill the gaps at the end (`make test` passes --no-loadscope-reorder:
+    xdist would otherwise order files by their number of tests, leaving the one-test,
+    ten-minute files for last). Among them, files without the shared demo come first and
+    alternate with those that use it, so one worker builds the demo lakehouse while the other
+    has work of its own. The order within a file is kept."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def is_e2e(tests: list[pytest.Item]) -> bool:
+        return any(item.get_closest_marker("e2e") for item in tests)
+
+    def uses_demo(tests: list[pytest.Item]) -> bool:
+        return any("demo" in getattr(item, "fixturenames", ()) for item in tests)
+
+    e2e = [tests for tests in files.values() if is_e2e(tests)]
+    alone, with_demo = [t for t in e2e if not uses_demo(t)], [t for t in e2e if uses_demo(t)]
+    interleaved = [tests for pair in itertools.zip_longest(alone, with_demo) for tests in pair if tests]
+    rest = [tests for tests in files.values() if not is_e2e(tests)]
+    items[:] = [item for tests in [*interleaved, *rest] for item in tests]

@@ -33,11 +33,10 @@ def _log_commits(catalog: TableCatalog, table: str) -> int:
 
 
 def _start_scorer(config, overrides: list[str]) -> subprocess.Popen:
-    root = Path(config.storage.root).parent
     sets = [f"storage.root={config.storage.root}", f"storage.landing={config.storage.landing}",
             *DEMO_OVERRIDES, *overrides]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "LAKEBOOST_PII_KEY": DEMO_PII_KEY,
-           "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{root}/landing/customers.db"}
+           "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{config.storage.landing}/customers.db"}
     argv = [sys.executable, str(REPO / "jobs/score_stream.py")]
     for item in sets:
         argv += ["--set", item]
