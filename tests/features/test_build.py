@@ -21,7 +21,7 @@ FEATURES = FeatureSetConfig.model_validate({
     "groups": {"cust": {"entity": "customer_id", "windows": ["1d", "3d"], "aggs": {"amount": ["sum", "max"]},
                         "last_value": ["amount"], "time_since_last": True}},
     "label_rates": {"merch_cb": {"entity": "merchant_id", "labels": "silver.cbs", "label_key": "txn_id",
-                                 "reported_at": "reported_at", "window": "2d"}},
+                                 "available_at": "reported_at", "window": "2d"}},
     "ratios": {"amount_vs_3d_max": "amount / nullif(cust_amount_max_3d, 0)"},
 })
 

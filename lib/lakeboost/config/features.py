@@ -41,13 +41,14 @@ class LabelRateGroup(Frozen):
 
     Only labels *reported* before the event count: a label filed next week is not known.
     The labels are the dataset's presence label (`dataset.label`) unless `labels` names
-    another table, matched by `label_key` to the event key and known from `reported_at`.
+    another table, matched by `label_key` to the event key and known from its `available_at` column
+    (the same word as `dataset.label.available_at`).
     """
 
     entity: tuple[str, ...] = Field(min_length=1)
     labels: str | None = None
     label_key: tuple[str, ...] | None = None
-    reported_at: str | None = None
+    available_at: str | None = None
     window: str = "90d"
     prior_rate: float = Field(0.02, ge=0, le=1)
     prior_weight: float = Field(20.0, ge=0)  # pseudo-events: shrinks rates of small entities

@@ -123,9 +123,9 @@ def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -
                         "no `labels` table and the dataset's label is not a presence label"
             elif rate.labels not in tables:
                 yield _at(f"gold.features.{name}.label_rates.{rate_name}.labels"), _unknown(rate.labels, tables)
-            elif rate.reported_at is None:
-                yield _at(f"gold.features.{name}.label_rates.{rate_name}.reported_at"), \
-                    f"a label rate over its own `labels` table needs `label_rates.{rate_name}.reported_at`"
+            elif rate.available_at is None:
+                yield _at(f"gold.features.{name}.label_rates.{rate_name}.available_at"), \
+                    f"a label rate over its own `labels` table needs `label_rates.{rate_name}.available_at`"
         if dataset is not None:
             yield from _outcome_problems(name, features, dataset)
         for custom in features.custom:

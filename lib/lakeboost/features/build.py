@@ -47,7 +47,7 @@ def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str
         inputs[dataset.events] += [outcome_availability(outcome_group, dataset)]
     for group in features.label_rates.values():
         source = label_source(group, dataset)
-        inputs.setdefault(source.table, []).append(f"`{source.reported_at}`")
+        inputs.setdefault(source.table, []).append(f"`{source.available_at}`")
     return {table: list(dict.fromkeys(times)) for table, times in inputs.items()}
 
 

@@ -23,14 +23,14 @@ class LabelSource:
 
     table: str
     key: tuple[str, ...]
-    reported_at: str
+    available_at: str
 
 
 def label_source(group: LabelRateGroup, dataset: DatasetConfig) -> LabelSource:
     """The group's own labels table, or the dataset's presence label (validated at load)."""
     if group.labels is not None:
-        assert group.reported_at is not None  # checked when the config loads
-        return LabelSource(group.labels, group.label_key or dataset.key, group.reported_at)
+        assert group.available_at is not None  # checked when the config loads
+        return LabelSource(group.labels, group.label_key or dataset.key, group.available_at)
     assert isinstance(dataset.label, PresenceLabel)  # checked when the config loads
     return LabelSource(dataset.label.table, dataset.label_key, dataset.label.available_at)
 
@@ -52,11 +52,11 @@ def with_label_rate(events: DataFrame, labels: DataFrame, *, name: str, group: L
     entity = list(group.entity)
     # Labels are few (about the positive rate of events): broadcast them to the lookup.
     keyed_labels = labels.select(*[F.col(c).alias(k) for c, k in zip(source.key, event_key, strict=True)],
-                                 F.col(source.reported_at).alias("__reported_at"))
+                                 F.col(source.available_at).alias("__available_at"))
     label_rows = (
         lookup.select(*event_key, *entity)
         .join(F.broadcast(keyed_labels), on=list(event_key), how="inner")
-        .select(*entity, F.col("__reported_at").cast("long").alias(TIME))
+        .select(*entity, F.col("__available_at").cast("long").alias(TIME))
     )
     seconds = duration_seconds(group.window)
     frame = Window.partitionBy(*entity).orderBy(TIME).rangeBetween(-seconds, -1)
