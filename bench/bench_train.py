@@ -1,6 +1,7 @@
 """Training wall time of the demo model: xgboost.spark with 1 and 2 workers against native xgboost.train.
 
     .venv/bin/python bench/bench_train.py --rows 1000000 [--work /tmp/lakeboost-bench]
+        [--workers 1,2] [--skip-as-shipped]
 
 Reuses the lakehouse bench_features.py leaves in WORK/rowsN/lake (the gold feature table is
 brought up to date first: a no-op when it is). The training set is cached and counted once, so
@@ -13,6 +14,12 @@ xgboost.spark's own fit (it also scores the training rows every round and counts
 a Spark job first), the before of lakeboost's fit. The breakdown times, on the laid-out fit
 partitions, what a fit does before training: reading the cached partition, the Arrow batches
 into pandas in the Python worker, and the QuantileDMatrix build (the slowest worker's seconds).
+Each Spark fit prints its phases (the time before worker 0 starts boosting: job start, rows to
+the Python workers, DMatrix; boosting; the model back to the driver). "native-same-rounds" trains
+exactly the Spark fit's boosted rounds (no early stopping, the validation rows still evaluated each
+round): the like-for-like baseline of the ratios. The layout's stages print their largest task's
+input (the deal must not sort a stratum in one task), and the whole run its peak resident memory
+(the bench's process tree: driver JVM and Python workers) next to the pre-flight planner's estimate.
 A Spark fit that fails is reported and re-run once
 with one Arrow batch per worker partition (WORKAROUND below), labelled "+1batch".
 """
@@ -28,7 +35,7 @@ from typing import Any
 import lakeboost.train.fit as lakeboost_fit
 import pandas as pd
 import xgboost as xgb
-from _common import bench_arguments  # bench/ is the script's directory
+from _common import PeakMemory, bench_arguments, largest_tasks  # bench/ is the script's directory
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.build import build_features
@@ -37,6 +44,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.pipeline import run_pipeline
 from lakeboost.spark import build_spark
 from lakeboost.train.fit import estimator_params
+from lakeboost.train.preflight import estimated_bytes_per_worker
 from lakeboost.train.prepare import (
     VALID,
     apply_frequency_encodings,
@@ -66,10 +74,10 @@ SPARK_ONLY = {"features_col", "label_col", "num_workers", "validation_indicator_
               "n_estimators", "early_stopping_rounds", "weight_col"}
 
 
-def load(rows: int, days: int, work: Path) -> LakeboostConfig:
+def load(rows: int, days: int | None, work: Path) -> LakeboostConfig:
     os.environ.setdefault("LAKEBOOST_PII_KEY", "bench-only-key-0123456789abcdef")
     return load_config("local", [f"storage.root={work}/lake", f"storage.landing={work}/landing",
-                                 f"demo.rows={rows}", f"demo.days={days}"],
+                                 f"demo.rows={rows}", *([f"demo.days={days}"] if days else [])],
                        environ={**os.environ, "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{work}/landing/customers.db"})
 
 
@@ -117,11 +125,18 @@ def fit_breakdown(training: TrainingSet, cfg: TrainingConfig, num_workers: int) 
     encodings = fit_frequency_encodings(examples.filter(F.col(SPLIT) == "train"), categorical)
     fitted = apply_frequency_encodings(examples, encodings).withColumn(VALID, F.col(SPLIT) == "valid") \
         .filter(F.col(SPLIT).isin("train", "valid"))
+    spark = training.df.sparkSession
+    spark.sparkContext.setJobGroup("layout", "worker layout and cache")
+    started = time.monotonic()
     data = layout_for_workers(fitted, num_workers=num_workers, label=label, key=training.key) \
         .select(*features, label, VALID).persist(StorageLevel.MEMORY_AND_DISK)
-    started = time.monotonic()
     rows = data.count()
     print(f"{'breakdown-layout+cache':<25} rows={rows}  seconds={time.monotonic() - started:8.1f}")
+    spark.sparkContext.setJobGroup("other", "")
+    for line in largest_tasks(spark, "layout"):
+        print(f"{'breakdown-layout-stage':<25} {line}")
+    per_worker = data.groupBy(F.spark_partition_id().alias("p")).count().collect()
+    print(f"{'breakdown-layout-balance':<25} rows_per_worker={sorted(r['count'] for r in per_worker)}")
 
     def phases(build: str):
         def run(batches):
@@ -162,7 +177,10 @@ def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int
           f"test_roc_auc={test['roc_auc']:.4f}  test_pr_auc={test['pr_auc']:.4f}  "
           f"valid_pr_auc={valid['pr_auc']:.4f}  train_model_seconds={total:8.1f}  {load_text()}")
     booster = result.model.get_booster()
-    print(f"{'':<25} boosted_rounds={booster.num_boosted_rounds()}  best_iteration={booster.attr('best_iteration')}")
+    phases = result.fit_phases
+    print(f"{'':<25} boosted_rounds={booster.num_boosted_rounds()}  best_iteration={booster.attr('best_iteration')}"
+          + ("" if phases is None else f"  before_boosting={phases.before_boosting:.1f}  "
+             f"boosting={phases.boosting:.1f}  after_boosting={phases.after_boosting:.1f}"))
     return result
 
 
@@ -199,20 +217,24 @@ def native_params(cfg: TrainingConfig, features: list[str], label: str, weight: 
 
 
 def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features: list[str], target: str,
-                 weight: float | None, nthread: int, *, eval_train: bool = False) -> float:
+                 weight: float | None, nthread: int, *, eval_train: bool = False,
+                 fixed_rounds: int | None = None) -> float:
+    """xgboost.train on the driver; `fixed_rounds`: exactly that many rounds, no early stopping."""
     params = native_params(cfg, features, target, weight, nthread)
     started = time.monotonic()
     dtrain = xgb.DMatrix(frames["train"][features], label=frames["train"][target], nthread=nthread)
     dvalid = xgb.DMatrix(frames["valid"][features], label=frames["valid"][target], nthread=nthread)
     dmatrix_seconds = time.monotonic() - started
     evals = [(dtrain, "train"), (dvalid, "valid")] if eval_train else [(dvalid, "valid")]
-    booster = xgb.train(params, dtrain, num_boost_round=cfg.model.n_estimators, evals=evals,
-                        early_stopping_rounds=cfg.model.early_stopping_rounds, verbose_eval=False)
+    stopping = None if fixed_rounds else cfg.model.early_stopping_rounds
+    booster = xgb.train(params, dtrain, num_boost_round=fixed_rounds or cfg.model.n_estimators, evals=evals,
+                        early_stopping_rounds=stopping, verbose_eval=False)
     seconds = time.monotonic() - started
-    rounds = booster.best_iteration + 1 if cfg.model.early_stopping_rounds else booster.num_boosted_rounds()
+    rounds = booster.best_iteration + 1 if stopping else booster.num_boosted_rounds()
     test = frames["test"]
     scores = booster.predict(xgb.DMatrix(test[features], nthread=nthread), iteration_range=(0, rounds))
-    label = f"native-nthread={nthread}" + ("+evaltrain" if eval_train else "")
+    label = f"native-nthread={nthread}" + ("+evaltrain" if eval_train else "") + \
+        ("-same-rounds" if fixed_rounds else "")
     print(f"{label:<25} fit_seconds={seconds:8.1f}  rounds={rounds:>4}  dmatrix_seconds={dmatrix_seconds:.1f}  "
           f"test_roc_auc={roc_auc_score(test[target], scores):.4f}  "
           f"test_pr_auc={average_precision_score(test[target], scores):.4f}  "
@@ -220,8 +242,19 @@ def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features:
     return seconds
 
 
+def extra_arguments(parser) -> None:
+    parser.add_argument("--workers", default="1,2", help="the Spark fits' num_workers, comma-separated")
+    parser.add_argument("--skip-as-shipped", action="store_true", help="leave out xgboost.spark's own fit")
+
+
 def main() -> None:
-    args = bench_arguments(__doc__ or "")
+    args = bench_arguments(__doc__ or "", extra_arguments)
+    with PeakMemory() as memory:
+        run(args)
+    print(f"{'memory':<25} {memory.text()}  (the whole run)")
+
+
+def run(args) -> None:
     config = load(args.rows, args.days, Path(args.work) / f"rows{args.rows}")
     spark = build_spark(config.spark, app_name="lakeboost-bench")
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # faster toPandas for the baseline
@@ -247,9 +280,20 @@ def main() -> None:
     print(f"{'config':<25} n_estimators={cfg.model.n_estimators}  "
           f"early_stopping_rounds={cfg.model.early_stopping_rounds}  params={cfg.model.params}  "
           f"spark.task.cpus={spark.sparkContext.getConf().get('spark.task.cpus', '1')}")
-    spark_results = {n: bench_spark(training, cfg, n) for n in (1, 2)}
-    bench_as_shipped(training, cfg, 2)
-    fit_breakdown(training, cfg, 2)
+    workers = [int(n) for n in args.workers.split(",")]
+    spark_results = {}
+    for n in workers:
+        with PeakMemory() as memory:
+            spark_results[n] = bench_spark(training, cfg, n)
+        result = spark_results[n][1]
+        rows = sum(sum(c.values()) for s, c in result.split_counts.items() if s in ("train", "valid")) \
+            if result else 0
+        estimate = estimated_bytes_per_worker(rows, len(features), n) * n
+        print(f"{'memory-workers=' + str(n):<25} {memory.text()}  planner_estimate_gib={estimate / 2**30:.2f} "
+              f"(all {n} workers' training matrices: {rows} fit rows before down-sampling x {len(features)} features)")
+    if not args.skip_as_shipped:
+        bench_as_shipped(training, cfg, max(workers))
+    fit_breakdown(training, cfg, max(workers))
 
     started = time.monotonic()
     frames, weight = native_matrices(training, cfg)
@@ -259,6 +303,11 @@ def main() -> None:
     print(f"{'native-params':<25} {native_params(cfg, features, target, weight, 1)}")
     native_seconds = {n: bench_native(frames, cfg, features, target, weight, n) for n in (1, 2)}
     bench_native(frames, cfg, features, target, weight, 1, eval_train=True)
+    same_rounds = {}
+    for n, (label, result) in spark_results.items():
+        if result is not None and n in native_seconds:  # n workers x 1 thread against n threads
+            rounds = result.model.get_booster().num_boosted_rounds()
+            same_rounds[label] = bench_native(frames, cfg, features, target, weight, n, fixed_rounds=rounds)
     test = frames["test"]
     for label, result in spark_results.values():
         if result is not None:  # cross-check of lakeboost's distributed test AUC on the same rows
@@ -270,6 +319,8 @@ def main() -> None:
         seconds = result.seconds if result is not None else None
         ratios = "  ".join(f"vs_nthread={n}={seconds / s:6.2f}x" if seconds else f"vs_nthread={n}=n/a"
                            for n, s in native_seconds.items())
+        if seconds and label in same_rounds:
+            ratios += f"  vs_same_rounds_same_threads={seconds / same_rounds[label]:6.2f}x"
         print(f"{'ratio-' + label:<25} {ratios}")
     print(f"{'total':<25} seconds={time.monotonic() - started_all:8.1f}")
     spark.stop()

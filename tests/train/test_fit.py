@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import xgboost
-from lakeboost.train.fit import train_on_validation_rows, worker_threads
+from lakeboost.train.fit import (
+    BOOSTING_ENDED,
+    BOOSTING_STARTED,
+    fit_phases,
+    train_on_validation_rows,
+    worker_threads,
+)
 
 
 def test_worker_threads_share_a_local_machine_and_follow_spark_on_a_cluster() -> None:
@@ -28,3 +36,19 @@ def test_the_validation_only_train_reads_as_xgboost_train_and_drops_only_the_tra
                                        evals_result=history, verbose_eval=False)
     assert list(history) == ["validation"] and len(history["validation"]["logloss"]) == 4
     assert booster.num_boosted_rounds() == 4
+
+
+def test_fit_phases_split_the_wall_time_at_the_workers_boosting_and_leave_no_attribute_behind() -> None:
+    rng = np.random.default_rng(1)
+    train = xgboost.DMatrix(rng.normal(size=(50, 2)), label=rng.integers(0, 2, 50))
+    booster = train_on_validation_rows({"objective": "binary:logistic"}, train, num_boost_round=2)
+    began, ended = float(booster.attr(BOOSTING_STARTED)), float(booster.attr(BOOSTING_ENDED))
+    assert began <= ended
+
+    model = SimpleNamespace(get_booster=lambda: booster)
+    phases = fit_phases(model, started=began - 3.0, ended=ended + 0.5)
+
+    assert phases is not None and phases.before_boosting == pytest.approx(3.0)
+    assert phases.boosting == pytest.approx(ended - began) and phases.after_boosting == pytest.approx(0.5)
+    assert booster.attr(BOOSTING_STARTED) is None and booster.attr(BOOSTING_ENDED) is None
+    assert fit_phases(model, started=0.0, ended=1.0) is None  # nothing recorded: no phases

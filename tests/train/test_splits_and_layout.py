@@ -16,6 +16,7 @@ from lakeboost.train.prepare import (
     WORKER,
     layout_for_workers,
     layout_problems,
+    partition_counts,
     partition_keys,
     scale_pos_weight,
 )
@@ -57,7 +58,10 @@ def test_every_worker_gets_both_classes_and_validation_rows_at_two_percent(spark
         F.sum("label").alias("pos"), F.sum(F.col(VALID).cast("int")).alias("valid"), F.count("*").alias("n")).collect()
     assert len(per_worker) == 4
     assert all(r.pos >= 4 and r.valid >= 20 for r in per_worker)
-    assert layout_problems(laid, num_workers=4, label="label", classes=2) == []
+    assert layout_problems(partition_counts(laid, label="label"), num_workers=4, classes=2) == []
+    one_sided = laid.filter((F.spark_partition_id() != 1) | (F.col("label") == 0))
+    assert layout_problems(partition_counts(one_sided, label="label"), num_workers=4, classes=2) == [
+        f"worker partition 1: 1 class(es), {per_worker_valid(laid, 1)} validation rows"]
 
 
 def test_class_weight_comes_from_the_training_split_and_needs_both_classes() -> None:
@@ -114,3 +118,7 @@ def test_exact_quantiles_are_the_ranked_values_whatever_the_partitioning(spark: 
     expected = [values[max(math.ceil(p * len(values)), 1) - 1] for p in probabilities]
     for layout in (df, df.repartition(7), df.coalesce(1), df.orderBy(F.desc("t"))):
         assert exact_quantiles(layout, "t", probabilities) == expected
+
+
+def per_worker_valid(df, partition: int) -> int:
+    return df.filter(F.spark_partition_id() == partition).filter(F.col(VALID)).count()

@@ -83,18 +83,16 @@ def test_regression_and_multiclass_train_evaluate_and_score_their_own_way(spark:
     assert {r.predicted_label for r in classes} == {0, 1, 2}
 
 
-def test_fit_survives_many_arrow_batches_per_worker(binary_set: TrainingSet) -> None:
-    """xgboost.spark fails on a batch with only training or only validation rows: with small
-    batches (as with Spark's 10k default on a real training set) the layout must mix them."""
-    spark = binary_set.df.sparkSession
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    previous = spark.conf.get(key)
-    spark.conf.set(key, "200")
-    try:
-        result = train_model(binary_set, TrainingConfig.model_validate(FAST))
-    finally:
-        spark.conf.set(key, previous)
-    assert result.metrics["test"]["roc_auc"] > 0.72
+def test_workers_reading_files_train_the_model_xgboost_sparks_stream_trains(binary_set: TrainingSet) -> None:
+    """The rows handed over as files (the local default) and through xgboost.spark's Arrow stream
+    (a cluster's default without a shared directory) give the same trees: same rows, same order."""
+    from_files = train_model(binary_set, TrainingConfig.model_validate(FAST))
+    streamed = train_model(binary_set, TrainingConfig.model_validate(
+        {**FAST, "model": {**FAST["model"], "worker_data": "spark"}}))
+    assert streamed.metrics["test"]["roc_auc"] > 0.72
+    assert from_files.fit_phases is not None and streamed.fit_phases is not None
+    assert from_files.model.get_booster().get_dump() == streamed.model.get_booster().get_dump()
+    assert from_files.metrics["test"] == streamed.metrics["test"]
 
 
 def test_binary_scores_are_calibrated_probabilities_and_scoring_applies_the_calibrator(

@@ -95,6 +95,15 @@ class ModelConfig(Frozen):
     # machine's task slots shared among the workers (nothing else runs during the fit, and one
     # worker with every core skips the workers' per-level exchange of histograms).
     worker_threads: int | None = Field(None, ge=1)
+    # How the fit's rows reach the xgboost workers. files: written once as Parquet (features as
+    # float32), each worker reading its own file with pyarrow; spark: xgboost.spark's own stream
+    # (every row converted to Arrow and pandas in the fit). auto: files on a local master (a
+    # temporary directory) or wherever worker_files_dir is set, else spark.
+    worker_data: Literal["auto", "files", "spark"] = "auto"
+    # A directory every executor can read (pyarrow opens it: a local or mounted path, s3://,
+    # gs://, hdfs://, abfs://), e.g. under the lakehouse's storage; each fit uses and then
+    # removes its own subdirectory.
+    worker_files_dir: str | None = None
     fit_retries: int = Field(1, ge=0)
     seed: int = 7
 

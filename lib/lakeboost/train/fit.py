@@ -8,6 +8,8 @@ measures both): it evaluates the eval metric on the *training* rows every round 
 validation rows (at 500k rows and aucpr, a sort of the whole partition per round, for a curve
 lakeboost never reads: early stopping watches validation), and a classifier counts the label's
 distinct values with a Spark job over the data before the fit (the trainer has counted them).
+And where the workers can read a shared directory, the rows reach them as files written once
+(worker_files.py) instead of xgboost.spark's per-fit conversion of every row to Arrow and pandas.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import xgboost
@@ -27,6 +30,7 @@ from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 from lakeboost.config.training import ModelConfig
 from lakeboost.errors import TrainingError
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.train.worker_files import WorkerFileReader
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_METRIC = {"binary:logistic": "aucpr", "multi:softprob": "mlogloss",
@@ -61,10 +65,47 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
     return params
 
 
-class _WorkerThreads:
-    """An xgboost.spark estimator whose workers train with `threads` threads (None: spark.task.cpus)."""
+_ORIGINAL_WORKER_GLOBALS = {name: getattr(xgboost_spark_core, name)
+                            for name in ("worker_train", "create_dmatrix_from_partitions")}
+_worker_globals_lock = threading.Lock()
+
+
+class _LakeboostWorkers:
+    """An xgboost.spark estimator whose workers train with `threads` threads (None: spark.task.cpus),
+    watch the validation rows only, and read their rows with `worker_files` when it is set.
+
+    xgboost.spark's worker function is a closure, pickled by value together with the current
+    values of the module globals it calls (`worker_train`, `create_dmatrix_from_partitions`)
+    when the fit builds its job. lakeboost puts its own in those globals for that moment only,
+    under a lock: concurrent fits (tuning trials in threads) each pickle their own, and the
+    module is itself again before the fit's job runs.
+    """
 
     threads: int | None = None
+    worker_files: WorkerFileReader | None = None
+    _holding_globals = False
+
+    def _fit(self, dataset: DataFrame):
+        _worker_globals_lock.acquire()
+        self._holding_globals = True
+        xgboost_spark_core.worker_train = train_on_validation_rows  # type: ignore[attr-defined]
+        if self.worker_files is not None:
+            xgboost_spark_core.create_dmatrix_from_partitions = self.worker_files  # type: ignore[attr-defined]
+        try:
+            return super()._fit(dataset)  # type: ignore[misc]
+        finally:
+            self._restore_worker_globals()
+
+    def _try_stage_level_scheduling(self, rdd):
+        self._restore_worker_globals()  # called once the job's worker function is pickled
+        return super()._try_stage_level_scheduling(rdd)  # type: ignore[misc]
+
+    def _restore_worker_globals(self) -> None:
+        if self._holding_globals:
+            for name, value in _ORIGINAL_WORKER_GLOBALS.items():
+                setattr(xgboost_spark_core, name, value)
+            self._holding_globals = False
+            _worker_globals_lock.release()
 
     def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
@@ -73,12 +114,13 @@ class _WorkerThreads:
         return booster, train_call, dmatrix
 
 
-class LakeboostRegressor(_WorkerThreads, SparkXGBRegressor):
-    """SparkXGBRegressor with lakeboost's worker threads."""
+class LakeboostRegressor(_LakeboostWorkers, SparkXGBRegressor):
+    """SparkXGBRegressor with lakeboost's workers."""
 
 
-class KnownClassesClassifier(_WorkerThreads, SparkXGBClassifier):
-    """SparkXGBClassifier told its number of classes, so the fit skips its counting pass."""
+class KnownClassesClassifier(_LakeboostWorkers, SparkXGBClassifier):
+    """SparkXGBClassifier with lakeboost's workers, told its number of classes (the fit skips its
+    counting pass)."""
 
     num_classes = 2
 
@@ -96,43 +138,25 @@ class KnownClassesClassifier(_WorkerThreads, SparkXGBClassifier):
         return params
 
 
+# Booster attributes the worker sets (epoch seconds when boosting started and ended) so the driver
+# can split a fit's wall time; read and removed by `fit_phases`, never saved with the model.
+BOOSTING_STARTED, BOOSTING_ENDED = "lakeboost_boosting_started", "lakeboost_boosting_ended"
+
+
 def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, evals: Any = (),
                              **kwargs: Any) -> Any:
-    """`xgboost.train` as a worker runs it, watching the validation rows only (see the module doc)."""
+    """`xgboost.train` as a worker runs it, watching the validation rows only (see the module doc),
+    with the boosting's start and end times on the booster (see `fit_phases`)."""
     watched = [(matrix, name) for matrix, name in evals or () if name != "training"]
-    return xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
+    started = time.time()
+    booster = xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
+    booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())})
+    return booster
 
 
 # xgboost.spark sorts its parameters into train() keywords and booster parameters by the worker
 # function's signature (num_boost_round, early_stopping_rounds...): it must read as train()'s.
 train_on_validation_rows.__signature__ = inspect.signature(xgboost.train)  # type: ignore[attr-defined]
-
-
-_XGBOOST_WORKER_TRAIN = xgboost_spark_core.worker_train  # type: ignore[attr-defined]
-_worker_train_lock = threading.Lock()
-_fits_running = 0
-
-
-@contextmanager
-def validation_only_evaluation():
-    """Workers call `train_on_validation_rows` instead of `xgboost.train` for fits started inside.
-
-    xgboost.spark's worker function reads the module global `worker_train` when the fit's
-    closure is pickled (by reference: lakeboost is importable on every executor); a counter
-    restores it once the last of concurrent fits (tuning trials in threads) has started.
-    """
-    global _fits_running
-    with _worker_train_lock:
-        if _fits_running == 0:
-            xgboost_spark_core.worker_train = train_on_validation_rows  # type: ignore[attr-defined]
-        _fits_running += 1
-    try:
-        yield
-    finally:
-        with _worker_train_lock:
-            _fits_running -= 1
-            if _fits_running == 0:
-                xgboost_spark_core.worker_train = _XGBOOST_WORKER_TRAIN  # type: ignore[attr-defined]
 
 
 def worker_threads(configured: int | None, *, master: str, task_slots: int, num_workers: int) -> int | None:
@@ -145,23 +169,53 @@ def worker_threads(configured: int | None, *, master: str, task_slots: int, num_
     return None
 
 
+@dataclass(frozen=True)
+class FitPhases:
+    """Where a fit's wall time went, split by worker 0's boosting start and end (epoch seconds).
+
+    before_boosting: the Spark job's start, the Python workers, the rows sent to them and the
+    DMatrix build; boosting: xgboost.train; after_boosting: the model's trip back to the driver.
+    """
+
+    before_boosting: float
+    boosting: float
+    after_boosting: float
+
+
+def fit_phases(model, *, started: float, ended: float) -> FitPhases | None:
+    """The phases of a fit that ran from `started` to `ended` (time.time()); the booster's timing
+    attributes are removed. None when the fit did not record them (not a lakeboost estimator)."""
+    booster = model.get_booster()
+    begin, end = booster.attr(BOOSTING_STARTED), booster.attr(BOOSTING_ENDED)
+    booster.set_attr(**{BOOSTING_STARTED: None, BOOSTING_ENDED: None})
+    if begin is None or end is None:
+        return None
+    return FitPhases(float(begin) - started, float(end) - float(begin), ended - float(end))
+
+
 def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int,
-                     num_classes: int = 2, threads: int | None = None):
-    """Fit, retrying the whole fit up to `retries` times; raise TrainingError with the cause."""
+                     num_classes: int = 2, threads: int | None = None,
+                     worker_files: WorkerFileReader | None = None) -> tuple[Any, FitPhases | None]:
+    """Fit, retrying the whole fit up to `retries` times; raise TrainingError with the cause.
+    Returns the model and where its fit's time went."""
     last_error = ""
     for attempt in range(retries + 1):
         started = time.monotonic()
+        started_epoch = time.time()
         try:
             if is_classification(objective):
                 estimator: Any = KnownClassesClassifier(**params)
                 estimator.num_classes = num_classes
             else:
                 estimator = LakeboostRegressor(**params)
-            estimator.threads = threads
-            with one_arrow_batch_per_partition(data.sparkSession), validation_only_evaluation():
+            estimator.threads, estimator.worker_files = threads, worker_files
+            with one_arrow_batch_per_partition(data.sparkSession):
                 model = estimator.fit(data)
-            log.info("xgboost fit %d took %.1fs", attempt + 1, time.monotonic() - started)
-            return model
+            phases = fit_phases(model, started=started_epoch, ended=time.time())
+            log.info("xgboost fit %d took %.1fs%s", attempt + 1, time.monotonic() - started,
+                     "" if phases is None else f" ({phases.before_boosting:.1f}s to the workers' DMatrix, "
+                     f"{phases.boosting:.1f}s boosting, {phases.after_boosting:.1f}s model to the driver)")
+            return model, phases
         except (ValueError, TypeError) as exc:  # parameter errors: retrying cannot help
             raise TrainingError(f"xgboost rejected the parameters: {exc}") from None
         except Exception as exc:

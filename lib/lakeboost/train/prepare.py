@@ -130,16 +130,18 @@ def partition_keys(spark, num_workers: int) -> list[int]:
     return [found[p] for p in range(num_workers)]
 
 
-def layout_problems(df: DataFrame, *, num_workers: int, label: str, classes: int,
-                    need_validation: bool = True) -> list[str]:
-    """Partitions missing a class or validation rows (one small aggregation)."""
-    counts = (
-        df.groupBy(F.spark_partition_id().alias("p"))
-        .agg(F.countDistinct(label).alias("classes"), F.sum(F.col(VALID).cast("int")).alias("valid"))
-        .collect()
-    )
+def partition_counts(df: DataFrame, *, label: str) -> DataFrame:
+    """Per partition p: its distinct labels (`classes`) and validation rows (`valid`)."""
+    return df.groupBy(F.spark_partition_id().alias("p")).agg(
+        F.countDistinct(label).alias("classes"), F.sum(F.col(VALID).cast("int")).alias("valid"))
+
+
+def layout_problems(counts: DataFrame, *, num_workers: int, classes: int, need_validation: bool = True) -> list[str]:
+    """Worker partitions missing a class or validation rows, from per-partition `counts`
+    (partition_counts' columns p, classes, valid: one small aggregation)."""
+    rows = counts.collect()  # one row per worker
     problems = [f"worker partition {r.p}: {r.classes} class(es), {r.valid} validation rows"
-                for r in counts if r.classes < classes or (need_validation and not r.valid)]
-    if len(counts) != num_workers:
-        problems.append(f"{len(counts)} non-empty partitions for {num_workers} workers")
+                for r in rows if r.classes < classes or (need_validation and not r.valid)]
+    if len(rows) != num_workers:
+        problems.append(f"{len(rows)} non-empty partitions for {num_workers} workers")
     return problems

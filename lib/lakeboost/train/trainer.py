@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from xgboost.spark import data as xgboost_spark_data
+from xgboost.spark.data import alias as XGB_ALIAS
 
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train import evaluate as ev
 from lakeboost.train.calibrate import CalibrationSummary, Calibrator, calibration_summary, fit_calibrator
-from lakeboost.train.fit import estimator_params, fit_with_retries, is_classification, rounds_used, worker_threads
+from lakeboost.train.fit import (
+    FitPhases,
+    estimator_params,
+    fit_with_retries,
+    is_classification,
+    rounds_used,
+    worker_threads,
+)
 from lakeboost.train.preflight import cluster_resources, preflight
 from lakeboost.train.prepare import (
     VALID,
@@ -25,9 +36,18 @@ from lakeboost.train.prepare import (
     fit_frequency_encodings,
     layout_for_workers,
     layout_problems,
+    partition_counts,
     scale_pos_weight,
 )
 from lakeboost.train.splits import SPLIT, assign_splits
+from lakeboost.train.worker_files import (
+    WorkerFileReader,
+    file_layout,
+    files_directory,
+    placeholder,
+    remove,
+    write_worker_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +68,7 @@ class TrainResult:
     calibrator: Calibrator | None = None  # binary models: raw score -> probability
     calibration: dict[str, dict[str, CalibrationSummary]] = field(default_factory=dict)  # split -> raw/calibrated
     cached: list[DataFrame] = field(default_factory=list)
+    fit_phases: FitPhases | None = None  # where the fit's `seconds` went
 
     def release(self) -> None:
         """Drop the cached predictions and encoding tables (a tuning trial's or a fold's result
@@ -113,30 +134,67 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         threads = worker_threads(cfg.model.worker_threads, master=spark.sparkContext.master or "",
                                  task_slots=resources.task_slots, num_workers=cfg.model.num_workers)
         fitted_rows = encoded.filter(F.col(SPLIT).isin("train", "valid"))
-        fit_data = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
-                                      stratify_label=is_classification(objective)).persist()
-        problems = layout_problems(fit_data, num_workers=cfg.model.num_workers, label=label,
-                                   classes=2 if is_classification(objective) else 1,
-                                   need_validation=not merge_validation)
-        if problems:
-            raise TrainingError("cannot give every xgboost worker both classes and validation rows: "
-                                + "; ".join(problems) + ". Use fewer workers or more data")
+        laid_out = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
+                                      stratify_label=is_classification(objective))
         params = estimator_params(cfg.model, features=features, label=label, overrides=param_overrides,
                                   scale_pos_weight=weight)
         if merge_validation:
             params.pop("validation_indicator_col", None)
             params.pop("early_stopping_rounds", None)
-        started = time.monotonic()
-        model = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries,
-                                 num_classes=1 + max([*counts["train"], *counts["valid"]]), threads=threads)
-        seconds = time.monotonic() - started
-        fit_data.unpersist()
+        with _worker_data(laid_out, cfg, params, merge_validation=merge_validation) as (fit_data, reader):
+            started = time.monotonic()
+            model, phases = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries,
+                                             num_classes=1 + max([*counts["train"], *counts["valid"]]),
+                                             threads=threads, worker_files=reader)
+            seconds = time.monotonic() - started
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
-                             encodings=encodings)
+                             encodings=encodings, fit_phases=phases)
         _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test)
         return result
     finally:
         examples.unpersist()
+
+
+@contextmanager
+def _worker_data(laid_out: DataFrame, cfg: TrainingConfig, params: dict[str, Any], *,
+                 merge_validation: bool) -> Iterator[tuple[DataFrame, WorkerFileReader | None]]:
+    """The fit's input and, when the workers read files, their reader (worker_files.py); the
+    layout is checked first (every worker needs both classes and validation rows), and the cache
+    or the files are gone afterwards."""
+    spark = laid_out.sparkSession
+    num_workers, label = cfg.model.num_workers, params["label_col"]
+    classes = 2 if is_classification(cfg.model.objective) else 1
+    directory = files_directory(cfg.model.worker_files_dir, mode=cfg.model.worker_data,
+                                master=spark.sparkContext.master or "")
+    used = {params["label_col"]: XGB_ALIAS.label, params.get("validation_indicator_col"): XGB_ALIAS.valid,
+            params.get("weight_col"): XGB_ALIAS.weight}
+    aliases = {column: alias for column, alias in used.items() if column}
+    if directory is None:
+        cached = laid_out.persist()
+        try:
+            _check_layout(partition_counts(cached, label=label), num_workers=num_workers, classes=classes,
+                          merge_validation=merge_validation)
+            yield cached, None
+        finally:
+            cached.unpersist()
+        return
+    try:
+        files = write_worker_files(laid_out, directory, features=params["features_col"],
+                                   others=list(dict.fromkeys([label, VALID, *aliases])))
+        _check_layout(file_layout(spark, files, label=label, valid=VALID), num_workers=num_workers,
+                      classes=classes, merge_validation=merge_validation)
+        yield placeholder(spark, num_workers, laid_out, files.columns), \
+            WorkerFileReader(files, aliases, xgboost_spark_data.create_dmatrix_from_partitions)
+    finally:
+        remove(spark, directory)
+
+
+def _check_layout(counts: DataFrame, *, num_workers: int, classes: int, merge_validation: bool) -> None:
+    problems = layout_problems(counts, num_workers=num_workers, classes=classes,
+                               need_validation=not merge_validation)
+    if problems:
+        raise TrainingError("cannot give every xgboost worker both classes and validation rows: "
+                            + "; ".join(problems) + ". Use fewer workers or more data")
 
 
 def score_column(predictions: DataFrame, objective: str) -> DataFrame:

@@ -1,0 +1,132 @@
+"""The fit's rows handed to the xgboost workers as files, not streamed through Spark's Python runner.
+
+xgboost.spark feeds each worker its partition through `mapInPandas`: every value of every row is
+converted from Spark's rows to Arrow in the JVM, sent over a socket, turned into pandas, then
+copied again into a QuantileDMatrix, on every fit (a tuning run repeats it per trial). Here the
+laid-out rows are written once as Parquet (the features already cast to float32, the type the
+DMatrix holds), one file per worker partition, and xgboost.spark is given a placeholder of one
+row per worker. Each worker then reads its own file with pyarrow (columnar, no per-row work) and
+hands the frame to xgboost.spark's own DMatrix builder, so quantile sketching, validation rows,
+weights and missing values behave exactly as in xgboost.spark.
+
+The directory must be readable by every executor: a local temporary directory on a local master,
+or `training.model.worker_files_dir` (shared storage pyarrow opens: a local or mounted path,
+file://, s3://, gs://, hdfs://, abfs://) on a cluster.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import FloatType
+
+from lakeboost.errors import TrainingError
+
+PART = "part-{:05d}-"  # Spark names each task's output file after its partition id
+
+
+def files_directory(configured_dir: str | None, *, mode: str, master: str) -> str | None:
+    """Where this fit's worker files go (a fresh directory), or None to use xgboost.spark's stream."""
+    local = master.startswith("local")
+    if mode == "spark" or (mode == "auto" and not local and not configured_dir):
+        return None
+    if configured_dir:
+        return f"{configured_dir.rstrip('/')}/fit-{uuid.uuid4().hex}"
+    if not local:
+        raise TrainingError("training.model.worker_data=files on a cluster needs training.model.worker_files_dir: "
+                            "a directory every executor can read (e.g. under the lakehouse's storage)")
+    return f"{tempfile.gettempdir()}/lakeboost-fit-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class WorkerFiles:
+    """Parquet files of a fit's laid-out rows: partition p of the layout in the file named part-p."""
+
+    path: str
+    features: tuple[str, ...]  # float32
+    others: tuple[str, ...]  # label, validation and weight columns, as they were
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.features, *self.others)
+
+
+def write_worker_files(laid_out: DataFrame, path: str, *, features: list[str], others: list[str]) -> WorkerFiles:
+    """Write each partition of `laid_out` (one per worker) to its own Parquet file under `path`."""
+    columns = [F.col(c).cast(FloatType()).alias(c) for c in features] + [F.col(c) for c in others]
+    laid_out.select(*columns).write.mode("errorifexists").parquet(path)
+    return WorkerFiles(path, tuple(features), tuple(others))
+
+
+def file_layout(spark: SparkSession, files: WorkerFiles, *, label: str, valid: str) -> DataFrame:
+    """Per written file: its worker partition p, distinct labels and validation rows (as
+    prepare.partition_counts, for layout_problems)."""
+    part = F.regexp_extract(F.input_file_name(), r"part-(\d+)-", 1).cast("int")
+    return (spark.read.parquet(files.path).select(part.alias("p"), label, valid)
+            .groupBy("p").agg(F.countDistinct(label).alias("classes"), F.sum(F.col(valid).cast("int")).alias("valid")))
+
+
+def placeholder(spark: SparkSession, num_workers: int, schema_source: DataFrame, columns: tuple[str, ...]) -> DataFrame:
+    """One row per worker partition with the files' columns: what xgboost.spark's job iterates."""
+    types = {f.name: f.dataType for f in schema_source.schema.fields}
+    rows = spark.range(0, num_workers, 1, numPartitions=num_workers)
+    return rows.select(*[F.lit(None).cast(types[c]).alias(c) for c in columns])
+
+
+def remove(spark: SparkSession, path: str) -> None:
+    """Delete a fit's worker files (any Hadoop file system; a local directory directly)."""
+    if "://" not in path:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
+
+
+def _pyarrow_location(path: str) -> str:
+    """The path as pyarrow names it (Hadoop's s3a:// is pyarrow's s3://; dbfs:/ is mounted at /dbfs)."""
+    if path.startswith("s3a://"):
+        return "s3://" + path[len("s3a://"):]
+    if path.startswith("dbfs:/"):
+        return "/dbfs/" + path[len("dbfs:/"):].lstrip("/")
+    return path
+
+
+class WorkerFileReader:
+    """Stands in for xgboost.spark's `create_dmatrix_from_partitions` on the workers of one fit.
+
+    `aliases` maps the files' columns to the names xgboost.spark's builder reads (label, valid,
+    weight); the features keep their names. Pickled with the fit's worker function (see fit.py).
+    """
+
+    def __init__(self, files: WorkerFiles, aliases: dict[str, str], build: Any) -> None:
+        self.files, self.aliases, self.build = files, aliases, build
+
+    def read(self, partition: int):
+        import pyarrow.fs as pafs  # on the worker
+        import pyarrow.parquet as pq
+
+        filesystem, directory = pafs.FileSystem.from_uri(_pyarrow_location(self.files.path)) \
+            if "://" in self.files.path else (pafs.LocalFileSystem(), _pyarrow_location(self.files.path))
+        names = [info.path for info in filesystem.get_file_info(pafs.FileSelector(directory))
+                 if info.base_name.startswith(PART.format(partition)) and info.base_name.endswith(".parquet")]
+        if not names:
+            raise TrainingError(f"no worker file for partition {partition} under {self.files.path}")
+        columns = [*self.files.features, *(c for c in self.files.others if c in self.aliases)]
+        return pq.read_table(names, filesystem=filesystem, columns=columns).to_pandas().rename(columns=self.aliases)
+
+    def __call__(self, *, iterator: Iterator[Any], **kwargs: Any):
+        from pyspark import BarrierTaskContext  # on the worker
+
+        for _ in iterator:  # the placeholder row
+            pass
+        frame = self.read(BarrierTaskContext.get().partitionId())
+        return self.build(iterator=iter([frame]), **kwargs)
