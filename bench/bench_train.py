@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +84,17 @@ def load_text() -> str:
     return "load=" + "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def with_workers(cfg: TrainingConfig, num_workers: int) -> TrainingConfig:
-    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"num_workers": num_workers})})
+def with_workers(cfg: TrainingConfig, num_workers: int, worker_data: str = "auto") -> TrainingConfig:
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"num_workers": num_workers,
+                                                                        "worker_data": worker_data})})
 
 
-def bench_spark(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> tuple[str, TrainResult | None]:
+def bench_spark(training: TrainingSet, cfg: TrainingConfig, num_workers: int,
+                worker_data: str = "auto") -> tuple[str, TrainResult | None]:
     """train_model as configured; if it fails, once more with one Arrow batch per partition (see WORKAROUND)."""
     spark = training.df.sparkSession
-    label = f"spark-workers={num_workers}"
+    label = f"spark-workers={num_workers}" + ("" if worker_data == "auto" else f"-{worker_data}")
+    cfg = with_workers(cfg, num_workers, worker_data)
     result = run_train_model(training, cfg, num_workers, label)
     if result is not None:
         return label, result
@@ -107,14 +109,15 @@ def bench_spark(training: TrainingSet, cfg: TrainingConfig, num_workers: int) ->
 
 
 def bench_as_shipped(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> None:
-    """train_model with xgboost.spark's own fit: the training rows scored every round, the class count pass."""
-    saved = lakeboost_fit.KnownClassesClassifier, lakeboost_fit.validation_only_evaluation
+    """train_model with xgboost.spark's own fit: its Arrow stream of the rows, the training rows
+    scored every round, the class count pass, spark.task.cpus threads."""
+    saved = lakeboost_fit.KnownClassesClassifier
     lakeboost_fit.KnownClassesClassifier = SparkXGBClassifier  # type: ignore[misc]
-    lakeboost_fit.validation_only_evaluation = nullcontext  # type: ignore[assignment]
     try:
-        run_train_model(training, cfg, num_workers, f"as-shipped-workers={num_workers}")
+        run_train_model(training, with_workers(cfg, num_workers, "spark"), num_workers,
+                        f"as-shipped-workers={num_workers}")
     finally:
-        lakeboost_fit.KnownClassesClassifier, lakeboost_fit.validation_only_evaluation = saved
+        lakeboost_fit.KnownClassesClassifier = saved  # type: ignore[misc]
 
 
 def fit_breakdown(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> None:
@@ -167,7 +170,7 @@ def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int
     """One train_model run, printed; None when it failed."""
     started = time.monotonic()
     try:
-        result = train_model(training, with_workers(cfg, num_workers))
+        result = train_model(training, cfg)
     except Exception as exc:  # a bench reports the failure and goes on with the other runs
         print(f"{label:<25} FAILED after {time.monotonic() - started:.1f}s: {type(exc).__name__}: {exc}")
         return None
@@ -180,7 +183,9 @@ def run_train_model(training: TrainingSet, cfg: TrainingConfig, num_workers: int
     phases = result.fit_phases
     print(f"{'':<25} boosted_rounds={booster.num_boosted_rounds()}  best_iteration={booster.attr('best_iteration')}"
           + ("" if phases is None else f"  before_boosting={phases.before_boosting:.1f}  "
-             f"boosting={phases.boosting:.1f}  after_boosting={phases.after_boosting:.1f}"))
+             f"boosting={phases.boosting:.1f}  after_boosting={phases.after_boosting:.1f}"
+             + ("" if phases.reading is None else f"  (to_workers={phases.to_workers:.1f}  "
+                f"reading_files={phases.reading:.1f}  dmatrix={phases.dmatrix:.1f})")))
     return result
 
 
@@ -291,6 +296,7 @@ def run(args) -> None:
         estimate = estimated_bytes_per_worker(rows, len(features), n) * n
         print(f"{'memory-workers=' + str(n):<25} {memory.text()}  planner_estimate_gib={estimate / 2**30:.2f} "
               f"(all {n} workers' training matrices: {rows} fit rows before down-sampling x {len(features)} features)")
+    bench_spark(training, cfg, max(workers), "spark")  # lakeboost's fit on xgboost.spark's Arrow stream
     if not args.skip_as_shipped:
         bench_as_shipped(training, cfg, max(workers))
     fit_breakdown(training, cfg, max(workers))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -175,12 +174,18 @@ def _auc(scored: DataFrame, positives: int, negatives: int) -> dict[str, float]:
     if positives == 0 or negatives == 0:
         log.warning("AUCs are undefined with %d positives and %d negatives; reporting NaN", positives, negatives)
         return {"roc_auc": float("nan"), "pr_auc": float("nan")}
-    # numBins=0: no down-sampling of the curve, so the areas are exact (still a distributed sort).
-    evaluator = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol=LABEL, numBins=0)
-    return {
-        "roc_auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderROC"}),
-        "pr_auc": evaluator.evaluate(scored, {evaluator.metricName: "areaUnderPR"}),
-    }
+    # MLlib's metrics over the (score, label) rows: one distributed sort by score, shared by both
+    # areas (BinaryClassificationEvaluator would sort once per metric), and no down-sampling of
+    # the curve (numBins 0), so the areas are exact. The DataFrame constructor is MLlib's own
+    # (package-private in Scala, public in the bytecode): no row passes through Python.
+    jvm = scored.sparkSession.sparkContext._jvm
+    assert jvm is not None
+    metrics = jvm.org.apache.spark.mllib.evaluation.BinaryClassificationMetrics(
+        scored.select(F.col("score").cast("double"), F.col(LABEL).cast("double"))._jdf)
+    try:
+        return {"roc_auc": float(metrics.areaUnderROC()), "pr_auc": float(metrics.areaUnderPR())}
+    finally:
+        metrics.unpersist()
 
 
 def choose_threshold(curve: BinaryCurve, config: ThresholdConfig) -> float:

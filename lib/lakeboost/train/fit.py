@@ -30,7 +30,7 @@ from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 from lakeboost.config.training import ModelConfig
 from lakeboost.errors import TrainingError
 from lakeboost.spark.diagnostics import root_cause
-from lakeboost.train.worker_files import WorkerFileReader
+from lakeboost.train.worker_files import WORKER_TIMES, WorkerFileReader
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_METRIC = {"binary:logistic": "aucpr", "multi:softprob": "mlogloss",
@@ -141,6 +141,7 @@ class KnownClassesClassifier(_LakeboostWorkers, SparkXGBClassifier):
 # Booster attributes the worker sets (epoch seconds when boosting started and ended) so the driver
 # can split a fit's wall time; read and removed by `fit_phases`, never saved with the model.
 BOOSTING_STARTED, BOOSTING_ENDED = "lakeboost_boosting_started", "lakeboost_boosting_ended"
+WORKER_TIMES_PREFIX = "lakeboost_worker_"  # worker_files.WORKER_TIMES, when the rows came as files
 
 
 def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, evals: Any = (),
@@ -150,7 +151,9 @@ def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, ev
     watched = [(matrix, name) for matrix, name in evals or () if name != "training"]
     started = time.time()
     booster = xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
-    booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())})
+    booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())},
+                     **{f"{WORKER_TIMES_PREFIX}{k}": repr(v) for k, v in WORKER_TIMES.items()})
+    WORKER_TIMES.clear()
     return booster
 
 
@@ -180,17 +183,30 @@ class FitPhases:
     before_boosting: float
     boosting: float
     after_boosting: float
+    # Parts of before_boosting when the workers read files: the job and the Python workers
+    # starting, the file read, the DMatrix build (None on xgboost.spark's stream).
+    to_workers: float | None = None
+    reading: float | None = None
+    dmatrix: float | None = None
 
 
 def fit_phases(model, *, started: float, ended: float) -> FitPhases | None:
     """The phases of a fit that ran from `started` to `ended` (time.time()); the booster's timing
     attributes are removed. None when the fit did not record them (not a lakeboost estimator)."""
     booster = model.get_booster()
-    begin, end = booster.attr(BOOSTING_STARTED), booster.attr(BOOSTING_ENDED)
-    booster.set_attr(**{BOOSTING_STARTED: None, BOOSTING_ENDED: None})
+    attributes = booster.attributes()
+    begin, end = attributes.get(BOOSTING_STARTED), attributes.get(BOOSTING_ENDED)
+    booster.set_attr(**{name: None for name in attributes
+                        if name in (BOOSTING_STARTED, BOOSTING_ENDED) or name.startswith(WORKER_TIMES_PREFIX)})
     if begin is None or end is None:
         return None
-    return FitPhases(float(begin) - started, float(end) - float(begin), ended - float(end))
+    times = {name[len(WORKER_TIMES_PREFIX):]: float(value) for name, value in attributes.items()
+             if name.startswith(WORKER_TIMES_PREFIX)}
+    parts = {}
+    if {"reading_started", "read", "built"} <= set(times):
+        parts = {"to_workers": times["reading_started"] - started, "reading": times["read"] - times["reading_started"],
+                 "dmatrix": times["built"] - times["read"]}
+    return FitPhases(float(begin) - started, float(end) - float(begin), ended - float(end), **parts)
 
 
 def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int,
@@ -215,6 +231,9 @@ def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str,
             log.info("xgboost fit %d took %.1fs%s", attempt + 1, time.monotonic() - started,
                      "" if phases is None else f" ({phases.before_boosting:.1f}s to the workers' DMatrix, "
                      f"{phases.boosting:.1f}s boosting, {phases.after_boosting:.1f}s model to the driver)")
+            if phases is not None and phases.reading is not None:
+                log.info("xgboost workers: %.1fs to start, %.1fs reading their files, %.1fs building the DMatrix",
+                         phases.to_workers, phases.reading, phases.dmatrix)
             return model, phases
         except (ValueError, TypeError) as exc:  # parameter errors: retrying cannot help
             raise TrainingError(f"xgboost rejected the parameters: {exc}") from None

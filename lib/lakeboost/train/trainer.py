@@ -213,11 +213,13 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
               evaluate_test: bool) -> None:
     objective = cfg.model.objective
     splits = ["valid", "test"] if evaluate_test else ["valid"]
+    # Both splits scored in one pass and cached: the curve, the metrics and the exact AUCs each
+    # read a split's predictions.
+    scored = score_column(result.model.transform(encoded.filter(F.col(SPLIT).isin(splits))), objective) \
+        .withColumn(ev.LABEL, F.col(label)).cache()
+    result.cached.append(scored)
     for split in splits:
-        # Cached: the curve, the metrics and the exact AUCs each read the predictions.
-        predictions = score_column(result.model.transform(encoded.filter(F.col(SPLIT) == split)), objective) \
-            .withColumn(ev.LABEL, F.col(label)).cache()
-        result.cached.append(predictions)
+        predictions = scored.filter(F.col(SPLIT) == split)
         if objective == "binary:logistic":
             predictions = _calibrated(result, predictions, cfg, split=split)
             result.predictions[split] = predictions

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from pyspark.sql.types import FloatType
 from lakeboost.errors import TrainingError
 
 PART = "part-{:05d}-"  # Spark names each task's output file after its partition id
+# Set on a worker by WorkerFileReader (epoch seconds: reading started, file read, DMatrix built)
+# and moved onto the booster by the worker's train function (fit.py), for FitPhases.
+WORKER_TIMES: dict[str, float] = {}
 
 
 def files_directory(configured_dir: str | None, *, mode: str, master: str) -> str | None:
@@ -126,7 +130,11 @@ class WorkerFileReader:
     def __call__(self, *, iterator: Iterator[Any], **kwargs: Any):
         from pyspark import BarrierTaskContext  # on the worker
 
+        started = time.time()
         for _ in iterator:  # the placeholder row
             pass
         frame = self.read(BarrierTaskContext.get().partitionId())
-        return self.build(iterator=iter([frame]), **kwargs)
+        read = time.time()
+        matrices = self.build(iterator=iter([frame]), **kwargs)
+        WORKER_TIMES.update(reading_started=started, read=read, built=time.time())
+        return matrices
