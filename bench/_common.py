@@ -117,13 +117,14 @@ def largest_tasks(spark: SparkSession, job_group: str) -> list[str]:
         url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages/{stage}"
         try:
             with urllib.request.urlopen(url) as response:
-                attempts = json.load(response)
-        except urllib.error.HTTPError:  # skipped stage (its shuffle output reused)
+                attempt = json.load(response)[0]
+            if attempt["status"] != "COMPLETE":  # skipped: its shuffle output was reused
+                continue
+            with urllib.request.urlopen(f"{url}/{attempt['attemptId']}/taskSummary?quantiles=0.5,1.0") as response:
+                summary = json.load(response)
+        except urllib.error.HTTPError as exc:
+            lines.append(f"stage={stage:<4} (no task figures: {exc})")
             continue
-        attempt = attempts[0]
-        query = "taskSummary?quantiles=0.5,1.0"
-        with urllib.request.urlopen(f"{url}/{attempt['attemptId']}/{query}") as response:
-            summary = json.load(response)
         shuffle = summary.get("shuffleReadMetrics", {}).get("readRecords", [0, 0])
         scanned = summary.get("inputMetrics", {}).get("recordsRead", [0, 0])
         records = attempt["shuffleReadRecords"] + attempt["inputRecords"]

@@ -250,6 +250,8 @@ def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features:
 def extra_arguments(parser) -> None:
     parser.add_argument("--workers", default="1,2", help="the Spark fits' num_workers, comma-separated")
     parser.add_argument("--skip-as-shipped", action="store_true", help="leave out xgboost.spark's own fit")
+    parser.add_argument("--skip-stream", action="store_true",
+                        help="leave out lakeboost's fit on xgboost.spark's Arrow stream (worker_data=spark)")
 
 
 def main() -> None:
@@ -296,7 +298,8 @@ def run(args) -> None:
         estimate = estimated_bytes_per_worker(rows, len(features), n) * n
         print(f"{'memory-workers=' + str(n):<25} {memory.text()}  planner_estimate_gib={estimate / 2**30:.2f} "
               f"(all {n} workers' training matrices: {rows} fit rows before down-sampling x {len(features)} features)")
-    bench_spark(training, cfg, max(workers), "spark")  # lakeboost's fit on xgboost.spark's Arrow stream
+    if not args.skip_stream:  # lakeboost's fit on xgboost.spark's Arrow stream
+        bench_spark(training, cfg, max(workers), "spark")
     if not args.skip_as_shipped:
         bench_as_shipped(training, cfg, max(workers))
     fit_breakdown(training, cfg, max(workers))
@@ -307,8 +310,10 @@ def run(args) -> None:
           + f"  positives_train={int(frames['train'][target].sum())}  scale_pos_weight={weight}  "
           f"seconds={time.monotonic() - started:8.1f}")
     print(f"{'native-params':<25} {native_params(cfg, features, target, weight, 1)}")
-    native_seconds = {n: bench_native(frames, cfg, features, target, weight, n) for n in (1, 2)}
-    bench_native(frames, cfg, features, target, weight, 1, eval_train=True)
+    # Native with as many threads as each Spark fit has workers (its cores).
+    native_seconds = {n: bench_native(frames, cfg, features, target, weight, n) for n in workers}
+    if 1 in workers:
+        bench_native(frames, cfg, features, target, weight, 1, eval_train=True)
     same_rounds = {}
     for n, (label, result) in spark_results.items():
         if result is not None and n in native_seconds:  # n workers x 1 thread against n threads
