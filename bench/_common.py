@@ -104,9 +104,10 @@ def _tree_rss(root: int) -> list[tuple[str, int]]:
     return found
 
 
-def largest_tasks(spark: SparkSession, job_group: str) -> list[str]:
-    """For each stage of the jobs run under `job_group` (SparkContext.setJobGroup): its tasks,
-    the records they read (input or shuffle) and the largest task's share, from the live UI's REST API."""
+def largest_tasks(spark: SparkSession, job_group: str, min_records: int = 0) -> list[str]:
+    """For each stage of the jobs run under `job_group` (SparkContext.setJobGroup) that read at
+    least `min_records`: its tasks, the records they read (input or shuffle) and the largest
+    task's share, from the live UI's REST API."""
     sc = spark.sparkContext
     if not sc.uiWebUrl:
         return ["(spark.ui.enabled is false: no task figures)"]
@@ -128,6 +129,8 @@ def largest_tasks(spark: SparkSession, job_group: str) -> list[str]:
         shuffle = summary.get("shuffleReadMetrics", {}).get("readRecords", [0, 0])
         scanned = summary.get("inputMetrics", {}).get("recordsRead", [0, 0])
         records = attempt["shuffleReadRecords"] + attempt["inputRecords"]
+        if records < min_records:
+            continue
         largest = max(shuffle[-1], scanned[-1])
         lines.append(f"stage={stage:<4} tasks={attempt['numCompleteTasks']:>4}  records={records:>10}  "
                      f"largest_task_records={largest:>10.0f}  median_task={max(shuffle[0], scanned[0]):>10.0f}  "

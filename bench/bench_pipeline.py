@@ -1,6 +1,6 @@
 """The demo pipeline's steps at a given size: seconds, Spark jobs, stages and tasks per step.
 
-    .venv/bin/python bench/bench_pipeline.py --rows 20000 --days 60 [--work /tmp/lakeboost-bench] [--set k=v ...]
+    .venv/bin/python bench/bench_pipeline.py --rows 20000 [--work /tmp/lakeboost-bench] [--set k=v ...]
 
 Runs every configured step once on a fresh lakehouse under WORK/rowsN (the landing data is
 generated again too), in one Spark session started before the clock, then prints one line per

@@ -136,7 +136,7 @@ def fit_breakdown(training: TrainingSet, cfg: TrainingConfig, num_workers: int) 
     rows = data.count()
     print(f"{'breakdown-layout+cache':<25} rows={rows}  seconds={time.monotonic() - started:8.1f}")
     spark.sparkContext.setJobGroup("other", "")
-    for line in largest_tasks(spark, "layout"):
+    for line in largest_tasks(spark, "layout", min_records=rows // 100):  # the stages that move the rows
         print(f"{'breakdown-layout-stage':<25} {line}")
     per_worker = data.groupBy(F.spark_partition_id().alias("p")).count().collect()
     print(f"{'breakdown-layout-balance':<25} rows_per_worker={sorted(r['count'] for r in per_worker)}")
