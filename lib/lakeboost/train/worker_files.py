@@ -27,6 +27,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import FloatType
+from xgboost.spark.data import alias as XGB_ALIAS
 
 from lakeboost.errors import TrainingError
 
@@ -172,7 +173,7 @@ class WorkerFileReader:
         meta.setdefault("feature_names", list(self.files.features))
         rows = np.ones(table.num_rows, dtype=bool)
         if has_validation_col:
-            rows = ~table.column(names["validationIndicator"]).to_numpy(zero_copy_only=False).astype(bool)
+            rows = ~table.column(names[XGB_ALIAS.valid]).to_numpy(zero_copy_only=False).astype(bool)
 
         def column(name: str, selected):
             return table.column(name).to_numpy(zero_copy_only=False)[selected]
@@ -181,8 +182,8 @@ class WorkerFileReader:
             features = np.empty((int(selected.sum()), len(self.files.features)), dtype=np.float32)
             for j, name in enumerate(self.files.features):  # one column at a time: no second full copy
                 features[:, j] = column(name, selected)
-            weight = column(names["weight"], selected) if "weight" in names else None
-            return xgboost.QuantileDMatrix(features, label=column(names["label"], selected), weight=weight,
+            weight = column(names[XGB_ALIAS.weight], selected) if XGB_ALIAS.weight in names else None
+            return xgboost.QuantileDMatrix(features, label=column(names[XGB_ALIAS.label], selected), weight=weight,
                                            ref=ref, **meta, **params)
 
         train = matrix(rows, None)
