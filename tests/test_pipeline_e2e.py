@@ -74,6 +74,11 @@ def test_model_beats_the_baseline_and_is_champion_with_predictions(spark: SparkS
     assert run.data.metrics["test_roc_auc"] > 0.65
     assert run.data.metrics["test_pr_auc"] > 2 * run.data.metrics["test_base_rate"]
     assert run.data.metrics["boosting_rounds"] >= 1
+    # The fit's phases: the local demo's workers read their rows from files.
+    phases = {k: v for k, v in run.data.metrics.items() if k.startswith("fit_") and k != "fit_seconds"}
+    assert set(phases) == {f"fit_{p}_seconds" for p in ("before_boosting", "boosting", "after_boosting",
+                                                       "to_workers", "reading", "dmatrix")}
+    assert 0 < phases["fit_boosting_seconds"] < run.data.metrics["fit_seconds"]
     assert {"git_commit", "lib.xgboost", "delta.gold.transaction_features"} <= set(run.data.tags)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(train["run_id"])}
     assert {"config.json", "lineage.json", "plots", "spark-model", "lakeboost_model.json"} <= artifacts

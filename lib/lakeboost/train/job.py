@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,11 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
         result = train_model(training, cfg, param_overrides=param_overrides, merge_validation=merge_validation)
         loggable = {k: v for k, v in result.params.items() if k != "features_col"}
         mlflow.log_params({k: str(v)[:500] for k, v in loggable.items()})
+        phases = {f"fit_{name}_seconds": value for name, value in asdict(result.fit_phases).items()
+                  if value is not None} if result.fit_phases is not None else {}
         mlflow.log_metrics({**flat_metrics(result), "boosting_rounds": result.rounds,
-                            "fit_seconds": result.seconds, **({"threshold": result.threshold}
-                                                               if result.threshold is not None else {})})
+                            "fit_seconds": result.seconds, **phases, **({"threshold": result.threshold}
+                                                                         if result.threshold is not None else {})})
         mlflow.log_dict({s: {str(k): v for k, v in c.items()} for s, c in result.split_counts.items()},
                         "split_counts.json")
         log_plots(result, event_time=training.event_time, objective=cfg.model.objective)
