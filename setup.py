@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "pyarrow>=18",
     "numpy>=1.26,<3",
     "scikit-learn>=1.5,<2",
+    "threadpoolctl>=3.1",  # the xgboost workers' OpenMP threads (train/worker_files.py)
     "mlflow>=3.1,<4",
     "pydantic>=2.7,<3",
     "PyYAML>=6,<7",

@@ -43,7 +43,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.pipeline import run_pipeline
 from lakeboost.spark import build_spark
 from lakeboost.train.fit import estimator_params
-from lakeboost.train.preflight import estimated_bytes_per_worker
+from lakeboost.train.preflight import cluster_resources, estimated_bytes_per_worker
 from lakeboost.train.prepare import (
     VALID,
     apply_frequency_encodings,
@@ -222,15 +222,14 @@ def native_params(cfg: TrainingConfig, features: list[str], label: str, weight: 
 
 
 def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features: list[str], target: str,
-                 weight: float | None, nthread: int, *, eval_train: bool = False,
-                 fixed_rounds: int | None = None) -> float:
+                 weight: float | None, nthread: int, *, fixed_rounds: int | None = None) -> float:
     """xgboost.train on the driver; `fixed_rounds`: exactly that many rounds, no early stopping."""
     params = native_params(cfg, features, target, weight, nthread)
     started = time.monotonic()
     dtrain = xgb.DMatrix(frames["train"][features], label=frames["train"][target], nthread=nthread)
     dvalid = xgb.DMatrix(frames["valid"][features], label=frames["valid"][target], nthread=nthread)
     dmatrix_seconds = time.monotonic() - started
-    evals = [(dtrain, "train"), (dvalid, "valid")] if eval_train else [(dvalid, "valid")]
+    evals = [(dvalid, "valid")]
     stopping = None if fixed_rounds else cfg.model.early_stopping_rounds
     booster = xgb.train(params, dtrain, num_boost_round=fixed_rounds or cfg.model.n_estimators, evals=evals,
                         early_stopping_rounds=stopping, verbose_eval=False)
@@ -238,8 +237,7 @@ def bench_native(frames: dict[str, pd.DataFrame], cfg: TrainingConfig, features:
     rounds = booster.best_iteration + 1 if stopping else booster.num_boosted_rounds()
     test = frames["test"]
     scores = booster.predict(xgb.DMatrix(test[features], nthread=nthread), iteration_range=(0, rounds))
-    label = f"native-nthread={nthread}" + ("+evaltrain" if eval_train else "") + \
-        ("-same-rounds" if fixed_rounds else "")
+    label = f"native-nthread={nthread}" + ("-same-rounds" if fixed_rounds else "")
     print(f"{label:<25} fit_seconds={seconds:8.1f}  rounds={rounds:>4}  dmatrix_seconds={dmatrix_seconds:.1f}  "
           f"test_roc_auc={roc_auc_score(test[target], scores):.4f}  "
           f"test_pr_auc={average_precision_score(test[target], scores):.4f}  "
@@ -310,15 +308,19 @@ def run(args) -> None:
           + f"  positives_train={int(frames['train'][target].sum())}  scale_pos_weight={weight}  "
           f"seconds={time.monotonic() - started:8.1f}")
     print(f"{'native-params':<25} {native_params(cfg, features, target, weight, 1)}")
-    # Native with as many threads as each Spark fit has workers (its cores).
-    native_seconds = {n: bench_native(frames, cfg, features, target, weight, n) for n in workers}
-    if 1 in workers:
-        bench_native(frames, cfg, features, target, weight, 1, eval_train=True)
+    # Native with as many threads as each Spark fit trains with in all (workers x threads each:
+    # on a local master one worker takes every slot).
+    fit_threads = {n: n * (lakeboost_fit.worker_threads(
+        cfg.model.worker_threads, master=spark.sparkContext.master or "",
+        task_slots=cluster_resources(spark).task_slots, num_workers=n) or 1) for n in workers}
+    native_seconds = {t: bench_native(frames, cfg, features, target, weight, t)
+                      for t in sorted(set(fit_threads.values()))}
     same_rounds = {}
     for n, (label, result) in spark_results.items():
-        if result is not None and n in native_seconds:  # n workers x 1 thread against n threads
+        if result is not None:
             rounds = result.model.get_booster().num_boosted_rounds()
-            same_rounds[label] = bench_native(frames, cfg, features, target, weight, n, fixed_rounds=rounds)
+            same_rounds[label] = bench_native(frames, cfg, features, target, weight, fit_threads[n],
+                                              fixed_rounds=rounds)
     test = frames["test"]
     for label, result in spark_results.values():
         if result is not None:  # cross-check of lakeboost's distributed test AUC on the same rows

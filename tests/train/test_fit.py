@@ -13,8 +13,10 @@ from lakeboost.train.fit import (
     BOOSTING_STARTED,
     fit_phases,
     train_on_validation_rows,
+    without_barrier_waits,
     worker_threads,
 )
+from pyspark.sql import SparkSession
 
 
 def test_worker_threads_share_a_local_machine_and_follow_spark_on_a_cluster() -> None:
@@ -52,3 +54,24 @@ def test_fit_phases_split_the_wall_time_at_the_workers_boosting_and_leave_no_att
     assert phases.boosting == pytest.approx(ended - began) and phases.after_boosting == pytest.approx(0.5)
     assert booster.attr(BOOSTING_STARTED) is None and booster.attr(BOOSTING_ENDED) is None
     assert fit_phases(model, started=0.0, ended=1.0) is None  # nothing recorded: no phases
+
+
+def test_barrier_calls_are_answered_on_the_worker_and_spark_barriers_come_back_after(spark: SparkSession) -> None:
+    def meet(_):
+        from pyspark import BarrierTaskContext
+
+        context = BarrierTaskContext.get()
+        context.barrier()
+        yield context.partitionId(), context.allGather(str(context.partitionId()))
+
+    def gather(_):
+        from pyspark import BarrierTaskContext
+
+        context = BarrierTaskContext.get()
+        yield context.allGather(str(context.partitionId()))
+
+    tasks = spark.sparkContext.parallelize(range(2), 2).barrier()
+    # Each task's own message for every task: no Spark barrier round (and no 1-s poll) was made.
+    assert sorted(tasks.mapPartitions(without_barrier_waits(meet)).collect()) == [(0, ["0", "0"]), (1, ["1", "1"])]
+    # The reused Python workers' contexts are Spark's again.
+    assert tasks.mapPartitions(gather).collect() == [["0", "1"], ["0", "1"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from lakeboost.train.worker_files import (
     WorkerFileReader,
     file_layout,
     files_directory,
+    openmp_threads,
     placeholder,
     remove,
     write_worker_files,
@@ -60,3 +62,22 @@ def test_files_go_to_a_temporary_directory_locally_and_to_the_configured_one_on_
     assert (files_directory("s3://bucket/tmp/", mode="auto", master="yarn") or "").startswith("s3://bucket/tmp/fit-")
     with pytest.raises(TrainingError, match="worker_files_dir"):
         files_directory(None, mode="files", master="yarn")
+
+
+def test_a_python_worker_runs_xgboost_on_as_many_openmp_threads_as_it_is_given(spark: SparkSession) -> None:
+    # PySpark caps its Python workers at OMP_NUM_THREADS=spark.task.cpus; a worker given both cores
+    # of the local master must get both for xgboost, and the cap must come back afterwards.
+    def xgboost_openmp_threads(_: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import xgboost  # noqa: F401  loads the OpenMP runtime xgboost uses (its soname may be shared)
+        from threadpoolctl import threadpool_info
+
+        def threads() -> int:
+            return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp")
+
+        before = threads()
+        with openmp_threads(2):
+            during = threads()
+        yield pd.DataFrame({"before": [before], "during": [during], "after": [threads()]})
+
+    got = spark.range(1).coalesce(1).mapInPandas(xgboost_openmp_threads, "before int, during int, after int")
+    assert got.collect()[0].asDict() == {"before": 1, "during": 2, "after": 1}

@@ -10,6 +10,14 @@ lakeboost never reads: early stopping watches validation), and a classifier coun
 distinct values with a Spark job over the data before the fit (the trainer has counted them).
 And where the workers can read a shared directory, the rows reach them as files written once
 (worker_files.py) instead of xgboost.spark's per-fit conversion of every row to Arrow and pandas.
+
+A third costs seconds per fit on any data: xgboost.spark's worker calls Spark's task barrier three
+times (on starting, to gather the workers' messages, after training), and Spark (4.x) waits for
+a barrier's reply in steps of a whole second (`Thread.sleep(1000)` in BarrierTaskContext). On a
+CPU fit with the tracker on the driver none of the three carries anything: the workers meet at
+xgboost's tracker anyway and their messages are the same on every worker; lakeboost answers
+them on the worker without the wait (`without_barrier_waits`). The stage stays a barrier stage:
+its tasks start together and fail together.
 """
 
 from __future__ import annotations
@@ -25,12 +33,13 @@ from typing import Any
 import xgboost
 import xgboost.spark.core as xgboost_spark_core
 from pyspark.sql import DataFrame
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 
 from lakeboost.config.training import ModelConfig
 from lakeboost.errors import TrainingError
 from lakeboost.spark.diagnostics import root_cause
-from lakeboost.train.worker_files import WORKER_TIMES, WorkerFileReader
+from lakeboost.train.worker_files import WORKER_TIMES, WorkerFileReader, openmp_threads
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_METRIC = {"binary:logistic": "aucpr", "multi:softprob": "mlogloss",
@@ -89,8 +98,8 @@ class _LakeboostWorkers:
         _worker_globals_lock.acquire()
         self._holding_globals = True
         xgboost_spark_core.worker_train = train_on_validation_rows  # type: ignore[attr-defined]
-        if self.worker_files is not None:
-            xgboost_spark_core.create_dmatrix_from_partitions = self.worker_files  # type: ignore[attr-defined]
+        xgboost_spark_core.create_dmatrix_from_partitions = (  # type: ignore[attr-defined]
+            self.worker_files if self.worker_files is not None else build_streamed_matrices)
         try:
             return super()._fit(dataset)  # type: ignore[misc]
         finally:
@@ -107,11 +116,45 @@ class _LakeboostWorkers:
             self._holding_globals = False
             _worker_globals_lock.release()
 
+    def _prepare_input(self, dataset: DataFrame) -> tuple[DataFrame, Any]:
+        prepared, feature_prop = super()._prepare_input(dataset)  # type: ignore[misc]
+        quick = (not self._run_on_gpu() and self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
+                 and isinstance(prepared, ClassicDataFrame))
+        return (_BarrierWaitFreeFrame(prepared._jdf, prepared.sparkSession) if quick else prepared), feature_prop
+
     def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
         if self.threads:
             booster["nthread"] = dmatrix["nthread"] = self.threads
         return booster, train_call, dmatrix
+
+
+class _BarrierWaitFreeFrame(ClassicDataFrame):
+    """The fit's input, whose `mapInPandas` (xgboost.spark's worker function) runs the function
+    `without_barrier_waits`."""
+
+    def mapInPandas(self, func: Any, schema: Any, barrier: bool = False, profile: Any = None) -> DataFrame:
+        return super().mapInPandas(without_barrier_waits(func), schema, barrier, profile)
+
+
+def without_barrier_waits(func: Any) -> Any:
+    """`func` (a barrier task's function) with the task context's `barrier()` returning at once and
+    `allGather(message)` returning every task's message as this task's (see the module doc: only
+    for functions whose messages are the same on every task and which meet elsewhere)."""
+
+    def run(batches: Any) -> Any:
+        from pyspark import BarrierTaskContext  # on the worker
+
+        context = BarrierTaskContext.get()
+        tasks = len(context.getTaskInfos())
+        context.barrier = lambda: None  # type: ignore[method-assign]
+        context.allGather = lambda message="": [message] * tasks  # type: ignore[method-assign]
+        try:
+            yield from func(batches)
+        finally:
+            del context.barrier, context.allGather
+
+    return run
 
 
 class LakeboostRegressor(_LakeboostWorkers, SparkXGBRegressor):
@@ -150,11 +193,19 @@ def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, ev
     with the boosting's start and end times on the booster (see `fit_phases`)."""
     watched = [(matrix, name) for matrix, name in evals or () if name != "training"]
     started = time.time()
-    booster = xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
+    with openmp_threads(params.get("nthread")):
+        booster = xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
     booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())},
                      **{f"{WORKER_TIMES_PREFIX}{k}": repr(v) for k, v in WORKER_TIMES.items()})
     WORKER_TIMES.clear()
     return booster
+
+
+def build_streamed_matrices(**kwargs: Any) -> Any:
+    """xgboost.spark's DMatrix builder on its Arrow stream, with the worker's `nthread` OpenMP
+    threads (see `openmp_threads`)."""
+    with openmp_threads(kwargs["kwargs"].get("nthread")):
+        return _ORIGINAL_WORKER_GLOBALS["create_dmatrix_from_partitions"](**kwargs)
 
 
 # xgboost.spark sorts its parameters into train() keywords and booster parameters by the worker

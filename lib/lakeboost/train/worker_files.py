@@ -6,8 +6,9 @@ copied again into a QuantileDMatrix, on every fit (a tuning run repeats it per t
 laid-out rows are written once as Parquet (the features already cast to float32, the type the
 DMatrix holds), one file per worker partition, and xgboost.spark is given a placeholder of one
 row per worker. Each worker then reads its own file with pyarrow (columnar, no per-row work) and
-hands the frame to xgboost.spark's own DMatrix builder, so quantile sketching, validation rows,
-weights and missing values behave exactly as in xgboost.spark.
+builds the QuantileDMatrix straight from its Arrow columns with xgboost.spark's keywords, in
+xgboost.spark's order (anything else, e.g. a GPU or sparse fit, through xgboost.spark's own
+builder), so quantile sketching, validation rows, weights and missing values behave as there.
 
 The directory must be readable by every executor: a local temporary directory on a local master,
 or `training.model.worker_files_dir` (shared storage pyarrow opens: a local or mounted path,
@@ -21,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,23 @@ PART = "part-{:05d}-"  # Spark names each task's output file after its partition
 # Set on a worker by WorkerFileReader (epoch seconds: reading started, file read, DMatrix built)
 # and moved onto the booster by the worker's train function (fit.py), for FitPhases.
 WORKER_TIMES: dict[str, float] = {}
+
+
+@contextmanager
+def openmp_threads(threads: int | None) -> Iterator[None]:
+    """Let OpenMP run `threads` threads in this Python worker for the block.
+
+    PySpark starts its Python workers with OMP_NUM_THREADS=spark.task.cpus (1 by default), and
+    xgboost never runs more threads than OpenMP allows, whatever its `nthread`: a worker given
+    every core of a local master would still build its DMatrix and boost on one.
+    """
+    if not threads or threads <= 1:
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # on the worker
+
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        yield
 
 
 def files_directory(configured_dir: str | None, *, mode: str, master: str) -> str | None:
@@ -149,13 +168,16 @@ class WorkerFileReader:
         if dev_ordinal is None and use_qdm and not enable_sparse_data_optim:
             table = self.read_table(partition)
             read = time.time()
-            matrices = self.quantile_matrices(table, kwargs, has_validation_col=has_validation_col)
+            with openmp_threads(kwargs.get("nthread")):
+                matrices = self.quantile_matrices(table, kwargs, has_validation_col=has_validation_col)
         else:
             frame = self.read(partition)
             read = time.time()
-            matrices = self.build(iterator=iter([frame]), feature_cols=feature_cols, dev_ordinal=dev_ordinal,
-                                  use_qdm=use_qdm, kwargs=kwargs, enable_sparse_data_optim=enable_sparse_data_optim,
-                                  has_validation_col=has_validation_col)
+            with openmp_threads(kwargs.get("nthread")):
+                matrices = self.build(iterator=iter([frame]), feature_cols=feature_cols, dev_ordinal=dev_ordinal,
+                                      use_qdm=use_qdm, kwargs=kwargs,
+                                      enable_sparse_data_optim=enable_sparse_data_optim,
+                                      has_validation_col=has_validation_col)
         WORKER_TIMES.update(reading_started=started, read=read, built=time.time())
         return matrices
 
