@@ -16,6 +16,16 @@ from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.logs import configure_logging
 from pyspark.sql import SparkSession
 
+# The local config runs the JVM on C1 only (conf/local/spark.yml: short runs on small data);
+# a bench at a million rows and more gets the JVM's full tiered compilation back.
+LARGE_DATA_ROWS = 1_000_000
+FULL_JIT = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=4"}
+
+
+def jvm_conf(rows: int) -> dict[str, str]:
+    """Spark conf the bench adds for `rows` demo transactions."""
+    return FULL_JIT if rows >= LARGE_DATA_ROWS else {}
+
 
 def bench_arguments(description: str,
                     extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:

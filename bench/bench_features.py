@@ -16,7 +16,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from _common import bench_arguments, bench_config  # bench/ is the script's directory
+from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
 from lakeboost.config import LakeboostConfig
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.features.build import build_features, input_tables
@@ -111,7 +111,7 @@ def count_shuffles(catalog: TableCatalog, config: LakeboostConfig) -> None:
 def main() -> None:
     args = bench_arguments(__doc__ or "")
     config, work = bench_config(args)
-    spark = build_spark(config.spark, app_name="lakeboost-bench")
+    spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf=jvm_conf(args.rows))
     catalog = TableCatalog(spark, config.storage)
     started_all = time.monotonic()
     ensure_lakehouse(spark, config, work)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from _common import bench_arguments, bench_config  # bench/ is the script's directory
+from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.pipeline import run_step
 from lakeboost.refine.job import refine_step
@@ -21,7 +21,7 @@ from lakeboost.spark import build_spark
 def main() -> None:
     args = bench_arguments(__doc__ or "")
     config, work = bench_config(args)
-    spark = build_spark(config.spark, app_name="lakeboost-bench")
+    spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf=jvm_conf(args.rows))
     started = time.monotonic()
     run_step(spark, config, "generate")  # the demo's step (examples/card_fraud), registered when the config loads
     print(f"generate       rows={args.rows:>10}  seconds={time.monotonic() - started:8.1f}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from _common import bench_arguments, bench_config  # bench/ is the script's directory
+from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
 from lakeboost.pipeline import run_pipeline, select_steps
 from lakeboost.spark import build_spark
 
@@ -24,7 +24,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     # Enough retained jobs and stages for the status store to hold a whole step's.
     spark = build_spark(config.spark, app_name="lakeboost-bench",
-                        extra_conf={"spark.ui.retainedJobs": "100000", "spark.ui.retainedStages": "100000"})
+                        extra_conf={"spark.ui.retainedJobs": "100000", "spark.ui.retainedStages": "100000",
+                                    **jvm_conf(args.rows)})
     spark.range(1).count()  # start-up (JVM, Delta and Python workers) is not a step's
     started = time.monotonic()
     summary = run_pipeline(spark, config, select_steps(config))

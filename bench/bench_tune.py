@@ -46,7 +46,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from _common import bench_arguments, bench_config  # bench/ is the script's directory
+from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
 from bench_features import ensure_lakehouse
 from lakeboost.config import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
@@ -278,7 +278,7 @@ def bench_refit(training: TrainingSet, config: LakeboostConfig, searches: dict[s
 def main() -> None:
     args = bench_arguments(__doc__ or "", add_arguments)
     config, work = bench_config(args)
-    spark = build_spark(config.spark, app_name="lakeboost-bench")
+    spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf=jvm_conf(args.rows))
     started_all = time.monotonic()
     print(f"{'budget':<25} rows={args.rows}  evals single_node={args.evals} "
           f"distributed={args.distributed_evals or args.evals}  compare: {args.compare_seeds} seeds x "
