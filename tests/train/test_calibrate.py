@@ -99,6 +99,14 @@ def test_isotonic_column_interpolates_like_numpy(spark: SparkSession) -> None:
     assert got[1:] == pytest.approx(expected[1:], abs=1e-12)
 
 
+def test_platt_column_keeps_a_null_raw_score_null(spark: SparkSession) -> None:
+    calibrator = Calibrator("platt", {"a": 1.3, "b": -1.1})
+    df = spark.createDataFrame([(None,), (0.0,), (0.5,)], "raw double")
+    got = [r[0] for r in df.select(calibrator.column(F.col("raw"))).collect()]
+    assert got[0] is None and 0 < got[1] < 1e-15
+    assert got[2] == pytest.approx(1 / (1 + np.exp(1.1)), abs=1e-12)
+
+
 def test_a_single_class_cannot_be_calibrated(spark: SparkSession) -> None:
     df = spark.createDataFrame([(0, 0.2), (0, 0.4)], f"{LABEL} int, score double")
     with pytest.raises(CalibrationError, match="both classes"):

@@ -12,6 +12,7 @@ Metrics are binned (1,000 equal-width score buckets, the same binning as the tra
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -28,6 +29,8 @@ from lakeboost.train.evaluate import (
     score_bucket,
     trapezoid,
 )
+
+log = logging.getLogger(__name__)
 
 BINS = 1000
 WINDOW = "window_start"
@@ -140,8 +143,12 @@ def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, 
         .collect()  # windows x at most 1,000 buckets
     )
     buckets: dict[dt.datetime, list[tuple[int, int, int]]] = {}
+    unscored = sum(int(row["pos"] + row["neg"]) for row in rows if row["b"] is None)
+    if unscored:
+        log.warning("performance_by_window skipped %d labelled rows without a score", unscored)
     for row in rows:
-        buckets.setdefault(row[WINDOW], []).append((int(row["b"]), int(row["pos"]), int(row["neg"])))
+        if row["b"] is not None:
+            buckets.setdefault(row[WINDOW], []).append((int(row["b"]), int(row["pos"]), int(row["neg"])))
     span = SPANS[window]
     results = []
     for start in sorted(buckets):

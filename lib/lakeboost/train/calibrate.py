@@ -45,7 +45,8 @@ class Calibrator:
         if self.method == "platt":
             p = F.least(F.greatest(raw.cast("double"), F.lit(EPS)), F.lit(1.0 - EPS))
             z = F.lit(self.params["a"]) * F.log(p / (1.0 - p)) + F.lit(self.params["b"])
-            return F.lit(1.0) / (F.lit(1.0) + F.exp(-z))
+            # greatest() skips nulls: without the guard a null raw score would become ~0.
+            return F.when(raw.isNotNull(), F.lit(1.0) / (F.lit(1.0) + F.exp(-z)))
         if self.method == "isotonic":
             return _interpolate(raw.cast("double"), self.params["x"], self.params["y"])
         raise CalibrationError(f"unknown calibration method {self.method!r}")
@@ -90,10 +91,10 @@ def score_buckets(predictions: DataFrame, *, label: str = LABEL, score: str = "s
         .groupBy(score_bucket(score, BUCKETS).alias("bucket"))
         .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col(label).cast("int")).alias("pos"),
              F.avg(F.col(score).cast("double")).alias("mean_score"), F.avg(F.log(s / (1.0 - s))).alias("mean_logit"))
-        .orderBy("bucket")
-        .collect()  # at most BUCKETS rows
+        .collect()  # at most BUCKETS rows, sorted here (orderBy would add a sampling job)
     )
-    return [ScoreBucket(int(r["n"]), int(r["pos"]), float(r["mean_score"]), float(r["mean_logit"])) for r in rows]
+    return [ScoreBucket(int(r["n"]), int(r["pos"]), float(r["mean_score"]), float(r["mean_logit"]))
+            for r in sorted(rows, key=lambda r: r["bucket"])]
 
 
 def fit_calibrator(predictions: DataFrame, method: str, *, label: str = LABEL, score: str = "score") -> Calibrator:

@@ -72,8 +72,9 @@ def score_bucket(score: str, bins: int) -> Column:
     # score * bins can round across an integer (0.58 * 50 = 28.999...), which would disagree with
     # the `score >= threshold` test binary_metrics applies; nudge the bucket to match the edge.
     exact = raw + F.when(s >= (raw + 1) / bins, 1).when(s < raw / bins, -1).otherwise(0)
-    # A score of exactly 1.0 (or a value outside [0, 1]) belongs to the nearest edge bucket.
-    return F.least(F.greatest(exact, F.lit(0)), F.lit(bins - 1))
+    # A score of exactly 1.0 (or a value outside [0, 1]) belongs to the nearest edge bucket; a
+    # null score has none (greatest() would skip the null and put it in bucket 0).
+    return F.when(s.isNotNull(), F.least(F.greatest(exact, F.lit(0)), F.lit(bins - 1)))
 
 
 def binary_curve(predictions: DataFrame, *, bins: int = 1000, label: str = LABEL,
@@ -155,22 +156,34 @@ def binary_metrics(predictions: DataFrame, *, threshold: float, curve: BinaryCur
     if agg["all_rows"] > rows:
         log.warning("binary_metrics skipped %d rows with a null score or a label other than 0/1",
                     agg["all_rows"] - rows)
-    tp, fp, fn, tn = (int(agg[k]) for k in ("tp", "fp", "fn", "tn"))
-    metrics: dict[str, float] = {
+    metrics = confusion_metrics(rows=rows, tp=int(agg["tp"]), fp=int(agg["fp"]), fn=int(agg["fn"]),
+                                tn=int(agg["tn"]), threshold=threshold, loss=agg["loss"], sq_err=agg["sq_err"])
+    metrics.update(exact_aucs(predictions.where(valid).select(y.alias(LABEL), s.alias("score")),
+                              int(metrics["positives"]), rows - int(metrics["positives"])))
+    if curve is not None:
+        metrics.update(binned_aucs(curve))
+    return metrics
+
+
+def confusion_metrics(*, rows: int, tp: int, fp: int, fn: int, tn: int, threshold: float, loss: float,
+                      sq_err: float) -> dict[str, float]:
+    """The threshold's metrics from its confusion counts and the summed log loss and squared error."""
+    return {
         "rows": rows, "positives": tp + fn, "base_rate": (tp + fn) / rows, "threshold": float(threshold),
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
         "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0, "accuracy": (tp + tn) / rows,
-        "log_loss": agg["loss"] / rows, "brier": agg["sq_err"] / rows,
+        "log_loss": loss / rows, "brier": sq_err / rows,
     }
-    metrics.update(_auc(predictions.where(valid).select(y.alias(LABEL), s.alias("score")), tp + fn, fp + tn))
-    if curve is not None:
-        metrics["roc_auc_binned"] = trapezoid(*roc_points(curve))
-        metrics["pr_auc_binned"] = trapezoid(*pr_points(curve))
-    return metrics
 
 
-def _auc(scored: DataFrame, positives: int, negatives: int) -> dict[str, float]:
+def binned_aucs(curve: BinaryCurve) -> dict[str, float]:
+    """The areas under the binned curve: a cheap cross-check of the exact ones."""
+    return {"roc_auc_binned": trapezoid(*roc_points(curve)), "pr_auc_binned": trapezoid(*pr_points(curve))}
+
+
+def exact_aucs(scored: DataFrame, positives: int, negatives: int) -> dict[str, float]:
+    """ROC and PR AUC of the (LABEL, score) rows, exact."""
     if positives == 0 or negatives == 0:
         log.warning("AUCs are undefined with %d positives and %d negatives; reporting NaN", positives, negatives)
         return {"roc_auc": float("nan"), "pr_auc": float("nan")}

@@ -19,7 +19,8 @@ from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train import evaluate as ev
-from lakeboost.train.calibrate import CalibrationSummary, Calibrator, calibration_summary, fit_calibrator
+from lakeboost.train.binary_evaluation import evaluate_binary_splits
+from lakeboost.train.calibrate import CalibrationSummary, Calibrator, fit_calibrator
 from lakeboost.train.fit import (
     FitPhases,
     estimator_params,
@@ -213,49 +214,45 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
               evaluate_test: bool) -> None:
     objective = cfg.model.objective
     splits = ["valid", "test"] if evaluate_test else ["valid"]
-    # Both splits scored in one pass and cached: the curve, the metrics and the exact AUCs each
-    # read a split's predictions.
+    # Both splits scored in one pass and cached: the calibrator, the evaluation's aggregation and
+    # the exact AUCs each read the predictions.
     scored = score_column(result.model.transform(encoded.filter(F.col(SPLIT).isin(splits))), objective) \
         .withColumn(ev.LABEL, F.col(label)).cache()
     result.cached.append(scored)
+    if objective == "binary:logistic":
+        _evaluate_binary(result, scored, cfg, splits)
     for split in splits:
         predictions = scored.filter(F.col(SPLIT) == split)
-        if objective == "binary:logistic":
-            predictions = _calibrated(result, predictions, cfg, split=split)
-            result.predictions[split] = predictions
-            curve = ev.binary_curve(predictions)
-            result.curves[split] = curve
-            if split == "valid":
-                result.threshold = ev.choose_threshold(curve, cfg.threshold)
-            assert result.threshold is not None  # chosen on "valid", always the first split evaluated
-            result.metrics[split] = ev.binary_metrics(predictions, threshold=result.threshold, curve=curve)
-            summaries = result.calibration[split]
-            result.metrics[split].update({"ece": summaries["calibrated"].ece, "raw_brier": summaries["raw"].brier,
-                                          "raw_ece": summaries["raw"].ece})
-        elif objective == "multi:softprob":
+        if objective == "multi:softprob":
             result.predictions[split] = predictions
             num_classes = int(result.model.get_booster().attr("num_class") or 0) or \
                 len(result.split_counts.get("train", {}))
             result.metrics[split] = ev.multiclass_metrics(predictions, num_classes=num_classes)
-        else:
+        elif objective != "binary:logistic":
             result.predictions[split] = predictions
             result.metrics[split] = ev.regression_metrics(predictions)
     log.info("validation metrics %s", result.metrics.get("valid"))
 
 
-def _calibrated(result: TrainResult, predictions: DataFrame, cfg: TrainingConfig, *, split: str) -> DataFrame:
-    """`score` calibrated (the raw one kept as `raw_score`); the calibrator is fitted on "valid".
+def _evaluate_binary(result: TrainResult, scored: DataFrame, cfg: TrainingConfig, splits: list[str]) -> None:
+    """Calibrate on "valid", then every split's curve, threshold, metrics and calibration
+    summaries from one aggregation (binary_evaluation.py).
 
     Calibrating on validation rows also used for early stopping is the usual compromise: the
     test split, never seen by either, is where the before/after figures are honest.
     """
-    raw = predictions.withColumnRenamed("score", RAW_SCORE)
-    if split == "valid" and cfg.calibration.method != "none":
-        result.calibrator = fit_calibrator(raw, cfg.calibration.method, score=RAW_SCORE)
-        log.info("calibrator %s fitted on %s", result.calibrator.method, split)
+    raw = scored.withColumnRenamed("score", RAW_SCORE)
+    if cfg.calibration.method != "none":
+        result.calibrator = fit_calibrator(raw.filter(F.col(SPLIT) == "valid"), cfg.calibration.method,
+                                           score=RAW_SCORE)
+        log.info("calibrator %s fitted on valid", result.calibrator.method)
     calibrated = raw.withColumn("score", result.calibrator.column(F.col(RAW_SCORE))
                                 if result.calibrator is not None else F.col(RAW_SCORE))
-    before = calibration_summary(calibrated, bins=cfg.calibration.bins, score=RAW_SCORE)
-    after = before if result.calibrator is None else calibration_summary(calibrated, bins=cfg.calibration.bins)
-    result.calibration[split] = {"raw": before, "calibrated": after}
-    return calibrated
+    result.threshold, evaluations = evaluate_binary_splits(
+        calibrated, splits, split_column=SPLIT, threshold=cfg.threshold, calibration_bins=cfg.calibration.bins,
+        raw_score=RAW_SCORE)
+    for split, evaluation in evaluations.items():
+        result.predictions[split] = calibrated.filter(F.col(SPLIT) == split)
+        result.curves[split] = evaluation.curve
+        result.metrics[split] = evaluation.metrics
+        result.calibration[split] = evaluation.calibration
