@@ -205,8 +205,6 @@ def native_matrices(training: TrainingSet, cfg: TrainingConfig) -> tuple[dict[st
     frames = {split: encoded.filter(F.col(SPLIT) == split).select(*columns, F.col(label)).toPandas()
               for split in ("train", "valid", "test")}
     examples.unpersist()
-    for enc in encodings:
-        enc.table.unpersist()
     return frames, weight
 
 

@@ -25,25 +25,12 @@ from lakeboost.refine.conform import with_content_hash
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
 from lakeboost.spark.rows import first_row
 from lakeboost.train.calibrate import Calibrator
+from lakeboost.train.prepare import apply_frequency_encodings
 from lakeboost.train.tracking import use_tracking
 
 # The model's inputs as scored, kept with each prediction (inference-table style): the live
 # path computes its window features on the fly, so this is the only record of what it saw.
 SCORED_FEATURES = "scored_features"
-
-
-def apply_encodings(rows: DataFrame, encodings: dict[str, dict[str, float]]) -> DataFrame:
-    """The model's training-time category frequencies (unseen categories: 0)."""
-    spark = rows.sparkSession
-    for column, table in encodings.items():
-        lookup = spark.createDataFrame([(None if v == "None" else v, f) for v, f in table.items()],
-                                       "__value string, __frequency double")
-        rows = (
-            rows.join(F.broadcast(lookup), F.col(column).cast("string").eqNullSafe(F.col("__value")), how="left")
-            .withColumn(column, F.coalesce(F.col("__frequency"), F.lit(0.0)))
-            .drop("__value", "__frequency")
-        )
-    return rows
 
 
 def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | None = None,
@@ -68,7 +55,7 @@ def predict(loaded: LoadedModel, rows: DataFrame, *, keep: tuple[str, ...] | Non
     if with_features:  # captured before the encodings replace categories by frequencies
         keep = (*keep, SCORED_FEATURES)
         inputs = inputs.withColumn(SCORED_FEATURES, F.struct(*[F.col(f"`{f}`") for f in loaded.meta.features]))
-    encoded = apply_encodings(inputs, loaded.meta.encodings)
+    encoded = apply_frequency_encodings(inputs, loaded.meta.encodings)
     scored = loaded.model.transform(encoded)
     kind = objective_kind(loaded.meta.objective)
     extra: list[Column] = []

@@ -54,9 +54,7 @@ def log_plots(result: TrainResult, *, event_time: str, objective: str) -> None:
 
 
 def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) -> ModelMeta:
-    encodings = {enc.column: {str(r.value): float(r.frequency) for r in enc.table.collect()}
-                 for enc in result.encodings}  # categories x frequency: small by construction
-    return ModelMeta(result.features, encodings, result.threshold, cfg.model.objective, training.lineage(),
+    return ModelMeta(result.features, result.encodings, result.threshold, cfg.model.objective, training.lineage(),
                      training.dataset.model_dump(mode="json"),
                      result.calibrator.to_dict() if result.calibrator is not None else None)
 

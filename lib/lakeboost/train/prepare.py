@@ -9,7 +9,6 @@ within each (label, split) stratum rows are dealt round-robin to the workers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -23,36 +22,65 @@ DEAL_BUCKETS = 64  # per stratum: the numbering's parallelism (and its largest t
 VALID = "is_valid"
 
 
-@dataclass(frozen=True)
-class FrequencyEncoding:
-    """Category -> share of training rows with it (target-free, so no label leakage)."""
+# A categorical column's encoding: category -> share of the training rows with it. Categories are
+# strings (Spark's cast, at fit and at scoring alike), a null category is NULL_CATEGORY: the form
+# stored with the model.
+Encodings = dict[str, dict[str, float]]
+NULL_CATEGORY = "None"
+# Above this many categories a lookup is built with createDataFrame (one small job to broadcast
+# it) rather than as an inline SQL table (its text grows with the categories).
+INLINE_CATEGORIES = 2000
 
-    column: str
-    table: DataFrame  # (value, frequency): small, broadcast on apply
 
-
-def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> list[FrequencyEncoding]:
-    encodings = []
-    total = F.sum("n").over(Window.partitionBy(F.lit(1)))
-    for column in columns:
-        table = (
-            train.groupBy(F.col(column).alias("value")).agg(F.count(F.lit(1)).alias("n"))
-            .select("value", (F.col("n") / total).alias("frequency"))
-        )
-        encodings.append(FrequencyEncoding(column, table.cache()))
+def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> Encodings:
+    """Each column's category frequencies on `train` (target-free, so no label leakage), from one
+    aggregation over every column. The tables come to the driver: they are stored with the model,
+    and training and scoring apply them the same way (apply_frequency_encodings)."""
+    if not columns:
+        return {}
+    pairs = F.explode(F.array(*[F.struct(F.lit(c).alias("column"), F.col(c).cast("string").alias("value"))
+                                for c in columns]))
+    rows = train.select(pairs.alias("pair")).groupBy("pair.column", "pair.value").count() \
+        .collect()  # the categories of every column: small for a categorical feature
+    totals: dict[str, int] = {c: 0 for c in columns}
+    for row in rows:
+        totals[row["column"]] += int(row["count"])
+    encodings: Encodings = {c: {} for c in columns}
+    for row in sorted(rows, key=lambda r: (r["column"], r["value"] is None, r["value"] or "")):
+        category = NULL_CATEGORY if row["value"] is None else row["value"]
+        encodings[row["column"]][category] = int(row["count"]) / totals[row["column"]]
     return encodings
 
 
-def apply_frequency_encodings(df: DataFrame, encodings: list[FrequencyEncoding]) -> DataFrame:
-    """Replace each categorical column by its training frequency (unseen values: 0)."""
-    for enc in encodings:
-        lookup = F.broadcast(enc.table.withColumnRenamed("value", f"__{enc.column}_value"))
+def apply_frequency_encodings(df: DataFrame, encodings: Encodings) -> DataFrame:
+    """Replace each categorical column by its training frequency (unseen categories: 0).
+
+    One broadcast join per column with its table as an inline VALUES table: a local relation,
+    which Spark broadcasts without a job (a cached or createDataFrame table costs one job per
+    column in every query that reads the encoded rows).
+    """
+    spark = df.sparkSession
+    for column, table in encodings.items():
+        value, frequency = f"__{column}_value", f"__{column}_frequency"
+        lookup = _lookup_table(spark, table).toDF(value, frequency)
         df = (
-            df.join(lookup, F.col(enc.column).eqNullSafe(F.col(f"__{enc.column}_value")), how="left")
-            .withColumn(enc.column, F.coalesce(F.col("frequency"), F.lit(0.0)))
-            .drop("frequency", f"__{enc.column}_value")
+            df.join(F.broadcast(lookup), F.col(column).cast("string").eqNullSafe(F.col(value)), how="left")
+            .withColumn(column, F.coalesce(F.col(frequency), F.lit(0.0)))
+            .drop(value, frequency)
         )
     return df
+
+
+def _lookup_table(spark, table: dict[str, float]) -> DataFrame:
+    """(value string, frequency double) rows of `table`."""
+    rows = [(None if category == NULL_CATEGORY else category, float(share)) for category, share in table.items()]
+    if not rows or len(rows) > INLINE_CATEGORIES:
+        return spark.createDataFrame(rows, "value string, frequency double")
+    # Categories as hex literals of their UTF-8 bytes (no quoting to get wrong), frequencies as
+    # Python's round-trip repr: the VALUES table holds exactly the fitted figures.
+    values = ", ".join(f"({'NULL' if category is None else f'X{category.encode().hex()!r}'}, {share!r}D)"
+                       for category, share in rows)
+    return spark.sql(f"SELECT CAST(v AS STRING) AS value, f AS frequency FROM VALUES {values} AS t(v, f)")
 
 
 def scale_pos_weight(class_counts: dict[int, int]) -> float:

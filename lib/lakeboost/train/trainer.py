@@ -32,6 +32,7 @@ from lakeboost.train.fit import (
 from lakeboost.train.preflight import cluster_resources, preflight
 from lakeboost.train.prepare import (
     VALID,
+    Encodings,
     apply_frequency_encodings,
     downsample_negatives,
     fit_frequency_encodings,
@@ -65,19 +66,17 @@ class TrainResult:
     split_counts: dict[str, dict[int, int]]
     curves: dict[str, ev.BinaryCurve] = field(default_factory=dict)
     predictions: dict[str, DataFrame] = field(default_factory=dict)
-    encodings: list = field(default_factory=list)
+    encodings: Encodings = field(default_factory=dict)  # column -> category -> training frequency
     calibrator: Calibrator | None = None  # binary models: raw score -> probability
     calibration: dict[str, dict[str, CalibrationSummary]] = field(default_factory=dict)  # split -> raw/calibrated
     cached: list[DataFrame] = field(default_factory=list)
     fit_phases: FitPhases | None = None  # where the fit's `seconds` went
 
     def release(self) -> None:
-        """Drop the cached predictions and encoding tables (a tuning trial's or a fold's result
-        is read once; without this, every trial would keep its caches until the session ends)."""
+        """Drop the cached predictions (a tuning trial's or a fold's result is read once; without
+        this, every trial would keep its caches until the session ends)."""
         for predictions in self.cached:
             predictions.unpersist()
-        for encoding in self.encodings:
-            encoding.table.unpersist()
 
 
 def split_examples(training: TrainingSet, cfg: TrainingConfig) -> DataFrame:

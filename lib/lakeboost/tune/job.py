@@ -183,8 +183,6 @@ def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: Da
     encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
     matrices = collect_matrices(apply_frequency_encodings(sampled, encodings),
                                 features=list(training.feature_columns), label=training.label)
-    for encoding in encodings:  # the matrices are on the driver now
-        encoding.table.unpersist()
     params = native_params(cfg, weight)
     if cfg.model.objective.startswith("multi:"):  # xgboost.train needs it; the Spark estimator infers it
         params["num_class"] = int(max(matrices.y_train.max(), matrices.y_valid.max())) + 1

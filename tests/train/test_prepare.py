@@ -1,0 +1,65 @@
+"""Frequency encodings: fitted on train in one aggregation, applied alike in training and scoring."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from lakeboost.train.prepare import NULL_CATEGORY, apply_frequency_encodings, fit_frequency_encodings
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+SCHEMA = "id int, country string, tier int, vip boolean"
+
+
+def _jobs(spark: SparkSession, action) -> int:
+    """Spark jobs `action()` runs (the broadcasts' jobs inherit the job group)."""
+    sc = spark.sparkContext
+    sc.setJobGroup("encodings-test", "count the jobs")
+    try:
+        action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    return len(sc.statusTracker().getJobIdsForGroup("encodings-test"))
+
+
+@pytest.fixture(scope="module")
+def train(spark: SparkSession) -> DataFrame:
+    countries = ["FR", "FR", "DE", None, "FR", "it's", "DE", None, "FR", "ES"]
+    return spark.createDataFrame([(i, c, i % 3, i % 4 == 0) for i, c in enumerate(countries)], SCHEMA)
+
+
+def test_frequencies_match_a_count_of_the_training_rows(train: DataFrame) -> None:
+    encodings = fit_frequency_encodings(train, ("country", "tier", "vip"))
+    rows = train.collect()
+    for column in ("country", "tier", "vip"):
+        # Spark's string cast, as scoring applies it: true/false, not Python's True/False.
+        names = [NULL_CATEGORY if r[column] is None else str(r[column]).lower() if column == "vip" else str(r[column])
+                 for r in rows]
+        assert encodings[column] == {name: n / len(rows) for name, n in Counter(names).items()}
+    assert fit_frequency_encodings(train, ()) == {}
+
+
+def test_applying_replaces_categories_unseen_ones_by_zero_and_broadcasts_without_a_job(
+        spark: SparkSession, train: DataFrame) -> None:
+    encodings = fit_frequency_encodings(train, ("country", "tier", "vip"))
+    new = spark.createDataFrame([(1, "FR", 0, True), (2, None, 2, False), (3, "US", 7, None), (4, "it's", 1, True)],
+                                SCHEMA)
+    encoded = apply_frequency_encodings(new, encodings)
+    assert encoded.columns == new.columns
+    got = {r.id: (r.country, r.tier, r.vip) for r in encoded.collect()}
+    assert got == {1: (0.4, 0.4, 0.3), 2: (0.2, 0.3, 0.7), 3: (0.0, 0.0, 0.0), 4: (0.1, 0.3, 0.3)}
+    assert _jobs(spark, encoded.collect) == 1  # the scan only: three lookups, no broadcast job
+    assert encoded.schema["country"].dataType.typeName() == "double"
+
+
+def test_a_large_table_is_applied_the_same(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakeboost.train import prepare
+
+    train = spark.range(30).select(F.col("id").cast("int"), (F.col("id") % 7).cast("string").alias("country"),
+                                   F.lit(1).alias("tier"), F.lit(True).alias("vip"))
+    encodings = fit_frequency_encodings(train, ("country",))
+    inline = {r.id: r.country for r in apply_frequency_encodings(train, encodings).collect()}
+    monkeypatch.setattr(prepare, "INLINE_CATEGORIES", 3)  # the createDataFrame path
+    assert {r.id: r.country for r in apply_frequency_encodings(train, encodings).collect()} == inline
+    assert inline[0] == pytest.approx(5 / 30) and inline[6] == pytest.approx(4 / 30)
