@@ -28,6 +28,7 @@ def features_step(spark: SparkSession, config: LakeboostConfig, names: list[str]
         else:
             training = build_training_set(catalog, config.gold.training_set, dataset)
             version = write_training_set(catalog, training)
+            training.df.unpersist()
             summary.details["training_set"] = {**training.lineage(), "rebuilt": True}
             if version is not None:
                 summary.versions[TRAINING_SET] = version

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import cast
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -126,6 +127,9 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
                        versions: dict[str, int] | None = None, cutoff: dt.datetime | None = None) -> TrainingSet:
     """Assemble, audit and return the training set at pinned table versions.
 
+    The set's DataFrame comes back persisted: the audit reads it four times and the caller at
+    least once more (each read would otherwise redo the as-of joins). `df.unpersist()` it when done.
+
     Args:
         versions: table -> Delta version to read (replay); default: each table's latest.
         cutoff: what "now" is for labels; default: config, else the latest event.
@@ -158,7 +162,8 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
                 "duration (0s keeps every example, with the skew of still-filling windows)")
         features = features.filter(F.col(event_time) >= F.lit(warmed_from))
     examples = with_labels(features, known_labels(labels, dataset, as_of=cutoff), dataset)
-    examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions)
+    examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
     label = dataset.label_column
     # Late-arriving columns are never features of their own event (the outcome itself).
     excluded = {*cfg.exclude, *dataset.key, event_time, dataset.date_column, label, *dataset.late_columns(),
@@ -166,10 +171,14 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
     feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.startswith("_"))
     time_columns = [FEATURES_AS_OF, *[c for c in examples.columns if c.startswith(KNOWN_AS_OF)],
                     *[a.time_as for a in cfg.as_of if a.time_as]]
-    audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
-                  feature_columns=[c for c in feature_columns if c not in cfg.categorical]
-                  if is_binary_label(examples, dataset) else [],
-                  max_auc=cfg.max_single_feature_auc)
+    try:
+        audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
+                      feature_columns=[c for c in feature_columns if c not in cfg.categorical]
+                      if is_binary_label(examples, dataset) else [],
+                      max_auc=cfg.max_single_feature_auc)
+    except Exception:
+        examples.unpersist()  # a rejected set is not returned: nobody else could release it
+        raise
     log.info("training set at cutoff %s from versions %s", cutoff, json.dumps(versions, sort_keys=True))
     return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), dataset,
                        config_digest(cfg, dataset))

@@ -56,6 +56,7 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
         scored = predict(loaded, test.withColumnRenamed(dataset.label_column, ev.LABEL), keep=(*dataset.key, ev.LABEL))
         results[role] = snapshot_metrics(scored, loaded)
     test.unpersist()
+    training.df.unpersist()
     return results
 
 

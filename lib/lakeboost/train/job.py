@@ -118,6 +118,7 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
                                   cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
                                              tags={"replay_of": run_id}, register=False)
+    training.df.unpersist()
     original = mlflow.get_run(run_id).data.metrics
     summary = summary_of(new_run, result, version, training)
     summary.details["replay_of"] = run_id
