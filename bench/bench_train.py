@@ -303,8 +303,9 @@ def run(args) -> None:
         with PeakMemory() as memory:
             spark_results[n] = bench_spark(training, cfg, n)
         result = spark_results[n][1]
-        rows = sum(sum(c.values()) for s, c in result.split_counts.items() if s in ("train", "valid")) \
-            if result else 0
+        if result is None:  # refused or failed: its peak says nothing about a fit
+            continue
+        rows = sum(sum(c.values()) for s, c in result.split_counts.items() if s in ("train", "valid"))
         estimate = estimated_bytes_per_worker(rows, len(features), n) * n
         print(f"{'memory-workers=' + str(n):<25} {memory.text()}  planner_estimate_gib={estimate / 2**30:.2f} "
               f"(all {n} workers' training matrices: {rows} fit rows before down-sampling x {len(features)} features)")
