@@ -63,13 +63,17 @@ DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
 DEMO_OVERRIDES = ["demo.rows=12000", "demo.days=120", "training.model.n_estimators=120",
                   "training.model.params={max_depth: 4, learning_rate: 0.1}", "monitor.min_window_rows=100"]
 
+# The live card events land in bronze as ten commits, one file per micro-batch (the shipped
+# demo takes them in one): the stream-scoring kill test needs a stream of several commits.
+LIVE_AS_COMMITS = ["sources.card_events.max_files_per_trigger=1"]
+
 
 def demo_config(root: Path, overrides: list[str] | None = None, *, landing: Path | None = None):
     """The demo config rooted in `root` (the e2e lakehouse), plus `overrides`; the landing zone
     is `root`/landing unless given."""
     landing = landing or root / "landing"
     return load_config("local", [f"storage.root={root}/lake", f"storage.landing={landing}",
-                                 *DEMO_OVERRIDES, *(overrides or [])],
+                                 *DEMO_OVERRIDES, *LIVE_AS_COMMITS, *(overrides or [])],
                        conf_dir=REPO / "conf",
                        environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{landing}/customers.db"})
 

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO
 
 pytestmark = pytest.mark.e2e
-# Two of the live source's ten commits per micro-batch: five batches, enough for a kill after
+# Two of the live source's ten commits (conftest.LIVE_AS_COMMITS) per micro-batch: five batches, enough for a kill after
 # two of them, one mid-batch and a finish (one file per batch took the test twice as long).
 KILLED = ["scoring.stream.predictions_table=gold.stream_killed", "scoring.stream.events_table=silver.live_killed",
           "scoring.stream.max_files_per_trigger=2"]
