@@ -69,6 +69,9 @@ def test_labels_are_known_only_after_they_are_reported_and_young_examples_wait(
     assert rows["T1"].c_limit == 100.0 and rows["T4"].c_limit == 999.0
     assert "f1" in training.feature_columns and "txn_id" not in training.feature_columns
     assert training.versions == {"gold.feats": 0, "silver.cbs": 0, "silver.customers": 0}
+    # Persisted for the audit's reads and the caller's; the caller releases it.
+    assert training.df.is_cached
+    training.df.unpersist()
 
 
 def test_audit_names_a_feature_that_predicts_the_label_alone(spark: SparkSession, tmp_path: Path) -> None:

@@ -27,8 +27,10 @@ def features_step(spark: SparkSession, config: LakeboostConfig, names: list[str]
             summary.details["training_set"] = {**stored.lineage(), "rebuilt": False}
         else:
             training = build_training_set(catalog, config.gold.training_set, dataset)
-            version = write_training_set(catalog, training)
-            training.df.unpersist()
+            try:
+                version = write_training_set(catalog, training)
+            finally:
+                training.df.unpersist()
             summary.details["training_set"] = {**training.lineage(), "rebuilt": True}
             if version is not None:
                 summary.versions[TRAINING_SET] = version

@@ -52,11 +52,14 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
                                   versions=lineage["versions"], cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     test = split_examples(training, config.training).filter(F.col(SPLIT) == "test").cache()
     results = {}
-    for role, loaded in models.items():
-        scored = predict(loaded, test.withColumnRenamed(dataset.label_column, ev.LABEL), keep=(*dataset.key, ev.LABEL))
-        results[role] = snapshot_metrics(scored, loaded)
-    test.unpersist()
-    training.df.unpersist()
+    try:
+        for role, loaded in models.items():
+            scored = predict(loaded, test.withColumnRenamed(dataset.label_column, ev.LABEL),
+                             keep=(*dataset.key, ev.LABEL))
+            results[role] = snapshot_metrics(scored, loaded)
+    finally:
+        test.unpersist()
+        training.df.unpersist()
     return results
 
 

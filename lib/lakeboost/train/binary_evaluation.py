@@ -147,8 +147,9 @@ def _summary(bins: dict[int, _Cell], *, raw: bool) -> CalibrationSummary:
 
 def _evaluation(cells: dict[tuple, _Cell], split: str, curve: ev.BinaryCurve, threshold: float, *, fixed: bool,
                 curve_bins: int, scored: DataFrame) -> SplitEvaluation:
+    by_bucket = _by(cells, split, "bucket")
     everything = _Cell()
-    for cell in _by(cells, split, "bucket").values():
+    for cell in by_bucket.values():
         everything.add(cell)
     if everything.rows == 0:
         raise ev.EvaluationError(f"{split}: no row with a 0/1 label and a non-null score: nothing to evaluate")
@@ -157,7 +158,7 @@ def _evaluation(cells: dict[tuple, _Cell], split: str, curve: ev.BinaryCurve, th
         tp, predicted = by_predicted[True].positives, by_predicted[True].rows
     else:  # a threshold from the curve is the lower edge of bucket round(threshold * bins)
         edge = round(threshold * curve_bins)
-        above = [cell for bucket, cell in _by(cells, split, "bucket").items() if bucket >= edge]
+        above = [cell for bucket, cell in by_bucket.items() if bucket >= edge]
         tp, predicted = sum(c.positives for c in above), sum(c.rows for c in above)
     positives = everything.positives
     metrics = ev.confusion_metrics(rows=everything.rows, tp=tp, fp=predicted - tp, fn=positives - tp,

@@ -93,7 +93,10 @@ def train_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
         raise ConfigError("gold.training_set is not configured: nothing to train on")
     catalog = TableCatalog(spark, config.storage)
     training = current_training_set(catalog, config.gold.training_set, config.require_dataset)
-    run_id, result, version = train_and_log(spark, config, training)
+    try:
+        run_id, result, version = train_and_log(spark, config, training)
+    finally:
+        training.df.unpersist()  # a fresh build comes back persisted; a stored set is not cached
     return summary_of(run_id, result, version, training)
 
 
@@ -116,9 +119,11 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
     catalog = TableCatalog(spark, config.storage)
     training = build_training_set(catalog, replayed_set, replayed_dataset, versions=lineage["versions"],
                                   cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
-    new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
-                                             tags={"replay_of": run_id}, register=False)
-    training.df.unpersist()
+    try:
+        new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
+                                                 tags={"replay_of": run_id}, register=False)
+    finally:
+        training.df.unpersist()
     original = mlflow.get_run(run_id).data.metrics
     summary = summary_of(new_run, result, version, training)
     summary.details["replay_of"] = run_id

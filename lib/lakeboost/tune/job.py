@@ -130,7 +130,10 @@ def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
         raise ConfigError("training.tune and gold.training_set must be configured to tune")
     training = current_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
                                     config.require_dataset)
-    return tune_and_refit(spark, config, training)
+    try:
+        return tune_and_refit(spark, config, training)
+    finally:
+        training.df.unpersist()  # a fresh build comes back persisted; a stored set is not cached
 
 
 def tune_and_refit(spark: SparkSession, config: LakeboostConfig, training: TrainingSet) -> StepSummary:
