@@ -190,24 +190,33 @@ def _generate(spark: SparkSession, landing: Path, *, rows: int, seed: int, days:
     profiles = (spark.createDataFrame(customers.profile), spark.createDataFrame(merchants.profile))
     traffic = Traffic(seed=seed, start=period.start, first_day=0, n_days=days,
                       customers=len(customers.profile), merchants=len(merchants.profile))
-    payments = simulate_payments(spark.range(rows), traffic, *profiles)
-    counts = _write_transactions(add_defects(payments, seed=seed, days=days), landing, seed,
-                                 start_date, days)
-    # The live week carries the batch period's daily volume: at any other rate every count
-    # window (a merchant's 7-day count, say) drifts, and the unshifted demo would cry wolf.
-    n_events = max(MIN_CARD_EVENTS, rows * CARD_EVENT_DAYS // days)
-    live = Traffic(seed=seed, start=period.start, first_day=days, n_days=CARD_EVENT_DAYS,
-                   customers=traffic.customers, merchants=traffic.merchants,
-                   amount_factor=1.0 + shift,
-                   foreign_share=min(0.6, FRAUD.foreign_share * (1.0 + 5.0 * shift)))
-    events = simulate_payments(spark.range(rows, rows + n_events), live, *profiles)
-    event_files = write_keyed_lines(
-        card_event_lines(events, first_id=rows, period_end=period.start + days * DAY),
-        order=["ts", "id"], target=landing / "card_events",
-        file_name=lambda slot: f"events_{slot}.json",
-    )
-    labels = payments.select("txn_id", "is_fraud").unionByName(events.select("txn_id", "is_fraud"))
-    write_single_parquet(labels, order=["txn_id"], path=landing / "truth" / "labels.parquet")
+    # Each simulation is read several times (the defect counts, the transaction and chargeback
+    # files, the labels): kept once instead of simulated again for every read.
+    payments = simulate_payments(spark.range(rows), traffic, *profiles).persist()
+    kept = [payments]
+    try:
+        annotated = add_defects(payments, seed=seed, days=days).persist()
+        kept.append(annotated)
+        counts = _write_transactions(annotated, landing, seed, start_date, days)
+        # The live week carries the batch period's daily volume: at any other rate every count
+        # window (a merchant's 7-day count, say) drifts, and the unshifted demo would cry wolf.
+        n_events = max(MIN_CARD_EVENTS, rows * CARD_EVENT_DAYS // days)
+        live = Traffic(seed=seed, start=period.start, first_day=days, n_days=CARD_EVENT_DAYS,
+                       customers=traffic.customers, merchants=traffic.merchants,
+                       amount_factor=1.0 + shift,
+                       foreign_share=min(0.6, FRAUD.foreign_share * (1.0 + 5.0 * shift)))
+        events = simulate_payments(spark.range(rows, rows + n_events), live, *profiles).persist()
+        kept.append(events)
+        event_files = write_keyed_lines(
+            card_event_lines(events, first_id=rows, period_end=period.start + days * DAY),
+            order=["ts", "id"], target=landing / "card_events",
+            file_name=lambda slot: f"events_{slot}.json",
+        )
+        labels = payments.select("txn_id", "is_fraud").unionByName(events.select("txn_id", "is_fraud"))
+        write_single_parquet(labels, order=["txn_id"], path=landing / "truth" / "labels.parquet")
+    finally:
+        for frame in kept:
+            frame.unpersist()
     return DemoManifest(
         seed=seed, rows=rows, days=days, start_date=start_date, shift=shift,
         customers=len(customers.profile), customer_versions=len(customers.rows),

@@ -146,3 +146,25 @@ def test_reference_noise_lifts_the_bar_for_features_shared_by_many_rows(spark: S
     independent = spark.range(28 * 300).select(F.timestamp_seconds((F.col("id") / 300 * 86400).cast("long")).alias("t"),
                                                F.rand(seed=3).alias("x"))
     assert reference_noise(independent, ["x"], [], time_column="t", rows=300, quantile=0.95)["x"].psi < 0.1
+
+
+def test_any_column_name_is_compared_as_a_plain_one(spark: SparkSession) -> None:
+    # The aggregations are spelt as SQL text: names with a quote, a space or a backslash must
+    # bin exactly like a plain name.
+    odd = ["it's", "two words", "back\\slash"]
+    reference = spark.range(500).select(*[(F.col("id") % (7 + i)).cast("double").alias(n) for i, n in enumerate(odd)],
+                                        *[(F.col("id") % (7 + i)).cast("double").alias(f"plain{i}")
+                                          for i in range(len(odd))])
+    current = spark.range(300).select(*[(F.col("id") % (5 + i)).cast("double").alias(n) for i, n in enumerate(odd)],
+                                      *[(F.col("id") % (5 + i)).cast("double").alias(f"plain{i}")
+                                        for i in range(len(odd))])
+
+    numeric = numeric_drift(reference, current, [*odd, *[f"plain{i}" for i in range(len(odd))]])
+    categorical = categorical_drift(reference, current, [*odd, *[f"plain{i}" for i in range(len(odd))]])
+
+    for results in (numeric, categorical):
+        named, plain = results[:len(odd)], results[len(odd):]
+        assert [r.feature for r in named] == odd
+        assert all(r.psi > 0 for r in named)
+        for a, b in zip(named, plain, strict=True):
+            assert (a.psi, a.ks, a.chi2, a.bins, a.current_shares) == (b.psi, b.ks, b.chi2, b.bins, b.current_shares)

@@ -10,6 +10,7 @@ from lakeboost.config.silver import Expectation
 from lakeboost.errors import ConfigError, DataContractError
 from lakeboost.refine.expectations import (
     apply_expectations,
+    count_failing,
     fail_rule_violations,
     raise_on_fail_rules,
     rows_dropped,
@@ -136,25 +137,24 @@ def test_without_fail_violations_rows_in_equal_passing_plus_dropped_plus_quarant
 def test_rule_counts_are_exact_per_rule(spark: SparkSession) -> None:
     checked = apply_expectations(transactions(spark), RULES)
 
-    actual = rule_counts(checked, expectations=RULES)
+    row = checked.agg(F.count(F.lit(1)).alias("rows"), *[count_failing(r).alias(r) for r in RULES]).collect()[0]
 
-    expected = spark.createDataFrame(
-        [("amount_positive", "quarantine", 7, 3),
-         ("currency_known", "drop", 6, 4),
-         ("customer_present", "warn", 8, 2),
-         ("amount_plausible", "fail", 7, 3)],
-        "rule string, action string, passed bigint, failed bigint",
-    )
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    actual = rule_counts(RULES, rows=row["rows"], failed={r: row[r] for r in RULES})
+
+    assert actual == [("amount_positive", "quarantine", 7, 3),
+                      ("currency_known", "drop", 6, 4),
+                      ("customer_present", "warn", 8, 2),
+                      ("amount_plausible", "fail", 7, 3)]
+    # `where` counts the failures among some of the rows only.
+    among = checked.agg(count_failing("currency_known", F.col("amount") > 0).alias("n")).collect()[0]["n"]
+    assert among == checked.filter((F.col("amount") > 0) & F.array_contains("_failed_rules", "currency_known")).count()
 
 
 def test_no_expectations_keep_every_row_and_count_nothing(spark: SparkSession) -> None:
     checked = apply_expectations(transactions(spark), {})
 
     assert_df_equality(rows_passing(checked), transactions(spark), ignore_row_order=True, ignore_nullable=True)
-    assert rule_counts(checked, expectations={}).schema.simpleString() == (
-        "struct<rule:string,action:string,passed:bigint,failed:bigint>"
-    )
+    assert rule_counts({}, rows=checked.count(), failed={}) == []
 
 
 def test_fail_rule_raises_with_rule_expression_count_and_sample_keys(spark: SparkSession) -> None:
@@ -182,6 +182,15 @@ def test_fail_rules_that_hold_do_not_raise(spark: SparkSession) -> None:
     checked = apply_expectations(transactions(spark).filter(F.col("amount") < 1000), RULES)
 
     raise_on_fail_rules(checked, expectations=RULES, key_columns=("txn_id",), table="t")
+
+
+def test_fail_rules_counted_by_the_caller_need_no_job(spark: SparkSession) -> None:
+    # Any job over this DataFrame fails: the counts given decide, and returning proves no job ran.
+    trap = transactions(spark).filter(F.expr("raise_error('a job ran') IS NULL"))
+    checked = apply_expectations(trap, RULES)
+
+    raise_on_fail_rules(checked, expectations=RULES, key_columns=("txn_id",), table="t",
+                        violations={"amount_plausible": 0})
 
 
 def test_without_fail_rules_no_job_runs(spark: SparkSession) -> None:

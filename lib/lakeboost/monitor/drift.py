@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
@@ -89,9 +89,8 @@ class Reference:
             for column, q in zip(missing, quantiles, strict=True):
                 step = KS_EDGES // PSI_BINS
                 self._edges[column] = (sorted(set(q[step - 1::step])), sorted(set(q)))
-            both = {**{f"psi::{c}": self._edges[c][0] for c in missing},
-                    **{f"ks::{c}": self._edges[c][1] for c in missing}}
-            self._bins.update(_bin_counts(_aliased(self.df, missing), both).get(None, {k: {} for k in both}))
+            both = _both_binnings({c: self._edges[c][0] for c in missing}, {c: self._edges[c][1] for c in missing})
+            self._bins.update(_bin_counts(self.df, both).get(None, {k: {} for k in both}))
         return ({c: self._edges[c][0] for c in columns}, {c: self._edges[c][1] for c in columns},
                 {f"{p}::{c}": self._bins.get(f"{p}::{c}", {}) for c in columns for p in ("psi", "ks")})
 
@@ -107,41 +106,57 @@ def _as_reference(reference: DataFrame | Reference) -> Reference:
     return reference if isinstance(reference, Reference) else Reference(reference)
 
 
-def _edges_below(edges: list[float], column: str) -> Column:
-    """How many of `edges` are below the column's value (as a double), as one SQL expression.
+def _sql_name(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
 
-    Spelt as SQL text: a literal array built from Python Columns is one py4j call per edge
-    (~100 edges x 2 binnings x every feature per aggregation: 12 s of the demo's monitor step).
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _bin_sql(column: str, edges: list[float]) -> str:
+    """The bin of the column's value (as a double) as SQL: -1 for NULL, else how many of `edges`
+    (ascending) are below it, so the first bin whose edge is >= the value.
+
+    One constant array per feature: a CASE chain per edge outgrew Java's 64 KB method limit with
+    ~90 features x 60 edges, and Spark fell back to interpreting the whole stage.
     """
-    if not edges:
-        return F.lit(0)
+    value = f"CAST({_sql_name(column)} AS DOUBLE)"
     # As text, so an infinite edge reads back ('inf'); Spark folds the casts once.
     array = ", ".join(f"CAST('{float(edge)!r}' AS DOUBLE)" for edge in edges)
-    quoted = column.replace("`", "``")
-    return F.expr(f"size(filter(array({array}), edge -> edge < CAST(`{quoted}` AS DOUBLE)))")
+    below = f"size(filter(array({array}), edge -> edge < {value}))" if edges else "0"
+    return f"CASE WHEN {value} IS NULL THEN -1 ELSE {below} END"
 
 
-def _bin_counts(df: DataFrame, edges: dict[str, list[float]], by: str | None = None
-                ) -> dict[object, dict[str, dict[int, int]]]:
-    """Rows per (group, feature, bin) in one aggregation; bin i counts values <= edges[i] (last: the rest).
+def _exploded(df: DataFrame, cells: list[str], by: str | None) -> DataFrame:
+    """Columns g (the group, NULL without `by`) and x (one of the SQL `cells` per row and cell).
 
-    Without `by` the single group is None.
+    Spelt as one SQL expression: built from Python Columns it is several py4j calls per feature
+    (each feature twice, for PSI and KS, in every aggregation: 4 s of the 20k demo's monitor step).
     """
-    bins = []
-    for column, cuts in edges.items():
-        value = F.col(f"`{column}`").cast("double")
-        # The first bin whose edge is >= value = the number of (ascending) edges below it. One
-        # constant array per feature: a CASE chain per edge outgrew Java's 64 KB method limit
-        # with ~90 features x 60 edges, and Spark fell back to interpreting the whole stage.
-        index = _edges_below(cuts, column)
-        bins.append(F.struct(F.lit(column).alias("f"), F.when(value.isNull(), -1).otherwise(index).alias("b")))
     group = F.col(by) if by else F.lit(None)
-    rows = (df.select(group.alias("g"), F.explode(F.array(*bins)).alias("x"))
-            .groupBy("g", "x.f", "x.b").count().collect())  # groups x features x bins: small
+    return df.select(group.alias("g"), F.expr(f"explode(array({', '.join(cells)}))").alias("x"))
+
+
+def _bin_counts(df: DataFrame, edges: dict[str, tuple[str, list[float]]], by: str | None = None
+                ) -> dict[object, dict[str, dict[int, int]]]:
+    """Rows per (group, key, bin) in one aggregation, for `edges` keyed by name: (column, ascending
+    edges); bin i counts values <= edges[i] (last: the rest), bin -1 NULL. Without `by` the single
+    group is None.
+    """
+    cells = [f"named_struct('f', {_sql_string(key)}, 'b', {_bin_sql(column, cuts)})"
+             for key, (column, cuts) in edges.items()]
+    rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.b").count().collect()  # groups x features x bins: small
     counts: dict[object, dict[str, dict[int, int]]] = {}
     for row in rows:
         counts.setdefault(row["g"], {c: {} for c in edges})[row["f"]][int(row["b"])] = int(row["count"])
     return counts
+
+
+def _both_binnings(deciles: dict[str, list[float]], fine: dict[str, list[float]]
+                   ) -> dict[str, tuple[str, list[float]]]:
+    """Both binnings of every column for one aggregation (prefixing keeps the two apart)."""
+    return {**{f"psi::{c}": (c, e) for c, e in deciles.items()}, **{f"ks::{c}": (c, e) for c, e in fine.items()}}
 
 
 def _numeric_results(column: str, deciles: list[float], fine: list[float], ref: dict[str, dict[int, int]],
@@ -180,15 +195,9 @@ def numeric_drift_by(reference: DataFrame | Reference, current: DataFrame, colum
     if not columns:
         return []
     deciles, fine, ref_counts = _as_reference(reference).numeric(columns)
-    # One aggregation covers both binnings (prefixing keeps the two apart).
-    both = {**{f"psi::{c}": e for c, e in deciles.items()}, **{f"ks::{c}": e for c, e in fine.items()}}
-    cur_counts = _bin_counts(_aliased(current, columns, by), both, by)
+    cur_counts = _bin_counts(current, _both_binnings(deciles, fine), by)
     return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts, min_values))
             for group, counts in sorted(cur_counts.items(), key=lambda kv: str(kv[0])) for column in columns]
-
-
-def _aliased(df: DataFrame, columns: Sequence[str], by: str | None = None) -> DataFrame:
-    return df.select(*([by] if by else []), *[F.col(c).alias(f"{p}::{c}") for c in columns for p in ("psi", "ks")])
 
 
 def _shares(counts: dict[int, int], bins: int, *, with_null: bool = False) -> list[float]:
@@ -225,9 +234,8 @@ def categorical_drift_by(reference: DataFrame | Reference, current: DataFrame, c
 
 def _category_counts(df: DataFrame, columns: Sequence[str], by: str | None = None
                      ) -> dict[object, dict[str, dict[object, int]]]:
-    values = F.array(*[F.struct(F.lit(c).alias("f"), F.col(f"`{c}`").cast("string").alias("v")) for c in columns])
-    group = F.col(by) if by else F.lit(None)
-    rows = df.select(group.alias("g"), F.explode(values).alias("x")).groupBy("g", "x.f", "x.v").count().collect()
+    cells = [f"named_struct('f', {_sql_string(c)}, 'v', CAST({_sql_name(c)} AS STRING))" for c in columns]
+    rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.v").count().collect()
     counts: dict[object, dict[str, dict[object, int]]] = {}
     for row in rows:  # categories are few: a handful per feature and group
         counts.setdefault(row["g"], {}).setdefault(row["f"], {})[row["v"]] = int(row["count"])

@@ -25,7 +25,6 @@ FAILED_RULES = "_failed_rules"
 FAILED_ACTIONS = "_failed_actions"
 HELPER_COLUMNS = (FAILED_RULES, FAILED_ACTIONS)
 QUARANTINE_COLUMNS = ("table", "failed_rules", "record")
-RULE_COUNTS_DDL = "rule string, action string, passed bigint, failed bigint"
 
 
 def validate_expectation_sql(df: DataFrame, expectations: Mapping[str, Expectation]) -> None:
@@ -89,31 +88,26 @@ def fail_rule_violations(df: DataFrame) -> DataFrame:
     return df.filter(_failed("fail")).select(*_original_columns(df), F.col(FAILED_RULES))
 
 
-def rule_counts(df: DataFrame, *, expectations: Mapping[str, Expectation]) -> DataFrame:
-    """One row per rule (rule, action, passed, failed), from a single aggregation over `df`."""
-    if not expectations:
-        return df.sparkSession.createDataFrame([], RULE_COUNTS_DDL)
-    failed = [F.count_if(F.array_contains(F.col(FAILED_RULES), rule)).alias(f"_failed_{i}")
-              for i, rule in enumerate(expectations)]
-    per_rule = [
-        F.struct(
-            F.lit(rule).alias("rule"),
-            F.lit(e.action).alias("action"),
-            (F.col("_rows") - F.col(f"_failed_{i}")).alias("passed"),
-            F.col(f"_failed_{i}").alias("failed"),
-        )
-        for i, (rule, e) in enumerate(expectations.items())
-    ]
-    # One agg gives one wide row; inline turns it into one row per rule without a second pass.
-    return df.agg(F.count(F.lit(1)).alias("_rows"), *failed).select(F.inline(F.array(*per_rule)))
+def count_failing(rule: str, where: Column | None = None) -> Column:
+    """Aggregate expression: the rows (of those matching `where`) that failed `rule`."""
+    failed = F.array_contains(F.col(FAILED_RULES), rule)
+    return F.count_if(failed if where is None else failed & where)
+
+
+def rule_counts(expectations: Mapping[str, Expectation], *, rows: int,
+                failed: Mapping[str, int]) -> list[tuple[str, str, int, int]]:
+    """(rule, action, passed, failed) per rule, from the `rows` checked and each rule's failures
+    among them (counted with `count_failing` in the caller's one aggregation)."""
+    return [(rule, e.action, rows - failed[rule], failed[rule]) for rule, e in expectations.items()]
 
 
 def raise_on_fail_rules(df: DataFrame, *, expectations: Mapping[str, Expectation], key_columns: Sequence[str],
-                        table: str, sample: int = 5) -> None:
+                        table: str, sample: int = 5, violations: Mapping[str, int] | None = None) -> None:
     """Raise when a row of `df` (output of `apply_expectations`) fails a `fail` rule; no job without such rules.
 
-    The healthy path runs one aggregation. Only when rules are violated does a second, limited
-    collect fetch up to `sample` offending keys for the message.
+    The healthy path runs one aggregation, or none when the caller counted each `fail` rule's
+    failing rows already (`violations`, with `count_failing`). Only when rules are violated does
+    a second, limited collect fetch up to `sample` offending keys for the message.
 
     Raises:
         DataContractError: names the table, each violated rule, its expression, row count and sample keys.
@@ -125,9 +119,10 @@ def raise_on_fail_rules(df: DataFrame, *, expectations: Mapping[str, Expectation
     missing = [k for k in key_columns if k not in df.columns]
     if missing:
         raise ConfigError(f"key columns {missing} of {table} are not in the DataFrame's columns {df.columns}")
-    counts = df.agg(*[F.count_if(F.array_contains(F.col(FAILED_RULES), rule)).alias(f"_{i}")
-                      for i, rule in enumerate(fail_rules)]).collect()[0]
-    violated = {rule: counts[f"_{i}"] for i, rule in enumerate(fail_rules) if counts[f"_{i}"]}
+    if violations is None:
+        row = df.agg(*[count_failing(rule).alias(f"_{i}") for i, rule in enumerate(fail_rules)]).collect()[0]
+        violations = {rule: row[f"_{i}"] for i, rule in enumerate(fail_rules)}
+    violated = {rule: violations[rule] for rule in fail_rules if violations[rule]}
     if not violated:
         log.info("%s: %d fail-rule(s) hold on every row", table, len(fail_rules))
         return

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.model import LakeboostConfig
-from lakeboost.config.silver import SilverTableConfig
+from lakeboost.config.silver import Expectation, SilverTableConfig
 from lakeboost.errors import LakeboostError
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -115,7 +116,9 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
         .transform(protect_pii, pii=table.pii, key=pii_key)
     ).persist()
     try:
-        ex.raise_on_fail_rules(conformed, expectations=table.expectations, key_columns=table.keys, table=target)
+        tally = batch_counts(conformed, table.expectations)
+        ex.raise_on_fail_rules(conformed, expectations=table.expectations, key_columns=table.keys, table=target,
+                               violations=tally.violations)
         clean = conformed.filter(F.size(c.CAST_ERRORS) == 0)
         business = [col for col in _output_columns(table) if col in conformed.columns]
         passing = (
@@ -124,14 +127,12 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
             .transform(c.latest_per_key, keys=table.keys, order_by=table.order_by)
         )
         quarantined = quarantine_rows(conformed, table=target, run_id=run_id, batch_id=batch_id)
-        totals = batch_totals(conformed)
         result = catalog.upsert(passing, target, keys=table.keys, order_by=table.order_by, overwrite=overwrite)
-        if totals["quarantined"]:
+        if tally.quarantined:
             catalog.write(quarantined, QUARANTINE, txn=txn(f"lakeboost.refine.{name}.quarantine", batch_id))
-        rules = ex.rule_counts(clean, expectations=table.expectations) if table.expectations else None
-        _record_quality(catalog, name, rules, totals, run_id=run_id, txn=txn(f"lakeboost.refine.{name}.quality",
-                                                                              batch_id))
-        _account(counts, totals, result.metrics if result.version is not None else {}, overwrite)
+        _record_quality(catalog, name, table, tally, run_id=run_id, txn=txn(f"lakeboost.refine.{name}.quality",
+                                                                               batch_id))
+        _account(counts, tally, result.metrics if result.version is not None else {}, overwrite)
     finally:
         conformed.unpersist()
 
@@ -171,45 +172,64 @@ def quarantine_rows(conformed: DataFrame, *, table: str, run_id: str, batch_id: 
     )
 
 
-def batch_totals(conformed: DataFrame) -> dict[str, int]:
-    """One aggregation over a conformed, expectation-checked batch (refine and the live stream):
-    rows in, rows that did not conform, rows quarantined (those plus `quarantine` rules) and rows
-    a `drop` rule removed."""
+@dataclass(frozen=True)
+class BatchCounts:
+    """What one aggregation over a conformed, expectation-checked batch counts."""
+
+    rows_in: int
+    conformance: int  # rows that did not conform (a cast failed, a key is null)
+    quarantined: int  # those, plus rows failing a `quarantine` rule
+    dropped: int  # rows a `drop` rule removed
+    failed: dict[str, int]  # per rule: rows that conformed and failed it (the quality table's counts)
+    violations: dict[str, int]  # per `fail` rule: rows failing it, conformed or not (the run stops)
+
+
+def batch_counts(conformed: DataFrame, expectations: Mapping[str, Expectation] | None = None) -> BatchCounts:
+    """Every count a batch needs (refine and the live stream), in one aggregation: the totals, each
+    rule's failures among the conformed rows, and the `fail` rules' violations. Three passes over
+    the batch before, one of them a job per table per batch for the quality table alone."""
+    expectations = expectations or {}
     quarantined = quarantined_condition()
+    conformed_row = F.size(c.CAST_ERRORS) == 0
     actions = F.coalesce(F.col(ex.FAILED_ACTIONS), F.array().cast("array<string>"))
+    rules = list(expectations)
+    fail_rules = [rule for rule, e in expectations.items() if e.action == "fail"]
     row = first_row(conformed.agg(
         F.count(F.lit(1)).alias("rows_in"),
-        F.sum((F.size(c.CAST_ERRORS) > 0).cast("int")).alias("conformance"),
+        F.sum((~conformed_row).cast("int")).alias("conformance"),
         F.sum(quarantined.cast("int")).alias("quarantined"),
         F.sum((~quarantined & F.array_contains(actions, "drop")).cast("int")).alias("dropped"),
+        *[ex.count_failing(rule, conformed_row).alias(f"_failed_{i}") for i, rule in enumerate(rules)],
+        *[ex.count_failing(rule).alias(f"_violated_{i}") for i, rule in enumerate(fail_rules)],
     ))
-    return {k: int(row[k] or 0) for k in ("rows_in", "conformance", "quarantined", "dropped")}
-
-
-def _record_quality(catalog: TableCatalog, name: str, rules: DataFrame | None, totals: dict[str, int], *,
-                    run_id: str, txn: tuple[str, int]) -> None:
-    spark = catalog.spark
-    conformance = spark.createDataFrame(
-        [("_conformance", "quarantine", totals["rows_in"] - totals["conformance"], totals["conformance"])],
-        "rule string, action string, passed bigint, failed bigint",
+    return BatchCounts(
+        **{k: int(row[k] or 0) for k in ("rows_in", "conformance", "quarantined", "dropped")},
+        failed={rule: int(row[f"_failed_{i}"]) for i, rule in enumerate(rules)},
+        violations={rule: int(row[f"_violated_{i}"]) for i, rule in enumerate(fail_rules)},
     )
-    all_rules = conformance if rules is None else conformance.unionByName(rules)
-    rows = all_rules.select(
-        F.lit(run_id).alias("run_id"), F.lit(f"silver.{name}").alias("table"), "rule", "action",
-        F.col("passed").cast("bigint").alias("passed"), F.col("failed").cast("bigint").alias("failed"),
+
+
+def _record_quality(catalog: TableCatalog, name: str, table: SilverTableConfig, counts: BatchCounts, *,
+                    run_id: str, txn: tuple[str, int]) -> None:
+    """The batch's quality rows (conformance, then each rule) from its counts: no pass over the batch."""
+    conformed = counts.rows_in - counts.conformance
+    rules = [("_conformance", "quarantine", conformed, counts.conformance),
+             *ex.rule_counts(table.expectations, rows=conformed, failed=counts.failed)]
+    rows = catalog.spark.createDataFrame(rules, "rule string, action string, passed bigint, failed bigint").select(
+        F.lit(run_id).alias("run_id"), F.lit(f"silver.{name}").alias("table"), "rule", "action", "passed", "failed",
         F.lit(txn[1]).cast("bigint").alias("batch_id"), F.current_timestamp().alias("recorded_at"),
     )
     catalog.write(rows, QUALITY, txn=txn)
 
 
-def _account(counts: RefineCounts, totals: dict[str, int], metrics: dict[str, int], overwrite: bool) -> None:
-    passing = totals["rows_in"] - totals["quarantined"] - totals["dropped"]
+def _account(counts: RefineCounts, totals: BatchCounts, metrics: dict[str, int], overwrite: bool) -> None:
+    passing = totals.rows_in - totals.quarantined - totals.dropped
     inserted = metrics.get("numOutputRows", 0) if overwrite or "numTargetRowsInserted" not in metrics \
         else metrics.get("numTargetRowsInserted", 0)
     updated = metrics.get("numTargetRowsUpdated", 0)
-    counts.rows_in += totals["rows_in"]
+    counts.rows_in += totals.rows_in
     counts.inserted += inserted
     counts.updated += updated
     counts.unchanged_or_superseded += passing - inserted - updated
-    counts.dropped += totals["dropped"]
-    counts.quarantined += totals["quarantined"]
+    counts.dropped += totals.dropped
+    counts.quarantined += totals.quarantined

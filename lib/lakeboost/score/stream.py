@@ -46,7 +46,7 @@ from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
-from lakeboost.refine.silver import batch_totals, quarantine_rows, quarantined_condition
+from lakeboost.refine.silver import batch_counts, quarantine_rows, quarantined_condition
 from lakeboost.score.batch import predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
 from lakeboost.spark.streams import BatchTxn, await_query
@@ -183,11 +183,11 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
 
     refined = refine_live_events(batch, config, pii_key).persist()
     try:
+        tally = batch_counts(refined, contract.expectations)
         ex.raise_on_fail_rules(refined, expectations=contract.expectations, key_columns=contract.keys,
-                               table=stream.source)
+                               table=stream.source, violations=tally.violations)
         failed = quarantined_condition()
-        totals = batch_totals(refined)
-        rows_in, quarantined, dropped_rows = (totals[k] for k in ("rows_in", "quarantined", "dropped"))
+        rows_in, quarantined, dropped_rows = tally.rows_in, tally.quarantined, tally.dropped
         phase("contract")
         if quarantined:
             catalog.write(quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id),
