@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import xgboost
 from card_fraud.generator import read_manifest
 from lakeboost.io import TableCatalog
 from lakeboost.pipeline import run_pipeline, select_steps
@@ -82,6 +83,10 @@ def test_model_beats_the_baseline_and_is_champion_with_predictions(spark: SparkS
     assert {"git_commit", "lib.xgboost", "delta.gold.transaction_features"} <= set(run.data.tags)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(train["run_id"])}
     assert {"config.json", "lineage.json", "plots", "spark-model", "lakeboost_model.json"} <= artifacts
+    # The registered booster's environment pins the xgboost that trained it.
+    model_uri = f"models:/{config.training.tracking.registered_model}/{train['model_version']}"
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text().split()
+    assert f"xgboost=={xgboost.__version__}" in requirements
     assert details["promote"]["promoted"] and current_alias(config.training.tracking.registered_model,
                                                              CHAMPION) == train["model_version"]
     predictions = TableCatalog(spark, config.storage).read("gold.predictions")

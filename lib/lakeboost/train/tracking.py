@@ -109,7 +109,10 @@ def log_model(model: Any, meta: ModelMeta, *, registered_model: str | None) -> i
         model.write().overwrite().save(str(spark_dir))
         mlflow.log_artifacts(str(spark_dir), SPARK_MODEL_PATH)
     mlflow.log_text(meta.to_json(), META_FILE)
-    info = mlflow.xgboost.log_model(model.get_booster(), name=BOOSTER_PATH)
+    # The booster needs xgboost alone, at the version that trained it. Named here: left to MLflow,
+    # it imports the model in a subprocess to find out (2 s of every training run).
+    info = mlflow.xgboost.log_model(model.get_booster(), name=BOOSTER_PATH,
+                                    pip_requirements=mlflow.xgboost.get_default_pip_requirements())
     if not registered_model:
         return None
     registered = mlflow.register_model(info.model_uri, registered_model)
