@@ -9,12 +9,20 @@ from pyspark.sql import functions as F
 
 
 def test_cost_report_matches_sparks_stage_metrics(spark: SparkSession) -> None:
+    tracker = spark.sparkContext.statusTracker()
     spark.range(10).count()  # stages before the meter must not count
+    with CostMeter(spark) as earlier:
+        spark.range(10).count()
+    jobs_before = set(tracker.getJobIdsForGroup())
     with CostMeter(spark, CostConfig(core_hour=1.0, gb_hour=0.0)) as meter:
         spark.range(200_000).select((F.col("id") % 13).alias("k")).groupBy("k").count().collect()
 
     report = meter.report
-    tracker = spark.sparkContext.statusTracker()
+    # Exactly the jobs and stages run inside the meter, whatever ran before it.
+    new_jobs = set(tracker.getJobIdsForGroup()) - jobs_before
+    assert report.jobs == len(new_jobs) >= 1 and earlier.report.jobs >= 1
+    assert sorted(report.stage_ids) == sorted(s for j in new_jobs for s in tracker.getJobInfo(j).stageIds)
+    assert not set(report.stage_ids) & set(earlier.report.stage_ids)
     infos = [tracker.getStageInfo(s) for s in report.stage_ids]
     assert report.stages == len(infos) >= 1
     assert report.tasks == sum(i.numCompletedTasks + i.numFailedTasks for i in infos if i)

@@ -9,7 +9,9 @@ execution memory, tasks. Cost = task core-hours x price per core-hour + memory G
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -42,29 +44,48 @@ class CostReport:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def _stages(spark: SparkSession) -> list:
+def _stages(spark: SparkSession):
+    """The status store's stages (all attempts), newest first, as a Scala Seq."""
     sc = spark.sparkContext
     jvm, gateway = sc._jvm, sc._gateway
     assert jvm is not None and gateway is not None  # set while a SparkContext is running
     # Events reach the status store asynchronously: let the listener bus drain first.
     sc._jsc.sc().listenerBus().waitUntilEmpty(5000)
-    stages = sc._jsc.sc().statusStore().stageList(
+    return sc._jsc.sc().statusStore().stageList(
         jvm.java.util.ArrayList(), False, False, gateway.new_array(jvm.double, 0), jvm.java.util.ArrayList())
-    return _to_list(stages)
 
 
-def _job_ids(spark: SparkSession) -> set[int]:
-    """Ids of the jobs in the status store (read after _stages, which drains the listener bus)."""
+def _jobs(spark: SparkSession):
+    """The status store's jobs, newest first, as a Scala Seq (read after _stages, which drains
+    the listener bus)."""
     sc = spark.sparkContext
     assert sc._jvm is not None
-    return {int(job.jobId()) for job in _to_list(sc._jsc.sc().statusStore().jobsList(sc._jvm.java.util.ArrayList()))}
+    return sc._jsc.sc().statusStore().jobsList(sc._jvm.java.util.ArrayList())
 
 
-def _to_list(scala_seq) -> list:
-    result, iterator = [], scala_seq.iterator()
+def _newer_than(newest_first, last_seen: int, ident: Callable[[Any], int]) -> list:
+    """The items of a newest-first status-store Seq whose id is above `last_seen`. Ids only grow,
+    so the walk stops at the first older item: each item is a py4j call, and walking the whole
+    history at every step cost 2 s of the 20k demo's pipeline, more the longer a session runs."""
+    found, iterator = [], newest_first.iterator()
     while iterator.hasNext():
-        result.append(iterator.next())
-    return result
+        item = iterator.next()
+        if ident(item) <= last_seen:
+            break
+        found.append(item)
+    return found
+
+
+def _newest(newest_first, ident: Callable[[Any], int]) -> int:
+    return ident(newest_first.head()) if newest_first.nonEmpty() else -1
+
+
+def _stage_id(stage: Any) -> int:
+    return int(stage.stageId())
+
+
+def _job_id(job: Any) -> int:
+    return int(job.jobId())
 
 
 def allocated_memory_gb(spark: SparkSession) -> float:
@@ -86,17 +107,15 @@ class CostMeter:
         self.report = CostReport(currency=self.prices.currency)
 
     def __enter__(self) -> CostMeter:
-        self._before = {s.stageId() for s in _stages(self.spark)}
-        self._jobs_before = _job_ids(self.spark)
+        self._last_stage = _newest(_stages(self.spark), _stage_id)
+        self._last_job = _newest(_jobs(self.spark), _job_id)
         self._started = time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
         report = self.report
         report.wall_seconds = time.monotonic() - self._started
-        for stage in _stages(self.spark):
-            if stage.stageId() in self._before:
-                continue
+        for stage in reversed(_newer_than(_stages(self.spark), self._last_stage, _stage_id)):
             report.stage_ids.append(int(stage.stageId()))
             report.stages += 1
             report.tasks += int(stage.numCompleteTasks()) + int(stage.numFailedTasks())
@@ -108,7 +127,7 @@ class CostMeter:
             report.shuffle_write_bytes += int(stage.shuffleWriteBytes())
             report.peak_execution_memory_bytes = max(report.peak_execution_memory_bytes,
                                                      int(stage.peakExecutionMemory()))
-        report.jobs = len(_job_ids(self.spark) - self._jobs_before)
+        report.jobs = len(_newer_than(_jobs(self.spark), self._last_job, _job_id))
         report.core_hours = report.executor_run_seconds / 3600
         report.gb_hours = allocated_memory_gb(self.spark) * report.wall_seconds / 3600
         report.estimated_cost = report.core_hours * self.prices.core_hour + report.gb_hours * self.prices.gb_hour
