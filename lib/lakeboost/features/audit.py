@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.errors import LeakageError
 from lakeboost.spark.rows import first_row
+from lakeboost.spark.sql_text import quoted_name
 
 BINS = 64
 
@@ -25,7 +26,7 @@ def audit_leakage(df: DataFrame, *, label: str, event_time: str, time_columns: S
     present = [c for c in time_columns if c in df.columns]
     numeric = _numeric(df, feature_columns)
     # One pass for the time check and the ranges the AUC histograms need.
-    late = [F.count_if(F.col(_sql_name(c)) >= F.col(_sql_name(event_time))).alias(f"late_{i}")
+    late = [F.count_if(F.col(quoted_name(c)) >= F.col(quoted_name(event_time))).alias(f"late_{i}")
             for i, c in enumerate(present)]
     row = first_row(df.agg(*late, *_bounds(numeric))) if late or numeric else None
     offenders = {c: int(row[f"late_{i}"]) for i, c in enumerate(present) if row and row[f"late_{i}"]}
@@ -56,13 +57,9 @@ def _numeric(df: DataFrame, features: Sequence[str]) -> list[str]:
             ("double", "float", "integer", "long", "short", "byte", "decimal")]
 
 
-def _sql_name(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
-
-
 def _bounds(numeric: Sequence[str]) -> list[Column]:
     """Aggregations: lo_<i> and hi_<i>, the range of the i-th numeric feature as a double."""
-    return [agg(F.col(_sql_name(c)).cast("double")).alias(f"{name}_{i}")
+    return [agg(F.col(quoted_name(c)).cast("double")).alias(f"{name}_{i}")
             for name, agg in (("lo", F.min), ("hi", F.max)) for i, c in enumerate(numeric)]
 
 
@@ -75,7 +72,7 @@ def _binned_aucs(df: DataFrame, *, label: str, numeric: Sequence[str], bounds: R
     cells = []
     for i, c in enumerate(numeric):
         lo, hi = bounds[f"lo_{i}"], bounds[f"hi_{i}"]
-        value = f"CAST({_sql_name(c)} AS DOUBLE)"
+        value = f"CAST({quoted_name(c)} AS DOUBLE)"
         if lo is None or hi is None or not hi > lo:
             bin_sql = f"CASE WHEN {value} IS NULL THEN -1 ELSE 0 END"
         else:  # as text, so every double reads back exactly. NULL is tested first: least() skips
@@ -85,7 +82,7 @@ def _binned_aucs(df: DataFrame, *, label: str, numeric: Sequence[str], bounds: R
             bin_sql = f"CASE WHEN {value} IS NULL THEN -1 ELSE CAST(least(floor({scaled}), {BINS - 1}) AS INT) END"
         cells.append(f"named_struct('feature', {i}, 'bin', {bin_sql})")
     counts = (
-        df.select(F.col(_sql_name(label)).cast("int").alias("__y"), F.expr(f"explode(array({', '.join(cells)}))")
+        df.select(F.col(quoted_name(label)).cast("int").alias("__y"), F.expr(f"explode(array({', '.join(cells)}))")
                   .alias("b"))
         .groupBy("b.feature", "b.bin")
         .agg(F.sum("__y").alias("pos"), F.sum(1 - F.col("__y")).alias("neg"))

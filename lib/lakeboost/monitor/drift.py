@@ -25,6 +25,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
+from lakeboost.spark.sql_text import quoted_name, string_literal
+
 EPSILON = 1e-4  # share given to an empty bin, so PSI stays finite
 PSI_BINS = 10
 KS_EDGES = 100
@@ -106,14 +108,6 @@ def _as_reference(reference: DataFrame | Reference) -> Reference:
     return reference if isinstance(reference, Reference) else Reference(reference)
 
 
-def _sql_name(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _bin_sql(column: str, edges: list[float]) -> str:
     """The bin of the column's value (as a double) as SQL: -1 for NULL, else how many of `edges`
     (ascending) are below it, so the first bin whose edge is >= the value.
@@ -121,7 +115,7 @@ def _bin_sql(column: str, edges: list[float]) -> str:
     One constant array per feature: a CASE chain per edge outgrew Java's 64 KB method limit with
     ~90 features x 60 edges, and Spark fell back to interpreting the whole stage.
     """
-    value = f"CAST({_sql_name(column)} AS DOUBLE)"
+    value = f"CAST({quoted_name(column)} AS DOUBLE)"
     # As text, so an infinite edge reads back ('inf'); Spark folds the casts once.
     array = ", ".join(f"CAST('{float(edge)!r}' AS DOUBLE)" for edge in edges)
     below = f"size(filter(array({array}), edge -> edge < {value}))" if edges else "0"
@@ -144,7 +138,7 @@ def _bin_counts(df: DataFrame, edges: dict[str, tuple[str, list[float]]], by: st
     edges); bin i counts values <= edges[i] (last: the rest), bin -1 NULL. Without `by` the single
     group is None.
     """
-    cells = [f"named_struct('f', {_sql_string(key)}, 'b', {_bin_sql(column, cuts)})"
+    cells = [f"named_struct('f', {string_literal(key)}, 'b', {_bin_sql(column, cuts)})"
              for key, (column, cuts) in edges.items()]
     rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.b").count().collect()  # groups x features x bins: small
     counts: dict[object, dict[str, dict[int, int]]] = {}
@@ -234,7 +228,7 @@ def categorical_drift_by(reference: DataFrame | Reference, current: DataFrame, c
 
 def _category_counts(df: DataFrame, columns: Sequence[str], by: str | None = None
                      ) -> dict[object, dict[str, dict[object, int]]]:
-    cells = [f"named_struct('f', {_sql_string(c)}, 'v', CAST({_sql_name(c)} AS STRING))" for c in columns]
+    cells = [f"named_struct('f', {string_literal(c)}, 'v', CAST({quoted_name(c)} AS STRING))" for c in columns]
     rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.v").count().collect()
     counts: dict[object, dict[str, dict[object, int]]] = {}
     for row in rows:  # categories are few: a handful per feature and group

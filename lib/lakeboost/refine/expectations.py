@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.silver import Expectation
 from lakeboost.errors import ConfigError, DataContractError
+from lakeboost.spark.sql_text import quoted_name
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def raise_on_fail_rules(df: DataFrame, *, expectations: Mapping[str, Expectation
     if not violated:
         log.info("%s: %d fail-rule(s) hold on every row", table, len(fail_rules))
         return
-    rows = fail_rule_violations(df).select(*[F.col(_quoted(k)) for k in key_columns], F.col(FAILED_RULES))
+    rows = fail_rule_violations(df).select(*[F.col(quoted_name(k)) for k in key_columns], F.col(FAILED_RULES))
     sampled = rows.limit(sample).collect()
     details = []
     for rule, count in violated.items():
@@ -150,7 +151,7 @@ def _non_null(items: list[Column]) -> Column:
 
 
 def _original_columns(df: DataFrame) -> list[Column]:
-    return [F.col(_quoted(c)) for c in df.columns if c not in HELPER_COLUMNS]
+    return [F.col(quoted_name(c)) for c in df.columns if c not in HELPER_COLUMNS]
 
 
 def _format_key(row: Any, key_columns: Sequence[str]) -> str:
@@ -161,7 +162,3 @@ def _format_key(row: Any, key_columns: Sequence[str]) -> str:
 def _first_line(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"

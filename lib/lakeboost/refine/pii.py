@@ -21,6 +21,7 @@ from pyspark.sql.types import StringType
 
 from lakeboost.config.silver import PiiConfig
 from lakeboost.errors import ConfigError, PiiKeyError
+from lakeboost.spark.sql_text import quoted_name
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def protect_pii(df: DataFrame, *, pii: PiiConfig, key: bytes) -> DataFrame:
     for name in df.columns:
         if name in pii.drop:
             continue
-        column = F.col(_quoted(name))
+        column = F.col(quoted_name(name))
         if name in pii.hash:
             selected.append(hmac_column(column.cast("string")).alias(name))
             if name in pii.mask:
@@ -174,7 +175,3 @@ def _check_columns(columns: list[str], pii: PiiConfig) -> None:
             f"hashing and masking a column adds '<col>{MASKED_SUFFIX}', but {clashes} already exist; "
             f"rename them or drop the column from pii.mask"
         )
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
