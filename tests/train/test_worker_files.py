@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import xgboost
 from lakeboost.errors import TrainingError
 from lakeboost.train.prepare import VALID, layout_for_workers, partition_counts
 from lakeboost.train.worker_files import (
     WorkerFileReader,
     file_layout,
     files_directory,
+    fit_matrices,
     openmp_threads,
     placeholder,
     remove,
@@ -20,6 +23,7 @@ from lakeboost.train.worker_files import (
 )
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from xgboost.spark.data import create_dmatrix_from_partitions
 
 
 def test_each_worker_reads_exactly_its_partitions_rows_with_float_features(spark: SparkSession,
@@ -81,3 +85,39 @@ def test_a_python_worker_runs_xgboost_on_as_many_openmp_threads_as_it_is_given(s
 
     got = spark.range(1).coalesce(1).mapInPandas(xgboost_openmp_threads, "before int, during int, after int")
     assert got.collect()[0].asDict() == {"before": 1, "during": 2, "after": 1}
+
+
+def test_fit_matrices_train_as_xgboost_sparks_builder_with_the_validation_rows_as_a_plain_dmatrix() -> None:
+    # Oracle: xgboost.spark's own builder on the same rows. Same training rows, cuts and
+    # validation rows, so training on either pair gives the same trees and the same validation curve.
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frame = pd.DataFrame({"a": rng.normal(size=n).astype(np.float32), "b": rng.integers(0, 40, n).astype(np.float32),
+                          "label": rng.integers(0, 2, n), "validationIndicator": rng.random(n) < 0.25,
+                          "weight": rng.uniform(0.5, 2.0, n)})
+    frame.loc[frame.index % 13 == 0, "a"] = np.nan
+    kwargs = {"nthread": 1, "missing": np.nan, "max_bin": 32}
+    theirs = create_dmatrix_from_partitions(iterator=iter([frame]), feature_cols=["a", "b"], dev_ordinal=None,
+                                            use_qdm=True, kwargs=kwargs, enable_sparse_data_optim=False,
+                                            has_validation_col=True)
+    names = {"label": "label", "validationIndicator": "validationIndicator", "weight": "weight"}
+    ours = fit_matrices(lambda name: frame[name].to_numpy(), ["a", "b"], names, kwargs, has_validation_col=True)
+
+    assert isinstance(ours[0], xgboost.QuantileDMatrix) and type(ours[1]) is xgboost.DMatrix
+    for mine, other in zip(ours, theirs, strict=True):
+        assert (mine.num_row(), mine.num_col()) == (other.num_row(), other.num_col())
+        np.testing.assert_array_equal(mine.get_label(), other.get_label())
+        np.testing.assert_array_equal(mine.get_weight(), other.get_weight())
+    np.testing.assert_array_equal(ours[0].get_quantile_cut()[1], theirs[0].get_quantile_cut()[1])
+
+    def curve(train, valid) -> list[float]:
+        history: dict = {}
+        xgboost.train({"objective": "binary:logistic", "eval_metric": "logloss", "max_bin": 32, "nthread": 1},
+                      train, num_boost_round=5, evals=[(valid, "validation")], evals_result=history,
+                      verbose_eval=False)
+        return history["validation"]["logloss"]
+
+    np.testing.assert_allclose(curve(*ours), curve(*theirs), rtol=1e-6)
+    no_validation = fit_matrices(lambda name: frame[name].to_numpy(), ["a", "b"], names, kwargs,
+                                 has_validation_col=False)
+    assert no_validation[1] is None and no_validation[0].num_row() == n

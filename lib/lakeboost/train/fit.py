@@ -35,11 +35,12 @@ import xgboost.spark.core as xgboost_spark_core
 from pyspark.sql import DataFrame
 from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
+from xgboost.spark.data import alias as XGB_ALIAS
 
 from lakeboost.config.training import ModelConfig
 from lakeboost.errors import TrainingError
 from lakeboost.spark.diagnostics import root_cause
-from lakeboost.train.worker_files import WORKER_TIMES, WorkerFileReader, openmp_threads
+from lakeboost.train.worker_files import WORKER_TIMES, WorkerFileReader, fit_matrices, openmp_threads
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_METRIC = {"binary:logistic": "aucpr", "multi:softprob": "mlogloss",
@@ -202,10 +203,26 @@ def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, ev
 
 
 def build_streamed_matrices(**kwargs: Any) -> Any:
-    """xgboost.spark's DMatrix builder on its Arrow stream, with the worker's `nthread` OpenMP
-    threads (see `openmp_threads`)."""
-    with openmp_threads(kwargs["kwargs"].get("nthread")):
-        return _ORIGINAL_WORKER_GLOBALS["create_dmatrix_from_partitions"](**kwargs)
+    """The DMatrices from xgboost.spark's Arrow stream, with the worker's `nthread` OpenMP threads
+    (see `openmp_threads`): on a CPU with a QuantileDMatrix and feature columns, as
+    worker_files.fit_matrices builds them (a plain DMatrix for the validation rows); anything else
+    (GPU, sparse vectors, a vector column) by xgboost.spark's own builder."""
+    import pandas as pd  # on the worker
+
+    options = kwargs["kwargs"]
+    features = kwargs["feature_cols"]
+    ours = (kwargs["dev_ordinal"] is None and kwargs["use_qdm"] and not kwargs["enable_sparse_data_optim"]
+            and features is not None)
+    frames = list(kwargs.pop("iterator"))
+    with openmp_threads(options.get("nthread")):
+        if not ours or not frames:
+            return _ORIGINAL_WORKER_GLOBALS["create_dmatrix_from_partitions"](iterator=iter(frames), **kwargs)
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        del frames
+        names = {alias: alias for alias in (XGB_ALIAS.label, XGB_ALIAS.valid, XGB_ALIAS.weight)
+                 if alias in frame.columns}
+        return fit_matrices(lambda name: frame[name].to_numpy(), list(features), names, options,
+                            has_validation_col=kwargs["has_validation_col"])
 
 
 # xgboost.spark sorts its parameters into train() keywords and booster parameters by the worker

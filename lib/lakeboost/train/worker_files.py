@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -182,32 +182,52 @@ class WorkerFileReader:
         return matrices
 
     def quantile_matrices(self, table, kwargs: dict[str, Any], *, has_validation_col: bool):
-        """(train, valid or None) QuantileDMatrix from the Arrow table, as xgboost.spark's make_qdm
-        builds them: DMatrix keywords (missing, nthread, max_bin, enable_categorical) on the
-        matrix, the rest (feature names, types, weights) as meta-information."""
-        import numpy as np  # on the worker
-        import xgboost
+        """(train, valid or None) from the Arrow table: see `fit_matrices`."""
+        return fit_matrices(lambda name: table.column(name).to_numpy(zero_copy_only=False), self.files.features,
+                            {alias: column for column, alias in self.aliases.items()}, kwargs,
+                            has_validation_col=has_validation_col)
 
-        names = {alias: column for column, alias in self.aliases.items()}
-        matrix_keys = {"max_bin", "missing", "silent", "nthread", "enable_categorical"}
-        params = {k: v for k, v in kwargs.items() if k in matrix_keys}
-        meta = {k: v for k, v in kwargs.items() if k not in matrix_keys}
-        meta.setdefault("feature_names", list(self.files.features))
-        rows = np.ones(table.num_rows, dtype=bool)
-        if has_validation_col:
-            rows = ~table.column(names[XGB_ALIAS.valid]).to_numpy(zero_copy_only=False).astype(bool)
 
-        def column(name: str, selected):
-            return table.column(name).to_numpy(zero_copy_only=False)[selected]
+# xgboost.spark's split of its DMatrix keywords (data.create_dmatrix_from_partitions): these go to
+# the matrix, the rest (feature names and types, weights) are the rows' meta-information.
+MATRIX_KEYWORDS = frozenset({"max_bin", "missing", "silent", "nthread", "enable_categorical"})
 
-        def matrix(selected, ref):
-            features = np.empty((int(selected.sum()), len(self.files.features)), dtype=np.float32)
-            for j, name in enumerate(self.files.features):  # one column at a time: no second full copy
-                features[:, j] = column(name, selected)
-            weight = column(names[XGB_ALIAS.weight], selected) if XGB_ALIAS.weight in names else None
-            return xgboost.QuantileDMatrix(features, label=column(names[XGB_ALIAS.label], selected), weight=weight,
-                                           ref=ref, **meta, **params)
 
-        train = matrix(rows, None)
-        valid = matrix(~rows, train) if has_validation_col else None
-        return train, valid
+def fit_matrices(column: Callable[[str], Any], features: Sequence[str], names: dict[str, str],
+                 kwargs: dict[str, Any], *, has_validation_col: bool):
+    """A CPU worker's (train, valid or None) for xgboost.train from its columns: `column(name)` is a
+    column's values as a numpy array, `names` maps xgboost.spark's aliases (label, validation,
+    weight) to column names, `kwargs` are xgboost.spark's DMatrix keywords.
+
+    The training rows become a QuantileDMatrix, as xgboost.spark's make_qdm builds it (the quantile
+    sketch is collective: every worker builds one). The validation rows become a plain DMatrix:
+    xgboost evaluates a QuantileDMatrix several times slower each round (dmlc/xgboost#10793; at 1M
+    demo rows, 60k validation rows and 102 rounds: 2.0 s against 0.66 s, most of what the fit cost
+    beyond native xgboost). Every worker still builds one, empty or not: building a DMatrix is
+    collective too.
+    """
+    import numpy as np  # on the worker
+    import xgboost
+
+    params = {k: v for k, v in kwargs.items() if k in MATRIX_KEYWORDS}
+    meta = {k: v for k, v in kwargs.items() if k not in MATRIX_KEYWORDS}
+    meta.setdefault("feature_names", list(features))
+
+    def arrays(selected) -> dict[str, Any]:
+        def rows_of(name: str):
+            values = column(name)
+            return values if selected is None else values[selected]
+
+        label = rows_of(names[XGB_ALIAS.label])
+        matrix = np.empty((len(label), len(features)), dtype=np.float32)
+        for j, name in enumerate(features):  # one column at a time: no second full copy
+            matrix[:, j] = rows_of(name)
+        weight = rows_of(names[XGB_ALIAS.weight]) if XGB_ALIAS.weight in names else None
+        return {"data": matrix, "label": label, "weight": weight}
+
+    if not has_validation_col:
+        return xgboost.QuantileDMatrix(**arrays(None), **meta, **params), None
+    is_valid = np.asarray(column(names[XGB_ALIAS.valid])).astype(bool)
+    train = xgboost.QuantileDMatrix(**arrays(~is_valid), **meta, **params)
+    plain = {k: v for k, v in params.items() if k != "max_bin"}
+    return train, xgboost.DMatrix(**arrays(is_valid), **meta, **plain)
