@@ -223,7 +223,7 @@ def fit_matrices(column: Callable[[str], Any], features: Sequence[str], names: d
         for j, name in enumerate(features):  # one column at a time: no second full copy
             matrix[:, j] = rows_of(name)
         weight = rows_of(names[XGB_ALIAS.weight]) if XGB_ALIAS.weight in names else None
-        return {"data": matrix, "label": label, "weight": weight}
+        return dict(data=matrix, label=label, weight=weight)  # DMatrix keywords
 
     if not has_validation_col:
         return xgboost.QuantileDMatrix(**arrays(None), **meta, **params), None
