@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,46 @@ def test_a_lookup_whose_key_repeats_is_refused_naming_the_table(spark: SparkSess
     with pytest.raises(IntegrationError, match=r"lookups: silver.zone_rates has 1 repeated key\(s\) on \['zone'\]"):
         integrate_step(catalog, "visits_integrated", SPEC)
     assert not catalog.exists("silver.visits_integrated")
+
+
+def test_an_integration_whose_inputs_and_spec_are_unchanged_runs_no_job(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    for name, df in tables(spark).items():
+        catalog.write(df, name)
+    target = "silver.visits_integrated"
+    first = integrate_step(catalog, "visits_integrated", SPEC)
+    assert first.version == 0 and catalog.read(target).count() == 4
+
+    def jobs_during(call) -> tuple[object, int]:
+        tracker = spark.sparkContext.statusTracker()
+        group = f"integration-{uuid.uuid4().hex}"
+        spark.sparkContext.setJobGroup(group, group)
+        try:
+            return call(), len(tracker.getJobIdsForGroup(group))
+        finally:
+            spark.sparkContext.setJobGroup("", "")
+
+    # Unchanged: the table's last commit records this spec and these input versions.
+    again, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", SPEC))
+    assert (again.version, jobs, catalog.version(target)) == (None, 0, 0)
+
+    # A new base row: built again, and only that row is written.
+    catalog.write(spark.createDataFrame([("B", 2, "2026-01-06 10:00:00", 2.0)],
+                                        "site string, visit_no int, at string, minutes double")
+                  .withColumn("at", F.to_timestamp("at")), "silver.visits")
+    grown, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", SPEC))
+    assert grown.version == 1 and grown.rows_written == 1 and jobs > 0
+    assert catalog.read(target).filter("site = 'B' AND visit_no = 2").select("site_zone").first()[0] == "z9"
+
+    # A full rebuild, or the same inputs under another spec: built again.
+    _, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", SPEC, full_rebuild=True))
+    assert jobs > 0 and catalog.version(target) == 1  # no row changed, the marker is already there
+    respec = SPEC.model_copy(update={"derived": {**SPEC.derived, "cost": "round(minutes * zone_rate, 2)"}})
+    unchanged_rows, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", respec))
+    assert jobs > 0
+    # No row changed (every cost already has one decimal): the MERGE commits nothing, and a
+    # table property's commit records the new spec, so the next run computes nothing again.
+    assert unchanged_rows.version is None and catalog.version(target) == 2
+    assert catalog.last_commit(target).operation == "SET TBLPROPERTIES" and catalog.read(target).count() == 5
+    _, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", respec))
+    assert jobs == 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
 from lakeboost.spark.fs import list_names, path_exists, read_text
 from lakeboost.spark.rows import first_row
+from lakeboost.spark.sql_text import quoted_name, string_literal
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -165,11 +168,17 @@ class TableCatalog:
         info = self._commit_info(name, version)
         return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
 
+    def last_user_metadata(self, name: str) -> str | None:
+        """The latest commit's `userMetadata` (None: no table, or a commit without it): read from
+        the commit file, no Spark job."""
+        version = self.version(name)
+        return None if version is None else self._commit_info(name, version).get("userMetadata")
+
     def _commit_info(self, name: str, version: int) -> dict:
         """The commit's commitInfo (operation, operationParameters, operationMetrics); {} if none."""
         if self.identifier(name):
             rows = (self.delta_table(name).history().filter(F.col("version") == version)
-                    .select("operation", "operationParameters", "operationMetrics").collect())
+                    .select("operation", "operationParameters", "operationMetrics", "userMetadata").collect())
             return rows[0].asDict() if rows else {}
         text = read_text(self.spark, f"{self.path(name)}/_delta_log/{version:020d}.json")
         for line in text.splitlines():
@@ -201,6 +210,7 @@ class TableCatalog:
         partition_by: tuple[str, ...] = (),
         replace_where: str | None = None,
         extra_options: dict[str, Any] | None = None,
+        user_metadata: str | None = None,
     ) -> WriteResult:
         """Write one atomic Delta commit.
 
@@ -208,9 +218,13 @@ class TableCatalog:
             txn: (application id, monotonically increasing version): Delta skips the commit
                 when this pair was committed before, which makes retried batches idempotent.
             replace_where: with mode="overwrite", atomically replace only matching rows.
+            user_metadata: text kept in the commit's `commitInfo.userMetadata` (see
+                `last_user_metadata`).
         """
         before = self.version(name)
         writer = df.write.format("delta").mode(mode)
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
         if merge_schema:
@@ -250,15 +264,18 @@ class TableCatalog:
         return self.result_since(name, before)
 
     def upsert(self, df: DataFrame, name: str, *, keys: tuple[str, ...], order_by: tuple[str, ...],
-               hash_column: str = "_row_hash", overwrite: bool = False) -> WriteResult:
+               hash_column: str = "_row_hash", overwrite: bool = False,
+               user_metadata: str | None = None) -> WriteResult:
         """Latest-wins MERGE on `keys`; a row updates its match only if newer and different.
 
         `df` must hold one row per key (dedupe first: duplicate source keys make MERGE fail).
-        Re-running with the same rows changes nothing: equal hashes never update.
+        Re-running with the same rows changes nothing: equal hashes never update, and a MERGE
+        with no row to change commits nothing (so `user_metadata` is kept only by a commit).
         """
         if overwrite or not self.exists(name):
             return self.write(df, name, mode="overwrite" if overwrite else "append",
-                              extra_options={"overwriteSchema": "true"} if overwrite else None)
+                              extra_options={"overwriteSchema": "true"} if overwrite else None,
+                              user_metadata=user_metadata)
         before = self.version(name)
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = f"NOT (t.`{hash_column}` <=> s.`{hash_column}`)"
@@ -273,15 +290,42 @@ class TableCatalog:
             .filter(F.expr(f"t.`{hash_column}` IS NULL OR ({update_when})"))
             .select("s.*")
         )
-        (
+        merge = (
             self.delta_table(name).alias("t")
             .merge(effective.alias("s"), on)
             .withSchemaEvolution()
             .whenMatchedUpdateAll(condition=update_when)
             .whenNotMatchedInsertAll()
-            .execute()
         )
+        with self._commit_user_metadata(user_metadata):
+            merge.execute()
         return self.result_since(name, before)
+
+    def set_properties(self, name: str, properties: dict[str, str], *, user_metadata: str | None = None) -> None:
+        """Set table properties: a commit of metadata only (no data file changes)."""
+        self._require(name)
+        target = self.identifier(name) or f"delta.{quoted_name(self.path(name))}"
+        pairs = ", ".join(f"{string_literal(k)} = {string_literal(v)}" for k, v in properties.items())
+        with self._commit_user_metadata(user_metadata):
+            self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({pairs})")
+
+    @contextmanager
+    def _commit_user_metadata(self, text: str | None) -> Iterator[None]:
+        """DeltaTable's MERGE takes no writer options: its commit's userMetadata comes from the
+        session conf, set for the block only."""
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        if text is None:
+            yield
+            return
+        previous = self.spark.conf.get(key, None)
+        self.spark.conf.set(key, text)
+        try:
+            yield
+        finally:
+            if previous is None:
+                self.spark.conf.unset(key)
+            else:
+                self.spark.conf.set(key, previous)
 
 
 def newer_condition(order_by: tuple[str, ...], hash_column: str) -> str:

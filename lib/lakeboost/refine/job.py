@@ -17,7 +17,7 @@ def refine_step(spark: SparkSession, config: LakeboostConfig, tables: list[str] 
     catalog = TableCatalog(spark, config.storage)
     integrated = {}
     for name, spec in config.silver.integrations.items():
-        result = integrate_step(catalog, name, spec)
+        result = integrate_step(catalog, name, spec, full_rebuild=full_rebuild)
         integrated[name] = {"table": output_table(name, spec), "version": result.version,
                             "rows_changed": result.rows_written}
         if result.version is not None:
