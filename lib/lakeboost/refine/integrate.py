@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakeboost import __version__
 from lakeboost.config.integration import AsOfJoin, IntegrationConfig, Lookup
 from lakeboost.errors import IntegrationError
 from lakeboost.io.catalog import TableCatalog, WriteResult
@@ -96,9 +97,11 @@ BUILT_FROM = "lakeboost.integration.builtFrom"  # table property: the marker of 
 
 def integration_marker(name: str, spec: IntegrationConfig, versions: Mapping[str, int | None]) -> str:
     """What an integrated table's commit records of how it was built: the integration, a digest
-    of its spec and the version of every input it read."""
+    of its spec, the version of every input it read and lakeboost's (a new release may join
+    differently)."""
     digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
-    return json.dumps({"lakeboost_integration": name, "spec": digest, "inputs": dict(versions)}, sort_keys=True)
+    return json.dumps({"lakeboost_integration": name, "spec": digest, "inputs": dict(versions),
+                       "lakeboost": __version__}, sort_keys=True)
 
 
 def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
