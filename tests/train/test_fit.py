@@ -6,11 +6,13 @@ import inspect
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost
 from lakeboost.train.fit import (
     BOOSTING_ENDED,
     BOOSTING_STARTED,
+    build_streamed_matrices,
     fit_phases,
     train_on_validation_rows,
     without_barrier_waits,
@@ -75,3 +77,21 @@ def test_barrier_calls_are_answered_on_the_worker_and_spark_barriers_come_back_a
     assert sorted(tasks.mapPartitions(without_barrier_waits(meet)).collect()) == [(0, ["0", "0"]), (1, ["1", "1"])]
     # The reused Python workers' contexts are Spark's again.
     assert tasks.mapPartitions(gather).collect() == [["0", "1"], ["0", "1"]]
+
+
+def test_streamed_rows_get_a_plain_validation_dmatrix_and_a_base_margin_goes_through_xgboost_spark() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "label": rng.integers(0, 2, 300),
+                          "validationIndicator": rng.random(300) < 0.3})
+    arguments = {"feature_cols": ["a", "b"], "dev_ordinal": None, "use_qdm": True,
+                 "kwargs": {"nthread": 1, "missing": np.nan}, "enable_sparse_data_optim": False,
+                 "has_validation_col": True}
+
+    train, valid = build_streamed_matrices(iterator=iter([frame]), **arguments)
+    assert isinstance(train, xgboost.QuantileDMatrix) and type(valid) is xgboost.DMatrix
+    assert train.num_row() + valid.num_row() == 300
+
+    # A column lakeboost's builder does not read (a base margin) leaves the building to xgboost.spark's.
+    train, valid = build_streamed_matrices(iterator=iter([frame.assign(baseMargin=0.5)]), **arguments)
+    assert isinstance(valid, xgboost.QuantileDMatrix)
+    np.testing.assert_array_equal(train.get_base_margin(), np.full(train.num_row(), 0.5, dtype=np.float32))

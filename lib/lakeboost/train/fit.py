@@ -206,16 +206,18 @@ def build_streamed_matrices(**kwargs: Any) -> Any:
     """The DMatrices from xgboost.spark's Arrow stream, with the worker's `nthread` OpenMP threads
     (see `openmp_threads`): on a CPU with a QuantileDMatrix and feature columns, as
     worker_files.fit_matrices builds them (a plain DMatrix for the validation rows); anything else
-    (GPU, sparse vectors, a vector column) by xgboost.spark's own builder."""
+    (GPU, sparse vectors, a vector column, a base margin or query id column) by xgboost.spark's
+    own builder."""
     import pandas as pd  # on the worker
 
     options = kwargs["kwargs"]
     features = kwargs["feature_cols"]
-    ours = (kwargs["dev_ordinal"] is None and kwargs["use_qdm"] and not kwargs["enable_sparse_data_optim"]
-            and features is not None)
     frames = list(kwargs.pop("iterator"))
+    ours = (kwargs["dev_ordinal"] is None and kwargs["use_qdm"] and not kwargs["enable_sparse_data_optim"]
+            and features is not None and bool(frames)
+            and not {XGB_ALIAS.margin, XGB_ALIAS.qid} & set(frames[0].columns))
     with openmp_threads(options.get("nthread")):
-        if not ours or not frames:
+        if not ours:
             return _ORIGINAL_WORKER_GLOBALS["create_dmatrix_from_partitions"](iterator=iter(frames), **kwargs)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         del frames
