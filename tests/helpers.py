@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from lakeboost.config.model import LakeboostConfig
+from pyspark.sql import SparkSession
 
 
 def make_config(tmp_path: Path, sources: dict[str, Any] | None = None, **sections: Any) -> LakeboostConfig:
@@ -67,3 +70,18 @@ def images_rendered(page: Path) -> tuple[int, int]:
     if not found:
         raise AssertionError(f"the page did not finish loading in Chromium: {dom[:300]}")
     return int(found.group(1)), int(found.group(2))
+
+
+def spark_jobs(spark: SparkSession, action: Callable[[], Any]) -> tuple[Any, int]:
+    """`action()`'s result and how many Spark jobs it ran (broadcasts' jobs inherit the job group).
+    The job group is removed afterwards, not left as an empty one: jobs of later tests must be
+    in no group (test_cost counts those)."""
+    sc = spark.sparkContext
+    group = f"counted-{uuid.uuid4().hex}"
+    sc.setJobGroup(group, "count the jobs")
+    try:
+        result = action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+        sc.setLocalProperty("spark.job.description", None)
+    return result, len(sc.statusTracker().getJobIdsForGroup(group))

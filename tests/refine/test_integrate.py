@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ from lakeboost.io import TableCatalog
 from lakeboost.refine.integrate import integrate, integrate_step
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+
+from tests.helpers import spark_jobs
 
 SPEC = IntegrationConfig.model_validate({
     "base": "silver.visits", "key": ["site", "visit_no"], "time": "at",
@@ -70,13 +71,7 @@ def test_an_integration_whose_inputs_and_spec_are_unchanged_runs_no_job(spark: S
     assert first.version == 0 and catalog.read(target).count() == 4
 
     def jobs_during(call) -> tuple[object, int]:
-        tracker = spark.sparkContext.statusTracker()
-        group = f"integration-{uuid.uuid4().hex}"
-        spark.sparkContext.setJobGroup(group, group)
-        try:
-            return call(), len(tracker.getJobIdsForGroup(group))
-        finally:
-            spark.sparkContext.setJobGroup("", "")
+        return spark_jobs(spark, call)
 
     # Unchanged: the table's last commit records this spec and these input versions.
     again, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", SPEC))

@@ -9,18 +9,14 @@ from lakeboost.train.prepare import NULL_CATEGORY, apply_frequency_encodings, fi
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from tests.helpers import spark_jobs
+
 SCHEMA = "id int, country string, tier int, vip boolean"
 
 
 def _jobs(spark: SparkSession, action) -> int:
-    """Spark jobs `action()` runs (the broadcasts' jobs inherit the job group)."""
-    sc = spark.sparkContext
-    sc.setJobGroup("encodings-test", "count the jobs")
-    try:
-        action()
-    finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)
-    return len(sc.statusTracker().getJobIdsForGroup("encodings-test"))
+    """Spark jobs `action()` runs."""
+    return spark_jobs(spark, action)[1]
 
 
 @pytest.fixture(scope="module")
