@@ -119,7 +119,8 @@ def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
     target = output_table(name, spec)
     versions = {table: catalog.version(table) for table in spec.inputs()}
     marker = integration_marker(name, spec, versions)
-    if not full_rebuild and catalog.last_user_metadata(target) == marker:
+    recorded = catalog.last_user_metadata(target)
+    if not full_rebuild and recorded == marker:
         log.info("%s: inputs %s and spec unchanged since its last build; nothing to do", target, versions)
         return WriteResult(target, None)
     tables = {table: catalog.read(table, version=version) for table, version in versions.items()}
@@ -127,6 +128,6 @@ def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
     integrated = integrate(tables[spec.base], spec, tables)
     result = catalog.upsert(integrated.transform(with_content_hash, columns=integrated.columns), target,
                             keys=spec.key, order_by=(), user_metadata=marker)
-    if result.version is None and catalog.last_user_metadata(target) != marker:
+    if result.version is None and recorded != marker:  # no commit: the latest is still `recorded`
         catalog.set_properties(target, {BUILT_FROM: marker}, user_metadata=marker)
     return result
