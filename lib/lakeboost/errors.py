@@ -79,3 +79,9 @@ class IntegrationError(LakeboostError):
     """An integration cannot be built as configured (a lookup key that repeats)."""
 
     exit_code = 7
+
+
+class ConcurrentWriteError(LakeboostError):
+    """Another writer changed a table this write depends on, and the write cannot simply be retried."""
+
+    exit_code = 13
