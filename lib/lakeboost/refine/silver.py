@@ -5,6 +5,11 @@ processes only bronze rows it has not seen; every micro-batch is upserted with a
 MERGE (replays change nothing) and its quarantine and quality-metric rows are appended with
 Delta's idempotent transaction ids. `full_rebuild` discards the checkpoint and replaces the
 table from all of bronze.
+
+Latest wins by the table's `order_by`, then by arrival order (conform.ARRIVAL_COLUMNS, kept in
+silver for the MERGE), then by the row hash. Fault points: "refine.during_merge" (inside the
+silver MERGE, before its commit) and "refine.after_merge" (silver committed, quarantine and
+quality rows not yet written); a re-run of the batch ends as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pyspark.sql import functions as F
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.silver import Expectation, SilverTableConfig
 from lakeboost.errors import LakeboostError
+from lakeboost.faults import fault_point, kill_during_write
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.refine import conform as c
@@ -127,7 +133,10 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
             .transform(c.latest_per_key, keys=table.keys, order_by=table.order_by)
         )
         quarantined = quarantine_rows(conformed, table=target, run_id=run_id, batch_id=batch_id)
-        result = catalog.upsert(passing, target, keys=table.keys, order_by=table.order_by, overwrite=overwrite)
+        order = merge_order(catalog, target, table.order_by, passing.columns)
+        with kill_during_write("refine.during_merge", catalog.path(target), batch_id):
+            result = catalog.upsert(passing, target, keys=table.keys, order_by=order, overwrite=overwrite)
+        fault_point("refine.after_merge", batch_id)
         if tally.quarantined:
             catalog.write(quarantined, QUARANTINE, txn=txn(f"lakeboost.refine.{name}.quarantine", batch_id))
         _record_quality(catalog, name, table, tally, run_id=run_id, txn=txn(f"lakeboost.refine.{name}.quality",
@@ -135,6 +144,20 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
         _account(counts, tally, result.metrics if result.version is not None else {}, overwrite)
     finally:
         conformed.unpersist()
+
+
+def merge_order(catalog: TableCatalog, target: str, order_by: tuple[str, ...], columns: list[str]) -> tuple[str, ...]:
+    """The MERGE's latest-wins order: `order_by`, then arrival order where the batch and the table
+    both have its columns (an older silver table gains them with this MERGE; until then its rows
+    rank as the oldest arrivals). With no `order_by` there is none: a later micro-batch arrived
+    later, so any different row replaces its match (catalog.upsert)."""
+    if not order_by:
+        return ()
+    arrival = c.arrival_order(columns, after=order_by)
+    if arrival and catalog.exists(target):
+        present = set(catalog.read(target).columns)
+        arrival = tuple(col for col in arrival if col in present)
+    return (*order_by, *arrival)
 
 
 def _output_columns(table: SilverTableConfig) -> list[str]:
@@ -156,7 +179,11 @@ def quarantine_rows(conformed: DataFrame, *, table: str, run_id: str, batch_id: 
     source table, the reasons (a row that did not conform gets its conformance errors, "; "-joined:
     its rules were checked on nulls and add nothing; any other row the rules it failed, warn
     included, as ex.rows_quarantined lists them), the original record as JSON with its nulls, and
-    where it came from."""
+    where it came from.
+
+    No value is copied out of the record's protection: `conformed` has been through protect_pii
+    (hashed, masked, dropped as the table's pii says), and failed_rules holds rule names and
+    conformance errors, which name a column and its type, never a value."""
     cast_failed = F.size(c.CAST_ERRORS) > 0
     expectation_rows = ex.rows_quarantined(conformed.filter(~cast_failed).drop(c.CAST_ERRORS), table=table)
     record = [F.col(f"`{col}`") for col in conformed.columns if not col.startswith("_failed") and col != c.CAST_ERRORS]
