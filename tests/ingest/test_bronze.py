@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -34,12 +35,13 @@ def test_csv_rows_land_typed_with_ingestion_metadata(spark: SparkSession, tmp_pa
 
     bronze = TableCatalog(spark, config.storage).read("bronze.txns")
     expected = spark.createDataFrame(
-        [("T1", 10, 12.5, "2026-01-01T10:00:00+00:00", "txns", "day1.csv", 0),
-         ("T2", 11, None, "2026-01-01T11:00:00+00:00", "txns", "day1.csv", 0)],
+        [("T1", 10, 12.5, "2026-01-01T10:00:00+00:00", "txns", "day1.csv", 0, 0),
+         ("T2", 11, None, "2026-01-01T11:00:00+00:00", "txns", "day1.csv", 0, 1)],
         "txn_id string, customer_id bigint, amount double, event_time string, _source string, "
-        "_source_file string, _batch_id bigint",
+        "_source_file string, _batch_id bigint, _source_position bigint",
     )
-    actual = bronze.withColumn("_source_file", F.regexp_extract("_source_file", r"[^/]+$", 0)).drop("_ingested_at")
+    actual = (bronze.withColumn("_source_file", F.regexp_extract("_source_file", r"[^/]+$", 0))
+              .drop("_ingested_at", "_source_modified_at"))
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
     assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (2, 2, 0)
 
@@ -199,7 +201,9 @@ def test_jdbc_snapshot_is_ingested_once_and_new_rows_incrementally(spark: SparkS
     assert catalog.version("bronze.customers") == version
     _sqlite_customers(db, [(1, "a@new.com", "2026-01-05 00:00:00")])
     third = ingest_sources(spark, config)
-    assert (third.rows_read, third.rows_written) == (1, 1)
+    # The high-water mark is inclusive: the row at the previous maximum is read again and
+    # recognised by its content, the new one inserted.
+    assert (third.rows_read, third.rows_written, third.rows_skipped) == (2, 1, 1)
     assert_df_equality(
         catalog.read("bronze.customers").select("customer_id", "email", "_batch_id"),
         spark.createDataFrame([(1, "a@x.com", 0), (2, "b@x.com", 0), (1, "a@new.com", 1)],
@@ -219,3 +223,207 @@ def test_unknown_jdbc_table_is_a_source_error(spark: SparkSession, tmp_path: Pat
     config = make_config(tmp_path, {"customers": {"format": "jdbc", "url": url, "table": "nope"}})
     with pytest.raises(SourceError, match="source 'customers': cannot read nope from jdbc:sqlite:.*no such table"):
         ingest_sources(spark, config)
+
+
+def test_csv_header_in_another_order_is_read_by_name(spark: SparkSession, tmp_path: Path) -> None:
+    # Spark's CSV reader assigns fields by position once a schema is given: without the mapping
+    # by header name, T2's customer id would land in amount and its amount in customer_id.
+    landing = tmp_path / "landing"
+    write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.5,2026-01-01T10:00:00+00:00"])
+    write_lines(landing / "txns/day2.csv", ["amount,txn_id,event_time,customer_id",
+                                            "2.5,T2,2026-01-02T10:00:00+00:00,11"])
+    config = make_config(tmp_path, {"txns": csv_source(landing)})
+
+    summary = ingest_sources(spark, config)
+
+    assert_df_equality(
+        TableCatalog(spark, config.storage).read("bronze.txns").select(*TXN_SCHEMA),
+        spark.createDataFrame([("T1", 10, 1.5, "2026-01-01T10:00:00+00:00"),
+                               ("T2", 11, 2.5, "2026-01-02T10:00:00+00:00")],
+                              "txn_id string, customer_id bigint, amount double, event_time string"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert (summary.rows_written, summary.rows_quarantined) == (2, 0)
+
+
+def test_csv_header_naming_other_columns_quarantines_the_file_with_its_columns(
+        spark: SparkSession, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.5,2026-01-01T10:00:00+00:00"])
+    # A renamed column: same field count, so position would have read it as `amount`.
+    write_lines(landing / "txns/day2.csv", ["txn_id,customer_id,value,event_time",
+                                            "T2,11,2.5,2026-01-02T10:00:00+00:00"])
+    config = make_config(tmp_path, {"txns": csv_source(landing)})
+
+    summary = ingest_sources(spark, config)
+
+    catalog = TableCatalog(spark, config.storage)
+    assert [r.txn_id for r in catalog.read("bronze.txns").collect()] == ["T1"]
+    (reason,) = [r.reason for r in catalog.read(QUARANTINE_TABLE).collect()]
+    assert reason == (f"header_mismatch: file file:{landing}/txns/day2.csv has columns ['txn_id', 'customer_id', "
+                      "'value', 'event_time'], the source declares ['txn_id', 'customer_id', 'amount', 'event_time'] "
+                      "(missing ['amount'], unexpected ['value'])")
+    assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (2, 1, 1)
+
+
+def test_json_fields_outside_the_schema_are_rescued_not_dropped(spark: SparkSession, tmp_path: Path) -> None:
+    write_lines(tmp_path / "landing/cb/a.json", [
+        '{"chargeback_id": "C1", "txn_id": "T1", "reported_at_ms": 1767225600000}',
+        # `txn` renamed the declared `txn_id`; `meta` is a new nested field.
+        '{"chargeback_id": "C2", "txn": "T2", "reported_at_ms": 1767225600001, "meta": {"k": [1, 2]}}',
+        "",
+    ])
+    schema = {"chargeback_id": "string", "txn_id": "string", "reported_at_ms": "bigint"}
+    config = make_config(tmp_path, {"cb": {"format": "json", "path": str(tmp_path / "landing/cb"),
+                                           "schema": schema}})
+
+    summary = ingest_sources(spark, config)
+
+    assert_df_equality(
+        TableCatalog(spark, config.storage).read("bronze.cb").select(*schema, "_rescued_data"),
+        spark.createDataFrame([("C1", "T1", 1767225600000, None),
+                               ("C2", None, 1767225600001, '{"txn":"T2","meta":"{\\"k\\":[1,2]}"}')],
+                              "chargeback_id string, txn_id string, reported_at_ms bigint, _rescued_data string"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert summary.details["cb"]["rows_rescued"] == 1
+
+
+def test_multiline_json_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="options.multiLine: JSON sources are read as JSON lines"):
+        make_config(tmp_path, {"cb": {"format": "json", "path": "cb", "options": {"multiLine": "true"},
+                                      "schema": {"a": "string"}}})
+
+
+def test_a_lost_checkpoint_with_the_same_files_in_landing_duplicates_nothing(
+        spark: SparkSession, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.0,2026-01-01T10:00:00+00:00", "bad"])
+    write_lines(landing / "txns/day2.csv", [HEADER, "T2,11,2.0,2026-01-02T10:00:00+00:00"])
+    config = make_config(tmp_path, {"txns": csv_source(landing)})
+    catalog = TableCatalog(spark, config.storage)
+    ingest_sources(spark, config)
+    def snapshot(df):  # materialised now: a DataFrame over the table would read it later
+        return spark.createDataFrame(df.collect(), df.schema)
+
+    bronze_before = snapshot(catalog.read("bronze.txns").drop("_ingested_at", "_source_position"))
+    quarantine_before = snapshot(catalog.read(QUARANTINE_TABLE).drop("ingested_at"))
+    shutil.rmtree(catalog.checkpoint("bronze.txns", "ingest"))
+    write_lines(landing / "txns/day3.csv", [HEADER, "T3,12,3.0,2026-01-03T10:00:00+00:00"])
+
+    after = ingest_sources(spark, config)
+
+    assert (after.rows_read, after.rows_written, after.rows_quarantined, after.rows_skipped) == (4, 1, 0, 3)
+    bronze = catalog.read("bronze.txns")
+    assert_df_equality(bronze.filter("txn_id != 'T3'").drop("_ingested_at", "_source_position"), bronze_before,
+                       ignore_row_order=True, ignore_nullable=True)
+    assert sorted(r.txn_id for r in bronze.collect()) == ["T1", "T2", "T3"]
+    assert_df_equality(catalog.read(QUARANTINE_TABLE).drop("ingested_at"), quarantine_before,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rows_of_a_backlog_carry_their_arrival_order(spark: SparkSession, tmp_path: Path) -> None:
+    landing = tmp_path / "landing/txns"
+    older = write_lines(landing / "b_older.csv", [HEADER, "T1,10,1.0,2026-01-01T10:00:00+00:00",
+                                                  "T2,10,2.0,2026-01-01T10:00:00+00:00"])
+    newer = write_lines(landing / "a_newer.csv", [HEADER, "T1,10,3.0,2026-01-01T10:00:00+00:00"])
+    os.utime(older, (1_700_000_000, 1_700_000_000))
+    os.utime(newer, (1_700_000_100, 1_700_000_100))
+    config = make_config(tmp_path, {"txns": csv_source(tmp_path / "landing")})
+
+    ingest_sources(spark, config)
+
+    rows = (TableCatalog(spark, config.storage).read("bronze.txns")
+            .orderBy("_source_modified_at", "_source_position").select("txn_id", "amount").collect())
+    assert [tuple(r) for r in rows] == [("T1", 1.0), ("T2", 2.0), ("T1", 3.0)]
+
+
+def test_jdbc_row_written_later_at_the_high_water_mark_is_still_read(spark: SparkSession, tmp_path: Path) -> None:
+    db = tmp_path / "landing/customers.db"
+    url = _sqlite_customers(db, [(1, "a@x.com", "2026-01-01 00:00:00"), (2, "b@x.com", "2026-01-02 00:00:00")])
+    config = make_config(tmp_path, {"customers": {
+        "format": "jdbc", "url": url, "table": "customers", "incremental_column": "updated_at"}})
+    catalog = TableCatalog(spark, config.storage)
+    ingest_sources(spark, config)
+    # Committed after the first read, with the maximum's own timestamp (`>` would never read it).
+    _sqlite_customers(db, [(3, "c@x.com", "2026-01-02 00:00:00")])
+
+    again = ingest_sources(spark, config)
+
+    assert (again.rows_read, again.rows_written, again.rows_skipped) == (2, 1, 1)
+    assert_df_equality(
+        catalog.read("bronze.customers").select("customer_id", "email"),
+        spark.createDataFrame([(1, "a@x.com"), (2, "b@x.com"), (3, "c@x.com")], "customer_id int, email string"),
+        ignore_row_order=True, ignore_nullable=True)
+
+
+def test_jdbc_cast_sends_values_that_do_not_convert_to_quarantine(spark: SparkSession, tmp_path: Path) -> None:
+    first = tmp_path / "landing/v1.db"
+    first.parent.mkdir(parents=True)
+    with sqlite3.connect(first) as db:
+        db.execute("CREATE TABLE stock (sku TEXT, qty INTEGER)")
+        db.execute("INSERT INTO stock VALUES ('A', 1)")
+    source = {"format": "jdbc", "url": f"jdbc:sqlite:{first}", "table": "stock", "on_type_change": "cast"}
+    catalog = TableCatalog(spark, make_config(tmp_path).storage)
+    ingest_sources(spark, make_config(tmp_path, {"stock": source}))
+    second = tmp_path / "landing/v2.db"  # the source's column became text
+    with sqlite3.connect(second) as db:
+        db.execute("CREATE TABLE stock (sku TEXT, qty TEXT)")
+        db.executemany("INSERT INTO stock VALUES (?, ?)", [("B", "2"), ("C", "n/a"), ("D", "12 boxes")])
+    drifted = make_config(tmp_path, {"stock": {**source, "url": f"jdbc:sqlite:{second}"}})
+
+    summary = ingest_sources(spark, drifted)
+    again = ingest_sources(spark, drifted)
+
+    assert_df_equality(catalog.read("bronze.stock").select("sku", "qty"),
+                       spark.createDataFrame([("A", 1), ("B", 2)], "sku string, qty int"),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        catalog.read(QUARANTINE_TABLE).select("source", "raw_record", "reason"),
+        spark.createDataFrame([
+            ("stock", '{"sku":"C","qty":"n/a"}', "bad_value: column qty: 'n/a' is not a valid int"),
+            ("stock", '{"sku":"D","qty":"12 boxes"}', "bad_value: column qty: '12 boxes' is not a valid int")],
+            "source string, raw_record string, reason string"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (3, 1, 2)
+    assert (again.rows_written, again.rows_quarantined) == (0, 0)
+
+
+def test_a_database_that_never_answers_fails_within_its_timeouts(spark: SparkSession, tmp_path: Path) -> None:
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    port = server.getsockname()[1]
+    config = make_config(tmp_path, {"customers": {
+        "format": "jdbc", "url": f"jdbc:postgresql://127.0.0.1:{port}/db", "table": "customers",
+        "user": "u", "password": "p", "timeouts": {"connect": "2s", "socket": "2s"}}})
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError, match=r"source 'customers': cannot read customers from "
+                                              r"jdbc:postgresql://127.0.0.1:\d+/db: .*(timed out|timeout)"):
+            ingest_sources(spark, config)
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert accepted, "the fake database never saw the connection"
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("jdbc:postgresql://h/db?user=u&password=s3cret&ssl=true", "jdbc:postgresql://h/db?user=***&password=***&ssl=true"),
+    ("jdbc:snowflake://a.example/?token=tkn&accessToken=tk2&db=x", "jdbc:snowflake://a.example/?token=***&accessToken=***&db=x"),
+    ("jdbc:awsathena://x;SecretAccessKey=sk;AccessKeyId=id;S3OutputLocation=s3://b",
+     "jdbc:awsathena://x;SecretAccessKey=***;AccessKeyId=***;S3OutputLocation=s3://b"),
+    ("jdbc:mysql://me:pw@h:3306/db", "jdbc:mysql://***@h:3306/db"),
+    ("jdbc:sqlserver://h;databaseName=d;apiKey=k;authentication=ActiveDirectoryPassword",
+     "jdbc:sqlserver://h;databaseName=d;apiKey=***;authentication=***"),
+])
+def test_redacted_urls_keep_no_credential(url: str, expected: str) -> None:
+    from lakeboost.ingest.sources import redact_url
+
+    assert redact_url(url) == expected

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from lakeboost.config.base import Frozen, check_schema
 from lakeboost.config.cost import CostConfig
 from lakeboost.config.dataset import DatasetConfig
+from lakeboost.config.durations import optional_duration
 from lakeboost.config.features import GoldConfig
 from lakeboost.config.monitoring import MonitorConfig, ScoringConfig
 from lakeboost.config.silver import SilverConfig
@@ -98,6 +99,13 @@ class FileSourceConfig(Frozen):
                 f"format {self.format!r} needs a `schema` (column: type); inferring types from "
                 "text files makes bronze depend on which file arrived first"
             )
+        multiline = {k.lower(): v for k, v in self.options.items()}.get("multiline", "false")
+        if self.format == "json" and str(multiline).lower() == "true":
+            raise ValueError(
+                "options.multiLine: JSON sources are read as JSON lines (one object per line), so "
+                "that fields the schema does not declare can be kept in _rescued_data; convert "
+                "multi-line JSON to JSON lines before it lands"
+            )
         return self
 
 
@@ -106,6 +114,17 @@ class JdbcPartitioning(Frozen):
     lower_bound: int
     upper_bound: int
     num_partitions: int = Field(ge=1)
+
+
+class JdbcTimeouts(Frozen):
+    """How long a JDBC read may wait: a database that accepts the connection and never answers
+    fails the job within these, naming the source, instead of hanging it."""
+
+    connect: str = "30s"  # opening the TCP connection and logging in
+    socket: str = "10m"  # any one wait for the server's next bytes
+    query: str = "1h"  # one statement, end to end (Spark's `queryTimeout`)
+
+    _durations = field_validator("connect", "socket", "query")(optional_duration)
 
 
 class JdbcSourceConfig(Frozen):
@@ -120,9 +139,11 @@ class JdbcSourceConfig(Frozen):
     password: SecretStr | None = None
     partitioning: JdbcPartitioning | None = None
     fetch_size: int = Field(10_000, ge=1)
-    # High-water mark column: only rows above the last ingested maximum are read.
+    # High-water mark column: only rows at or above the last ingested maximum are read (rows
+    # already in bronze are recognised by their content and not inserted twice).
     incremental_column: str | None = None
     on_type_change: Literal["fail", "cast"] = "fail"
+    timeouts: JdbcTimeouts = JdbcTimeouts()
 
     @field_validator("user", "password", mode="before")
     @classmethod

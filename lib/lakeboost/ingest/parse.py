@@ -3,6 +3,11 @@
 Text sources are read with every declared column as STRING plus Spark's corrupt-record
 column, then typed here with `try_cast`: that way each rejected row carries a reason naming
 the column and the value, which Spark's own parser cannot say.
+
+Nothing is lost on the way: a CSV file whose header orders the declared columns differently is
+read by name (Spark's reader maps by position once a schema is given), one whose header names
+other columns is quarantined with the file's and the declared columns; JSON fields the schema
+does not declare are kept, as a JSON object, in `_rescued_data` (Auto Loader's convention).
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ from pyspark.sql.types import StructType
 
 CORRUPT = "_corrupt_record"
 REASON = "_rejection_reason"
-METADATA_COLUMNS = ("_source", "_source_file", "_ingested_at", "_batch_id")
+RESCUED = "_rescued_data"
+# Arrival order, for latest-wins among versions of a key read in one micro-batch: the source
+# file's modification time, then the row's position in the batch's read order.
+SOURCE_MODIFIED = "_source_modified_at"
+SOURCE_POSITION = "_source_position"
+METADATA_COLUMNS = ("_source", "_source_file", "_ingested_at", "_batch_id", SOURCE_MODIFIED, SOURCE_POSITION)
 QUARANTINE_COLUMNS = (
     "source", "source_file", "raw_record", "reason", "ingested_at", "batch_id",
 )
@@ -27,6 +37,63 @@ def string_read_schema(declared: Mapping[str, str]) -> StructType:
     schema = StructType.fromDDL(ddl)  # typed DataType; a column list always parses to a StructType
     assert isinstance(schema, StructType)
     return schema
+
+
+def json_fields(value: Column, declared: Mapping[str, str], options: Mapping[str, str]) -> list[Column]:
+    """A JSON line's declared fields (as strings), the corrupt-record column, and `_rescued_data`:
+    the line's other top-level fields as a JSON object (NULL when there are none)."""
+    parsed = F.from_json(value, string_read_schema(declared),
+                         {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    everything = F.from_json(value, "map<string,string>", dict(options))
+    names = F.array(*[F.lit(c) for c in declared])
+    extra = F.map_filter(everything, lambda k, _v: ~F.array_contains(names, k))
+    rescued = F.when(F.size(extra) > 0, F.to_json(extra))
+    # A line that is not one JSON object: from_json gives no corrupt text for some shapes
+    # (a bare array, a number), so the raw line is kept as the corrupt record whenever the
+    # object parse failed.
+    not_an_object = everything.isNull()
+    return [
+        *[F.when(~not_an_object, parsed[c]).alias(c) for c in declared],
+        F.when(not_an_object, value).alias(CORRUPT),
+        F.when(~not_an_object, rescued).alias(RESCUED),
+    ]
+
+
+def header_reasons(headers: Mapping[str, list[str]], declared: Mapping[str, str]) -> dict[str, str]:
+    """Per file whose header does not name exactly the declared columns: why its rows are refused."""
+    wanted = list(declared)
+    reasons = {}
+    for file, header in headers.items():
+        if sorted(header) != sorted(wanted):
+            missing = [c for c in wanted if c not in header]
+            unexpected = [c for c in header if c not in wanted]
+            reasons[file] = (f"header_mismatch: file {file} has columns {header}, the source declares {wanted}"
+                             f" (missing {missing}, unexpected {unexpected})")
+    return reasons
+
+
+def by_header(df: DataFrame, *, file_column: str, headers: Mapping[str, list[str]],
+              declared: Mapping[str, str]) -> DataFrame:
+    """Declared columns mapped by header name for files whose header orders them differently.
+
+    The reader assigns fields by position, so in a file with header [b, a] the column read as
+    `a` holds b's values: each declared column is taken from the position its name has in that
+    file's header.
+    """
+    wanted = list(declared)
+    reordered = {f: h for f, h in headers.items() if h != wanted and sorted(h) == sorted(wanted)}
+    if not reordered:
+        return df
+    mapped = []
+    for column in wanted:
+        value = None
+        for file, header in reordered.items():
+            source = F.col(f"`{wanted[header.index(column)]}`")
+            when_file = F.col(file_column) == F.lit(file)
+            value = F.when(when_file, source) if value is None else value.when(when_file, source)
+        assert value is not None
+        mapped.append(value.otherwise(F.col(f"`{column}`")).alias(column))
+    return df.select(*mapped, *[F.col(f"`{c}`") for c in df.columns if c not in declared])
 
 
 def _field_count_reason(expected: int, delimiter: str) -> Column:
@@ -51,8 +118,12 @@ def _cast_reason(column: str, type_name: str) -> Column:
 
 
 def with_rejection_reason(df: DataFrame, *, declared: Mapping[str, str], fmt: str,
-                          delimiter: str = ",") -> DataFrame:
-    """Add `_rejection_reason`: null for a good row, else why it cannot enter bronze."""
+                          delimiter: str = ",", file_column: str | None = None,
+                          file_reasons: Mapping[str, str] | None = None) -> DataFrame:
+    """Add `_rejection_reason`: null for a good row, else why it cannot enter bronze.
+
+    `file_reasons` refuses every row of the named files (in `file_column`) with the file's reason.
+    """
     if fmt == "csv":
         structural = _field_count_reason(len(declared), delimiter)
     else:
@@ -63,6 +134,12 @@ def with_rejection_reason(df: DataFrame, *, declared: Mapping[str, str], fmt: st
         if type_name.strip().lower() != "string"
     ]
     reason = F.coalesce(structural, F.concat_ws("; ", *value_reasons)) if value_reasons else structural
+    if file_reasons:
+        assert file_column is not None
+        refused = F.lit(None).cast("string")
+        for file, why in file_reasons.items():
+            refused = F.when(F.col(file_column) == F.lit(file), F.lit(why)).otherwise(refused)
+        reason = F.coalesce(refused, reason)
     is_corrupt_without_reason = F.col(CORRUPT).isNotNull() & (F.coalesce(reason, F.lit("")) == "")
     return df.withColumn(
         REASON,
@@ -71,12 +148,27 @@ def with_rejection_reason(df: DataFrame, *, declared: Mapping[str, str], fmt: st
     )
 
 
+def with_cast_reasons(df: DataFrame, *, casts: Mapping[str, str]) -> DataFrame:
+    """Typed columns with `try_cast` to the types in `casts` (the table's, where the source's
+    type changed), the source's value kept as text for the quarantine, and `_rejection_reason`
+    naming each value that does not convert (a plain cast would make it NULL without a trace)."""
+    reasons = [_cast_reason(column, type_name) for column, type_name in casts.items()]
+    reason = F.nullif(F.concat_ws("; ", *reasons), F.lit("")) if reasons else F.lit(None).cast("string")
+    return df.select(
+        *[F.col(f"`{c}`") for c in df.columns],
+        F.lit(None).cast("string").alias(CORRUPT),
+        reason.alias(REASON),
+    )
+
+
 def bronze_rows(df: DataFrame, *, declared: Mapping[str, str]) -> DataFrame:
-    """Good rows, typed as declared, with the ingestion metadata columns."""
+    """Good rows, typed as declared, with the ingestion metadata columns (and `_rescued_data`
+    where the source has it)."""
     typed = [F.expr(f"CAST(`{c}` AS {t})").alias(c) for c, t in declared.items()]
+    rescued = [RESCUED] if RESCUED in df.columns else []
     return (
         df.filter(F.col(REASON).isNull())
-        .select(*typed, *METADATA_COLUMNS)
+        .select(*typed, *rescued, *METADATA_COLUMNS)
     )
 
 
@@ -96,14 +188,19 @@ def quarantine_rows(df: DataFrame, *, declared: Mapping[str, str]) -> DataFrame:
     )
 
 
-def with_metadata(df: DataFrame, *, source: str, source_file: Column, batch_id: int) -> DataFrame:
-    """Ingestion metadata every bronze row carries: where it came from, when, in which batch."""
+def with_metadata(df: DataFrame, *, source: str, source_file: Column, batch_id: int,
+                  source_modified: Column | None = None) -> DataFrame:
+    """Ingestion metadata every bronze row carries: where it came from, when, in which batch, and
+    its arrival order (the source's modification time, then its position in the batch's read
+    order: rows of one file keep their order in it)."""
     return df.select(
         "*",
         F.lit(source).alias("_source"),
         source_file.alias("_source_file"),
         F.current_timestamp().alias("_ingested_at"),
         F.lit(batch_id).cast("bigint").alias("_batch_id"),
+        (source_modified if source_modified is not None else F.current_timestamp()).alias(SOURCE_MODIFIED),
+        F.monotonically_increasing_id().alias(SOURCE_POSITION),
     )
 
 

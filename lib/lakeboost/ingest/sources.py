@@ -8,13 +8,15 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.durations import duration_seconds
 from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig
 from lakeboost.errors import SchemaDriftError, SourceError
-from lakeboost.ingest.parse import CORRUPT, string_read_schema
+from lakeboost.ingest.parse import CORRUPT, json_fields, string_read_schema
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import path_exists
 
 SOURCE_FILE = "_source_file_path"
+SOURCE_FILE_MODIFIED = "_source_file_modified"
 
 
 def require_path(spark: SparkSession, name: str, path: str) -> None:
@@ -41,25 +43,61 @@ def read_file_stream(spark: SparkSession, cfg: FileSourceConfig, types: dict[str
     """A streaming DataFrame over the source directory, with the file each row came from.
 
     Text formats are read as strings (typed later, so a bad value can be quarantined with a
-    reason); Parquet keeps its own types and gets an always-null corrupt-record column.
+    reason); Parquet keeps its own types and gets an always-null corrupt-record column. JSON is
+    read line by line and parsed here, so that fields the schema does not declare are kept
+    (`_rescued_data`) instead of dropped by the reader.
     """
-    reader = spark.readStream.format(cfg.format).options(**cfg.options)
+    reader_format = "text" if cfg.format == "json" else cfg.format
+    reader = spark.readStream.format(reader_format)
+    reader = reader.options(**cfg.options) if cfg.format != "json" else reader
     if cfg.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", cfg.max_files_per_trigger)
     if cfg.format == "parquet":
         ddl = ", ".join(f"`{c}` {t}" for c, t in types.items())
         stream = reader.schema(ddl).load(cfg.path).withColumn(CORRUPT, F.lit(None).cast("string"))
+    elif cfg.format == "json":
+        lines = reader.load(cfg.path).filter(F.trim(F.col("value")) != "")
+        stream = lines.select(*json_fields(F.col("value"), types, cfg.options), "_metadata")
     else:
         reader = reader.schema(string_read_schema(types)).option("mode", "PERMISSIVE")
         reader = reader.option("columnNameOfCorruptRecord", CORRUPT)
         stream = reader.load(cfg.path)
-    return stream.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+    return stream.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE),
+                         F.col("_metadata.file_modification_time").alias(SOURCE_FILE_MODIFIED))
+
+
+# A URL property whose name contains one of these is a credential (password, pwd, user,
+# token, accessToken, SecretAccessKey, apiKey, sessionToken, credentials, sig, authorization).
+_SECRET_PROPERTY = re.compile(r"(?i)([\w.-]*(?:password|pwd|user|secret|token|key|credential|auth|sig)[\w.-]*)=[^&;]*")
 
 
 def redact_url(url: str) -> str:
-    """A JDBC URL without credentials in its query string or authority."""
-    url = re.sub(r"(?i)(password|pwd|user|secret)=[^&;]*", r"\1=***", url)
+    """A JDBC URL without credentials in its query string, its properties or its authority."""
+    url = _SECRET_PROPERTY.sub(r"\1=***", url)
     return re.sub(r"//[^/@]+@", "//***@", url)
+
+
+# Connect and socket timeouts are the drivers' own connection properties (Spark passes unknown
+# options through to the driver), each in its own unit; the query timeout is Spark's.
+_DRIVER_TIMEOUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "org.postgresql.Driver": (("connectTimeout", "connect", 1), ("loginTimeout", "connect", 1),
+                              ("socketTimeout", "socket", 1)),
+    "com.mysql.cj.jdbc.Driver": (("connectTimeout", "connect", 1000), ("socketTimeout", "socket", 1000)),
+    "org.mariadb.jdbc.Driver": (("connectTimeout", "connect", 1000), ("socketTimeout", "socket", 1000)),
+    "com.microsoft.sqlserver.jdbc.SQLServerDriver": (("loginTimeout", "connect", 1),
+                                                     ("socketTimeout", "socket", 1000)),
+    "oracle.jdbc.OracleDriver": (("oracle.net.CONNECT_TIMEOUT", "connect", 1000),
+                                 ("oracle.jdbc.ReadTimeout", "socket", 1000)),
+}
+
+
+def jdbc_timeout_options(cfg: JdbcSourceConfig) -> dict[str, str]:
+    """Reader options bounding every wait on the database (`sources.<name>.timeouts`)."""
+    seconds = {kind: duration_seconds(getattr(cfg.timeouts, kind)) for kind in ("connect", "socket", "query")}
+    options = {"queryTimeout": str(seconds["query"])}
+    for prop, kind, scale in _DRIVER_TIMEOUTS.get(cfg.resolved_driver, ()):
+        options[prop] = str(seconds[kind] * scale)
+    return options
 
 
 def open_jdbc(spark: SparkSession, name: str, cfg: JdbcSourceConfig) -> DataFrame:
@@ -79,6 +117,7 @@ def open_jdbc(spark: SparkSession, name: str, cfg: JdbcSourceConfig) -> DataFram
         .option("fetchsize", cfg.fetch_size)
     )
     reader = reader.option("dbtable", cfg.table) if cfg.table else reader.option("query", cfg.query)
+    reader = reader.options(**jdbc_timeout_options(cfg))
     if cfg.user:
         reader = reader.option("user", cfg.user)
     if cfg.password:

@@ -48,3 +48,17 @@ def list_names(spark: SparkSession, directory: str) -> list[str]:
     if not fs.exists(hadoop_path):
         return []
     return [str(status.getPath().getName()) for status in fs.listStatus(hadoop_path)]
+
+
+def read_first_line(spark: SparkSession, path: str) -> str:
+    """A file's first line (UTF-8, without its line break; "" for an empty file): a CSV header
+    without reading the rest of the file."""
+    fs, hadoop_path = _filesystem(spark, path)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
+    try:
+        line = reader.readLine()
+    finally:
+        reader.close()
+    return "" if line is None else str(line)
