@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 from lakeboost.config.tuning import SearchParam
 from lakeboost.tune.search import TrialOutcome, run_search
@@ -51,13 +50,39 @@ def test_no_improvement_budget_stops_the_search() -> None:
     assert len(result.trials) == 5 and result.stop_reason == "no improvement in 4 trials"
 
 
-def test_timeout_budget_stops_between_batches() -> None:
-    def slow(batch):
-        time.sleep(0.3)
+class FakeClock:
+    """Seconds that pass only when a trial says so: the timeout budget without real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_timeout_budget_stops_between_batches_once_the_clock_passes_it() -> None:
+    clock = FakeClock()
+    batches: list[int] = []
+
+    def ten_seconds_a_batch(batch):
+        batches.append(len(batch))
+        clock.now += 10.0
         return peak(batch)
 
-    result = run_search(slow, SPACE, algo="tpe", seed=1, batch_size=1, max_evals=100, timeout_seconds=1.0)
-    assert 3 <= len(result.trials) <= 5 and result.stop_reason.startswith("timeout of 1s")
+    # Elapsed before each batch: 0, 10, 20 (< 25: run it), 30 (stop). The started batch finishes.
+    result = run_search(ten_seconds_a_batch, SPACE, algo="tpe", seed=1, batch_size=2, max_evals=100,
+                        timeout_seconds=25.0, clock=clock)
+    assert batches == [2, 2, 2] and len(result.trials) == 6
+    assert result.stop_reason == "timeout of 25s reached" and result.seconds == 30.0
+
+    # A budget the first batch already spends: one batch, whatever the machine's speed.
+    clock.now, batches[:] = 0.0, []
+    result = run_search(ten_seconds_a_batch, SPACE, algo="tpe", seed=1, batch_size=3, max_evals=100,
+                        timeout_seconds=10.0, clock=clock)
+    assert batches == [3] and result.stop_reason == "timeout of 10s reached"
+    # Without a timeout the same search runs to max_evals.
+    result = run_search(ten_seconds_a_batch, SPACE, algo="tpe", seed=1, batch_size=3, max_evals=9, clock=clock)
+    assert len(result.trials) == 9 and result.stop_reason == "max_evals=9 reached"
 
 
 def test_failed_trials_are_recorded_and_do_not_win() -> None:

@@ -69,14 +69,18 @@ Evaluator = Callable[[Sequence[dict[str, Any]]], list[TrialOutcome]]
 def run_search(evaluate: Evaluator, space: dict[str, Any], *, algo: str, seed: int, batch_size: int,
                max_evals: int, timeout_seconds: float | None = None, no_improvement_trials: int | None = None,
                on_trial: Callable[[dict[str, Any]], None] | None = None,
-               higher_is_better: bool = True) -> SearchResult:
+               higher_is_better: bool = True, clock: Callable[[], float] = time.monotonic) -> SearchResult:
     """Search until a budget is spent; the best trial so far is always kept. Hyperopt minimises
-    a loss: the metric, or its negative when higher is better."""
+    a loss: the metric, or its negative when higher is better.
+
+    The budgets are checked between batches (a started batch finishes); `clock` (seconds) is what
+    the timeout is measured with.
+    """
     trials, domain = Trials(), base.Domain(lambda _: 0.0, space)
     rng = np.random.default_rng(seed)
-    result, started = SearchResult(higher_is_better=higher_is_better), time.monotonic()
+    result, started = SearchResult(higher_is_better=higher_is_better), clock()
     while True:
-        reason = _budget_spent(result, started, max_evals, timeout_seconds, no_improvement_trials)
+        reason = _budget_spent(result, clock() - started, max_evals, timeout_seconds, no_improvement_trials)
         if reason:
             result.stop_reason = reason
             break
@@ -96,7 +100,7 @@ def run_search(evaluate: Evaluator, space: dict[str, Any], *, algo: str, seed: i
             if on_trial:
                 on_trial(record)
         trials.refresh()
-    result.seconds = time.monotonic() - started
+    result.seconds = clock() - started
     log.info("search stopped (%s) after %d trials in %.1fs; best %s", result.stop_reason, len(result.trials),
              result.seconds, result.best and result.best["metric"])
     return result
@@ -114,11 +118,11 @@ def _tell(doc: dict[str, Any], outcome: TrialOutcome, *, higher_is_better: bool)
         doc["result"] = {"status": STATUS_OK, "loss": -outcome.metric if higher_is_better else outcome.metric}
 
 
-def _budget_spent(result: SearchResult, started: float, max_evals: int, timeout_seconds: float | None,
+def _budget_spent(result: SearchResult, elapsed: float, max_evals: int, timeout_seconds: float | None,
                   no_improvement_trials: int | None) -> str:
     if len(result.trials) >= max_evals:
         return f"max_evals={max_evals} reached"
-    if timeout_seconds is not None and time.monotonic() - started >= timeout_seconds:
+    if timeout_seconds is not None and elapsed >= timeout_seconds:
         return f"timeout of {timeout_seconds:.0f}s reached"
     if no_improvement_trials and result.best is not None:
         since_best = len(result.trials) - 1 - result.best["trial"]
