@@ -79,6 +79,12 @@ shell_words() {  # the arguments as one line a shell reads back unchanged
   done
   echo "${words[*]}"
 }
+# What is echoed (and appended to cron's log) keeps no credential: a `--set ...password=...`, a
+# `--conf ...secret=...` or a password in a JDBC URL is printed as `...=***` (the pattern of
+# lakeboost.redact); the command itself runs with the real values.
+redacted() {
+  sed -E 's/([A-Za-z0-9_.-]*(password|pwd|user|secret|token|key|credential|auth|sig)[A-Za-z0-9_.-]*=)[^&; ']*/\1***/Ig; s#//[^/@ ]+@#//***@#g'
+}
 
 # Pip-installed pyspark finds its home with whatever `python3` is on PATH; point it at the venv's.
 SPARK_HOME="${SPARK_HOME:-$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')}"
@@ -169,6 +175,6 @@ CMD=("$VENV/bin/spark-submit" "${SUBMIT_ARGS[@]}"
      --archives "$(join "${ARCHIVES[@]}")"
      ${JARS:+--jars "$JARS"}
      "$JOB" "${JOB_ARGS[@]+"${JOB_ARGS[@]}"}")
-echo "spark-submit.sh: $(shell_words "${CMD[@]}")" >&2
+echo "spark-submit.sh: $(shell_words "${CMD[@]}" | redacted)" >&2
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 exec "${CMD[@]}"

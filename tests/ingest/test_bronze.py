@@ -427,3 +427,23 @@ def test_redacted_urls_keep_no_credential(url: str, expected: str) -> None:
     from lakeboost.ingest.sources import redact_url
 
     assert redact_url(url) == expected
+
+
+def test_parquet_cast_converts_each_value_and_quarantines_those_that_do_not(
+        spark: SparkSession, tmp_path: Path) -> None:
+    landing = tmp_path / "landing/stock"
+    spark.createDataFrame([("A", 1)], "sku string, qty int").write.parquet(str(landing))
+    config = make_config(tmp_path, {"stock": {"format": "parquet", "path": str(landing), "on_type_change": "cast"}})
+    ingest_sources(spark, config)
+    shutil.rmtree(landing)  # the source's files now carry qty as text
+    spark.createDataFrame([("B", "2"), ("C", "n/a")], "sku string, qty string").coalesce(1).write.parquet(str(landing))
+
+    summary = ingest_sources(spark, config)
+
+    catalog = TableCatalog(spark, config.storage)
+    assert_df_equality(catalog.read("bronze.stock").select("sku", "qty"),
+                       spark.createDataFrame([("A", 1), ("B", 2)], "sku string, qty int"),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert [(r.raw_record, r.reason) for r in catalog.read(QUARANTINE_TABLE).collect()] == [
+        ('{"sku":"C","qty":"n/a"}', "bad_value: column qty: 'n/a' is not a valid int")]
+    assert (summary.rows_written, summary.rows_quarantined) == (1, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_serializer, field_validator, model_validator
 
 from lakeboost.config.base import Frozen, check_schema
 from lakeboost.config.cost import CostConfig
@@ -15,6 +15,7 @@ from lakeboost.config.features import GoldConfig
 from lakeboost.config.monitoring import MonitorConfig, ScoringConfig
 from lakeboost.config.silver import SilverConfig
 from lakeboost.config.training import TrainingConfig
+from lakeboost.redact import redact_url
 
 
 class SparkConfig(Frozen):
@@ -144,6 +145,11 @@ class JdbcSourceConfig(Frozen):
     incremental_column: str | None = None
     on_type_change: Literal["fail", "cast"] = "fail"
     timeouts: JdbcTimeouts = JdbcTimeouts()
+
+    @field_serializer("url", when_used="json")
+    def _url_without_credentials(self, url: str) -> str:
+        # The config is recorded with every model (MLflow's config.json): never a credential.
+        return redact_url(url)
 
     @field_validator("user", "password", mode="before")
     @classmethod

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
 from lakeboost.config.features import duration_seconds
+from lakeboost.redact import redact_webhook
 
 
 class StreamScoringConfig(Frozen):
@@ -20,6 +21,9 @@ class StreamScoringConfig(Frozen):
     # The integration (silver.integrations) the live events go through, as the batch events
     # did on their way to `dataset.events`; None when the dataset's events are not integrated.
     integration: str | None = None
+    # Contract columns the live source does not carry (NULL for every live event). Any other
+    # contract column missing from the live source stops stream scoring before it scores.
+    absent_columns: tuple[str, ...] = ()
     # Refined live events: the feature history of later micro-batches (windows reach back here).
     events_table: str
     predictions_table: str = "gold.stream_predictions"
@@ -42,6 +46,11 @@ class AlertHook(Frozen):
     # argv; the alert JSON arrives on stdin. Secrets belong in the environment, not here.
     command: tuple[str, ...] = ()
     timeout_seconds: float = Field(10, gt=0)
+
+    @field_serializer("url", when_used="json")
+    def _url_without_secret(self, url: str | None) -> str | None:
+        # A webhook URL is often itself the credential (Slack's, Teams'): never recorded whole.
+        return None if url is None else redact_webhook(url)
 
     @model_validator(mode="after")
     def _target(self) -> AlertHook:

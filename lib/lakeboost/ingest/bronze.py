@@ -128,7 +128,10 @@ def ingest_files(
         finally:
             checked.unpersist()
 
-    stream = read_file_stream(spark, cfg, types)
+    # Parquet files are read with their own types: read with the table's older type (`cast`), a
+    # value Parquet cannot convert would fail the read or arrive as NULL. The conversion to the
+    # table's type happens per row below, where a value that does not convert is quarantined.
+    stream = read_file_stream(spark, cfg, incoming if cfg.format == "parquet" else types)
     writer = (
         stream.writeStream.foreachBatch(write_batch)
         .option("checkpointLocation", checkpoint)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -12,6 +11,7 @@ from lakeboost.config.durations import duration_seconds
 from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig
 from lakeboost.errors import SchemaDriftError, SourceError
 from lakeboost.ingest.parse import CORRUPT, json_fields, string_read_schema
+from lakeboost.redact import redact_url as redact_url  # bronze lineage and errors use it
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import path_exists
 
@@ -64,17 +64,6 @@ def read_file_stream(spark: SparkSession, cfg: FileSourceConfig, types: dict[str
         stream = reader.load(cfg.path)
     return stream.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE),
                          F.col("_metadata.file_modification_time").alias(SOURCE_FILE_MODIFIED))
-
-
-# A URL property whose name contains one of these is a credential (password, pwd, user,
-# token, accessToken, SecretAccessKey, apiKey, sessionToken, credentials, sig, authorization).
-_SECRET_PROPERTY = re.compile(r"(?i)([\w.-]*(?:password|pwd|user|secret|token|key|credential|auth|sig)[\w.-]*)=[^&;]*")
-
-
-def redact_url(url: str) -> str:
-    """A JDBC URL without credentials in its query string, its properties or its authority."""
-    url = _SECRET_PROPERTY.sub(r"\1=***", url)
-    return re.sub(r"//[^/@]+@", "//***@", url)
 
 
 # Connect and socket timeouts are the drivers' own connection properties (Spark passes unknown
