@@ -30,7 +30,8 @@ def asof_join(
         strict: take right rows strictly before left_time (point-in-time features: a value
             observed at the label's own instant is its future).
         max_age_seconds: ignore right rows older than this (their columns become NULL).
-    `on` may be empty: one time line for all left rows (a city-wide feed).
+    `on` may be empty: one time line for all left rows (a city-wide feed). NULL keys match
+    each other (as pandas.merge_asof's `by` does); NULL times match nothing.
 
     Returns:
         Every left row exactly once, its columns unchanged, plus `<prefix><col>` and
@@ -42,10 +43,12 @@ def asof_join(
         *[F.col(c) for c in left_cols], F.col(left_time).alias("__t"), F.lit(1).alias("__is_left"),
         F.lit(None).cast(payload_type(right, right_columns, right_time)).alias("__payload"),
     )
+    # A right row without a time is valid at no time: it would sort before every left row and
+    # match each that has no earlier right row. (A left row without a time matches nothing.)
     right_side = right.select(
         *[F.col(k).alias(k) if k in left_cols else F.col(k) for k in on],
         F.col(right_time).alias("__t"), F.lit(0).alias("__is_left"), payload.alias("__payload"),
-    )
+    ).where(F.col("__t").isNotNull())
     right_side = right_side.select(
         *[F.col(c) if c in on else F.lit(None).cast(left.schema[c].dataType).alias(c) for c in left_cols],
         "__t", "__is_left", "__payload",
