@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -21,6 +20,8 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
+from lakeboost.io import conflicts
+from lakeboost.io.conflicts import ConflictPolicy
 from lakeboost.spark.fs import list_names, path_exists, read_text
 from lakeboost.spark.rows import first_row
 from lakeboost.spark.sql_text import quoted_name, string_literal
@@ -28,6 +29,7 @@ from lakeboost.spark.sql_text import quoted_name, string_literal
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,20 @@ class WriteResult:
 
 
 class TableCatalog:
-    """Read, write and merge Delta tables by logical name."""
+    """Read, write and merge Delta tables by logical name.
 
-    def __init__(self, spark: SparkSession, storage: StorageConfig) -> None:
+    Concurrent writers (two ingests on one quarantine, the scorer beside refine, OPTIMIZE beside
+    a MERGE): a write that Delta fails with a concurrent-modification conflict is run again when
+    it is idempotent (appends, txn appends, upserts, inserts of missing keys, property changes)
+    and refused with ConcurrentWriteError otherwise (overwrites), see `conflicts`. Every write
+    reports the commit it made itself, found by a token in its commit, never the table's latest.
+    """
+
+    def __init__(self, spark: SparkSession, storage: StorageConfig, *,
+                 conflict_policy: ConflictPolicy | None = None) -> None:
         self.spark = spark
         self.storage = storage
+        self.conflict_policy = conflict_policy or ConflictPolicy()
 
     # -- naming -------------------------------------------------------------------------
     def _split(self, name: str) -> tuple[str, str]:
@@ -160,19 +171,23 @@ class TableCatalog:
     def _latest_commit_file(self, name: str) -> int | None:
         if self.identifier(name):
             return None
-        versions = [int(m.group(1)) for n in list_names(self.spark, f"{self.path(name)}/_delta_log")
-                    if (m := _COMMIT_FILE.match(n))]
+        versions = self._log_versions(name)
         return max(versions) if versions else None
+
+    def _log_versions(self, name: str) -> list[int]:
+        """The versions of the commit files in a path table's log."""
+        return [int(m.group(1)) for n in list_names(self.spark, f"{self.path(name)}/_delta_log")
+                if (m := _COMMIT_FILE.match(n))]
 
     def _commit_from_log(self, name: str, version: int) -> WriteResult:
         info = self._commit_info(name, version)
         return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
 
     def last_user_metadata(self, name: str) -> str | None:
-        """The latest commit's `userMetadata` (None: no table, or a commit without it): read from
-        the commit file, no Spark job."""
+        """The `user_metadata` its writer gave the latest commit (None: no table, or a commit
+        without it), without the writer's commit token: read from the commit file, no Spark job."""
         version = self.version(name)
-        return None if version is None else self._commit_info(name, version).get("userMetadata")
+        return None if version is None else conflicts.caller_text(self._commit_info(name, version).get("userMetadata"))
 
     def _commit_info(self, name: str, version: int) -> dict:
         """The commit's commitInfo (operation, operationParameters, operationMetrics); {} if none."""
@@ -212,19 +227,44 @@ class TableCatalog:
         extra_options: dict[str, Any] | None = None,
         user_metadata: str | None = None,
     ) -> WriteResult:
-        """Write one atomic Delta commit.
+        """Write one atomic Delta commit; an append that conflicts with a concurrent commit runs
+        again, an overwrite is refused (it replaces what it read).
 
         Args:
             txn: (application id, monotonically increasing version): Delta skips the commit
                 when this pair was committed before, which makes retried batches idempotent.
             replace_where: with mode="overwrite", atomically replace only matching rows.
-            user_metadata: text kept in the commit's `commitInfo.userMetadata` (see
-                `last_user_metadata`).
+            user_metadata: text kept in the commit's `commitInfo.userMetadata`, beside the
+                write's token (see `last_user_metadata`). A "userMetadata" in `extra_options` is
+                kept as given instead, untagged: the commit is then found by that text.
+
+        Raises:
+            ConcurrentWriteError: an overwrite that conflicted, or an append still conflicting
+                after the policy's attempts.
         """
+        options = dict(extra_options or {})
+        raw = next((str(v) for k, v in options.items() if k.lower() == "usermetadata"), None)
+        token = conflicts.new_token()
+        if raw is None:
+            options["userMetadata"] = conflicts.tagged(token, user_metadata)
+        operation = " ".join(filter(None, [
+            f"{mode} write", f"(txn {txn[0]} {txn[1]})" if txn else "",
+            f"(replaceWhere {replace_where})" if replace_where is not None else ""]))
         before = self.version(name)
+        self.run_retrying(
+            name, operation,
+            lambda: self._save(df, name, mode=mode, txn=txn, merge_schema=merge_schema, partition_by=partition_by,
+                               replace_where=replace_where, options=options),
+            retry=mode == "append",
+            refused_because="an overwrite replaces the rows it read and the concurrent commit changed them, "
+                            "so running it again could undo that commit's rows")
+        if raw is not None:
+            return self._own_commit(name, before, lambda text: text == raw)
+        return self._own_commit(name, before, lambda text: conflicts.token_of(text) == token)
+
+    def _save(self, df: DataFrame, name: str, *, mode: str, txn: tuple[str, int] | None, merge_schema: bool,
+              partition_by: tuple[str, ...], replace_where: str | None, options: dict[str, Any]) -> None:
         writer = df.write.format("delta").mode(mode)
-        if user_metadata is not None:
-            writer = writer.option("userMetadata", user_metadata)
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
         if merge_schema:
@@ -233,7 +273,7 @@ class TableCatalog:
             writer = writer.option("replaceWhere", replace_where)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        for key, value in (extra_options or {}).items():
+        for key, value in options.items():
             writer = writer.option(key, value)
         identifier = self.identifier(name)
         if identifier:
@@ -241,27 +281,57 @@ class TableCatalog:
             writer.saveAsTable(identifier)
         else:
             writer.save(self.path(name))
-        return self.result_since(name, before)
 
-    def result_since(self, name: str, before: int | None) -> WriteResult:
-        """The commit made since version `before`, or an empty result when there was none."""
-        commit = self.last_commit(name) if self.exists(name) else None  # one history read, not two
-        if commit is None or commit.version == before:
-            log.info("no new commit on %s (idempotent write skipped or nothing to change)", name)
-            return WriteResult(name, None)
-        return commit
+    def run_retrying(self, name: str, operation: str, attempt: Callable[[], T], *, retry: bool = True,
+                     refused_because: str = "") -> T:
+        """`attempt()` on table `name`, run again after a Delta conflict (when `retry`, up to the
+        catalog's policy), else refused: see `conflicts.run_retrying`."""
+        return conflicts.run_retrying(attempt, table=name, operation=operation, retry=retry,
+                                      policy=self.conflict_policy, refused_because=refused_because)
+
+    def _own_commit(self, name: str, before: int | None, mine: Callable[[str | None], bool]) -> WriteResult:
+        """The commit after version `before` whose userMetadata is `mine`, or an empty result
+        when this write made none: other writers' commits may come before and after it."""
+        for version, info in self._commits_after(name, before):
+            if mine(info.get("userMetadata")):
+                return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
+        log.info("no new commit on %s (idempotent write skipped or nothing to change)", name)
+        return WriteResult(name, None)
+
+    def _commits_after(self, name: str, before: int | None) -> list[tuple[int, dict]]:
+        """(version, commitInfo) of every commit after `before` (all when None), oldest first."""
+        if not self.exists(name):
+            return []
+        floor = -1 if before is None else before
+        if self.identifier(name):
+            rows = (self.delta_table(name).history().filter(F.col("version") > floor)
+                    .select("version", "operation", "operationMetrics", "userMetadata").collect())
+            return sorted(((int(r["version"]), r.asDict()) for r in rows), key=lambda pair: pair[0])
+        return [(v, self._commit_info(name, v)) for v in sorted(self._log_versions(name)) if v > floor]
+
+    def _delta_table_in(self, session: SparkSession, name: str) -> DeltaTable:
+        self._require(name)
+        identifier = self.identifier(name)
+        return DeltaTable.forName(session, identifier) if identifier else DeltaTable.forPath(session, self.path(name))
 
     def insert_new_rows(self, df: DataFrame, name: str, key_condition: str) -> WriteResult:
-        """MERGE inserting only rows no target row matches on `key_condition` (t./s. aliases)."""
+        """MERGE inserting only rows no target row matches on `key_condition` (t./s. aliases);
+        run again after a conflict (the second run inserts only what is still missing)."""
+        token = conflicts.new_token()
+        metadata = conflicts.tagged(token, None)
         before = self.version(name)
-        (
-            self.delta_table(name).alias("t")
-            .merge(df.alias("s"), key_condition)
-            .withSchemaEvolution()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-        return self.result_since(name, before)
+
+        def attempt() -> None:
+            (
+                self._delta_table_in(conflicts.session_for_commit(self.spark, metadata), name).alias("t")
+                .merge(df.alias("s"), key_condition)
+                .withSchemaEvolution()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+
+        self.run_retrying(name, f"insert of new rows (MERGE on {key_condition})", attempt)
+        return self._own_commit(name, before, lambda text: conflicts.token_of(text) == token)
 
     def upsert(self, df: DataFrame, name: str, *, keys: tuple[str, ...], order_by: tuple[str, ...],
                hash_column: str = "_row_hash", overwrite: bool = False,
@@ -271,12 +341,27 @@ class TableCatalog:
         `df` must hold one row per key (dedupe first: duplicate source keys make MERGE fail).
         Re-running with the same rows changes nothing: equal hashes never update, and a MERGE
         with no row to change commits nothing (so `user_metadata` is kept only by a commit).
+        A conflict with a concurrent commit runs the MERGE again on the new table: the latest
+        row still wins, as in a sequential run. `overwrite` writes `df` as the whole table (an
+        overwrite: a conflict is refused).
         """
-        if overwrite or not self.exists(name):
-            return self.write(df, name, mode="overwrite" if overwrite else "append",
-                              extra_options={"overwriteSchema": "true"} if overwrite else None,
+        if overwrite:
+            return self.write(df, name, mode="overwrite", extra_options={"overwriteSchema": "true"},
                               user_metadata=user_metadata)
+        token = conflicts.new_token()
+        metadata = conflicts.tagged(token, user_metadata)
         before = self.version(name)
+        self.run_retrying(name, f"upsert (MERGE on {', '.join(keys)})",
+                          lambda: self._upsert_once(df, name, keys=keys, order_by=order_by,
+                                                    hash_column=hash_column, user_metadata=metadata))
+        return self._own_commit(name, before, lambda text: conflicts.token_of(text) == token)
+
+    def _upsert_once(self, df: DataFrame, name: str, *, keys: tuple[str, ...], order_by: tuple[str, ...],
+                     hash_column: str, user_metadata: str) -> None:
+        if not self.exists(name):
+            self._save(df, name, mode="append", txn=None, merge_schema=False, partition_by=(), replace_where=None,
+                       options={"userMetadata": user_metadata})
+            return
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = f"NOT (t.`{hash_column}` <=> s.`{hash_column}`)"
         # Without an ordering the source is the truth: any different row replaces its match.
@@ -290,43 +375,24 @@ class TableCatalog:
             .filter(F.expr(f"t.`{hash_column}` IS NULL OR ({update_when})"))
             .select("s.*")
         )
-        merge = (
-            self.delta_table(name).alias("t")
+        (
+            self._delta_table_in(conflicts.session_for_commit(self.spark, user_metadata), name).alias("t")
             .merge(effective.alias("s"), on)
             .withSchemaEvolution()
             .whenMatchedUpdateAll(condition=update_when)
             .whenNotMatchedInsertAll()
+            .execute()
         )
-        with self._commit_user_metadata(user_metadata):
-            merge.execute()
-        return self.result_since(name, before)
 
     def set_properties(self, name: str, properties: dict[str, str], *, user_metadata: str | None = None) -> None:
-        """Set table properties: a commit of metadata only (no data file changes)."""
+        """Set table properties: a commit of metadata only (no data file changes), run again
+        after a conflict."""
         self._require(name)
         target = self.identifier(name) or f"delta.{quoted_name(self.path(name))}"
         pairs = ", ".join(f"{string_literal(k)} = {string_literal(v)}" for k, v in properties.items())
-        with self._commit_user_metadata(user_metadata):
-            self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({pairs})")
-
-    @contextmanager
-    def _commit_user_metadata(self, text: str | None) -> Iterator[None]:
-        """DeltaTable's MERGE takes no writer options: its commit's userMetadata comes from the
-        session conf, set for the block only."""
-        key = "spark.databricks.delta.commitInfo.userMetadata"
-        if text is None:
-            yield
-            return
-        previous = self.spark.conf.get(key, None)
-        self.spark.conf.set(key, text)
-        try:
-            yield
-        finally:
-            if previous is None:
-                self.spark.conf.unset(key)
-            else:
-                self.spark.conf.set(key, previous)
-
+        session = self.spark if user_metadata is None else conflicts.session_for_commit(self.spark, user_metadata)
+        self.run_retrying(name, "SET TBLPROPERTIES",
+                          lambda: session.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({pairs})"))
 
 def newer_condition(order_by: tuple[str, ...], hash_column: str) -> str:
     """SQL: source row s sorts after target row t by (order_by..., hash) — the latest wins."""
