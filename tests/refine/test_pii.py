@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
 from lakeboost.config.silver import PiiConfig
 from lakeboost.errors import ConfigError, PiiKeyError
+from lakeboost.io import TableCatalog
 from lakeboost.refine.pii import mask_keep_last, protect_pii, resolve_pii_key
+from lakeboost.refine.silver import refine_tables
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from tests.helpers import make_config
 
 KEY = b"canary-key-0123456789"
 CUSTOMERS_DDL = "customer_id bigint, email string, card string, phone string"
@@ -182,3 +188,56 @@ def test_secret_scope_off_databricks_says_to_use_the_environment(
         resolve_pii_key(PiiConfig(secret_scope="lakeboost/pii-key"), environ={})
     with pytest.raises(ConfigError, match="must be 'scope/key'"):
         resolve_pii_key(PiiConfig(secret_scope="lakeboost"), environ={})
+
+
+# Clear personal data of the rows that go to quarantine: none may reach a silver table.
+CANARIES = ("canary.two@example.com", "CANARYCARD0002", "CANARY-PHONE-2", "CANARY-DOB-2",
+            "canary-three-no-at-sign", "CANARYCARD0003", "5550003333", "1977-07-07")
+
+
+def test_quarantine_holds_no_clear_personal_data(spark: SparkSession, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows with PII that fail a cast (P2) or a contract (P3): failed_rules names columns and
+    types, never values, and the record is hashed, masked and dropped as the pii config says."""
+    monkeypatch.setenv("LAKEBOOST_PII_KEY", KEY.decode())
+    config = make_config(tmp_path, silver={"tables": {"people": {
+        "source": "bronze.people", "keys": ["person_id"], "order_by": [],
+        "columns": {"person_id": {"type": "string"}, "amount": {"type": "double"}, "email": {"type": "string"},
+                    "card": {"type": "string"}, "phone": {"type": "bigint"},
+                    "dob": {"type": "date", "format": "yyyy-MM-dd"}},
+        "expectations": {"amount_positive": {"expr": "amount > 0", "action": "quarantine"},
+                         "email_valid": {"expr": "email LIKE '%@%'", "action": "quarantine"}},
+        "pii": {"hash": ["email", "card"], "mask": {"card": 4, "phone": 2}, "drop": ["dob"]}}}})
+    catalog = TableCatalog(spark, config.storage)
+    bronze = spark.createDataFrame([
+        ("P1", "10", "p1@example.com", "4000000000000001", "5550001", "1990-01-01"),
+        ("P2", "20", "canary.two@example.com", "CANARYCARD0002", "CANARY-PHONE-2", "CANARY-DOB-2"),  # casts
+        ("P3", "-1", "canary-three-no-at-sign", "CANARYCARD0003", "5550003333", "1977-07-07"),  # contract
+    ], "person_id string, amount string, email string, card string, phone string, dob string")
+    lineage = [F.lit("people.csv").alias("_source_file"), F.current_timestamp().alias("_ingested_at"),
+               F.lit(0).cast("bigint").alias("_batch_id")]
+    catalog.write(bronze.select("*", *lineage), "bronze.people")
+
+    refine_tables(spark, config)
+
+    record = "struct<person_id string, amount double, email string, card string, card_masked string, phone string>"
+    quarantine = catalog.read("silver.quarantine").select(
+        "table", "failed_rules", F.from_json("record", record).alias("r")).select("table", "failed_rules", "r.*")
+    expected = spark.createDataFrame([
+        ("silver.people", "phone: value is not a valid bigint; dob: value is not a valid date (format yyyy-MM-dd)",
+         "P2", 20.0, digest("canary.two@example.com"), digest("CANARYCARD0002"), "**********0002", None),
+        ("silver.people", "amount_positive,email_valid",
+         "P3", -1.0, digest("canary-three-no-at-sign"), digest("CANARYCARD0003"), "**********0003", "********33"),
+    ], "table string, failed_rules string, person_id string, amount double, email string, card string, "
+       "card_masked string, phone string")
+    assert_df_equality(quarantine, expected, ignore_row_order=True, ignore_nullable=True)
+    records = [json.loads(r.record) for r in catalog.read("silver.quarantine").collect()]
+    assert all("dob" not in r for r in records) and len(records) == 2
+    assert catalog.read("silver.people").select("person_id").collect() == [("P1",)]
+    stored = [str(v) for t in ("silver.people", "silver.quarantine", "silver.data_quality")
+              for row in catalog.read(t).collect() for v in row]
+    assert not [c for c in CANARIES if any(c in v for v in stored)]
+    files = [p for p in (tmp_path / "lake").rglob("*") if p.is_file()]
+    # The byte scan sees clear values in Delta files (bronze's), so its silence on silver means something.
+    assert all(any(c.encode() in p.read_bytes() for p in files if "/bronze/" in str(p)) for c in CANARIES)
+    assert not [(c, p) for c in CANARIES for p in files if "/silver/" in str(p) and c.encode() in p.read_bytes()]

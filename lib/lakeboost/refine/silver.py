@@ -147,10 +147,11 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
 
 
 def merge_order(catalog: TableCatalog, target: str, order_by: tuple[str, ...], columns: list[str]) -> tuple[str, ...]:
-    """The MERGE's latest-wins order: `order_by`, then arrival order where the batch and the table
-    both have its columns (an older silver table gains them with this MERGE; until then its rows
-    rank as the oldest arrivals). With no `order_by` there is none: a later micro-batch arrived
-    later, so any different row replaces its match (catalog.upsert)."""
+    """The MERGE's latest-wins order: `order_by`, then the arrival-order columns that both the batch
+    and the table have (a silver table from before `_source_modified_at`/`_source_position`
+    gains them with this MERGE, and has always kept `_batch_id` and `_source_file`). With no
+    `order_by` there is none: a later micro-batch arrived later, so any different row replaces
+    its match (catalog.upsert)."""
     if not order_by:
         return ()
     arrival = c.arrival_order(columns, after=order_by)
