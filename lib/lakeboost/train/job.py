@@ -24,6 +24,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.train import evaluate as ev
 from lakeboost.train import plots
 from lakeboost.train.cross_validation import cross_validate
+from lakeboost.train.preflight import check_barrier, cluster_resources
 from lakeboost.train.tracking import ModelMeta, log_common, log_model, use_tracking
 from lakeboost.train.trainer import TrainResult, train_model
 
@@ -63,8 +64,12 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
                   run_name: str = "train", tags: dict[str, str] | None = None, register: bool = True,
                   param_overrides: dict[str, Any] | None = None, nested: bool = False,
                   merge_validation: bool = False) -> tuple[str, TrainResult, int | None]:
-    """Train on `training`, log everything to one MLflow run; return (run id, result, model version)."""
+    """Train on `training`, log everything to one MLflow run; return (run id, result, model version).
+
+    A fit the cluster cannot schedule is refused before the run starts (no failed run is left).
+    """
     cfg = config.training
+    check_barrier(cluster_resources(spark), num_workers=cfg.model.num_workers)
     use_tracking(config)
     with mlflow.start_run(run_name=run_name, tags=tags or {}, nested=nested) as run:
         log_common(config, lineage=training.lineage())

@@ -56,9 +56,12 @@ def estimated_bytes_per_worker(rows: int, features: int, workers: int) -> int:
     return rows * (features + 2) * BYTES_PER_VALUE * COPIES_WHILE_BUILDING // max(workers, 1)
 
 
-def preflight(resources: ClusterResources, *, num_workers: int, rows: int, features: int,
-              max_memory_fraction: float) -> int:
-    """Return the estimated bytes per worker, or raise TrainingError saying what to change."""
+def check_barrier(resources: ClusterResources, *, num_workers: int) -> None:
+    """Raise TrainingError when a barrier stage of `num_workers` tasks could not start on `resources`.
+
+    Needs no data: callers check it before any Spark job or MLflow run (the train and tune steps,
+    train_model), so a fit that cannot be scheduled costs nothing and leaves no failed run behind.
+    """
     if resources.dynamic_allocation:
         raise TrainingError(
             "spark.dynamicAllocation.enabled is true: xgboost.spark trains in a barrier stage, which "
@@ -68,6 +71,12 @@ def preflight(resources: ClusterResources, *, num_workers: int, rows: int, featu
             f"training.model.num_workers={num_workers} but the cluster has {resources.task_slots} concurrent "
             f"task slot(s); a barrier stage cannot start until all workers run at once. Lower num_workers to "
             f"at most {resources.task_slots} or add executors/cores")
+
+
+def preflight(resources: ClusterResources, *, num_workers: int, rows: int, features: int,
+              max_memory_fraction: float) -> int:
+    """Return the estimated bytes per worker, or raise TrainingError saying what to change."""
+    check_barrier(resources, num_workers=num_workers)
     needed = estimated_bytes_per_worker(rows, features, num_workers)
     allowed = int(resources.executor_memory_bytes * max_memory_fraction)
     if needed > allowed:

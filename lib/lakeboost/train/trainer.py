@@ -29,7 +29,7 @@ from lakeboost.train.fit import (
     rounds_used,
     worker_threads,
 )
-from lakeboost.train.preflight import cluster_resources, preflight
+from lakeboost.train.preflight import check_barrier, cluster_resources, preflight
 from lakeboost.train.prepare import (
     VALID,
     Encodings,
@@ -111,6 +111,8 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
     spark = training.df.sparkSession
     objective = cfg.model.objective
     key, label = training.key, training.label
+    resources = cluster_resources(spark)
+    check_barrier(resources, num_workers=cfg.model.num_workers)  # before any Spark job
     examples = (splits if splits is not None else split_examples(training, cfg)).persist()
     try:
         counts = class_counts(examples, label=label)
@@ -128,7 +130,6 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         encoded = apply_frequency_encodings(sampled, encodings).withColumn(VALID, is_valid)
         features = list(training.feature_columns)
         fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
-        resources = cluster_resources(spark)
         preflight(resources, num_workers=cfg.model.num_workers, rows=fit_rows,
                   features=len(features), max_memory_fraction=cfg.max_memory_fraction)
         threads = worker_threads(cfg.model.worker_threads, master=spark.sparkContext.master or "",

@@ -33,7 +33,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.train import plots
 from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
 from lakeboost.train.job import summary_of, train_and_log
-from lakeboost.train.preflight import ClusterResources, cluster_resources
+from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources
 from lakeboost.train.prepare import (
     apply_frequency_encodings,
     downsample_negatives,
@@ -137,8 +137,10 @@ def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
 
 
 def tune_and_refit(spark: SparkSession, config: LakeboostConfig, training: TrainingSet) -> StepSummary:
-    """Search, refit the best configuration (registered), and summarise with the costs."""
+    """Search, refit the best configuration (registered), and summarise with the costs. A refit the
+    cluster cannot schedule is refused before the search and its parent run start."""
     cfg = config.training
+    check_barrier(cluster_resources(spark), num_workers=cfg.model.num_workers)
     use_tracking(config)
     with mlflow.start_run(run_name="tune") as parent:
         search, choice = search_hyperparameters(spark, training, cfg, prices=config.cost)
