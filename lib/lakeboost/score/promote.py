@@ -113,13 +113,29 @@ def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
 
 
 def rollback(config: LakeboostConfig, *, reason: str) -> StepSummary:
-    """Move `champion` back to the previous champion; record who, when and why."""
+    """Move `champion` back to the champion before the one it points at; record who, when and why.
+
+    The alias, not the recorded history, says which version serves: when it was moved outside
+    lakeboost (MlflowClient, the registry's UI), that version is the one rolled back from, and the
+    history gains it first (history [1, 2] with the alias moved to 3: back to 2, not to 1).
+
+    Raises:
+        ModelNotFoundError: no champion alias, or no champion before it.
+    """
     name = config.training.tracking.registered_model
     use_tracking(config)
-    history = champion_history(name)
+    recorded = champion_history(name)
+    current = current_alias(name, CHAMPION)
+    if current is None:
+        raise ModelNotFoundError(f"model {name!r} has no {CHAMPION!r} alias to roll back (recorded champions: "
+                                 f"{recorded}); set one with the promote step")
+    history = recorded if recorded and recorded[-1] == current else [*recorded, current]
+    if history != recorded:
+        log.warning("%s@%s is version %d, recorded as %s: moved outside lakeboost; rolling back from %d",
+                    name, CHAMPION, current, recorded[-1] if recorded else "none", current)
     if len(history) < 2:
         raise ModelNotFoundError(f"model {name!r} has no previous champion to roll back to (history: {history})")
-    current, previous = history[-1], history[-2]
+    previous = history[-2]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
