@@ -80,11 +80,9 @@ shell_words() {  # the arguments as one line a shell reads back unchanged
   echo "${words[*]}"
 }
 # What is echoed (and appended to cron's log) keeps no credential: a `--set ...password=...`, a
-# `--conf ...secret=...` or a password in a JDBC URL is printed as `...=***` (the pattern of
-# lakeboost.redact); the command itself runs with the real values.
-redacted() {
-  sed -E 's/([A-Za-z0-9_.-]*(password|pwd|user|secret|token|key|credential|auth|sig)[A-Za-z0-9_.-]*=)[^&; ']*/\1***/Ig; s#//[^/@ ]+@#//***@#g'
-}
+# `--conf ...secret=...` or a password in a JDBC URL is printed as `...=***` (lakeboost.redact,
+# the one pattern the jobs use too); the command itself runs with the real values.
+redacted() { PYTHONPATH="$ROOT/lib${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m lakeboost.redact; }
 
 # Pip-installed pyspark finds its home with whatever `python3` is on PATH; point it at the venv's.
 SPARK_HOME="${SPARK_HOME:-$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')}"

@@ -12,7 +12,7 @@ import re
 # A property whose name contains one of these is a credential (password, pwd, user, token,
 # accessToken, SecretAccessKey, apiKey, sessionToken, credentials, sig, authorization).
 _SECRET_PROPERTY = re.compile(
-    r"(?i)([\w.-]*(?:password|pwd|user|secret|token|key|credential|auth|sig)[\w.-]*)=[^&;\s]*")
+    r"(?i)([\w.-]*(?:password|pwd|user|secret|token|key|credential|auth|sig)[\w.-]*)=[^&;\s'\"]*")
 _AUTHORITY = re.compile(r"//[^/@\s]+@")
 
 
@@ -26,3 +26,15 @@ def redact_webhook(url: str) -> str:
     match = re.match(r"^([a-z][a-z0-9+.-]*://[^/@?#]*@?[^/?#]*)", url, re.IGNORECASE)
     host = match.group(1) if match else ""
     return f"{_AUTHORITY.sub('//***@', host)}/***" if host else "***"
+
+
+def main() -> None:
+    """`python -m lakeboost.redact`: stdin to stdout without credentials (spark-submit.sh's echo)."""
+    import sys
+
+    for line in sys.stdin:
+        sys.stdout.write(redact_url(line))
+
+
+if __name__ == "__main__":
+    main()

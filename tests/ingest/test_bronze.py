@@ -447,3 +447,20 @@ def test_parquet_cast_converts_each_value_and_quarantines_those_that_do_not(
     assert [(r.raw_record, r.reason) for r in catalog.read(QUARANTINE_TABLE).collect()] == [
         ('{"sku":"C","qty":"n/a"}', "bad_value: column qty: 'n/a' is not a valid int")]
     assert (summary.rows_written, summary.rows_quarantined) == (1, 1)
+
+
+def test_spark_submit_echoes_its_command_without_credentials(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        ["./spark-submit.sh", "--master", "local[1]", "--conf", "spark.hadoop.fs.s3a.secret.key=S3-CANARY",
+         "jobs/promote.py", "--help", "--set", "sources.customers.password=PW-CANARY",
+         "--set", "sources.customers.url=jdbc:postgresql://h/db?user=me&password=URL-CANARY&ssl=true"],
+        cwd=repo, capture_output=True, text=True, timeout=300)
+
+    echoed = [line for line in done.stderr.splitlines() if line.startswith("spark-submit.sh: ")]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(echoed) == 1 and "jobs/promote.py" in echoed[0]
+    assert "sources.customers.password=***" in echoed[0] and "user=***&password=***&ssl=true" in echoed[0]
+    assert not [c for c in ("S3-CANARY", "PW-CANARY", "URL-CANARY") if c in done.stderr + done.stdout]
