@@ -1,28 +1,77 @@
-"""Alerts: one row per breach in the alerts table, and the configured hooks called for new ones.
+"""Alerts: one row per breach in the alerts table, delivered to every hook at least once.
 
-An alert is keyed by (kind, table, window, subject): re-running the monitor over the same
-data finds the alert already recorded and neither writes nor sends it again. A failing hook
-is logged and reported in the run summary; it never hides the alert row (which is the record).
+An alert is keyed by (kind, table, window, subject) (`ALERT_KEYS`): re-running the monitor over
+the same data finds the alert already recorded and does not record it again. Its `alert_id` is
+a digest of those key values, so it is the same whichever run raised it: every payload carries
+it (and webhooks get it as the `Idempotency-Key` header too), for a receiver to drop the
+copies at-least-once delivery may bring.
+
+The alerts table, besides the alert (kind, table, window_start, subject, value, threshold,
+message, model_version) and the run that raised it (monitor_run_id, raised_at):
+- `delivery`: `pending` until every configured hook accepted the alert, then `delivered`
+  (`delivered_at` says when). `delivered_to` lists the hooks that accepted it (`log`, or
+  `webhook:`/`command:` and a digest of the URL or argv, which may hold a token), `attempts`
+  counts the monitor runs that tried to send it, `last_error` is the latest failure.
+- `retrain`: `pending` when the alert should trigger a retrain (drift or decay, with
+  `monitor.retrain_on_alert`), `requested` once a monitor run asked the runner for it
+  (`retrain_requested_at`); NULL for an alert that asks for none.
+
+Retry: every monitor run first sends the alerts still pending, to the hooks that have not
+accepted them, then records and sends its new ones, and asks for the retrains still pending.
+A hook that answers an error (HTTP >= 400, a non-zero exit) is tried again on the next run; one
+that times out or is unreachable (`timeout_seconds`, 10 s by default) is not called again in the
+same pass (a run makes two: earlier alerts, then its new ones), so a dead endpoint costs a run
+a timeout or two, not one per alert. A failure is logged
+and reported in the run summary; it never loses the alert row (which is the record).
+
+Concurrent monitor runs over one alerts table: the insert of new alerts and the delivery-state
+update are both stated against the rows they change (insert when absent; hooks united, attempts
+added), so on a Delta commit conflict they are re-run, up to 3 times, then refused with
+ConcurrentWriteError. Both runs may send an alert: receivers dedupe on `alert_id`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
 import subprocess
+import urllib.error
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TypeVar
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+)
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from lakeboost.config.monitoring import AlertHook
+from lakeboost.errors import ConcurrentWriteError
 from lakeboost.io.catalog import TableCatalog
 
 log = logging.getLogger(__name__)
 ALERT_KEYS = ("kind", "table", "window_start", "subject")
 ALERT_SCHEMA = ("kind string, table string, window_start timestamp, subject string, value double, "
                 "threshold double, message string, model_version bigint")
+STATE_SCHEMA = ("alert_id string, monitor_run_id string, delivery string, delivered_to array<string>, attempts int, "
+                "last_error string, retrain string")
+PENDING, DELIVERED, REQUESTED = "pending", "delivered", "requested"
+CONFLICTS = (DeltaConcurrentModificationException, ConcurrentAppendException, ConcurrentDeleteReadException,
+             ConcurrentDeleteDeleteException, ConcurrentTransactionException, ConcurrentWriteException,
+             MetadataChangedException)
+UNREACHABLE = (TimeoutError, subprocess.TimeoutExpired, urllib.error.URLError)  # HTTPError is an answer
+RETRIES = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,34 +85,146 @@ class Alert:
     message: str
     model_version: int | None = None
 
+    @property
+    def alert_id(self) -> str:
+        """A digest of the alert's key values: the same for the same alert in every run."""
+        values = [v.isoformat() if isinstance(v, dt.datetime) else v for v in (getattr(self, k) for k in ALERT_KEYS)]
+        return hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()[:32]
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str, sort_keys=True)
+        return json.dumps({**asdict(self), "alert_id": self.alert_id}, default=str, sort_keys=True)
 
 
-def record_alerts(catalog: TableCatalog, alerts: Sequence[Alert], table: str, *, run_id: str) -> list[Alert]:
-    """Insert alerts not recorded before; return those (the ones to send)."""
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery pass: alerts tried, delivered to every hook, still pending; the failures."""
+
+    tried: int = 0
+    delivered: int = 0
+    pending: int = 0
+    failures: tuple[str, ...] = ()
+
+
+def hook_id(hook: AlertHook) -> str:
+    """How `delivered_to` names a hook: its kind and a digest of its target (never the URL itself)."""
+    if hook.kind == "log":
+        return "log"
+    target = hook.url if hook.kind == "webhook" else json.dumps(list(hook.command))
+    return f"{hook.kind}:{hashlib.sha256(str(target).encode()).hexdigest()[:12]}"
+
+
+def record_alerts(catalog: TableCatalog, alerts: Sequence[Alert], table: str, *, run_id: str,
+                  retrain_kinds: Collection[str] = ()) -> list[Alert]:
+    """Insert alerts not recorded before, pending delivery (and a retrain, for `retrain_kinds`);
+    return those (the ones to send)."""
     if catalog.exists(table):
         seen = {tuple(r) for r in catalog.read(table).select(*ALERT_KEYS).collect()}  # alerts are few
-        alerts = [a for a in alerts if (a.kind, a.table, a.window_start, a.subject) not in seen]
-    if alerts:
-        rows = catalog.spark.createDataFrame([tuple(asdict(a).values()) for a in alerts], ALERT_SCHEMA)
-        catalog.write(rows.withColumn("monitor_run_id", F.lit(run_id)).withColumn("raised_at", F.current_timestamp()),
-                      table)
+        alerts = [a for a in alerts if tuple(getattr(a, k) for k in ALERT_KEYS) not in seen]
+    if not alerts:
+        return []
+    rows = catalog.spark.createDataFrame(
+        [(*asdict(a).values(), a.alert_id, run_id, PENDING, [], 0, None, PENDING if a.kind in retrain_kinds else None)
+         for a in alerts], f"{ALERT_SCHEMA}, {STATE_SCHEMA}")
+    rows = rows.select(
+        *[F.col(c.split()[0]) for c in ALERT_SCHEMA.split(", ")], "alert_id", "monitor_run_id",
+        F.current_timestamp().alias("raised_at"), "delivery", "delivered_to", "attempts", "last_error",
+        F.lit(None).cast("timestamp").alias("delivered_at"), "retrain",
+        F.lit(None).cast("timestamp").alias("retrain_requested_at"))
+    if catalog.exists(table):  # insert when absent: a concurrent run may have recorded the same alert
+        same = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in ALERT_KEYS)
+        _retried(lambda: catalog.insert_new_rows(rows, table, same), table)
+    else:
+        catalog.write(rows, table)
     return list(alerts)
 
 
-def send_alerts(alerts: Sequence[Alert], hooks: Sequence[AlertHook]) -> list[str]:
-    """Call every hook for every alert; returns the failures (also logged)."""
-    failures = []
-    for alert in alerts:
+def pending_alerts(catalog: TableCatalog, table: str) -> list[tuple[str, Alert, list[str]]]:
+    """(alert id, alert, hooks that accepted it) of every alert not yet delivered, oldest first."""
+    alerts = catalog.read(table) if catalog.exists(table) else None
+    if alerts is None or "delivery" not in alerts.columns:  # a table from before delivery states
+        return []
+    rows = (alerts.filter(F.col("delivery") == PENDING).orderBy("raised_at", "alert_id")
+            .select("alert_id", *[f.name for f in fields(Alert)], "delivered_to").collect())  # alerts are few
+    return [(r["alert_id"], Alert(*[r[f.name] for f in fields(Alert)]), list(r["delivered_to"] or [])) for r in rows]
+
+
+def deliver_alerts(catalog: TableCatalog, table: str, hooks: Sequence[AlertHook], *,
+                   only: Collection[str] | None = None) -> Delivery:
+    """Send every pending alert (or those of `only`, by alert id) to the hooks that have not
+    accepted it yet, and record the outcome in the alerts table."""
+    pending = [p for p in pending_alerts(catalog, table) if only is None or p[0] in only]
+    if not pending:
+        return Delivery()
+    required = sorted({hook_id(h) for h in hooks})
+    unreachable: set[str] = set()
+    outcome, failures = [], []
+    for alert_id, alert, accepted in pending:
+        tried, error = False, None
         for hook in hooks:
+            name = hook_id(hook)
+            if name in accepted or name in unreachable:
+                continue
+            tried = True
             try:
                 _call(hook, alert)
+                accepted = [*accepted, name]
             except Exception as exc:  # a broken hook must not stop the others or the run
-                failure = f"{hook.kind} hook failed for {alert.kind} {alert.subject}: {str(exc).splitlines()[0]}"
-                log.error(failure)
-                failures.append(failure)
-    return failures
+                error = f"{hook.kind} hook failed for {alert.kind} {alert.subject}: {_first_line(exc)}"
+                log.error(error)
+                failures.append(error)
+                if isinstance(exc, UNREACHABLE) and not isinstance(exc, urllib.error.HTTPError):
+                    unreachable.add(name)
+        outcome.append((alert_id, accepted, int(tried), error))
+    _record_delivery(catalog, table, outcome, required)
+    delivered = sum(1 for _, accepted, _, _ in outcome if set(required) <= set(accepted))
+    return Delivery(tried=sum(t for _, _, t, _ in outcome), delivered=delivered, pending=len(outcome) - delivered,
+                    failures=tuple(failures))
+
+
+def _record_delivery(catalog: TableCatalog, table: str, outcome: list[tuple[str, list[str], int, str | None]],
+                     required: list[str]) -> None:
+    """One MERGE stated against the row it changes (hooks united, attempts added): it commutes
+    with a concurrent run's, so a conflict is simply re-run."""
+    source = catalog.spark.createDataFrame(outcome, "alert_id string, accepted array<string>, tried int, error string")
+    hooks = F.array_union(F.coalesce(F.col("t.delivered_to"), F.array().cast("array<string>")), F.col("s.accepted"))
+    done = F.size(F.array_except(F.array(*[F.lit(h) for h in required]).cast("array<string>"), hooks)) == 0
+    update: dict[str, str | Column] = {
+        "delivered_to": hooks, "attempts": F.col("t.attempts") + F.col("s.tried"),
+        "last_error": F.coalesce(F.col("s.error"), F.col("t.last_error")),
+        "delivery": F.when(done, F.lit(DELIVERED)).otherwise(F.lit(PENDING)),
+        "delivered_at": F.when(done, F.coalesce(F.col("t.delivered_at"), F.current_timestamp()))}
+    _retried(lambda: (catalog.delta_table(table).alias("t").merge(source.alias("s"), "t.alert_id = s.alert_id")
+                      .whenMatchedUpdate(set=update).execute()), table)
+
+
+def request_retrains(catalog: TableCatalog, table: str) -> list[Alert]:
+    """The alerts whose retrain is still pending, marked requested (the caller asks for it)."""
+    alerts = catalog.read(table) if catalog.exists(table) else None
+    if alerts is None or "retrain" not in alerts.columns:
+        return []
+    rows = alerts.filter(F.col("retrain") == PENDING).select(*[f.name for f in fields(Alert)]).collect()
+    if rows:
+        _retried(lambda: catalog.delta_table(table).update(
+            F.col("retrain") == PENDING,
+            {"retrain": F.lit(REQUESTED), "retrain_requested_at": F.current_timestamp()}), table)
+    return [Alert(*[r[f.name] for f in fields(Alert)]) for r in rows]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
+def _retried(write: Callable[[], T], table: str) -> T:
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return write()
+        except CONFLICTS as exc:
+            if attempt == RETRIES:
+                raise ConcurrentWriteError(
+                    f"{table}: another monitor run kept changing the alerts table ({RETRIES} commit conflicts, the "
+                    f"last: {_first_line(exc)}); run one monitor at a time over one alerts table") from exc
+            log.warning("%s: commit conflict with a concurrent monitor run; re-running the write", table)
+    raise AssertionError("unreachable")
 
 
 def _call(hook: AlertHook, alert: Alert) -> None:
@@ -72,7 +233,9 @@ def _call(hook: AlertHook, alert: Alert) -> None:
     elif hook.kind == "webhook":
         assert hook.url is not None  # validated in config
         request = urllib.request.Request(hook.url, data=alert.to_json().encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json",
+                                                  "Idempotency-Key": alert.alert_id})
+        # The timeout bounds the connect and every read: a server that never answers fails here.
         with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:  # noqa: S310 (configured URL)
             if response.status >= 300:
                 raise RuntimeError(f"HTTP {response.status} from the webhook")

@@ -12,6 +12,13 @@ Only features present on both sides are compared; the others are listed in the r
 breach carries its likely cause (lakeboost.monitor.causes).
 Rows are upserted on (table, window, model version, kind, subject, metric), so a re-run over
 the same data changes nothing and a window's performance is updated as its labels arrive.
+
+Alerts are delivered at least once (lakeboost.monitor.alerts has the alerts table's columns):
+a run first re-sends the alerts earlier runs left undelivered, then records its new alerts
+(fault point `monitor.after_alert_recorded`), sends them (`monitor.after_alert_sent`), logs the
+report, and last asks for a retrain for every drift or decay alert whose retrain is still
+pending, its own or one a crashed run recorded. The summary reports `new_alerts`,
+`resent_alerts`, `undelivered_alerts` (still pending: tried again next run) and `hook_failures`.
 """
 
 from __future__ import annotations
@@ -34,10 +41,11 @@ from lakeboost.config.metrics import METRICS, metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import MonitorConfig
 from lakeboost.errors import ConfigError
+from lakeboost.faults import fault_point
 from lakeboost.features.training_set import TRAINING_SET, known_labels, label_table, with_labels
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
-from lakeboost.monitor.alerts import Alert, record_alerts, send_alerts
+from lakeboost.monitor.alerts import Alert, deliver_alerts, record_alerts, request_retrains
 from lakeboost.monitor.causes import History, likely_cause, span, value_shift
 from lakeboost.monitor.drift import (
     DriftResult,
@@ -72,6 +80,7 @@ RECORD_SCHEMA = ("table string, window_start timestamp, model_version bigint, ki
 QUALITY_TABLE = "silver.data_quality"
 SEED = 7
 RETRAIN_STEPS = ("features", "train", "promote")
+RETRAIN_KINDS = ("data_drift", "prediction_drift", "performance_decay")
 DECAY_CAUSE = ("the labels now known show the model doing worse than at training: the link between features "
                "and label changed (see the window's feature drift) or an upstream input degraded; retrain, or roll "
                "back to the previous champion")
@@ -86,6 +95,8 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     champion = load_model(config.training.tracking.registered_model, CHAMPION)
     as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     run_id = uuid.uuid4().hex
+    # First the alerts earlier runs could not deliver (a crash, a failing hook), whatever this run finds.
+    resent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks)
     metric = metric_for(cfg.metric, champion.meta.objective)
     baseline = _training_metric(champion, metric)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
@@ -113,17 +124,22 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     records += _quality_records(catalog, config)
     written = _write_records(catalog, cfg.table, records, run_id=run_id)
     alerts = _alerts(config, records, champion, baseline, metric)
-    new_alerts = record_alerts(catalog, alerts, cfg.alerts_table, run_id=run_id)
-    hook_failures = send_alerts(new_alerts, cfg.hooks)
-    retrain = _retrain_request(config, new_alerts)
+    new_alerts = record_alerts(catalog, alerts, cfg.alerts_table, run_id=run_id,
+                               retrain_kinds=RETRAIN_KINDS if cfg.retrain_on_alert else ())
+    fault_point("monitor.after_alert_recorded")
+    sent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks, only={a.alert_id for a in new_alerts})
+    fault_point("monitor.after_alert_sent")
     report_uri = _log_report(config, records, alerts, drift, champion, baseline, metric, notes, run_id,
                              new_alerts=len(new_alerts))
+    # Marked requested last, as the summary hands the request to the runner.
+    retrain = _retrain_request(config, request_retrains(catalog, cfg.alerts_table) if cfg.retrain_on_alert else [])
 
     summary = StepSummary("monitor", rows_written=written)
     summary.details.update({
         "model_version": champion.version, "monitor_run_id": run_id, "windows": len({(r["table"], r["window_start"])
                                                                                      for r in records}),
-        "alerts": len(alerts), "new_alerts": len(new_alerts), "hook_failures": hook_failures,
+        "alerts": len(alerts), "new_alerts": len(new_alerts), "hook_failures": [*resent.failures, *sent.failures],
+        "resent_alerts": resent.tried, "undelivered_alerts": resent.pending + sent.pending,
         "retrain": retrain, "report": report_uri,
         "breaches": sorted({f"{a.kind}:{a.table}:{a.window_start}" for a in alerts}),
     })
@@ -375,9 +391,9 @@ def _breaches_in_words(hits: list[dict], most: int = 5) -> str:
 
 
 def _retrain_request(config: LakeboostConfig, alerts: list[Alert]) -> dict[str, Any] | None:
-    """On new drift/decay alerts (when configured), what asks the runner for a retrain
-    (features -> train -> promote; the promotion gate still decides). None: no retrain."""
-    triggers = [a for a in alerts if a.kind in ("data_drift", "prediction_drift", "performance_decay")]
+    """On drift/decay alerts whose retrain is pending (when configured), what asks the runner for
+    a retrain (features -> train -> promote; the promotion gate still decides). None: no retrain."""
+    triggers = [a for a in alerts if a.kind in RETRAIN_KINDS]
     if not (config.monitor.retrain_on_alert and triggers):
         return None
     log.warning("monitor: %d drift/decay alert(s); asking for a retrain (%s)", len(triggers),
