@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,9 +35,36 @@ def test_names_resolve_to_paths_or_metastore_tables(spark: SparkSession, tmp_pat
 
 def test_metastore_mode_writes_and_reads_a_managed_table(spark: SparkSession, tmp_path: Path) -> None:
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path), catalog="spark_catalog"))
-    catalog.write(_rows(spark, [("a", 1, "x")]), "ops.metastore_demo", mode="overwrite")
-    assert catalog.read("ops.metastore_demo").select("k").collect() == [("a",)]
+    written = catalog.write(_rows(spark, [("a", 1, "x")]), "ops.metastore_demo", mode="overwrite")
+    merged = catalog.upsert(_rows(spark, [("b", 2, "y")]), "ops.metastore_demo", keys=("k",), order_by=("v",),
+                            user_metadata="merged")
+    assert (written.version, merged.version, merged.operation) == (0, 1, "MERGE")
+    assert catalog.last_user_metadata("ops.metastore_demo") == "merged"
+    assert sorted(catalog.read("ops.metastore_demo").select("k").collect()) == [("a",), ("b",)]
     assert spark.catalog.tableExists("spark_catalog.ops.metastore_demo")
+
+
+def test_user_metadata_reads_back_as_given_beside_each_writes_commit_token(spark: SparkSession,
+                                                                          tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    marker = json.dumps({"lakeboost_integration": "orders", "spec": "0123abcd"}, sort_keys=True)
+
+    catalog.write(_rows(spark, [("a", 1, "x")]), "silver.m", user_metadata="plain text")
+    assert catalog.last_user_metadata("silver.m") == "plain text"
+    catalog.upsert(_rows(spark, [("b", 2, "y")]), "silver.m", keys=("k",), order_by=("v",), user_metadata=marker)
+    assert catalog.last_user_metadata("silver.m") == marker
+    raw = json.loads(catalog.delta_table("silver.m").history(1).collect()[0]["userMetadata"])
+    assert {k: raw[k] for k in json.loads(marker)} == json.loads(marker)  # a raw reader finds its keys
+    assert re.fullmatch("[0-9a-f]{32}", raw.pop("lakeboost_commit")) and raw == json.loads(marker)
+    catalog.set_properties("silver.m", {"a": "b"}, user_metadata=marker)
+    assert catalog.last_user_metadata("silver.m") == marker
+    catalog.write(_rows(spark, [("c", 3, "z")]), "silver.m")
+    assert catalog.last_user_metadata("silver.m") is None
+    # Text given as a raw writer option is kept untagged, as written; its commit is found by it.
+    lineage = json.dumps({"versions": {"silver.x": 3}})
+    raw_write = catalog.write(_rows(spark, [("d", 4, "w")]), "silver.m", extra_options={"userMetadata": lineage})
+    assert raw_write.version == 4 and catalog.delta_table("silver.m").history(1).collect()[0]["userMetadata"] == lineage
+    assert catalog.last_user_metadata("silver.m") == lineage
 
 
 def test_transaction_ids_make_a_replayed_write_a_no_op(spark: SparkSession, tmp_path: Path) -> None:

@@ -65,8 +65,8 @@ class Gate:
 
         return df.coalesce(1).mapInArrow(wait_for_go, df.schema)
 
-    def serve(self, compete: Callable[[], object], timeout_s: float = 180) -> None:
-        """Wait for the held write to enter, run `compete` (a commit), let the write go on."""
+    def serve(self, held: Future, compete: Callable[[], object], timeout_s: float = 180) -> None:
+        """Wait for the `held` write to enter, run `compete` (a commit), let the write go on."""
         served = {p.name.removeprefix("go-") for p in self.dir.glob("go-*")}
         deadline = time.monotonic() + timeout_s
         while True:
@@ -74,6 +74,9 @@ class Gate:
             pending = [w for w in waiting if w not in served]
             if pending:
                 break
+            if held.done():
+                held.result()  # its error, if it failed
+                raise AssertionError("the gated write ended without reading its source (again)")
             assert time.monotonic() < deadline, "the gated write never reached its source"
             time.sleep(0.05)
         compete()
@@ -124,7 +127,7 @@ def test_two_appenders_on_one_quarantine_table_lose_nothing_and_report_their_own
         spark: SparkSession, tmp_path: Path) -> None:
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)), conflict_policy=FAST)
     catalog.write(spark.createDataFrame([("setup", 0, "seed")], QUARANTINE), "bronze.quarantine")
-    rounds, both = 4, threading.Barrier(2)
+    rounds, both = 3, threading.Barrier(2)
 
     def appender(source: str) -> list:
         results = []
@@ -167,7 +170,7 @@ def test_concurrent_upserts_with_overlapping_keys_equal_the_sequential_run(
 
     with caplog.at_level(logging.WARNING, logger="lakeboost.io.conflicts"):
         pool, held = _in_thread(lambda: _upsert(catalog, gate.hold(scorer), "silver.scores"))
-        gate.serve(lambda: _upsert(catalog, refine, "silver.scores"))  # refine commits inside the scorer's MERGE
+        gate.serve(held, lambda: _upsert(catalog, refine, "silver.scores"))  # refine commits inside the scorer's MERGE
         gate.open()
         result = held.result(timeout=300)
         pool.shutdown()
@@ -188,7 +191,7 @@ def test_upsert_during_optimize_is_retried(spark: SparkSession, tmp_path: Path, 
 
     with caplog.at_level(logging.WARNING, logger="lakeboost.io.conflicts"):
         pool, held = _in_thread(lambda: _upsert(catalog, gate.hold(update), "silver.scores"))
-        gate.serve(lambda: compacted.update(optimize(catalog, "silver.scores")))
+        gate.serve(held, lambda: compacted.update(optimize(catalog, "silver.scores")))
         gate.open()
         result = held.result(timeout=300)
         pool.shutdown()
@@ -208,7 +211,7 @@ def test_partition_overwrite_beside_an_upsert_is_refused_naming_the_table(
 
     pool, held = _in_thread(lambda: catalog.write(gate.hold(rebuild), "silver.scores", mode="overwrite",
                                                   replace_where="scored_at = 1"))
-    gate.serve(lambda: _upsert(catalog, _scores(spark, [("c", 0.3, 1)]), "silver.scores"))
+    gate.serve(held, lambda: _upsert(catalog, _scores(spark, [("c", 0.3, 1)]), "silver.scores"))
     gate.open()
     with pytest.raises(ConcurrentWriteError, match=(
             r"silver.scores: overwrite write \(replaceWhere scored_at = 1\) conflicted with a concurrent MERGE at "
@@ -230,7 +233,7 @@ def test_a_conflict_on_every_attempt_exhausts_the_retries(spark: SparkSession, t
     with caplog.at_level(logging.WARNING, logger="lakeboost.io.conflicts"):
         pool, held = _in_thread(lambda: _upsert(catalog, gate.hold(_scores(spark, [("a", 0.9, 2)])), "silver.scores"))
         for n in (1, 2):  # a competing MERGE inside each attempt
-            gate.serve(lambda n=n: _upsert(other, _scores(spark, [(f"x{n}", 0.5, 1)]), "silver.scores"))
+            gate.serve(held, lambda n=n: _upsert(other, _scores(spark, [(f"x{n}", 0.5, 1)]), "silver.scores"))
         gate.open()
         with pytest.raises(ConcurrentWriteError, match=(
                 r"silver.scores: upsert \(MERGE on k\) still conflicted with concurrent commits after 2 attempts "
@@ -251,7 +254,7 @@ def test_a_write_that_commits_nothing_reports_no_version_while_another_writer_co
     _upsert(catalog, rows, "silver.scores")
 
     pool, held = _in_thread(lambda: _upsert(catalog, gate.hold(rows), "silver.scores"))  # a re-run: no change
-    gate.serve(lambda: catalog.write(_scores(spark, [("b", 0.2, 1)]), "silver.scores"))
+    gate.serve(held, lambda: catalog.write(_scores(spark, [("b", 0.2, 1)]), "silver.scores"))
     gate.open()
     rerun = held.result(timeout=300)
     pool.shutdown()

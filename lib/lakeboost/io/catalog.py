@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 T = TypeVar("T")
+_HISTORY_WINDOW = 50  # a metastore table's commits read at once to find a write's own commit
 
 
 @dataclass(frozen=True)
@@ -304,8 +305,11 @@ class TableCatalog:
             return []
         floor = -1 if before is None else before
         if self.identifier(name):
-            rows = (self.delta_table(name).history().filter(F.col("version") > floor)
-                    .select("version", "operation", "operationMetrics", "userMetadata").collect())
+            columns = ("version", "operation", "operationMetrics", "userMetadata")
+            table = self.delta_table(name)
+            rows = table.history(_HISTORY_WINDOW).filter(F.col("version") > floor).select(*columns).collect()
+            if len(rows) == _HISTORY_WINDOW:  # more commits since `before` than the window holds
+                rows = table.history().filter(F.col("version") > floor).select(*columns).collect()
             return sorted(((int(r["version"]), r.asDict()) for r in rows), key=lambda pair: pair[0])
         return [(v, self._commit_info(name, v)) for v in sorted(self._log_versions(name)) if v > floor]
 

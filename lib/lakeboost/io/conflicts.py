@@ -37,6 +37,12 @@ CONFLICTS = frozenset({
     "MetadataChangedException", "ProtocolChangedException", "ConcurrentTransactionException",
     "ConcurrentWriteException", "DeltaConcurrentModificationException",
 })
+# Conflicts that no write runs again.
+NOT_RETRIED = {
+    "ConcurrentTransactionException": (
+        "another writer committed under the same transaction app id (two runs of one streaming query on "
+        "one checkpoint?), and running it again could skip this batch as one already written"),
+}
 _JAVA_CLASS = re.compile(r"^\s*([\w$.]+?)(?::|$)", re.MULTILINE)
 _WINNER = re.compile(r"concurrent ((?:[A-Z]+ )*[A-Z]+)\b(?: [a-z]|$)")
 _WINNER_JSON = re.compile(r'"operation"\s*:\s*"([^"]+)"')
@@ -124,11 +130,11 @@ def run_retrying(attempt: Callable[[], T], *, table: str, operation: str, retry:
             if name is None:
                 raise
             winner = winning_commit(error)
-            if not retry:
+            if not retry or name in NOT_RETRIED:
                 raise ConcurrentWriteError(
                     f"{table}: {operation} conflicted with a {winner} ({name}) and was not retried: "
-                    f"{refused_because}. Nothing was written. Re-run the step that writes {table} once the "
-                    "other writer has finished, or schedule the two apart") from error
+                    f"{NOT_RETRIED.get(name, refused_because)}. Nothing was written. Re-run the step that writes "
+                    f"{table} once the other writer has finished, or schedule the two apart") from error
             if number >= policy.attempts:
                 raise ConcurrentWriteError(
                     f"{table}: {operation} still conflicted with concurrent commits after {number} attempts "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from pyspark.sql import DataFrame
+
 from lakeboost.config.features import MaintenanceConfig
 from lakeboost.errors import ConfigError
 from lakeboost.io.catalog import TableCatalog
@@ -52,9 +54,20 @@ def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsa
 
 
 def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> dict[str, int]:
-    """Compact small files (and cluster by `zorder` columns); returns Delta's metrics."""
-    builder = catalog.delta_table(name).optimize()
-    metrics = builder.executeZOrderBy(*zorder) if zorder else builder.executeCompaction()
+    """Compact small files (and cluster by `zorder` columns); returns Delta's metrics.
+
+    OPTIMIZE rewrites files without changing the data: one that conflicts with a writer's
+    commit (a MERGE that rewrote files it was compacting) runs again on the new table.
+
+    Raises:
+        ConcurrentWriteError: still conflicting after the catalog's attempts.
+    """
+    def attempt() -> DataFrame:
+        builder = catalog.delta_table(name).optimize()
+        return builder.executeZOrderBy(*zorder) if zorder else builder.executeCompaction()
+
+    operation = f"OPTIMIZE ZORDER BY ({', '.join(zorder)})" if zorder else "OPTIMIZE"
+    metrics = catalog.run_retrying(name, operation, attempt)
     row = first_row(metrics.select("metrics.numFilesAdded", "metrics.numFilesRemoved"))
     return {"files_added": int(row[0] or 0), "files_removed": int(row[1] or 0)}
 
