@@ -31,8 +31,11 @@ from tests.monitor.webhook import Receiver
 pytestmark = pytest.mark.e2e
 # ROC AUC, not the demo's PR AUC: flipping labels turns ROC AUC into 1 - AUC whatever the share of
 # positives, while PR AUC rises with that share (98 of the day's 100 payments become frauds).
-# The scored day has 100 payments: judged with min_labelled_rows 50.
-JUDGED = ["monitor.metric=roc_auc", "monitor.min_labelled_rows=50", "monitor.retrain_on_alert=true"]
+# The scored day has 100 payments: judged with min_labelled_rows 50. Only the batch predictions
+# are watched (the live ones have no labels), with the fixed drift thresholds: the runs' work is
+# the decay and its alert.
+JUDGED = ["monitor.metric=roc_auc", "monitor.min_labelled_rows=50", "monitor.retrain_on_alert=true",
+          "monitor.noise_quantile=null"]
 CLEAN = ["monitor.table=gold.monitoring_clean", "monitor.alerts_table=gold.alerts_clean"]
 KILLED = ["monitor.table=gold.monitoring_killed", "monitor.alerts_table=gold.alerts_killed"]
 VOLATILE = {"monitor_run_id", "computed_at", "raised_at", "delivered_at", "retrain_requested_at"}
@@ -59,16 +62,18 @@ def _flip_labels(catalog: TableCatalog, config) -> None:
 @pytest.fixture(scope="module")
 def degraded(spark: SparkSession, demo, tmp_path_factory: pytest.TempPathFactory):
     """A copy of the demo lakehouse (its own MLflow store) with flipped labels, and one
-    uninterrupted monitor run on it: (root, receiver, the run's config, its summary)."""
+    uninterrupted monitor run on it: (root, receiver, the config's overrides, the run's config,
+    its summary)."""
     config, _ = demo
     root = tmp_path_factory.mktemp("degraded")
     shutil.copytree(config.storage.root, root / "lake")
     receiver = Receiver()
-    hook = f"monitor.hooks=[{{kind: webhook, url: '{receiver.url}', timeout_seconds: 5}}]"
-    clean = demo_config(root, [*JUDGED, hook, *CLEAN], landing=Path(config.storage.landing))
+    sets = [*JUDGED, f"monitor.predictions=[{config.scoring.predictions_table}]",
+            f"monitor.hooks=[{{kind: webhook, url: '{receiver.url}', timeout_seconds: 5}}]"]
+    clean = demo_config(root, [*sets, *CLEAN], landing=Path(config.storage.landing))
     _flip_labels(TableCatalog(spark, clean.storage), clean)
     try:
-        yield root, receiver, hook, clean, monitor_step(spark, clean)
+        yield root, receiver, sets, clean, monitor_step(spark, clean)
     finally:
         receiver.close()
         use_tracking(config)  # the other e2e tests' MLflow store
@@ -141,14 +146,14 @@ def _stable(df: DataFrame) -> DataFrame:
 
 def test_kills_after_recording_and_after_sending_still_deliver_once_and_request_the_retrain(
         spark: SparkSession, degraded) -> None:
-    root, receiver, hook, clean, _ = degraded
+    root, receiver, sets, clean, _ = degraded
     landing = str(clean.storage.landing)
-    config = demo_config(root, [*JUDGED, hook, *KILLED], landing=Path(landing))
+    config = demo_config(root, [*sets, *KILLED], landing=Path(landing))
     catalog = TableCatalog(spark, config.storage)
     alerts, sent = config.monitor.alerts_table, len(receiver.received)
 
     # Kill 1, between recording the alert and sending it.
-    _monitor_killed_at(root, [*JUDGED, hook, *KILLED], "monitor.after_alert_recorded", landing)
+    _monitor_killed_at(root, [*sets, *KILLED], "monitor.after_alert_recorded", landing)
     # It struck there: the alerts table's one commit wrote the alert, pending, never tried; nothing was sent.
     assert [(op, m.get("numOutputRows")) for op, m in _commits(catalog, alerts)] == [("WRITE", "1")]
     state = ["kind", "delivery", "delivered_to", "attempts", "retrain"]
@@ -157,7 +162,7 @@ def test_kills_after_recording_and_after_sending_still_deliver_once_and_request_
     assert len(receiver.received) == sent
 
     # Kill 2: the re-run sends it (first thing), then dies before asking for the retrain.
-    _monitor_killed_at(root, [*JUDGED, hook, *KILLED], "monitor.after_alert_sent", landing)
+    _monitor_killed_at(root, [*sets, *KILLED], "monitor.after_alert_sent", landing)
     assert [op for op, _ in _commits(catalog, alerts)] == ["WRITE", "MERGE"]
     assert [tuple(r) for r in catalog.read(alerts).select(*state).collect()] == [
         ("performance_decay", "delivered", [hook_id(config.monitor.hooks[0])], 1, "pending")]
