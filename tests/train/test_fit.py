@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import os
+import signal
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+import yaml
+from lakeboost.config.training import TrainingConfig
+from lakeboost.errors import TrainingError
+from lakeboost.features.training_set import TrainingSet
+from lakeboost.logs import StepSummary
+from lakeboost.runtime import run_job
 from lakeboost.train.fit import (
     BOOSTING_ENDED,
     BOOSTING_STARTED,
@@ -18,7 +28,11 @@ from lakeboost.train.fit import (
     without_barrier_waits,
     worker_threads,
 )
+from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession
+from xgboost.callback import TrainingCallback
+
+from tests.train.conftest import synthetic
 
 
 def test_worker_threads_share_a_local_machine_and_follow_spark_on_a_cluster() -> None:
@@ -95,3 +109,101 @@ def test_streamed_rows_get_a_plain_validation_dmatrix_and_a_base_margin_goes_thr
     train, valid = build_streamed_matrices(iterator=iter([frame.assign(baseMargin=0.5)]), **arguments)
     assert isinstance(valid, xgboost.QuantileDMatrix)
     np.testing.assert_array_equal(train.get_base_margin(), np.full(train.num_row(), 0.5, dtype=np.float32))
+
+
+# The retried fit and its clean twin: tiny and quick (a few hundred rows, a few rounds), more
+# positives than the shared set so both workers hold both classes in train and validation.
+SMALL_FIT = {"model": {"num_workers": 2, "n_estimators": 8, "early_stopping_rounds": None,
+                       "params": {"max_depth": 2, "learning_rate": 0.3}}}
+
+
+@pytest.fixture(scope="module")
+def small_set(spark: SparkSession) -> TrainingSet:
+    return synthetic(spark, rows=600, positive_rate_logit=-3.5)
+
+
+def killed_once(marker: Path, partition: int = 0) -> list[TrainingCallback]:
+    """An xgboost callback (it travels to the workers with the fit) that kills, by SIGKILL, the
+    Python worker running barrier task `partition` when boosting starts, the first time only:
+    the worker creates `marker` before dying (local mode: workers see the driver's disk)."""
+
+    class KillOnce(TrainingCallback):
+        def before_training(self, model):
+            from pyspark import BarrierTaskContext
+
+            if BarrierTaskContext.get().partitionId() == partition:
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    return model  # the retry: this worker already died once
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return model
+
+    return [KillOnce()]
+
+
+def _trees(result) -> list[str]:
+    return result.model.get_booster().get_dump(dump_format="json", with_stats=True)
+
+
+def test_a_fit_whose_worker_dies_once_is_retried_into_the_clean_fits_booster(
+        small_set: TrainingSet, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = TrainingConfig.model_validate({**SMALL_FIT, "model": {**SMALL_FIT["model"], "fit_retries": 1}})
+    clean = train_model(small_set, cfg, evaluate_test=False)
+    marker = tmp_path / "killed"
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lakeboost.train.fit"):
+        retried = train_model(small_set, cfg, param_overrides={"callbacks": killed_once(marker)}, evaluate_test=False)
+
+    # The first attempt died in barrier task 0's worker (its pid, not the driver's), and only there.
+    assert int(marker.read_text()) != os.getpid()
+    failures = [r.getMessage() for r in caplog.records if "xgboost fit attempt" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].startswith("xgboost fit attempt 1/2 failed"), failures
+    assert _trees(retried) == _trees(clean) and len(_trees(clean)) == 8
+    assert retried.metrics == clean.metrics and retried.threshold == clean.threshold
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_without_retries_a_dead_worker_fails_the_job_with_training_errors_exit_code(
+        small_set: TrainingSet, tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    (conf / "local").mkdir(parents=True)
+    (conf / "base").mkdir()
+    (conf / "base" / "lakeboost.yml").write_text(yaml.safe_dump(
+        {"storage": {"root": str(tmp_path / "lake"), "landing": str(tmp_path / "landing")}, "sources": {},
+         "training": SMALL_FIT}))
+    marker = tmp_path / "killed"
+    seen: list[TrainingConfig] = []
+
+    def body(spark: SparkSession, config, args) -> StepSummary:  # the train job's body, on this training set
+        seen.append(config.training)
+        train_model(small_set, config.training, param_overrides={"callbacks": killed_once(marker)})
+        return StepSummary("train")
+
+    # run_job configures the root logger (its handlers replaced): the job's log is read from its own
+    # logger, and the root logger is put back afterwards.
+    job_log, records = logging.getLogger("lakeboost.job"), _Records()
+    handlers, level = logging.root.handlers[:], logging.root.level
+    job_log.addHandler(records)
+    try:
+        code = run_job("train", "train", body, ["--conf-dir", str(conf), "--set", "training.model.fit_retries=0"])
+    finally:
+        job_log.removeHandler(records)
+        logging.root.handlers[:], logging.root.level = handlers, level
+
+    assert seen[0].model.fit_retries == 0 and marker.exists()
+    assert code == TrainingError.exit_code == 10
+    errors = [r.getMessage() for r in records.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith("train failed: xgboost fit failed 1 time(s); last error: ")
+    assert "barrier" in errors[0], errors  # the cause: the failed barrier stage
