@@ -1,4 +1,5 @@
-"""Rollback of the champion alias, against a real MLflow registry (SQLite, as the local default)."""
+"""Promotion and rollback of the champion alias, against a real MLflow registry (SQLite, the local
+default), when the alias was also moved outside lakeboost."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import mlflow
 import pytest
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ModelNotFoundError
+from lakeboost.score import promote
 from lakeboost.score.promote import rollback
-from lakeboost.score.registry import CHAMPION, HISTORY_TAG, champion_history, current_alias, set_alias
+from lakeboost.score.registry import CHALLENGER, CHAMPION, HISTORY_TAG, champion_history, current_alias, set_alias
 from lakeboost.train.tracking import use_tracking
 from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
 
 from tests.helpers import make_config
 
@@ -94,3 +97,28 @@ def test_rollback_without_a_champion_alias_is_refused_and_changes_nothing(regist
     assert current_alias(name, CHAMPION) is None
     assert MlflowClient().get_registered_model(name).tags[HISTORY_TAG] == "1,2"
     assert _rollback_runs(config) == []
+
+
+def test_a_promotion_over_a_champion_set_by_hand_keeps_it_for_the_rollback(
+        spark: SparkSession, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "promote_over_outside"
+    config = _registered(registry, name, versions=4)
+    set_alias(name, CHAMPION, 1)
+    set_alias(name, CHAMPION, 2)
+    MlflowClient().set_registered_model_alias(name, CHAMPION, "3")  # by hand
+    set_alias(name, CHALLENGER, 4)
+    compared: list[tuple[int, int]] = []
+
+    def challenger_wins(spark, config, champion: int, challenger: int) -> dict[str, dict[str, float]]:
+        # The snapshot comparison (a training set rebuilt at its Delta versions) is not what is
+        # tested here: the alias moves and the history are, on the real registry.
+        compared.append((champion, challenger))
+        return {"champion": {"pr_auc": 0.5}, "challenger": {"pr_auc": 0.6}}
+
+    monkeypatch.setattr(promote, "compare_on_snapshot", challenger_wins)
+    decision = promote.promote_step(spark, config)
+
+    assert compared == [(3, 4)] and decision.details["promoted"] and current_alias(name, CHAMPION) == 4
+    assert champion_history(name) == [1, 2, 3, 4]
+    rolled = rollback(config, reason="v4 misbehaves")
+    assert (rolled.details["from_version"], rolled.details["to_version"]) == (4, 3)  # not 2

@@ -105,6 +105,8 @@ def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
             summary.details["comparison"] = metrics
         mlflow.set_tags({"decision": decision, "promoted": str(promoted)})
         if promoted:
+            if champion is not None and champion_history(name)[-1:] != [champion]:
+                _record_history(name, served_history(name, champion))  # one set by hand stays in the history
             set_alias(name, CHAMPION, challenger)
     log.info("promotion of %s v%s: %s", name, challenger, decision)
     summary.details.update({"decision": decision, "promoted": promoted, "challenger": challenger,
@@ -112,35 +114,47 @@ def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
     return summary
 
 
+def served_history(name: str, champion: int | None) -> list[int]:
+    """The champions in order: the recorded history (the registry's `champion_history` tag), and
+    `champion`, the alias's version, when it was set outside lakeboost (MlflowClient, the registry's
+    UI) and so is not its last entry."""
+    recorded = champion_history(name)
+    if champion is None or (recorded and recorded[-1] == champion):
+        return recorded
+    log.warning("%s@%s is version %d, recorded as %s: moved outside lakeboost", name, CHAMPION, champion,
+                recorded[-1] if recorded else "none")
+    return [*recorded, champion]
+
+
+def _record_history(name: str, history: list[int]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history)))
+
+
 def rollback(config: LakeboostConfig, *, reason: str) -> StepSummary:
     """Move `champion` back to the champion before the one it points at; record who, when and why.
 
-    The alias, not the recorded history, says which version serves: when it was moved outside
-    lakeboost (MlflowClient, the registry's UI), that version is the one rolled back from, and the
-    history gains it first (history [1, 2] with the alias moved to 3: back to 2, not to 1).
+    The alias, not the recorded history, says which version serves: one set outside lakeboost is
+    the version rolled back from (history [1, 2] with the alias moved to 3: back to 2, not to 1).
 
     Raises:
         ModelNotFoundError: no champion alias, or no champion before it.
     """
     name = config.training.tracking.registered_model
     use_tracking(config)
-    recorded = champion_history(name)
     current = current_alias(name, CHAMPION)
     if current is None:
         raise ModelNotFoundError(f"model {name!r} has no {CHAMPION!r} alias to roll back (recorded champions: "
-                                 f"{recorded}); set one with the promote step")
-    history = recorded if recorded and recorded[-1] == current else [*recorded, current]
-    if history != recorded:
-        log.warning("%s@%s is version %d, recorded as %s: moved outside lakeboost; rolling back from %d",
-                    name, CHAMPION, current, recorded[-1] if recorded else "none", current)
+                                 f"{champion_history(name)}); set one with the promote step")
+    history = served_history(name, current)
     if len(history) < 2:
         raise ModelNotFoundError(f"model {name!r} has no previous champion to roll back to (history: {history})")
     previous = history[-2]
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
-    client.set_registered_model_alias(name, CHAMPION, str(previous))
-    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))
+    MlflowClient().set_registered_model_alias(name, CHAMPION, str(previous))
+    _record_history(name, history[:-1])
     with mlflow.start_run(run_name="rollback"):
         mlflow.set_tags({"model": name, "from_version": current, "to_version": previous, "reason": reason,
                          "user": getpass.getuser(), "at": dt.datetime.now(dt.timezone.utc).isoformat()})
