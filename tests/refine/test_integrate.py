@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -85,15 +86,45 @@ def test_an_integration_whose_inputs_and_spec_are_unchanged_runs_no_job(spark: S
     assert grown.version == 1 and grown.rows_written == 1 and jobs > 0
     assert catalog.read(target).filter("site = 'B' AND visit_no = 2").select("site_zone").first()[0] == "z9"
 
-    # A full rebuild, or the same inputs under another spec: built again.
+    # A full rebuild: built again, and no row changed (the marker is already there).
     _, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", SPEC, full_rebuild=True))
-    assert jobs > 0 and catalog.version(target) == 1  # no row changed, the marker is already there
+    assert jobs > 0 and catalog.version(target) == 1
+
+    # The same inputs under another spec: rebuilt in full (an overwrite), then nothing to do.
     respec = SPEC.model_copy(update={"derived": {**SPEC.derived, "cost": "round(minutes * zone_rate, 2)"}})
+    rebuilt, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", respec))
+    assert jobs > 0 and (rebuilt.version, rebuilt.operation, rebuilt.rows_written) == (2, "WRITE", 5)
+    _, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", respec))
+    assert jobs == 0
+
+    # A new input version that changes no row (a rate of a zone no site has): the MERGE commits
+    # nothing, and a table property's commit records the marker, so the next run computes nothing.
+    catalog.write(spark.createDataFrame([("z7", 3.0)], "zone string, rate double"), "silver.zone_rates")
     unchanged_rows, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", respec))
-    assert jobs > 0
-    # No row changed (every cost already has one decimal): the MERGE commits nothing, and a
-    # table property's commit records the new spec, so the next run computes nothing again.
-    assert unchanged_rows.version is None and catalog.version(target) == 2
+    assert jobs > 0 and unchanged_rows.version is None and catalog.version(target) == 3
     assert catalog.last_commit(target).operation == "SET TBLPROPERTIES" and catalog.read(target).count() == 5
     _, jobs = jobs_during(lambda: integrate_step(catalog, "visits_integrated", respec))
     assert jobs == 0
+
+
+def test_an_integration_whose_spec_changed_is_rebuilt_in_full_not_merged(spark: SparkSession, tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    inputs = tables(spark)
+    for name, df in inputs.items():
+        catalog.write(df, name)
+    target = "silver.visits_integrated"
+    integrate_step(catalog, "visits_integrated", SPEC)
+    # A commit that is not the integration's (maintenance): the marker is found in the history.
+    catalog.set_properties(target, {"delta.logRetentionDuration": "interval 60 days"})
+    assert integrate_step(catalog, "visits_integrated", SPEC).version is None  # merged: no row changed
+
+    # `day` is no longer derived: a MERGE would keep the column (and its values) in the table.
+    lean = SPEC.model_copy(update={"derived": {"cost": "round(minutes * zone_rate, 1)"}})
+    with caplog.at_level(logging.INFO, logger="lakeboost.refine.integrate"):
+        result = integrate_step(catalog, "visits_integrated", lean)
+
+    assert result.operation == "WRITE"
+    assert "the spec of silver.integrations.visits_integrated changed since its last build" in caplog.text
+    assert_df_equality(catalog.read(target).drop("_row_hash"), integrate(inputs["silver.visits"], lean, inputs),
+                       ignore_row_order=True, ignore_nullable=True)

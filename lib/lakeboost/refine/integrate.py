@@ -95,13 +95,39 @@ def check_lookup_keys(tables: Mapping[str, DataFrame], spec: IntegrationConfig, 
 BUILT_FROM = "lakeboost.integration.builtFrom"  # table property: the marker of a build that changed no row
 
 
+def spec_digest(spec: IntegrationConfig) -> str:
+    """The digest of an integration's spec as parsed (shorthands expanded, defaults filled; the
+    order of `derived` kept, since each may use the ones before it)."""
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+
+
 def integration_marker(name: str, spec: IntegrationConfig, versions: Mapping[str, int | None]) -> str:
     """What an integrated table's commit records of how it was built: the integration, a digest
     of its spec, the version of every input it read and lakeboost's (a new release may join
     differently)."""
-    digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
-    return json.dumps({"lakeboost_integration": name, "spec": digest, "inputs": dict(versions),
+    return json.dumps({"lakeboost_integration": name, "spec": spec_digest(spec), "inputs": dict(versions),
                        "lakeboost": __version__}, sort_keys=True)
+
+
+def last_marker(catalog: TableCatalog, target: str, latest: str | None) -> dict | None:
+    """The marker of the table's latest build: the latest commit's (`latest`, its userMetadata),
+    else the newest one in its history (an OPTIMIZE since commits none). None: no build of
+    lakeboost's recorded one."""
+    marker = _as_marker(latest)
+    if marker is None:
+        found = (catalog.delta_table(target).history().select("version", "userMetadata")
+                 .filter(F.col("userMetadata").contains('"lakeboost_integration"'))
+                 .orderBy(F.col("version").desc()).limit(1).collect())
+        marker = _as_marker(found[0]["userMetadata"]) if found else None
+    return marker
+
+
+def _as_marker(text: str | None) -> dict | None:
+    try:
+        marker = json.loads(text) if text else None
+    except ValueError:  # someone else's userMetadata
+        return None
+    return marker if isinstance(marker, dict) and "lakeboost_integration" in marker else None
 
 
 def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
@@ -115,6 +141,9 @@ def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
     refine step's whole cost (and grows with the data). A build whose MERGE changed no row
     makes no commit (Delta commits no empty append either), so it records its marker in a table
     property's commit (`BUILT_FROM`, metadata only).
+
+    A table whose last build ran another spec (or recorded none) is overwritten, not merged: a
+    MERGE would keep a column the spec no longer has, and rows of base keys no longer there.
     """
     target = output_table(name, spec)
     versions = {table: catalog.version(table) for table in spec.inputs()}
@@ -123,11 +152,18 @@ def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
     if not full_rebuild and recorded == marker:
         log.info("%s: inputs %s and spec unchanged since its last build; nothing to do", target, versions)
         return WriteResult(target, None)
+    respec = False
+    if catalog.exists(target):
+        built = last_marker(catalog, target, recorded)
+        respec = built is None or (built.get("lakeboost_integration"), built.get("spec")) != (name, spec_digest(spec))
+        if respec:
+            log.info("%s: the spec of silver.integrations.%s changed since its last build (digest %s -> %s); "
+                     "rebuilding it fully", target, name, (built or {}).get("spec", "not recorded"), spec_digest(spec))
     tables = {table: catalog.read(table, version=version) for table, version in versions.items()}
     check_lookup_keys(tables, spec, name=name)
     integrated = integrate(tables[spec.base], spec, tables)
     result = catalog.upsert(integrated.transform(with_content_hash, columns=integrated.columns), target,
-                            keys=spec.key, order_by=(), user_metadata=marker)
+                            keys=spec.key, order_by=(), user_metadata=marker, overwrite=respec)
     if result.version is None and recorded != marker:  # no commit: the latest is still `recorded`
         catalog.set_properties(target, {BUILT_FROM: marker}, user_metadata=marker)
     return result
