@@ -23,7 +23,7 @@ import pytest
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import ConcurrentWriteError
 from lakeboost.io import TableCatalog
-from lakeboost.io.conflicts import ConflictPolicy, conflict_name
+from lakeboost.io.conflicts import ConflictPolicy, conflict_name, run_retrying
 from lakeboost.io.maintenance import optimize
 from lakeboost.refine.conform import with_content_hash
 from pyspark.sql import DataFrame, SparkSession
@@ -275,3 +275,28 @@ def test_conflicts_are_recognised_by_delta_class_not_by_any_error() -> None:
     except RuntimeError as outer:
         assert conflict_name(outer) == "MetadataChangedException"
     assert conflict_name(ValueError(f"no conflict {uuid.uuid4()}")) is None
+
+
+def test_a_conflict_already_refused_inside_an_attempt_is_not_retried_again() -> None:
+    from delta.exceptions import ConcurrentAppendException
+
+    calls = []
+
+    def attempt() -> None:
+        calls.append(1)
+        raise ConcurrentAppendException("a concurrent MERGE added data to table t committed at version 7")
+
+    with pytest.raises(ConcurrentWriteError, match=r"silver.t: upsert still conflicted with concurrent commits "
+                                                   r"after 2 attempts \(the last with a concurrent MERGE at version 7"):
+        run_retrying(attempt, table="silver.t", operation="upsert", retry=True, policy=ConflictPolicy(2, 0.001))
+    assert len(calls) == 2
+
+    def refused_inside() -> None:
+        calls.append(1)
+        run_retrying(attempt, table="silver.t", operation="overwrite", retry=False, policy=FAST,
+                     refused_because="it replaces what it read")
+
+    with pytest.raises(ConcurrentWriteError, match=r"overwrite conflicted with a concurrent MERGE at version 7 "
+                                                   r"\(ConcurrentAppendException\) and was not retried: it replaces"):
+        run_retrying(refused_inside, table="silver.t", operation="upsert", retry=True, policy=FAST)
+    assert len(calls) == 4  # the outer run did not run the refused write again

@@ -125,6 +125,8 @@ def run_retrying(attempt: Callable[[], T], *, table: str, operation: str, retry:
     for number in itertools.count(1):
         try:
             return attempt()
+        except ConcurrentWriteError:
+            raise  # already decided by a write inside `attempt`: refused, or out of attempts
         except Exception as error:
             name = conflict_name(error)
             if name is None:
