@@ -5,26 +5,31 @@ where reach is the longest window (a late record on day 5 with a 30-day window t
 5..35). Those dates are recomputed from inputs starting `reach` days before the first of them
 and replaced atomically with one `replaceWhere` commit. What changed is read from the Delta
 change data feed of the inputs since the versions the last build consumed (kept in
-`gold.feature_state`). No state yet, or a feed that no longer covers those versions, means a
-full rebuild, which overwrites the table in one commit.
+`gold.feature_state`, with the digest of the spec the build ran: `features/spec.py`). No state
+yet, a spec that changed since (a window, a feature, an outcome's availability), or a feed that
+no longer covers those versions, means a full rebuild, which overwrites the table in one commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
+from lakeboost.faults import kill_during_write
 from lakeboost.features.compute import compute_features
 from lakeboost.features.label_rates import label_source
 from lakeboost.features.outcomes import outcome_availability
+from lakeboost.features.spec import feature_spec, spec_changes, spec_digest, spec_text
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.rows import first_row
@@ -67,15 +72,29 @@ def build_features(spark: SparkSession, config: LakeboostConfig, names: list[str
     return summary
 
 
+@dataclass(frozen=True)
+class LastBuild:
+    """What `gold.feature_state` recorded of a feature table's latest build."""
+
+    versions: dict[str, int]  # input table -> the version it read
+    spec_digest: str | None  # None: recorded before lakeboost kept the spec
+    spec: str | None
+
+
 def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConfig, dataset: DatasetConfig, *,
                       full_rebuild: bool = False) -> dict:
     target = f"gold.{name}"
+    spec = feature_spec(features, dataset)
+    digest = spec_digest(spec)
     versions = {table: catalog.version(table) for table in input_tables(features, dataset)}
-    consumed = None if full_rebuild or not catalog.exists(target) else _consumed_versions(catalog, name)
-    dates = None if consumed is None else changed_dates(catalog, features, dataset, consumed, versions)
+    last = None if full_rebuild or not catalog.exists(target) else last_build(catalog, name)
+    if last is not None and last.spec_digest != digest:
+        _log_spec_change(target, last, spec, digest)
+        last = None
+    dates = None if last is None else changed_dates(catalog, features, dataset, last.versions, versions)
     if dates is not None and not dates:
-        log.info("%s: inputs unchanged since the last build; nothing to do", target)
-        return {"mode": "unchanged", "dates": 0, "rows_written": 0, "version": None}
+        log.info("%s: inputs and spec unchanged since the last build; nothing to do", target)
+        return {"mode": "unchanged", "dates": 0, "rows_written": 0, "version": None, "spec_digest": digest}
     pinned = {table: catalog.read(table, version=v) for table, v in versions.items()}
     events = pinned[dataset.events]
     if dates is not None:
@@ -91,13 +110,24 @@ def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConf
     else:
         in_dates = F.col(dataset.date_column).isin([d.isoformat() for d in sorted(dates)])
         condition = f"`{dataset.date_column}` IN ({', '.join(repr(d.isoformat()) for d in sorted(dates))})"
-        result = catalog.write(computed.filter(in_dates), target, mode="overwrite", replace_where=condition)
+        with kill_during_write("features.during_replace", catalog.path(target)):
+            result = catalog.write(computed.filter(in_dates), target, mode="overwrite", replace_where=condition)
         mode = "incremental"
-    _record_state(catalog, name, versions, result.version)
+    _record_state(catalog, name, versions, result.version, spec)
     log.info("%s: %s build of %s dates, version %s", target, mode, "all" if dates is None else len(dates),
              result.version)
     return {"mode": mode, "dates": None if dates is None else len(dates), "rows_written": result.rows_written,
-            "version": result.version}
+            "version": result.version, "spec_digest": digest}
+
+
+def _log_spec_change(target: str, last: LastBuild, spec: dict, digest: str) -> None:
+    if last.spec_digest is None:
+        log.info("%s: its last build recorded no spec (an older lakeboost built it); rebuilding it fully", target)
+        return
+    changed = spec_changes(json.loads(last.spec), spec) if last.spec else []
+    log.info("%s: the spec of gold.features.%s changed since its last build (%s; digest %s -> %s); "
+             "rebuilding it fully", target, target.removeprefix("gold."), ", ".join(changed) or "spec",
+             last.spec_digest, digest)
 
 
 def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, dataset: DatasetConfig,
@@ -113,36 +143,69 @@ def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
             continue
         try:
             changes = catalog.read_changes(table, start + 1, end)
+            days = changes.select(F.explode(F.array(*[F.to_date(F.expr(t)) for t in times])).alias("d"))
+            if table == dataset.events:
+                for labelled in _labels_of_changed_events(catalog, changes, features, dataset, current):
+                    days = days.unionByName(labelled)
             # A few hundred dates at most: collecting them is metadata, not data.
-            days = changes.select(F.explode(F.array(*[F.to_date(F.expr(t)) for t in times])).alias("d")) \
-                .distinct().collect()
+            rows = days.distinct().collect()
         except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
             log.warning("no change feed for %s (%s); rebuilding fully", table, str(exc).splitlines()[0])
             return None
-        changed |= {row.d for row in days if row.d is not None}
+        changed |= {row.d for row in rows if row.d is not None}
     if not changed:
         return set()
     last_day = first_row(catalog.read(dataset.events).agg(F.max(dataset.date_column)))[0]
     affected = {d + dt.timedelta(days=k) for d in changed for k in range(reach + 1)}
-    return {d for d in affected if last_day is None or d <= last_day}
+    # Days after the last event hold no rows to recompute; a changed day itself is always
+    # replaced (its events may all have been deleted, the latest day's included).
+    return {d for d in affected if last_day is None or d <= last_day} | changed
 
 
-def _consumed_versions(catalog: TableCatalog, name: str) -> dict[str, int] | None:
+def _labels_of_changed_events(catalog: TableCatalog, changes: DataFrame, features: FeatureSetConfig,
+                              dataset: DatasetConfig, current: dict[str, int | None]) -> list[DataFrame]:
+    """The report days of the labels of changed events: a label counts for its event's entity
+    from when it was reported, so an event deleted, or moved to another entity, changes the
+    label rates of the days after its label's report (often long after the event's own day)."""
+    days = []
+    for group in features.label_rates.values():
+        source = label_source(group, dataset)
+        labels = catalog.read(source.table, version=current[source.table]).select(
+            *[F.col(c).alias(k) for c, k in zip(source.key, dataset.key, strict=True)],
+            F.to_date(F.col(source.available_at)).alias("d"))
+        keys = changes.select(*dataset.key).distinct()
+        days.append(keys.join(labels, on=list(dataset.key), how="inner").select("d"))
+    return days
+
+
+def last_build(catalog: TableCatalog, name: str) -> LastBuild | None:
+    """The latest build `gold.feature_state` recorded for the feature set (latest by when it
+    was recorded: a table dropped and built again starts its versions at 0), or None."""
     if not catalog.exists(STATE):
         return None
-    rows = (
-        catalog.read(STATE).filter(F.col("feature_set") == name)
-        .groupBy("input").agg(F.max_by("input_version", "built_version").alias("v"))
-        .collect()
+    state = catalog.read(STATE).filter(F.col("feature_set") == name)
+    recorded = [F.col(c) if c in state.columns else F.lit(None).cast("string")
+                for c in ("spec_digest", "spec")]
+    builds = (
+        state.groupBy("built_at", "built_version")
+        .agg(F.map_from_entries(F.collect_list(F.struct("input", "input_version"))).alias("versions"),
+             *[F.first(c).alias(n) for c, n in zip(recorded, ("spec_digest", "spec"), strict=True)])
+        .orderBy(F.col("built_at").desc(), F.col("built_version").desc())
+        .limit(1).collect()
     )
-    return {r["input"]: int(r["v"]) for r in rows} or None
+    if not builds:
+        return None
+    build = builds[0]
+    return LastBuild({t: int(v) for t, v in build["versions"].items()}, build["spec_digest"], build["spec"])
 
 
-def _record_state(catalog: TableCatalog, name: str, versions: dict[str, int | None], built: int | None) -> None:
+def _record_state(catalog: TableCatalog, name: str, versions: dict[str, int | None], built: int | None,
+                  spec: dict) -> None:
     if built is None:
         return
-    rows = [(name, table, int(v), int(built)) for table, v in versions.items() if v is not None]
+    digest, text = spec_digest(spec), spec_text(spec)
+    rows = [(name, table, int(v), int(built), digest, text) for table, v in versions.items() if v is not None]
     state = catalog.spark.createDataFrame(rows, "feature_set string, input string, input_version bigint, "
-                                                "built_version bigint")
-    catalog.write(state.withColumn("built_at", F.current_timestamp()), STATE)
-
+                                                "built_version bigint, spec_digest string, spec string")
+    # mergeSchema: a state table from before the spec was recorded gains its two columns.
+    catalog.write(state.withColumn("built_at", F.current_timestamp()), STATE, merge_schema=True)

@@ -197,7 +197,12 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
     # set was built from leaves it current.
     built_from = lineage.get("versions") or {}
     tables = input_tables(cfg, dataset)
-    if set(built_from) != set(tables) or lineage.get("config_digest") != config_digest(cfg, dataset):
+    digest = config_digest(cfg, dataset)
+    if lineage.get("config_digest") != digest:
+        log.info("%s: the spec it was built from (gold.training_set and dataset) changed (digest %s -> %s); "
+                 "it is rebuilt in full", TRAINING_SET, lineage.get("config_digest"), digest)
+        return None
+    if set(built_from) != set(tables):
         return None
     for table in tables:
         latest, built = catalog.version(table), int(built_from[table])
