@@ -31,7 +31,8 @@ INSTALL_REQUIRES = [
 
 EXTRAS_REQUIRE = {
     "spark": SPARK_REQUIRES,
-    "test": ["pytest>=8,<10", "pytest-xdist>=3,<4", "chispa>=0.10,<1", "jsonschema>=4", "jupytext>=1.16"],
+    "test": ["pytest>=8,<10", "pytest-xdist>=3,<4", "chispa>=0.10,<1", "jsonschema>=4", "jupytext>=1.16",
+             "hypothesis>=6.100,<7"],
     # Linters pinned: a new release with new rules must not turn CI red on its own.
     "dev": ["ruff==0.17.6", "mypy==2.4.1", "venv-pack>=0.2", "build>=1"],
     # Optional: the Airflow DAG in scheduling/airflow (its test is skipped without it).
