@@ -23,8 +23,15 @@ from tests.helpers import write_lines
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "txn_id,amount"
-# Three files, one micro-batch each; every file has good rows and one bad row.
-FILES = {f"day{d}.csv": [HEADER, *[f"T{d}{i},{d}.{i}" for i in range(4)], f"B{d},not-a-number"] for d in range(3)}
+# bench/bench_kills.py repeats the test with seeds: more files, another batch struck, and the
+# points the suite leaves to it. The suite: seed 0, three files, batch 1.
+SEED = int(os.environ.get("LAKEBOOST_KILL_SEED", "0"))
+N_FILES = 3 + SEED % 4
+STRUCK = 1 + SEED % (N_FILES - 1)
+# One micro-batch per file; every file has four good rows and one bad row.
+FILES = {f"day{d}.csv": [HEADER, *[f"T{d}_{i},{d}.{i}" for i in range(4)], f"B{d},not-a-number"]
+         for d in range(N_FILES)}
+POINTS = [("ingest.after_bronze_commit", 0), ("ingest.after_quarantine_commit", 1)]
 
 
 def _conf_dir(tmp_path: Path, lake: str) -> Path:
@@ -68,27 +75,27 @@ def _comparable(df: DataFrame) -> DataFrame:
     return df.drop("_ingested_at", "ingested_at")
 
 
-# One kill per point in the suite; bench/bench_kills.py repeats each with other batches and seeds.
-@pytest.mark.parametrize(("point", "quarantine_batches", "quarantined_on_rerun"), [
-    ("ingest.after_bronze_commit", {0}, 2),
-])
+# One kill per point in the suite; bench/bench_kills.py strikes both points with other seeds.
+@pytest.mark.parametrize(("point", "quarantine_done"), POINTS if SEED else POINTS[:1])
 def test_ingest_killed_between_its_writes_ends_equal_to_an_uninterrupted_run(
-        spark: SparkSession, tmp_path: Path, point: str, quarantine_batches: set[int],
-        quarantined_on_rerun: int) -> None:
+        spark: SparkSession, tmp_path: Path, point: str, quarantine_done: int) -> None:
     for name, lines in FILES.items():
         path = write_lines(tmp_path / "landing/txns" / name, lines)
-        os.utime(path, (1_700_000_000 + int(name[3]), 1_700_000_000 + int(name[3])))
+        stamp = 1_700_000_000 + int(name[3:].split(".")[0])
+        os.utime(path, (stamp, stamp))
     killed_conf = _conf_dir(tmp_path, "killed")
     killed = TableCatalog(spark, load_config("local", conf_dir=killed_conf).storage)
 
-    done = _ingest_job(killed_conf, f"{point}:1")
+    done = _ingest_job(killed_conf, f"{point}:{STRUCK}")
 
-    # Where it struck: batch 1 committed the writes before the point, not its checkpoint.
+    # Where it struck: the batch committed the writes before the point, not its checkpoint.
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
-    assert f"lakeboost fault injection: killed at {point} (batch 1)" in done.stderr
-    assert _txn_versions(Path(killed.path("bronze.txns")), "lakeboost.ingest.txns") == {0, 1}
-    assert _txn_versions(Path(killed.path(QUARANTINE_TABLE)), "lakeboost.ingest.txns.quarantine") == quarantine_batches
-    assert _checkpoint(Path(killed.checkpoint("bronze.txns", "ingest"))) == ({0, 1}, {0})
+    assert f"lakeboost fault injection: killed at {point} (batch {STRUCK})" in done.stderr
+    before = set(range(STRUCK))
+    assert _txn_versions(Path(killed.path("bronze.txns")), "lakeboost.ingest.txns") == before | {STRUCK}
+    assert _txn_versions(Path(killed.path(QUARANTINE_TABLE)), "lakeboost.ingest.txns.quarantine") == \
+        before | ({STRUCK} if quarantine_done else set())
+    assert _checkpoint(Path(killed.checkpoint("bronze.txns", "ingest"))) == (before | {STRUCK}, before)
 
     rerun = ingest_sources(spark, load_config("local", conf_dir=killed_conf))
     reference_config = load_config("local", conf_dir=_conf_dir(tmp_path, "reference"))
@@ -99,6 +106,7 @@ def test_ingest_killed_between_its_writes_ends_equal_to_an_uninterrupted_run(
         assert_df_equality(_comparable(killed.read(table)), _comparable(reference.read(table)),
                            ignore_row_order=True, ignore_nullable=True)
     bronze = killed.read("bronze.txns")
-    assert bronze.count() == bronze.select("txn_id").distinct().count() == 12
-    assert killed.read(QUARANTINE_TABLE).count() == 3
-    assert (rerun.rows_written, rerun.rows_quarantined) == (4, quarantined_on_rerun)
+    assert bronze.count() == bronze.select("txn_id").distinct().count() == 4 * N_FILES
+    assert killed.read(QUARANTINE_TABLE).count() == N_FILES
+    after = N_FILES - STRUCK - 1
+    assert (rerun.rows_written, rerun.rows_quarantined) == (4 * after, after + 1 - quarantine_done)

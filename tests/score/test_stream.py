@@ -1,9 +1,11 @@
-"""Streaming scoring on the e2e demo: exactly once under SIGKILL, same scores as one batch,
-and a champion change picked up by the running stream."""
+"""Streaming scoring on the e2e demo: exactly once under SIGKILL at named points and after a lost
+checkpoint, same scores as one batch, and a champion change picked up by the running stream."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lakeboost.faults import FAULT_ENV
 from lakeboost.io import TableCatalog
 from lakeboost.score.registry import CHAMPION, current_alias
 from lakeboost.score.stream import stream_score
@@ -23,8 +26,8 @@ from pyspark.sql import functions as F
 from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO
 
 pytestmark = pytest.mark.e2e
-# Two of the live source's ten commits (conftest.LIVE_AS_COMMITS) per micro-batch: five batches, enough for a kill after
-# two of them, one mid-batch and a finish (one file per batch took the test twice as long).
+# Two of the live source's ten commits (conftest.LIVE_AS_COMMITS) per micro-batch: five batches, enough for a kill
+# inside batch 1, one inside batch 2 and a finish (one file per batch took the test twice as long).
 KILLED = ["scoring.stream.predictions_table=gold.stream_killed", "scoring.stream.events_table=silver.live_killed",
           "scoring.stream.max_files_per_trigger=2"]
 
@@ -34,44 +37,64 @@ def _log_commits(catalog: TableCatalog, table: str) -> int:
     return len(list((Path(catalog.path(table)) / "_delta_log").glob("*.json")))
 
 
-def _start_scorer(config, overrides: list[str]) -> subprocess.Popen:
+def _run_scorer(config, overrides: list[str], *, fault: str | None = None) -> subprocess.CompletedProcess:
+    """jobs/score_stream.py as a user runs it, to the end or to the named fault point."""
     sets = [f"storage.root={config.storage.root}", f"storage.landing={config.storage.landing}",
             *DEMO_OVERRIDES, *overrides]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "LAKEBOOST_PII_KEY": DEMO_PII_KEY,
            "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{config.storage.landing}/customers.db"}
+    env.pop(FAULT_ENV, None)
+    if fault:
+        env[FAULT_ENV] = fault
     argv = [sys.executable, str(REPO / "jobs/score_stream.py")]
     for item in sets:
         argv += ["--set", item]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, start_new_session=True)
 
 
-def _kill_when(child: subprocess.Popen, ready, what: str, timeout: float = 420) -> None:
-    deadline = time.monotonic() + timeout
-    try:
-        while not ready():
-            assert child.poll() is None, f"the scorer exited before the kill {what}"
-            assert time.monotonic() < deadline, f"no kill point {what} within {timeout} s"
-            time.sleep(0.05)
-        os.killpg(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=60)
+def _txn_versions(catalog: TableCatalog, table: str, app_prefix: str) -> set[int]:
+    """The txnVersions (batch ids) committed to `table` under app ids starting with `app_prefix`,
+    read from the Delta log on disk (this session's snapshot cache lags a foreign writer)."""
+    found = set()
+    for commit in (Path(catalog.path(table)) / "_delta_log").glob("*.json"):
+        for line in commit.read_text().splitlines():
+            txn = json.loads(line).get("txn") if line.strip() else None
+            if txn and txn["appId"].startswith(app_prefix) and not txn["appId"][len(app_prefix):].count("."):
+                found.add(int(txn["version"]))
+    return found
+
+
+def _checkpoint_batches(checkpoint: Path) -> tuple[set[int], set[int]]:
+    """(batches with an offset, batches committed) in a streaming checkpoint."""
+    def ids(folder: str) -> set[int]:
+        return {int(p.name) for p in (checkpoint / folder).glob("[0-9]*")}
+    return ids("offsets"), ids("commits")
+
+
+def _killed_at(done: subprocess.CompletedProcess, point: str) -> None:
+    assert done.returncode == -signal.SIGKILL, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert f"lakeboost fault injection: killed at {point}" in done.stderr
 
 
 def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(spark: SparkSession, demo) -> None:
     config, _ = demo
     catalog = TableCatalog(spark, config.storage)
     predictions, events = "gold.stream_killed", "silver.live_killed"
+    checkpoint = Path(catalog.checkpoint(predictions, "stream_score"))
 
-    # Kill 1: mid-stream, once two micro-batches have fully committed.
-    child = _start_scorer(config, KILLED)
-    _kill_when(child, lambda: _log_commits(catalog, events) >= 2, "after 2 batches")
-    # Kill 2: the instant an event commit lands, mostly before its batch's prediction commit.
-    committed = _log_commits(catalog, events)
-    child = _start_scorer(config, KILLED)
-    _kill_when(child, lambda: _log_commits(catalog, events) > committed, "after an event commit")
-    assert _log_commits(catalog, predictions) < 5, "the kills should land before the stream caught up"
-    # Restart to completion, in this process.
+    # Kill 1: batch 1's events committed, its predictions not.
+    _killed_at(_run_scorer(config, KILLED, fault="score_stream.after_events_commit:1"),
+               "score_stream.after_events_commit")
+    assert _txn_versions(catalog, events, "lakeboost.stream_score.events.") == {0, 1}
+    assert _txn_versions(catalog, predictions, "lakeboost.stream_score.") == {0}
+    assert _checkpoint_batches(checkpoint) == ({0, 1}, {0})
+    # Kill 2: the replayed batch 1 and batch 2 committed their predictions, batch 2's checkpoint did not.
+    _killed_at(_run_scorer(config, KILLED, fault="score_stream.after_predictions_commit:2"),
+               "score_stream.after_predictions_commit")
+    assert _txn_versions(catalog, predictions, "lakeboost.stream_score.") == {0, 1, 2}
+    assert _checkpoint_batches(checkpoint) == ({0, 1, 2}, {0, 1})
+    # Then the checkpoint is lost: a new query replays bronze from its first version.
+    shutil.rmtree(checkpoint)
     resumed = config.model_copy(update={"scoring": config.scoring.model_copy(update={
         "stream": config.scoring.stream.model_copy(update={"predictions_table": predictions,
                                                            "events_table": events})})})
@@ -81,7 +104,7 @@ def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(s
     scored = catalog.read(predictions)
     assert scored.count() == scored.select("txn_id").distinct().count() == live.count() > 0
     assert scored.select("txn_id").exceptAll(live).isEmpty() and live.exceptAll(scored.select("txn_id")).isEmpty()
-    assert catalog.read(events).count() == live.count()
+    assert catalog.read(events).count() == catalog.read(events).select("txn_id").distinct().count() == live.count()
     champion = current_alias(config.training.tracking.registered_model, CHAMPION)
     assert {r.model_version for r in scored.select("model_version").distinct().collect()} == {champion}
 
@@ -96,6 +119,12 @@ def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(s
     assert compared.count() == live.count()
     assert compared.filter(F.abs(F.col("k.score") - F.col("r.score")) > 1e-6).isEmpty()
     assert compared.filter(F.col("k.score").isNull() | F.col("r.score").isNull()).isEmpty()
+    business = [c for c in catalog.read(events).columns if not c.startswith("_")]
+    reference_events = catalog.read("silver.live_reference").select(*business)
+    assert catalog.read(events).select(*business).exceptAll(reference_events).isEmpty()
+    stream_quarantine = catalog.read(config.scoring.stream.quarantine_table).filter(
+        F.col("table") == config.scoring.stream.source)
+    assert stream_quarantine.count() == stream_quarantine.select("record").distinct().count()
 
 
 def test_running_stream_picks_up_a_new_champion_at_the_next_micro_batch(spark: SparkSession, demo) -> None:

@@ -15,8 +15,12 @@ Every micro-batch of live events is
 5. written with Delta's idempotent transactions (txnAppId = the query, txnVersion = batch id):
    the refined events first, then the predictions. A batch replayed after a kill re-runs, finds
    its commits already made and skips them, so no prediction is lost or duplicated.
-An event whose key an earlier micro-batch scored (a re-sent event) is not scored again, and is
-counted; the batch's own keys never count as scored, or a replay would drop its events.
+Idempotency is keyed on the data too: an event whose key is already in the predictions table
+(a re-sent event, or every event again after the checkpoint was lost and the stream restarted
+from bronze's first version under a new query) is not scored again, and is counted; only the
+replayed batch's own predictions (same query, same batch id) do not count as scored, or a
+replay after a kill would drop its events. Live events lacking a contract column are refused
+unless `scoring.stream.absent_columns` declares it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import StreamScoringConfig
-from lakeboost.errors import ConfigError
+from lakeboost.errors import ConfigError, ScoringError
+from lakeboost.faults import fault_point
 from lakeboost.features.build import reach_days
 from lakeboost.features.compute import compute_features
 from lakeboost.features.label_rates import label_source
@@ -54,6 +59,7 @@ from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)
 APP_ID = "lakeboost.stream_score"
+STREAM_QUERY = "stream_query_id"  # the streaming query that wrote a prediction
 
 
 @dataclass
@@ -82,10 +88,28 @@ class ChampionCache:
         return self.loaded
 
 
-def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes) -> DataFrame:
-    """The silver contract applied to live events (columns it lacks arrive as NULL)."""
+def missing_live_columns(config: LakeboostConfig, columns: list[str]) -> list[str]:
+    """Contract columns the live source lacks (those computed by an `expr` are not read)."""
     table = config.silver.tables[stream_config(config).contract]
-    missing = [name for name in table.columns if name not in batch.columns and not table.columns[name].expr]
+    return [name for name in table.columns if name not in columns and not table.columns[name].expr]
+
+
+def require_live_columns(config: LakeboostConfig, columns: list[str]) -> None:
+    """Refuse a live source lacking a contract column it does not declare absent: its events
+    would be scored with that column NULL, a silent change of what the model sees."""
+    stream = stream_config(config)
+    undeclared = [c for c in missing_live_columns(config, columns) if c not in stream.absent_columns]
+    if undeclared:
+        raise ScoringError(
+            f"live source {stream.source} lacks column(s) {undeclared} of the contract silver.{stream.contract}; "
+            f"add them to the live events, or list them in scoring.stream.absent_columns to score with NULL")
+
+
+def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes) -> DataFrame:
+    """The silver contract applied to live events (columns declared absent arrive as NULL)."""
+    table = config.silver.tables[stream_config(config).contract]
+    require_live_columns(config, batch.columns)
+    missing = missing_live_columns(config, batch.columns)
     padded = batch.select("*", *[F.lit(None).cast("string").alias(name) for name in missing])
     return (
         padded.transform(c.conform, table=table)
@@ -190,8 +214,11 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         rows_in, quarantined, dropped_rows = tally.rows_in, tally.quarantined, tally.dropped
         phase("contract")
         if quarantined:
-            catalog.write(quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id),
-                          stream.quarantine_table, txn=txn(f"{APP_ID}.quarantine", batch_id))
+            refused = quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id)
+            if catalog.exists(stream.quarantine_table):  # keyed on the record: a new query re-reads bronze
+                earlier = catalog.read(stream.quarantine_table).filter(F.col("table") == F.lit(stream.source))
+                refused = refused.join(earlier.select("table", "record"), ["table", "record"], "left_anti")
+            catalog.write(refused, stream.quarantine_table, txn=txn(f"{APP_ID}.quarantine", batch_id))
         passing = ex.rows_passing(refined.filter(~failed).drop(c.CAST_ERRORS))
         clean = (
             passing.transform(c.with_content_hash, columns=[col for col in passing.columns if not col.startswith("_")])
@@ -202,13 +229,16 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         key = list(dataset.key)
         phase("champion")
         scored_before = catalog.version(stream.predictions_table)
-        if scored_before is not None:  # a re-sent event keeps its first prediction
-            # Pinned to a version, and only earlier micro-batches: writing the predictions below
-            # invalidates cached plans that read the table, and a recomputed `enriched` must not
-            # then exclude this batch's own (just written, or written before a kill) keys.
-            earlier = (catalog.read(stream.predictions_table, version=scored_before)
-                       .filter(F.col("batch_id") < F.lit(batch_id)).select(*key))
-            clean = clean.join(earlier, key, "left_anti")
+        if scored_before is not None:  # a scored event keeps its first prediction
+            # Pinned to a version: writing the predictions below invalidates cached plans that
+            # read the table. Every prediction counts except this very batch's (same query, same
+            # batch id: written before a kill, its replay must re-score it for the txn to skip);
+            # a new query (a lost checkpoint) has another id, so nothing is scored twice.
+            scored = catalog.read(stream.predictions_table, version=scored_before)
+            this_batch = (F.col("batch_id") == F.lit(batch_id)) & (F.col(STREAM_QUERY) == F.lit(txn.query_id)) \
+                if STREAM_QUERY in scored.columns else F.lit(False)
+            clean = clean.join(scored.filter(~this_batch).select(*key), key, "left_anti")
+        events_before = catalog.version(stream.events_table)
         enriched = integrate_live(catalog, config, clean).persist()
         try:
             stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min(dataset.event_time).alias("first")).first()
@@ -223,16 +253,25 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 predictions = (
                     predict(loaded, rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
+                    .withColumn(STREAM_QUERY, F.lit(txn.query_id))
                     .withColumn("scored_at", F.current_timestamp())
                 )
                 # Events first: that write leaves `enriched`'s cached inputs alone, while writing
                 # the predictions table invalidates it (it reads that table), so it comes last.
-                catalog.write(enriched, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
+                # Events a crashed earlier query wrote without their predictions are not written
+                # twice (the same batch's replay is skipped by its txn either way).
+                new_events = enriched
+                if events_before is not None:
+                    written = catalog.read(stream.events_table, version=events_before).select(*key)
+                    new_events = enriched.join(written, key, "left_anti")
+                catalog.write(new_events, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
                 phase("events_write")
+                fault_point("score_stream.after_events_commit", batch_id)
                 # A new champion may score other features: its fields join the struct.
                 catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
                               partition_by=(dataset.date_column,), merge_schema=True)
                 phase("features_predict_write")
+                fault_point("score_stream.after_predictions_commit", batch_id)
         finally:
             enriched.unpersist()
     finally:
@@ -259,6 +298,7 @@ def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bo
     use_tracking(config)
     champion = ChampionCache(config.training.tracking.registered_model)
     champion.current()  # fail before the stream starts when there is no champion
+    require_live_columns(config, catalog.read(stream.source).columns)
     contract = config.silver.tables[stream.contract]
     pii_key = resolve_pii_key(contract.pii) if contract.pii.hash else b""
     counts = StreamCounts()
