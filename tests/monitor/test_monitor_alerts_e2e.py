@@ -32,10 +32,8 @@ pytestmark = pytest.mark.e2e
 # ROC AUC, not the demo's PR AUC: flipping labels turns ROC AUC into 1 - AUC whatever the share of
 # positives, while PR AUC rises with that share (98 of the day's 100 payments become frauds).
 # The scored day has 100 payments: judged with min_labelled_rows 50. Only the batch predictions
-# are watched (the live ones have no labels), with the fixed drift thresholds: the runs' work is
-# the decay and its alert.
-JUDGED = ["monitor.metric=roc_auc", "monitor.min_labelled_rows=50", "monitor.retrain_on_alert=true",
-          "monitor.noise_quantile=null"]
+# are watched (the live ones have no labels).
+JUDGED = ["monitor.metric=roc_auc", "monitor.min_labelled_rows=50", "monitor.retrain_on_alert=true"]
 CLEAN = ["monitor.table=gold.monitoring_clean", "monitor.alerts_table=gold.alerts_clean"]
 KILLED = ["monitor.table=gold.monitoring_killed", "monitor.alerts_table=gold.alerts_killed"]
 VOLATILE = {"monitor_run_id", "computed_at", "raised_at", "delivered_at", "retrain_requested_at"}
