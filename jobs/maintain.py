@@ -1,4 +1,5 @@
-"""OPTIMIZE (Z-ORDER) and VACUUM the configured tables; unsafe retention needs a loud flag."""
+"""Bronze personal-data retention, then OPTIMIZE (Z-ORDER) and VACUUM the configured tables; unsafe
+retention needs a loud flag."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def maintenance(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
     return maintain(TableCatalog(spark, config.storage), config.gold.maintenance,
-                    allow_unsafe=args.allow_unsafe_retention)
+                    allow_unsafe=args.allow_unsafe_retention, silver=config.silver)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,6 +205,12 @@ class MaintenanceConfig(Frozen):
     tables: tuple[str, ...] = ()
     zorder: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     vacuum_retention_hours: int = 168  # Delta's safe default: 7 days
+    # How long bronze keeps raw personal data (the source columns of every silver table's `pii`
+    # rules, and bronze.quarantine's raw records) after ingestion; `maintain` blanks it after
+    # that, and VACUUM removes the older files `vacuum_retention_hours` later. None: kept.
+    bronze_pii_retention: str | None = None
+
+    _retention_ok = field_validator("bronze_pii_retention")(optional_duration)
 
 
 class GoldConfig(Frozen):

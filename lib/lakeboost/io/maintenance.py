@@ -1,16 +1,21 @@
-"""Table maintenance: OPTIMIZE (with Z-ORDER) and VACUUM that never silently breaks time travel."""
+"""Table maintenance: OPTIMIZE (with Z-ORDER), VACUUM that never silently breaks time travel, and
+the retention of raw personal data in bronze (`gold.maintenance.bronze_pii_retention`)."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from pyspark.sql import DataFrame
 
+from lakeboost.config.durations import duration_seconds
 from lakeboost.config.features import MaintenanceConfig
+from lakeboost.config.silver import SilverConfig, SilverTableConfig
 from lakeboost.errors import ConfigError
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.rows import first_row
+from lakeboost.spark.sql_text import quoted_name
 
 log = logging.getLogger(__name__)
 SAFE_RETENTION_HOURS = 168  # Delta's default delta.deletedFileRetentionDuration: 7 days
@@ -72,8 +77,58 @@ def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> 
     return {"files_added": int(row[0] or 0), "files_removed": int(row[1] or 0)}
 
 
-def maintain(catalog: TableCatalog, config: MaintenanceConfig, *, allow_unsafe: bool = False) -> StepSummary:
+PURGED = "[purged: bronze personal-data retention]"
+
+
+def personal_source_columns(table: SilverTableConfig, bronze_columns: list[str]) -> list[str]:
+    """The bronze columns a silver table's `pii` rules read: the column itself, or every bronze
+    column its expression names (a card number cleaned by `regexp_replace(card_number, ...)`)."""
+    found: list[str] = []
+    for name in dict.fromkeys([*table.pii.hash, *table.pii.mask, *table.pii.drop]):
+        spec = table.columns.get(name)
+        text = spec.expr if spec is not None and spec.expr else name
+        found += [c for c in bronze_columns if re.search(rf"(?<![\w`]){re.escape(c)}(?![\w`])|`{re.escape(c)}`", text)]
+    return list(dict.fromkeys(found))
+
+
+def purge_bronze_pii(catalog: TableCatalog, silver: SilverConfig, retention: str) -> dict[str, int]:
+    """Blank raw personal data ingested more than `retention` ago: the personal source columns of
+    each bronze table a silver table with `pii` rules reads (NULL), and the raw record of
+    bronze.quarantine rows (a marker; the row, its source and reason stay). Idempotent: rows
+    already blank match nothing. Returns the rows blanked per table."""
+    cutoff = f"current_timestamp() - INTERVAL {duration_seconds(retention)} SECONDS"
+    targets: dict[str, list[str]] = {}
+    for table in silver.tables.values():
+        if catalog.exists(table.source):
+            columns = personal_source_columns(table, catalog.read(table.source).columns)
+            targets[table.source] = list(dict.fromkeys([*targets.get(table.source, []), *columns]))
+    statements = {
+        name: (f"UPDATE {catalog.sql_ref(name)} SET " + ", ".join(f"{quoted_name(c)} = NULL" for c in columns)
+               + f" WHERE _ingested_at < {cutoff} AND ("
+               + " OR ".join(f"{quoted_name(c)} IS NOT NULL" for c in columns) + ")")
+        for name, columns in targets.items() if columns
+    }
+    quarantine = "bronze.quarantine"
+    if catalog.exists(quarantine):
+        statements[quarantine] = (f"UPDATE {catalog.sql_ref(quarantine)} SET raw_record = '{PURGED}' "
+                                  f"WHERE ingested_at < {cutoff} AND raw_record <> '{PURGED}'")
+    blanked = {}
+    for name, statement in statements.items():
+        # An UPDATE re-run after a conflict blanks the same rows: retried (Delta conflicts).
+        result = catalog.run_retrying(name, "UPDATE (personal-data retention)",
+                                      lambda statement=statement: catalog.spark.sql(statement))
+        blanked[name] = int(first_row(result)[0]) if result.columns else 0
+        log.info("bronze personal-data retention %s: %d rows of %s blanked", retention, blanked[name], name)
+    return blanked
+
+
+def maintain(catalog: TableCatalog, config: MaintenanceConfig, *, allow_unsafe: bool = False,
+             silver: SilverConfig | None = None) -> StepSummary:
+    """Blank expired personal data in bronze (when `bronze_pii_retention` is set), then OPTIMIZE
+    and VACUUM the configured tables (the blanked rows' old files go with VACUUM)."""
     summary = StepSummary("maintain")
+    if config.bronze_pii_retention and silver is not None:
+        summary.details["pii_rows_blanked"] = purge_bronze_pii(catalog, silver, config.bronze_pii_retention)
     for name in config.tables:
         if not catalog.exists(name):
             log.info("maintenance: %s does not exist yet, skipped", name)
