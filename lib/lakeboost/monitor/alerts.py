@@ -202,11 +202,11 @@ def request_retrains(catalog: TableCatalog, table: str) -> list[Alert]:
     alerts = catalog.read(table) if catalog.exists(table) else None
     if alerts is None or "retrain" not in alerts.columns:
         return []
-    rows = alerts.filter(F.col("retrain") == PENDING).select(*[f.name for f in fields(Alert)]).collect()
+    rows = alerts.filter(F.col("retrain") == PENDING).select("alert_id", *[f.name for f in fields(Alert)]).collect()
     if rows:
+        mine = (F.col("retrain") == PENDING) & F.col("alert_id").isin([r["alert_id"] for r in rows])
         _retried(lambda: catalog.delta_table(table).update(
-            F.col("retrain") == PENDING,
-            {"retrain": F.lit(REQUESTED), "retrain_requested_at": F.current_timestamp()}), table)
+            mine, {"retrain": F.lit(REQUESTED), "retrain_requested_at": F.current_timestamp()}), table)
     return [Alert(*[r[f.name] for f in fields(Alert)]) for r in rows]
 
 

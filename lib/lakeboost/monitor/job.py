@@ -91,12 +91,12 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     if ts is None:
         raise ConfigError("gold.training_set is not configured: monitoring compares scoring data with it")
     catalog = TableCatalog(spark, config.storage)
+    # First the alerts earlier runs could not deliver (a crash, a failing hook), whatever this run finds.
+    resent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks)
     use_tracking(config)
     champion = load_model(config.training.tracking.registered_model, CHAMPION)
     as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     run_id = uuid.uuid4().hex
-    # First the alerts earlier runs could not deliver (a crash, a failing hook), whatever this run finds.
-    resent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks)
     metric = metric_for(cfg.metric, champion.meta.objective)
     baseline = _training_metric(champion, metric)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
