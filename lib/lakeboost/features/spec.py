@@ -29,8 +29,8 @@ def feature_spec(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str
                    for name, group in features.label_rates.items()}
     return {
         "features": features.model_dump(mode="json"),
-        "dataset": {"events": dataset.events, "key": list(dataset.key), "event_time": dataset.event_time,
-                    "date_column": dataset.date_column},
+        # The events table, key, event time and date column, in that order.
+        "dataset": [dataset.events, list(dataset.key), dataset.event_time, dataset.date_column],
         "outcomes": outcomes,
         "label_rates": json.loads(json.dumps(label_rates)),  # tuples as lists, as read back
     }
