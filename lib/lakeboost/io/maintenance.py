@@ -3,6 +3,7 @@ the retention of raw personal data in bronze (`gold.maintenance.bronze_pii_reten
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -116,7 +117,7 @@ def purge_bronze_pii(catalog: TableCatalog, silver: SilverConfig, retention: str
     for name, statement in statements.items():
         # An UPDATE re-run after a conflict blanks the same rows: retried (Delta conflicts).
         result = catalog.run_retrying(name, "UPDATE (personal-data retention)",
-                                      lambda statement=statement: catalog.spark.sql(statement))
+                                      functools.partial(catalog.spark.sql, statement))
         blanked[name] = int(first_row(result)[0]) if result.columns else 0
         log.info("bronze personal-data retention %s: %d rows of %s blanked", retention, blanked[name], name)
     return blanked
