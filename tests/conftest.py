@@ -60,6 +60,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
 
 
 DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
+# Canaries: the demo's JDBC source gets a password and a credential in its URL (SQLite ignores
+# both); tests/test_secrets_scan.py requires that none of them, nor the PII key, reaches any
+# byte the run leaves.
+DEMO_JDBC_PASSWORD = "jdbc-password-canary-7f3a9c"
+DEMO_URL_SECRET = "url-secret-canary-5e1d0b"
 # min_window_rows 100: the 12k-row demo scores ~100 payments a day, and the monitor tests read
 # the pipeline's own weekly records of that day.
 DEMO_OVERRIDES = ["demo.rows=12000", "demo.days=120", "training.model.n_estimators=120",
@@ -77,7 +82,8 @@ def demo_config(root: Path, overrides: list[str] | None = None, *, landing: Path
     return load_config("local", [f"storage.root={root}/lake", f"storage.landing={landing}",
                                  *DEMO_OVERRIDES, *LIVE_AS_COMMITS, *(overrides or [])],
                        conf_dir=REPO / "conf",
-                       environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{landing}/customers.db"})
+                       environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{landing}/customers.db?password={DEMO_URL_SECRET}",
+                                "CUSTOMERS_JDBC_USER": "demo", "CUSTOMERS_JDBC_PASSWORD": DEMO_JDBC_PASSWORD})
 
 
 @contextmanager
@@ -89,6 +95,25 @@ def _exclusive(lock: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _job_log(path: Path) -> Iterator[None]:
+    """lakeboost's log records, at INFO as a job logs them, also written to `path`."""
+    import logging
+
+    logger = logging.getLogger("lakeboost")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
 
 
 def _run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -119,7 +144,9 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
         if not recorded.exists():
             shutil.rmtree(built, ignore_errors=True)
             config = demo_config(built)
-            summary = run_pipeline(spark, config, select_steps(config))
+            built.mkdir(parents=True)
+            with _job_log(built / "pipeline.log"):  # what a job's log would hold (scanned for secrets)
+                summary = run_pipeline(spark, config, select_steps(config))
             # The table versions the run ended with: later tests add tables and versions of their own.
             details = {**summary.details, "pipeline_versions": dict(summary.versions)}
             recorded.write_text(json.dumps(details, default=str))
