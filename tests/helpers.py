@@ -85,3 +85,41 @@ def spark_jobs(spark: SparkSession, action: Callable[[], Any]) -> tuple[Any, int
         sc.setLocalProperty("spark.jobGroup.id", None)
         sc.setLocalProperty("spark.job.description", None)
     return result, len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def job_conf_dir(conf: Path, root: Path, sections: dict[str, Any]) -> Path:
+    """A config directory (base + an empty local overlay) for jobs run as subprocesses: the repo's
+    Spark settings on one core with few partitions, the lakehouse and landing under `root`, and
+    `sections` (sources, silver, gold...)."""
+    import yaml
+
+    (conf / "base").mkdir(parents=True)
+    (conf / "local").mkdir()
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/base/spark.yml").read_text())
+    base["spark"]["master"] = "local[1]"
+    base["spark"]["conf"].update({"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false",
+                                  "spark.databricks.delta.snapshotPartitions": "1"})
+    base["storage"] = {"root": str(root / "lake"), "landing": str(root / "landing")}
+    base.update(sections)
+    (conf / "base" / "all.yml").write_text(yaml.safe_dump(base))
+    return conf
+
+
+def txn_versions(table_dir: Path, app_prefix: str) -> set[int]:
+    """The txnVersions (batch ids) committed to the Delta table at `table_dir` under an app id that
+    is `app_prefix` plus a query id (no further dots), read from its log on disk (a session's
+    snapshot cache lags a writer in another process): where a killed job's batches reached."""
+    import json
+
+    found = set()
+    for commit in (table_dir / "_delta_log").glob("*.json"):
+        for line in commit.read_text().splitlines():
+            txn = json.loads(line).get("txn") if line.strip() else None
+            if txn and txn["appId"].startswith(app_prefix) and "." not in txn["appId"][len(app_prefix):]:
+                found.add(int(txn["version"]))
+    return found
+
+
+def checkpoint_batches(checkpoint: Path) -> tuple[set[int], set[int]]:
+    """(batches with an offset, batches committed) in a streaming query's checkpoint."""
+    return tuple({int(p.name) for p in (checkpoint / d).glob("[0-9]*")} for d in ("offsets", "commits"))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import yaml
 from lakeboost.config import LakeboostConfig, load_config
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from tests.helpers import job_conf_dir
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = "txn_id string, customer_id int, merchant_id string, event_time timestamp, amount double, " \
@@ -54,19 +55,10 @@ APPLICATION = {
 def conf_dir(tmp_path: Path, *, training_set: bool = True) -> Path:
     """A config directory (base + local) whose lakehouse is tmp_path/lake; Spark as the suite's
     jobs run it (one core, few partitions)."""
-    conf = tmp_path / "conf"
-    (conf / "base").mkdir(parents=True)
-    (conf / "local").mkdir()
-    base = yaml.safe_load((REPO / "conf/base/spark.yml").read_text())
-    base["spark"]["master"] = "local[1]"
-    base["spark"]["conf"].update({"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false",
-                                  "spark.databricks.delta.snapshotPartitions": "1"})
     app = {**APPLICATION, "gold": dict(APPLICATION["gold"])}
     if not training_set:
         del app["gold"]["training_set"]
-    base.update(app, storage={"root": str(tmp_path / "lake"), "landing": str(tmp_path / "landing")})
-    (conf / "base" / "app.yml").write_text(yaml.safe_dump(base))
-    return conf
+    return job_conf_dir(tmp_path / "conf", tmp_path, app)
 
 
 def config(conf: Path, *overrides: str) -> LakeboostConfig:

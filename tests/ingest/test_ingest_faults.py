@@ -3,7 +3,6 @@ bronze and its quarantine equal to an uninterrupted run, every row once."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from chispa import assert_df_equality
 from lakeboost.config import load_config
 from lakeboost.faults import FAULT_ENV
@@ -19,7 +17,7 @@ from lakeboost.ingest.bronze import QUARANTINE_TABLE, ingest_sources
 from lakeboost.io import TableCatalog
 from pyspark.sql import DataFrame, SparkSession
 
-from tests.helpers import write_lines
+from tests.helpers import checkpoint_batches, job_conf_dir, txn_versions, write_lines
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "txn_id,amount"
@@ -35,18 +33,10 @@ POINTS = [("ingest.after_bronze_commit", 0), ("ingest.after_quarantine_commit", 
 
 
 def _conf_dir(tmp_path: Path, lake: str) -> Path:
-    conf = tmp_path / f"conf-{lake}"
-    (conf / "base").mkdir(parents=True)
-    (conf / "local").mkdir()
-    base = yaml.safe_load((REPO / "conf/base/spark.yml").read_text())
-    base["spark"]["master"] = "local[1]"
-    base["spark"]["conf"].update({"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false",
-                                  "spark.databricks.delta.snapshotPartitions": "1"})
-    base["storage"] = {"root": str(tmp_path / lake), "landing": str(tmp_path / "landing")}
-    base["sources"] = {"txns": {"format": "csv", "path": "txns", "options": {"header": "true"},
-                                "max_files_per_trigger": 1, "schema": {"txn_id": "string", "amount": "double"}}}
-    (conf / "base" / "all.yml").write_text(yaml.safe_dump(base))
-    return conf
+    return job_conf_dir(tmp_path / f"conf-{lake}", tmp_path, {
+        "storage": {"root": str(tmp_path / lake), "landing": str(tmp_path / "landing")},
+        "sources": {"txns": {"format": "csv", "path": "txns", "options": {"header": "true"},
+                             "max_files_per_trigger": 1, "schema": {"txn_id": "string", "amount": "double"}}}})
 
 
 def _ingest_job(conf: Path, fault: str | None) -> subprocess.CompletedProcess:
@@ -54,21 +44,6 @@ def _ingest_job(conf: Path, fault: str | None) -> subprocess.CompletedProcess:
     env.update({"SPARK_LOCAL_IP": "127.0.0.1", **({FAULT_ENV: fault} if fault else {})})
     return subprocess.run([sys.executable, str(REPO / "jobs/ingest.py"), "--conf-dir", str(conf)], env=env,
                           capture_output=True, text=True, timeout=300)
-
-
-def _txn_versions(table_dir: Path, app: str) -> set[int]:
-    """Batch ids committed under `app` (plus the query id), from the Delta log on disk."""
-    found = set()
-    for commit in (table_dir / "_delta_log").glob("*.json"):
-        for line in commit.read_text().splitlines():
-            txn = json.loads(line).get("txn") if line.strip() else None
-            if txn and txn["appId"].rsplit(".", 1)[0] == app:
-                found.add(int(txn["version"]))
-    return found
-
-
-def _checkpoint(checkpoint: Path) -> tuple[set[int], set[int]]:
-    return tuple({int(p.name) for p in (checkpoint / d).glob("[0-9]*")} for d in ("offsets", "commits"))
 
 
 def _comparable(df: DataFrame) -> DataFrame:
@@ -92,10 +67,10 @@ def test_ingest_killed_between_its_writes_ends_equal_to_an_uninterrupted_run(
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     assert f"lakeboost fault injection: killed at {point} (batch {STRUCK})" in done.stderr
     before = set(range(STRUCK))
-    assert _txn_versions(Path(killed.path("bronze.txns")), "lakeboost.ingest.txns") == before | {STRUCK}
-    assert _txn_versions(Path(killed.path(QUARANTINE_TABLE)), "lakeboost.ingest.txns.quarantine") == \
+    assert txn_versions(Path(killed.path("bronze.txns")), "lakeboost.ingest.txns.") == before | {STRUCK}
+    assert txn_versions(Path(killed.path(QUARANTINE_TABLE)), "lakeboost.ingest.txns.quarantine.") == \
         before | ({STRUCK} if quarantine_done else set())
-    assert _checkpoint(Path(killed.checkpoint("bronze.txns", "ingest"))) == (before | {STRUCK}, before)
+    assert checkpoint_batches(Path(killed.checkpoint("bronze.txns", "ingest"))) == (before | {STRUCK}, before)
 
     rerun = ingest_sources(spark, load_config("local", conf_dir=killed_conf))
     reference_config = load_config("local", conf_dir=_conf_dir(tmp_path, "reference"))

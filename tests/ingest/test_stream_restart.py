@@ -10,32 +10,21 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from lakeboost.config import load_config
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io import TableCatalog
 from pyspark.sql import SparkSession
 
-from tests.helpers import write_lines
+from tests.helpers import job_conf_dir, write_lines
 
 REPO = Path(__file__).resolve().parents[2]
 FILES, ROWS_PER_FILE = 12, 50
 
 
 def _conf_dir(tmp_path: Path) -> Path:
-    conf = tmp_path / "conf"
-    (conf / "base").mkdir(parents=True)
-    (conf / "local").mkdir()
-    base = yaml.safe_load((REPO / "conf/base/spark.yml").read_text())
-    base["spark"]["master"] = "local[1]"
-    base["spark"]["conf"].update({"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false",
-                                  "spark.databricks.delta.snapshotPartitions": "1"})
-    base["storage"] = {"root": str(tmp_path / "lake"), "landing": str(tmp_path / "landing")}
-    base["sources"] = {"events": {
+    return job_conf_dir(tmp_path / "conf", tmp_path, {"sources": {"events": {
         "format": "json", "path": "events", "max_files_per_trigger": 1, "trigger": "processing_time",
-        "interval": "0 seconds", "schema": {"event_id": "string", "n": "int"}}}
-    (conf / "base" / "all.yml").write_text(yaml.safe_dump(base))
-    return conf
+        "interval": "0 seconds", "schema": {"event_id": "string", "n": "int"}}}})
 
 
 @pytest.mark.e2e

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from chispa import assert_df_equality
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.faults import FAULT_ENV
@@ -21,6 +20,8 @@ from lakeboost.io import TableCatalog
 from lakeboost.refine.silver import QUALITY, QUARANTINE, refine_tables
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from tests.helpers import job_conf_dir
 
 REPO = Path(__file__).resolve().parents[2]
 BRONZE = "event_id string, amount string, _source string, _source_file string, _ingested_at string, " \
@@ -35,22 +36,13 @@ COMMITS = [
 
 
 def _conf_dir(root: Path) -> Path:
-    conf = root / "conf"
-    (conf / "base").mkdir(parents=True)
-    (conf / "local").mkdir()
-    base = yaml.safe_load((REPO / "conf/base/spark.yml").read_text())
-    base["spark"]["master"] = "local[1]"
-    base["spark"]["conf"].update({"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false",
-                                  "spark.databricks.delta.snapshotPartitions": "1"})
-    base["storage"] = {"root": str(root / "lake"), "landing": str(root / "landing")}
-    base["sources"] = {"events": {"format": "json", "path": "events",
-                                  "schema": {"event_id": "string", "amount": "string"}}}
-    base["silver"] = {"tables": {"events": {
-        "source": "bronze.events", "keys": ["event_id"], "order_by": ["_ingested_at"],
-        "columns": {"event_id": {"type": "string"}, "amount": {"type": "double"}},
-        "expectations": {"amount_positive": {"expr": "amount > 0", "action": "quarantine"}}}}}
-    (conf / "base" / "all.yml").write_text(yaml.safe_dump(base))
-    return conf
+    return job_conf_dir(root / "conf", root, {
+        "sources": {"events": {"format": "json", "path": "events",
+                               "schema": {"event_id": "string", "amount": "string"}}},
+        "silver": {"tables": {"events": {
+            "source": "bronze.events", "keys": ["event_id"], "order_by": ["_ingested_at"],
+            "columns": {"event_id": {"type": "string"}, "amount": {"type": "double"}},
+            "expectations": {"amount_positive": {"expr": "amount > 0", "action": "quarantine"}}}}}})
 
 
 def _bronze(spark: SparkSession, commit: int) -> DataFrame:

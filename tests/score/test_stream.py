@@ -3,7 +3,6 @@ checkpoint, same scores as one batch, and a champion change picked up by the run
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO
+from tests.helpers import checkpoint_batches, txn_versions
 
 pytestmark = pytest.mark.e2e
 # Two of the live source's ten commits (conftest.LIVE_AS_COMMITS) per micro-batch: five batches, enough for a kill
@@ -52,25 +52,6 @@ def _run_scorer(config, overrides: list[str], *, fault: str | None = None) -> su
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, start_new_session=True)
 
 
-def _txn_versions(catalog: TableCatalog, table: str, app_prefix: str) -> set[int]:
-    """The txnVersions (batch ids) committed to `table` under app ids starting with `app_prefix`,
-    read from the Delta log on disk (this session's snapshot cache lags a foreign writer)."""
-    found = set()
-    for commit in (Path(catalog.path(table)) / "_delta_log").glob("*.json"):
-        for line in commit.read_text().splitlines():
-            txn = json.loads(line).get("txn") if line.strip() else None
-            if txn and txn["appId"].startswith(app_prefix) and not txn["appId"][len(app_prefix):].count("."):
-                found.add(int(txn["version"]))
-    return found
-
-
-def _checkpoint_batches(checkpoint: Path) -> tuple[set[int], set[int]]:
-    """(batches with an offset, batches committed) in a streaming checkpoint."""
-    def ids(folder: str) -> set[int]:
-        return {int(p.name) for p in (checkpoint / folder).glob("[0-9]*")}
-    return ids("offsets"), ids("commits")
-
-
 def _killed_at(done: subprocess.CompletedProcess, point: str) -> None:
     assert done.returncode == -signal.SIGKILL, f"exit {done.returncode}: {done.stderr[-2000:]}"
     assert f"lakeboost fault injection: killed at {point}" in done.stderr
@@ -85,14 +66,14 @@ def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(s
     # Kill 1: batch 1's events committed, its predictions not.
     _killed_at(_run_scorer(config, KILLED, fault="score_stream.after_events_commit:1"),
                "score_stream.after_events_commit")
-    assert _txn_versions(catalog, events, "lakeboost.stream_score.events.") == {0, 1}
-    assert _txn_versions(catalog, predictions, "lakeboost.stream_score.") == {0}
-    assert _checkpoint_batches(checkpoint) == ({0, 1}, {0})
+    assert txn_versions(Path(catalog.path(events)), "lakeboost.stream_score.events.") == {0, 1}
+    assert txn_versions(Path(catalog.path(predictions)), "lakeboost.stream_score.") == {0}
+    assert checkpoint_batches(checkpoint) == ({0, 1}, {0})
     # Kill 2: the replayed batch 1 and batch 2 committed their predictions, batch 2's checkpoint did not.
     _killed_at(_run_scorer(config, KILLED, fault="score_stream.after_predictions_commit:2"),
                "score_stream.after_predictions_commit")
-    assert _txn_versions(catalog, predictions, "lakeboost.stream_score.") == {0, 1, 2}
-    assert _checkpoint_batches(checkpoint) == ({0, 1, 2}, {0, 1})
+    assert txn_versions(Path(catalog.path(predictions)), "lakeboost.stream_score.") == {0, 1, 2}
+    assert checkpoint_batches(checkpoint) == ({0, 1, 2}, {0, 1})
     # Then the checkpoint is lost: a new query replays bronze from its first version.
     shutil.rmtree(checkpoint)
     resumed = config.model_copy(update={"scoring": config.scoring.model_copy(update={
