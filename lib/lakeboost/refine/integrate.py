@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from lakeboost import __version__
 from lakeboost.config.integration import AsOfJoin, IntegrationConfig, Lookup
 from lakeboost.errors import IntegrationError
+from lakeboost.faults import kill_during_write
 from lakeboost.io.catalog import TableCatalog, WriteResult
 from lakeboost.refine.asof import asof_join
 from lakeboost.refine.conform import with_content_hash
@@ -162,8 +163,9 @@ def integrate_step(catalog: TableCatalog, name: str, spec: IntegrationConfig, *,
     tables = {table: catalog.read(table, version=version) for table, version in versions.items()}
     check_lookup_keys(tables, spec, name=name)
     integrated = integrate(tables[spec.base], spec, tables)
-    result = catalog.upsert(integrated.transform(with_content_hash, columns=integrated.columns), target,
-                            keys=spec.key, order_by=(), user_metadata=marker, overwrite=respec)
+    with kill_during_write("integrate.during_merge", catalog.path(target)):
+        result = catalog.upsert(integrated.transform(with_content_hash, columns=integrated.columns), target,
+                                keys=spec.key, order_by=(), user_metadata=marker, overwrite=respec)
     if result.version is None and recorded != marker:  # no commit: the latest is still `recorded`
         catalog.set_properties(target, {BUILT_FROM: marker}, user_metadata=marker)
     return result
