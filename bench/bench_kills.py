@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 POINTS = {
     "ingest": ["tests/ingest/test_ingest_faults.py"],
     "refine": ["tests/refine/test_refine_faults.py"],
-    "features": ["tests/features/test_features_faults.py"],
+    "integrate": ["tests/refine/test_integrate_fault.py"],
+    "features": ["tests/features/test_replace_fault.py"],
     "score_stream": ["tests/score/test_stream.py::"
                      "test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores"],
     "monitor": ["tests/monitor/test_monitor_alerts_e2e.py"],
