@@ -122,7 +122,7 @@ def test_a_webhook_that_never_answers_times_out_once_per_run_and_gets_every_aler
     third = deliver_alerts(catalog, "gold.alerts", hooks)
 
     # One timeout, then the hook is left alone for the run: the other alerts were not tried.
-    assert len(receiver.received) == 4 and 0.4 < waited < 3
+    assert len(receiver.received) == 4 and 0.4 < waited < 8  # the server would answer after 10 s
     assert (first.tried, first.pending, len(first.failures)) == (1, 3, 1) and "timed out" in first.failures[0]
     assert (second.tried, second.delivered, third.tried) == (3, 3, 0)
     assert sorted(key for _, key in receiver.received[1:]) == sorted(a.alert_id for a in (ALERT, OTHER, QUALITY))
