@@ -14,6 +14,9 @@ from pydantic import Field, field_validator
 
 from lakeboost.config.base import Frozen
 
+# What a key or entity accepts in YAML (the JSON Schema's input type): one column or a list.
+COLUMNS_INPUT = str | list[str]
+
 
 def as_columns(value: object) -> object:
     """A column given as one string is a one-column key."""
@@ -35,7 +38,7 @@ class PresenceLabel(Frozen):
     key: tuple[str, ...] | None = None
     available_at: str
 
-    _key = field_validator("key", mode="before")(as_columns)
+    _key = field_validator("key", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 
 
 class ValueLabel(Frozen):
@@ -68,7 +71,7 @@ class DatasetConfig(Frozen):
     # A value label is such a column too, under its own name (`label.column`).
     outcomes: dict[str, str] = Field(default_factory=dict)
 
-    _key = field_validator("key", mode="before")(as_columns)
+    _key = field_validator("key", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 
     def outcome(self, column: str) -> tuple[str, str] | None:
         """(SQL of the value, SQL of when it becomes known) of a late-arriving column, else None."""

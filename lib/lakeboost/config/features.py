@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
-from lakeboost.config.dataset import as_columns
+from lakeboost.config.dataset import COLUMNS_INPUT, as_columns
 from lakeboost.config.durations import duration_seconds, durations, optional_duration
 from lakeboost.config.integration import AsOfJoin
 
@@ -31,7 +31,7 @@ class WindowGroup(Frozen):
     last_value: tuple[str, ...] = ()  # previous event's value, plus `<col>_changed`
     time_since_last: bool = False
 
-    _entity = field_validator("entity", mode="before")(as_columns)
+    _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 
     _windows = field_validator("windows")(durations)
 
@@ -53,8 +53,9 @@ class LabelRateGroup(Frozen):
     prior_rate: float = Field(0.02, ge=0, le=1)
     prior_weight: float = Field(20.0, ge=0)  # pseudo-events: shrinks rates of small entities
 
-    _entity = field_validator("entity", mode="before")(as_columns)
-    _label_key = field_validator("label_key", mode="before")(as_columns)
+    _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
+    _label_key = field_validator("label_key", mode="before",
+                                 json_schema_input_type=COLUMNS_INPUT | None)(as_columns)
 
     @field_validator("window")
     @classmethod
@@ -78,7 +79,7 @@ class OutcomeWindowGroup(Frozen):
     aggs: dict[str, tuple[AggName, ...]] = Field(min_length=1)
     count: bool = True
 
-    _entity = field_validator("entity", mode="before")(as_columns)
+    _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 
     _windows = field_validator("windows")(durations)
 
@@ -116,7 +117,8 @@ class FeatureSetConfig(Frozen):
     # Functions registered with lakeboost.features.registry, run after the declarative features.
     custom: tuple[CustomFeature, ...] = ()
 
-    _custom = field_validator("custom", mode="before")(_custom_entry)
+    _custom = field_validator("custom", mode="before",
+                              json_schema_input_type=list[str | CustomFeature])(_custom_entry)
 
     def entities(self) -> list[str]:
         """Every entity column the windows and label rates partition by, sorted."""

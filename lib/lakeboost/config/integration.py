@@ -10,8 +10,12 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
-from lakeboost.config.dataset import as_columns
+from lakeboost.config.dataset import COLUMNS_INPUT, as_columns
 from lakeboost.config.durations import duration_seconds, optional_duration
+
+# Joined columns in YAML: a list (the same names) or a mapping (a rename); keys also one column.
+_NAMES_OR_MAPPING = list[str] | dict[str, str]
+_KEYS_INPUT = str | _NAMES_OR_MAPPING
 
 
 def _as_mapping(value: object) -> object:
@@ -49,8 +53,9 @@ class AsOfJoin(Frozen):
     strict: bool = False
     time_as: str | None = None
 
-    _keys = field_validator("keys", mode="before")(_as_mapping)
-    _columns = field_validator("columns", mode="before")(_columns_mapping)
+    _keys = field_validator("keys", mode="before", json_schema_input_type=_KEYS_INPUT)(_as_mapping)
+    _columns = field_validator("columns", mode="before", json_schema_input_type=_NAMES_OR_MAPPING)(
+        _columns_mapping)
 
     _max_age = field_validator("max_age")(optional_duration)
 
@@ -67,8 +72,9 @@ class Lookup(Frozen):
     keys: dict[str, str] = Field(min_length=1)  # left column -> right column
     columns: dict[str, str] = Field(min_length=1)  # right column -> output name
 
-    _keys = field_validator("keys", mode="before")(_as_mapping)
-    _columns = field_validator("columns", mode="before")(_columns_mapping)
+    _keys = field_validator("keys", mode="before", json_schema_input_type=_KEYS_INPUT)(_as_mapping)
+    _columns = field_validator("columns", mode="before", json_schema_input_type=_NAMES_OR_MAPPING)(
+        _columns_mapping)
 
 
 class IntegrationConfig(Frozen):
@@ -88,7 +94,7 @@ class IntegrationConfig(Frozen):
     columns: tuple[str, ...] | None = None
     table: str | None = None  # output table; default silver.<name>
 
-    _key = field_validator("key", mode="before")(as_columns)
+    _key = field_validator("key", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 
     @model_validator(mode="after")
     def _time_for_asof(self) -> IntegrationConfig:

@@ -38,10 +38,49 @@ def load_config(
         ConfigError: a file does not parse, an override is malformed, an env var is unset,
             or a value fails validation (message names file, key, expected and found).
     """
-    conf_path = Path(conf_dir) if conf_dir else Path(os.environ.get("LAKEBOOST_CONF_DIR", DEFAULT_CONF_DIR))
-    environ = os.environ if environ is None else environ
-    merged: dict[str, Any] = {}
+    conf_path = _conf_path(conf_dir)
     origin: dict[tuple[str, ...], str] = {}
+    resolved = _merged(conf_path, env, overrides, os.environ if environ is None else environ, origin)
+    _load_application(resolved, conf_path, origin)
+    sections = {}
+    for name, model in registered_sections().items():
+        if name in resolved:
+            try:
+                sections[name] = model.model_validate(resolved.pop(name))
+            except ValidationError as exc:
+                raise ConfigError(_describe(exc, origin, prefix=(name,))) from None
+    try:
+        config = LakeboostConfig.model_validate({**resolved, "sections": sections})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+    _check_across_sections(config, origin)
+    return config
+
+
+def merged_document(
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    conf_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The merged config document `load_config` validates: layers, overrides and `${ENV:..}`
+    resolved, before any model sees it (what `lakeboost.config.schema` describes).
+
+    Raises:
+        ConfigError: as `load_config`, for the reading and merging.
+    """
+    return _merged(_conf_path(conf_dir), env, overrides, os.environ if environ is None else environ, {})
+
+
+def _conf_path(conf_dir: str | Path | None) -> Path:
+    return Path(conf_dir) if conf_dir else Path(os.environ.get("LAKEBOOST_CONF_DIR", DEFAULT_CONF_DIR))
+
+
+def _merged(
+    conf_path: Path, env: str, overrides: Iterable[str], environ: Mapping[str, str],
+    origin: dict[tuple[str, ...], str],
+) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
     base_dir, env_dir = conf_path / "base", conf_path / env
     if not base_dir.is_dir():
         raise ConfigError(f"config directory {base_dir} not found; pass --conf-dir or set LAKEBOOST_CONF_DIR")
@@ -57,20 +96,7 @@ def load_config(
     merged["env"] = env
     resolved = _resolve_env_refs(merged, environ, origin, ())
     _absolutise_local_paths(resolved)
-    _load_application(resolved, conf_path, origin)
-    sections = {}
-    for name, model in registered_sections().items():
-        if name in resolved:
-            try:
-                sections[name] = model.model_validate(resolved.pop(name))
-            except ValidationError as exc:
-                raise ConfigError(_describe(exc, origin, prefix=(name,))) from None
-    try:
-        config = LakeboostConfig.model_validate({**resolved, "sections": sections})
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from None
-    _check_across_sections(config, origin)
-    return config
+    return resolved
 
 
 def _load_application(resolved: dict[str, Any], conf_path: Path, origin: dict[tuple[str, ...], str]) -> None:

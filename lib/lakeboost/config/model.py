@@ -27,7 +27,7 @@ class SparkConfig(Frozen):
     # Air-gapped clusters: a directory of pre-fetched jars used instead of resolving packages.
     jars_dir: str | None = None
 
-    @field_validator("conf", mode="before")
+    @field_validator("conf", mode="before", json_schema_input_type=dict[str, str | int | float | bool])
     @classmethod
     def _stringify(cls, value: object) -> object:
         # YAML turns `4` into an int and `false` into a bool; Spark wants strings.

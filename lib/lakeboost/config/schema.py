@@ -1,0 +1,56 @@
+"""The JSON Schema of the whole config, generated from the pydantic models.
+
+Editors (the YAML language server, PyCharm) complete and check the YAML with it, and CI
+validates the three applications' configs against it. It describes the *merged* config
+(base files, an environment overlay and `--set` overrides together), the document
+`load_config` validates; the keys by their YAML names (aliases, e.g. a source's `schema`).
+
+`lakeboost config schema` prints it; `conf/lakeboost.schema.json` is the checked-in copy
+(tests/config/test_schema.py fails when it is stale: regenerate with
+`python -m lakeboost.config.schema > conf/lakeboost.schema.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from copy import deepcopy
+from typing import Any
+
+from lakeboost.config.model import LakeboostConfig
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) a merged lakeboost config validates against.
+
+    Applications' own sections (registered with `lakeboost.plugins.register_section`, e.g. the
+    demo's `demo:`) are top-level keys the framework does not know: any other top-level key is
+    allowed as an object, and the application's model checks it when the config loads.
+    """
+    schema = deepcopy(LakeboostConfig.model_json_schema(by_alias=True, mode="validation"))
+    properties = schema["properties"]
+    # `sections` is where the loader puts the applications' parsed sections, never a YAML key;
+    # `env` is the environment the loader was given (--env), set by it.
+    properties.pop("sections", None)
+    properties["env"]["description"] = "The environment the config was loaded for (set by the loader from --env)."
+    schema["additionalProperties"] = {
+        "type": "object",
+        "description": "An application's own section (lakeboost.plugins.register_section), checked by its model.",
+    }
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": "https://lakeboost.dev/schema/lakeboost.schema.json",
+        "title": "lakeboost configuration",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def render(schema: dict[str, Any] | None = None) -> str:
+    """The schema as the checked-in file holds it: sorted keys, two-space indent, final newline."""
+    return json.dumps(schema if schema is not None else json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # python -m lakeboost.config.schema > conf/lakeboost.schema.json
+    sys.stdout.write(render())
