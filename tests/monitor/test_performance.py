@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.features.training_set import known_labels, with_labels
+from lakeboost.metrics.base import LABEL
 from lakeboost.monitor.performance import (
     decay_bound,
     decayed,
@@ -15,7 +16,6 @@ from lakeboost.monitor.performance import (
     performance_by_window,
     regression_by_window,
 )
-from lakeboost.train.evaluate import LABEL
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from sklearn import metrics as skm

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lakeboost.metrics.base import LABEL
+from lakeboost.metrics.calibration import calibration_summary
 from lakeboost.train.calibrate import (
     CalibrationError,
     Calibrator,
     ScoreBucket,
-    calibration_summary,
     fit_calibrator,
     fit_isotonic,
 )
-from lakeboost.train.evaluate import LABEL
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -111,14 +111,3 @@ def test_a_single_class_cannot_be_calibrated(spark: SparkSession) -> None:
     df = spark.createDataFrame([(0, 0.2), (0, 0.4)], f"{LABEL} int, score double")
     with pytest.raises(CalibrationError, match="both classes"):
         fit_calibrator(df, "platt")
-
-
-def test_calibration_summary_is_small_ordered_and_exact(spark: SparkSession) -> None:
-    rows = [(1, 0.95), (0, 0.91), (0, 0.05), (0, 0.12), (1, 0.55)]
-    df = spark.createDataFrame(rows, f"{LABEL} int, score double")
-    summary = calibration_summary(df, bins=10)
-    assert [n for _, _, n in summary.bins] == [1, 1, 1, 2]
-    assert summary.brier == pytest.approx(sum((s - y) ** 2 for y, s in rows) / 5)
-    # ECE by hand: bins 0.0-0.1, 0.1-0.2, 0.5-0.6, 0.9-1.0
-    expected = (abs(0.05 - 0) + abs(0.12 - 0) + abs(0.55 - 1) + 2 * abs(0.93 - 0.5)) / 5
-    assert summary.ece == pytest.approx(expected)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.training_set import TrainingSet
+from lakeboost.metrics.binary import binary_metrics
 from lakeboost.score.batch import predict
 from lakeboost.score.registry import LoadedModel
-from lakeboost.train.evaluate import binary_metrics
 from lakeboost.train.tracking import ModelMeta
 from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession

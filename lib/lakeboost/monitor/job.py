@@ -45,6 +45,7 @@ from lakeboost.faults import fault_point
 from lakeboost.features.training_set import TRAINING_SET, known_labels, label_table, with_labels
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.metrics.base import LABEL
 from lakeboost.monitor.alerts import Alert, deliver_alerts, record_alerts, request_retrains
 from lakeboost.monitor.causes import History, likely_cause, span, value_shift
 from lakeboost.monitor.drift import (
@@ -69,7 +70,6 @@ from lakeboost.refine.conform import with_content_hash
 from lakeboost.score.batch import SCORED_FEATURES, predict
 from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
 from lakeboost.spark.rows import first_row
-from lakeboost.train.evaluate import LABEL
 from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)

@@ -19,16 +19,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.metrics import METRICS
-from lakeboost.train.evaluate import (
-    EPS,
-    LABEL,
-    curve_from_buckets,
-    macro_f1,
-    pr_points,
-    roc_points,
-    score_bucket,
-    trapezoid,
-)
+from lakeboost.metrics.base import EPS, LABEL
+from lakeboost.metrics.binary import curve_from_buckets, pr_points, roc_points, score_bucket, trapezoid
+from lakeboost.metrics.multiclass import macro_f1
 
 log = logging.getLogger(__name__)
 

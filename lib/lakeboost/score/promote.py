@@ -21,6 +21,10 @@ from lakeboost.errors import ConfigError, ModelNotFoundError
 from lakeboost.features.training_set import build_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.metrics.base import LABEL
+from lakeboost.metrics.binary import binary_metrics
+from lakeboost.metrics.multiclass import multiclass_metrics
+from lakeboost.metrics.regression import regression_metrics
 from lakeboost.score.batch import predict
 from lakeboost.score.registry import (
     CHALLENGER,
@@ -32,7 +36,6 @@ from lakeboost.score.registry import (
     set_alias,
 )
 from lakeboost.spark.rows import first_row
-from lakeboost.train import evaluate as ev
 from lakeboost.train.splits import SPLIT
 from lakeboost.train.tracking import use_tracking
 from lakeboost.train.trainer import split_examples
@@ -54,8 +57,8 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
     results = {}
     try:
         for role, loaded in models.items():
-            scored = predict(loaded, test.withColumnRenamed(dataset.label_column, ev.LABEL),
-                             keep=(*dataset.key, ev.LABEL))
+            scored = predict(loaded, test.withColumnRenamed(dataset.label_column, LABEL),
+                             keep=(*dataset.key, LABEL))
             results[role] = snapshot_metrics(scored, loaded)
     finally:
         test.unpersist()
@@ -67,14 +70,14 @@ def snapshot_metrics(scored, loaded) -> dict[str, float]:
     """The metrics of one model's predictions on the snapshot, for its objective."""
     kind = objective_kind(loaded.meta.objective)
     if kind == "regression":
-        return ev.regression_metrics(scored.withColumnRenamed("score", "prediction"))
+        return regression_metrics(scored.withColumnRenamed("score", "prediction"))
     if kind == "multiclass":
         scored = scored.cache()  # read twice: the class count, then the metrics
         num_classes = first_row(scored.agg(F.max(F.size("probabilities"))))[0]
-        metrics = ev.multiclass_metrics(scored, num_classes=int(num_classes or 0), prediction="predicted_label")
+        metrics = multiclass_metrics(scored, num_classes=int(num_classes or 0), prediction="predicted_label")
         scored.unpersist()
         return metrics
-    return ev.binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
+    return binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
 
 
 def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:

@@ -26,7 +26,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.errors import LakeboostError
-from lakeboost.train.evaluate import EPS, LABEL, score_bucket
+from lakeboost.metrics.base import EPS, LABEL
+from lakeboost.metrics.binary import score_bucket
 
 BUCKETS = 1000
 
@@ -175,37 +176,3 @@ def fit_isotonic(buckets: list[ScoreBucket]) -> tuple[list[float], list[float]]:
             blocks[-1][1] += pos
             blocks[-1][2] += total
     return [total / rows for rows, _, total in blocks], [pos / rows for rows, pos, _ in blocks]
-
-
-@dataclass(frozen=True)
-class CalibrationSummary:
-    """Brier score and expected calibration error of one score column, and the reliability bins."""
-
-    brier: float
-    ece: float
-    bins: list[tuple[float, float, int]]  # (mean score, observed rate, rows) per non-empty bin
-
-
-def calibration_summary(predictions: DataFrame, *, bins: int = 10, label: str = LABEL,
-                        score: str = "score") -> CalibrationSummary:
-    """One groupBy over `bins` equal-width score bins: the reliability table, ECE and Brier.
-
-    ECE = sum over bins of rows_b / rows * |mean score_b - observed rate_b|.
-    """
-    if bins < 1:
-        raise CalibrationError(f"bins must be >= 1, got {bins}")
-    y, s = F.col(label).cast("double"), F.col(score).cast("double")
-    rows = (
-        predictions.where(F.col(label).isin(0, 1) & s.isNotNull())
-        .groupBy(score_bucket(score, bins).alias("bucket"))
-        .agg(F.avg(s).alias("mean_score"), F.avg(y).alias("rate"), F.count(F.lit(1)).alias("n"),
-             F.sum((s - y) * (s - y)).alias("sq_err"))
-        .orderBy("bucket")
-        .collect()  # at most `bins` rows
-    )
-    total = sum(int(r["n"]) for r in rows)
-    if total == 0:
-        raise CalibrationError(f"no row with {label} in (0, 1) and a non-null {score}")
-    table = [(float(r["mean_score"]), float(r["rate"]), int(r["n"])) for r in rows]
-    ece = sum(n / total * abs(m - rate) for m, rate, n in table)
-    return CalibrationSummary(sum(float(r["sq_err"]) for r in rows) / total, ece, table)

@@ -21,8 +21,8 @@ from lakeboost.errors import ConfigError
 from lakeboost.features.training_set import TrainingSet, build_training_set, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
-from lakeboost.train import evaluate as ev
-from lakeboost.train import plots
+from lakeboost.metrics import plots
+from lakeboost.metrics.over_time import over_time
 from lakeboost.train.cross_validation import cross_validate
 from lakeboost.train.preflight import check_barrier, cluster_resources
 from lakeboost.train.tracking import ModelMeta, log_common, log_model, use_tracking
@@ -40,7 +40,7 @@ def log_plots(result: TrainResult, *, event_time: str, objective: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if objective_kind(objective) == "regression":
             for split, predictions in result.predictions.items():
-                series = ev.over_time(predictions, time=event_time)
+                series = over_time(predictions, time=event_time)
                 plots.plot_over_time(series, tmp, name=f"{split}_predictions_over_time",
                                      title=f"{split}: predicted and actual (mean per time bucket)")
         for split, curve in result.curves.items():

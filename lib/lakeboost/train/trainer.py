@@ -18,9 +18,13 @@ from xgboost.spark.data import alias as XGB_ALIAS
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
-from lakeboost.train import evaluate as ev
-from lakeboost.train.binary_evaluation import evaluate_binary_splits
-from lakeboost.train.calibrate import CalibrationSummary, Calibrator, fit_calibrator
+from lakeboost.metrics.base import LABEL
+from lakeboost.metrics.binary import BinaryCurve
+from lakeboost.metrics.binary_splits import evaluate_binary_splits
+from lakeboost.metrics.calibration import CalibrationSummary
+from lakeboost.metrics.multiclass import multiclass_metrics
+from lakeboost.metrics.regression import regression_metrics
+from lakeboost.train.calibrate import Calibrator, fit_calibrator
 from lakeboost.train.fit import (
     FitPhases,
     estimator_params,
@@ -64,7 +68,7 @@ class TrainResult:
     rounds: int
     seconds: float
     split_counts: dict[str, dict[int, int]]
-    curves: dict[str, ev.BinaryCurve] = field(default_factory=dict)
+    curves: dict[str, BinaryCurve] = field(default_factory=dict)
     predictions: dict[str, DataFrame] = field(default_factory=dict)
     encodings: Encodings = field(default_factory=dict)  # column -> category -> training frequency
     calibrator: Calibrator | None = None  # binary models: raw score -> probability
@@ -217,7 +221,7 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
     # Both splits scored in one pass and cached: the calibrator, the evaluation's aggregation and
     # the exact AUCs each read the predictions.
     scored = score_column(result.model.transform(encoded.filter(F.col(SPLIT).isin(splits))), objective) \
-        .withColumn(ev.LABEL, F.col(label)).cache()
+        .withColumn(LABEL, F.col(label)).cache()
     result.cached.append(scored)
     if objective == "binary:logistic":
         _evaluate_binary(result, scored, cfg, splits)
@@ -227,16 +231,16 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
             result.predictions[split] = predictions
             num_classes = int(result.model.get_booster().attr("num_class") or 0) or \
                 len(result.split_counts.get("train", {}))
-            result.metrics[split] = ev.multiclass_metrics(predictions, num_classes=num_classes)
+            result.metrics[split] = multiclass_metrics(predictions, num_classes=num_classes)
         elif objective != "binary:logistic":
             result.predictions[split] = predictions
-            result.metrics[split] = ev.regression_metrics(predictions)
+            result.metrics[split] = regression_metrics(predictions)
     log.info("validation metrics %s", result.metrics.get("valid"))
 
 
 def _evaluate_binary(result: TrainResult, scored: DataFrame, cfg: TrainingConfig, splits: list[str]) -> None:
     """Calibrate on "valid", then every split's curve, threshold, metrics and calibration
-    summaries from one aggregation (binary_evaluation.py).
+    summaries from one aggregation (metrics/binary_splits.py).
 
     Calibrating on validation rows also used for early stopping is the usual compromise: the
     test split, never seen by either, is where the before/after figures are honest.

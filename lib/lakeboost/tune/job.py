@@ -30,7 +30,7 @@ from lakeboost.errors import ConfigError, TrainingError
 from lakeboost.features.training_set import TrainingSet, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
-from lakeboost.train import plots
+from lakeboost.metrics import plots
 from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
 from lakeboost.train.job import summary_of, train_and_log
 from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources

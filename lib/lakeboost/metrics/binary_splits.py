@@ -20,15 +20,24 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.training import ThresholdConfig
-from lakeboost.train import evaluate as ev
-from lakeboost.train.calibrate import CalibrationSummary
+from lakeboost.metrics.base import EPS, LABEL, EvaluationError
+from lakeboost.metrics.binary import (
+    BinaryCurve,
+    binned_aucs,
+    choose_threshold,
+    confusion_metrics,
+    curve_from_buckets,
+    exact_aucs,
+    score_bucket,
+)
+from lakeboost.metrics.calibration import CalibrationSummary
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SplitEvaluation:
-    curve: ev.BinaryCurve
+    curve: BinaryCurve
     metrics: dict[str, float]  # binary_metrics' keys, plus ece, raw_brier and raw_ece
     calibration: dict[str, CalibrationSummary]  # "raw" and "calibrated"
 
@@ -54,7 +63,7 @@ class _Cell:
 
 
 def evaluate_binary_splits(scored: DataFrame, splits: list[str], *, split_column: str, threshold: ThresholdConfig,
-                           calibration_bins: int, curve_bins: int = 1000, label: str = ev.LABEL,
+                           calibration_bins: int, curve_bins: int = 1000, label: str = LABEL,
                            score: str = "score", raw_score: str = "raw_score",
                            ) -> tuple[float, dict[str, SplitEvaluation]]:
     """(threshold, evaluation per split); the threshold is chosen on `splits[0]`'s curve.
@@ -65,23 +74,23 @@ def evaluate_binary_splits(scored: DataFrame, splits: list[str], *, split_column
     """
     for column in (label, score, raw_score, split_column):
         if column not in scored.columns:
-            raise ev.EvaluationError(f"predictions lack column {column!r}; found {scored.columns}")
+            raise EvaluationError(f"predictions lack column {column!r}; found {scored.columns}")
     if calibration_bins < 1 or curve_bins < 1:
-        raise ev.EvaluationError(f"bins must be >= 1, got calibration {calibration_bins}, curve {curve_bins}")
+        raise EvaluationError(f"bins must be >= 1, got calibration {calibration_bins}, curve {curve_bins}")
     fixed = float(threshold.target) if threshold.strategy == "fixed" else None
     cells = _cells(scored.where(F.col(split_column).isin(splits)), split_column=split_column, label=label,
                    score=score, raw_score=raw_score, calibration_bins=calibration_bins, curve_bins=curve_bins,
                    fixed=fixed)
-    curves = {split: ev.curve_from_buckets(
+    curves = {split: curve_from_buckets(
         [(bucket, cell.positives, cell.rows - cell.positives) for bucket, cell in _by(cells, split, "bucket").items()],
         bins=curve_bins) for split in splits}
-    chosen = fixed if fixed is not None else ev.choose_threshold(curves[splits[0]], threshold)
+    chosen = fixed if fixed is not None else choose_threshold(curves[splits[0]], threshold)
     evaluations = {}
     for split in splits:
         valid = scored.where((F.col(split_column) == split) & F.col(label).isin(0, 1) & F.col(score).isNotNull())
         evaluations[split] = _evaluation(cells, split, curves[split], chosen, fixed=fixed is not None,
                                          curve_bins=curve_bins, scored=valid.select(
-                                             F.col(label).cast("double").alias(ev.LABEL),
+                                             F.col(label).cast("double").alias(LABEL),
                                              F.col(score).cast("double").alias("score")))
     return chosen, evaluations
 
@@ -95,13 +104,13 @@ def _cells(scored: DataFrame, *, split_column: str, label: str, score: str, raw_
     def when_usable(column: Column) -> Column:
         return F.when(usable, column)
 
-    p = F.least(F.greatest(s, F.lit(ev.EPS)), F.lit(1.0 - ev.EPS))
+    p = F.least(F.greatest(s, F.lit(EPS)), F.lit(1.0 - EPS))
     predicted = s >= F.lit(fixed) if fixed is not None else F.lit(None).cast("boolean")
     rows = (
         scored.groupBy(F.col(split_column).alias("split"), F.coalesce(usable, F.lit(False)).alias("usable"),
-                       when_usable(ev.score_bucket(score, curve_bins)).alias("bucket"),
-                       when_usable(ev.score_bucket(score, calibration_bins)).alias("bin"),
-                       when_usable(ev.score_bucket(raw_score, calibration_bins)).alias("raw_bin"),
+                       when_usable(score_bucket(score, curve_bins)).alias("bucket"),
+                       when_usable(score_bucket(score, calibration_bins)).alias("bin"),
+                       when_usable(score_bucket(raw_score, calibration_bins)).alias("raw_bin"),
                        when_usable(predicted).alias("predicted"))
         .agg(F.count(F.lit(1)).alias("rows"), F.sum(when_usable(y)).alias("positives"),
              F.sum(when_usable(s)).alias("score_sum"), F.sum(when_usable(raw)).alias("raw_sum"),
@@ -145,14 +154,14 @@ def _summary(bins: dict[int, _Cell], *, raw: bool) -> CalibrationSummary:
     return CalibrationSummary(brier, ece, table)
 
 
-def _evaluation(cells: dict[tuple, _Cell], split: str, curve: ev.BinaryCurve, threshold: float, *, fixed: bool,
+def _evaluation(cells: dict[tuple, _Cell], split: str, curve: BinaryCurve, threshold: float, *, fixed: bool,
                 curve_bins: int, scored: DataFrame) -> SplitEvaluation:
     by_bucket = _by(cells, split, "bucket")
     everything = _Cell()
     for cell in by_bucket.values():
         everything.add(cell)
     if everything.rows == 0:
-        raise ev.EvaluationError(f"{split}: no row with a 0/1 label and a non-null score: nothing to evaluate")
+        raise EvaluationError(f"{split}: no row with a 0/1 label and a non-null score: nothing to evaluate")
     if fixed:
         by_predicted = _by(cells, split, "predicted")
         tp, predicted = by_predicted[True].positives, by_predicted[True].rows
@@ -161,11 +170,11 @@ def _evaluation(cells: dict[tuple, _Cell], split: str, curve: ev.BinaryCurve, th
         above = [cell for bucket, cell in by_bucket.items() if bucket >= edge]
         tp, predicted = sum(c.positives for c in above), sum(c.rows for c in above)
     positives = everything.positives
-    metrics = ev.confusion_metrics(rows=everything.rows, tp=tp, fp=predicted - tp, fn=positives - tp,
+    metrics = confusion_metrics(rows=everything.rows, tp=tp, fp=predicted - tp, fn=positives - tp,
                                    tn=everything.rows - predicted - (positives - tp), threshold=threshold,
                                    loss=everything.loss, sq_err=everything.sq_err)
-    metrics.update(ev.exact_aucs(scored, positives, everything.rows - positives))
-    metrics.update(ev.binned_aucs(curve))
+    metrics.update(exact_aucs(scored, positives, everything.rows - positives))
+    metrics.update(binned_aucs(curve))
     raw, calibrated = _summary(_by(cells, split, "raw_bin"), raw=True), _summary(_by(cells, split, "bin"), raw=False)
     metrics.update({"ece": calibrated.ece, "raw_brier": raw.brier, "raw_ece": raw.ece})
     return SplitEvaluation(curve, metrics, {"raw": raw, "calibrated": calibrated})

@@ -6,9 +6,11 @@ import logging
 
 import pytest
 from lakeboost.config.training import ThresholdConfig
-from lakeboost.train.binary_evaluation import evaluate_binary_splits
-from lakeboost.train.calibrate import Calibrator, calibration_summary
-from lakeboost.train.evaluate import EvaluationError, binary_curve, binary_metrics, choose_threshold
+from lakeboost.metrics.base import EvaluationError
+from lakeboost.metrics.binary import binary_curve, binary_metrics, choose_threshold
+from lakeboost.metrics.binary_splits import evaluate_binary_splits
+from lakeboost.metrics.calibration import calibration_summary
+from lakeboost.train.calibrate import Calibrator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 

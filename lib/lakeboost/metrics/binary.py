@@ -1,8 +1,8 @@
-"""Distributed evaluation of predictions: binned curves, metrics and the decision threshold.
+"""Binary classification metrics: binned curves, exact AUCs, confusion metrics and the threshold.
 
 Every metric is a Spark aggregation. Only small aggregates reach the driver (at most `bins` rows
-of binned counts, or k*k confusion cells), never the prediction set. Each public function reads
-its input once or a few times, so cache an expensive `predictions` DataFrame before calling.
+of binned counts), never the prediction set. Each public function reads its input once or a few
+times, so cache an expensive `predictions` DataFrame before calling.
 """
 
 from __future__ import annotations
@@ -14,19 +14,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.training import ThresholdConfig
-from lakeboost.errors import LakeboostError
+from lakeboost.metrics.base import EPS, LABEL, EvaluationError, count_if, require_columns
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
-# The label column of the prediction frames lakeboost evaluates (the dataset's label, renamed).
-LABEL = "_label"
-
-# Probabilities are clipped to [EPS, 1-EPS] so one confident mistake costs a large, finite loss.
-EPS = 1e-15
-
-
-class EvaluationError(LakeboostError):
-    """Predictions cannot be evaluated (missing column, nothing to score, labels out of range)."""
 
 
 @dataclass(frozen=True)
@@ -52,19 +43,6 @@ class BinaryCurve:
         return self.fp[0] + self.tn[0] if self.thresholds else 0
 
 
-def _require(predictions: DataFrame, *columns: str) -> None:
-    missing = [c for c in columns if c not in predictions.columns]
-    if missing:
-        raise EvaluationError(
-            f"predictions lack column(s) {missing}; found {predictions.columns}. "
-            "Pass the column names as keyword arguments (label=, score=, prediction=)."
-        )
-
-
-def _count_if(condition: Column) -> Column:
-    return F.sum(F.when(condition, 1).otherwise(0))
-
-
 def score_bucket(score: str, bins: int) -> Column:
     """Equal-width bucket b in [0, bins) of a score in [0, 1], such that score >= b / bins exactly."""
     s = F.col(score).cast("double")
@@ -85,11 +63,11 @@ def binary_curve(predictions: DataFrame, *, bins: int = 1000, label: str = LABEL
     """
     if bins < 1:
         raise EvaluationError(f"bins must be >= 1, got {bins}")
-    _require(predictions, label, score)
+    require_columns(predictions, label, score)
     rows = (
         predictions
         .groupBy(score_bucket(score, bins).alias("bucket"))
-        .agg(_count_if(F.col(label) == 1).alias("pos"), _count_if(F.col(label) == 0).alias("neg"),
+        .agg(count_if(F.col(label) == 1).alias("pos"), count_if(F.col(label) == 0).alias("neg"),
              F.count(F.lit(1)).alias("rows"))
         .collect()  # at most bins + 1 rows
     )
@@ -138,16 +116,16 @@ def binary_metrics(predictions: DataFrame, *, threshold: float, curve: BinaryCur
     With `curve`, `roc_auc_binned` / `pr_auc_binned` are added: the same areas from the binned
     curve, a cheap cross-check of the exact ones.
     """
-    _require(predictions, label, score)
+    require_columns(predictions, label, score)
     y, s = F.col(label).cast("double"), F.col(score).cast("double")
     valid = F.col(label).isin(0, 1) & s.isNotNull()
     positive, predicted = y == 1.0, s >= F.lit(float(threshold))
     p = F.least(F.greatest(s, F.lit(EPS)), F.lit(1.0 - EPS))
     loss = -(y * F.log(p) + (1.0 - y) * F.log(1.0 - p))
     agg = first_row(predictions.agg(
-        F.count(F.lit(1)).alias("all_rows"), _count_if(valid).alias("rows"),
-        _count_if(valid & positive & predicted).alias("tp"), _count_if(valid & ~positive & predicted).alias("fp"),
-        _count_if(valid & positive & ~predicted).alias("fn"), _count_if(valid & ~positive & ~predicted).alias("tn"),
+        F.count(F.lit(1)).alias("all_rows"), count_if(valid).alias("rows"),
+        count_if(valid & positive & predicted).alias("tp"), count_if(valid & ~positive & predicted).alias("fp"),
+        count_if(valid & positive & ~predicted).alias("fn"), count_if(valid & ~positive & ~predicted).alias("tn"),
         F.sum(F.when(valid, loss)).alias("loss"), F.sum(F.when(valid, (s - y) * (s - y))).alias("sq_err"),
     ))
     rows = int(agg["rows"] or 0)
@@ -232,97 +210,3 @@ def choose_threshold(curve: BinaryCurve, config: ThresholdConfig) -> float:
     log.warning("threshold strategy %s cannot reach %.4f (best %.4f); falling back to max_f1 threshold %.4f",
                 config.strategy, config.target, reached, curve.thresholds[best_f1])
     return curve.thresholds[best_f1]
-
-
-def regression_metrics(predictions: DataFrame, *, label: str = LABEL,
-                       prediction: str = "prediction") -> dict[str, float]:
-    """rmse, mae and r2 from one aggregation; rows with a null label or prediction are ignored."""
-    _require(predictions, label, prediction)
-    y, yhat = F.col(label).cast("double"), F.col(prediction).cast("double")
-    err = yhat - y
-    agg = first_row(
-        predictions
-        .where(y.isNotNull() & yhat.isNotNull())
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum(err * err).alias("ss_res"), F.sum(F.abs(err)).alias("abs_err"),
-             F.var_pop(y).alias("var_y"))  # Spark's variance is the numerically stable one
-    )
-    rows = int(agg["rows"])
-    if rows == 0:
-        raise EvaluationError(f"no row with both {label} and {prediction} non-null: nothing to evaluate")
-    ss_res, ss_tot = float(agg["ss_res"]), float(agg["var_y"]) * rows
-    # A constant label has no variance to explain: r2 is 1 for a perfect fit, else 0 (as scikit-learn).
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
-    return {"rows": rows, "rmse": (ss_res / rows) ** 0.5, "mae": agg["abs_err"] / rows, "r2": r2}
-
-
-def multiclass_metrics(predictions: DataFrame, *, num_classes: int, label: str = LABEL,
-                       prediction: str = "prediction", probabilities: str = "probabilities") -> dict[str, float]:
-    """accuracy, macro_f1 and log_loss from one groupBy(label, prediction): k*k cells to the driver.
-
-    macro_f1 averages over classes present in labels or predictions (as scikit-learn does).
-    """
-    if num_classes < 2:
-        raise EvaluationError(f"num_classes must be >= 2, got {num_classes}")
-    _require(predictions, label, prediction, probabilities)
-    idx = F.col(label).cast("int")
-    in_range = (idx >= 0) & (idx < num_classes)
-    # Guarded so an out-of-range label yields null here and a clear error below, not an index error.
-    p_true = F.when(in_range, F.try_element_at(F.col(probabilities), idx + 1))
-    loss = -F.log(F.least(F.greatest(p_true, F.lit(EPS)), F.lit(1.0 - EPS)))
-    usable = F.coalesce((F.size(probabilities) == num_classes) & p_true.isNotNull(), F.lit(False))
-    cells = (
-        predictions
-        .groupBy(idx.alias(LABEL), F.col(prediction).cast("int").alias("prediction"))
-        .agg(F.count(F.lit(1)).alias("n"), F.sum(loss).alias("loss"),
-             _count_if(~usable).alias("bad_size"))
-        .collect()  # at most k*k cells (plus nulls)
-    )
-    counts: dict[tuple[int, int], int] = {}
-    loss_sum, bad_size = 0.0, 0
-    for c in cells:
-        if c[LABEL] is None or c["prediction"] is None:
-            log.warning("multiclass_metrics skipped %d rows with a null label or prediction", c["n"])
-            continue
-        if not (0 <= c[LABEL] < num_classes and 0 <= c["prediction"] < num_classes):
-            raise EvaluationError(f"label/prediction ({c[LABEL]}, {c['prediction']}) outside 0..{num_classes - 1}; "
-                                  "check num_classes against the label encoding")
-        counts[(c[LABEL], c["prediction"])] = c["n"]
-        loss_sum, bad_size = loss_sum + (c["loss"] or 0.0), bad_size + c["bad_size"]
-    if bad_size:
-        raise EvaluationError(f"{bad_size} rows have a null {probabilities} array, a null entry for their label, "
-                              f"or a length other than num_classes={num_classes}")
-    rows = sum(counts.values())
-    if rows == 0:
-        raise EvaluationError("no row with a label and a prediction: nothing to evaluate")
-    return {"rows": rows, "accuracy": sum(n for (a, b), n in counts.items() if a == b) / rows,
-            "macro_f1": macro_f1(counts), "log_loss": loss_sum / rows}
-
-
-def macro_f1(counts: dict[tuple[int, int], int]) -> float:
-    """Mean F1 over the classes in (label, prediction) -> count cells."""
-    classes = {a for a, _ in counts} | {b for _, b in counts}
-    scores = []
-    for k in classes:
-        tp = counts.get((k, k), 0)
-        fp = sum(n for (a, b), n in counts.items() if b == k and a != k)
-        fn = sum(n for (a, b), n in counts.items() if a == k and b != k)
-        scores.append(2 * tp / (2 * tp + fp + fn))
-    return sum(scores) / len(scores)
-
-
-def over_time(predictions: DataFrame, *, time: str, label: str = LABEL, prediction: str = "prediction",
-              points: int = 500) -> list[tuple[float, float, float, int]]:
-    """(bucket start in epoch seconds, mean actual, mean predicted, rows) over at most `points`
-    equal time buckets: the series a predictions-vs-actual plot draws (two small jobs)."""
-    seconds = F.col(time).cast("long")
-    low, high = first_row(predictions.agg(F.min(seconds), F.max(seconds)))
-    if low is None:
-        return []
-    width = max(1, -(-(high - low + 1) // points))  # ceil: at most `points` buckets
-    rows = (
-        predictions.groupBy(F.floor((seconds - F.lit(low)) / F.lit(width)).alias("b"))
-        .agg(F.avg(F.col(label).cast("double")).alias("actual"),
-             F.avg(F.col(prediction).cast("double")).alias("predicted"), F.count(F.lit(1)).alias("n"))
-        .orderBy("b").collect()  # at most `points` rows
-    )
-    return [(float(low + r["b"] * width), float(r["actual"]), float(r["predicted"]), int(r["n"])) for r in rows]

@@ -1,32 +1,18 @@
-"""Distributed evaluation agrees with scikit-learn; thresholds follow their strategy; plots are PNGs."""
+"""Distributed binary metrics agree with scikit-learn; thresholds follow their strategy."""
 
 from __future__ import annotations
 
 import logging
-import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from lakeboost.config.training import ThresholdConfig
-from lakeboost.train import plots
-from lakeboost.train.calibrate import calibration_summary
-from lakeboost.train.evaluate import (
-    LABEL,
-    BinaryCurve,
-    EvaluationError,
-    binary_curve,
-    binary_metrics,
-    choose_threshold,
-    multiclass_metrics,
-    over_time,
-    regression_metrics,
-)
+from lakeboost.metrics.base import EvaluationError
+from lakeboost.metrics.binary import BinaryCurve, binary_curve, binary_metrics, choose_threshold
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sklearn import metrics as skm
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BINARY_SCHEMA = "_label int, score double"
 
 
@@ -79,7 +65,7 @@ def test_confusion_counts_are_exact_and_invalid_rows_are_skipped(
     spark: SparkSession, hand_made: DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     edge = spark.createDataFrame([(1, None), (2, 0.7)], BINARY_SCHEMA)  # null score, label not 0/1
-    with caplog.at_level(logging.WARNING, logger="lakeboost.train.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="lakeboost.metrics.binary"):
         m = binary_metrics(hand_made.unionByName(edge), threshold=0.5)
     assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (1, 1, 1, 1)
     assert (m["precision"], m["recall"], m["f1"], m["accuracy"]) == (0.5, 0.5, 0.5, 0.5)
@@ -153,7 +139,7 @@ def test_target_recall_picks_the_highest_threshold_reaching_it(target: float, ex
 
 def test_unreachable_precision_falls_back_to_max_f1_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     noisy = BinaryCurve(thresholds=[0.9, 0.5], tp=[1, 2], fp=[1, 3], fn=[1, 0], tn=[2, 0])  # precision <= 0.5
-    with caplog.at_level(logging.WARNING, logger="lakeboost.train.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="lakeboost.metrics.binary"):
         chosen = choose_threshold(noisy, ThresholdConfig(strategy="target_precision", target=0.8))
     assert chosen == 0.5  # F1 .5 at 0.9, .571 at 0.5
     assert "cannot reach 0.8000" in caplog.text and "falling back to max_f1" in caplog.text
@@ -164,74 +150,3 @@ def test_fixed_threshold_and_empty_curve() -> None:
     assert choose_threshold(empty, ThresholdConfig(strategy="fixed", target=0.3)) == 0.3
     with pytest.raises(EvaluationError, match="curve is empty"):
         choose_threshold(empty, ThresholdConfig())
-
-
-def test_regression_metrics_match_sklearn_and_ignore_null_rows(spark: SparkSession) -> None:
-    pairs = [(3.0, 2.5), (-0.5, 0.0), (2.0, 2.0), (7.0, 8.0), (1.5, 1.0), (4.0, 3.2)]
-    df = spark.createDataFrame(pairs + [(None, 1.0), (2.0, None)], "_label double, prediction double")
-    m = regression_metrics(df)
-    y, yhat = zip(*pairs, strict=True)
-    assert m["rows"] == len(pairs)
-    assert m["rmse"] == pytest.approx(math.sqrt(skm.mean_squared_error(y, yhat)), abs=1e-9)
-    assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, yhat), abs=1e-9)
-    assert m["r2"] == pytest.approx(skm.r2_score(y, yhat), abs=1e-9)
-
-
-def test_multiclass_metrics_match_sklearn(spark: SparkSession) -> None:
-    rng = np.random.default_rng(7)
-    labels = rng.integers(0, 3, size=300)
-    logits = rng.normal(size=(300, 3)) + 1.5 * np.eye(3)[labels]
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    preds = probs.argmax(axis=1)
-    rows = [(int(a), int(b), [float(v) for v in p]) for a, b, p in zip(labels, preds, probs, strict=True)]
-    df = spark.createDataFrame(rows, "_label int, prediction int, probabilities array<double>")
-    m = multiclass_metrics(df, num_classes=3)
-    assert m["accuracy"] == pytest.approx(skm.accuracy_score(labels, preds), abs=1e-12)
-    assert m["macro_f1"] == pytest.approx(skm.f1_score(labels, preds, average="macro"), abs=1e-12)
-    assert m["log_loss"] == pytest.approx(skm.log_loss(labels, probs, labels=[0, 1, 2]), abs=1e-6)
-
-
-def test_multiclass_label_outside_num_classes_raises(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(0, 0, [0.9, 0.1]), (2, 1, [0.3, 0.7])],
-                               "_label int, prediction int, probabilities array<double>")
-    with pytest.raises(EvaluationError, match=r"\(2, 1\) outside 0\.\.1; check num_classes"):
-        multiclass_metrics(df, num_classes=2)
-
-
-def _assert_png(path: str) -> None:
-    data = Path(path).read_bytes()
-    assert data[:8] == PNG_MAGIC and len(data) > 1000, path
-
-
-def test_plots_write_png_files(scored: DataFrame, tmp_path: Path) -> None:
-    out = str(tmp_path / "plots")
-    curve = binary_curve(scored, bins=100)
-    metrics = {"tp": 10, "fp": 3, "fn": 4, "tn": 83, "threshold": 0.42}
-    paths = [
-        *plots.plot_roc_pr(curve, out),
-        plots.plot_calibration({"raw": calibration_summary(scored, bins=10)}, out),
-        plots.plot_confusion(metrics, out),
-        plots.plot_feature_importance({f"f{i}": float(i) for i in range(40)}, out, top=25),
-        plots.plot_feature_importance({}, str(tmp_path / "empty")),
-        plots.plot_series([0.71, 0.69, 0.75, 0.74, 0.78], out, name="valid_aucpr", title="tuning"),
-    ]
-    assert [Path(p).name for p in paths] == ["roc.png", "pr.png", "calibration.png", "confusion.png",
-                                             "feature_importance.png", "feature_importance.png", "valid_aucpr.png"]
-    for p in paths:
-        _assert_png(p)
-
-
-def test_plot_series_rejects_a_name_that_is_not_a_file_name(tmp_path: Path) -> None:
-    with pytest.raises(EvaluationError, match="becomes the file name"):
-        plots.plot_series([1.0], str(tmp_path), name="../x", title="t")
-
-
-def test_over_time_averages_actual_and_predicted_per_bounded_time_bucket(spark: SparkSession, tmp_path: Path) -> None:
-    rows = [(i * 3600, float(i), float(i) + 0.5) for i in range(100)]  # 100 hours
-    df = spark.createDataFrame(rows, f"t long, {LABEL} double, prediction double") \
-        .withColumn("t", F.timestamp_seconds("t"))
-    series = over_time(df, time="t", points=10)
-    assert len(series) == 10 and sum(n for *_, n in series) == 100
-    first = series[0]
-    assert first[0] == 0 and first[1] == pytest.approx(4.5) and first[2] == pytest.approx(5.0)  # hours 0..9
-    _assert_png(plots.plot_over_time(series, str(tmp_path), name="test_over_time", title="t"))

@@ -19,8 +19,9 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lakeboost.train.calibrate import CalibrationSummary
-from lakeboost.train.evaluate import BinaryCurve, EvaluationError, pr_points, roc_points, trapezoid
+from lakeboost.metrics.base import EvaluationError
+from lakeboost.metrics.binary import BinaryCurve, pr_points, roc_points, trapezoid
+from lakeboost.metrics.calibration import CalibrationSummary
 
 log = logging.getLogger(__name__)
 

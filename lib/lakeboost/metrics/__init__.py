@@ -1,0 +1,1 @@
+"""Metric computations over prediction DataFrames: binary, regression, multiclass, over time, calibration."""
