@@ -38,22 +38,16 @@ from _common import PeakMemory, bench_arguments, jvm_conf, largest_tasks  # benc
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.build import build_features
+from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import TrainingSet, build_training_set
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.model.encodings import apply_frequency_encodings
 from lakeboost.pipeline import run_pipeline
 from lakeboost.spark import build_spark
 from lakeboost.train.fit import estimator_params
 from lakeboost.train.preflight import cluster_resources, estimated_bytes_per_worker
-from lakeboost.train.prepare import (
-    VALID,
-    apply_frequency_encodings,
-    downsample_negatives,
-    fit_frequency_encodings,
-    layout_for_workers,
-    scale_pos_weight,
-)
-from lakeboost.train.splits import SPLIT
-from lakeboost.train.trainer import TrainResult, class_counts, split_examples, train_model
+from lakeboost.train.prepare import VALID, class_counts, fit_frequency_encodings, layout_for_workers, prepare_examples
+from lakeboost.train.trainer import TrainResult, train_model
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -193,14 +187,8 @@ def native_matrices(training: TrainingSet, cfg: TrainingConfig) -> tuple[dict[st
     """train/valid/test as pandas, prepared the way train_model prepares them; and scale_pos_weight."""
     label = training.label
     examples = split_examples(training, cfg).persist()
-    counts = class_counts(examples, label=label)
-    weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" and \
-        cfg.imbalance.class_weight == "balanced" else None
-    sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=label,
-                                   seed=cfg.split.seed, key=training.key)
-    categorical = tuple(c for c in training.categorical if c in training.feature_columns)
-    encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
-    encoded = apply_frequency_encodings(sampled, encodings)
+    prepared = prepare_examples(examples, class_counts(examples, label=label), training, cfg)
+    encoded, weight = prepared.encoded, prepared.weight
     columns = [F.col(c).cast("float").alias(c) for c in training.feature_columns]
     frames = {split: encoded.filter(F.col(SPLIT) == split).select(*columns, F.col(label)).toPandas()
               for split in ("train", "valid", "test")}

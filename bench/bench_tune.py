@@ -52,12 +52,14 @@ from lakeboost.config import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.config.tuning import TuneConfig
 from lakeboost.features.build import build_features
+from lakeboost.features.splits import split_examples
 from lakeboost.features.training_set import TrainingSet, build_training_set
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.model.tracking import use_tracking
 from lakeboost.spark import build_spark
 from lakeboost.train.preflight import cluster_resources
-from lakeboost.train.tracking import use_tracking
-from lakeboost.train.trainer import TrainResult, class_counts, split_examples, train_model
+from lakeboost.train.prepare import class_counts
+from lakeboost.train.trainer import TrainResult, train_model
 from lakeboost.tune.evaluators import Matrices, fit_single_node
 from lakeboost.tune.job import refit_plan, search_hyperparameters, single_node_problem
 from lakeboost.tune.search import SearchResult, TrialOutcome, run_search

@@ -21,10 +21,10 @@ if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (D
 
 import pandas as pd
 from lakeboost.io import TableCatalog
+from lakeboost.model import use_tracking
+from lakeboost.model.registry import CHALLENGER, CHAMPION, champion_history, current_alias
 from lakeboost.notebook import display_df, notebook_context, widget
 from lakeboost.score.batch import score_step
-from lakeboost.score.registry import CHALLENGER, CHAMPION, champion_history, current_alias
-from lakeboost.train.tracking import use_tracking
 from pyspark.sql import functions as F
 
 env = widget("env", "local", "config environment")

@@ -133,8 +133,8 @@ def demo(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
     MLflow artifact store (new runs write under their own run ids); the built lakehouse itself
     is never touched after the build.
     """
+    from lakeboost.model.tracking import use_tracking
     from lakeboost.pipeline import run_pipeline, select_steps
-    from lakeboost.train.tracking import use_tracking
 
     mp = pytest.MonkeyPatch()
     mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)

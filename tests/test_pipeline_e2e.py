@@ -14,9 +14,9 @@ import pytest
 import xgboost
 from card_fraud.generator import read_manifest
 from lakeboost.io import TableCatalog
+from lakeboost.model.registry import CHAMPION, current_alias
+from lakeboost.model.tracking import use_tracking
 from lakeboost.pipeline import run_pipeline, select_steps
-from lakeboost.score.registry import CHAMPION, current_alias
-from lakeboost.train.tracking import use_tracking
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -126,9 +126,9 @@ def test_rescoring_replaces_predictions_and_bad_requests_fail_clearly(spark: Spa
 
 def test_worse_challenger_is_not_promoted_and_rollback_restores_the_champion(spark: SparkSession, demo) -> None:
     from lakeboost.features.training_set import build_training_set
+    from lakeboost.model.registry import set_alias
     from lakeboost.score.batch import score_step
     from lakeboost.score.promote import promote_step, rollback
-    from lakeboost.score.registry import set_alias
     from lakeboost.train.job import train_and_log
 
     config, details = demo

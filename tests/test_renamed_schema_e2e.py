@@ -24,8 +24,8 @@ import pytest
 import yaml
 from lakeboost.config import load_config
 from lakeboost.io import TableCatalog
+from lakeboost.model.tracking import use_tracking
 from lakeboost.pipeline import run_pipeline, select_steps
-from lakeboost.train.tracking import use_tracking
 from pyspark.sql import SparkSession
 
 from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO

@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from lakeboost.config.cost import CostConfig
-from lakeboost.train.preflight import parse_memory
+from lakeboost.spark.memory import parse_memory
 
 
 @dataclass

@@ -12,9 +12,10 @@ import mlflow
 import pytest
 from lakeboost.features.training_set import label_table
 from lakeboost.io import TableCatalog
+from lakeboost.model import load_model
+from lakeboost.model.registry import CHAMPION, current_alias, set_alias
 from lakeboost.monitor.job import monitor_step
 from lakeboost.pipeline import run_step
-from lakeboost.score.registry import CHAMPION, current_alias, load_model, set_alias
 from matplotlib.image import imread
 from mlflow import MlflowClient
 from pyspark.sql import SparkSession

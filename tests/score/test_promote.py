@@ -9,10 +9,10 @@ import mlflow
 import pytest
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ModelNotFoundError
+from lakeboost.model.registry import CHALLENGER, CHAMPION, HISTORY_TAG, champion_history, current_alias, set_alias
+from lakeboost.model.tracking import use_tracking
 from lakeboost.score import promote
 from lakeboost.score.promote import rollback
-from lakeboost.score.registry import CHALLENGER, CHAMPION, HISTORY_TAG, champion_history, current_alias, set_alias
-from lakeboost.train.tracking import use_tracking
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from lakeboost.faults import FAULT_ENV
 from lakeboost.io import TableCatalog
-from lakeboost.score.registry import CHAMPION, current_alias
+from lakeboost.model.registry import CHAMPION, current_alias
+from lakeboost.model.tracking import use_tracking
 from lakeboost.score.stream import stream_score
-from lakeboost.train.tracking import use_tracking
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F

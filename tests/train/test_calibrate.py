@@ -8,7 +8,6 @@ from lakeboost.metrics.base import LABEL
 from lakeboost.metrics.calibration import calibration_summary
 from lakeboost.train.calibrate import (
     CalibrationError,
-    Calibrator,
     ScoreBucket,
     fit_calibrator,
     fit_isotonic,
@@ -87,24 +86,6 @@ def test_isotonic_fit_matches_a_brute_force_pool_adjacent_violators() -> None:
         assert ys == sorted(ys) and len(set(ys)) == len(ys)  # strictly increasing across blocks
         assert sorted(set(np.round(expected, 12))) == list(np.round(ys, 12))
         assert sum(y * r for y, r in zip(expected, rows, strict=True)) == pytest.approx(sum(positives))
-
-
-def test_isotonic_column_interpolates_like_numpy(spark: SparkSession) -> None:
-    calibrator = Calibrator("isotonic", {"x": [0.1, 0.3, 0.6, 0.9], "y": [0.0, 0.05, 0.2, 0.7]})
-    points = [None, 0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9, 0.95, 1.0]
-    df = spark.createDataFrame([(p,) for p in points], "raw double")
-    got = [r[0] for r in df.select(calibrator.column(F.col("raw"))).collect()]
-    expected = [None] + list(np.interp(points[1:], calibrator.params["x"], calibrator.params["y"]))
-    assert got[0] is None
-    assert got[1:] == pytest.approx(expected[1:], abs=1e-12)
-
-
-def test_platt_column_keeps_a_null_raw_score_null(spark: SparkSession) -> None:
-    calibrator = Calibrator("platt", {"a": 1.3, "b": -1.1})
-    df = spark.createDataFrame([(None,), (0.0,), (0.5,)], "raw double")
-    got = [r[0] for r in df.select(calibrator.column(F.col("raw"))).collect()]
-    assert got[0] is None and 0 < got[1] < 1e-15
-    assert got[2] == pytest.approx(1 / (1 + np.exp(1.1)), abs=1e-12)
 
 
 def test_a_single_class_cannot_be_calibrated(spark: SparkSession) -> None:

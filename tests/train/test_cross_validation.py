@@ -11,8 +11,8 @@ import pytest
 from chispa import assert_df_equality
 from lakeboost.config import load_config
 from lakeboost.config.training import CrossValidationConfig, SplitConfig, TrainingConfig
+from lakeboost.features.splits import SPLIT, fold_split, with_fold_blocks
 from lakeboost.train.job import train_and_log
-from lakeboost.train.splits import SPLIT, fold_split, with_fold_blocks
 from pydantic import ValidationError
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F

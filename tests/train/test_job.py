@@ -10,8 +10,8 @@ from typing import Any
 import mlflow
 import pytest
 from lakeboost.errors import TrainingError
+from lakeboost.model.tracking import use_tracking
 from lakeboost.train.job import train_and_log
-from lakeboost.train.tracking import use_tracking
 from lakeboost.train.trainer import train_model
 from lakeboost.tune.job import tune_and_refit
 from pyspark.sql import SparkSession

@@ -1,18 +1,13 @@
-"""Frequency encodings (fitted on train in one aggregation, applied alike in training and scoring) and
-negative down-sampling."""
+"""Frequency encodings fitted on train in one aggregation, and negative down-sampling."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
-from lakeboost.train.prepare import (
-    NULL_CATEGORY,
-    apply_frequency_encodings,
-    downsample_negatives,
-    fit_frequency_encodings,
-)
-from lakeboost.train.splits import SPLIT
+from lakeboost.features.splits import SPLIT
+from lakeboost.model.encodings import NULL_CATEGORY
+from lakeboost.train.prepare import downsample_negatives, fit_frequency_encodings
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -42,31 +37,6 @@ def test_frequencies_match_a_count_of_the_training_rows(train: DataFrame) -> Non
                  for r in rows]
         assert encodings[column] == {name: n / len(rows) for name, n in Counter(names).items()}
     assert fit_frequency_encodings(train, ()) == {}
-
-
-def test_applying_replaces_categories_unseen_ones_by_zero_and_broadcasts_without_a_job(
-        spark: SparkSession, train: DataFrame) -> None:
-    encodings = fit_frequency_encodings(train, ("country", "tier", "vip"))
-    new = spark.createDataFrame([(1, "FR", 0, True), (2, None, 2, False), (3, "US", 7, None), (4, "it's", 1, True)],
-                                SCHEMA)
-    encoded = apply_frequency_encodings(new, encodings)
-    assert encoded.columns == new.columns
-    got = {r.id: (r.country, r.tier, r.vip) for r in encoded.collect()}
-    assert got == {1: (0.4, 0.4, 0.3), 2: (0.2, 0.3, 0.7), 3: (0.0, 0.0, 0.0), 4: (0.1, 0.3, 0.3)}
-    assert _jobs(spark, encoded.collect) == 1  # the scan only: three lookups, no broadcast job
-    assert encoded.schema["country"].dataType.typeName() == "double"
-
-
-def test_a_large_table_is_applied_the_same(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakeboost.train import prepare
-
-    train = spark.range(30).select(F.col("id").cast("int"), (F.col("id") % 7).cast("string").alias("country"),
-                                   F.lit(1).alias("tier"), F.lit(True).alias("vip"))
-    encodings = fit_frequency_encodings(train, ("country",))
-    inline = {r.id: r.country for r in apply_frequency_encodings(train, encodings).collect()}
-    monkeypatch.setattr(prepare, "INLINE_CATEGORIES", 3)  # the createDataFrame path
-    assert {r.id: r.country for r in apply_frequency_encodings(train, encodings).collect()} == inline
-    assert inline[0] == pytest.approx(5 / 30) and inline[6] == pytest.approx(4 / 30)
 
 
 def _examples(spark: SparkSession) -> DataFrame:

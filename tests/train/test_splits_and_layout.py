@@ -1,14 +1,10 @@
-"""Splits never mix time or entities; every worker partition gets both classes and validation rows."""
+"""Every worker partition gets both classes and validation rows; class weights; the pre-flight."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from chispa import assert_df_equality
-from lakeboost.config.training import SplitConfig
 from lakeboost.errors import TrainingError
-from lakeboost.features.training_set import TrainingSet
 from lakeboost.train.preflight import ClusterResources, cluster_resources, preflight
 from lakeboost.train.prepare import (
     DEAL_BUCKETS,
@@ -20,32 +16,8 @@ from lakeboost.train.prepare import (
     partition_keys,
     scale_pos_weight,
 )
-from lakeboost.train.splits import SPLIT, assign_splits
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
-
-
-def test_time_split_puts_no_test_row_before_any_training_row(binary_set: TrainingSet) -> None:
-    df = assign_splits(binary_set.df, cfg=SplitConfig(), label="label", key=("txn_id",), time_column="event_time")
-    bounds = {r[SPLIT]: r for r in df.groupBy(SPLIT).agg(F.min("event_time").alias("lo"),
-                                                         F.max("event_time").alias("hi"), F.count("*").alias("n"))
-              .collect()}
-    assert bounds["train"].hi < bounds["valid"].lo <= bounds["valid"].hi < bounds["test"].lo
-    assert abs(bounds["test"].n / 6000 - 0.2) < 0.02
-
-
-def test_group_split_keeps_each_entity_in_one_split(binary_set: TrainingSet) -> None:
-    df = assign_splits(binary_set.df, cfg=SplitConfig(kind="group", group_column="customer_id"), label="label",
-                       key=("txn_id",), time_column="event_time")
-    assert df.groupBy("customer_id").agg(F.countDistinct(SPLIT).alias("n")).filter("n > 1").count() == 0
-    assert {r[SPLIT] for r in df.select(SPLIT).distinct().collect()} == {"train", "valid", "test"}
-
-
-def test_random_split_is_stratified(binary_set: TrainingSet) -> None:
-    df = assign_splits(binary_set.df, cfg=SplitConfig(kind="random"), label="label", key=("txn_id",),
-                       time_column="event_time")
-    rates = {r[SPLIT]: r.rate for r in df.groupBy(SPLIT).agg(F.avg("label").alias("rate")).collect()}
-    assert max(rates.values()) - min(rates.values()) < 0.01
 
 
 def test_every_worker_gets_both_classes_and_validation_rows_at_two_percent(spark: SparkSession) -> None:
@@ -107,17 +79,6 @@ def test_layout_is_the_round_robin_deal_of_a_whole_stratum_without_sorting_it_in
     plan = laid._jdf.queryExecution().executedPlan().toString()
     windows = [line for line in plan.splitlines() if "Window [" in line]
     assert windows and all("__deal_bucket" in line.split("windowspecdefinition(", 1)[1] for line in windows)
-
-
-def test_exact_quantiles_are_the_ranked_values_whatever_the_partitioning(spark: SparkSession) -> None:
-    from lakeboost.train.splits import exact_quantiles
-
-    df = spark.range(20000).select((F.rand(seed=11) * 1e6).cast("long").cast("double").alias("t"))
-    values = sorted(r.t for r in df.collect())
-    probabilities = [0.0, 0.13, 0.65, 0.8, 1.0]
-    expected = [values[max(math.ceil(p * len(values)), 1) - 1] for p in probabilities]
-    for layout in (df, df.repartition(7), df.coalesce(1), df.orderBy(F.desc("t"))):
-        assert exact_quantiles(layout, "t", probabilities) == expected
 
 
 def per_worker_valid(df, partition: int) -> int:

@@ -9,9 +9,7 @@ import pytest
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.metrics.binary import binary_metrics
-from lakeboost.score.batch import predict
-from lakeboost.score.registry import LoadedModel
-from lakeboost.train.tracking import ModelMeta
+from lakeboost.model import Model, ModelMeta
 from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -50,10 +48,10 @@ def _trained_threads(result) -> int:
     return int(json.loads(result.model.get_booster().save_config())["learner"]["generic_param"]["nthread"])
 
 
-def _loaded(result, training: TrainingSet, objective: str) -> LoadedModel:
+def _loaded(result, training: TrainingSet, objective: str) -> Model:
     meta = ModelMeta(result.features, {}, result.threshold, objective, training.lineage(),
                      training.dataset.model_dump(mode="json"))
-    return LoadedModel("synthetic", 1, "run", result.model, meta)
+    return Model("synthetic", 1, "run", result.model, meta)
 
 
 def test_regression_and_multiclass_train_evaluate_and_score_their_own_way(spark: SparkSession) -> None:
@@ -73,10 +71,10 @@ def test_regression_and_multiclass_train_evaluate_and_score_their_own_way(spark:
     # Scoring: a regression stores its value and no threshold; multiclass its class probabilities,
     # the predicted class and that class's probability (no placeholder threshold either).
     rows = regression_set.df.limit(200).withColumn("channel", F.lit(0.5))  # encoded as training did
-    values = predict(_loaded(regression, regression_set, "reg:squarederror"), rows).collect()
+    values = _loaded(regression, regression_set, "reg:squarederror").predict(rows).collect()
     assert all(r.threshold is None and r.predicted_label is None and 0 < r.score < 14 for r in values)
     rows = multiclass_set.df.limit(200).withColumn("channel", F.lit(0.5))
-    classes = predict(_loaded(multiclass, multiclass_set, "multi:softprob"), rows).collect()
+    classes = _loaded(multiclass, multiclass_set, "multi:softprob").predict(rows).collect()
     assert all(r.threshold is None and len(r.probabilities) == 3 and abs(sum(r.probabilities) - 1) < 1e-5
                and r.score == max(r.probabilities) and r.probabilities.index(r.score) == r.predicted_label
                for r in classes)
@@ -110,8 +108,8 @@ def test_binary_scores_are_calibrated_probabilities_and_scoring_applies_the_cali
     meta = ModelMeta(result.features, {}, result.threshold, "binary:logistic", binary_set.lineage(),
                      binary_set.dataset.model_dump(mode="json"), result.calibrator.to_dict())
     rows = binary_set.df.limit(300).withColumn("channel", F.lit(0.5))
-    scored = predict(LoadedModel("synthetic", 1, "run", result.model, meta), rows)
-    raw = predict(_loaded(result, binary_set, "binary:logistic"), rows)  # the same model, no calibrator
+    scored = Model("synthetic", 1, "run", result.model, meta).predict(rows)
+    raw = _loaded(result, binary_set, "binary:logistic").predict(rows)  # the same model, no calibrator
     pairs = scored.alias("c").join(raw.alias("r"), "txn_id").select("c.score", "r.score", "c.predicted_label")
     a, b = result.calibrator.params["a"], result.calibrator.params["b"]
     for calibrated, uncalibrated, predicted in pairs.collect():

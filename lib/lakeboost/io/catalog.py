@@ -18,9 +18,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import lakeboost.io.conflicts as conflicts
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
-from lakeboost.io import conflicts
 from lakeboost.io.conflicts import ConflictPolicy
 from lakeboost.spark.fs import list_names, path_exists, read_text
 from lakeboost.spark.rows import first_row

@@ -46,6 +46,7 @@ from lakeboost.features.training_set import TRAINING_SET, known_labels, label_ta
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.metrics.base import LABEL
+from lakeboost.model import CHAMPION, SCORED_FEATURES, Model, load_model, use_tracking
 from lakeboost.monitor.alerts import Alert, deliver_alerts, record_alerts, request_retrains
 from lakeboost.monitor.causes import History, likely_cause, span, value_shift
 from lakeboost.monitor.drift import (
@@ -67,10 +68,7 @@ from lakeboost.monitor.performance import (
 )
 from lakeboost.monitor.report import render_report
 from lakeboost.refine.conform import with_content_hash
-from lakeboost.score.batch import SCORED_FEATURES, predict
-from lakeboost.score.registry import CHAMPION, LoadedModel, load_model
 from lakeboost.spark.rows import first_row
-from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)
 RECORD_KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric")
@@ -100,7 +98,7 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     metric = metric_for(cfg.metric, champion.meta.objective)
     baseline = _training_metric(champion, metric)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
-    reference_scores = predict(champion, reference, keep=()).select("score").persist()
+    reference_scores = champion.predict(reference, keep=()).select("score").persist()
     # Binned once for every table compared with them (edges, bin and category counts).
     binned, binned_scores = Reference(reference), Reference(reference_scores)
     history = _history(catalog, config, champion)
@@ -148,7 +146,7 @@ def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.date
     return summary
 
 
-def _training_metric(champion: LoadedModel, metric: str) -> float | None:
+def _training_metric(champion: Model, metric: str) -> float | None:
     metrics = MlflowClient().get_run(champion.run_id).data.metrics
     # The binned area when present: window metrics are binned the same way.
     return metrics.get(f"test_{metric}_binned", metrics.get(f"test_{metric}"))
@@ -179,7 +177,7 @@ def _monitored(catalog: TableCatalog, config: LakeboostConfig) -> dict[str, str]
     return chosen
 
 
-def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedModel, window: str) -> DataFrame:
+def _current(catalog: TableCatalog, table: str, inputs: str, champion: Model, window: str) -> DataFrame:
     dataset = champion.dataset
     stored = catalog.read(table)
     scored = [c for c in ("score", "predicted_label", "probabilities") if c in stored.columns]
@@ -192,7 +190,7 @@ def _current(catalog: TableCatalog, table: str, inputs: str, champion: LoadedMod
     return current.withColumn(WINDOW, window_start(dataset.event_time, window))
 
 
-def _history(catalog: TableCatalog, config: LakeboostConfig, champion: LoadedModel) -> History:
+def _history(catalog: TableCatalog, config: LakeboostConfig, champion: Model) -> History:
     """When the feature history starts, and how long its windows need to fill (for the causes)."""
     ts = config.gold.training_set
     assert ts is not None
@@ -208,7 +206,7 @@ def _history(catalog: TableCatalog, config: LakeboostConfig, champion: LoadedMod
 
 
 def _table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
-                   reference: Reference, reference_scores: Reference, champion: LoadedModel, *,
+                   reference: Reference, reference_scores: Reference, champion: Model, *,
                    as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str], history: History,
                    drift: dict[tuple[str, Any], list[DriftResult]]) -> list[dict]:
     """Drift (with the likely cause of each breach), prediction drift and performance per window;
@@ -276,7 +274,7 @@ def _noise(cfg: MonitorConfig, reference: Reference, numeric: list[str], categor
 
 
 def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
-                         champion: LoadedModel, record, *, as_of: dt.datetime, baseline: float | None,
+                         champion: Model, record, *, as_of: dt.datetime, baseline: float | None,
                          metric: str) -> list[dict]:
     """The objective's metric per window once its labels are known, against the training bound:
     a relative fall of a higher-is-better metric, a relative rise of RMSE, MAE or log loss."""
@@ -347,7 +345,7 @@ def _columns() -> tuple[str, ...]:
     return tuple(part.split()[0] for part in RECORD_SCHEMA.split(", "))
 
 
-def _alerts(config: LakeboostConfig, records: list[dict], champion: LoadedModel, baseline: float | None,
+def _alerts(config: LakeboostConfig, records: list[dict], champion: Model, baseline: float | None,
             metric: str) -> list[Alert]:
     """One alert per (table, window, kind), naming the window, each breached subject with its
     metrics against their thresholds, and the likely cause."""
@@ -402,7 +400,7 @@ def _retrain_request(config: LakeboostConfig, alerts: list[Alert]) -> dict[str, 
 
 
 def _log_report(config: LakeboostConfig, records: list[dict], alerts: list[Alert],
-                drift: dict[tuple[str, Any], list[DriftResult]], champion: LoadedModel, baseline: float | None,
+                drift: dict[tuple[str, Any], list[DriftResult]], champion: Model, baseline: float | None,
                 metric: str, notes: list[str], run_id: str, *, new_alerts: int) -> str:
     cfg = config.monitor
     page = render_report(records, alerts, drift, title=f"lakeboost monitoring: {champion.name} v{champion.version}",

@@ -12,12 +12,13 @@ import getpass
 import logging
 
 import mlflow
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.metrics import improvement, metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError, ModelNotFoundError
+from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import build_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -25,20 +26,16 @@ from lakeboost.metrics.base import LABEL
 from lakeboost.metrics.binary import binary_metrics
 from lakeboost.metrics.multiclass import multiclass_metrics
 from lakeboost.metrics.regression import regression_metrics
-from lakeboost.score.batch import predict
-from lakeboost.score.registry import (
+from lakeboost.model import Model, load_model, use_tracking
+from lakeboost.model.registry import (
     CHALLENGER,
     CHAMPION,
     HISTORY_TAG,
     champion_history,
     current_alias,
-    load_model,
     set_alias,
 )
 from lakeboost.spark.rows import first_row
-from lakeboost.train.splits import SPLIT
-from lakeboost.train.tracking import use_tracking
-from lakeboost.train.trainer import split_examples
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +54,7 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
     results = {}
     try:
         for role, loaded in models.items():
-            scored = predict(loaded, test.withColumnRenamed(dataset.label_column, LABEL),
-                             keep=(*dataset.key, LABEL))
+            scored = loaded.predict(test.withColumnRenamed(dataset.label_column, LABEL), keep=(*dataset.key, LABEL))
             results[role] = snapshot_metrics(scored, loaded)
     finally:
         test.unpersist()
@@ -66,7 +62,7 @@ def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: 
     return results
 
 
-def snapshot_metrics(scored, loaded) -> dict[str, float]:
+def snapshot_metrics(scored: DataFrame, loaded: Model) -> dict[str, float]:
     """The metrics of one model's predictions on the snapshot, for its objective."""
     kind = objective_kind(loaded.meta.objective)
     if kind == "regression":

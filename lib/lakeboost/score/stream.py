@@ -47,15 +47,14 @@ from lakeboost.features.outcomes import outcome_availability
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.model import CHAMPION, Model, load_model, use_tracking
+from lakeboost.model.registry import resolve_version
 from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import protect_pii, resolve_pii_key
 from lakeboost.refine.silver import batch_counts, quarantine_rows, quarantined_condition
-from lakeboost.score.batch import predict
-from lakeboost.score.registry import CHAMPION, LoadedModel, load_model, resolve_version
 from lakeboost.spark.streams import BatchTxn, await_query
-from lakeboost.train.tracking import use_tracking
 
 log = logging.getLogger(__name__)
 APP_ID = "lakeboost.stream_score"
@@ -78,9 +77,9 @@ class ChampionCache:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.loaded: LoadedModel | None = None
+        self.loaded: Model | None = None
 
-    def current(self) -> LoadedModel:
+    def current(self) -> Model:
         version = resolve_version(self.name, CHAMPION)
         if self.loaded is None or self.loaded.version != version:
             self.loaded = load_model(self.name, str(version))
@@ -251,7 +250,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 rows = with_asof_features(
                     catalog, live_features(catalog, config, dataset, enriched, stats["first"]), ts, dataset)
                 predictions = (
-                    predict(loaded, rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
+                    loaded.predict(rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
                     .withColumn(STREAM_QUERY, F.lit(txn.query_id))
                     .withColumn("scored_at", F.current_timestamp())

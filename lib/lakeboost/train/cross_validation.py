@@ -3,7 +3,7 @@ which slice of time (or which rows) it was validated on.
 
 One fit per fold, each exactly as the final fit (class weights, down-sampling, frequency
 encodings fitted on the fold's training rows, early stopping on the fold's validation rows).
-The test split is never read. Folds are described in `lakeboost.train.splits.with_fold_blocks`.
+The test split is never read. Folds are described in `lakeboost.features.splits.with_fold_blocks`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakeboost.config.training import TrainingConfig
+from lakeboost.features.splits import FOLD_BLOCK, fold_split, split_examples, with_fold_blocks
 from lakeboost.features.training_set import TrainingSet
-from lakeboost.train.splits import FOLD_BLOCK, fold_split, with_fold_blocks
-from lakeboost.train.trainer import split_examples, train_model
+from lakeboost.train.trainer import train_model
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,12 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.metrics import plots
 from lakeboost.metrics.over_time import over_time
+from lakeboost.model.artifact import log_model
+from lakeboost.model.meta import ModelMeta
+from lakeboost.model.tracking import use_tracking
 from lakeboost.train.cross_validation import cross_validate
 from lakeboost.train.preflight import check_barrier, cluster_resources
-from lakeboost.train.tracking import ModelMeta, log_common, log_model, use_tracking
+from lakeboost.train.tracking import log_common
 from lakeboost.train.trainer import TrainResult, train_model
 
 log = logging.getLogger(__name__)

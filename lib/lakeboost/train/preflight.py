@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from lakeboost.errors import TrainingError
+from lakeboost.spark.memory import parse_memory
 
 BYTES_PER_VALUE = 4  # float32 in the DMatrix
 # The worker's peak over its float32 matrix: the Arrow table read from its file, the float32
@@ -27,14 +27,6 @@ class ClusterResources:
     task_slots: int
     executor_memory_bytes: int
     dynamic_allocation: bool
-
-
-def parse_memory(text: str) -> int:
-    """Spark memory strings ('4g', '512m', '1024k', bare bytes) to bytes."""
-    match = re.fullmatch(r"(\d+)([kmgt]?)b?", text.strip().lower())
-    if not match:
-        raise ValueError(f"unrecognised memory size {text!r}")
-    return int(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " ")
 
 
 def cluster_resources(spark: SparkSession) -> ClusterResources:

@@ -1,4 +1,5 @@
-"""Model inputs: categorical encoding fit on training rows only, class weights, worker layout.
+"""Model inputs: the one preparation of train and tune (class counts, class weight, negative
+down-sampling, categorical encodings fitted on training rows only), and the worker layout.
 
 xgboost.spark runs one barrier task per worker over one partition each. A worker whose
 partition holds one class only, or no validation rows, fails or trains a degenerate model
@@ -9,12 +10,16 @@ within each (label, split) stratum rows are dealt round-robin to the workers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
-from lakeboost.train.splits import SPLIT
+from lakeboost.features.splits import SPLIT
+from lakeboost.features.training_set import TrainingSet
+from lakeboost.model.encodings import NULL_CATEGORY, Encodings, apply_frequency_encodings
 
 WORKER = "__worker"
 BUCKET, START = "__deal_bucket", "__deal_start"
@@ -22,14 +27,46 @@ DEAL_BUCKETS = 64  # per stratum: the numbering's parallelism (and its largest t
 VALID = "is_valid"
 
 
-# A categorical column's encoding: category -> share of the training rows with it. Categories are
-# strings (Spark's cast, at fit and at scoring alike), a null category is NULL_CATEGORY: the form
-# stored with the model.
-Encodings = dict[str, dict[str, float]]
-NULL_CATEGORY = "None"
-# Above this many categories a lookup is built with createDataFrame (one small job to broadcast
-# it) rather than as an inline SQL table (its text grows with the categories).
-INLINE_CATEGORIES = 2000
+def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
+    """Rows per split and label (regression: the label is bucketed to 0 for counting)."""
+    is_integral = df.schema[label].dataType.typeName() in ("integer", "long")
+    numeric_label = F.col(label).cast("int") if is_integral else F.lit(0)
+    rows = df.groupBy(SPLIT, numeric_label.alias("y")).count().collect()
+    counts: dict[str, dict[int, int]] = {}
+    for row in rows:
+        counts.setdefault(row[SPLIT], {})[int(row["y"])] = int(row["count"])
+    return counts
+
+
+@dataclass(frozen=True)
+class PreparedExamples:
+    """The split examples as every fit consumes them (the distributed fit, single-node trials)."""
+
+    weight: float | None  # scale_pos_weight of a balanced binary fit, corrected for down-sampling
+    encodings: Encodings  # fitted on the (down-sampled) training split, stored with the model
+    encoded: DataFrame  # every split, training negatives down-sampled, categories encoded
+
+
+def prepare_examples(examples: DataFrame, counts: dict[str, dict[int, int]], training: TrainingSet,
+                     cfg: TrainingConfig) -> PreparedExamples:
+    """Class weight, negative down-sampling and frequency encodings of `examples` (split_examples'
+    rows, counted by class_counts): one definition for train and tune, so a tuning trial sees the
+    rows the final fit sees. Two small jobs (the counts are the caller's): the encodings' fit.
+
+    Raises:
+        TrainingError: the training or the validation split is empty.
+    """
+    if not counts.get("train") or not counts.get("valid"):
+        raise TrainingError(f"empty split(s): {counts}; check training.split against the data's time range")
+    weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" and \
+        cfg.imbalance.class_weight == "balanced" else None
+    if weight is not None:  # negatives kept after down-sampling: do not correct twice
+        weight *= cfg.imbalance.negative_sample_rate
+    sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=training.label,
+                                   seed=cfg.split.seed, key=training.key)
+    categorical = tuple(c for c in training.categorical if c in training.feature_columns)
+    encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
+    return PreparedExamples(weight, encodings, apply_frequency_encodings(sampled, encodings))
 
 
 def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> Encodings:
@@ -50,37 +87,6 @@ def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> Encod
         category = NULL_CATEGORY if row["value"] is None else row["value"]
         encodings[row["column"]][category] = int(row["count"]) / totals[row["column"]]
     return encodings
-
-
-def apply_frequency_encodings(df: DataFrame, encodings: Encodings) -> DataFrame:
-    """Replace each categorical column by its training frequency (unseen categories: 0).
-
-    One broadcast join per column with its table as an inline VALUES table: a local relation,
-    which Spark broadcasts without a job (a cached or createDataFrame table costs one job per
-    column in every query that reads the encoded rows).
-    """
-    spark = df.sparkSession
-    for column, table in encodings.items():
-        value, frequency = f"__{column}_value", f"__{column}_frequency"
-        lookup = _lookup_table(spark, table).toDF(value, frequency)
-        df = (
-            df.join(F.broadcast(lookup), F.col(column).cast("string").eqNullSafe(F.col(value)), how="left")
-            .withColumn(column, F.coalesce(F.col(frequency), F.lit(0.0)))
-            .drop(value, frequency)
-        )
-    return df
-
-
-def _lookup_table(spark, table: dict[str, float]) -> DataFrame:
-    """(value string, frequency double) rows of `table`."""
-    rows = [(None if category == NULL_CATEGORY else category, float(share)) for category, share in table.items()]
-    if not rows or len(rows) > INLINE_CATEGORIES:
-        return spark.createDataFrame(rows, "value string, frequency double")
-    # Categories as hex literals of their UTF-8 bytes (no quoting to get wrong), frequencies as
-    # Python's round-trip repr: the VALUES table holds exactly the fitted figures.
-    values = ", ".join(f"({'NULL' if category is None else f'X{category.encode().hex()!r}'}, {share!r}D)"
-                       for category, share in rows)
-    return spark.sql(f"SELECT CAST(v AS STRING) AS value, f AS frequency FROM VALUES {values} AS t(v, f)")
 
 
 def scale_pos_weight(class_counts: dict[int, int]) -> float:

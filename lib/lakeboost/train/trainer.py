@@ -17,6 +17,7 @@ from xgboost.spark.data import alias as XGB_ALIAS
 
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
+from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.metrics.base import LABEL
 from lakeboost.metrics.binary import BinaryCurve
@@ -24,7 +25,9 @@ from lakeboost.metrics.binary_splits import evaluate_binary_splits
 from lakeboost.metrics.calibration import CalibrationSummary
 from lakeboost.metrics.multiclass import multiclass_metrics
 from lakeboost.metrics.regression import regression_metrics
-from lakeboost.train.calibrate import Calibrator, fit_calibrator
+from lakeboost.model.calibrator import Calibrator
+from lakeboost.model.encodings import Encodings
+from lakeboost.train.calibrate import fit_calibrator
 from lakeboost.train.fit import (
     FitPhases,
     estimator_params,
@@ -36,16 +39,12 @@ from lakeboost.train.fit import (
 from lakeboost.train.preflight import check_barrier, cluster_resources, preflight
 from lakeboost.train.prepare import (
     VALID,
-    Encodings,
-    apply_frequency_encodings,
-    downsample_negatives,
-    fit_frequency_encodings,
+    class_counts,
     layout_for_workers,
     layout_problems,
     partition_counts,
-    scale_pos_weight,
+    prepare_examples,
 )
-from lakeboost.train.splits import SPLIT, assign_splits
 from lakeboost.train.worker_files import (
     WorkerFileReader,
     file_layout,
@@ -83,25 +82,6 @@ class TrainResult:
             predictions.unpersist()
 
 
-def split_examples(training: TrainingSet, cfg: TrainingConfig) -> DataFrame:
-    columns = [*training.key, training.event_time, training.label, *training.feature_columns]
-    if cfg.split.group_column and cfg.split.group_column not in columns:
-        columns.append(cfg.split.group_column)
-    return assign_splits(training.df.select(*dict.fromkeys(columns)), cfg=cfg.split, label=training.label,
-                         key=training.key, time_column=training.event_time)
-
-
-def class_counts(df: DataFrame, *, label: str) -> dict[str, dict[int, int]]:
-    """Rows per split and label (regression: the label is bucketed to 0 for counting)."""
-    is_integral = df.schema[label].dataType.typeName() in ("integer", "long")
-    numeric_label = F.col(label).cast("int") if is_integral else F.lit(0)
-    rows = df.groupBy(SPLIT, numeric_label.alias("y")).count().collect()
-    counts: dict[str, dict[int, int]] = {}
-    for row in rows:
-        counts.setdefault(row[SPLIT], {})[int(row["y"])] = int(row["count"])
-    return counts
-
-
 def train_model(training: TrainingSet, cfg: TrainingConfig, *,
                 param_overrides: dict[str, Any] | None = None, evaluate_test: bool = True,
                 merge_validation: bool = False, splits: DataFrame | None = None) -> TrainResult:
@@ -120,18 +100,9 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
     examples = (splits if splits is not None else split_examples(training, cfg)).persist()
     try:
         counts = class_counts(examples, label=label)
-        if not counts.get("train") or not counts.get("valid"):
-            raise TrainingError(f"empty split(s): {counts}; check training.split against the data's time range")
-        weight = scale_pos_weight(counts["train"]) if objective == "binary:logistic" and \
-            cfg.imbalance.class_weight == "balanced" else None
-        if weight is not None:  # negatives kept after down-sampling: do not correct twice
-            weight *= cfg.imbalance.negative_sample_rate
-        sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=label,
-                                       seed=cfg.split.seed, key=key)
-        categorical = tuple(c for c in training.categorical if c in training.feature_columns)
-        encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
+        prepared = prepare_examples(examples, counts, training, cfg)
         is_valid = F.lit(False) if merge_validation else F.col(SPLIT) == "valid"
-        encoded = apply_frequency_encodings(sampled, encodings).withColumn(VALID, is_valid)
+        encoded = prepared.encoded.withColumn(VALID, is_valid)
         features = list(training.feature_columns)
         fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
         preflight(resources, num_workers=cfg.model.num_workers, rows=fit_rows,
@@ -142,7 +113,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         laid_out = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
                                       stratify_label=is_classification(objective))
         params = estimator_params(cfg.model, features=features, label=label, overrides=param_overrides,
-                                  scale_pos_weight=weight)
+                                  scale_pos_weight=prepared.weight)
         if merge_validation:
             params.pop("validation_indicator_col", None)
             params.pop("early_stopping_rounds", None)
@@ -153,7 +124,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
                                              threads=threads, worker_files=reader)
             seconds = time.monotonic() - started
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
-                             encodings=encodings, fit_phases=phases)
+                             encodings=prepared.encodings, fit_phases=phases)
         _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test)
         return result
     finally:

@@ -22,9 +22,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.training import TrainingConfig
+from lakeboost.features.splits import SPLIT
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.spark.diagnostics import root_cause
-from lakeboost.train.splits import SPLIT
 from lakeboost.tune.search import TrialOutcome
 
 if TYPE_CHECKING:

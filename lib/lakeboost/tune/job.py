@@ -18,7 +18,6 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from lakeboost.config.cost import CostConfig
 from lakeboost.config.metrics import METRICS, metric_for
@@ -27,22 +26,16 @@ from lakeboost.config.training import TrainingConfig
 from lakeboost.config.tuning import TuneConfig
 from lakeboost.cost import CostMeter, allocated_memory_gb
 from lakeboost.errors import ConfigError, TrainingError
+from lakeboost.features.splits import split_examples
 from lakeboost.features.training_set import TrainingSet, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.metrics import plots
+from lakeboost.model.tracking import use_tracking
 from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
 from lakeboost.train.job import summary_of, train_and_log
 from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources
-from lakeboost.train.prepare import (
-    apply_frequency_encodings,
-    downsample_negatives,
-    fit_frequency_encodings,
-    scale_pos_weight,
-)
-from lakeboost.train.splits import SPLIT
-from lakeboost.train.tracking import use_tracking
-from lakeboost.train.trainer import class_counts, split_examples
+from lakeboost.train.prepare import class_counts, prepare_examples
 from lakeboost.tune.evaluators import Matrices, collect_matrices, distributed_evaluator, single_node_evaluator
 from lakeboost.tune.search import SearchResult, run_search
 from lakeboost.tune.space import hyperopt_space
@@ -176,19 +169,11 @@ def trials_cost(search: SearchResult) -> float:
 def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: DataFrame,
                         counts: dict[str, dict[int, int]]) -> tuple[Matrices, dict[str, Any]]:
     """Train/validation matrices on the driver and the fixed booster parameters of single-node
-    trials, prepared as train_model prepares a distributed fit (class weight, down-sampling,
-    frequency encodings fitted on train)."""
-    weight = scale_pos_weight(counts["train"]) if cfg.model.objective == "binary:logistic" and \
-        cfg.imbalance.class_weight == "balanced" else None
-    if weight is not None:  # negatives kept after down-sampling: do not correct twice
-        weight *= cfg.imbalance.negative_sample_rate
-    sampled = downsample_negatives(examples.filter(F.col(SPLIT) != "test"), rate=cfg.imbalance.negative_sample_rate,
-                                   label=training.label, seed=cfg.split.seed, key=training.key)
-    categorical = tuple(c for c in training.categorical if c in training.feature_columns)
-    encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
-    matrices = collect_matrices(apply_frequency_encodings(sampled, encodings),
-                                features=list(training.feature_columns), label=training.label)
-    params = native_params(cfg, weight)
+    trials, from the preparation of a distributed fit (train.prepare.prepare_examples: class
+    weight, down-sampling, frequency encodings fitted on train)."""
+    prepared = prepare_examples(examples, counts, training, cfg)
+    matrices = collect_matrices(prepared.encoded, features=list(training.feature_columns), label=training.label)
+    params = native_params(cfg, prepared.weight)
     if cfg.model.objective.startswith("multi:"):  # xgboost.train needs it; the Spark estimator infers it
         params["num_class"] = int(max(matrices.y_train.max(), matrices.y_valid.max())) + 1
     return matrices, params

@@ -1,4 +1,4 @@
-"""The model registry: load a registered model by alias or version, move aliases, keep history.
+"""The model registry: resolve an alias or version, register a version, move aliases, keep history.
 
 Aliases: `challenger` (newly trained), `champion` (used for scoring). The registered model's
 tag `champion_history` lists champion versions in order, which is what rollback walks back.
@@ -6,38 +6,17 @@ tag `champion_history` lists champion versions in order, which is what rollback 
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from lakeboost.config.dataset import DatasetConfig
 from lakeboost.errors import ModelNotFoundError
-from lakeboost.train.tracking import META_FILE, SPARK_MODEL_PATH, ModelMeta
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history"
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    name: str
-    version: int
-    run_id: str
-    model: Any  # SparkXGBClassifierModel / SparkXGBRegressorModel
-    meta: ModelMeta
-
-    @property
-    def dataset(self) -> DatasetConfig:
-        """The dataset description the model was trained with (its key, times and label)."""
-        return DatasetConfig.model_validate(self.meta.dataset)
 
 
 def resolve_version(name: str, ref: str) -> int:
@@ -53,26 +32,23 @@ def resolve_version(name: str, ref: str) -> int:
             f"{mlflow.get_registry_uri()}: {str(exc).splitlines()[0]}. Train one first (jobs/train.py)") from None
 
 
-def load_model(name: str, ref: str = CHAMPION) -> LoadedModel:
-    """The Spark model and scoring metadata of a registered version."""
-    version = resolve_version(name, ref)
+def run_of(name: str, version: int) -> str:
+    """The MLflow run that logged version `version` of `name` (its artifacts hold the model)."""
     run_id = MlflowClient().get_model_version(name, str(version)).run_id
     if run_id is None:
         raise ModelNotFoundError(f"model {name!r} version {version} has no MLflow run: lakeboost registers "
                                  "models from runs (their artifacts hold the scoring metadata)")
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=META_FILE, dst_path=tmp)
-        meta = ModelMeta(**json.loads(Path(meta_path).read_text()))
-        model_dir = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SPARK_MODEL_PATH,
-                                                        dst_path=tmp)
-        model = _model_class(meta.objective).load(model_dir)
-    return LoadedModel(name, version, run_id, model, meta)
+    return run_id
 
 
-def _model_class(objective: str):
-    from xgboost.spark import SparkXGBClassifierModel, SparkXGBRegressorModel
-
-    return SparkXGBClassifierModel if objective.startswith(("binary:", "multi:")) else SparkXGBRegressorModel
+def register_version(model_uri: str, name: str, *, run_id: str) -> int:
+    """Register `model_uri` under `name`, tagged with its run; the new version becomes the challenger."""
+    registered = mlflow.register_model(model_uri, name)
+    client = MlflowClient()
+    client.set_model_version_tag(name, registered.version, "run_id", run_id)
+    # Every new version is the challenger; promotion decides whether it becomes champion.
+    client.set_registered_model_alias(name, CHALLENGER, registered.version)
+    return int(registered.version)
 
 
 def champion_history(name: str) -> list[int]:

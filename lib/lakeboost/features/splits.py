@@ -1,4 +1,6 @@
-"""Train/validation/test splits: time-based (the default), stratified random, group-aware.
+"""Train/validation/test splits of a training set: time-based (the default), stratified random,
+group-aware. Training fits and evaluates on them; promotion rebuilds a model's test split from
+its recorded training set with the same function (split_examples).
 
 Each returns the input with a `split` column ("train", "valid", "test"). Randomness comes from
 a hash of the row key and the seed, so a split is reproducible whatever the partitioning.
@@ -16,7 +18,8 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakeboost.config.training import SplitConfig
+from lakeboost.config.training import SplitConfig, TrainingConfig
+from lakeboost.features.training_set import TrainingSet
 
 SPLIT = "split"
 
@@ -104,6 +107,16 @@ def assign_splits(df: DataFrame, *, cfg: SplitConfig, label: str, key: Sequence[
     if cfg.kind == "group":
         return group_split(df, cfg=cfg)
     return random_split(df, cfg=cfg, label=label, key=key)
+
+
+def split_examples(training: TrainingSet, cfg: TrainingConfig) -> DataFrame:
+    """The training set's key, time, label and feature columns (and the group column of a group
+    split) with the `split` column of `cfg.split`."""
+    columns = [*training.key, training.event_time, training.label, *training.feature_columns]
+    if cfg.split.group_column and cfg.split.group_column not in columns:
+        columns.append(cfg.split.group_column)
+    return assign_splits(training.df.select(*dict.fromkeys(columns)), cfg=cfg.split, label=training.label,
+                         key=training.key, time_column=training.event_time)
 
 
 FOLD_BLOCK = "_fold_block"

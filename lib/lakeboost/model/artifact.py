@@ -1,0 +1,57 @@
+"""The model's files in its MLflow run: the Spark model (batch and stream scoring), the booster
+(single-node use, xgboost alone) and the metadata (`lakeboost_model.json`); saved by training,
+read back by every step that predicts."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from lakeboost.model.meta import ModelMeta
+from lakeboost.model.registry import register_version
+
+SPARK_MODEL_PATH = "spark-model"
+BOOSTER_PATH = "model"
+META_FILE = "lakeboost_model.json"
+
+
+def log_model(model: Any, meta: ModelMeta, *, registered_model: str | None) -> int | None:
+    """Log the Spark model (batch scoring), the booster (single-node) and the scoring metadata in
+    the active run, and register it as the new challenger.
+
+    Returns the registered model version, or None when not registering.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        spark_dir = Path(tmp) / SPARK_MODEL_PATH
+        model.write().overwrite().save(str(spark_dir))
+        mlflow.log_artifacts(str(spark_dir), SPARK_MODEL_PATH)
+    mlflow.log_text(meta.to_json(), META_FILE)
+    # The booster needs xgboost alone, at the version that trained it. Named here: left to MLflow,
+    # it imports the model in a subprocess to find out (2 s of every training run).
+    info = mlflow.xgboost.log_model(model.get_booster(), name=BOOSTER_PATH,
+                                    pip_requirements=mlflow.xgboost.get_default_pip_requirements())
+    if not registered_model:
+        return None
+    run = mlflow.active_run()
+    assert run is not None  # log_model is called inside the training run
+    return register_version(info.model_uri, registered_model, run_id=run.info.run_id)
+
+
+def load_artifacts(run_id: str) -> tuple[Any, ModelMeta]:
+    """The Spark model and the metadata logged in run `run_id`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        meta_path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=META_FILE, dst_path=tmp)
+        meta = ModelMeta.from_json(Path(meta_path).read_text())
+        model_dir = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SPARK_MODEL_PATH,
+                                                        dst_path=tmp)
+        model = _model_class(meta.objective).load(model_dir)
+    return model, meta
+
+
+def _model_class(objective: str):
+    from xgboost.spark import SparkXGBClassifierModel, SparkXGBRegressorModel
+
+    return SparkXGBClassifierModel if objective.startswith(("binary:", "multi:")) else SparkXGBRegressorModel
