@@ -142,6 +142,6 @@ def _score_stream(ctx: StepContext) -> StepSummary:
 
 @step("monitor")
 def _monitor(ctx: StepContext) -> StepSummary:
-    from lakeboost.monitor.job import monitor_step
+    from lakeboost.monitor.step import monitor_step
 
     return monitor_step(ctx.spark, ctx.config, **ctx.options)

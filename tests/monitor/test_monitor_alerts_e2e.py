@@ -18,7 +18,7 @@ from lakeboost.io import TableCatalog
 from lakeboost.model import CHAMPION, load_model
 from lakeboost.model.tracking import use_tracking
 from lakeboost.monitor.alerts import ALERT_KEYS, hook_id
-from lakeboost.monitor.job import RECORD_KEYS, RETRAIN_STEPS, monitor_step
+from lakeboost.monitor.step import RECORD_KEYS, RETRAIN_STEPS, monitor_step
 from mlflow import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

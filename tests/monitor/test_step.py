@@ -14,7 +14,7 @@ from lakeboost.features.training_set import label_table
 from lakeboost.io import TableCatalog
 from lakeboost.model import load_model
 from lakeboost.model.registry import CHAMPION, current_alias, set_alias
-from lakeboost.monitor.job import monitor_step
+from lakeboost.monitor.step import monitor_step
 from lakeboost.pipeline import run_step
 from matplotlib.image import imread
 from mlflow import MlflowClient
