@@ -18,7 +18,8 @@ from lakeboost.io import TableCatalog
 from lakeboost.model import CHAMPION, load_model
 from lakeboost.model.tracking import use_tracking
 from lakeboost.monitor.alerts import ALERT_KEYS, hook_id
-from lakeboost.monitor.step import RECORD_KEYS, RETRAIN_STEPS, monitor_step
+from lakeboost.monitor.records import KEYS as RECORD_KEYS
+from lakeboost.monitor.step import RETRAIN_STEPS, monitor_step
 from mlflow import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

@@ -10,6 +10,7 @@ import re
 
 import matplotlib.dates as mdates
 from lakeboost.monitor.drift import DriftResult
+from lakeboost.monitor.records import MonitorRecord
 from lakeboost.monitor.report import TOP, line_figure, render_report
 from matplotlib.image import imread
 
@@ -17,11 +18,11 @@ WEEKS = [dt.datetime(2026, 3, 2) + dt.timedelta(weeks=i) for i in range(3)]
 THRESHOLDS = {"psi": 0.2, "ks": 0.2, "prediction_psi": 0.2, "failure_rate": 0.01}
 
 
-def record(table, window, kind, subject, metric, value, threshold, *, cause=None, rows=500, status="ok") -> dict:
+def record(table, window, kind, subject, metric, value, threshold, *, cause=None, rows=500,
+           status="ok") -> MonitorRecord:
     breached = value is not None and threshold is not None and value >= threshold
-    return {"table": table, "window_start": window, "model_version": 1, "kind": kind, "subject": subject,
-            "metric": metric, "value": value, "threshold": threshold, "breached": breached, "rows": rows,
-            "status": status, "cause": cause if breached else None}
+    return MonitorRecord(table, window, 1, kind, subject, metric, value, threshold, breached, rows, status,
+                         cause if breached else None)
 
 
 def result(feature: str, psi: float) -> DriftResult:

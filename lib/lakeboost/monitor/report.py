@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lakeboost.monitor.drift import DriftResult
+from lakeboost.monitor.records import MonitorRecord
 
 TOP = 6  # features drawn per table
 STYLE = """
@@ -37,11 +38,12 @@ span.bad { color: #c62828; font-weight: 600; } span.dim { color: #777; }
 """
 
 
-def render_report(records: Sequence[dict], alerts: Sequence[Any], drift: dict[tuple[str, Any], list[DriftResult]],
-                  *, title: str, window: str, thresholds: dict[str, float], baseline: float | None, metric: str,
+def render_report(records: Sequence[MonitorRecord], alerts: Sequence[Any],
+                  drift: dict[tuple[str, Any], list[DriftResult]], *, title: str, window: str,
+                  thresholds: dict[str, float], baseline: float | None, metric: str,
                   notes: Sequence[str], new_alerts: int) -> str:
     """The page: summary, alerts, per-table drift (table, histograms, PSI over time), quality trend."""
-    tables = sorted({r["table"] for r in records if r["kind"] != "data_quality"})
+    tables = sorted({r.table for r in records if r.kind != "data_quality"})
     sections = [f"<h1>{html.escape(title)}</h1>",
                 "<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
                 _summary(records, tables, metric, window), _alerts_table(alerts, new_alerts)]
@@ -53,32 +55,32 @@ def render_report(records: Sequence[dict], alerts: Sequence[Any], drift: dict[tu
             f"</title><style>{STYLE}</style></head><body>" + "\n".join(s for s in sections if s) + "</body></html>")
 
 
-def _summary(records: Sequence[dict], tables: list[str], metric: str, window: str) -> str:
+def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, window: str) -> str:
     rows, breached_windows = [], 0
     for table in tables:
-        mine = [r for r in records if r["table"] == table]
-        for start in sorted({r["window_start"] for r in mine}, key=str):
-            here = [r for r in mine if r["window_start"] == start]
-            drift = [r for r in here if r["kind"] == "feature_drift" and r["subject"] != "*"]
-            psi = [r for r in drift if r["metric"] == "psi" and r["value"] is not None]
-            hit = sorted({r["subject"] for r in drift if r["breached"]})
-            worst = max(psi, key=lambda r: r["value"], default=None)
-            score = next((r for r in here if r["kind"] == "prediction_drift"), None)
-            perf = next((r for r in here if r["kind"] == "performance" and r["metric"] == metric), None)
-            breach = any(r["breached"] for r in here)
+        mine = [r for r in records if r.table == table]
+        for start in sorted({r.window_start for r in mine}, key=str):
+            here = [r for r in mine if r.window_start == start]
+            drift = [r for r in here if r.kind == "feature_drift" and r.subject != "*"]
+            psi = [r for r in drift if r.metric == "psi" and r.value is not None]
+            hit = sorted({r.subject for r in drift if r.breached})
+            worst = max(psi, key=lambda r: r.value, default=None)
+            score = next((r for r in here if r.kind == "prediction_drift"), None)
+            perf = next((r for r in here if r.kind == "performance" and r.metric == metric), None)
+            breach = any(r.breached for r in here)
             breached_windows += breach
-            status = next((r["status"] for r in here if r["status"] != "ok"), "ok") if not psi else "judged"
+            status = next((r.status for r in here if r.status != "ok"), "ok") if not psi else "judged"
             drifted = f"{len(hit)} of {len(psi)}" + (": " + html.escape(", ".join(hit[:4])) if hit else "") \
                 + ("…" if len(hit) > 4 else "")
-            largest = "-" if worst is None else f"{html.escape(worst['subject'])} ({worst['value']:.2f})"
-            perf_note = "" if perf is None or perf["status"] == "ok" else \
-                f" <span class='dim'>({html.escape(perf['status'])})</span>"
+            largest = "-" if worst is None else f"{html.escape(worst.subject)} ({worst.value:.2f})"
+            perf_note = "" if perf is None or perf.status == "ok" else \
+                f" <span class='dim'>({html.escape(perf.status)})</span>"
             rows.append(
                 f"<tr class='{'breach' if breach else ''}'><td>{html.escape(table)}</td><td>{_day(start)}</td>"
-                f"<td class='num'>{max((r['rows'] or 0) for r in here)}</td><td>{html.escape(status)}</td>"
+                f"<td class='num'>{max((r.rows or 0) for r in here)}</td><td>{html.escape(status)}</td>"
                 f"<td>{_verdict(breach)}</td><td>{drifted}</td><td>{largest}</td>"
-                f"<td class='num'>{_number(score['value'] if score else None, 3)}</td>"
-                f"<td class='num'>{_number(perf['value'] if perf else None, 3)}{perf_note}</td></tr>")
+                f"<td class='num'>{_number(score.value if score else None, 3)}</td>"
+                f"<td class='num'>{_number(perf.value if perf else None, 3)}{perf_note}</td></tr>")
     judged = len(rows)
     verdict = (f"<p><span class='bad'>{breached_windows} of {judged} window(s) breached.</span></p>" if breached_windows
                else f"<p><span class='ok'>No breach in {judged} window(s).</span></p>")
@@ -98,17 +100,17 @@ def _alerts_table(alerts: Sequence[Any], new_alerts: int) -> str:
             f"<th>window</th><th>what breached, and the likely cause</th></tr>{rows}</table>")
 
 
-def _table_sections(records: Sequence[dict], drift: dict[tuple[str, Any], list[DriftResult]], table: str,
+def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any], list[DriftResult]], table: str,
                     thresholds: dict[str, float], baseline: float | None, metric: str) -> list[str]:
     out = []
     judged = sorted((w for t, w in drift if t == table), key=str)
     if judged:
         latest = judged[-1]
         results = sorted(drift[(table, latest)], key=lambda r: -r.psi)
-        here = [r for r in records if r["kind"] == "feature_drift" and r["table"] == table
-                and r["window_start"] == latest]
-        causes = {r["subject"]: r["cause"] for r in here if r["cause"]}
-        bars = {(r["subject"], r["metric"]): r["threshold"] for r in here if r["threshold"] is not None}
+        here = [r for r in records if r.kind == "feature_drift" and r.table == table
+                and r.window_start == latest]
+        causes = {r.subject: r.cause for r in here if r.cause}
+        bars = {(r.subject, r.metric): r.threshold for r in here if r.threshold is not None}
         out.append(f"<h3>Features by drift, window of {_day(latest)}</h3>" + _drift_table(results, causes, bars))
         top = results[:TOP]
         out.append(_img(_histograms(top, latest), f"reference vs current, top {len(top)} features"))
@@ -170,7 +172,7 @@ def _histograms(results: list[DriftResult], window: Any) -> str:
     return _png(fig)
 
 
-def _quality_section(records: Sequence[dict], threshold: float) -> str:
+def _quality_section(records: Sequence[MonitorRecord], threshold: float) -> str:
     quality = _series(records, "data_quality", "failure_rate", "silver")
     if not quality:
         return ""
@@ -218,12 +220,12 @@ def line_figure(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabe
     return fig
 
 
-def _series(records: Sequence[dict], kind: str, metric: str, table: str) -> dict[str, list[tuple[Any, float]]]:
+def _series(records: Sequence[MonitorRecord], kind: str, metric: str, table: str) -> dict[str, list[tuple[Any, float]]]:
     out: dict[str, list[tuple[Any, float]]] = {}
     for r in records:
-        if r["kind"] == kind and r["metric"] == metric and r["table"] == table and r["value"] is not None \
-                and r["window_start"] is not None:
-            out.setdefault(r["subject"], []).append((r["window_start"], r["value"]))
+        if r.kind == kind and r.metric == metric and r.table == table and r.value is not None \
+                and r.window_start is not None:
+            out.setdefault(r.subject, []).append((r.window_start, r.value))
     return out
 
 

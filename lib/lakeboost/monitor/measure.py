@@ -1,0 +1,173 @@
+"""Each monitored window measured into records: feature drift (with the likely cause of each
+breach) against a bar that absorbs the reference's own noise, prediction drift, the model's
+metric once the window's labels are known, and the failure rate of every silver contract rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Protocol, cast
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakeboost.config.features import duration_seconds
+from lakeboost.config.metrics import objective_kind
+from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.monitoring import MonitorConfig
+from lakeboost.features.training_set import known_labels, label_table, with_labels
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.metrics.base import LABEL
+from lakeboost.model import Model
+from lakeboost.monitor.causes import History, likely_cause, value_shift
+from lakeboost.monitor.drift import (
+    DriftResult,
+    Noise,
+    Reference,
+    categorical_drift_by,
+    numeric_drift_by,
+    reference_noise,
+)
+from lakeboost.monitor.performance import (
+    WINDOW,
+    decay_bound,
+    decayed,
+    multiclass_by_window,
+    performance_by_window,
+    regression_by_window,
+    window_start,
+)
+from lakeboost.monitor.records import MonitorRecord
+from lakeboost.monitor.wording import DECAY_CAUSE, quality_cause
+
+QUALITY_TABLE = "silver.data_quality"
+
+
+class RecordOf(Protocol):
+    """Makes one table's record of a window; breached when the value reaches the threshold."""
+
+    def __call__(self, window: Any, kind: str, subject: str, metric: str, value: float | None,
+                 threshold: float | None, status: str = "ok", cause: str | None = None) -> MonitorRecord: ...
+
+
+def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
+                  reference: Reference, reference_scores: Reference, champion: Model, *,
+                  as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str], history: History,
+                  drift: dict[tuple[str, Any], list[DriftResult]]) -> list[MonitorRecord]:
+    """Drift (with the likely cause of each breach), prediction drift and performance per window;
+    `drift` collects the drift results per (table, window) for the report."""
+    cfg, ts = config.monitor, config.gold.training_set
+    assert ts is not None
+    rows = {r[WINDOW]: int(r["count"]) for r in current.groupBy(WINDOW).count().collect()}
+    judged = current.filter(F.col(WINDOW).isin([w for w, n in rows.items() if n >= cfg.min_window_rows]))
+    compared = [f for f in champion.meta.features if f in current.columns and f in reference.df.columns]
+    skipped = sorted(set(champion.meta.features) - set(compared))
+    if skipped:
+        notes.append(f"{table}: not compared (not in its scoring inputs): {', '.join(skipped)}")
+    categorical = [f for f in compared if f in ts.categorical]
+    numeric = [f for f in compared if f not in ts.categorical]
+
+    def record(window: Any, kind: str, subject: str, metric: str, value: float | None,
+               threshold: float | None, status: str = "ok", cause: str | None = None) -> MonitorRecord:
+        breached = value is not None and threshold is not None and value >= threshold
+        return MonitorRecord(table, window, champion.version, kind, subject, metric, value, threshold, breached,
+                             rows.get(window, 0), status, cause if breached else None)
+
+    out = []
+    noise = _noise(cfg, reference, numeric, categorical, champion.dataset.event_time, rows)
+    raised = sorted((n.psi, f) for f, n in noise.items() if n.psi > cfg.psi_threshold)
+    if raised:
+        notes.append(f"{table}: PSI bars above {cfg.psi_threshold:g} where spans of the training data, as large as a "
+                     f"window, differ that much among themselves ({cfg.noise_quantile:.0%} of spans): "
+                     + ", ".join(f"{f} {p:.2f}" for p, f in list(reversed(raised))[:5])
+                     + (f" and {len(raised) - 5} more (their bars are in the tables below)" if len(raised) > 5 else ""))
+    results = [*numeric_drift_by(reference, judged, numeric, by=WINDOW, min_values=cfg.min_window_rows),
+               *categorical_drift_by(reference, judged, categorical, by=WINDOW)]
+    for window, result in results:
+        drift.setdefault((table, window), []).append(result)
+        cause = likely_cause(result, cast(dt.datetime, window), history)
+        bar = noise.get(result.feature)
+        out.append(record(window, "feature_drift", result.feature, "psi", result.psi,
+                          max(cfg.psi_threshold, bar.psi if bar else 0.0), cause=cause))
+        if result.kind == "numeric":
+            ks_bar = max(cfg.ks_threshold, bar.ks if bar and bar.ks is not None else 0.0)
+            out.append(record(window, "feature_drift", result.feature, "ks", result.ks, ks_bar,
+                              status="ok" if result.ks is not None else "too_few_values", cause=cause))
+        else:
+            out.append(record(window, "feature_drift", result.feature, "chi2", result.chi2, None))
+    for window, result in numeric_drift_by(reference_scores, judged.select(WINDOW, "score"), ["score"], by=WINDOW):
+        out.append(record(window, "prediction_drift", "score", "psi", result.psi, cfg.prediction_psi_threshold,
+                          cause=value_shift(result)))
+    for window, n in rows.items():
+        if n < cfg.min_window_rows:
+            out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
+    return out + _performance_records(catalog, config, current, champion, record, as_of=as_of, baseline=baseline,
+                                      metric=metric)
+
+
+def _noise(cfg: MonitorConfig, reference: Reference, numeric: list[str], categorical: list[str], time_column: str,
+           rows: dict[Any, int]) -> dict[str, Noise]:
+    """Per feature, the drift spans of the reference reach among themselves, spans sized like
+    the table's smallest judged window (smaller samples differ more: the bar for every window)."""
+    sizes = [n for n in rows.values() if n >= cfg.min_window_rows]
+    if cfg.noise_quantile is None or not sizes:
+        return {}
+    return reference_noise(reference, numeric, categorical, time_column=time_column, rows=min(sizes),
+                           quantile=cfg.noise_quantile, min_values=cfg.min_window_rows)
+
+
+def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
+                         champion: Model, record: RecordOf, *, as_of: dt.datetime, baseline: float | None,
+                         metric: str) -> list[MonitorRecord]:
+    """The objective's metric per window once its labels are known, against the training bound:
+    a relative fall of a higher-is-better metric, a relative rise of RMSE, MAE or log loss."""
+    cfg, dataset = config.monitor, champion.dataset
+    kind = objective_kind(champion.meta.objective)
+    scored = [c for c in ("score", "predicted_label", "probabilities") if c in current.columns]
+    known = known_labels(catalog.read(label_table(dataset)), dataset, as_of=as_of)
+    labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored), known, dataset) \
+        .withColumnRenamed(dataset.label_column, LABEL)
+    maturity = dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
+    bound = None if baseline is None else decay_bound(metric, baseline, cfg.max_relative_drop)
+
+    def judged(window: Any, value: float | None, status: str, rows: int) -> MonitorRecord:
+        breached = decayed(metric, value, bound)
+        return dataclasses.replace(record(window, "performance", "model", metric, value, bound, status=status),
+                                   breached=breached, rows=rows, cause=DECAY_CAUSE if breached else None)
+
+    out = []
+    if kind == "binary":
+        for p in performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
+                                       maturity=maturity, min_rows=cfg.min_labelled_rows,
+                                       min_positives=cfg.min_positive_labels):
+            r = judged(p.window_start, p.pr_auc if metric == "pr_auc" else p.roc_auc, p.status, p.rows)
+            out += [r, dataclasses.replace(r, metric="positives", value=float(p.positives), threshold=None,
+                                           breached=False)]
+        return out
+    by_window = regression_by_window if kind == "regression" else multiclass_by_window
+    for w in by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,
+                       min_rows=cfg.min_labelled_rows):
+        out.append(judged(w.window_start, None if w.metrics is None else w.metrics[metric], w.status, w.rows))
+    return out
+
+
+def quality_records(catalog: TableCatalog, monitor: MonitorConfig) -> list[MonitorRecord]:
+    """Failure rate of every silver contract rule per window of its refine runs."""
+    if not catalog.exists(QUALITY_TABLE):
+        return []
+    rows = (
+        catalog.read(QUALITY_TABLE)
+        .groupBy(window_start("recorded_at", monitor.window).alias(WINDOW), "table", "rule")
+        .agg(F.sum("passed").alias("passed"), F.sum("failed").alias("failed"))
+        .collect()  # windows x rules: small
+    )
+    out = []
+    for r in rows:
+        failed = int(r["failed"] or 0)
+        total = int(r["passed"] or 0) + failed
+        rate = failed / total if total else 0.0
+        breached = rate > monitor.max_failure_rate
+        out.append(MonitorRecord("silver", r[WINDOW], None, "data_quality", f"{r['table']}:{r['rule']}",
+                                 "failure_rate", rate, monitor.max_failure_rate, breached, total,
+                                 cause=quality_cause(failed, total) if breached else None))
+    return out
