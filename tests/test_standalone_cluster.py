@@ -17,18 +17,16 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lakeboost.config import load_config
 from lakeboost.io import TableCatalog
-from lakeboost.spark.cluster import CUDA_LIBRARIES, StandaloneCluster, pack_excludes, runtime_pins
+from lakeboost.spark.cluster import StandaloneCluster
 from pyspark.sql import SparkSession
 
 from tests.conftest import DEMO_OVERRIDES, REPO
@@ -108,26 +106,6 @@ def failure_report(submission: Submission, work_dir: Path) -> str:
     for stderr in sorted(work_dir.glob("worker-*/app-*/*/stderr")):
         parts.append(f"{stderr}:\n{stderr.read_text(errors='replace')[-3000:]}")
     return "\n\n".join(parts)
-
-
-def test_cpu_jobs_pack_without_the_cuda_libraries_and_gpu_jobs_with_them() -> None:
-    def excludes(*job_args: str) -> list[str]:
-        done = subprocess.run([sys.executable, "-m", "lakeboost.spark.cluster", "pack-excludes", *job_args,
-                               "--conf-dir", str(REPO / "conf")], capture_output=True, text=True, check=True)
-        return done.stdout.split()
-
-    assert excludes("--only", "train") == [CUDA_LIBRARIES]
-    assert excludes("--set", "training.model.device=cuda") == []
-    assert excludes("--set", "training.model.no_such_field=1") == []  # unreadable config: keep everything
-    assert pack_excludes(load_config("local", conf_dir=REPO / "conf")) == [CUDA_LIBRARIES]
-
-
-def test_runtime_pins_are_the_installed_runtime_dependencies_without_dev_tools() -> None:
-    pins = dict(pin.split("==") for pin in runtime_pins())
-
-    assert pins["pyspark"] == metadata.version("pyspark") and pins["xgboost"] == metadata.version("xgboost")
-    assert {"pandas", "pyarrow", "numpy", "mlflow", "delta-spark"} <= set(pins)
-    assert not {"lakeboost", "pytest", "ruff", "mypy", "venv-pack"} & set(pins)
 
 
 @pytest.mark.e2e

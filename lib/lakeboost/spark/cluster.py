@@ -1,16 +1,12 @@
-"""Running on a cluster: the runtime packages to ship, and a standalone cluster on one machine.
+"""A Spark standalone cluster on one machine: a master and workers as processes, for tests and demos.
 
-* `runtime_pins()`: the installed versions of everything lakeboost needs at run time (not its
-  test/dev extras); spark-submit.sh packs exactly these for the executors.
-* `pack_excludes(config)`: what the packed environment can leave out for this job: the CUDA
-  libraries (NCCL, ~470 MB, the bulk of the archive) unless it trains on a GPU.
-* `StandaloneCluster`: a Spark standalone master and workers as processes, for tests and demos,
-  so that `spark-submit.sh --master spark://...` can be exercised end to end on one machine:
+So that `spark-submit.sh --master spark://...` can be exercised end to end:
 
-      with StandaloneCluster(work_dir, workers=2, cores=1, memory="2g") as cluster:
-          subprocess.run(["./spark-submit.sh", "--master", cluster.master_url, "jobs/pipeline.py"])
+    with StandaloneCluster(work_dir, workers=2, cores=1, memory="2g") as cluster:
+        subprocess.run(["./spark-submit.sh", "--master", cluster.master_url, "jobs/pipeline.py"])
 
-  or `python -m lakeboost.spark.cluster start --workers 2` (runs until interrupted).
+or `python -m lakeboost.spark.cluster start --workers 2` (runs until interrupted). What a job
+ships to the executors is lakeboost.spark.packaging.
 """
 
 from __future__ import annotations
@@ -27,78 +23,17 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
 import pyspark
-from packaging.markers import default_environment
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
-from lakeboost.config.model import LakeboostConfig
-from lakeboost.errors import EnvironmentSetupError, LakeboostError
+from lakeboost.errors import EnvironmentSetupError
 from lakeboost.spark.java import ensure_java
 
 log = logging.getLogger(__name__)
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
-
-
-def runtime_pins(dist: str = "lakeboost", root_extras: tuple[str, ...] = ("spark",)) -> list[str]:
-    """`name==version` of every installed distribution `dist` needs at run time: its requirements
-    and those of `root_extras` (pyspark and delta-spark are lakeboost's `spark` extra), not the others.
-
-    Walks the requirements of the installed metadata, with markers evaluated for this platform and
-    the extras each requirement asks of its dependency.
-    """
-    environment = {key: str(value) for key, value in default_environment().items()}
-    pins: dict[str, str] = {}
-    seen: set[tuple[str, frozenset[str]]] = set()
-    stack: list[tuple[str, frozenset[str]]] = [(dist, frozenset(root_extras))]
-    while stack:
-        name, extras = stack.pop()
-        if (canonicalize_name(name), extras) in seen:
-            continue
-        seen.add((canonicalize_name(name), extras))
-        try:
-            found = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue  # not installed here: pip resolves it without a pin
-        if canonicalize_name(name) != canonicalize_name(dist):
-            pins[canonicalize_name(found.metadata["Name"])] = found.version
-        for text in found.requires or []:
-            requirement = Requirement(text)
-            wanted = requirement.marker is None or any(
-                requirement.marker.evaluate({**environment, "extra": extra}) for extra in (extras or {""}))
-            if wanted:
-                stack.append((requirement.name, frozenset(requirement.extras)))
-    return sorted(f"{name}=={version}" for name, version in pins.items())
-
-
-# xgboost loads NCCL (its multi-GPU collective) only for `device: cuda`; CPU training and
-# scoring never open it, so a CPU job ships ~470 MB less to every executor and the pack is
-# built and unpacked in about half the time.
-CUDA_LIBRARIES = "lib/python*/site-packages/nvidia/*"
-
-
-def pack_excludes(config: LakeboostConfig) -> list[str]:
-    """venv-pack exclusion patterns for a job with this config (nothing it can import at run time)."""
-    return [] if config.training.model.device == "cuda" else [CUDA_LIBRARIES]
-
-
-def _job_pack_excludes(job_args: list[str]) -> list[str]:
-    """pack_excludes for the config a job's own arguments (--env, --conf-dir, --set) select."""
-    from lakeboost.config import load_config
-    from lakeboost.runtime import base_parser
-
-    args, _ = base_parser("the job's config").parse_known_args(job_args)
-    try:
-        config = load_config(args.env, args.overrides, args.conf_dir)
-    except LakeboostError as exc:  # the job reports it; the pack keeps everything meanwhile
-        log.warning("config not loaded (%s): the packed environment keeps the CUDA libraries", exc)
-        return []
-    return pack_excludes(config)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -277,23 +212,12 @@ class StandaloneCluster:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakeboost.spark.cluster", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("runtime-pins", help="print name==version for each runtime dependency")
-    commands.add_parser("pack-excludes", help="print the paths the job's packed environment leaves out; "
-                        "the job's own arguments follow (--env, --conf-dir, --set)")
     start = commands.add_parser("start", help="run a standalone cluster on loopback until interrupted")
     start.add_argument("--workers", type=int, default=2)
     start.add_argument("--cores", type=int, default=1, help="cores per worker")
     start.add_argument("--memory", default="2g", help="memory per worker")
     start.add_argument("--work-dir", type=Path, default=Path("build/standalone"))
-    args, job_args = parser.parse_known_args(argv)
-    if args.command == "pack-excludes":
-        sys.stdout.write("".join(f"{pattern}\n" for pattern in _job_pack_excludes(job_args)))
-        return 0
-    if job_args:
-        parser.error(f"unrecognized arguments: {' '.join(job_args)}")
-    if args.command == "runtime-pins":
-        sys.stdout.write("".join(f"{pin}\n" for pin in runtime_pins()))
-        return 0
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Stop the daemons on Ctrl-C and on `kill` alike (a background job may ignore SIGINT).
     for signum in (signal.SIGINT, signal.SIGTERM):
