@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from lakeboost.config.silver import Expectation
 from lakeboost.errors import DataContractError, PiiKeyError
 from lakeboost.io import TableCatalog
-from lakeboost.refine.conform import CAST_ERRORS
-from lakeboost.refine.expectations import apply_expectations
-from lakeboost.refine.silver import QUALITY, QUARANTINE, batch_counts, refine_tables
-from pyspark.sql import Column, DataFrame, SparkSession
+from lakeboost.refine.silver import QUALITY, QUARANTINE, refine_tables
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tests.helpers import make_config
@@ -232,38 +229,3 @@ def test_canary_key_never_reaches_tables_logs_or_plans(spark: SparkSession, tmp_
         "this refine's hashing plan should be in the event log (else the key check is vacuous)"
     assert CANARY_KEY.encode() not in logged
     assert CANARY_KEY.encode() not in _event_log_since(spark, {})
-
-
-def test_batch_counts_equal_each_count_taken_alone(spark: SparkSession) -> None:
-    # Generated rows: some did not conform (a cast error), some amounts are NULL, every action has a rule.
-    rules = {"positive": Expectation(expr="amount > 0", action="quarantine"),
-             "small": Expectation(expr="amount < 6", action="drop"),
-             "even": Expectation(expr="id % 2 = 0", action="warn"),
-             "sane": Expectation(expr="amount > -3", action="fail")}
-    rows = spark.range(300).select(
-        "id",
-        F.when(F.col("id") % 7 == 0, None).otherwise(F.col("id") % 11 - 4).cast("double").alias("amount"),
-        F.when(F.col("id") % 5 == 0, F.array(F.lit("amount: not a number")))
-        .otherwise(F.array().cast("array<string>")).alias(CAST_ERRORS),
-    )
-    checked = apply_expectations(rows, rules)
-
-    tally = batch_counts(checked, rules)
-
-    def failing(rule: str) -> Column:  # NULL fails a rule
-        return ~F.coalesce(F.expr(rules[rule].expr), F.lit(False))
-
-    not_conformed = F.size(CAST_ERRORS) > 0
-    quarantined = not_conformed | failing("positive")
-    oracle = rows.agg(
-        F.count(F.lit(1)).alias("rows_in"), F.count_if(not_conformed).alias("conformance"),
-        F.count_if(quarantined).alias("quarantined"), F.count_if(~quarantined & failing("small")).alias("dropped"),
-        *[F.count_if(~not_conformed & failing(rule)).alias(f"failed_{rule}") for rule in rules],
-        F.count_if(failing("sane")).alias("violated_sane"),
-    ).collect()[0]
-    assert (tally.rows_in, tally.conformance, tally.quarantined, tally.dropped) == (
-        oracle["rows_in"], oracle["conformance"], oracle["quarantined"], oracle["dropped"])
-    assert tally.failed == {rule: oracle[f"failed_{rule}"] for rule in rules}
-    assert tally.violations == {"sane": oracle["violated_sane"]}
-    assert tally.rows_in == 300 and tally.conformance == 60 and tally.violations["sane"] > 0
-    assert batch_counts(checked).failed == {} and batch_counts(checked).rows_in == 300

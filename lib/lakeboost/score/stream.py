@@ -1,8 +1,9 @@
 """Streaming scoring: live events from bronze -> the batch feature code -> champion -> Delta.
 
 Every micro-batch of live events is
-1. refined with the silver contract of the batch events (same casts, expectations and
-   PII hashing; failures go to the quarantine table with their reason),
+1. refined with the silver contract of the batch events by the code batch refine runs
+   (refine.contract: same casts, expectations, PII hashing and content hash; failures go to
+   the quarantine table with their reason),
 2. integrated by the same declarative integration as the batch events (`scoring.stream.integration`),
 3. given its features by `compute_features` (the batch code) over the batch plus the history
    the windows reach into: `dataset.events` and the live events of earlier
@@ -49,11 +50,10 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.model import CHAMPION, Model, load_model, use_tracking
 from lakeboost.model.registry import resolve_version
-from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
+from lakeboost.refine.contract import apply_contract, batch_counts, split_contract
 from lakeboost.refine.integrate import integrate
-from lakeboost.refine.pii import protect_pii, resolve_pii_key
-from lakeboost.refine.silver import batch_counts, quarantine_rows, quarantined_condition
+from lakeboost.refine.pii import resolve_pii_key
 from lakeboost.spark.streams import BatchTxn, await_query
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,7 @@ def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes
     require_live_columns(config, batch.columns)
     missing = missing_live_columns(config, batch.columns)
     padded = batch.select("*", *[F.lit(None).cast("string").alias(name) for name in missing])
-    return (
-        padded.transform(c.conform, table=table)
-        .transform(c.with_null_key_errors, keys=table.keys)
-        .transform(ex.apply_expectations, table.expectations)
-        .transform(protect_pii, pii=table.pii, key=pii_key)
-    )
+    return apply_contract(padded, table=table, pii_key=pii_key)
 
 
 def past_events(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig, live: DataFrame) -> DataFrame:
@@ -209,20 +204,15 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         tally = batch_counts(refined, contract.expectations)
         ex.raise_on_fail_rules(refined, expectations=contract.expectations, key_columns=contract.keys,
                                table=stream.source, violations=tally.violations)
-        failed = quarantined_condition()
         rows_in, quarantined, dropped_rows = tally.rows_in, tally.quarantined, tally.dropped
         phase("contract")
+        clean, refused = split_contract(refined, table=contract, quarantine_as=stream.source,
+                                        run_id=f"stream-{batch_id}", batch_id=batch_id)
         if quarantined:
-            refused = quarantine_rows(refined, table=stream.source, run_id=f"stream-{batch_id}", batch_id=batch_id)
             if catalog.exists(stream.quarantine_table):  # keyed on the record: a new query re-reads bronze
                 earlier = catalog.read(stream.quarantine_table).filter(F.col("table") == F.lit(stream.source))
                 refused = refused.join(earlier.select("table", "record"), ["table", "record"], "left_anti")
             catalog.write(refused, stream.quarantine_table, txn=txn(f"{APP_ID}.quarantine", batch_id))
-        passing = ex.rows_passing(refined.filter(~failed).drop(c.CAST_ERRORS))
-        clean = (
-            passing.transform(c.with_content_hash, columns=[col for col in passing.columns if not col.startswith("_")])
-            .transform(c.latest_per_key, keys=contract.keys, order_by=contract.order_by)
-        )
         loaded = champion.current()
         dataset = loaded.dataset  # the key, times and label the champion was trained with
         key = list(dataset.key)
