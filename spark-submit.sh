@@ -18,7 +18,7 @@
 # spark.pyspark.python=./environment/bin/python. The dev venv cannot be packed as it is: it has
 # lakeboost installed in editable mode (venv-pack refuses it) and the test/dev tools. So the
 # pack is a separate venv with lakeboost's runtime requirements at exactly the dev venv's
-# versions (`python -m lakeboost.spark.packaging runtime-pins`; lakeboost itself always comes
+# versions (`python -m lakeboost.pack runtime-pins`; lakeboost itself always comes
 # from the --py-files zip), built once per dependency set and Python under build/pyenv/<hash>/
 # (a few minutes; old ones are not deleted, a running job may still serve its archive). gzip
 # level 1: the pack is built on the submitting machine's clock and read once per executor, so
@@ -94,13 +94,13 @@ pack_environment() {  # sets ENV_ARCHIVE to the packed runtime environment, buil
   requirements="$("$PY" -c 'from importlib.metadata import requires
 print("\n".join(r.split(";")[0] for r in requires("lakeboost") or []
                 if "extra ==" not in r or "extra == \"spark\"" in r))')"
-  constraints="$("$PY" -m lakeboost.spark.packaging runtime-pins)"  # the versions installed here
+  constraints="$("$PY" -m lakeboost.pack runtime-pins)"  # the versions installed here
   [ -z "${LAKEBOOST_PACK_PYTHON_PREFIX:-}" ] || prefix=(--python-prefix "$LAKEBOOST_PACK_PYTHON_PREFIX")
   # What this job's config lets the pack leave out (the CUDA libraries unless it trains on a GPU).
   local job_conf=() pattern
   case " ${JOB_ARGS[*]:-} " in *" --conf-dir "*|*" --conf-dir="*) ;; *) job_conf=(--conf-dir "${LAKEBOOST_CONF_DIR:-$ROOT/conf}") ;; esac
   while IFS= read -r pattern; do [ -z "$pattern" ] || PACK_EXCLUDE+=("$pattern"); done \
-    < <("$PY" -m lakeboost.spark.packaging pack-excludes "${JOB_ARGS[@]+"${JOB_ARGS[@]}"}" "${job_conf[@]+"${job_conf[@]}"}")
+    < <("$PY" -m lakeboost.pack pack-excludes "${JOB_ARGS[@]+"${JOB_ARGS[@]}"}" "${job_conf[@]+"${job_conf[@]}"}")
   key="$(printf '%s\n' "$requirements" "$constraints" "${prefix[@]+"${prefix[@]}"}" "${PACK_EXCLUDE[@]}" \
          "$("$PY" -c 'import platform, sys; print(sys.version, platform.machine())')" | sha256sum | cut -c1-16)"
   dir="$ROOT/build/pyenv/$key"

@@ -34,10 +34,6 @@ KNOWN_CYCLES = {
     # the registry checks out of the loader; were this one to stay, features/registry.py (which
     # imports only errors) belongs below config.
     ("lakeboost.config.loader", "lakeboost.features.registry"),
-    # spark.cluster -> runtime -> spark (package cycle): the job packer reads a job's --env/--set
-    # through runtime.base_parser. Helper `contract` splits spark/cluster.py into packaging and
-    # the cluster supervisor; the packaging half belongs above spark (beside the entry points).
-    ("lakeboost.spark.cluster", "lakeboost.runtime"),
 }
 KNOWN_TRAIN_IMPORTERS = {
     # The step registry imports each step's entry function (train.job's train and replay).

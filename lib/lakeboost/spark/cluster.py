@@ -6,7 +6,7 @@ So that `spark-submit.sh --master spark://...` can be exercised end to end:
         subprocess.run(["./spark-submit.sh", "--master", cluster.master_url, "jobs/pipeline.py"])
 
 or `python -m lakeboost.spark.cluster start --workers 2` (runs until interrupted). What a job
-ships to the executors is lakeboost.spark.packaging.
+ships to the executors is lakeboost.pack.
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ import sys
 from importlib import metadata
 
 from lakeboost.config import load_config
-from lakeboost.spark.packaging import CUDA_LIBRARIES, pack_excludes, runtime_pins
+from lakeboost.pack import CUDA_LIBRARIES, pack_excludes, runtime_pins
 
 from tests.conftest import REPO
 
 
 def test_cpu_jobs_pack_without_the_cuda_libraries_and_gpu_jobs_with_them() -> None:
     def excludes(*job_args: str) -> list[str]:
-        done = subprocess.run([sys.executable, "-m", "lakeboost.spark.packaging", "pack-excludes", *job_args,
+        done = subprocess.run([sys.executable, "-m", "lakeboost.pack", "pack-excludes", *job_args,
                                "--conf-dir", str(REPO / "conf")], capture_output=True, text=True, check=True)
         return done.stdout.split()
 

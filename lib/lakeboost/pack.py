@@ -6,8 +6,8 @@ and what the packed Python environment can leave out.
 * `pack_excludes(config)`: what the packed environment can leave out for this job: the CUDA
   libraries (NCCL, ~470 MB, the bulk of the archive) unless it trains on a GPU.
 
-spark-submit.sh calls both as `python -m lakeboost.spark.packaging runtime-pins` and
-`python -m lakeboost.spark.packaging pack-excludes <job args>`.
+spark-submit.sh calls both as `python -m lakeboost.pack runtime-pins` and
+`python -m lakeboost.pack pack-excludes <job args>`.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _job_pack_excludes(job_args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakeboost.spark.packaging",
+    parser = argparse.ArgumentParser(prog="python -m lakeboost.pack",
                                      description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("runtime-pins", help="print name==version for each runtime dependency")
