@@ -60,7 +60,7 @@ def test_deliveries_run_from_raw_files_to_a_scored_model(spark: SparkSession, la
     # By hand: the cutoff is the latest order; an order counts once it was delivered by then,
     # and once past the warm-up (auto: the 7-day windows; a value label needs no maturity).
     cutoff = orders["placed_at"].max()
-    assert config.gold.training_set.warm_up_seconds() == 7 * 86400
+    assert config.gold.training_set.resolved_warm_up() == pd.Timedelta(days=7)
     warmed = orders["placed_at"] >= orders["placed_at"].min() + pd.Timedelta(days=7)
     known = orders[orders["delivered_at"].notna() & (orders["delivered_at"] <= cutoff) & warmed]
     late = known["delivered_at"] > known["placed_at"] + pd.Timedelta(days=3)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from lakeboost.config.dataset import DatasetConfig
-from lakeboost.config.features import LabelRateGroup, OutcomeWindowGroup, duration_seconds
+from lakeboost.config.durations import parse_duration
+from lakeboost.config.features import LabelRateGroup, OutcomeWindowGroup
 from lakeboost.features.label_rates import LabelSource, with_label_rate
 from lakeboost.features.outcomes import KNOWN_AS_OF, with_outcome_windows
 from pyspark.sql import SparkSession
@@ -53,7 +54,7 @@ def _outcome_oracle(pdf: pd.DataFrame) -> pd.DataFrame:
         result = {"k2": row.k2}
         same = pdf[(pdf["g"] == row.g)].assign(known_at=known_at[pdf["g"] == row.g])
         for window in WINDOWS:
-            w = duration_seconds(window)
+            w = parse_duration(window).total_seconds()
             seen = same[(same["known_at"] >= row.t - w) & (same["known_at"] <= row.t - 1)]
             values = seen["v"].dropna()
             big = (seen["v"] > 5).where(seen["v"].notna()).dropna().astype(float)
@@ -63,7 +64,7 @@ def _outcome_oracle(pdf: pd.DataFrame) -> pd.DataFrame:
             result[f"o_v_max_{window}"] = values.max() if len(values) else None
             result[f"o_v_stddev_{window}"] = values.std(ddof=1) if len(values) > 1 else None
             result[f"o_big_mean_{window}"] = big.mean() if len(big) else None
-        longest = max(duration_seconds(w) for w in WINDOWS)
+        longest = max(parse_duration(w) for w in WINDOWS).total_seconds()
         seen = same[(same["known_at"] >= row.t - longest) & (same["known_at"] <= row.t - 1)]
         result[f"{KNOWN_AS_OF}o"] = seen["known_at"].max() if len(seen) else None
         out.append(result)
@@ -116,7 +117,7 @@ def test_an_outcome_not_yet_known_is_not_counted_however_old_its_event(spark: Sp
 
 
 def _label_rate_oracle(events: pd.DataFrame, labels: pd.DataFrame, group: LabelRateGroup) -> pd.DataFrame:
-    w = duration_seconds(group.window)
+    w = group.window.total_seconds()
     entity_of = events.set_index(["k1", "k2"])["g"]
     labelled = labels.dropna(subset=["reported"]).join(entity_of, on=["lk1", "lk2"], how="inner")
     out = []

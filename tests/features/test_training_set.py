@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from lakeboost.config.dataset import DatasetConfig
+from lakeboost.config.durations import parse_duration
 from lakeboost.config.features import FeatureSetConfig, GoldConfig, TrainingSetConfig
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import LeakageError, TrainingError
@@ -104,7 +105,8 @@ def test_stored_training_set_is_reused_only_while_inputs_and_config_are_unchange
     assert stored is not None and stored.lineage() == built.lineage()
     assert_df_equality(stored.df, built.df, ignore_row_order=True, ignore_nullable=True)
     # Another configuration, or a new label, makes it stale.
-    assert stored_training_set(catalog, config.model_copy(update={"label_maturity": "5d"}), DATASET) is None
+    shorter = config.model_copy(update={"label_maturity": parse_duration("5d")})
+    assert stored_training_set(catalog, shorter, DATASET) is None
     catalog.write(ts(spark.createDataFrame([("T4", "2026-01-12 00:00:00")], "txn_id string, reported_at string"),
                      "reported_at"), "silver.cbs")
     assert stored_training_set(catalog, config, DATASET) is None
@@ -125,7 +127,8 @@ def test_warm_up_leaves_out_examples_whose_windows_are_still_filling(spark: Spar
     setup_tables(spark, catalog)
     cutoff = dt.datetime(2026, 2, 1)
     everything = build_training_set(catalog, CONFIG, DATASET, cutoff=cutoff).df
-    warmed = build_training_set(catalog, CONFIG.model_copy(update={"warm_up": "5d"}), DATASET, cutoff=cutoff).df
+    five_days = CONFIG.model_copy(update={"warm_up": parse_duration("5d")})
+    warmed = build_training_set(catalog, five_days, DATASET, cutoff=cutoff).df
 
     # The first event is 2026-01-01 12:00: examples before 2026-01-06 12:00 are left out, no other.
     boundary = dt.datetime(2026, 1, 6, 12)
@@ -136,7 +139,8 @@ def test_warm_up_leaves_out_examples_whose_windows_are_still_filling(spark: Spar
     # A warm-up that reaches past the last mature example is refused, with the dates that clash.
     with pytest.raises(TrainingError, match=r"no example is both warmed up and mature.*2026-01-01 12:00:00.*"
                                             r"warm_up 40d"):
-        build_training_set(catalog, CONFIG.model_copy(update={"warm_up": "40d"}), DATASET, cutoff=cutoff)
+        build_training_set(catalog, CONFIG.model_copy(update={"warm_up": parse_duration("40d")}), DATASET,
+                           cutoff=cutoff)
 
 
 def test_warm_up_auto_is_what_the_longest_window_needs() -> None:
@@ -148,11 +152,11 @@ def test_warm_up_auto_is_what_the_longest_window_needs() -> None:
                                       "training_set": {"features": "gold.feats", "label_maturity": "10d"}})
     assert gold.training_set is not None
     # The label rate counts labels reported in its 14 days, of events up to 10 days older.
-    assert gold.training_set.warm_up_seconds() == 24 * 86400
-    assert features.warm_up_reasons(0)["custom f lookback 20d"] == 20 * 86400
+    assert gold.training_set.resolved_warm_up() == dt.timedelta(days=24)
+    assert features.warm_up_reasons(dt.timedelta(0))["custom f lookback 20d"] == dt.timedelta(days=20)
     unresolved = TrainingSetConfig.model_validate({"features": "gold.feats"})
     with pytest.raises(ValueError, match="warm_up is `auto`"):
-        unresolved.warm_up_seconds()
+        unresolved.resolved_warm_up()
 
 
 def test_value_label_with_a_composite_key_leaves_out_examples_not_known_at_the_cutoff(

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
 from lakeboost.config.dataset import COLUMNS_INPUT, as_columns
-from lakeboost.config.durations import duration_seconds, durations, optional_duration
+from lakeboost.config.durations import Duration
 from lakeboost.config.integration import AsOfJoin
 
-__all__ = ["duration_seconds"]
 AUTO = "auto"
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
 
@@ -25,15 +25,13 @@ class WindowGroup(Frozen):
     """
 
     entity: tuple[str, ...] = Field(min_length=1)
-    windows: tuple[str, ...] = ("1d", "7d", "30d")
+    windows: tuple[Duration, ...] = (Duration(86400), Duration(7 * 86400), Duration(30 * 86400))
     aggs: dict[str, tuple[AggName, ...]] = Field(default_factory=dict)
     count: bool = True  # number of events in each window
     last_value: tuple[str, ...] = ()  # previous event's value, plus `<col>_changed`
     time_since_last: bool = False
 
     _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
-
-    _windows = field_validator("windows")(durations)
 
 
 class LabelRateGroup(Frozen):
@@ -49,19 +47,13 @@ class LabelRateGroup(Frozen):
     labels: str | None = None
     label_key: tuple[str, ...] | None = None
     available_at: str | None = None
-    window: str = "90d"
+    window: Duration = Duration(90 * 86400)
     prior_rate: float = Field(0.02, ge=0, le=1)
     prior_weight: float = Field(20.0, ge=0)  # pseudo-events: shrinks rates of small entities
 
     _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
     _label_key = field_validator("label_key", mode="before",
                                  json_schema_input_type=COLUMNS_INPUT | None)(as_columns)
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        duration_seconds(value)
-        return value
 
 
 class OutcomeWindowGroup(Frozen):
@@ -75,13 +67,11 @@ class OutcomeWindowGroup(Frozen):
     """
 
     entity: tuple[str, ...] = Field(min_length=1)
-    windows: tuple[str, ...] = ("7d", "30d")
+    windows: tuple[Duration, ...] = (Duration(7 * 86400), Duration(30 * 86400))
     aggs: dict[str, tuple[AggName, ...]] = Field(min_length=1)
     count: bool = True
 
     _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
-
-    _windows = field_validator("windows")(durations)
 
 
 class CustomFeature(Frozen):
@@ -94,9 +84,7 @@ class CustomFeature(Frozen):
 
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
-    lookback: str | None = None
-
-    _lookback = field_validator("lookback")(optional_duration)
+    lookback: Duration | None = None
 
 
 def _custom_entry(value: object) -> object:
@@ -126,35 +114,34 @@ class FeatureSetConfig(Frozen):
                       | {c for g in self.label_rates.values() for c in g.entity}
                       | {c for g in self.outcome_windows.values() for c in g.entity})
 
-    def lookback_seconds(self) -> int:
+    def lookback(self) -> timedelta:
         """The furthest back any feature of the set reads: its longest window or lookback."""
         windows = [w for g in self.groups.values() for w in g.windows]
         windows += [g.window for g in self.label_rates.values()]
         windows += [w for g in self.outcome_windows.values() for w in g.windows]
-        windows += [c.lookback for c in self.custom if c.lookback]
-        return max((duration_seconds(w) for w in windows), default=0)
+        windows += [c.lookback for c in self.custom if c.lookback is not None]
+        return max(windows, default=timedelta(0))
 
-    def warm_up_reasons(self, label_delay_seconds: int) -> dict[str, int]:
-        """Feature -> seconds of history it needs before its value is in steady state.
+    def warm_up_reasons(self, label_delay: timedelta) -> dict[str, timedelta]:
+        """Feature -> history it needs before its value is in steady state.
 
         A window needs its own length. A label rate or outcome window counts what became known
-        in the window, so it also needs the time labels take to arrive (`label_delay_seconds`,
-        the training set's label maturity): at the start of the history the events whose labels
+        in the window, so it also needs the time labels take to arrive (`label_delay`, the
+        training set's label maturity): at the start of the history the events whose labels
         would be reported now had not happened yet.
         """
-        needs: dict[str, int] = {}
+        needs: dict[str, timedelta] = {}
         for name, group in self.groups.items():
             for w in group.windows:
-                needs[f"window {name} {w}"] = duration_seconds(w)
+                needs[f"window {name} {w}"] = w
         for name, rate in self.label_rates.items():
-            needs[f"label rate {name} {rate.window} + label maturity"] = duration_seconds(rate.window) \
-                + label_delay_seconds
+            needs[f"label rate {name} {rate.window} + label maturity"] = rate.window + label_delay
         for name, outcome in self.outcome_windows.items():
             for w in outcome.windows:
-                needs[f"outcome window {name} {w} + label maturity"] = duration_seconds(w) + label_delay_seconds
+                needs[f"outcome window {name} {w} + label maturity"] = w + label_delay
         for custom in self.custom:
-            if custom.lookback:
-                needs[f"custom {custom.name} lookback {custom.lookback}"] = duration_seconds(custom.lookback)
+            if custom.lookback is not None:
+                needs[f"custom {custom.name} lookback {custom.lookback}"] = custom.lookback
         return needs
 
 
@@ -163,7 +150,7 @@ class TrainingSetConfig(Frozen):
     # Presence labels: examples younger than this at the cutoff are left out (their label may
     # not have arrived; absence is a negative only once it is old enough). Value labels carry
     # their own availability time; this is then optional.
-    label_maturity: str | None = None
+    label_maturity: Duration | None = None
     cutoff: str | None = None  # ISO timestamp; default: the latest event in the feature table
     # Leave out examples within this long of the feature table's first event: their windows
     # (a 30d count, say) are still filling, unlike those of any event scored later, so the model
@@ -171,36 +158,30 @@ class TrainingSetConfig(Frozen):
     # difference as drift. `auto` (default): what the feature set needs (its longest window;
     # label rates and outcome windows plus the label maturity), resolved when the config loads.
     # `0s` keeps every example.
-    warm_up: str | None = AUTO
+    warm_up: Duration | Literal["auto"] | None = AUTO
     # Point-in-time attributes (use `strict: true` and `time_as` so the audit checks them).
     as_of: tuple[AsOfJoin, ...] = ()
     exclude: tuple[str, ...] = ()  # columns never used as features (ids, raw times)
     categorical: tuple[str, ...] = ()
     max_single_feature_auc: float = Field(0.98, gt=0.5, le=1.0)
 
-    _durations = field_validator("label_maturity")(optional_duration)
-
-    @field_validator("warm_up")
-    @classmethod
-    def _warm_up(cls, value: str | None) -> str | None:
-        return value if value == AUTO else optional_duration(value)
-
-    def warm_up_seconds(self) -> int:
+    def resolved_warm_up(self) -> timedelta:
         """The resolved warm-up; ValueError while it is still `auto` (resolved by LakeboostConfig)."""
         if self.warm_up == AUTO:
             raise ValueError("gold.training_set.warm_up is `auto`: it is resolved from the feature set when the "
                              "whole config loads; give a duration (or 0s) when building a TrainingSetConfig alone")
-        return duration_seconds(self.warm_up) if self.warm_up else 0
+        return self.warm_up or timedelta(0)
 
 
 def resolve_warm_up(training_set: TrainingSetConfig, features: dict[str, FeatureSetConfig]) -> TrainingSetConfig:
-    """`warm_up: auto` replaced by the training set's feature set's needs (in seconds)."""
+    """`warm_up: auto` replaced by the training set's feature set's needs."""
     if training_set.warm_up != AUTO:
         return training_set
     feature_set = features.get(training_set.features.removeprefix("gold."))
-    delay = duration_seconds(training_set.label_maturity) if training_set.label_maturity else 0
-    needs = feature_set.warm_up_reasons(delay) if feature_set is not None else {}
-    return training_set.model_copy(update={"warm_up": f"{max(needs.values(), default=0)}s"})
+    needs = feature_set.warm_up_reasons(training_set.label_maturity or timedelta(0)) if feature_set else {}
+    needed = int(max(needs.values(), default=timedelta(0)).total_seconds())
+    # Spelled in seconds, as it always was: the digest of a stored training set covers it.
+    return training_set.model_copy(update={"warm_up": Duration(needed, f"{needed}s")})
 
 
 class MaintenanceConfig(Frozen):
@@ -210,9 +191,7 @@ class MaintenanceConfig(Frozen):
     # How long bronze keeps raw personal data (the source columns of every silver table's `pii`
     # rules, and bronze.quarantine's raw records) after ingestion; `maintain` blanks it after
     # that, and VACUUM removes the older files `vacuum_retention_hours` later. None: kept.
-    bronze_pii_retention: str | None = None
-
-    _retention_ok = field_validator("bronze_pii_retention")(optional_duration)
+    bronze_pii_retention: Duration | None = None
 
 
 class GoldConfig(Frozen):

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lakeboost.config.base import Frozen
 from lakeboost.config.dataset import COLUMNS_INPUT, as_columns
-from lakeboost.config.durations import duration_seconds, optional_duration
+from lakeboost.config.durations import Duration
 
 # Joined columns in YAML: a list (the same names) or a mapping (a rename); keys also one column.
 _NAMES_OR_MAPPING = list[str] | dict[str, str]
@@ -49,7 +49,7 @@ class AsOfJoin(Frozen):
     keys: dict[str, str] = Field(default_factory=dict)
     time: str  # the right table's valid-from column
     columns: dict[str, str] = Field(min_length=1)  # right column -> output name
-    max_age: str | None = None
+    max_age: Duration | None = None
     strict: bool = False
     time_as: str | None = None
 
@@ -57,11 +57,9 @@ class AsOfJoin(Frozen):
     _columns = field_validator("columns", mode="before", json_schema_input_type=_NAMES_OR_MAPPING)(
         _columns_mapping)
 
-    _max_age = field_validator("max_age")(optional_duration)
-
     @property
     def max_age_seconds(self) -> int | None:
-        return duration_seconds(self.max_age) if self.max_age else None
+        return int(self.max_age.total_seconds()) if self.max_age is not None else None
 
 
 class Lookup(Frozen):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, SecretStr, field_serializer, field_valida
 from lakeboost.config.base import Frozen, check_schema
 from lakeboost.config.cost import CostConfig
 from lakeboost.config.dataset import DatasetConfig
-from lakeboost.config.durations import optional_duration
+from lakeboost.config.durations import Duration
 from lakeboost.config.features import GoldConfig
 from lakeboost.config.monitoring import MonitorConfig, ScoringConfig
 from lakeboost.config.silver import SilverConfig
@@ -87,7 +87,7 @@ class FileSourceConfig(Frozen):
     # available_now: process what has landed, then stop (batch and scheduled runs).
     # processing_time: keep running, one micro-batch per `interval` (continuous mode).
     trigger: Literal["available_now", "processing_time"] = "available_now"
-    interval: str = "10 seconds"
+    interval: Duration = Duration(10)
     max_files_per_trigger: int | None = Field(None, ge=1)
     on_type_change: Literal["fail", "cast"] = "fail"
 
@@ -121,11 +121,9 @@ class JdbcTimeouts(Frozen):
     """How long a JDBC read may wait: a database that accepts the connection and never answers
     fails the job within these, naming the source, instead of hanging it."""
 
-    connect: str = "30s"  # opening the TCP connection and logging in
-    socket: str = "10m"  # any one wait for the server's next bytes
-    query: str = "1h"  # one statement, end to end (Spark's `queryTimeout`)
-
-    _durations = field_validator("connect", "socket", "query")(optional_duration)
+    connect: Duration = Duration(30)  # opening the TCP connection and logging in
+    socket: Duration = Duration(10 * 60)  # any one wait for the server's next bytes
+    query: Duration = Duration(3600)  # one statement, end to end (Spark's `queryTimeout`)
 
 
 class JdbcSourceConfig(Frozen):

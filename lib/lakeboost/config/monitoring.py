@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, field_serializer, model_validator
 
 from lakeboost.config.base import Frozen
-from lakeboost.config.features import duration_seconds
+from lakeboost.config.durations import Duration
 from lakeboost.redact import redact_webhook
 
 
@@ -30,7 +30,7 @@ class StreamScoringConfig(Frozen):
     quarantine_table: str = "silver.quarantine"
     # Bounds a catch-up micro-batch; live files arrive a few at a time anyway.
     max_files_per_trigger: int = Field(10, ge=1)
-    interval: str = "5 seconds"
+    interval: Duration = Duration(5)  # between micro-batches (--continuous)
 
 
 class ScoringConfig(Frozen):
@@ -87,7 +87,7 @@ class MonitorConfig(Frozen):
     metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     max_relative_drop: float = Field(0.25, gt=0, lt=1)
     # A window is judged only once its labels had time to arrive and enough of them exist.
-    label_maturity: str = "30d"
+    label_maturity: Duration = Duration(30 * 86400)
     min_labelled_rows: int = Field(200, ge=1)
     # PR AUC on a handful of positives is noise: a window needs this many before it is judged.
     min_positive_labels: int = Field(30, ge=1)
@@ -96,9 +96,3 @@ class MonitorConfig(Frozen):
     hooks: tuple[AlertHook, ...] = (AlertHook(),)
     # On a drift or decay alert, run the retraining steps (features, train, promote).
     retrain_on_alert: bool = False
-
-    @field_validator("label_maturity")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        duration_seconds(value)
-        return value

@@ -17,6 +17,9 @@ import sys
 from copy import deepcopy
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema
+
+from lakeboost.config.durations import Duration
 from lakeboost.config.model import LakeboostConfig
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -29,7 +32,8 @@ def json_schema() -> dict[str, Any]:
     demo's `demo:`) are top-level keys the framework does not know: any other top-level key is
     allowed as an object, and the application's model checks it when the config loads.
     """
-    schema = deepcopy(LakeboostConfig.model_json_schema(by_alias=True, mode="validation"))
+    schema = deepcopy(LakeboostConfig.model_json_schema(by_alias=True, mode="validation",
+                                                        schema_generator=_SpelledDefaults))
     properties = schema["properties"]
     # `sections` is where the loader puts the applications' parsed sections, never a YAML key;
     # `env` is the environment the loader was given (--env), set by it.
@@ -45,6 +49,22 @@ def json_schema() -> dict[str, Any]:
         "title": "lakeboost configuration",
         **{k: v for k, v in schema.items() if k != "title"},
     }
+
+
+class _SpelledDefaults(GenerateJsonSchema):
+    """Defaults as the YAML spells them: pydantic encodes a tuple default by its Python type,
+    which writes the durations of `windows: (1d, 7d, 30d)` in ISO 8601 (`P1D`)."""
+
+    def encode_default(self, dft: Any) -> Any:
+        return super().encode_default(_spelled(dft))
+
+
+def _spelled(value: Any) -> Any:
+    if isinstance(value, Duration):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [_spelled(v) for v in value]
+    return value
 
 
 def render(schema: dict[str, Any] | None = None) -> str:

@@ -40,7 +40,7 @@ STATE = "gold.feature_state"
 
 def reach_days(features: FeatureSetConfig) -> int:
     """How many days after a changed input day its change can show up in features."""
-    return math.ceil(features.lookback_seconds() / 86400)
+    return math.ceil(features.lookback() / dt.timedelta(days=1))
 
 
 def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig, PresenceLabel
-from lakeboost.config.features import LabelRateGroup, duration_seconds
+from lakeboost.config.features import LabelRateGroup
 from lakeboost.features.outcomes import IS_OUTCOME, KNOWN_AS_OF, TIME, known_union
 
 
@@ -58,9 +58,9 @@ def with_label_rate(events: DataFrame, labels: DataFrame, *, name: str, group: L
         .join(F.broadcast(keyed_labels), on=list(event_key), how="inner")
         .select(*entity, F.col("__available_at").cast("long").alias(TIME))
     )
-    seconds = duration_seconds(group.window)
+    seconds = int(group.window.total_seconds())
     frame = Window.partitionBy(*entity).orderBy(TIME).rangeBetween(-seconds, -1)
-    suffix = group.window
+    suffix = str(group.window)  # as spelled in the config: `_30d`
     labelled, seen = f"{name}_labels_{suffix}", f"{name}_events_{suffix}"
     counted = (
         known_union(events, label_rows, timestamp=timestamp)

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
-from lakeboost.config.features import OutcomeWindowGroup, duration_seconds
+from lakeboost.config.features import OutcomeWindowGroup
 from lakeboost.features.windows import aggregate
 
 KNOWN_AS_OF = "_known_as_of_"
@@ -70,14 +70,14 @@ def with_outcome_windows(events: DataFrame, source: DataFrame, *, name: str, gro
     is_outcome = F.col(IS_OUTCOME) == 1
     features: list[Column] = []
     for window in group.windows:
-        frame = ordered.rangeBetween(-duration_seconds(window), -1)
+        frame = ordered.rangeBetween(-int(window.total_seconds()), -1)
         if group.count:
             features.append(F.sum(F.col(IS_OUTCOME)).over(frame).alias(f"{name}_known_{window}"))
         for i, column in enumerate(columns):
             only_outcomes = F.when(is_outcome, F.col(f"__v{i}"))
             for agg in group.aggs[column]:
                 features.append(aggregate(agg, only_outcomes, frame).alias(f"{name}_{column}_{agg}_{window}"))
-    longest = ordered.rangeBetween(-max(duration_seconds(w) for w in group.windows), -1)
+    longest = ordered.rangeBetween(-int(max(group.windows).total_seconds()), -1)
     features.append(F.timestamp_seconds(F.max(F.when(is_outcome, F.col(TIME))).over(longest))
                     .alias(f"{KNOWN_AS_OF}{name}"))
     counted = (

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig, PresenceLabel
-from lakeboost.config.features import TrainingSetConfig, duration_seconds
+from lakeboost.config.features import TrainingSetConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
@@ -145,11 +145,11 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
     if cutoff is None and cfg.cutoff:
         cutoff = dt.datetime.fromisoformat(cfg.cutoff)
     first_event = None
-    warm_up = dt.timedelta(seconds=cfg.warm_up_seconds())
+    warm_up = cfg.resolved_warm_up()
     if cutoff is None or warm_up:  # one pass for both ends
         first_event, last_event = first_row(features.agg(F.min(event_time), F.max(event_time)))
         cutoff = cutoff or last_event
-    mature_before = cutoff - dt.timedelta(seconds=duration_seconds(cfg.label_maturity or "0s"))
+    mature_before = cutoff - (cfg.label_maturity or dt.timedelta(0))
     features = features.filter(F.col(event_time) <= F.lit(mature_before))
     if warm_up and first_event is not None:
         warmed_from = first_event + warm_up

@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.window import WindowSpec
 
-from lakeboost.config.features import WindowGroup, duration_seconds
+from lakeboost.config.features import WindowGroup
 
 EVENT_SECONDS = "__event_seconds"
 
@@ -41,7 +41,7 @@ def group_feature_columns(group_name: str, group: WindowGroup, *, timestamp: str
     ordered = Window.partitionBy(*group.entity).orderBy(F.col(EVENT_SECONDS))
     columns: list[Column] = []
     for window in group.windows:
-        seconds = duration_seconds(window)
+        seconds = int(window.total_seconds())
         # [t - w, t): the current second is excluded, so the event never sees itself.
         frame = ordered.rangeBetween(-seconds, -1)
         if group.count:
@@ -52,7 +52,7 @@ def group_feature_columns(group_name: str, group: WindowGroup, *, timestamp: str
     # "Previous event" looks back at most the group's longest window, never further: an
     # unbounded lookback would make a feature depend on arbitrarily old days, and incremental
     # builds (which read `reach` days of history) could no longer reproduce it exactly.
-    longest = ordered.rangeBetween(-max(duration_seconds(w) for w in group.windows), -1)
+    longest = ordered.rangeBetween(-int(max(group.windows).total_seconds()), -1)
     for column in group.last_value:
         previous = F.last(F.col(column), ignorenulls=True).over(longest)
         columns.append(previous.alias(f"{group_name}_prev_{column}"))

@@ -24,6 +24,7 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.config.durations import spark_interval
 from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig, LakeboostConfig
 from lakeboost.errors import LakeboostError
 from lakeboost.faults import fault_point
@@ -138,7 +139,8 @@ def ingest_files(
         .queryName(f"ingest_{name}")
     )
     run_continuously = continuous or cfg.trigger == "processing_time"
-    writer = writer.trigger(processingTime=cfg.interval) if run_continuously else writer.trigger(availableNow=True)
+    writer = writer.trigger(processingTime=spark_interval(cfg.interval)) if run_continuously \
+        else writer.trigger(availableNow=True)
     await_query(writer.start(), f"source {name!r}: ingest stream",
                 timeout_seconds if run_continuously else None)
     return summary

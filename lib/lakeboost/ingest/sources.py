@@ -7,7 +7,6 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakeboost.config.durations import duration_seconds
 from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig
 from lakeboost.errors import SchemaDriftError, SourceError
 from lakeboost.ingest.parse import CORRUPT, json_fields, string_read_schema
@@ -82,7 +81,7 @@ _DRIVER_TIMEOUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
 
 def jdbc_timeout_options(cfg: JdbcSourceConfig) -> dict[str, str]:
     """Reader options bounding every wait on the database (`sources.<name>.timeouts`)."""
-    seconds = {kind: duration_seconds(getattr(cfg.timeouts, kind)) for kind in ("connect", "socket", "query")}
+    seconds = {kind: int(getattr(cfg.timeouts, kind).total_seconds()) for kind in ("connect", "socket", "query")}
     options = {"queryTimeout": str(seconds["query"])}
     for prop, kind, scale in _DRIVER_TIMEOUTS.get(cfg.resolved_driver, ()):
         options[prop] = str(seconds[kind] * scale)

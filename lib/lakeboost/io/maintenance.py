@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from datetime import timedelta
 
 from pyspark.sql import DataFrame
 
-from lakeboost.config.durations import duration_seconds
 from lakeboost.config.features import MaintenanceConfig
 from lakeboost.config.silver import SilverConfig, SilverTableConfig
 from lakeboost.errors import ConfigError
@@ -92,12 +92,12 @@ def personal_source_columns(table: SilverTableConfig, bronze_columns: list[str])
     return list(dict.fromkeys(found))
 
 
-def purge_bronze_pii(catalog: TableCatalog, silver: SilverConfig, retention: str) -> dict[str, int]:
+def purge_bronze_pii(catalog: TableCatalog, silver: SilverConfig, retention: timedelta) -> dict[str, int]:
     """Blank raw personal data ingested more than `retention` ago: the personal source columns of
     each bronze table a silver table with `pii` rules reads (NULL), and the raw record of
     bronze.quarantine rows (a marker; the row, its source and reason stay). Idempotent: rows
     already blank match nothing. Returns the rows blanked per table."""
-    cutoff = f"current_timestamp() - INTERVAL {duration_seconds(retention)} SECONDS"
+    cutoff = f"current_timestamp() - INTERVAL {int(retention.total_seconds())} SECONDS"
     targets: dict[str, list[str]] = {}
     for table in silver.tables.values():
         if catalog.exists(table.source):
@@ -128,7 +128,7 @@ def maintain(catalog: TableCatalog, config: MaintenanceConfig, *, allow_unsafe: 
     """Blank expired personal data in bronze (when `bronze_pii_retention` is set), then OPTIMIZE
     and VACUUM the configured tables (the blanked rows' old files go with VACUUM)."""
     summary = StepSummary("maintain")
-    if config.bronze_pii_retention and silver is not None:
+    if config.bronze_pii_retention is not None and silver is not None:
         summary.details["pii_rows_blanked"] = purge_bronze_pii(catalog, silver, config.bronze_pii_retention)
     for name in config.tables:
         if not catalog.exists(name):

@@ -11,7 +11,6 @@ from typing import Any, Protocol, cast
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.config.features import duration_seconds
 from lakeboost.config.metrics import objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import MonitorConfig
@@ -127,7 +126,7 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
     known = known_labels(catalog.read(label_table(dataset)), dataset, as_of=as_of)
     labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored), known, dataset) \
         .withColumnRenamed(dataset.label_column, LABEL)
-    maturity = dt.timedelta(seconds=duration_seconds(cfg.label_maturity))
+    maturity = cfg.label_maturity
     bound = None if baseline is None else decay_bound(metric, baseline, cfg.max_relative_drop)
 
     def judged(window: Any, value: float | None, status: str, rows: int) -> MonitorRecord:

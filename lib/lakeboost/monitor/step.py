@@ -36,7 +36,6 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakeboost.config.features import duration_seconds
 from lakeboost.config.metrics import metric_for
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError
@@ -172,13 +171,13 @@ def _history(catalog: TableCatalog, config: LakeboostConfig, champion: Model) ->
     ts = config.gold.training_set
     assert ts is not None
     feature_set = config.gold.features.get(ts.features.removeprefix("gold."))
-    delay = duration_seconds(ts.label_maturity) if ts.label_maturity else 0
-    needed = max(feature_set.warm_up_reasons(delay).values(), default=0) if feature_set else 0
+    delay = ts.label_maturity or dt.timedelta(0)
+    needed = max(feature_set.warm_up_reasons(delay).values(), default=dt.timedelta(0)) if feature_set \
+        else dt.timedelta(0)
     own = {*(feature_set.passthrough if feature_set else ()),
            *[c for join in ts.as_of for c in join.columns.values()]}
     first = first_row(catalog.read(ts.features).agg(F.min(champion.dataset.event_time)))[0]
-    return History(first_event=first, warm_up_needed=dt.timedelta(seconds=needed),
-                   warm_up_trained=dt.timedelta(seconds=ts.warm_up_seconds()),
+    return History(first_event=first, warm_up_needed=needed, warm_up_trained=ts.resolved_warm_up(),
                    historical=frozenset(f for f in champion.meta.features if f not in own))
 
 

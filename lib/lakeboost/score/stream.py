@@ -36,6 +36,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
+from lakeboost.config.durations import spark_interval
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import StreamScoringConfig
@@ -149,7 +150,8 @@ def live_features(catalog: TableCatalog, config: LakeboostConfig, dataset: Datas
     entities = list(dict.fromkeys(groups))
     past = past_events(catalog, config, dataset, enriched)
     history = past.filter(F.col(dataset.event_time) >= F.lit(since))
-    if any(c.lookback for c in features.custom):  # a custom feature reads history of entities we cannot name
+    # A custom feature with a lookback reads history of entities we cannot name.
+    if any(c.lookback is not None for c in features.custom):
         events = history.unionByName(enriched)
     else:
         events = (of_entities(history, enriched, entities, key) if entities else history.limit(0)).unionByName(enriched)
@@ -305,7 +307,8 @@ def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bo
         .option("checkpointLocation", checkpoint)
         .queryName("stream_score")
     )
-    writer = writer.trigger(processingTime=stream.interval) if continuous else writer.trigger(availableNow=True)
+    writer = writer.trigger(processingTime=spark_interval(stream.interval)) if continuous \
+        else writer.trigger(availableNow=True)
     await_query(writer.start(), "stream scoring", timeout_seconds if continuous else None)
     summary = StepSummary("stream_score", rows_read=counts.rows_in, rows_written=counts.scored,
                           rows_quarantined=counts.quarantined, rows_skipped=counts.dropped + counts.duplicates)
