@@ -36,7 +36,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--work", default="/tmp/lakeboost-bench/stream")
     parser.add_argument("--files", type=int, default=6)
     parser.add_argument("--every", type=float, default=20.0, help="seconds between landed files")
-    parser.add_argument("--interval", default="2 seconds", help="trigger interval of both streams")
+    parser.add_argument("--interval", default="2s", help="trigger interval of both streams")
     return parser.parse_args()
 
 

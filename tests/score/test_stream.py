@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lakeboost.config.durations import parse_duration
 from lakeboost.faults import FAULT_ENV
 from lakeboost.io import TableCatalog
 from lakeboost.model.registry import CHAMPION, current_alias
@@ -120,7 +121,8 @@ def test_running_stream_picks_up_a_new_champion_at_the_next_micro_batch(spark: S
     switched = config.model_copy(update={"scoring": config.scoring.model_copy(update={
         "stream": config.scoring.stream.model_copy(update={
             "source": "bronze.live_switch", "predictions_table": "gold.stream_switch",
-            "events_table": "silver.live_switch", "interval": "1 second", "max_files_per_trigger": 1000})})})
+            "events_table": "silver.live_switch", "interval": parse_duration("1s"),
+            "max_files_per_trigger": 1000})})})
     outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.setdefault(
         "summary", stream_score(spark, switched, continuous=True, timeout_seconds=600)))
