@@ -35,6 +35,7 @@ import lakeboost.train.fit as lakeboost_fit
 import pandas as pd
 import xgboost as xgb
 from _common import PeakMemory, bench_arguments, jvm_conf, largest_tasks  # bench/ is the script's directory
+from lakeboost.borrowed import SWITCH_ENV
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.build import build_features
@@ -51,7 +52,6 @@ from lakeboost.train.trainer import TrainResult, train_model
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 from sklearn.metrics import average_precision_score, roc_auc_score
-from xgboost.spark import SparkXGBClassifier
 
 # estimator keyword -> xgboost.train booster parameter (sklearn-style names xgboost.spark accepts).
 RENAMED = {"learning_rate": "eta", "random_state": "seed", "reg_alpha": "alpha", "reg_lambda": "lambda",
@@ -105,13 +105,12 @@ def bench_spark(training: TrainingSet, cfg: TrainingConfig, num_workers: int,
 def bench_as_shipped(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> None:
     """train_model with xgboost.spark's own fit: its Arrow stream of the rows, the training rows
     scored every round, the class count pass, spark.task.cpus threads."""
-    saved = lakeboost_fit.KnownClassesClassifier
-    lakeboost_fit.KnownClassesClassifier = SparkXGBClassifier  # type: ignore[misc]
+    os.environ[SWITCH_ENV] = "off"  # the stock path (lakeboost/borrowed/xgboost_spark.py)
     try:
         run_train_model(training, with_workers(cfg, num_workers, "spark"), num_workers,
                         f"as-shipped-workers={num_workers}")
     finally:
-        lakeboost_fit.KnownClassesClassifier = saved  # type: ignore[misc]
+        del os.environ[SWITCH_ENV]
 
 
 def fit_breakdown(training: TrainingSet, cfg: TrainingConfig, num_workers: int) -> None:

@@ -8,16 +8,18 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lakeboost.borrowed import GATEWAY_LOGGER
+
 SUMMARY_LOGGER = "lakeboost.summary"
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Configure root logging for a job; quiet py4j's chatter."""
+    """Configure root logging for a job; quiet the JVM gateway's chatter."""
     logging.basicConfig(
         level=level, stream=sys.stderr, force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger(GATEWAY_LOGGER).setLevel(logging.WARNING)
 
 
 @dataclass

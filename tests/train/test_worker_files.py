@@ -38,7 +38,7 @@ def test_each_worker_reads_exactly_its_partitions_rows_with_float_features(spark
 
     assert sorted(file_layout(spark, files, label="label", valid=VALID).collect()) == \
         sorted(partition_counts(laid, label="label").collect())
-    reader = WorkerFileReader(files, {"label": "label", VALID: "validationIndicator"}, build=None)
+    reader = WorkerFileReader(files, {"label": "label", VALID: "validationIndicator"})
     for partition in range(3):
         expected = (laid.filter(F.spark_partition_id() == partition)
                     .select(F.col("f_double").cast("float"), F.col("f_long_with_nulls").cast("float"), "label",

@@ -65,7 +65,7 @@ def _bounds(numeric: Sequence[str]) -> list[Column]:
 
 def _binned_aucs(df: DataFrame, *, label: str, numeric: Sequence[str], bounds: Row | None) -> dict[str, float]:
     """AUC per feature from a BINS-bin histogram of its range (`bounds`), in one aggregation. The
-    bins are spelt as one SQL expression: built from Python Columns they were a dozen py4j
+    bins are spelt as one SQL expression: built from Python Columns they were a dozen JVM
     calls per feature."""
     if not numeric or bounds is None:
         return {}

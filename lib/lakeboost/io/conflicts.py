@@ -20,11 +20,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
+from lakeboost.borrowed.jvm import java_causes
 from lakeboost.errors import ConcurrentWriteError
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ def conflict_name(error: BaseException) -> str | None:
         for cls in type(current).__mro__:
             if cls.__name__ in CONFLICTS:
                 return cls.__name__
-        java = getattr(current, "java_exception", None) or getattr(current, "_origin", None)
-        found = _java_conflict(java)
+        # The Java exception behind it and its causes, each through its superclasses.
+        found = next((name for cause in java_causes(current) for name in cause.class_names if name in CONFLICTS), None)
         if found:
             return found
         trace = getattr(current, "_stackTrace", None) or ""
@@ -85,23 +86,6 @@ def conflict_name(error: BaseException) -> str | None:
         if first and first.group(1).rsplit(".", 1)[-1] in CONFLICTS:
             return first.group(1).rsplit(".", 1)[-1]
         current = current.__cause__ or current.__context__
-    return None
-
-
-def _java_conflict(java: Any) -> str | None:
-    """A py4j Java Throwable's conflict class name, through its superclasses and causes."""
-    for _ in range(10):  # a cause chain is short; a cycle must not loop forever
-        if java is None:
-            return None
-        try:
-            cls = java.getClass()
-            while cls is not None:
-                if cls.getSimpleName() in CONFLICTS:
-                    return str(cls.getSimpleName())
-                cls = cls.getSuperclass()
-            java = java.getCause()
-        except Exception:  # noqa: BLE001 - not a Java object after all
-            return None
     return None
 
 

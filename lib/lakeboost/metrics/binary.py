@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lakeboost.borrowed import jvm
 from lakeboost.config.training import ThresholdConfig
 from lakeboost.metrics.base import EPS, LABEL, EvaluationError, count_if, require_columns
 from lakeboost.spark.rows import first_row
@@ -165,18 +167,14 @@ def exact_aucs(scored: DataFrame, positives: int, negatives: int) -> dict[str, f
     if positives == 0 or negatives == 0:
         log.warning("AUCs are undefined with %d positives and %d negatives; reporting NaN", positives, negatives)
         return {"roc_auc": float("nan"), "pr_auc": float("nan")}
-    # MLlib's metrics over the (score, label) rows: one distributed sort by score, shared by both
-    # areas (BinaryClassificationEvaluator would sort once per metric), and no down-sampling of
-    # the curve (numBins 0), so the areas are exact. The DataFrame constructor is MLlib's own
-    # (package-private in Scala, public in the bytecode): no row passes through Python.
-    jvm = scored.sparkSession.sparkContext._jvm
-    assert jvm is not None
-    metrics = jvm.org.apache.spark.mllib.evaluation.BinaryClassificationMetrics(
-        scored.select(F.col("score").cast("double"), F.col(LABEL).cast("double"))._jdf)
-    try:
-        return {"roc_auc": float(metrics.areaUnderROC()), "pr_auc": float(metrics.areaUnderPR())}
-    finally:
-        metrics.unpersist()
+    pairs = scored.select(F.col("score").cast("double").alias("score"), F.col(LABEL).cast("double").alias(LABEL))
+    if jvm.available(scored.sparkSession):  # both areas from one sort (borrowed/jvm.py)
+        roc_auc, pr_auc = jvm.exact_binary_aucs(pairs)
+        return {"roc_auc": roc_auc, "pr_auc": pr_auc}
+    # The public evaluator over the same MLlib metrics, not down-sampled (numBins 0): one sort per area.
+    return {name: float(BinaryClassificationEvaluator(rawPredictionCol="score", labelCol=LABEL, numBins=0,
+                                                      metricName=metric).evaluate(pairs))
+            for name, metric in (("roc_auc", "areaUnderROC"), ("pr_auc", "areaUnderPR"))}
 
 
 def choose_threshold(curve: BinaryCurve, config: ThresholdConfig) -> float:

@@ -125,7 +125,7 @@ def _bin_sql(column: str, edges: list[float]) -> str:
 def _exploded(df: DataFrame, cells: list[str], by: str | None) -> DataFrame:
     """Columns g (the group, NULL without `by`) and x (one of the SQL `cells` per row and cell).
 
-    Spelt as one SQL expression: built from Python Columns it is several py4j calls per feature
+    Spelt as one SQL expression: built from Python Columns it is several JVM calls per feature
     (each feature twice, for PSI and KS, in every aggregation: 4 s of the 20k demo's monitor step).
     """
     group = F.col(by) if by else F.lit(None)

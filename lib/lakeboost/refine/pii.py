@@ -85,7 +85,7 @@ def _secret_from_scope(scope_and_key: str, *, env: str) -> str:
         )
     try:
         return str(dbutils_module.DBUtils(spark).secrets.get(scope=scope, key=key) or "")
-    except Exception as exc:  # dbutils raises py4j/IllegalArgument errors with no common base class
+    except Exception as exc:  # dbutils raises Java-gateway/IllegalArgument errors with no common base class
         raise PiiKeyError(
             f"cannot read secret {key!r} from scope {scope!r}: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}. Check the scope exists and the job may read it "

@@ -1,7 +1,7 @@
 """Names and values spelt into Spark SQL text.
 
 Lakeboost builds some expressions as SQL text on purpose: one `F.expr` of a whole aggregation is
-one py4j call, where the same expression from Python Columns is several calls per column.
+one JVM call, where the same expression from Python Columns is several calls per column.
 """
 
 from __future__ import annotations

@@ -18,25 +18,25 @@ CPU fit with the tracker on the driver none of the three carries anything: the w
 xgboost's tracker anyway and their messages are the same on every worker; lakeboost answers
 them on the worker without the wait (`without_barrier_waits`). The stage stays a barrier stage:
 its tasks start together and fail together.
+
+All three (and the worker files) reach into xgboost.spark's internals, which live in
+lakeboost/borrowed/xgboost_spark.py behind its version guard; outside the tested versions the fit
+takes xgboost.spark's stock path (`fit_path`), slower but the same model (tests/borrowed).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import xgboost
-import xgboost.spark.core as xgboost_spark_core
 from pyspark.sql import DataFrame
-from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
-from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
-from xgboost.spark.data import alias as XGB_ALIAS
 
+from lakeboost.borrowed import PathChoice
+from lakeboost.borrowed.xgboost_spark import ALIAS, MatrixRequest, estimator
 from lakeboost.config.training import ModelConfig
 from lakeboost.errors import TrainingError
 from lakeboost.spark.diagnostics import root_cause
@@ -75,134 +75,25 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
     return params
 
 
-_ORIGINAL_WORKER_GLOBALS = {name: getattr(xgboost_spark_core, name)
-                            for name in ("worker_train", "create_dmatrix_from_partitions")}
-_worker_globals_lock = threading.Lock()
-
-
-class _LakeboostWorkers:
-    """An xgboost.spark estimator whose workers train with `threads` threads (None: spark.task.cpus),
-    watch the validation rows only, and read their rows with `worker_files` when it is set.
-
-    xgboost.spark's worker function is a closure, pickled by value together with the current
-    values of the module globals it calls (`worker_train`, `create_dmatrix_from_partitions`)
-    when the fit builds its job. lakeboost puts its own in those globals for that moment only,
-    under a lock: concurrent fits (tuning trials in threads) each pickle their own, and the
-    module is itself again before the fit's job runs.
-    """
-
-    threads: int | None = None
-    worker_files: WorkerFileReader | None = None
-    _holding_globals = False
-
-    def _fit(self, dataset: DataFrame):
-        _worker_globals_lock.acquire()
-        self._holding_globals = True
-        xgboost_spark_core.worker_train = train_on_validation_rows  # type: ignore[attr-defined]
-        xgboost_spark_core.create_dmatrix_from_partitions = (  # type: ignore[attr-defined]
-            self.worker_files if self.worker_files is not None else build_streamed_matrices)
-        try:
-            return super()._fit(dataset)  # type: ignore[misc]
-        finally:
-            self._restore_worker_globals()
-
-    def _try_stage_level_scheduling(self, rdd):
-        self._restore_worker_globals()  # called once the job's worker function is pickled
-        return super()._try_stage_level_scheduling(rdd)  # type: ignore[misc]
-
-    def _restore_worker_globals(self) -> None:
-        if self._holding_globals:
-            for name, value in _ORIGINAL_WORKER_GLOBALS.items():
-                setattr(xgboost_spark_core, name, value)
-            self._holding_globals = False
-            _worker_globals_lock.release()
-
-    def _prepare_input(self, dataset: DataFrame) -> tuple[DataFrame, Any]:
-        prepared, feature_prop = super()._prepare_input(dataset)  # type: ignore[misc]
-        quick = (not self._run_on_gpu() and self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
-                 and isinstance(prepared, ClassicDataFrame))
-        return (_BarrierWaitFreeFrame(prepared._jdf, prepared.sparkSession) if quick else prepared), feature_prop
-
-    def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
-        if self.threads:
-            booster["nthread"] = dmatrix["nthread"] = self.threads
-        return booster, train_call, dmatrix
-
-
-class _BarrierWaitFreeFrame(ClassicDataFrame):
-    """The fit's input, whose `mapInPandas` (xgboost.spark's worker function) runs the function
-    `without_barrier_waits`."""
-
-    def mapInPandas(self, func: Any, schema: Any, barrier: bool = False, profile: Any = None) -> DataFrame:
-        return super().mapInPandas(without_barrier_waits(func), schema, barrier, profile)
-
-
-def without_barrier_waits(func: Any) -> Any:
-    """`func` (a barrier task's function) with the task context's `barrier()` returning at once and
-    `allGather(message)` returning every task's message as this task's (see the module doc: only
-    for functions whose messages are the same on every task and which meet elsewhere)."""
-
-    def run(batches: Any) -> Any:
-        from pyspark import BarrierTaskContext  # on the worker
-
-        context = BarrierTaskContext.get()
-        tasks = len(context.getTaskInfos())
-        context.barrier = lambda: None  # type: ignore[method-assign]
-        context.allGather = lambda message="": [message] * tasks  # type: ignore[method-assign]
-        try:
-            yield from func(batches)
-        finally:
-            del context.barrier, context.allGather
-
-    return run
-
-
-class LakeboostRegressor(_LakeboostWorkers, SparkXGBRegressor):
-    """SparkXGBRegressor with lakeboost's workers."""
-
-
-class KnownClassesClassifier(_LakeboostWorkers, SparkXGBClassifier):
-    """SparkXGBClassifier with lakeboost's workers, told its number of classes (the fit skips its
-    counting pass)."""
-
-    num_classes = 2
-
-    def _get_distributed_train_params(self, dataset: DataFrame) -> dict[str, Any]:
-        # SparkXGBClassifier's own version, less `dataset.select(countDistinct(label)).collect()`.
-        params = self._gen_xgb_params_dict()
-        fit_params = self._gen_fit_params_dict()
-        params["verbose_eval"] = fit_params.pop("verbose", None)
-        params.update(fit_params)
-        if self.num_classes <= 2:
-            params["objective"] = "binary:logistic"
-        else:
-            params.update(objective="multi:softprob", num_class=self.num_classes)
-        params["num_boost_round"] = self.getOrDefault("n_estimators")
-        return params
-
-
 # Booster attributes the worker sets (epoch seconds when boosting started and ended) so the driver
 # can split a fit's wall time; read and removed by `fit_phases`, never saved with the model.
 BOOSTING_STARTED, BOOSTING_ENDED = "lakeboost_boosting_started", "lakeboost_boosting_ended"
 WORKER_TIMES_PREFIX = "lakeboost_worker_"  # worker_files.WORKER_TIMES, when the rows came as files
 
 
-def train_on_validation_rows(params: dict[str, Any], dtrain: Any, *args: Any, evals: Any = (),
-                             **kwargs: Any) -> Any:
-    """`xgboost.train` as a worker runs it, watching the validation rows only (see the module doc),
-    with the boosting's start and end times on the booster (see `fit_phases`)."""
-    watched = [(matrix, name) for matrix, name in evals or () if name != "training"]
+def train_recording_times(params: dict[str, Any], dtrain: Any, *args: Any, **kwargs: Any) -> Any:
+    """`xgboost.train` as a worker runs it (with the worker's `nthread` OpenMP threads), with the
+    boosting's start and end times on the booster (see `fit_phases`)."""
     started = time.time()
     with openmp_threads(params.get("nthread")):
-        booster = xgboost.train(params, dtrain, *args, evals=watched, **kwargs)
+        booster = xgboost.train(params, dtrain, *args, **kwargs)
     booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())},
                      **{f"{WORKER_TIMES_PREFIX}{k}": repr(v) for k, v in WORKER_TIMES.items()})
     WORKER_TIMES.clear()
     return booster
 
 
-def build_streamed_matrices(**kwargs: Any) -> Any:
+def build_streamed_matrices(request: MatrixRequest) -> Any:
     """The DMatrices from xgboost.spark's Arrow stream, with the worker's `nthread` OpenMP threads
     (see `openmp_threads`): on a CPU with a QuantileDMatrix and feature columns, as
     worker_files.fit_matrices builds them (a plain DMatrix for the validation rows); anything else
@@ -210,26 +101,18 @@ def build_streamed_matrices(**kwargs: Any) -> Any:
     own builder."""
     import pandas as pd  # on the worker
 
-    options = kwargs["kwargs"]
-    features = kwargs["feature_cols"]
-    frames = list(kwargs.pop("iterator"))
-    ours = (kwargs["dev_ordinal"] is None and kwargs["use_qdm"] and not kwargs["enable_sparse_data_optim"]
-            and features is not None and bool(frames)
-            and not {XGB_ALIAS.margin, XGB_ALIAS.qid} & set(frames[0].columns))
+    options, features = request.kwargs, request.feature_cols
+    frames = list(request.rows)
+    ours = (request.cpu_quantile and features is not None and bool(frames)
+            and not {ALIAS.margin, ALIAS.qid} & set(frames[0].columns))
     with openmp_threads(options.get("nthread")):
         if not ours:
-            return _ORIGINAL_WORKER_GLOBALS["create_dmatrix_from_partitions"](iterator=iter(frames), **kwargs)
+            return request.stock(iter(frames))
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         del frames
-        names = {alias: alias for alias in (XGB_ALIAS.label, XGB_ALIAS.valid, XGB_ALIAS.weight)
-                 if alias in frame.columns}
-        return fit_matrices(lambda name: frame[name].to_numpy(), list(features), names, options,
-                            has_validation_col=kwargs["has_validation_col"])
-
-
-# xgboost.spark sorts its parameters into train() keywords and booster parameters by the worker
-# function's signature (num_boost_round, early_stopping_rounds...): it must read as train()'s.
-train_on_validation_rows.__signature__ = inspect.signature(xgboost.train)  # type: ignore[attr-defined]
+        names = {alias: alias for alias in (ALIAS.label, ALIAS.valid, ALIAS.weight) if alias in frame.columns}
+        return fit_matrices(lambda name: frame[name].to_numpy(), list(features or ()), names, options,
+                            has_validation_col=request.has_validation_col)
 
 
 def worker_threads(configured: int | None, *, master: str, task_slots: int, num_workers: int) -> int | None:
@@ -279,24 +162,22 @@ def fit_phases(model, *, started: float, ended: float) -> FitPhases | None:
     return FitPhases(float(begin) - started, float(end) - float(begin), ended - float(end), **parts)
 
 
-def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int,
+def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int, path: PathChoice,
                      num_classes: int = 2, threads: int | None = None,
                      worker_files: WorkerFileReader | None = None) -> tuple[Any, FitPhases | None]:
-    """Fit, retrying the whole fit up to `retries` times; raise TrainingError with the cause.
-    Returns the model and where its fit's time went."""
+    """Fit on `path` (borrowed/xgboost_spark.fit_path), retrying the whole fit up to `retries` times;
+    raise TrainingError with the cause. Returns the model and where its fit's time went (None on
+    the stock path)."""
     last_error = ""
     for attempt in range(retries + 1):
         started = time.monotonic()
         started_epoch = time.time()
         try:
-            if is_classification(objective):
-                estimator: Any = KnownClassesClassifier(**params)
-                estimator.num_classes = num_classes
-            else:
-                estimator = LakeboostRegressor(**params)
-            estimator.threads, estimator.worker_files = threads, worker_files
+            model_estimator = estimator(path, params, classification=is_classification(objective),
+                                        num_classes=num_classes, threads=threads, train=train_recording_times,
+                                        matrices=worker_files if worker_files is not None else build_streamed_matrices)
             with one_arrow_batch_per_partition(data.sparkSession):
-                model = estimator.fit(data)
+                model = model_estimator.fit(data)
             phases = fit_phases(model, started=started_epoch, ended=time.time())
             log.info("xgboost fit %d took %.1fs%s", attempt + 1, time.monotonic() - started,
                      "" if phases is None else f" ({phases.before_boosting:.1f}s to the workers' DMatrix, "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from lakeboost.borrowed import jvm
 from lakeboost.errors import TrainingError
 from lakeboost.spark.memory import parse_memory
 
@@ -35,8 +36,10 @@ def cluster_resources(spark: SparkSession) -> ClusterResources:
     assert sc.master is not None  # a running SparkContext always has its master
     local = sc.master.startswith("local")
     memory_key = "spark.driver.memory" if local else "spark.executor.memory"
-    # Concurrent task slots, counted the way xgboost.spark counts them (default profile).
-    slots = sc._jsc.sc().maxNumConcurrentTasks(sc._jsc.sc().resourceProfileManager().resourceProfileFromId(0))
+    # Concurrent task slots, counted the way xgboost.spark counts them (default profile; through
+    # the JVM, borrowed/jvm.py), else from the public default parallelism.
+    slots = jvm.max_concurrent_tasks(spark) if jvm.available(spark) else \
+        sc.defaultParallelism // max(1, int(conf.get("spark.task.cpus", "1")))
     return ClusterResources(
         task_slots=int(slots),
         executor_memory_bytes=parse_memory(conf.get(memory_key, "1g")),

@@ -12,9 +12,9 @@ from typing import Any
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from xgboost.spark import data as xgboost_spark_data
-from xgboost.spark.data import alias as XGB_ALIAS
 
+from lakeboost.borrowed.xgboost_spark import ALIAS as XGB_ALIAS
+from lakeboost.borrowed.xgboost_spark import fit_path
 from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.splits import SPLIT, split_examples
@@ -117,10 +117,12 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         if merge_validation:
             params.pop("validation_indicator_col", None)
             params.pop("early_stopping_rounds", None)
-        with _worker_data(laid_out, cfg, params, merge_validation=merge_validation) as (fit_data, reader):
+        path = fit_path(laid_out)
+        with _worker_data(laid_out, cfg, params, merge_validation=merge_validation,
+                          files=path.borrowed) as (fit_data, reader):
             started = time.monotonic()
             model, phases = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries,
-                                             num_classes=1 + max([*counts["train"], *counts["valid"]]),
+                                             path=path, num_classes=1 + max([*counts["train"], *counts["valid"]]),
                                              threads=threads, worker_files=reader)
             seconds = time.monotonic() - started
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
@@ -133,15 +135,15 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
 
 @contextmanager
 def _worker_data(laid_out: DataFrame, cfg: TrainingConfig, params: dict[str, Any], *,
-                 merge_validation: bool) -> Iterator[tuple[DataFrame, WorkerFileReader | None]]:
-    """The fit's input and, when the workers read files, their reader (worker_files.py); the
-    layout is checked first (every worker needs both classes and validation rows), and the cache
-    or the files are gone afterwards."""
+                 merge_validation: bool, files: bool) -> Iterator[tuple[DataFrame, WorkerFileReader | None]]:
+    """The fit's input and, when the workers read files, their reader (worker_files.py; only
+    where `files`, the borrowed fit path); the layout is checked first (every worker needs both
+    classes and validation rows), and the cache or the files are gone afterwards."""
     spark = laid_out.sparkSession
     num_workers, label = cfg.model.num_workers, params["label_col"]
     classes = 2 if is_classification(cfg.model.objective) else 1
     directory = files_directory(cfg.model.worker_files_dir, mode=cfg.model.worker_data,
-                                master=spark.sparkContext.master or "")
+                                master=spark.sparkContext.master or "") if files else None
     used = {params["label_col"]: XGB_ALIAS.label, params.get("validation_indicator_col"): XGB_ALIAS.valid,
             params.get("weight_col"): XGB_ALIAS.weight}
     aliases = {column: alias for column, alias in used.items() if column}
@@ -155,12 +157,12 @@ def _worker_data(laid_out: DataFrame, cfg: TrainingConfig, params: dict[str, Any
             cached.unpersist()
         return
     try:
-        files = write_worker_files(laid_out, directory, features=params["features_col"],
-                                   others=list(dict.fromkeys([label, VALID, *aliases])))
-        _check_layout(file_layout(spark, files, label=label, valid=VALID), num_workers=num_workers,
+        written = write_worker_files(laid_out, directory, features=params["features_col"],
+                                     others=list(dict.fromkeys([label, VALID, *aliases])))
+        _check_layout(file_layout(spark, written, label=label, valid=VALID), num_workers=num_workers,
                       classes=classes, merge_validation=merge_validation)
-        yield placeholder(spark, num_workers, laid_out, files.columns), \
-            WorkerFileReader(files, aliases, xgboost_spark_data.create_dmatrix_from_partitions)
+        yield placeholder(spark, num_workers, laid_out, written.columns), \
+            WorkerFileReader(written, aliases)
     finally:
         remove(spark, directory)
 

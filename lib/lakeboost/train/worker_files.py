@@ -29,9 +29,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import FloatType
-from xgboost.spark.data import alias as XGB_ALIAS
 
+from lakeboost.borrowed.xgboost_spark import ALIAS as XGB_ALIAS
+from lakeboost.borrowed.xgboost_spark import MatrixRequest
 from lakeboost.errors import TrainingError
+from lakeboost.spark.fs import delete_path
 
 PART = "part-{:05d}-"  # Spark names each task's output file after its partition id
 # Set on a worker by WorkerFileReader (epoch seconds: reading started, file read, DMatrix built)
@@ -109,10 +111,7 @@ def remove(spark: SparkSession, path: str) -> None:
     if "://" not in path:
         shutil.rmtree(path, ignore_errors=True)
         return
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
+    delete_path(spark, path)
 
 
 def _pyarrow_location(path: str) -> str:
@@ -125,19 +124,19 @@ def _pyarrow_location(path: str) -> str:
 
 
 class WorkerFileReader:
-    """Stands in for xgboost.spark's `create_dmatrix_from_partitions` on the workers of one fit.
+    """Builds the workers' matrices of one fit (borrowed/xgboost_spark.MatrixRequest in, (train, valid) out).
 
     `aliases` maps the files' columns to xgboost.spark's names for them (label, validationIndicator,
     weight); the features keep their names. On a CPU with a QuantileDMatrix (hist, approx:
     xgboost.spark's choice) the matrices are built straight from the Arrow columns: one float32
     array per split, the same calls in the same order as xgboost.spark's builder (the workers'
     quantile sketch is collective), about a third of the memory of going through pandas. Anything
-    else goes through `build`, xgboost.spark's own builder, with a pandas frame. Pickled with the
-    fit's worker function (see fit.py).
+    else goes through xgboost.spark's own builder (`MatrixRequest.stock`) with a pandas frame.
+    Pickled with the fit's worker function (see fit.py).
     """
 
-    def __init__(self, files: WorkerFiles, aliases: dict[str, str], build: Any) -> None:
-        self.files, self.aliases, self.build = files, aliases, build
+    def __init__(self, files: WorkerFiles, aliases: dict[str, str]) -> None:
+        self.files, self.aliases = files, aliases
 
     def read_table(self, partition: int):
         """The pyarrow Table of this worker partition's file: the features and the aliased columns."""
@@ -157,27 +156,23 @@ class WorkerFileReader:
         """The partition as the pandas frame xgboost.spark's builder reads (aliased column names)."""
         return self.read_table(partition).to_pandas().rename(columns=self.aliases)
 
-    def __call__(self, *, iterator: Iterator[Any], feature_cols: Any, dev_ordinal: int | None, use_qdm: bool,
-                 kwargs: dict[str, Any], enable_sparse_data_optim: bool, has_validation_col: bool):
+    def __call__(self, request: MatrixRequest):
         from pyspark import BarrierTaskContext  # on the worker
 
         started = time.time()
-        for _ in iterator:  # the placeholder row
+        for _ in request.rows:  # the placeholder row
             pass
         partition = BarrierTaskContext.get().partitionId()
-        if dev_ordinal is None and use_qdm and not enable_sparse_data_optim:
+        if request.cpu_quantile:
             table = self.read_table(partition)
             read = time.time()
-            with openmp_threads(kwargs.get("nthread")):
-                matrices = self.quantile_matrices(table, kwargs, has_validation_col=has_validation_col)
+            with openmp_threads(request.kwargs.get("nthread")):
+                matrices = self.quantile_matrices(table, request.kwargs, has_validation_col=request.has_validation_col)
         else:
             frame = self.read(partition)
             read = time.time()
-            with openmp_threads(kwargs.get("nthread")):
-                matrices = self.build(iterator=iter([frame]), feature_cols=feature_cols, dev_ordinal=dev_ordinal,
-                                      use_qdm=use_qdm, kwargs=kwargs,
-                                      enable_sparse_data_optim=enable_sparse_data_optim,
-                                      has_validation_col=has_validation_col)
+            with openmp_threads(request.kwargs.get("nthread")):
+                matrices = request.stock(iter([frame]))
         WORKER_TIMES.update(reading_started=started, read=read, built=time.time())
         return matrices
 

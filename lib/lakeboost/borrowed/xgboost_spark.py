@@ -1,0 +1,235 @@
+"""Every use of xgboost.spark's internals: the fit's worker path (lakeboost's train and DMatrix
+functions on the workers, no barrier waits, no label-counting pass), behind a version guard.
+
+xgboost.spark's worker function is a closure that calls two module globals of
+`xgboost.spark.core` (`worker_train`, `create_dmatrix_from_partitions`) and is pickled by value,
+with those globals' current values, when the fit builds its job. The borrowed path puts
+lakeboost's functions in those globals for that moment only, under a lock (concurrent fits, e.g.
+tuning trials in threads, each pickle their own; the module is itself again before the job runs),
+and overrides five private methods: `_fit` and `_try_stage_level_scheduling` (the window the
+globals are held), `_prepare_input` (the barrier-free input frame), `_get_xgb_parameters`
+(the workers' threads) and the classifier's `_get_distributed_train_params` (its number of
+classes told, not counted). train/fit.py's module doc says what each buys (bench/bench_train.py).
+
+Outside `TESTED`, when one of those internals is missing, on Spark Connect, or with
+`LAKEBOOST_BORROWED=off`, `fit_path` chooses the stock path: a plain SparkXGBClassifier or
+SparkXGBRegressor fit over xgboost.spark's own Arrow stream (the workers use spark.task.cpus
+threads, evaluate the training rows every round, and a classifier counts its labels first).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import xgboost
+import xgboost.spark.core as _core
+import xgboost.spark.data as _data
+from pyspark.sql import DataFrame
+from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
+
+from lakeboost.borrowed import PathChoice, TestedRange, announce, outside, switched_off
+
+TESTED = (TestedRange("xgboost", (3, 1), (3, 3)), TestedRange("pyspark", (4, 2), (4, 3)))
+NEED = "xgboost fit"
+
+# xgboost.spark's column aliases (label, valid, weight, margin, qid) and its own DMatrix builder.
+ALIAS = _data.alias
+_STOCK_BUILDER = _core.create_dmatrix_from_partitions
+_STOCK_TRAIN = _core.worker_train
+_GLOBALS = ("worker_train", "create_dmatrix_from_partitions")
+_METHODS = ("_fit", "_try_stage_level_scheduling", "_prepare_input", "_get_xgb_parameters", "_run_on_gpu",
+            "_get_distributed_train_params", "_gen_xgb_params_dict", "_gen_fit_params_dict")
+_TRAINING = "training"  # xgboost.spark's name for the training rows in `evals`
+_globals_lock = threading.Lock()
+
+
+def fit_path(data: DataFrame, *, force_stock: bool = False, versions: dict[str, str] | None = None) -> PathChoice:
+    """The path a fit over `data` takes, logged in one line. `versions` stands in for the installed
+    ones (tests)."""
+    return announce(NEED, _choose(data, force_stock=force_stock, versions=versions))
+
+
+def _choose(data: DataFrame, *, force_stock: bool, versions: dict[str, str] | None) -> PathChoice:
+    if force_stock:
+        return PathChoice(False, "stock path requested")
+    if switched_off():
+        return PathChoice(False, "LAKEBOOST_BORROWED=off")
+    why = outside(TESTED, versions)
+    if why:
+        return PathChoice(False, why)
+    missing = [name for name in _GLOBALS if not hasattr(_core, name)] + \
+              [name for name in _METHODS if not hasattr(_core._SparkXGBEstimator, name)]
+    if missing:
+        return PathChoice(False, f"xgboost.spark has no {', '.join(missing)}")
+    from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+    if not isinstance(data, ClassicDataFrame):
+        return PathChoice(False, "Spark Connect: no barrier-free input frame")
+    return PathChoice(True, f"{' and '.join(str(t) for t in TESTED)} tested")
+
+
+@dataclass(frozen=True)
+class MatrixRequest:
+    """What xgboost.spark asks a worker's DMatrix builder for (`create_dmatrix_from_partitions`'s
+    keywords): `rows` (pandas frames, aliased columns), `feature_cols`, `kwargs` (DMatrix keywords)."""
+
+    rows: Iterator[Any]
+    feature_cols: list[str] | None
+    kwargs: dict[str, Any]
+    has_validation_col: bool
+    cpu_quantile: bool  # CPU, QuantileDMatrix, dense: where lakeboost builds the matrices itself
+    _call: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def stock(self, frames: Iterator[Any]) -> Any:
+        """(train, valid or None) by xgboost.spark's own builder, over `frames`."""
+        return _STOCK_BUILDER(iterator=frames, **self._call)
+
+
+def as_xgboost_spark_builder(build: Callable[[MatrixRequest], Any]) -> Callable[..., Any]:
+    """`build` as xgboost.spark's `create_dmatrix_from_partitions`, called with its keywords."""
+
+    def create_dmatrix_from_partitions(*, iterator: Iterator[Any], feature_cols: Any, dev_ordinal: int | None,
+                                       use_qdm: bool, kwargs: dict[str, Any], enable_sparse_data_optim: bool,
+                                       has_validation_col: bool) -> Any:
+        call = dict(feature_cols=feature_cols, dev_ordinal=dev_ordinal, use_qdm=use_qdm, kwargs=kwargs,
+                    enable_sparse_data_optim=enable_sparse_data_optim, has_validation_col=has_validation_col)
+        cpu_quantile = dev_ordinal is None and use_qdm and not enable_sparse_data_optim
+        return build(MatrixRequest(iterator, feature_cols, kwargs, has_validation_col, cpu_quantile, call))
+
+    return create_dmatrix_from_partitions
+
+
+def validation_only(train: Callable[..., Any]) -> Callable[..., Any]:
+    """`train` (called as xgboost.train) as xgboost.spark's `worker_train`, watching the validation
+    rows only: xgboost.spark sorts its parameters into train() keywords and booster parameters by
+    this function's signature, so it reads as xgboost.train's."""
+
+    def worker_train(params: dict[str, Any], dtrain: Any, *args: Any, evals: Any = (), **kwargs: Any) -> Any:
+        watched = [(matrix, name) for matrix, name in evals or () if name != _TRAINING]
+        return train(params, dtrain, *args, evals=watched, **kwargs)
+
+    worker_train.__signature__ = inspect.signature(xgboost.train)  # type: ignore[attr-defined]
+    return worker_train
+
+
+class _LakeboostWorkers:
+    """An xgboost.spark estimator whose workers run `worker_train` and `matrices`, with `threads`
+    threads (None: spark.task.cpus), and meet without Spark's barrier waits (`without_barrier_waits`)."""
+
+    threads: int | None = None
+    worker_train: Callable[..., Any] = staticmethod(_STOCK_TRAIN)  # type: ignore[assignment]
+    matrices: Callable[..., Any] = staticmethod(_STOCK_BUILDER)  # type: ignore[assignment]
+    _holding_globals = False
+
+    def _fit(self, dataset: DataFrame):
+        _globals_lock.acquire()
+        self._holding_globals = True
+        _core.worker_train = self.worker_train  # type: ignore[attr-defined]
+        _core.create_dmatrix_from_partitions = self.matrices  # type: ignore[attr-defined]
+        try:
+            return super()._fit(dataset)  # type: ignore[misc]
+        finally:
+            self._restore_worker_globals()
+
+    def _try_stage_level_scheduling(self, rdd):
+        self._restore_worker_globals()  # called once the job's worker function is pickled
+        return super()._try_stage_level_scheduling(rdd)  # type: ignore[misc]
+
+    def _restore_worker_globals(self) -> None:
+        if self._holding_globals:
+            _core.worker_train, _core.create_dmatrix_from_partitions = _STOCK_TRAIN, _STOCK_BUILDER
+            self._holding_globals = False
+            _globals_lock.release()
+
+    def _prepare_input(self, dataset: DataFrame) -> tuple[DataFrame, Any]:
+        from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+        prepared, feature_prop = super()._prepare_input(dataset)  # type: ignore[misc]
+        quick = (not self._run_on_gpu() and self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
+                 and isinstance(prepared, ClassicDataFrame))
+        return (_barrier_wait_free(prepared) if quick else prepared), feature_prop
+
+    def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
+        if self.threads:
+            booster["nthread"] = dmatrix["nthread"] = self.threads
+        return booster, train_call, dmatrix
+
+
+def _barrier_wait_free(prepared: DataFrame) -> DataFrame:
+    """`prepared` as a frame whose `mapInPandas` (xgboost.spark's worker function) runs the function
+    `without_barrier_waits`."""
+    from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+    class BarrierWaitFreeFrame(ClassicDataFrame):
+        def mapInPandas(self, func: Any, schema: Any, barrier: bool = False, profile: Any = None) -> DataFrame:
+            return super().mapInPandas(without_barrier_waits(func), schema, barrier, profile)
+
+    return BarrierWaitFreeFrame(prepared._jdf, prepared.sparkSession)  # type: ignore[attr-defined]
+
+
+def without_barrier_waits(func: Any) -> Any:
+    """`func` (a barrier task's function) with the task context's `barrier()` returning at once and
+    `allGather(message)` returning every task's message as this task's: only for functions whose
+    messages are the same on every task and which meet elsewhere (xgboost's tracker on the driver,
+    a CPU fit; see train/fit.py's module doc)."""
+
+    def run(batches: Any) -> Any:
+        from pyspark import BarrierTaskContext  # on the worker
+
+        context = BarrierTaskContext.get()
+        tasks = len(context.getTaskInfos())
+        context.barrier = lambda: None  # type: ignore[method-assign]
+        context.allGather = lambda message="": [message] * tasks  # type: ignore[method-assign]
+        try:
+            yield from func(batches)
+        finally:
+            del context.barrier, context.allGather
+
+    return run
+
+
+class _Regressor(_LakeboostWorkers, SparkXGBRegressor):
+    """SparkXGBRegressor with lakeboost's workers."""
+
+
+class _KnownClassesClassifier(_LakeboostWorkers, SparkXGBClassifier):
+    """SparkXGBClassifier with lakeboost's workers, told its number of classes (the fit skips its
+    counting pass)."""
+
+    num_classes = 2
+
+    def _get_distributed_train_params(self, dataset: DataFrame) -> dict[str, Any]:
+        # SparkXGBClassifier's own version, less `dataset.select(countDistinct(label)).collect()`.
+        params = self._gen_xgb_params_dict()
+        fit_params = self._gen_fit_params_dict()
+        params["verbose_eval"] = fit_params.pop("verbose", None)
+        params.update(fit_params)
+        if self.num_classes <= 2:
+            params["objective"] = "binary:logistic"
+        else:
+            params.update(objective="multi:softprob", num_class=self.num_classes)
+        params["num_boost_round"] = self.getOrDefault("n_estimators")
+        return params
+
+
+def estimator(path: PathChoice, params: dict[str, Any], *, classification: bool, num_classes: int = 2,
+              threads: int | None = None, train: Callable[..., Any] | None = None,
+              matrices: Callable[[MatrixRequest], Any] | None = None) -> Any:
+    """The xgboost.spark estimator for `path`: on the borrowed path lakeboost's workers (`train`
+    called as xgboost.train, watching the validation rows only; `matrices` building a worker's
+    (train, valid) from a MatrixRequest; `threads` per worker); on the stock path the plain
+    SparkXGBClassifier/Regressor, which ignores the three."""
+    if not path.borrowed:
+        return SparkXGBClassifier(**params) if classification else SparkXGBRegressor(**params)
+    workers: Any = _KnownClassesClassifier(**params) if classification else _Regressor(**params)
+    if classification:
+        workers.num_classes = num_classes
+    workers.threads = threads
+    workers.worker_train = validation_only(train or xgboost.train)
+    workers.matrices = as_xgboost_spark_builder(matrices) if matrices is not None else _STOCK_BUILDER
+    return workers

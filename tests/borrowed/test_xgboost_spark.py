@@ -1,0 +1,138 @@
+"""The fit's borrowed path and its guard: inside the tested versions lakeboost's workers, outside
+them (or switched off, or with an internal missing) xgboost.spark's stock fit, logged; both fit
+the same model."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+
+import numpy as np
+import pytest
+import xgboost
+import xgboost.spark.core
+from lakeboost.borrowed import SWITCH_ENV
+from lakeboost.borrowed.xgboost_spark import TESTED, fit_path, validation_only, without_barrier_waits
+from lakeboost.config.training import TrainingConfig
+from lakeboost.features.training_set import TrainingSet
+from lakeboost.train.trainer import train_model
+from pyspark.sql import SparkSession
+
+from tests.train.conftest import synthetic
+
+INSIDE = {"xgboost": "3.2.0", "pyspark": "4.2.0"}
+
+
+def test_the_installed_versions_are_the_tested_ones(spark: SparkSession) -> None:
+    assert all(t.covers(v) for t in TESTED for k, v in INSIDE.items() if t.package == k)
+    assert fit_path(spark.range(1)).borrowed  # this suite runs the borrowed path by default
+
+
+@pytest.mark.parametrize("versions, why", [
+    ({"xgboost": "3.3.0"}, "xgboost 3.3.0 is outside the tested range xgboost >=3.1,<3.3"),
+    ({"xgboost": "3.0.5"}, "xgboost 3.0.5 is outside the tested range xgboost >=3.1,<3.3"),
+    ({"pyspark": "4.3.0.dev1"}, "pyspark 4.3.0.dev1 is outside the tested range pyspark >=4.2,<4.3"),
+])
+def test_a_version_outside_the_tested_range_takes_the_stock_path_and_says_so(
+        spark: SparkSession, caplog: pytest.LogCaptureFixture, versions: dict[str, str], why: str) -> None:
+    with caplog.at_level(logging.INFO, logger="lakeboost.borrowed"):
+        choice = fit_path(spark.range(1), versions={**INSIDE, **versions})
+    assert not choice.borrowed and choice.reason == why
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == \
+        [(logging.WARNING, f"xgboost fit: stock path ({why})")]
+
+
+def test_a_missing_internal_or_the_switch_takes_the_stock_path(spark: SparkSession,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = spark.range(1)
+    monkeypatch.delattr(xgboost.spark.core._SparkXGBEstimator, "_prepare_input")
+    assert fit_path(frame).reason == "xgboost.spark has no _prepare_input"
+    monkeypatch.undo()
+    monkeypatch.setenv(SWITCH_ENV, "off")
+    assert fit_path(frame).reason == "LAKEBOOST_BORROWED=off"
+    assert fit_path(frame, force_stock=True).reason == "stock path requested"
+
+
+def test_the_validation_only_train_reads_as_xgboost_train_and_drops_only_the_training_rows() -> None:
+    # xgboost.spark sorts num_boost_round / early_stopping_rounds into train() keywords by this signature.
+    worker_train = validation_only(xgboost.train)
+    assert inspect.signature(worker_train) == inspect.signature(xgboost.train)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    train, valid = xgboost.DMatrix(x[:150], label=y[:150]), xgboost.DMatrix(x[150:], label=y[150:])
+    history: dict = {}
+    booster = worker_train(params={"objective": "binary:logistic", "eval_metric": "logloss"}, dtrain=train,
+                           num_boost_round=4, evals=[(train, "training"), (valid, "validation")],
+                           evals_result=history, verbose_eval=False)
+    assert list(history) == ["validation"] and len(history["validation"]["logloss"]) == 4
+    assert booster.num_boosted_rounds() == 4
+
+
+def test_barrier_calls_are_answered_on_the_worker_and_spark_barriers_come_back_after(spark: SparkSession) -> None:
+    def meet(_):
+        from pyspark import BarrierTaskContext
+
+        context = BarrierTaskContext.get()
+        context.barrier()
+        yield context.partitionId(), context.allGather(str(context.partitionId()))
+
+    def gather(_):
+        from pyspark import BarrierTaskContext
+
+        context = BarrierTaskContext.get()
+        yield context.allGather(str(context.partitionId()))
+
+    tasks = spark.sparkContext.parallelize(range(2), 2).barrier()
+    # Each task's own message for every task: no Spark barrier round (and no 1-s poll) was made.
+    assert sorted(tasks.mapPartitions(without_barrier_waits(meet)).collect()) == [(0, ["0", "0"]), (1, ["1", "1"])]
+    # The reused Python workers' contexts are Spark's again.
+    assert tasks.mapPartitions(gather).collect() == [["0", "1"], ["0", "1"]]
+
+
+FIT = {"model": {"num_workers": 2, "n_estimators": 30, "early_stopping_rounds": 5,
+                 "params": {"max_depth": 3, "learning_rate": 0.3}}}
+
+
+@pytest.fixture(scope="module")
+def fit_set(spark: SparkSession) -> TrainingSet:
+    return synthetic(spark, rows=4000, positive_rate_logit=-3.0)
+
+
+def _trees(result) -> list[str]:
+    return result.model.get_booster().get_dump(dump_format="json", with_stats=True)
+
+
+@pytest.mark.parametrize("worker_data", ["spark", "files"])
+def test_a_stock_path_fit_predicts_as_well_and_fits_the_borrowed_paths_booster(
+        fit_set: TrainingSet, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        worker_data: str) -> None:
+    cfg = TrainingConfig.model_validate({**FIT, "model": {**FIT["model"], "worker_data": worker_data}})
+    started = time.monotonic()
+    borrowed = train_model(fit_set, cfg)
+    borrowed_seconds = time.monotonic() - started
+
+    monkeypatch.setenv(SWITCH_ENV, "off")
+    with caplog.at_level(logging.INFO, logger="lakeboost"):
+        started = time.monotonic()
+        stock = train_model(fit_set, cfg)
+        stock_seconds = time.monotonic() - started
+    print(f"\nworker_data={worker_data}: borrowed path {borrowed_seconds:.1f}s (fit {borrowed.seconds:.1f}s), "
+          f"stock path {stock_seconds:.1f}s (fit {stock.seconds:.1f}s)")
+
+    assert "xgboost fit: stock path (LAKEBOOST_BORROWED=off)" in [r.getMessage() for r in caplog.records]
+    # The stock fit's own marks: it watched the training rows too, and recorded no phases.
+    assert stock.fit_phases is None and borrowed.fit_phases is not None
+    assert stock.model.training_summary.train_objective_history
+    assert not borrowed.model.training_summary.train_objective_history
+    # A learnable signal (logit 5 x f1): well above chance on the test split, on both paths.
+    assert stock.metrics["test"]["roc_auc"] > 0.75
+    # The same booster: the same rows, parameters, seeds and threads; only the path differs.
+    assert _trees(stock) == _trees(borrowed) and stock.rounds == borrowed.rounds
+    # The same metrics; the exact AUCs to the last bits only: with the switch off they come from the
+    # public evaluator (tests/borrowed/test_jvm.py), which sums the same areas in another order.
+    assert stock.threshold == borrowed.threshold and set(stock.metrics) == set(borrowed.metrics) == {"valid", "test"}
+    for split, metrics in stock.metrics.items():
+        for name, value in metrics.items():
+            expected = borrowed.metrics[split][name]
+            assert value == (pytest.approx(expected, rel=1e-12) if name in ("roc_auc", "pr_auc") else expected), name
