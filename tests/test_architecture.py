@@ -13,7 +13,7 @@ import pytest
 LIB = Path(__file__).resolve().parents[1] / "lib" / "lakeboost"
 
 # Layers: a package of the first group never imports one of the second.
-LOWER = ("config", "io", "spark", "model", "metrics", "errors", "logs")
+LOWER = ("borrowed", "config", "io", "spark", "model", "metrics", "errors", "logs")
 HIGHER = ("ingest", "refine", "features", "train", "tune", "score", "monitor", "steps", "pipeline", "cli")
 
 # Tuning is the one package besides training that may import it: the fit (and its cluster
