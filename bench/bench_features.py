@@ -26,7 +26,6 @@ from lakeboost.features.training_set import build_training_set
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.pipeline import run_step
-from lakeboost.refine.job import refine_step
 from lakeboost.spark import build_spark
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -40,8 +39,8 @@ def ensure_lakehouse(spark: SparkSession, config: LakeboostConfig, work: Path) -
         return
     started = time.monotonic()
     run_step(spark, config, "generate")  # the demo's step (examples/card_fraud), registered when the config loads
-    ingest_sources(spark, config)
-    refine_step(spark, config)
+    ingest_sources(TableCatalog(spark, config.storage), config)
+    run_step(spark, config, "refine")
     print(f"{'setup':<25} seconds={time.monotonic() - started:8.1f}  (generate + ingest + refine)")
 
 
@@ -59,7 +58,7 @@ def ensure_change_feed(catalog: TableCatalog, tables: list[str]) -> None:
 
 def timed_build(spark: SparkSession, config: LakeboostConfig, label: str, *, full_rebuild: bool = False) -> None:
     started = time.monotonic()
-    summary = build_features(spark, config, [FEATURE_SET], full_rebuild=full_rebuild)
+    summary = build_features(TableCatalog(spark, config.storage), config, [FEATURE_SET], full_rebuild=full_rebuild)
     seconds = time.monotonic() - started
     detail = summary.details[FEATURE_SET]
     print(f"{label:<25} mode={detail['mode']:<11} dates={detail['dates']!s:>4}  "

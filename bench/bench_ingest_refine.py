@@ -13,8 +13,8 @@ import time
 
 from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
 from lakeboost.ingest.bronze import ingest_sources
+from lakeboost.io.catalog import TableCatalog
 from lakeboost.pipeline import run_step
-from lakeboost.refine.job import refine_step
 from lakeboost.spark import build_spark
 
 
@@ -26,10 +26,10 @@ def main() -> None:
     run_step(spark, config, "generate")  # the demo's step (examples/card_fraud), registered when the config loads
     print(f"generate       rows={args.rows:>10}  seconds={time.monotonic() - started:8.1f}")
     shutil.rmtree(work / "lake", ignore_errors=True)
-    for label, step in (("ingest", lambda: ingest_sources(spark, config)),
-                        ("refine", lambda: refine_step(spark, config)),
-                        ("ingest-rerun", lambda: ingest_sources(spark, config)),
-                        ("refine-rerun", lambda: refine_step(spark, config))):
+    for label, step in (("ingest", lambda: ingest_sources(TableCatalog(spark, config.storage), config)),
+                        ("refine", lambda: run_step(spark, config, "refine")),
+                        ("ingest-rerun", lambda: ingest_sources(TableCatalog(spark, config.storage), config)),
+                        ("refine-rerun", lambda: run_step(spark, config, "refine"))):
         started = time.monotonic()
         summary = step()
         seconds = time.monotonic() - started

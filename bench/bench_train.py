@@ -264,7 +264,7 @@ def run(args) -> None:
     # bench also runs on a fresh machine.
     run_pipeline(spark, config, ["generate", "ingest", "refine"])
     print(f"{'data steps':<25} seconds={time.monotonic() - started_all:8.1f}")
-    summary = build_features(spark, config)
+    summary = build_features(TableCatalog(spark, config.storage), config)
     print(f"{'features':<25} modes={ {n: d['mode'] for n, d in summary.details.items()} }  "
           f"seconds={time.monotonic() - started_all:8.1f}")
 

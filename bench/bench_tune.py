@@ -98,7 +98,7 @@ def ensure_gold(spark: SparkSession, config: LakeboostConfig, work: Path) -> Non
     if (work / "lake" / "gold" / "transaction_features").exists():
         return
     started = time.monotonic()
-    build_features(spark, config)
+    build_features(TableCatalog(spark, config.storage), config)
     print(f"{'features':<25} seconds={time.monotonic() - started:8.1f}  (gold was missing)")
 
 

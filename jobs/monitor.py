@@ -1,31 +1,11 @@
-"""Monitor the champion: feature and prediction drift, delayed-label performance and data-quality
-trend per scoring window; alerts with hooks; an HTML report logged to MLflow."""
+"""Monitor the champion: drift, delayed-label performance, data-quality trend, alerts, report.
 
-from __future__ import annotations
+The spark-submit entry point of `lakeboost run monitor`: the same options (`--help` lists them).
+"""
 
-import argparse
-import datetime as dt
 import sys
 
-from lakeboost.config import LakeboostConfig
-from lakeboost.logs import StepSummary
-from lakeboost.pipeline import run_step
-from lakeboost.runtime import run_job
-from pyspark.sql import SparkSession
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=dt.datetime.fromisoformat, default=None,
-                        help="judge labels as known at this UTC time (default: now), e.g. 2026-03-31T00:00")
-
-
-def monitor(spark: SparkSession, config: LakeboostConfig, args: argparse.Namespace) -> StepSummary:
-    return run_step(spark, config, "monitor", as_of=args.as_of)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_job("monitor", __doc__ or "", monitor, argv, add_arguments)
-
+from lakeboost.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["run", "monitor", *sys.argv[1:]]))

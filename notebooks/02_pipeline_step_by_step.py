@@ -3,7 +3,7 @@
 # MAGIC # The pipeline, step by step
 # MAGIC
 # MAGIC Runs each step of the config's `pipeline.steps` in its own cell, with the same function the
-# MAGIC pipeline job calls (`lakeboost.steps.get_step(name)(StepContext(spark, config))`, from the steps
+# MAGIC pipeline job calls (`lakeboost.steps.get_step(name).execute(spark, config)`, from the steps
 # MAGIC registry), and shows the step's summary: generate (demo data, the `card_fraud` application's
 # MAGIC step) -> ingest (bronze) -> refine (silver) -> features (gold) -> train -> promote -> score
 # MAGIC -> score_stream (live events) -> monitor.
@@ -24,7 +24,7 @@ if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (D
 import pandas as pd
 from lakeboost.logs import StepSummary
 from lakeboost.notebook import notebook_context, widget
-from lakeboost.steps import StepContext, configured_steps, get_step
+from lakeboost.steps import configured_steps, get_step
 
 env = widget("env", "local", "config environment")
 overrides = widget("overrides", "", "--set overrides (comma-separated)")
@@ -43,7 +43,7 @@ print(f"lakehouse {config.storage.root}, landing {config.storage.landing}; steps
 
 # COMMAND ----------
 
-summaries["generate"] = get_step("generate")(StepContext(spark, config))
+summaries["generate"] = get_step("generate").execute(spark, config)
 print(summaries["generate"].to_json())
 
 # COMMAND ----------
@@ -54,7 +54,7 @@ print(summaries["generate"].to_json())
 
 # COMMAND ----------
 
-summaries["ingest"] = get_step("ingest")(StepContext(spark, config))
+summaries["ingest"] = get_step("ingest").execute(spark, config)
 print(summaries["ingest"].to_json())
 
 # COMMAND ----------
@@ -65,7 +65,7 @@ print(summaries["ingest"].to_json())
 
 # COMMAND ----------
 
-summaries["refine"] = get_step("refine")(StepContext(spark, config))
+summaries["refine"] = get_step("refine").execute(spark, config)
 print(summaries["refine"].to_json())
 
 # COMMAND ----------
@@ -76,7 +76,7 @@ print(summaries["refine"].to_json())
 
 # COMMAND ----------
 
-summaries["features"] = get_step("features")(StepContext(spark, config))
+summaries["features"] = get_step("features").execute(spark, config)
 print(summaries["features"].to_json())
 
 # COMMAND ----------
@@ -88,7 +88,7 @@ print(summaries["features"].to_json())
 
 # COMMAND ----------
 
-summaries["train"] = get_step("train")(StepContext(spark, config))
+summaries["train"] = get_step("train").execute(spark, config)
 print(summaries["train"].to_json())
 
 # COMMAND ----------
@@ -99,7 +99,7 @@ print(summaries["train"].to_json())
 
 # COMMAND ----------
 
-summaries["promote"] = get_step("promote")(StepContext(spark, config))
+summaries["promote"] = get_step("promote").execute(spark, config)
 print(summaries["promote"].to_json())
 
 # COMMAND ----------
@@ -110,7 +110,7 @@ print(summaries["promote"].to_json())
 
 # COMMAND ----------
 
-summaries["score"] = get_step("score")(StepContext(spark, config))
+summaries["score"] = get_step("score").execute(spark, config)
 print(summaries["score"].to_json())
 
 # COMMAND ----------
@@ -123,7 +123,7 @@ print(summaries["score"].to_json())
 
 # COMMAND ----------
 
-summaries["score_stream"] = get_step("score_stream")(StepContext(spark, config))
+summaries["score_stream"] = get_step("score_stream").execute(spark, config)
 print(summaries["score_stream"].to_json())
 
 # COMMAND ----------
@@ -136,7 +136,7 @@ print(summaries["score_stream"].to_json())
 
 # COMMAND ----------
 
-summaries["monitor"] = get_step("monitor")(StepContext(spark, config))
+summaries["monitor"] = get_step("monitor").execute(spark, config)
 print(summaries["monitor"].to_json())
 
 # COMMAND ----------

@@ -86,7 +86,7 @@ for plot in ("roc.png", "pr.png"):
 
 if tune_evals > 0:
     _, tune_config = notebook_context(env, [*parse_overrides(overrides), f"training.tune.max_evals={tune_evals}"])
-    tuned = tune_step(spark, tune_config)
+    tuned = tune_step(catalog, tune_config)  # the same storage: only training.tune differs
     details = tuned.details
     print(f"strategy {details['strategy']} ({details['why']}), {details['trials']} trials, "
           f"stopped: {details['stop_reason']}")

@@ -2,14 +2,15 @@
 # MAGIC %md
 # MAGIC # Score
 # MAGIC
-# MAGIC Batch scoring with the score job's function: the registered model under `model_ref` (an alias
-# MAGIC such as `champion`, or a version number) scores gold features through the same as-of joins and
+# MAGIC Batch scoring with the score step (`lakeboost run score`): the registered model under `model` (an
+# MAGIC alias such as `champion`, or a version number) scores gold features through the same as-of joins and
 # MAGIC encodings as training, upserting `scoring.predictions_table` (the demo's `gold.predictions`;
 # MAGIC re-scoring replaces, never duplicates).
 # MAGIC
-# MAGIC Parameters: `env`, `overrides` (comma-separated `--set` list), `model_ref`, `dates`
-# MAGIC (comma-separated `YYYY-MM-DD`; empty: the latest date). Outside Databricks: `LAKEBOOST_ENV`,
-# MAGIC `LAKEBOOST_OVERRIDES`, `LAKEBOOST_MODEL_REF`, `LAKEBOOST_DATES`.
+# MAGIC Parameters: `env`, `overrides` (comma-separated `--set` list), and the score step's options
+# MAGIC as widgets (`lakeboost.notebook.step_widgets`): `model`, `date` (comma-separated `YYYY-MM-DD`;
+# MAGIC empty: the latest date). Outside Databricks: `LAKEBOOST_ENV`, `LAKEBOOST_OVERRIDES`,
+# MAGIC `LAKEBOOST_MODEL`, `LAKEBOOST_DATE`.
 
 # COMMAND ----------
 
@@ -23,15 +24,13 @@ import pandas as pd
 from lakeboost.io import TableCatalog
 from lakeboost.model import use_tracking
 from lakeboost.model.registry import CHALLENGER, CHAMPION, champion_history, current_alias
-from lakeboost.notebook import display_df, notebook_context, widget
-from lakeboost.score.batch import score_step
+from lakeboost.notebook import display_df, notebook_context, step_widgets, widget
+from lakeboost.steps import get_step
 from pyspark.sql import functions as F
 
 env = widget("env", "local", "config environment")
 overrides = widget("overrides", "", "--set overrides (comma-separated)")
-model_ref = widget("model_ref", CHAMPION, "model alias or version")
-dates = [d.strip() for d in widget("dates", "", "dates to score (comma-separated; empty: latest)").split(",")
-         if d.strip()]
+options = step_widgets("score")  # ScoreOptions: `model` and `date`, as `lakeboost run score` takes them
 
 # COMMAND ----------
 
@@ -59,7 +58,7 @@ print(f"champion history: {champion_history(model_name)}")
 
 # COMMAND ----------
 
-scored = score_step(spark, config, ref=model_ref, dates=dates or None)
+scored = get_step("score").execute(spark, config, options)
 print(scored.to_json())
 
 # COMMAND ----------

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lakeboost.notebook import display_df, parse_overrides, widget
+from lakeboost.errors import ConfigError
+from lakeboost.notebook import display_df, parse_overrides, step_widgets, widget
 from lakeboost.steps import FRAMEWORK_STEPS
 from pyspark.sql import SparkSession
 
@@ -84,6 +85,19 @@ def test_widget_reads_lakeboost_env_var_outside_databricks(monkeypatch: pytest.M
     assert widget("tune_evals", "0") == "3"
     monkeypatch.delenv("LAKEBOOST_TUNE_EVALS")
     assert widget("tune_evals", "0") == "0"
+
+
+def test_step_widgets_are_the_steps_options_typed_by_its_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEBOOST_MODEL", "3")
+    monkeypatch.setenv("LAKEBOOST_DATE", "2026-01-01, 2026-01-02")
+    options = step_widgets("score")
+    assert options.model == "3" and [d.isoformat() for d in options.date] == ["2026-01-01", "2026-01-02"]
+    monkeypatch.setenv("LAKEBOOST_DATE", "yesterday")
+    with pytest.raises(ConfigError, match=r"step 'score': invalid option\(s\): --date: Input should be a valid date"):
+        step_widgets("score")
+    monkeypatch.delenv("LAKEBOOST_MODEL")
+    monkeypatch.delenv("LAKEBOOST_DATE")
+    assert step_widgets("score").model == "champion"
 
 
 def test_widget_creates_and_reads_a_databricks_text_widget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +190,7 @@ def pipeline_notebook(spark: SparkSession, demo, tmp_path_factory: pytest.TempPa
     overrides = [f"storage.root={root}/lake", f"storage.landing={config.storage.landing}", *DEMO_OVERRIDES,
                  "training.model.n_estimators=60"]
     mp = pytest.MonkeyPatch()
-    for name in ("DATABRICKS_RUNTIME_VERSION", "LAKEBOOST_TUNE_EVALS", "LAKEBOOST_MODEL_REF", "LAKEBOOST_DATES"):
+    for name in ("DATABRICKS_RUNTIME_VERSION", "LAKEBOOST_TUNE_EVALS", "LAKEBOOST_MODEL", "LAKEBOOST_DATE"):
         mp.delenv(name, raising=False)
     mp.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
     mp.setenv("CUSTOMERS_JDBC_URL", f"jdbc:sqlite:{config.storage.landing}/customers.db")

@@ -114,14 +114,14 @@ def test_rescoring_replaces_predictions_and_bad_requests_fail_clearly(spark: Spa
     catalog = TableCatalog(spark, config.storage)
     version, rows = catalog.version(PREDICTIONS), catalog.read(PREDICTIONS).count()
 
-    again = score_step(spark, config)
+    again = score_step(catalog, config)
 
     assert again.rows_written == 0 and catalog.version(PREDICTIONS) == version
     assert catalog.read(PREDICTIONS).count() == rows
     with pytest.raises(ModelNotFoundError, match=r"no model 'lakeboost_fraud' alias 'staging'"):
-        score_step(spark, config, ref="staging")
+        score_step(catalog, config, ref="staging")
     with pytest.raises(ScoringError, match=r"nothing to score .* \['2020-01-01'\]"):
-        score_step(spark, config, dates=["2020-01-01"])
+        score_step(catalog, config, dates=["2020-01-01"])
 
 
 def test_worse_challenger_is_not_promoted_and_rollback_restores_the_champion(spark: SparkSession, demo) -> None:
@@ -138,7 +138,7 @@ def test_worse_challenger_is_not_promoted_and_rollback_restores_the_champion(spa
     _, _, weak = train_and_log(spark, config, training, run_name="weak",
                                param_overrides={"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01})
 
-    decision = promote_step(spark, config)
+    decision = promote_step(TableCatalog(spark, config.storage), config)
 
     assert not decision.details["promoted"] and "loses" in decision.details["decision"]
     assert current_alias(name, CHAMPION) == good
@@ -147,7 +147,7 @@ def test_worse_challenger_is_not_promoted_and_rollback_restores_the_champion(spa
     rolled = rollback(config, reason="e2e test")
     assert (rolled.details["from_version"], rolled.details["to_version"]) == (weak, good)
     assert current_alias(name, CHAMPION) == good
-    assert score_step(spark, config).details["model_version"] == good
+    assert score_step(TableCatalog(spark, config.storage), config).details["model_version"] == good
     runs = mlflow.search_runs(filter_string="tags.mlflow.runName = 'rollback'")
     assert runs["tags.reason"].tolist()[0] == "e2e test" and runs["tags.user"].notna().all()
 
@@ -161,7 +161,7 @@ def test_replay_rebuilds_the_recorded_training_set_after_the_data_changed(spark:
     before = catalog.version("gold.transaction_features")
     features.delete("customer_id % 10 = 0")  # the data moved on after the run
     try:
-        replayed = replay_step(spark, config, details["train"]["run_id"])
+        replayed = replay_step(catalog, config, details["train"]["run_id"])
     finally:
         features.restoreToVersion(before)
 

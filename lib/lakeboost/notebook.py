@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from lakeboost.config import LakeboostConfig, load_config
 from lakeboost.logs import configure_logging
 from lakeboost.spark import build_spark
+from lakeboost.steps import StepOptions, field_kind, get_step
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,6 +62,25 @@ def widget(name: str, default: str, label: str | None = None) -> str:
         return os.environ.get(f"LAKEBOOST_{name.upper()}", default)
     dbutils.widgets.text(name, default, label or name)
     return str(dbutils.widgets.get(name))
+
+
+def step_widgets(step: str) -> StepOptions:
+    """The step's options from one widget each (named as the option, labelled with its help), typed and
+    checked by the step's options model as `lakeboost run <step>` checks its command line.
+
+    A repeatable option is a comma-separated list; a flag is `true` or `false`; empty is the default.
+    Raises ConfigError naming the option when a value does not fit.
+    """
+    spec = get_step(step)
+    values: dict[str, Any] = {}
+    for name, field in spec.options.model_fields.items():
+        kind, multiple = field_kind(field)
+        default = field.default
+        shown = "" if default in (None, ()) else str(default).lower() if kind is bool else str(default)
+        text = widget(name, shown, field.description).strip()
+        if text:
+            values[name] = [v.strip() for v in text.split(",") if v.strip()] if multiple else text
+    return spec.parse_options(values)
 
 
 def parse_overrides(text: str) -> list[str]:

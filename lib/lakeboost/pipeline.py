@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -13,7 +13,7 @@ from lakeboost.config import LakeboostConfig
 from lakeboost.cost import CostMeter
 from lakeboost.errors import ConfigError
 from lakeboost.logs import StepSummary, log_summary
-from lakeboost.steps import StepContext, configured_steps, get_step
+from lakeboost.steps import StepOptions, check_steps, configured_steps, get_step
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,21 @@ def select_steps(config: LakeboostConfig, only: Sequence[str] = (), start: str |
 
 
 def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[str],
-                 options: dict[str, dict[str, Any]] | None = None) -> StepSummary:
+                 options: Mapping[str, Mapping[str, Any] | StepOptions] | None = None) -> StepSummary:
     """Run steps in order; a failing step raises its own error and later steps do not run.
 
-    `options` gives a step its keyword options (`{"score": {"dates": [...]}}`). A step's
+    `options` gives a step its options (`{"score": {"date": ["2026-01-01"]}}` or a `ScoreOptions`),
+    checked with every step's required config keys before the first step runs. A step's
     `follow_up` (the monitor asking for a retrain) runs right after it, once.
     """
+    parsed = {name: get_step(name).parse_options(values) for name, values in (options or {}).items()}
+    check_steps(config, steps, parsed)
     overall = StepSummary("pipeline")
     started = time.monotonic()
     queue = list(steps)
     while queue:
         name = queue.pop(0)
-        summary = _run_step(spark, config, name, (options or {}).get(name, {}), overall)
+        summary = _run_step(spark, config, name, parsed.get(name), overall)
         if summary.follow_up:
             log.warning("pipeline: %s asks for %s next", name, list(summary.follow_up))
             follow = [f for f in summary.follow_up if f not in queue]
@@ -59,9 +62,16 @@ def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[s
     return overall
 
 
-def run_step(spark: SparkSession, config: LakeboostConfig, name: str, **options: Any) -> StepSummary:
-    """One step as its own job (`jobs/<step>.py`), with the steps it asks for next."""
-    summary = get_step(name)(StepContext(spark, config, options))
+def run_step(spark: SparkSession, config: LakeboostConfig, name: str,
+             options: StepOptions | None = None, **values: Any) -> StepSummary:
+    """One step as its own job (`lakeboost run <step>`), with the steps it asks for next.
+
+    Options come typed (`options`) or as field values (`run_step(spark, config, "score", model="3")`).
+    """
+    spec = get_step(name)
+    parsed = spec.parse_options(options if options is not None else values)
+    check_steps(config, [name], {name: parsed})
+    summary = spec.execute(spark, config, parsed)
     if summary.follow_up:
         log.warning("%s asks for %s next", name, list(summary.follow_up))
         followed = run_pipeline(spark, config, list(summary.follow_up))
@@ -69,12 +79,13 @@ def run_step(spark: SparkSession, config: LakeboostConfig, name: str, **options:
     return summary
 
 
-def _run_step(spark: SparkSession, config: LakeboostConfig, name: str, options: dict[str, Any],
+def _run_step(spark: SparkSession, config: LakeboostConfig, name: str, options: StepOptions | None,
               overall: StepSummary) -> StepSummary:
     log.info("pipeline step %s: starting", name)
     step_started = time.monotonic()
+    spec = get_step(name)
     with CostMeter(spark, config.cost) as meter:
-        summary = get_step(name)(StepContext(spark, config, dict(options)))
+        summary = spec.execute(spark, config, options)
     summary.details["cost"] = meter.report.as_dict()
     summary.step = name
     summary.seconds = round(time.monotonic() - step_started, 2)

@@ -48,7 +48,7 @@ def test_a_kill_inside_the_date_replace_commits_nothing_and_a_rerun_equals_an_un
     config = small_lake.config(conf)
     small_lake.write_inputs(spark, config)
     catalog = TableCatalog(spark, config.storage)
-    build_features(spark, config)
+    build_features(catalog, config)
     # A late row for day 3: the next build replaces days 3..5.
     catalog.write(small_lake.events(spark, [("LATE", 1, "M1", small_lake.at(3, 23), 500.0, 1.0, None)]),
                   "silver.events")
@@ -70,9 +70,9 @@ def test_a_kill_inside_the_date_replace_commits_nothing_and_a_rerun_equals_an_un
     assert on_disk - added, "the kill should strike after the replace wrote a file"
     assert log_state(state_dir)[0] == state_before
 
-    rerun = build_features(spark, config)
-    clean = build_features(spark, config.model_copy(update={"storage": config.storage.model_copy(
-        update={"root": str(clean_root)})}))
+    rerun = build_features(catalog, config)
+    clean_config = config.model_copy(update={"storage": config.storage.model_copy(update={"root": str(clean_root)})})
+    clean = build_features(TableCatalog(spark, clean_config.storage), clean_config)
 
     assert rerun.details["feats"]["mode"] == clean.details["feats"]["mode"] == "incremental"
     assert rerun.details["feats"]["dates"] == clean.details["feats"]["dates"] == 3

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from lakeboost.features.build import STATE, build_feature_set
-from lakeboost.features.job import features_step
 from lakeboost.features.training_set import TRAINING_SET, current_training_set
 from lakeboost.io import TableCatalog
+from lakeboost.pipeline import run_step
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -30,12 +30,12 @@ def test_an_edited_feature_set_reaches_gold_and_the_training_set_as_a_full_rebui
     before = small_lake.config(conf)
     small_lake.write_inputs(spark, before)
     catalog = TableCatalog(spark, before.storage)
-    features_step(spark, before)
+    run_step(spark, before, "features")
     old = {r.txn_id: r.cust_settled_settled_sum_2d for r in catalog.read("gold.feats").collect()}
 
     edited = small_lake.config(conf, *EDITS)
     with caplog.at_level(logging.INFO, logger="lakeboost.features.build"):
-        summary = features_step(spark, edited)
+        summary = run_step(spark, edited, "features")
 
     assert summary.details["feats"]["mode"] == "full"  # the inputs did not change
     assert "the spec of gold.features.feats changed since its last build (features.groups.cust.windows, " \
@@ -46,17 +46,17 @@ def test_an_edited_feature_set_reaches_gold_and_the_training_set_as_a_full_rebui
     # Values moved too: settlements now count a day later (not just new columns).
     new = {r.txn_id: r.cust_settled_settled_sum_2d for r in gold.collect()}
     assert new != old and new["T50"] == 3.0 and old["T50"] == 5.0
-    # What train_step reads: the stored set, current, with the new features in its feature list.
+    # What the train step reads: the stored set, current, with the new features in its feature list.
     stored = current_training_set(catalog, edited.gold.training_set, edited.require_dataset)
     assert {"cust_amount_sum_2d", "cust_amount_max_1d", "cust_amount_max_2d"} <= set(stored.feature_columns)
 
-    rebuilt = features_step(spark, edited, full_rebuild=True)
+    rebuilt = run_step(spark, edited, "features", full_rebuild=True)
     assert_df_equality(gold, catalog.read("gold.feats", version=rebuilt.versions["gold.feats"]),
                        ignore_row_order=True, ignore_nullable=True, ignore_column_order=True)
     assert_df_equality(training, catalog.read(TRAINING_SET, version=rebuilt.versions[TRAINING_SET]),
                        ignore_row_order=True, ignore_nullable=True, ignore_column_order=True)
 
-    again = features_step(spark, edited)
+    again = run_step(spark, edited, "features")
     assert again.details["feats"]["mode"] == "unchanged" and not again.details["training_set"]["rebuilt"]
 
 

@@ -31,7 +31,7 @@ def test_csv_rows_land_typed_with_ingestion_metadata(spark: SparkSession, tmp_pa
                 [HEADER, "T1,10,12.5,2026-01-01T10:00:00+00:00", "T2,11,,2026-01-01T11:00:00+00:00"])
     config = make_config(tmp_path, {"txns": csv_source(tmp_path / "landing")})
 
-    summary = ingest_sources(spark, config)
+    summary = ingest_sources(TableCatalog(spark, config.storage), config)
 
     bronze = TableCatalog(spark, config.storage).read("bronze.txns")
     expected = spark.createDataFrame(
@@ -57,7 +57,7 @@ def test_malformed_rows_are_quarantined_with_reasons_and_none_lost(spark: SparkS
     ])
     config = make_config(tmp_path, {"txns": csv_source(tmp_path / "landing")})
 
-    summary = ingest_sources(spark, config)
+    summary = ingest_sources(TableCatalog(spark, config.storage), config)
 
     catalog = TableCatalog(spark, config.storage)
     quarantine = catalog.read(QUARANTINE_TABLE).select("source", "raw_record", "reason")
@@ -90,7 +90,7 @@ def test_truncated_json_is_quarantined(spark: SparkSession, tmp_path: Path) -> N
     config = make_config(tmp_path, {"cb": {"format": "json", "path": str(tmp_path / "landing/cb"),
                                            "schema": schema}})
 
-    ingest_sources(spark, config)
+    ingest_sources(TableCatalog(spark, config.storage), config)
 
     catalog = TableCatalog(spark, config.storage)
     assert_df_equality(
@@ -110,15 +110,15 @@ def test_rerun_over_same_files_adds_nothing_and_new_files_only_add_theirs(
     write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.0,2026-01-01T10:00:00+00:00", "bad"])
     config = make_config(tmp_path, {"txns": csv_source(landing)})
     catalog = TableCatalog(spark, config.storage)
-    ingest_sources(spark, config)
+    ingest_sources(catalog, config)
     versions = (catalog.version("bronze.txns"), catalog.version(QUARANTINE_TABLE))
 
-    again = ingest_sources(spark, config)
+    again = ingest_sources(catalog, config)
 
     assert (again.rows_read, again.rows_written) == (0, 0)
     assert (catalog.version("bronze.txns"), catalog.version(QUARANTINE_TABLE)) == versions
     write_lines(landing / "txns/day2.csv", [HEADER, "T2,11,2.0,2026-01-02T10:00:00+00:00"])
-    third = ingest_sources(spark, config)
+    third = ingest_sources(catalog, config)
     assert third.rows_written == 1
     assert sorted(r.txn_id for r in catalog.read("bronze.txns").collect()) == ["T1", "T2"]
     assert catalog.read(QUARANTINE_TABLE).count() == 1
@@ -132,12 +132,12 @@ def test_a_new_checkpoint_ingests_new_files_instead_of_skipping_them(spark: Spar
     write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.0,2026-01-01T10:00:00+00:00", "bad"])
     config = make_config(tmp_path, {"txns": csv_source(landing)})
     catalog = TableCatalog(spark, config.storage)
-    ingest_sources(spark, config)
+    ingest_sources(catalog, config)
     (landing / "txns/day1.csv").unlink()
     shutil.rmtree(catalog.checkpoint("bronze.txns", "ingest"))
     write_lines(landing / "txns/day2.csv", [HEADER, "T2,11,2.0,2026-01-02T10:00:00+00:00", "worse"])
 
-    after = ingest_sources(spark, config)
+    after = ingest_sources(catalog, config)
 
     assert (after.rows_written, after.rows_quarantined) == (1, 1)
     assert sorted(r.txn_id for r in catalog.read("bronze.txns").collect()) == ["T1", "T2"]
@@ -151,11 +151,11 @@ def test_parquet_new_column_evolves_bronze_and_type_change_is_rejected(
         .write.parquet(str(landing / "p1"))
     config = make_config(tmp_path, {"merchants": {"format": "parquet", "path": str(landing) + "/*"}})
     catalog = TableCatalog(spark, config.storage)
-    ingest_sources(spark, config)
+    ingest_sources(catalog, config)
 
     spark.createDataFrame([("M2", "grocery", "FR")], "merchant_id string, category string, country string") \
         .write.parquet(str(landing / "p2"))
-    ingest_sources(spark, config)
+    ingest_sources(catalog, config)
     rows = catalog.read("bronze.merchants").select("merchant_id", "category", "country")
     assert_df_equality(rows, spark.createDataFrame(
         [("M1", "fuel", None), ("M2", "grocery", "FR")], "merchant_id string, category string, country string"),
@@ -165,13 +165,13 @@ def test_parquet_new_column_evolves_bronze_and_type_change_is_rejected(
     spark.createDataFrame([("M3", 7)], "merchant_id string, category int").write.parquet(str(other))
     drifted = make_config(tmp_path, {"merchants": {"format": "parquet", "path": str(other)}})
     with pytest.raises(SchemaDriftError, match="column 'category' is string in bronze.merchants but int"):
-        ingest_sources(spark, drifted)
+        ingest_sources(TableCatalog(spark, drifted.storage), drifted)
 
 
 def test_missing_path_is_a_source_error_and_writes_nothing(spark: SparkSession, tmp_path: Path) -> None:
     config = make_config(tmp_path, {"txns": csv_source(tmp_path / "nowhere")})
     with pytest.raises(SourceError, match=r"source 'txns': path .*nowhere/txns does not exist"):
-        ingest_sources(spark, config)
+        ingest_sources(TableCatalog(spark, config.storage), config)
     assert not TableCatalog(spark, config.storage).exists("bronze.txns")
 
 
@@ -191,16 +191,16 @@ def test_jdbc_snapshot_is_ingested_once_and_new_rows_incrementally(spark: SparkS
         "partitioning": {"column": "customer_id", "lower_bound": 0, "upper_bound": 10, "num_partitions": 2}}})
     catalog = TableCatalog(spark, config.storage)
 
-    first = ingest_sources(spark, config)
+    first = ingest_sources(catalog, config)
     version = catalog.version("bronze.customers")
-    second = ingest_sources(spark, config)
+    second = ingest_sources(catalog, config)
 
     assert (first.rows_read, first.rows_written) == (2, 2)
     assert second.rows_written == 0
     assert catalog.read("bronze.customers").count() == 2
     assert catalog.version("bronze.customers") == version
     _sqlite_customers(db, [(1, "a@new.com", "2026-01-05 00:00:00")])
-    third = ingest_sources(spark, config)
+    third = ingest_sources(catalog, config)
     # The high-water mark is inclusive: the row at the previous maximum is read again and
     # recognised by its content, the new one inserted.
     assert (third.rows_read, third.rows_written, third.rows_skipped) == (2, 1, 1)
@@ -215,14 +215,14 @@ def test_missing_sqlite_database_is_a_source_error(spark: SparkSession, tmp_path
     config = make_config(tmp_path, {"customers": {
         "format": "jdbc", "url": f"jdbc:sqlite:{tmp_path}/absent.db", "table": "customers"}})
     with pytest.raises(SourceError, match="source 'customers': SQLite database file .*absent.db does not exist"):
-        ingest_sources(spark, config)
+        ingest_sources(TableCatalog(spark, config.storage), config)
 
 
 def test_unknown_jdbc_table_is_a_source_error(spark: SparkSession, tmp_path: Path) -> None:
     url = _sqlite_customers(tmp_path / "c.db", [])
     config = make_config(tmp_path, {"customers": {"format": "jdbc", "url": url, "table": "nope"}})
     with pytest.raises(SourceError, match="source 'customers': cannot read nope from jdbc:sqlite:.*no such table"):
-        ingest_sources(spark, config)
+        ingest_sources(TableCatalog(spark, config.storage), config)
 
 
 def test_csv_header_in_another_order_is_read_by_name(spark: SparkSession, tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_csv_header_in_another_order_is_read_by_name(spark: SparkSession, tmp_pa
                                             "2.5,T2,2026-01-02T10:00:00+00:00,11"])
     config = make_config(tmp_path, {"txns": csv_source(landing)})
 
-    summary = ingest_sources(spark, config)
+    summary = ingest_sources(TableCatalog(spark, config.storage), config)
 
     assert_df_equality(
         TableCatalog(spark, config.storage).read("bronze.txns").select(*TXN_SCHEMA),
@@ -254,7 +254,7 @@ def test_csv_header_naming_other_columns_quarantines_the_file_with_its_columns(
                                             "T2,11,2.5,2026-01-02T10:00:00+00:00"])
     config = make_config(tmp_path, {"txns": csv_source(landing)})
 
-    summary = ingest_sources(spark, config)
+    summary = ingest_sources(TableCatalog(spark, config.storage), config)
 
     catalog = TableCatalog(spark, config.storage)
     assert [r.txn_id for r in catalog.read("bronze.txns").collect()] == ["T1"]
@@ -276,7 +276,7 @@ def test_json_fields_outside_the_schema_are_rescued_not_dropped(spark: SparkSess
     config = make_config(tmp_path, {"cb": {"format": "json", "path": str(tmp_path / "landing/cb"),
                                            "schema": schema}})
 
-    summary = ingest_sources(spark, config)
+    summary = ingest_sources(TableCatalog(spark, config.storage), config)
 
     assert_df_equality(
         TableCatalog(spark, config.storage).read("bronze.cb").select(*schema, "_rescued_data"),
@@ -300,7 +300,7 @@ def test_a_lost_checkpoint_with_the_same_files_in_landing_duplicates_nothing(
     write_lines(landing / "txns/day2.csv", [HEADER, "T2,11,2.0,2026-01-02T10:00:00+00:00"])
     config = make_config(tmp_path, {"txns": csv_source(landing)})
     catalog = TableCatalog(spark, config.storage)
-    ingest_sources(spark, config)
+    ingest_sources(catalog, config)
     def snapshot(df):  # materialised now: a DataFrame over the table would read it later
         return spark.createDataFrame(df.collect(), df.schema)
 
@@ -309,7 +309,7 @@ def test_a_lost_checkpoint_with_the_same_files_in_landing_duplicates_nothing(
     shutil.rmtree(catalog.checkpoint("bronze.txns", "ingest"))
     write_lines(landing / "txns/day3.csv", [HEADER, "T3,12,3.0,2026-01-03T10:00:00+00:00"])
 
-    after = ingest_sources(spark, config)
+    after = ingest_sources(TableCatalog(spark, config.storage), config)
 
     assert (after.rows_read, after.rows_written, after.rows_quarantined, after.rows_skipped) == (4, 1, 0, 3)
     bronze = catalog.read("bronze.txns")
@@ -329,7 +329,7 @@ def test_rows_of_a_backlog_carry_their_arrival_order(spark: SparkSession, tmp_pa
     os.utime(newer, (1_700_000_100, 1_700_000_100))
     config = make_config(tmp_path, {"txns": csv_source(tmp_path / "landing")})
 
-    ingest_sources(spark, config)
+    ingest_sources(TableCatalog(spark, config.storage), config)
 
     rows = (TableCatalog(spark, config.storage).read("bronze.txns")
             .orderBy("_source_modified_at", "_source_position").select("txn_id", "amount").collect())
@@ -342,11 +342,11 @@ def test_jdbc_row_written_later_at_the_high_water_mark_is_still_read(spark: Spar
     config = make_config(tmp_path, {"customers": {
         "format": "jdbc", "url": url, "table": "customers", "incremental_column": "updated_at"}})
     catalog = TableCatalog(spark, config.storage)
-    ingest_sources(spark, config)
+    ingest_sources(catalog, config)
     # Committed after the first read, with the maximum's own timestamp (`>` would never read it).
     _sqlite_customers(db, [(3, "c@x.com", "2026-01-02 00:00:00")])
 
-    again = ingest_sources(spark, config)
+    again = ingest_sources(catalog, config)
 
     assert (again.rows_read, again.rows_written, again.rows_skipped) == (2, 1, 1)
     assert_df_equality(
@@ -363,15 +363,15 @@ def test_jdbc_cast_sends_values_that_do_not_convert_to_quarantine(spark: SparkSe
         db.execute("INSERT INTO stock VALUES ('A', 1)")
     source = {"format": "jdbc", "url": f"jdbc:sqlite:{first}", "table": "stock", "on_type_change": "cast"}
     catalog = TableCatalog(spark, make_config(tmp_path).storage)
-    ingest_sources(spark, make_config(tmp_path, {"stock": source}))
+    ingest_sources(catalog, make_config(tmp_path, {"stock": source}))
     second = tmp_path / "landing/v2.db"  # the source's column became text
     with sqlite3.connect(second) as db:
         db.execute("CREATE TABLE stock (sku TEXT, qty TEXT)")
         db.executemany("INSERT INTO stock VALUES (?, ?)", [("B", "2"), ("C", "n/a"), ("D", "12 boxes")])
     drifted = make_config(tmp_path, {"stock": {**source, "url": f"jdbc:sqlite:{second}"}})
 
-    summary = ingest_sources(spark, drifted)
-    again = ingest_sources(spark, drifted)
+    summary = ingest_sources(TableCatalog(spark, drifted.storage), drifted)
+    again = ingest_sources(TableCatalog(spark, drifted.storage), drifted)
 
     assert_df_equality(catalog.read("bronze.stock").select("sku", "qty"),
                        spark.createDataFrame([("A", 1), ("B", 2)], "sku string, qty int"),
@@ -405,7 +405,7 @@ def test_a_database_that_never_answers_fails_within_its_timeouts(spark: SparkSes
     try:
         with pytest.raises(SourceError, match=r"source 'customers': cannot read customers from "
                                               r"jdbc:postgresql://127.0.0.1:\d+/db: .*(timed out|timeout)"):
-            ingest_sources(spark, config)
+            ingest_sources(TableCatalog(spark, config.storage), config)
     finally:
         server.close()
         for conn in accepted:
@@ -434,11 +434,11 @@ def test_parquet_cast_converts_each_value_and_quarantines_those_that_do_not(
     landing = tmp_path / "landing/stock"
     spark.createDataFrame([("A", 1)], "sku string, qty int").write.parquet(str(landing))
     config = make_config(tmp_path, {"stock": {"format": "parquet", "path": str(landing), "on_type_change": "cast"}})
-    ingest_sources(spark, config)
+    ingest_sources(TableCatalog(spark, config.storage), config)
     shutil.rmtree(landing)  # the source's files now carry qty as text
     spark.createDataFrame([("B", "2"), ("C", "n/a")], "sku string, qty string").coalesce(1).write.parquet(str(landing))
 
-    summary = ingest_sources(spark, config)
+    summary = ingest_sources(TableCatalog(spark, config.storage), config)
 
     catalog = TableCatalog(spark, config.storage)
     assert_df_equality(catalog.read("bronze.stock").select("sku", "qty"),

@@ -72,9 +72,9 @@ def test_ingest_killed_between_its_writes_ends_equal_to_an_uninterrupted_run(
         before | ({STRUCK} if quarantine_done else set())
     assert checkpoint_batches(Path(killed.checkpoint("bronze.txns", "ingest"))) == (before | {STRUCK}, before)
 
-    rerun = ingest_sources(spark, load_config("local", conf_dir=killed_conf))
+    rerun = ingest_sources(killed, load_config("local", conf_dir=killed_conf))
     reference_config = load_config("local", conf_dir=_conf_dir(tmp_path, "reference"))
-    ingest_sources(spark, reference_config)
+    ingest_sources(TableCatalog(spark, reference_config.storage), reference_config)
     reference = TableCatalog(spark, reference_config.storage)
 
     for table in ("bronze.txns", QUARANTINE_TABLE):

@@ -40,8 +40,8 @@ def test_partitioned_read_from_postgres_lands_once(spark: SparkSession, tmp_path
               "partitioning": {"column": "customer_id", "lower_bound": 1, "upper_bound": 41, "num_partitions": 4}}
     config = make_config(tmp_path, {"customers": source})
 
-    first = ingest_sources(spark, config)
-    second = ingest_sources(spark, config)
+    first = ingest_sources(TableCatalog(spark, config.storage), config)
+    second = ingest_sources(TableCatalog(spark, config.storage), config)
 
     catalog = TableCatalog(spark, config.storage)
     bronze = catalog.read("bronze.customers")
@@ -63,7 +63,7 @@ def test_wrong_password_is_a_one_line_source_error_without_the_password(
     config = make_config(tmp_path, {"customers": source})
     expected = r"source 'customers': cannot read anything .*password authentication failed"
     with pytest.raises(SourceError, match=expected) as err:
-        ingest_sources(spark, config)
+        ingest_sources(TableCatalog(spark, config.storage), config)
     assert "wrong-canary-password" not in str(err.value) and "\n" not in str(err.value)
     assert not TableCatalog(spark, config.storage).exists("bronze.customers")
 
@@ -72,4 +72,4 @@ def test_unreachable_database_is_a_source_error(spark: SparkSession, tmp_path: P
     url = f"jdbc:postgresql://127.0.0.1:{_free_port()}/nothing?connectTimeout=3"
     config = make_config(tmp_path, {"customers": {"format": "jdbc", "url": url, "table": "t"}})
     with pytest.raises(SourceError, match=r"source 'customers': cannot read t from jdbc:postgresql://127.0.0.1:\d+/nothing.*(refused|Connection)"):
-        ingest_sources(spark, config)
+        ingest_sources(TableCatalog(spark, config.storage), config)

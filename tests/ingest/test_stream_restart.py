@@ -55,7 +55,7 @@ def test_stream_killed_mid_way_resumes_without_loss_or_duplicates(spark: SparkSe
 
     resumed = config.model_copy(update={"sources": {"events": config.sources["events"].model_copy(
         update={"trigger": "available_now"})}})
-    ingest_sources(spark, resumed)
+    ingest_sources(TableCatalog(spark, resumed.storage), resumed)
 
     bronze = catalog.read("bronze.events")
     assert bronze.count() == FILES * ROWS_PER_FILE

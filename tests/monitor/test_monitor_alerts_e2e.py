@@ -72,7 +72,7 @@ def degraded(spark: SparkSession, demo, tmp_path_factory: pytest.TempPathFactory
     clean = demo_config(root, [*sets, *CLEAN], landing=Path(config.storage.landing))
     _flip_labels(TableCatalog(spark, clean.storage), clean)
     try:
-        yield root, receiver, sets, clean, monitor_step(spark, clean)
+        yield root, receiver, sets, clean, monitor_step(TableCatalog(spark, clean.storage), clean)
     finally:
         receiver.close()
         use_tracking(config)  # the other e2e tests' MLflow store
@@ -168,7 +168,7 @@ def test_kills_after_recording_and_after_sending_still_deliver_once_and_request_
     assert len(receiver.received) == sent + 1 and receiver.received[-1] == receiver.received[0]
 
     # The last re-run sends nothing again and asks for the retrain the kills left pending.
-    summary = monitor_step(spark, config)
+    summary = monitor_step(catalog, config)
 
     assert len(receiver.received) == sent + 1
     assert summary.details["retrain"] == {"steps": list(RETRAIN_STEPS), "triggers": ["performance_decay"]}

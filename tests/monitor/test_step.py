@@ -46,7 +46,7 @@ def weekly(spark: SparkSession, demo):
 def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark: SparkSession, weekly) -> None:
     config, _, version = weekly
     catalog = TableCatalog(spark, config.storage)
-    again = monitor_step(spark, config)
+    again = monitor_step(catalog, config)
 
     assert catalog.version(config.monitor.table) == version and again.rows_written == 0
     assert again.details["new_alerts"] == 0

@@ -218,7 +218,7 @@ def test_quarantine_holds_no_clear_personal_data(spark: SparkSession, tmp_path: 
                F.lit(0).cast("bigint").alias("_batch_id")]
     catalog.write(bronze.select("*", *lineage), "bronze.people")
 
-    refine_tables(spark, config)
+    refine_tables(catalog, config)
 
     record = "struct<person_id string, amount double, email string, card string, card_masked string, phone string>"
     quarantine = catalog.read("silver.quarantine").select(

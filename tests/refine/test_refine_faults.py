@@ -120,9 +120,9 @@ def test_refine_killed_in_and_after_the_merge_reruns_to_the_uninterrupted_result
 
     for commit in range(3):  # the uninterrupted run: one refine per bronze commit
         next_commit(commit, clean)
-        refine_tables(spark, clean)
+        refine_tables(TableCatalog(spark, clean.storage), clean)
     next_commit(0, killed)
-    refine_tables(spark, killed)
+    refine_tables(TableCatalog(spark, killed.storage), killed)
     catalog = lake["killed"]
 
     # Inside the MERGE of batch 1: its data files are written, its commit is not.
@@ -134,7 +134,7 @@ def test_refine_killed_in_and_after_the_merge_reruns_to_the_uninterrupted_result
     orphans = _data_files(catalog, "silver.events") - files_before
     assert orphans and not orphans & _referenced(catalog, "silver.events")
     assert _checkpoint(catalog) == ({0, 1}, {0})
-    refine_tables(spark, killed)
+    refine_tables(TableCatalog(spark, killed.storage), killed)
 
     # After the MERGE of batch 2: silver committed, quarantine and quality rows not written.
     next_commit(2, killed)
@@ -145,7 +145,7 @@ def test_refine_killed_in_and_after_the_merge_reruns_to_the_uninterrupted_result
     merged = next(a["commitInfo"] for a in _commits(catalog, "silver.events")[-1] if "commitInfo" in a)
     assert merged["operation"] == "MERGE"
     assert _checkpoint(catalog) == ({0, 1, 2}, {0, 1})
-    refine_tables(spark, killed)
+    refine_tables(TableCatalog(spark, killed.storage), killed)
 
     assert _checkpoint(catalog) == ({0, 1, 2}, {0, 1, 2})
     expected, actual = _tables(lake["clean"]), _tables(catalog)

@@ -72,10 +72,10 @@ def test_refine_accounts_for_every_row_and_rerun_changes_nothing(spark: SparkSes
         ("t5", "7.0", "2026-01-01T13:00:00Z", None),               # warn only: kept
     ]), "bronze.txns")
 
-    first = refine_tables(spark, config)
+    first = refine_tables(catalog, config)
     counts = first.details["txns"]
     version = catalog.version("silver.txns")
-    second = refine_tables(spark, config)
+    second = refine_tables(catalog, config)
 
     assert counts["rows_in"] == 7
     assert (counts["inserted"], counts["unchanged_or_superseded"], counts["dropped"], counts["quarantined"]) == \
@@ -102,18 +102,18 @@ def test_incremental_run_processes_only_new_bronze_rows_and_latest_wins(spark: S
     # bronze schema grew) and ties with batch 0 on _ingested_at: the later batch still wins.
     catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com")], batch=0, arrival=False),
                   "bronze.txns")
-    refine_tables(spark, config)
+    refine_tables(catalog, config)
     catalog.write(bronze_rows(spark, [("t1", "2.0", "2026-01-01T00:00:00Z", "a@x.com"),
                                       ("t2", "3.0", "2026-01-02T00:00:00Z", "b@x.com")], batch=1, ingested_day=1),
                   "bronze.txns", merge_schema=True)
 
-    second = refine_tables(spark, config)
+    second = refine_tables(catalog, config)
 
     assert second.details["txns"]["rows_in"] == 2
     assert (second.details["txns"]["inserted"], second.details["txns"]["updated"]) == (1, 1)
     rows = {r.txn_id: r.amount for r in catalog.read("silver.txns").collect()}
     assert rows == {"T1": 2.0, "T2": 3.0}
-    rebuilt = refine_tables(spark, config, full_rebuild=True)
+    rebuilt = refine_tables(catalog, config, full_rebuild=True)
     assert rebuilt.details["txns"]["rows_in"] == 3
     assert {r.txn_id: r.amount for r in catalog.read("silver.txns").collect()} == rows
 
@@ -142,7 +142,7 @@ def test_backlog_batch_keeps_each_keys_later_version(spark: SparkSession, tmp_pa
     bronze = spark.createDataFrame(delivered + placed, ORDERS)
     catalog.write(bronze, "bronze.orders")
 
-    refine_tables(spark, config)
+    refine_tables(catalog, config)
 
     silver = catalog.read("silver.orders")
     assert silver.columns == [*bronze.drop("_source").columns, "_row_hash"]
@@ -158,7 +158,7 @@ def test_fail_rule_stops_before_anything_is_written(spark: SparkSession, tmp_pat
                                       ("t2", "-1.0", "2026-01-01T00:00:00Z", "b@x.com")]), "bronze.txns")
 
     with pytest.raises(DataContractError, match=r"silver.txns.*amount_positive.*amount > 0.*1 row.*T2"):
-        refine_tables(spark, config)
+        refine_tables(catalog, config)
 
     for table in ("silver.txns", QUARANTINE, QUALITY):
         assert not catalog.exists(table)
@@ -169,7 +169,7 @@ def test_quality_metrics_table_records_each_rule_per_run(spark: SparkSession, tm
     catalog = TableCatalog(spark, config.storage)
     catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", None),
                                       ("t2", "-1.0", "2026-01-01T00:00:00Z", "b@x.com")]), "bronze.txns")
-    summary = refine_tables(spark, config)
+    summary = refine_tables(catalog, config)
 
     metrics = catalog.read(QUALITY).select("run_id", "table", "rule", "action", "passed", "failed")
     run = summary.details["run_id"]
@@ -187,7 +187,7 @@ def test_missing_pii_key_is_an_error_not_an_unkeyed_hash(spark: SparkSession, tm
     monkeypatch.delenv("LAKEBOOST_PII_KEY", raising=False)
     config = make_config(tmp_path, silver=silver_cfg())
     with pytest.raises(PiiKeyError, match="LAKEBOOST_PII_KEY"):
-        refine_tables(spark, config)
+        refine_tables(TableCatalog(spark, config.storage), config)
 
 
 def _event_log_sizes(spark: SparkSession) -> dict[Path, int]:
@@ -208,7 +208,7 @@ def test_canary_key_never_reaches_tables_logs_or_plans(spark: SparkSession, tmp_
     catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com")]), "bronze.txns")
     before = _event_log_sizes(spark)
 
-    refine_tables(spark, config)
+    refine_tables(catalog, config)
 
     hashed = catalog.read("silver.txns").first().email
     assert len(hashed) == 64 and hashed != "a@x.com"

@@ -9,6 +9,7 @@ import mlflow
 import pytest
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ModelNotFoundError
+from lakeboost.io import TableCatalog
 from lakeboost.model.registry import CHALLENGER, CHAMPION, HISTORY_TAG, champion_history, current_alias, set_alias
 from lakeboost.model.tracking import use_tracking
 from lakeboost.score import promote
@@ -116,7 +117,7 @@ def test_a_promotion_over_a_champion_set_by_hand_keeps_it_for_the_rollback(
         return {"champion": {"pr_auc": 0.5}, "challenger": {"pr_auc": 0.6}}
 
     monkeypatch.setattr(promote, "compare_on_snapshot", challenger_wins)
-    decision = promote.promote_step(spark, config)
+    decision = promote.promote_step(TableCatalog(spark, config.storage), config)
 
     assert compared == [(3, 4)] and decision.details["promoted"] and current_alias(name, CHAMPION) == 4
     assert champion_history(name) == [1, 2, 3, 4]

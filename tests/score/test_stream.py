@@ -80,7 +80,7 @@ def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(s
     resumed = config.model_copy(update={"scoring": config.scoring.model_copy(update={
         "stream": config.scoring.stream.model_copy(update={"predictions_table": predictions,
                                                            "events_table": events})})})
-    stream_score(spark, resumed)
+    stream_score(TableCatalog(spark, resumed.storage), resumed)
 
     live = catalog.read("bronze.card_events").select("txn_id").distinct()
     scored = catalog.read(predictions)
@@ -96,7 +96,7 @@ def test_killed_stream_scores_every_event_exactly_once_with_batch_equal_scores(s
         "stream": config.scoring.stream.model_copy(update={
             "predictions_table": "gold.stream_reference", "events_table": "silver.live_reference",
             "max_files_per_trigger": 1000})})})
-    stream_score(spark, reference)
+    stream_score(TableCatalog(spark, reference.storage), reference)
     compared = scored.alias("k").join(catalog.read("gold.stream_reference").alias("r"), "txn_id", "full_outer")
     assert compared.count() == live.count()
     assert compared.filter(F.abs(F.col("k.score") - F.col("r.score")) > 1e-6).isEmpty()
@@ -125,7 +125,7 @@ def test_running_stream_picks_up_a_new_champion_at_the_next_micro_batch(spark: S
             "max_files_per_trigger": 1000})})})
     outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.setdefault(
-        "summary", stream_score(spark, switched, continuous=True, timeout_seconds=600)))
+        "summary", stream_score(TableCatalog(spark, switched.storage), switched, continuous=True, timeout_seconds=600)))
     runner.start()
     try:
         _wait_for(lambda: catalog.exists("gold.stream_switch")
@@ -180,7 +180,7 @@ def test_live_events_breaking_the_contract_are_quarantined_with_reasons_and_coun
             "source": "bronze.live_defects", "predictions_table": "gold.stream_defects",
             "events_table": "silver.live_defects", "quarantine_table": "silver.quarantine_live_defects"})})})
 
-    summary = stream_score(spark, checked)
+    summary = stream_score(TableCatalog(spark, checked.storage), checked)
 
     assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (6, 2, 2)
     assert (summary.details["dropped"], summary.details["duplicates"]) == (1, 1)

@@ -110,10 +110,9 @@ def _load_application(resolved: dict[str, Any], conf_path: Path, origin: dict[tu
 
 def _check_across_sections(config: LakeboostConfig, origin: dict[tuple[str, ...], str]) -> None:
     from lakeboost.features.registry import resolution_problem
-    from lakeboost.steps import registered_steps
 
-    problems = cross_section_problems(config, registered_steps=registered_steps(),
-                                      feature_problem=resolution_problem)
+    # pipeline.steps is the runner's to check (lakeboost.steps.check_steps), with each step's requirements.
+    problems = cross_section_problems(config, feature_problem=resolution_problem)
     if problems:
         lines = [f"{_nearest_origin(path, origin)}: {'.'.join(path)}: {message}" for path, message in problems]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

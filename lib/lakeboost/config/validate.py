@@ -1,9 +1,10 @@
 """Cross-section checks, run when the config loads (before Spark starts).
 
-Every table, contract, integration, feature set, step and metric a section names must exist
+Every table, contract, integration, feature set and metric a section names must exist
 and fit the rest: a training set over a feature table nobody builds, a stream contract that
 is not a silver table or a regression model promoted on PR AUC is a config error naming the
-key, not a failure an hour into a run.
+key, not a failure an hour into a run. Pipeline steps and what they require are the runner's
+to check (`lakeboost.steps.check_steps`), also before Spark starts.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ def known_tables(config: LakeboostConfig) -> set[str]:
     return tables
 
 
-def cross_section_problems(config: LakeboostConfig, *, registered_steps: list[str],
-                           feature_problem=None) -> list[Problem]:
+def cross_section_problems(config: LakeboostConfig, *, feature_problem=None) -> list[Problem]:
     """(key path, what is wrong) for every inconsistency between sections."""
-    return list(_problems(config, known_tables(config), registered_steps, feature_problem))
+    return list(_problems(config, known_tables(config), feature_problem))
 
 
 def _unknown(table: str, tables: set[str]) -> str:
@@ -46,7 +46,7 @@ def _unknown(table: str, tables: set[str]) -> str:
            f"writes; known tables: {sorted(tables)}"
 
 
-def _problems(config: LakeboostConfig, tables: set[str], steps: list[str], feature_problem) -> Iterator[Problem]:
+def _problems(config: LakeboostConfig, tables: set[str], feature_problem) -> Iterator[Problem]:
     for name, silver in config.silver.tables.items():
         if silver.source not in tables:
             yield _at(f"silver.tables.{name}.source"), _unknown(silver.source, tables)
@@ -78,10 +78,6 @@ def _problems(config: LakeboostConfig, tables: set[str], steps: list[str], featu
         if table not in predictions:
             yield _at("monitor.predictions"), f"{table!r} is not a predictions table this config writes: " \
                                               f"{sorted(predictions)}"
-    for name in config.pipeline.steps or ():
-        if name not in steps:
-            yield _at("pipeline.steps"), f"unknown step {name!r}; registered steps: {sorted(steps)} " \
-                                         "(an application's steps come from application.modules)"
     yield from _metric_problems(config)
 
 

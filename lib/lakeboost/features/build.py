@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
@@ -56,9 +56,8 @@ def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str
     return {table: list(dict.fromkeys(times)) for table, times in inputs.items()}
 
 
-def build_features(spark: SparkSession, config: LakeboostConfig, names: list[str] | None = None, *,
+def build_features(catalog: TableCatalog, config: LakeboostConfig, names: list[str] | None = None, *,
                    full_rebuild: bool = False) -> StepSummary:
-    catalog = TableCatalog(spark, config.storage)
     dataset = config.require_dataset
     summary = StepSummary("features")
     for name in names or list(config.gold.features):

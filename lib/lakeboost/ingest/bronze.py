@@ -55,11 +55,11 @@ def bronze_table(source: str) -> str:
 
 
 def ingest_sources(
-    spark: SparkSession, config: LakeboostConfig, names: list[str] | None = None, *,
+    catalog: TableCatalog, config: LakeboostConfig, names: list[str] | None = None, *,
     continuous: bool = False, timeout_seconds: float | None = None,
 ) -> StepSummary:
     """Ingest the named sources (all by default) into bronze; one summary over all of them."""
-    catalog = TableCatalog(spark, config.storage)
+    spark = catalog.spark
     selected = names or list(config.sources)
     unknown = [n for n in selected if n not in config.sources]
     if unknown:

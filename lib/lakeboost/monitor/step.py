@@ -33,7 +33,8 @@ from typing import Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
-from pyspark.sql import DataFrame, SparkSession
+from pydantic import Field
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.metrics import metric_for
@@ -53,6 +54,7 @@ from lakeboost.monitor.records import MonitorRecord, write_records
 from lakeboost.monitor.report import render_report
 from lakeboost.monitor.wording import alerts_for
 from lakeboost.spark.rows import first_row
+from lakeboost.steps import StepContext, StepOptions, step
 
 log = logging.getLogger(__name__)
 SEED = 7
@@ -60,11 +62,22 @@ RETRAIN_STEPS = ("features", "train", "promote")
 RETRAIN_KINDS = ("data_drift", "prediction_drift", "performance_decay")
 
 
-def monitor_step(spark: SparkSession, config: LakeboostConfig, *, as_of: dt.datetime | None = None) -> StepSummary:
+class MonitorOptions(StepOptions):
+    as_of: dt.datetime | None = Field(None, description="judge labels as known at this UTC time (default: now), "
+                                                        "e.g. 2026-03-31T00:00", json_schema_extra={"metavar": "TIME"})
+
+
+@step("monitor", options=MonitorOptions,
+      requires={"gold.training_set": "monitoring compares scoring data with it"})
+def monitor(ctx: StepContext[MonitorOptions]) -> StepSummary:
+    """Monitor the champion: feature and prediction drift, delayed-label performance and data-quality
+    trend per scoring window; alerts with hooks; an HTML report logged to MLflow."""
+    return monitor_step(ctx.catalog, ctx.config, as_of=ctx.options.as_of)
+
+
+def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.datetime | None = None) -> StepSummary:
     cfg, ts = config.monitor, config.gold.training_set
-    if ts is None:
-        raise ConfigError("gold.training_set is not configured: monitoring compares scoring data with it")
-    catalog = TableCatalog(spark, config.storage)
+    assert ts is not None, "the monitor step requires gold.training_set (lakeboost.steps.check_steps)"
     # First the alerts earlier runs could not deliver (a crash, a failing hook), whatever this run finds.
     resent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks)
     use_tracking(config)

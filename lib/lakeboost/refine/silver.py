@@ -53,10 +53,10 @@ class RefineCounts:
     per_rule: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def refine_tables(spark: SparkSession, config: LakeboostConfig, names: list[str] | None = None, *,
+def refine_tables(catalog: TableCatalog, config: LakeboostConfig, names: list[str] | None = None, *,
                   full_rebuild: bool = False, run_id: str | None = None) -> StepSummary:
     """Refine the named silver tables (all configured by default) and return one summary."""
-    catalog = TableCatalog(spark, config.storage)
+    spark = catalog.spark
     run_id = run_id or uuid.uuid4().hex
     selected = names or list(config.silver.tables)
     unknown = [n for n in selected if n not in config.silver.tables]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.model import LakeboostConfig
-from lakeboost.errors import ConfigError, ScoringError
+from lakeboost.errors import ScoringError
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -27,8 +27,7 @@ from lakeboost.spark.rows import first_row
 def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig,
                   dates: list[str] | None) -> DataFrame:
     ts = config.gold.training_set
-    if ts is None:
-        raise ConfigError("gold.training_set is not configured: scoring uses its feature table and as-of joins")
+    assert ts is not None, "the score step requires gold.training_set (lakeboost.steps.check_steps)"
     features = catalog.read(ts.features)
     date = F.col(dataset.date_column)
     if dates:
@@ -39,9 +38,8 @@ def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dataset: Datas
     return with_asof_features(catalog, features, ts, dataset)
 
 
-def score_step(spark: SparkSession, config: LakeboostConfig, *, ref: str = CHAMPION,
+def score_step(catalog: TableCatalog, config: LakeboostConfig, *, ref: str = CHAMPION,
                dates: list[str] | None = None) -> StepSummary:
-    catalog = TableCatalog(spark, config.storage)
     use_tracking(config)
     loaded = load_model(config.training.tracking.registered_model, ref)
     dataset = loaded.dataset  # the names the model was trained with

@@ -12,12 +12,12 @@ import getpass
 import logging
 
 import mlflow
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.metrics import improvement, metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
-from lakeboost.errors import ConfigError, ModelNotFoundError
+from lakeboost.errors import ModelNotFoundError
 from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import build_training_set
 from lakeboost.io.catalog import TableCatalog
@@ -40,15 +40,15 @@ from lakeboost.spark.rows import first_row
 log = logging.getLogger(__name__)
 
 
-def compare_on_snapshot(spark: SparkSession, config: LakeboostConfig, champion: int, challenger: int
+def compare_on_snapshot(catalog: TableCatalog, config: LakeboostConfig, champion: int, challenger: int
                         ) -> dict[str, dict[str, float]]:
     name = config.training.tracking.registered_model
     models = {"champion": load_model(name, str(champion)), "challenger": load_model(name, str(challenger))}
     lineage = models["challenger"].meta.lineage
-    if config.gold.training_set is None:
-        raise ConfigError("gold.training_set is not configured: promotion compares models on its snapshot")
+    ts = config.gold.training_set
+    assert ts is not None, "the promote step requires gold.training_set (lakeboost.steps.check_steps)"
     dataset = models["challenger"].dataset
-    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set, dataset,
+    training = build_training_set(catalog, ts, dataset,
                                   versions=lineage["versions"], cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     test = split_examples(training, config.training).filter(F.col(SPLIT) == "test").cache()
     results = {}
@@ -76,7 +76,7 @@ def snapshot_metrics(scored: DataFrame, loaded: Model) -> dict[str, float]:
     return binary_metrics(scored, threshold=loaded.meta.threshold or 0.5)
 
 
-def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
+def promote_step(catalog: TableCatalog, config: LakeboostConfig) -> StepSummary:
     name = config.training.tracking.registered_model
     promotion = config.training.promotion
     use_tracking(config)
@@ -91,7 +91,7 @@ def promote_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
             decision = "first model" if champion is None else "already champion"
             promoted = champion is None
         else:
-            metrics = compare_on_snapshot(spark, config, champion, challenger)
+            metrics = compare_on_snapshot(catalog, config, champion, challenger)
             for role, values in metrics.items():
                 mlflow.log_metrics({f"{role}_{k}": float(v) for k, v in values.items() if isinstance(v, (int, float))})
             metric = metric_for(promotion.metric, config.training.model.objective)

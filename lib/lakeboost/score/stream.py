@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
@@ -279,13 +279,10 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
              batch_id, rows_in, to_score, loaded.version, quarantined, dropped_rows, phases)
 
 
-def stream_score(spark: SparkSession, config: LakeboostConfig, *, continuous: bool = False,
+def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: bool = False,
                  timeout_seconds: float | None = None) -> StepSummary:
     """Score live events until caught up (default) or, with `continuous`, as they arrive."""
     stream = stream_config(config)
-    if config.gold.training_set is None:
-        raise ConfigError("gold.training_set is not configured: stream scoring uses its as-of joins")
-    catalog = TableCatalog(spark, config.storage)
     use_tracking(config)
     champion = ChampionCache(config.training.tracking.registered_model)
     champion.current()  # fail before the stream starts when there is no champion

@@ -17,7 +17,6 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.metrics import objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
-from lakeboost.errors import ConfigError
 from lakeboost.features.training_set import TrainingSet, build_training_set, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -96,25 +95,23 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
         return run.info.run_id, result, version
 
 
-def train_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    if config.gold.training_set is None:
-        raise ConfigError("gold.training_set is not configured: nothing to train on")
-    catalog = TableCatalog(spark, config.storage)
-    training = current_training_set(catalog, config.gold.training_set, config.require_dataset)
+def train_step(catalog: TableCatalog, config: LakeboostConfig) -> StepSummary:
+    ts = config.gold.training_set
+    assert ts is not None, "the train step requires gold.training_set (lakeboost.steps.check_steps)"
+    training = current_training_set(catalog, ts, config.require_dataset)
     try:
-        run_id, result, version = train_and_log(spark, config, training)
+        run_id, result, version = train_and_log(catalog.spark, config, training)
     finally:
         training.df.unpersist()  # a fresh build comes back persisted; a stored set is not cached
     return summary_of(run_id, result, version, training)
 
 
-def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> StepSummary:
+def replay_step(catalog: TableCatalog, config: LakeboostConfig, run_id: str) -> StepSummary:
     """Rebuild the recorded training set by time travel and retrain with the recorded config."""
     use_tracking(config)
     recorded = mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
     lineage = mlflow.artifacts.load_dict(f"runs:/{run_id}/lineage.json")
     replayed_training = TrainingConfig.model_validate(recorded["training"])
-    assert config.gold.training_set is not None, "replay needs gold.training_set in the configuration"
     # Validated as the whole gold section, so `warm_up: auto` resolves against the recorded features.
     replayed_set = type(config.gold).model_validate(recorded["gold"]).training_set
     assert replayed_set is not None, "the recorded run has no gold.training_set"
@@ -124,11 +121,10 @@ def replay_step(spark: SparkSession, config: LakeboostConfig, run_id: str) -> St
         "training": replayed_training, "dataset": replayed_dataset,
         "gold": config.gold.model_copy(update={"training_set": replayed_set}),
     })
-    catalog = TableCatalog(spark, config.storage)
     training = build_training_set(catalog, replayed_set, replayed_dataset, versions=lineage["versions"],
                                   cutoff=dt.datetime.fromisoformat(lineage["cutoff"]))
     try:
-        new_run, result, version = train_and_log(spark, replayed, training, run_name="replay",
+        new_run, result, version = train_and_log(catalog.spark, replayed, training, run_name="replay",
                                                  tags={"replay_of": run_id}, register=False)
     finally:
         training.df.unpersist()

@@ -25,7 +25,7 @@ from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
 from lakeboost.config.tuning import TuneConfig
 from lakeboost.cost import CostMeter, allocated_memory_gb
-from lakeboost.errors import ConfigError, TrainingError
+from lakeboost.errors import TrainingError
 from lakeboost.features.splits import split_examples
 from lakeboost.features.training_set import TrainingSet, current_training_set
 from lakeboost.io.catalog import TableCatalog
@@ -118,13 +118,12 @@ def native_params(cfg: TrainingConfig, weight: float | None) -> dict[str, Any]:
     return params
 
 
-def tune_step(spark: SparkSession, config: LakeboostConfig) -> StepSummary:
-    if config.training.tune is None or config.gold.training_set is None:
-        raise ConfigError("training.tune and gold.training_set must be configured to tune")
-    training = current_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
-                                    config.require_dataset)
+def tune_step(catalog: TableCatalog, config: LakeboostConfig) -> StepSummary:
+    ts = config.gold.training_set
+    assert ts is not None, "the train step requires gold.training_set (lakeboost.steps.check_steps)"
+    training = current_training_set(catalog, ts, config.require_dataset)
     try:
-        return tune_and_refit(spark, config, training)
+        return tune_and_refit(catalog.spark, config, training)
     finally:
         training.df.unpersist()  # a fresh build comes back persisted; a stored set is not cached
 

@@ -1,0 +1,121 @@
+"""The lakeboost command: generated from the step registry, checks before Spark starts, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lakeboost.cli import main
+from lakeboost.errors import ConcurrentWriteError, ConfigError
+from lakeboost.logs import StepSummary
+from lakeboost.steps import FRAMEWORK_MODULES, StepContext, step
+from pyspark.sql import SparkSession
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = str(REPO / "conf")
+# A master nothing can reach: a command that got as far as starting Spark would fail on it instead.
+NO_SPARK = ("--set", "spark.master=spark://nowhere.invalid:1")
+
+
+def lakeboost(*args: str, entry: tuple[str, ...] = ("-m", "lakeboost")) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "LAKEBOOST_CONF_DIR"))}
+    return subprocess.run([sys.executable, *entry, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_help_lists_the_commands_and_examples() -> None:
+    done = lakeboost("--help")
+    assert done.returncode == 0, done.stderr
+    for command in ("config ", "run ", "steps ", "lakeboost run train --replay RUN_ID"):
+        assert command in done.stdout
+
+
+def test_run_help_has_a_command_per_step_and_a_steps_help_its_typed_options_and_requirements() -> None:
+    listed = lakeboost("run", "--help").stdout
+    assert all(f"  {name} " in listed for name in ["pipeline", *FRAMEWORK_MODULES])
+    score = lakeboost("run", "score", "--help")
+    assert score.returncode == 0, score.stderr
+    assert "--model TEXT" in score.stdout and "[default: champion]" in score.stdout
+    assert "--date DATE" in score.stdout and "(repeatable)" in score.stdout
+    assert "Requires config: gold.training_set (scoring reads its feature table and as-of joins)" in score.stdout
+    assert "--env TEXT" in score.stdout and "--set KEY=VALUE" in score.stdout
+    # The spark-submit entry point is the same command.
+    assert lakeboost("--help", entry=("jobs/score.py",)).stdout == score.stdout
+
+
+def test_steps_lists_every_step_with_its_requirements_state_and_options() -> None:
+    done = lakeboost("steps", "--conf-dir", CONF, "--set", "scoring.stream=null")
+    assert done.returncode == 0, done.stderr
+    for name in ("generate  [in the pipeline]", "maintain\n", "train  [in the pipeline]"):
+        assert name in done.stdout
+    assert "requires scoring.stream [NOT SET]: the live source" in done.stdout
+    assert "requires gold.training_set [set]" in done.stdout
+    assert "--replay RUN_ID" in done.stdout and "--allow-unsafe-retention" in done.stdout
+
+
+def test_config_validate_passes_on_the_shipped_config_and_names_the_key_of_a_broken_one() -> None:
+    ok = lakeboost("config", "validate", "--conf-dir", CONF)
+    assert ok.returncode == 0, ok.stderr
+    assert "config valid: env local, pipeline ['generate', 'ingest'," in ok.stdout
+
+    broken = lakeboost("config", "validate", "--conf-dir", CONF, "--set", "training.model.n_estimators=lots")
+    assert broken.returncode == ConfigError.exit_code == 2
+    assert "--set training.model.n_estimators=lots: training.model.n_estimators: Input should be a valid " \
+           "integer" in broken.stderr
+
+    unmet = lakeboost("config", "validate", "--conf-dir", CONF, "--set", "scoring.stream=null",
+                      "--set", "pipeline.steps=[ingest, score_stream]")
+    assert unmet.returncode == 2
+    assert "scoring.stream: step 'score_stream' requires it (the live source, its silver contract and the " \
+           "events and predictions tables), and it is not configured" in unmet.stderr
+
+
+def test_a_missing_requirement_fails_the_run_before_spark_starts() -> None:
+    done = lakeboost("run", "score", "--conf-dir", CONF, "--set", "gold.training_set=null", *NO_SPARK)
+    assert done.returncode == 2
+    assert "score failed: invalid configuration:\n  gold.training_set: step 'score' requires it" in done.stderr
+    assert "nowhere.invalid" not in done.stderr  # never got to the session
+
+
+def test_a_wrong_option_value_is_refused_naming_the_step_and_the_option() -> None:
+    done = lakeboost("run", "score", "--conf-dir", CONF, "--date", "2026-13-01", *NO_SPARK)
+    assert done.returncode == 2
+    assert "step 'score': invalid option(s): --date: Input should be a valid date" in done.stderr
+    unknown = lakeboost("run", "score", "--dates", "2026-01-01")
+    assert unknown.returncode == 2 and "No such option '--dates'. Did you mean '--date'?" in unknown.stderr
+
+
+def test_an_unknown_pipeline_step_is_refused_before_spark_starts() -> None:
+    done = lakeboost("run", "pipeline", "--conf-dir", CONF, "--only", "clean", *NO_SPARK)
+    assert done.returncode == 2
+    assert "unknown pipeline step 'clean'" in done.stderr and "nowhere.invalid" not in done.stderr
+
+
+def test_config_show_prints_the_merged_config_without_secrets() -> None:
+    done = lakeboost("config", "show", "--conf-dir", CONF, "--set", "sources.customers.password=PW-CANARY",
+                     "--set", "sources.customers.url=jdbc:postgresql://h/db?user=me&password=URL-CANARY")
+    assert done.returncode == 0, done.stderr
+    assert "PW-CANARY" not in done.stdout and "URL-CANARY" not in done.stdout
+    assert "env: local" in done.stdout and "demo:\n  rows:" in done.stdout  # the application's section too
+
+
+def test_config_schema_is_the_json_schema_of_the_config() -> None:
+    done = lakeboost("config", "schema")
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert {"storage", "sources", "training", "pipeline"} <= set(schema["properties"])
+
+
+@step("test_conflicting_write")
+def _conflicting_write(ctx: StepContext) -> StepSummary:
+    """A step whose write loses a race."""
+    raise ConcurrentWriteError("gold.predictions changed underneath this write")
+
+
+def test_a_step_error_exits_with_its_code(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    assert main(["run", "test_conflicting_write", "--conf-dir", CONF]) == ConcurrentWriteError.exit_code == 13
+    assert main(["run", "score", "--nope"]) == 2
