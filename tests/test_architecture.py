@@ -18,8 +18,9 @@ HIGHER = ("ingest", "refine", "features", "train", "tune", "score", "monitor", "
 
 # Tuning is the one package besides training that may import it: the fit (and its cluster
 # checks), the preparation both share (train.prepare) and the refit of the best configuration,
-# which is a training run (train.job).
-TUNE_MODULES = ("lakeboost.tune.job", "lakeboost.tune.evaluators")
+# which is a training run (train.job); and the train step (tune/step.py: a fit, or a search and its
+# refit, or a replay).
+TUNE_MODULES = ("lakeboost.tune.job", "lakeboost.tune.evaluators", "lakeboost.tune.step")
 TRAIN_FOR_TUNE = ("lakeboost.train.fit", "lakeboost.train.job", "lakeboost.train.preflight",
                   "lakeboost.train.prepare", "lakeboost.train.trainer")
 # The runner and the command line wire the train step by its entry module, the step itself.
@@ -29,20 +30,13 @@ TRAIN_STEP = "lakeboost.train.step"
 # Imports another helper of issue #34 is removing: each would fail a check below until then.
 # Delete an entry when its import goes; a stale entry fails test_known_exceptions_still_exist.
 KNOWN_CYCLES = {
-    # config.loader -> steps -> refine.job (every step's module) -> config: the loader checks
-    # pipeline.steps against the registry. Helper `steps` moves that check to the runner.
-    ("lakeboost.config.loader", "lakeboost.steps"),
     # config.loader -> features.registry -> (features) -> config, in the same load-time check
     # (custom feature names resolve): a package cycle config <-> features. Helper `steps` moves
     # the registry checks out of the loader; were this one to stay, features/registry.py (which
     # imports only errors) belongs below config.
     ("lakeboost.config.loader", "lakeboost.features.registry"),
 }
-KNOWN_TRAIN_IMPORTERS = {
-    # The step registry imports each step's entry function (train.job's train and replay).
-    # Helper `steps` moves every step into <pkg>/step.py, registered by its own package.
-    ("lakeboost.steps", "lakeboost.train.job"),
-}
+KNOWN_TRAIN_IMPORTERS: set[tuple[str, str]] = set()
 
 Graph = dict[str, set[str]]
 

@@ -229,13 +229,9 @@ def config_validate(env: str, conf_dir: str | None, overrides: Sequence[str]) ->
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config (for editors: completion and checks of the YAML)."""
-    click.echo(json.dumps(config_json_schema(), indent=2))
+    from lakeboost.config.schema import json_schema
 
-
-def config_json_schema() -> dict[str, Any]:
-    from lakeboost.config.model import LakeboostConfig
-
-    return LakeboostConfig.model_json_schema(by_alias=True)
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -122,12 +122,12 @@ FRAMEWORK_MODULES = {
     "ingest": "lakeboost.ingest.step",
     "refine": "lakeboost.refine.step",
     "features": "lakeboost.features.step",
-    "train": "lakeboost.train.step",
+    "train": "lakeboost.tune.step",
     "promote": "lakeboost.score.step",
     "score": "lakeboost.score.step",
     "score_stream": "lakeboost.score.step",
     "monitor": "lakeboost.monitor.step",
-    "maintain": "lakeboost.io.step",
+    "maintain": "lakeboost.maintain.step",
 }
 _STEPS: dict[str, StepSpec] = {}
 

@@ -1,4 +1,8 @@
-"""The train step: a fit on the gold training set, tuned first when `training.tune` is set, or a replay."""
+"""The train step: a fit on the gold training set, tuned first when `training.tune` is set, or a replay.
+
+It lives in the tune package because it chooses between training and tuning: tuning is the
+package above training (it calls the fit and the refit), and training never imports tuning.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The maintain step (lakeboost.maintain.step) over lakeboost.io.maintenance."""
