@@ -212,9 +212,11 @@ def max_concurrent_tasks(spark: SparkSession) -> int:
 # --- MLlib and exceptions -----------------------------------------------------------------------
 
 def exact_binary_aucs(pairs: DataFrame) -> tuple[float, float]:
-    """(ROC AUC, PR AUC) of `pairs`' (score double, label double) rows, exact: MLlib's metrics over
-    the DataFrame (a constructor package-private in Scala, public in the bytecode): one
-    distributed sort shared by both areas, no down-sampling (numBins 0), no row through Python."""
+    """(ROC AUC, PR AUC) of `pairs`' (score double, label double) rows: MLlib's metrics over the
+    DataFrame (a constructor package-private in Scala, public in the bytecode): one distributed
+    sort shared by both areas, no down-sampling (numBins 0), no row through Python. Measured at
+    200k rows with 100k distinct scores: its areas vary by ~1e-6 from run to run, where the public
+    evaluator's (the stock path) equal scikit-learn's (README, borrowed internals)."""
     jvm = pairs.sparkSession.sparkContext._jvm  # type: ignore[union-attr]
     metrics = jvm.org.apache.spark.mllib.evaluation.BinaryClassificationMetrics(pairs._jdf)  # type: ignore[union-attr]
     try:
