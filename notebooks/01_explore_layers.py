@@ -20,13 +20,9 @@ if Path("../lib/lakeboost").is_dir():  # opened from notebooks/ in a checkout (D
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from lakeboost.features.training_set import TRAINING_SET
-from lakeboost.ingest.bronze import QUARANTINE_TABLE as BRONZE_QUARANTINE
 from lakeboost.io import TableCatalog
 from lakeboost.notebook import display_df, notebook_context, widget
 from lakeboost.refine.integrate import output_table
-from lakeboost.refine.silver import QUALITY
-from lakeboost.refine.silver import QUARANTINE as SILVER_QUARANTINE
 from pyspark.sql import functions as F
 
 env = widget("env", "local", "config environment")
@@ -36,6 +32,9 @@ overrides = widget("overrides", "", "--set overrides (comma-separated)")
 
 spark, config = notebook_context(env, overrides)
 catalog = TableCatalog(spark, config.storage)
+# The framework's own tables (storage.tables): quarantines, data quality, the training set.
+BRONZE_QUARANTINE, SILVER_QUARANTINE = catalog.tables.bronze_quarantine, catalog.tables.silver_quarantine
+QUALITY, TRAINING_SET = catalog.tables.data_quality, catalog.tables.training_set
 # The integrated silver tables (silver.integrations; the demo's is silver.transactions_enriched).
 integrated = [output_table(name, spec) for name, spec in config.silver.integrations.items()]
 

@@ -4,7 +4,9 @@ The demo's landing files (the shared demo lakehouse's) and its config are rewrit
 mechanical mapping, `name -> r_name`, for every table and column the demo's config names (the
 same set tests/test_framework_names.py collects): CSV headers, JSON keys, Parquet columns,
 the SQLite table and its columns, landing directories, and every string in the YAML (SQL
-expressions, keys, feature names built from column names). The whole pipeline then runs on
+expressions, keys, feature names built from column names). The framework's own tables
+(`storage.tables`: quarantines, data quality, feature state, training set) become
+`<layer>.r_<table>` through the config alone. The whole pipeline then runs on
 the renamed data, `score_stream` and `monitor` included, and must give the same row count in
 every table and the same test metrics as the original run with the same seeds.
 """
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from lakeboost.config import load_config
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.io import TableCatalog
 from lakeboost.model.tracking import use_tracking
 from lakeboost.pipeline import run_pipeline, select_steps
@@ -81,6 +84,11 @@ def rename_landing(source: Path, target: Path, rename: Callable[[str], str], nam
                 conn.execute(f"ALTER TABLE {table} RENAME TO {rename(table)}")
 
 
+def renamed_framework_tables() -> dict[str, str]:
+    """The framework's own tables (storage.tables), each renamed `<layer>.r_<table>`."""
+    return {table: table.replace(".", f".{PREFIX}", 1) for table in FrameworkTables().by_key().values()}
+
+
 def write_renamed_conf(target: Path, rename: Callable[[str], str]) -> None:
     for layer in ("base", "local"):
         (target / layer).mkdir(parents=True)
@@ -103,10 +111,12 @@ def test_renamed_tables_and_columns_give_the_same_counts_and_metrics(
     write_renamed_conf(tmp_path / "conf", rename)
     monkeypatch.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
     steps = [s for s in config.pipeline.steps or () if s != "generate"]  # the landing data is given
+    framework = renamed_framework_tables()
+    framework_sets = [f"storage.tables.{key}={framework[table]}" for key, table in FrameworkTables().by_key().items()]
     renamed = load_config(
         "local", [f"storage.root={tmp_path}/lake", f"storage.landing={tmp_path}/landing",
                   f"application.python_path=[{REPO / 'examples'}]", f"pipeline.steps=[{', '.join(steps)}]",
-                  *DEMO_OVERRIDES],
+                  *framework_sets, *DEMO_OVERRIDES],
         conf_dir=tmp_path / "conf",
         environ={"CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{tmp_path}/landing/{PREFIX}customers.db"})
     assert renamed.dataset is not None and renamed.dataset.key == (f"{PREFIX}txn_id",)
@@ -117,10 +127,12 @@ def test_renamed_tables_and_columns_give_the_same_counts_and_metrics(
         use_tracking(config)  # later tests read the demo's registry
 
     original = table_counts(TableCatalog(spark, config.storage), details["pipeline_versions"])
-    expected = {rename(table): n for table, n in original.items()}
+    expected = {framework.get(table, rename(table)): n for table, n in original.items()}
     got = table_counts(TableCatalog(spark, renamed.storage), summary.versions)
     assert got == expected
     assert len(got) >= 15 and got[f"gold.{PREFIX}transaction_features"] > 0 and got["gold.stream_predictions"] > 0
+    # The framework's own tables landed under their new names only (storage.tables).
+    assert f"gold.{PREFIX}training_set" in got and not set(framework) & set(got)
     test_metrics = details["train"]["metrics"]["test"]
     renamed_metrics = summary.details["train"]["metrics"]["test"]
     assert set(renamed_metrics) == set(test_metrics)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from lakeboost.config.loader import merged_document
 from lakeboost.config.schema import json_schema, render
 
@@ -57,3 +58,27 @@ def test_broken_config_fails_naming_the_key(validator: jsonschema.Draft202012Val
     bad_format = copy.deepcopy(document)
     bad_format["sources"]["transactions"]["format"] = "xml"
     assert _error_at(validator, bad_format)[0] == "sources.transactions"
+
+
+def test_each_base_file_names_the_schema_and_validates_alone(validator: jsonschema.Draft202012Validator) -> None:
+    """Editors check one file at a time: every base file carries the language server's comment,
+    pointing at the checked-in schema, and holds whole sections, so it validates on its own."""
+    files = [file for conf in APPLICATIONS for file in sorted((conf / "base").glob("*.yml"))]
+    assert len(files) >= 18
+    for file in files:
+        first, _, text = file.read_text().partition("\n")
+        assert first.startswith("# yaml-language-server: $schema="), file
+        assert (file.parent / first.split("=", 1)[1]).resolve() == SCHEMA_FILE, file
+        errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in validator.iter_errors(yaml.safe_load(text) or {})]
+        assert errors == [], file
+
+
+def test_fields_carry_their_model_comments_as_descriptions() -> None:
+    definitions = json_schema()["$defs"]
+    interval = definitions["StreamScoringConfig"]["properties"]["interval"]["description"]
+    assert interval.startswith("between micro-batches (--continuous). A duration: a whole number and a unit")
+    assert "gold.training_set.label_maturity" in definitions["MonitorConfig"]["properties"]["label_maturity"][
+        "description"]
+    assert definitions["FrameworkTables"]["properties"]["data_quality"]["description"].startswith(
+        "Each refine run's pass/fail counts")

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from lakeboost.features.build import STATE, build_features
+from lakeboost.config.tables import FrameworkTables
+from lakeboost.features.build import build_features
 from lakeboost.io import TableCatalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.features import small_lake
+
+STATE = FrameworkTables().feature_state
 
 POINT = "features.during_replace"
 

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from lakeboost.features.build import STATE, build_feature_set
-from lakeboost.features.training_set import TRAINING_SET, current_training_set
+from lakeboost.config.tables import FrameworkTables
+from lakeboost.features.build import build_feature_set
+from lakeboost.features.training_set import current_training_set
 from lakeboost.io import TableCatalog
 from lakeboost.pipeline import run_step
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.features import small_lake
+
+STATE, TRAINING_SET = FrameworkTables().feature_state, FrameworkTables().training_set
 
 EDITS = ["gold.features.feats.groups.cust.windows=[1d, 2d]", "gold.features.feats.groups.cust.aggs.amount=[sum, max]",
          "dataset.outcomes.settled=settled_at + INTERVAL 1 DAY"]

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.errors import SchemaDriftError, SourceError
-from lakeboost.ingest.bronze import QUARANTINE_TABLE, ingest_sources
+from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io import TableCatalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.helpers import make_config, write_lines
+
+QUARANTINE_TABLE = FrameworkTables().bronze_quarantine
 
 TXN_SCHEMA = {"txn_id": "string", "customer_id": "bigint", "amount": "double", "event_time": "string"}
 HEADER = "txn_id,customer_id,amount,event_time"
@@ -122,6 +125,19 @@ def test_rerun_over_same_files_adds_nothing_and_new_files_only_add_theirs(
     assert third.rows_written == 1
     assert sorted(r.txn_id for r in catalog.read("bronze.txns").collect()) == ["T1", "T2"]
     assert catalog.read(QUARANTINE_TABLE).count() == 1
+
+
+def test_a_renamed_quarantine_table_receives_the_malformed_rows(spark: SparkSession, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_lines(landing / "txns/day1.csv", [HEADER, "T1,10,1.0,2026-01-01T10:00:00+00:00", "bad"])
+    config = make_config(tmp_path, {"txns": csv_source(landing)},
+                         storage={"root": str(tmp_path / "lake"), "tables": {"bronze_quarantine": "bronze.rejects"}})
+
+    summary = ingest_sources(spark, config)
+
+    catalog = TableCatalog(spark, config.storage)
+    assert [r.raw_record for r in catalog.read("bronze.rejects").collect()] == ["bad"]
+    assert "bronze.rejects" in summary.versions and not catalog.exists(QUARANTINE_TABLE)
 
 
 def test_a_new_checkpoint_ingests_new_files_instead_of_skipping_them(spark: SparkSession, tmp_path: Path) -> None:

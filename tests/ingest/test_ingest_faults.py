@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from lakeboost.config import load_config
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.faults import FAULT_ENV
-from lakeboost.ingest.bronze import QUARANTINE_TABLE, ingest_sources
+from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io import TableCatalog
 from pyspark.sql import DataFrame, SparkSession
 
 from tests.helpers import checkpoint_batches, job_conf_dir, txn_versions, write_lines
+
+QUARANTINE_TABLE = FrameworkTables().bronze_quarantine
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "txn_id,amount"

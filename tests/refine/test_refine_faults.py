@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from lakeboost.config import LakeboostConfig, load_config
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.faults import FAULT_ENV
 from lakeboost.io import TableCatalog
-from lakeboost.refine.silver import QUALITY, QUARANTINE, refine_tables
+from lakeboost.refine.silver import refine_tables
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tests.helpers import job_conf_dir
+
+QUALITY, QUARANTINE = FrameworkTables().data_quality, FrameworkTables().silver_quarantine
 
 REPO = Path(__file__).resolve().parents[2]
 BRONZE = "event_id string, amount string, _source string, _source_file string, _ingested_at string, " \

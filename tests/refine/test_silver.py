@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.errors import DataContractError, PiiKeyError
 from lakeboost.io import TableCatalog
-from lakeboost.refine.silver import QUALITY, QUARANTINE, refine_tables
+from lakeboost.refine.silver import refine_tables
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tests.helpers import make_config
+
+QUALITY, QUARANTINE = FrameworkTables().data_quality, FrameworkTables().silver_quarantine
 
 CANARY_KEY = "canary-pii-key-7d1f0c2e9a"
 BRONZE = "txn_id string, amount string, event_time string, email string, _source string, " \
@@ -162,6 +165,21 @@ def test_fail_rule_stops_before_anything_is_written(spark: SparkSession, tmp_pat
 
     for table in ("silver.txns", QUARANTINE, QUALITY):
         assert not catalog.exists(table)
+
+
+def test_renamed_quarantine_and_quality_tables_receive_their_rows(spark: SparkSession, tmp_path: Path,
+                                                                 pii_key: str) -> None:
+    renamed = {"silver_quarantine": "silver.rejected_rows", "data_quality": "silver.contract_checks"}
+    config = make_config(tmp_path, silver=silver_cfg(), storage={"root": str(tmp_path / "lake"), "tables": renamed})
+    catalog = TableCatalog(spark, config.storage)
+    catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com"),
+                                      ("t2", "-1.0", "2026-01-01T00:00:00Z", "b@x.com")]), "bronze.txns")
+
+    refine_tables(spark, config)
+
+    assert [r.failed_rules for r in catalog.read("silver.rejected_rows").collect()] == ["amount_positive"]
+    assert catalog.read("silver.contract_checks").filter("rule = 'amount_positive'").count() == 1
+    assert not catalog.exists(QUARANTINE) and not catalog.exists(QUALITY)
 
 
 def test_quality_metrics_table_records_each_rule_per_run(spark: SparkSession, tmp_path: Path, pii_key: str) -> None:

@@ -14,6 +14,7 @@ from lakeboost.config.durations import Duration
 from lakeboost.config.features import GoldConfig
 from lakeboost.config.monitoring import MonitorConfig, ScoringConfig
 from lakeboost.config.silver import SilverConfig
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.config.training import TrainingConfig
 from lakeboost.redact import redact_url
 
@@ -51,6 +52,8 @@ class StorageConfig(Frozen):
     landing: str = "data/landing"
     # When set (e.g. "main"), tables are metastore tables `<catalog>.<layer>.<table>` (a schema per layer).
     catalog: str | None = None
+    # The framework's own tables (quarantines, data quality, feature state, training set).
+    tables: FrameworkTables = FrameworkTables()
 
 
 class LoggingConfig(Frozen):
@@ -181,6 +184,10 @@ _KNOWN_DRIVERS = {
 SourceConfig = Annotated[FileSourceConfig | JdbcSourceConfig, Field(discriminator="format")]
 
 
+# monitor.label_maturity when neither it nor gold.training_set.label_maturity is set.
+DEFAULT_MATURITY = Duration(30 * 86400)
+
+
 class LakeboostConfig(Frozen):
     """The whole configuration, parsed once per job."""
 
@@ -219,6 +226,20 @@ class LakeboostConfig(Frozen):
             raise ConfigError("`dataset` is not configured: the steps from features on need the dataset "
                               "description (dataset.events, .key, .event_time, .date_column, .label)")
         return self.dataset
+
+    @model_validator(mode="after")
+    def _resolve_defaults(self) -> LakeboostConfig:
+        # Frozen model: the derived fields are set once, here, before anyone reads them.
+        stream = self.scoring.stream
+        if stream is not None and stream.quarantine_table is None:
+            resolved = stream.model_copy(update={"quarantine_table": self.storage.tables.silver_quarantine})
+            object.__setattr__(self, "scoring", self.scoring.model_copy(update={"stream": resolved}))
+        if self.monitor.label_maturity is None:
+            # The training set's maturity says how long labels take to arrive; the monitor waits as long.
+            training_set = self.gold.training_set
+            maturity = training_set.label_maturity if training_set and training_set.label_maturity else DEFAULT_MATURITY
+            object.__setattr__(self, "monitor", self.monitor.model_copy(update={"label_maturity": maturity}))
+        return self
 
     @field_validator("sources")
     @classmethod

@@ -27,7 +27,7 @@ class StreamScoringConfig(Frozen):
     # Refined live events: the feature history of later micro-batches (windows reach back here).
     events_table: str
     predictions_table: str = "gold.stream_predictions"
-    quarantine_table: str = "silver.quarantine"
+    quarantine_table: str | None = None  # default: storage.tables.silver_quarantine
     # Bounds a catch-up micro-batch; live files arrive a few at a time anyway.
     max_files_per_trigger: int = Field(10, ge=1)
     interval: Duration = Duration(5)  # between micro-batches (--continuous)
@@ -87,7 +87,9 @@ class MonitorConfig(Frozen):
     metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     max_relative_drop: float = Field(0.25, gt=0, lt=1)
     # A window is judged only once its labels had time to arrive and enough of them exist.
-    label_maturity: Duration = Duration(30 * 86400)
+    # Default: gold.training_set.label_maturity when set, else 30d (LakeboostConfig resolves it);
+    # never shorter than the training set's (lakeboost.config.validate).
+    label_maturity: Duration | None = None
     min_labelled_rows: int = Field(200, ge=1)
     # PR AUC on a handful of positives is noise: a window needs this many before it is judged.
     min_positive_labels: int = Field(30, ge=1)

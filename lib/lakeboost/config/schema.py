@@ -12,12 +12,19 @@ validates the three applications' configs against it. It describes the *merged* 
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import io
 import json
 import sys
+import textwrap
+import tokenize
 from copy import deepcopy
 from typing import Any
 
-from pydantic.json_schema import GenerateJsonSchema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from lakeboost.config.durations import Duration
 from lakeboost.config.model import LakeboostConfig
@@ -52,11 +59,56 @@ def json_schema() -> dict[str, Any]:
 
 
 class _SpelledDefaults(GenerateJsonSchema):
-    """Defaults as the YAML spells them: pydantic encodes a tuple default by its Python type,
-    which writes the durations of `windows: (1d, 7d, 30d)` in ISO 8601 (`P1D`)."""
+    """Defaults as the YAML spells them, and each field's comment in the model as its description.
+
+    pydantic encodes a tuple default by its Python type, which writes the durations of
+    `windows: (1d, 7d, 30d)` in ISO 8601 (`P1D`). The models document their fields with
+    comments (above the field, or after it on its line): those are what an editor shows on hover.
+    """
 
     def encode_default(self, dft: Any) -> Any:
         return super().encode_default(_spelled(dft))
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        comments = field_comments(schema["cls"])
+        fields = schema["cls"].model_fields
+        for name, text in comments.items():
+            field = fields.get(name)
+            target = json_schema.get("properties", {}).get(field.alias or name) if field else None
+            # A Field(description=...) is kept; a type's own text (a Duration's accepted forms) follows.
+            if target is not None and field is not None and field.description is None:
+                own = target.get("description")
+                target["description"] = f"{text.rstrip('.')}. {own}" if own else text
+        return json_schema
+
+
+@functools.cache
+def field_comments(cls: type) -> dict[str, str]:
+    """Field name -> its comment in the class source: the comment lines right above it and the
+    comment after it on its line, joined."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    lines = source.splitlines()
+    inline = {tok.start[0]: tok.string.lstrip("# ").strip()
+              for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+              if tok.type == tokenize.COMMENT and lines[tok.start[0] - 1].split("#")[0].strip()}
+    comments: dict[str, str] = {}
+    body = ast.parse(source).body[0]
+    for node in getattr(body, "body", []):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        above: list[str] = []
+        line = node.lineno - 1
+        while line > 0 and lines[line - 1].strip().startswith("#"):
+            above.insert(0, lines[line - 1].strip().lstrip("# ").strip())
+            line -= 1
+        text = " ".join([*above, *([inline[node.lineno]] if node.lineno in inline else [])])
+        if text:
+            comments[node.target.id] = text
+    return comments
 
 
 def _spelled(value: Any) -> Any:

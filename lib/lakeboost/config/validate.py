@@ -24,15 +24,25 @@ def _at(dotted: str) -> tuple[str, ...]:
     return tuple(dotted.split("."))
 
 
+def application_tables(config: LakeboostConfig) -> dict[str, str]:
+    """Logical table -> the config key whose step writes it, for the application's own tables."""
+    tables = {f"bronze.{name}": f"sources.{name}" for name in config.sources}
+    tables |= {f"silver.{name}": f"silver.tables.{name}" for name in config.silver.tables}
+    tables |= {integration.table or f"silver.{name}": f"silver.integrations.{name}"
+               for name, integration in config.silver.integrations.items()}
+    tables |= {f"gold.{name}": f"gold.features.{name}" for name in config.gold.features}
+    return tables
+
+
 def known_tables(config: LakeboostConfig) -> set[str]:
     """Logical tables some step of this config writes."""
-    tables = {f"bronze.{name}" for name in config.sources} | {"bronze.quarantine"}
-    tables |= {f"silver.{name}" for name in config.silver.tables} | {"silver.quarantine", "silver.data_quality"}
-    tables |= {integration.table or f"silver.{name}" for name, integration in config.silver.integrations.items()}
-    tables |= {f"gold.{name}" for name in config.gold.features} | {"gold.training_set", "gold.feature_state"}
+    tables = set(application_tables(config)) | set(config.storage.tables.by_key().values())
     tables.add(config.scoring.predictions_table)
-    if config.scoring.stream is not None:
-        tables |= {config.scoring.stream.events_table, config.scoring.stream.predictions_table}
+    stream = config.scoring.stream
+    if stream is not None:
+        tables |= {stream.events_table, stream.predictions_table}
+        if stream.quarantine_table is not None:  # None only before LakeboostConfig resolves it
+            tables.add(stream.quarantine_table)
     return tables
 
 
@@ -47,6 +57,8 @@ def _unknown(table: str, tables: set[str]) -> str:
 
 
 def _problems(config: LakeboostConfig, tables: set[str], feature_problem) -> Iterator[Problem]:
+    yield from _framework_table_problems(config)
+    yield from _maturity_problems(config)
     for name, silver in config.silver.tables.items():
         if silver.source not in tables:
             yield _at(f"silver.tables.{name}.source"), _unknown(silver.source, tables)
@@ -79,6 +91,33 @@ def _problems(config: LakeboostConfig, tables: set[str], feature_problem) -> Ite
             yield _at("monitor.predictions"), f"{table!r} is not a predictions table this config writes: " \
                                               f"{sorted(predictions)}"
     yield from _metric_problems(config)
+
+
+def _framework_table_problems(config: LakeboostConfig) -> Iterator[Problem]:
+    """A framework table (storage.tables) may not be a table the application writes: ingest's
+    quarantine rows would land in a source's bronze table, say."""
+    owned = application_tables(config)
+    for key, table in config.storage.tables.by_key().items():
+        if table in owned:
+            yield _at(f"storage.tables.{key}"), \
+                f"{table!r} is also the table of {owned[table]}: rename one of them (storage.tables.{key} " \
+                f"defaults to {type(config.storage.tables).model_fields[key].default!r})"
+
+
+def _maturity_problems(config: LakeboostConfig) -> Iterator[Problem]:
+    """monitor.label_maturity is at least gold.training_set.label_maturity.
+
+    The training set's maturity is the config's statement of how long labels take to arrive:
+    younger examples are left out because their labels may be missing. A monitoring window
+    judged sooner would count those missing labels as negatives (or leave values out), and
+    report a decay the model does not have. A longer wait is fine (a cautious monitor), so the
+    rule is >=, and the monitor defaults to the training set's value (LakeboostConfig)."""
+    ts, monitored = config.gold.training_set, config.monitor.label_maturity
+    if ts is not None and ts.label_maturity is not None and monitored is not None and monitored < ts.label_maturity:
+        yield _at("monitor.label_maturity"), \
+            f"{monitored} is shorter than gold.training_set.label_maturity ({ts.label_maturity}): a window " \
+            "would be judged before its labels had time to arrive; set monitor.label_maturity to at least " \
+            f"{ts.label_maturity} (or leave it unset: it defaults to the training set's)"
 
 
 def _dataset_problems(config: LakeboostConfig, tables: set[str]) -> Iterator[Problem]:

@@ -35,7 +35,6 @@ from lakeboost.logs import StepSummary
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
-STATE = "gold.feature_state"
 
 
 def reach_days(features: FeatureSetConfig) -> int:
@@ -180,9 +179,9 @@ def _labels_of_changed_events(catalog: TableCatalog, changes: DataFrame, feature
 def last_build(catalog: TableCatalog, name: str) -> LastBuild | None:
     """The latest build `gold.feature_state` recorded for the feature set (latest by when it
     was recorded: a table dropped and built again starts its versions at 0), or None."""
-    if not catalog.exists(STATE):
+    if not catalog.exists(catalog.tables.feature_state):
         return None
-    state = catalog.read(STATE).filter(F.col("feature_set") == name)
+    state = catalog.read(catalog.tables.feature_state).filter(F.col("feature_set") == name)
     recorded = [F.col(c) if c in state.columns else F.lit(None).cast("string")
                 for c in ("spec_digest", "spec")]
     builds = (
@@ -207,4 +206,4 @@ def _record_state(catalog: TableCatalog, name: str, versions: dict[str, int | No
     state = catalog.spark.createDataFrame(rows, "feature_set string, input string, input_version bigint, "
                                                 "built_version bigint, spec_digest string, spec string")
     # mergeSchema: a state table from before the spec was recorded gains its two columns.
-    catalog.write(state.withColumn("built_at", F.current_timestamp()), STATE, merge_schema=True)
+    catalog.write(state.withColumn("built_at", F.current_timestamp()), catalog.tables.feature_state, merge_schema=True)

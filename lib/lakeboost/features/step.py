@@ -18,7 +18,6 @@ def features(ctx: StepContext[FeaturesOptions]) -> StepSummary:
     """Build gold feature tables (incrementally by date partition) and the training set."""
     from lakeboost.features.build import build_features
     from lakeboost.features.training_set import (
-        TRAINING_SET,
         build_training_set,
         stored_training_set,
         write_training_set,
@@ -39,5 +38,5 @@ def features(ctx: StepContext[FeaturesOptions]) -> StepSummary:
                 training.df.unpersist()
             summary.details["training_set"] = {**training.lineage(), "rebuilt": True}
             if version is not None:
-                summary.versions[TRAINING_SET] = version
+                summary.versions[catalog.tables.training_set] = version
     return summary

@@ -31,7 +31,6 @@ from lakeboost.refine.integrate import with_asof
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
-TRAINING_SET = "gold.training_set"
 LABEL_AVAILABLE_AT = "_label_available_at"
 
 
@@ -189,9 +188,10 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
     build_training_set would build now: the same data in every input table (the same versions,
     or a restore of them) and the same configuration (an explicit cutoff is part of it;
     otherwise the cutoff follows from the versions). None when there is none or it is stale."""
-    if not catalog.exists(TRAINING_SET):
+    stored = catalog.tables.training_set
+    if not catalog.exists(stored):
         return None
-    commit = first_row(catalog.delta_table(TRAINING_SET).history(1).select("version", "userMetadata"))
+    commit = first_row(catalog.delta_table(stored).history(1).select("version", "userMetadata"))
     lineage = json.loads(commit["userMetadata"] or "{}")
     # Compared by data, not by commit count: a source rolled back with RESTORE to the version the
     # set was built from leaves it current.
@@ -200,7 +200,7 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
     digest = config_digest(cfg, dataset)
     if lineage.get("config_digest") != digest:
         log.info("%s: the spec it was built from (gold.training_set and dataset) changed (digest %s -> %s); "
-                 "it is rebuilt in full", TRAINING_SET, lineage.get("config_digest"), digest)
+                 "it is rebuilt in full", stored, lineage.get("config_digest"), digest)
         return None
     if set(built_from) != set(tables):
         return None
@@ -210,7 +210,7 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
             continue  # the usual case: no commit since, no restore chain to read
         if latest is None or catalog.content_version(table, latest) != catalog.content_version(table, built):
             return None
-    return TrainingSet(catalog.read(TRAINING_SET, version=int(commit["version"])), lineage["versions"],
+    return TrainingSet(catalog.read(stored, version=int(commit["version"])), lineage["versions"],
                        dt.datetime.fromisoformat(lineage["cutoff"]), tuple(lineage["feature_columns"]),
                        tuple(lineage["categorical"]), dataset, lineage["config_digest"])
 
@@ -220,9 +220,9 @@ def current_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset:
     fresh build."""
     stored = stored_training_set(catalog, cfg, dataset)
     if stored is not None:
-        log.info("training set: reusing %s (inputs unchanged since it was built)", TRAINING_SET)
+        log.info("training set: reusing %s (inputs unchanged since it was built)", catalog.tables.training_set)
         return stored
-    log.info("training set: %s is missing or stale; building it", TRAINING_SET)
+    log.info("training set: %s is missing or stale; building it", catalog.tables.training_set)
     return build_training_set(catalog, cfg, dataset)
 
 
@@ -240,7 +240,7 @@ def with_asof_features(catalog: TableCatalog, rows: DataFrame, cfg: TrainingSetC
 
 def write_training_set(catalog: TableCatalog, training: TrainingSet) -> int | None:
     """Persist the examples with their lineage in the commit (`userMetadata`)."""
-    result = catalog.write(training.df, TRAINING_SET, mode="overwrite",
+    result = catalog.write(training.df, catalog.tables.training_set, mode="overwrite",
                            extra_options={"overwriteSchema": "true",
                                           "userMetadata": json.dumps(training.lineage(), sort_keys=True)})
     return result.version

@@ -47,7 +47,6 @@ from lakeboost.spark.rows import first_row
 from lakeboost.spark.streams import BatchTxn, await_query
 
 log = logging.getLogger(__name__)
-QUARANTINE_TABLE = "bronze.quarantine"
 
 
 def bronze_table(source: str) -> str:
@@ -175,7 +174,8 @@ def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: 
     # Rows of files a table already holds were written by an earlier query (the checkpoint was
     # lost, deleted or replaced): they are skipped, so landing replayed from scratch adds nothing.
     done_good = _files_already_in(catalog, table, "_source_file", good_files)
-    done_bad = _files_already_in(catalog, QUARANTINE_TABLE, "source_file", bad_files, source=name)
+    quarantine = catalog.tables.bronze_quarantine
+    done_bad = _files_already_in(catalog, quarantine, "source_file", bad_files, source=name)
     good = sum(r["count"] for r in per_file if r["good"] and r["_source_file"] not in done_good)
     bad = sum(r["count"] for r in per_file if not r["good"] and r["_source_file"] not in done_bad)
     replayed = sum(r["count"] for r in per_file) - good - bad
@@ -199,10 +199,10 @@ def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: 
     fault_point("ingest.after_bronze_commit", batch_id)
     if bad:
         result = catalog.write(parse.quarantine_rows(checked.filter(not_done_bad), declared=types),
-                               QUARANTINE_TABLE, txn=txn(f"lakeboost.ingest.{name}.quarantine", batch_id))
+                               quarantine, txn=txn(f"lakeboost.ingest.{name}.quarantine", batch_id))
         if result.version is not None:
             summary.rows_quarantined += bad
-            summary.versions[QUARANTINE_TABLE] = result.version
+            summary.versions[quarantine] = result.version
         else:
             summary.rows_skipped += bad
     fault_point("ingest.after_quarantine_commit", batch_id)
@@ -252,11 +252,12 @@ def ingest_jdbc(spark: SparkSession, catalog: TableCatalog, name: str, cfg: Jdbc
             refused = parse.quarantine_rows(rows, declared=types)
             # Re-reading the same snapshot must not quarantine its rows twice.
             same = "t.source = s.source AND t.source_file = s.source_file AND t.raw_record = s.raw_record"
-            kept = (catalog.insert_new_rows(refused, QUARANTINE_TABLE, same) if catalog.exists(QUARANTINE_TABLE)
-                    else catalog.write(refused, QUARANTINE_TABLE))
+            quarantine = catalog.tables.bronze_quarantine
+            kept = (catalog.insert_new_rows(refused, quarantine, same) if catalog.exists(quarantine)
+                    else catalog.write(refused, quarantine))
             quarantined = kept.rows_written if kept.version is not None else 0
             if kept.version is not None:
-                summary.versions[QUARANTINE_TABLE] = kept.version
+                summary.versions[quarantine] = kept.version
     except LakeboostError:
         raise
     except Exception as exc:

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 import lakeboost.io.conflicts as conflicts
 from lakeboost.config.model import StorageConfig
+from lakeboost.config.tables import FrameworkTables
 from lakeboost.errors import TableNotFoundError
 from lakeboost.io.conflicts import ConflictPolicy
 from lakeboost.spark.fs import list_names, path_exists, read_text
@@ -67,6 +68,11 @@ class TableCatalog:
         self.conflict_policy = conflict_policy or ConflictPolicy()
 
     # -- naming -------------------------------------------------------------------------
+    @property
+    def tables(self) -> FrameworkTables:
+        """The framework's own tables' names (`storage.tables`): `catalog.tables.training_set`."""
+        return self.storage.tables
+
     def _split(self, name: str) -> tuple[str, str]:
         if not _NAME.match(name):
             raise ValueError(f"table name {name!r} must be '<layer>.<table>' in snake_case")

@@ -109,7 +109,7 @@ def purge_bronze_pii(catalog: TableCatalog, silver: SilverConfig, retention: tim
                + " OR ".join(f"{quoted_name(c)} IS NOT NULL" for c in columns) + ")")
         for name, columns in targets.items() if columns
     }
-    quarantine = "bronze.quarantine"
+    quarantine = catalog.tables.bronze_quarantine
     if catalog.exists(quarantine):
         statements[quarantine] = (f"UPDATE {catalog.sql_ref(quarantine)} SET raw_record = '{PURGED}' "
                                   f"WHERE ingested_at < {cutoff} AND raw_record <> '{PURGED}'")

@@ -39,8 +39,6 @@ from lakeboost.monitor.performance import (
 from lakeboost.monitor.records import MonitorRecord
 from lakeboost.monitor.wording import DECAY_CAUSE, quality_cause
 
-QUALITY_TABLE = "silver.data_quality"
-
 
 class RecordOf(Protocol):
     """Makes one table's record of a window; breached when the value reaches the threshold."""
@@ -152,10 +150,10 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
 
 def quality_records(catalog: TableCatalog, monitor: MonitorConfig) -> list[MonitorRecord]:
     """Failure rate of every silver contract rule per window of its refine runs."""
-    if not catalog.exists(QUALITY_TABLE):
+    if not catalog.exists(catalog.tables.data_quality):
         return []
     rows = (
-        catalog.read(QUALITY_TABLE)
+        catalog.read(catalog.tables.data_quality)
         .groupBy(window_start("recorded_at", monitor.window).alias(WINDOW), "table", "rule")
         .agg(F.sum("passed").alias("passed"), F.sum("failed").alias("failed"))
         .collect()  # windows x rules: small

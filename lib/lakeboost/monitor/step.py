@@ -41,7 +41,6 @@ from lakeboost.config.metrics import metric_for
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError
 from lakeboost.faults import fault_point
-from lakeboost.features.training_set import TRAINING_SET
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.model import CHAMPION, SCORED_FEATURES, Model, load_model, use_tracking
@@ -94,7 +93,7 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
     records: list[MonitorRecord] = []
     drift: dict[tuple[str, Any], list[DriftResult]] = {}
     notes = [f"model {champion.name} v{champion.version}; labels known as of {as_of:%Y-%m-%d %H:%M} UTC",
-             f"reference: {TRAINING_SET} sample (seed {SEED}); training examples from "
+             f"reference: {catalog.tables.training_set} sample (seed {SEED}); training examples from "
              f"{span(history.warm_up_trained)} after the first event on (warm-up)"]
     try:
         for table, inputs in _monitored(catalog, config).items():
@@ -142,7 +141,7 @@ def _training_metric(champion: Model, metric: str) -> float | None:
 
 
 def _reference_sample(catalog: TableCatalog, rows: int) -> DataFrame:
-    training = catalog.read(TRAINING_SET)
+    training = catalog.read(catalog.tables.training_set)
     total = training.count()
     return training if total <= rows else training.sample(fraction=rows / total, seed=SEED)
 

@@ -36,8 +36,6 @@ from lakeboost.spark.fs import delete_path
 from lakeboost.spark.streams import BatchTxn, await_query
 
 log = logging.getLogger(__name__)
-QUARANTINE = "silver.quarantine"
-QUALITY = "silver.data_quality"
 
 
 @dataclass
@@ -126,7 +124,8 @@ def _refine_batch(catalog: TableCatalog, name: str, table: SilverTableConfig, ba
             result = catalog.upsert(passing, target, keys=table.keys, order_by=order, overwrite=overwrite)
         fault_point("refine.after_merge", batch_id)
         if tally.quarantined:
-            catalog.write(quarantined, QUARANTINE, txn=txn(f"lakeboost.refine.{name}.quarantine", batch_id))
+            catalog.write(quarantined, catalog.tables.silver_quarantine,
+                          txn=txn(f"lakeboost.refine.{name}.quarantine", batch_id))
         _record_quality(catalog, name, table, tally, run_id=run_id, txn=txn(f"lakeboost.refine.{name}.quality",
                                                                                batch_id))
         _account(counts, tally, result.metrics if result.version is not None else {}, overwrite)
@@ -159,7 +158,7 @@ def _record_quality(catalog: TableCatalog, name: str, table: SilverTableConfig, 
         F.lit(run_id).alias("run_id"), F.lit(f"silver.{name}").alias("table"), "rule", "action", "passed", "failed",
         F.lit(txn[1]).cast("bigint").alias("batch_id"), F.current_timestamp().alias("recorded_at"),
     )
-    catalog.write(rows, QUALITY, txn=txn)
+    catalog.write(rows, catalog.tables.data_quality, txn=txn)
 
 
 def _account(counts: RefineCounts, totals: BatchCounts, metrics: dict[str, int], overwrite: bool) -> None:
