@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "mlflow>=3.1,<4",
     "pydantic>=2.7,<3",
     "PyYAML>=6,<7",
+    "click>=8,<9",  # the lakeboost command (lakeboost/cli.py)
     "matplotlib>=3.8,<4",
 ]
 
@@ -49,4 +50,5 @@ setup(
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["lakeboost=lakeboost.cli:main"]},
 )
