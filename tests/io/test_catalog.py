@@ -11,7 +11,7 @@ from chispa import assert_df_equality
 from lakeboost.config.model import StorageConfig
 from lakeboost.errors import TableNotFoundError
 from lakeboost.io import TableCatalog
-from lakeboost.refine.conform import with_content_hash
+from lakeboost.io.hashing import with_content_hash
 from pyspark.sql import SparkSession
 
 SCHEMA = "k string, v int, payload string"

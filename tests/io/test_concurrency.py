@@ -24,8 +24,8 @@ from lakeboost.config.model import StorageConfig
 from lakeboost.errors import ConcurrentWriteError
 from lakeboost.io import TableCatalog
 from lakeboost.io.conflicts import ConflictPolicy, conflict_name, run_retrying
+from lakeboost.io.hashing import with_content_hash
 from lakeboost.io.maintenance import optimize
-from lakeboost.refine.conform import with_content_hash
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 

@@ -6,7 +6,8 @@ import datetime as dt
 
 from chispa import assert_df_equality
 from lakeboost.config.silver import SilverTableConfig
-from lakeboost.refine.conform import conform, latest_per_key, with_content_hash, with_null_key_errors
+from lakeboost.io.hashing import with_content_hash
+from lakeboost.refine.conform import conform, latest_per_key, with_null_key_errors
 from pyspark.sql import SparkSession
 
 AT = "yyyy-MM-dd'T'HH:mm:ssXXX"

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lakeboost.io import TableCatalog
-from lakeboost.refine.conform import latest_per_key, with_content_hash
+from lakeboost.io.hashing import with_content_hash
+from lakeboost.refine.conform import latest_per_key
 from lakeboost.refine.silver import merge_order
 from pyspark.sql import SparkSession
 

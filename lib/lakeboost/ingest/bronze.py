@@ -40,6 +40,7 @@ from lakeboost.ingest.sources import (
     require_path,
 )
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.io.hashing import with_content_hash
 from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import read_first_line
@@ -240,7 +241,7 @@ def ingest_jdbc(spark: SparkSession, catalog: TableCatalog, name: str, cfg: Jdbc
                   rows.groupBy(F.col(parse.REASON).isNull().alias("good")).count().collect()}
         good = (
             parse.bronze_rows(rows, declared=types)
-            .transform(parse.with_row_hash, list(types))
+            .transform(with_content_hash, columns=list(types))
         )
         if not exists:
             result = catalog.write(good, table)

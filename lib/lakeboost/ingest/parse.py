@@ -202,8 +202,3 @@ def with_metadata(df: DataFrame, *, source: str, source_file: Column, batch_id: 
         (source_modified if source_modified is not None else F.current_timestamp()).alias(SOURCE_MODIFIED),
         F.monotonically_increasing_id().alias(SOURCE_POSITION),
     )
-
-
-def with_row_hash(df: DataFrame, columns: list[str]) -> DataFrame:
-    """Content hash of the source columns: the identity of a JDBC row for idempotent inserts."""
-    return df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns])), 256))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pyspark.sql import functions as F
 
 from lakeboost.io.catalog import TableCatalog
-from lakeboost.refine.conform import with_content_hash
+from lakeboost.io.hashing import with_content_hash
 
 KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric")
 # The monitoring table's columns, in MonitorRecord's field order (the content hash covers them in it).

@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakeboost.config.silver import ColumnSpec, SilverTableConfig
+from lakeboost.io.hashing import ROW_HASH
 
 CAST_ERRORS = "_cast_errors"
 # Arrival order of a bronze row: its ingest micro-batch, its source file's modification time, the
@@ -103,7 +104,7 @@ def latest_per_key(df: DataFrame, *, keys: tuple[str, ...], order_by: tuple[str,
     so a re-run picks the same winner.
     """
     arrival = arrival_order(df.columns, after=order_by)
-    ordering = [F.col(c).desc_nulls_last() for c in (*order_by, *arrival)] + [F.col("_row_hash").desc()]
+    ordering = [F.col(c).desc_nulls_last() for c in (*order_by, *arrival)] + [F.col(ROW_HASH).desc()]
     window = Window.partitionBy(*keys).orderBy(*ordering).rowsBetween(Window.unboundedPreceding,
                                                                       Window.currentRow)
     return (
@@ -111,8 +112,3 @@ def latest_per_key(df: DataFrame, *, keys: tuple[str, ...], order_by: tuple[str,
         .filter(F.col("__rank") == 1)
         .drop("__rank")
     )
-
-
-def with_content_hash(df: DataFrame, *, columns: list[str]) -> DataFrame:
-    """`_row_hash` over the business columns: equal hash means nothing to update."""
-    return df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns])), 256))

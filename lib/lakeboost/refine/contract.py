@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.silver import Expectation, SilverTableConfig
+from lakeboost.io.hashing import with_content_hash
 from lakeboost.refine import conform as c
 from lakeboost.refine import expectations as ex
 from lakeboost.refine.pii import MASKED_SUFFIX, protect_pii
@@ -56,7 +57,7 @@ def split_contract(checked: DataFrame, *, table: SilverTableConfig, quarantine_a
     business = [col for col in content_columns(table) if col in checked.columns]
     valid = (
         ex.rows_passing(checked.filter(F.size(c.CAST_ERRORS) == 0).drop(c.CAST_ERRORS))
-        .transform(c.with_content_hash, columns=business)
+        .transform(with_content_hash, columns=business)
         .transform(c.latest_per_key, keys=table.keys, order_by=table.order_by)
     )
     return valid, quarantine_rows(checked, table=quarantine_as, run_id=run_id, batch_id=batch_id)

@@ -21,8 +21,8 @@ from lakeboost.config.integration import AsOfJoin, IntegrationConfig, Lookup
 from lakeboost.errors import IntegrationError
 from lakeboost.faults import kill_during_write
 from lakeboost.io.catalog import TableCatalog, WriteResult
+from lakeboost.io.hashing import with_content_hash
 from lakeboost.refine.asof import asof_join
-from lakeboost.refine.conform import with_content_hash
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)

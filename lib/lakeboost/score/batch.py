@@ -18,9 +18,9 @@ from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ScoringError
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.io.hashing import with_content_hash
 from lakeboost.logs import StepSummary
 from lakeboost.model import CHAMPION, load_model, use_tracking
-from lakeboost.refine.conform import with_content_hash
 from lakeboost.spark.rows import first_row
 
 
