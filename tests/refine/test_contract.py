@@ -15,7 +15,7 @@ from lakeboost.refine.conform import CAST_ERRORS
 from lakeboost.refine.contract import batch_counts, content_columns, split_contract
 from lakeboost.refine.expectations import apply_expectations
 from lakeboost.refine.pii import resolve_pii_key
-from lakeboost.refine.silver import QUARANTINE, refine_tables
+from lakeboost.refine.silver import refine_tables
 from lakeboost.score.stream import refine_live_events
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -79,7 +79,7 @@ def test_batch_refine_stores_the_content_hash_it_always_stored(spark: SparkSessi
     catalog = TableCatalog(spark, cfg.storage)
     catalog.write(bronze(spark), "bronze.txns")
 
-    refine_tables(spark, cfg)
+    refine_tables(catalog, cfg)
 
     silver = catalog.read("silver.txns")
     assert {r.txn_id: r._row_hash for r in silver.collect()} == SILVER_HASHES
@@ -93,7 +93,7 @@ def test_live_events_are_refined_as_batch_refine_stores_them(spark: SparkSession
     table = cfg.silver.tables["txns"]
     catalog = TableCatalog(spark, cfg.storage)
     catalog.write(bronze(spark), "bronze.txns")
-    refine_tables(spark, cfg)
+    refine_tables(catalog, cfg)
 
     checked = refine_live_events(bronze(spark), cfg, resolve_pii_key(table.pii))
     valid, quarantined = split_contract(checked, table=table, quarantine_as="silver.txns", run_id="r", batch_id=0)
@@ -103,8 +103,8 @@ def test_live_events_are_refined_as_batch_refine_stores_them(spark: SparkSession
     assert sorted(r.txn_id for r in stored.collect()) == ["T1", "T6"]
     assert stored.filter("txn_id = 'T1'").first()["amount"] == 11.0
     fields = ("table", "failed_rules", "record")
-    assert_df_equality(quarantined.select(*fields), catalog.read(QUARANTINE).select(*fields), ignore_row_order=True,
-                       ignore_nullable=True)
+    stored_quarantine = catalog.read(catalog.tables.silver_quarantine).select(*fields)
+    assert_df_equality(quarantined.select(*fields), stored_quarantine, ignore_row_order=True, ignore_nullable=True)
     assert quarantined.count() == 3
 
 
