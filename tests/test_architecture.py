@@ -29,13 +29,7 @@ TRAIN_STEP = "lakeboost.train.step"
 
 # Imports another helper of issue #34 is removing: each would fail a check below until then.
 # Delete an entry when its import goes; a stale entry fails test_known_exceptions_still_exist.
-KNOWN_CYCLES = {
-    # config.loader -> features.registry -> (features) -> config: the load-time check that each
-    # custom feature name resolves, a package cycle config <-> features. Not yet removed: the
-    # feature registry (it imports only errors) belongs below config, beside the application
-    # loader (plugins.py), or the check with the runner's (lakeboost.steps.check_steps).
-    ("lakeboost.config.loader", "lakeboost.features.registry"),
-}
+KNOWN_CYCLES: set[tuple[str, str]] = set()
 KNOWN_TRAIN_IMPORTERS: set[tuple[str, str]] = set()
 
 Graph = dict[str, set[str]]

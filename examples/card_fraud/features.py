@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakeboost.features.registry import feature
+from lakeboost.plugins import feature
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 

@@ -102,7 +102,7 @@ class FeatureSetConfig(Frozen):
     label_rates: dict[str, LabelRateGroup] = Field(default_factory=dict)
     outcome_windows: dict[str, OutcomeWindowGroup] = Field(default_factory=dict)
     ratios: dict[str, str] = Field(default_factory=dict)  # name -> SQL over the features
-    # Functions registered with lakeboost.features.registry, run after the declarative features.
+    # Functions registered with lakeboost.plugins.feature, run after the declarative features.
     custom: tuple[CustomFeature, ...] = ()
 
     _custom = field_validator("custom", mode="before",

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.validate import cross_section_problems
 from lakeboost.errors import ConfigError
-from lakeboost.plugins import load_application, registered_sections
+from lakeboost.plugins import feature_problem, load_application, registered_sections
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 _ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -109,10 +109,8 @@ def _load_application(resolved: dict[str, Any], conf_path: Path, origin: dict[tu
 
 
 def _check_across_sections(config: LakeboostConfig, origin: dict[tuple[str, ...], str]) -> None:
-    from lakeboost.features.registry import resolution_problem
-
     # pipeline.steps is the runner's to check (lakeboost.steps.check_steps), with each step's requirements.
-    problems = cross_section_problems(config, feature_problem=resolution_problem)
+    problems = cross_section_problems(config, feature_problem=feature_problem)
     if problems:
         lines = [f"{_nearest_origin(path, origin)}: {'.'.join(path)}: {message}" for path, message in problems]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

@@ -8,10 +8,10 @@ from pyspark.sql.types import DecimalType
 
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
-from lakeboost.features import registry
 from lakeboost.features.label_rates import label_source, with_label_rate
 from lakeboost.features.outcomes import with_outcome_windows
 from lakeboost.features.windows import with_window_features
+from lakeboost.plugins import resolve_feature
 
 FEATURES_AS_OF = "_features_as_of"
 
@@ -39,7 +39,7 @@ def compute_features(events: DataFrame, *, features: FeatureSetConfig, dataset: 
                               source=label_source(group, dataset), event_key=dataset.key,
                               timestamp=dataset.event_time, lookup=lookup)
     for custom in features.custom:
-        out = out.transform(registry.resolve(custom.name), **custom.args)
+        out = out.transform(resolve_feature(custom.name), **custom.args)
     for name, expr in features.ratios.items():
         out = out.withColumn(name, F.expr(expr))
     # SQL arithmetic on decimals (`x / 3600.0`) stays decimal, which xgboost refuses: features are doubles.
