@@ -2,53 +2,35 @@
 
 Layers never build paths. With `storage.catalog` unset a name maps to `<root>/<layer>/<table>`;
 with `storage.catalog: main` it maps to the metastore table `main.<layer>.<table>`, the
-Databricks medallion convention (one schema per layer).
+Databricks medallion convention (one schema per layer). A table's commits (its versions, the
+commit a write made) are read by io.commits; the MERGEs are io.merge.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 import lakeboost.io.conflicts as conflicts
 from lakeboost.config.model import StorageConfig
 from lakeboost.config.tables import FrameworkTables
 from lakeboost.errors import TableNotFoundError
+from lakeboost.io.commits import CommitLog, WriteResult
 from lakeboost.io.conflicts import ConflictPolicy
-from lakeboost.spark.fs import list_names, path_exists, read_text
+from lakeboost.io.hashing import ROW_HASH
+from lakeboost.io.merge import insert_missing, merge_latest
+from lakeboost.spark.fs import path_exists
 from lakeboost.spark.rows import first_row
 from lakeboost.spark.sql_text import quoted_name, string_literal
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
-_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 T = TypeVar("T")
-_HISTORY_WINDOW = 50  # a metastore table's commits read at once to find a write's own commit
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What one Delta commit did; `version` is None when an idempotent write was skipped."""
-
-    table: str
-    version: int | None
-    operation: str | None = None
-    metrics: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rows_written(self) -> int:
-        m = self.metrics
-        if "numTargetRowsInserted" in m:
-            return m.get("numTargetRowsInserted", 0) + m.get("numTargetRowsUpdated", 0)
-        return m.get("numOutputRows", 0)
 
 
 class TableCatalog:
@@ -141,7 +123,7 @@ class TableCatalog:
 
     def version(self, name: str) -> int | None:
         """Latest committed version, or None when the table does not exist."""
-        latest = self._latest_commit_file(name)
+        latest = self._log(name).latest_file()
         if latest is not None:
             return latest
         if not self.exists(name):
@@ -149,11 +131,12 @@ class TableCatalog:
         return int(first_row(self.delta_table(name).history(1).select("version"))[0])
 
     def last_commit(self, name: str) -> WriteResult:
-        latest = self._latest_commit_file(name)
+        commits = self._log(name)
+        latest = commits.latest_file()
         if latest is not None:
-            return self._commit_from_log(name, latest)
-        row = first_row(self.delta_table(name).history(1).select("version", "operation", "operationMetrics"))
-        return WriteResult(name, int(row["version"]), row["operation"], _counts(row["operationMetrics"]))
+            return commits.result(latest)
+        self._require(name)
+        return commits.latest_from_history()
 
     def content_version(self, name: str, version: int | None = None) -> int | None:
         """The oldest version whose data `version` (default: the latest) has: a RESTORE commit
@@ -165,49 +148,22 @@ class TableCatalog:
         """
         current = self.version(name) if version is None else version
         while current is not None:
-            info = self._commit_info(name, current)
+            info = self._log(name).info(current)
             restored = (info.get("operationParameters") or {}).get("version")
             if info.get("operation") != "RESTORE" or restored in (None, "null") or int(restored) >= current:
                 return current
             current = int(restored)
         return None
 
-    # A path table's version and last commit come from its _delta_log directory: one listing
-    # and one small file, where DeltaTable.history runs a Spark job (about 0.3 s on every write,
-    # twice per write). Metastore tables, and a log without commit files, use history.
-    def _latest_commit_file(self, name: str) -> int | None:
-        if self.identifier(name):
-            return None
-        versions = self._log_versions(name)
-        return max(versions) if versions else None
-
-    def _log_versions(self, name: str) -> list[int]:
-        """The versions of the commit files in a path table's log."""
-        return [int(m.group(1)) for n in list_names(self.spark, f"{self.path(name)}/_delta_log")
-                if (m := _COMMIT_FILE.match(n))]
-
-    def _commit_from_log(self, name: str, version: int) -> WriteResult:
-        info = self._commit_info(name, version)
-        return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
-
     def last_user_metadata(self, name: str) -> str | None:
         """The `user_metadata` its writer gave the latest commit (None: no table, or a commit
         without it), without the writer's commit token: read from the commit file, no Spark job."""
         version = self.version(name)
-        return None if version is None else conflicts.caller_text(self._commit_info(name, version).get("userMetadata"))
+        return None if version is None else conflicts.caller_text(self._log(name).info(version).get("userMetadata"))
 
-    def _commit_info(self, name: str, version: int) -> dict:
-        """The commit's commitInfo (operation, operationParameters, operationMetrics); {} if none."""
-        if self.identifier(name):
-            rows = (self.delta_table(name).history().filter(F.col("version") == version)
-                    .select("operation", "operationParameters", "operationMetrics", "userMetadata").collect())
-            return rows[0].asDict() if rows else {}
-        text = read_text(self.spark, f"{self.path(name)}/_delta_log/{version:020d}.json")
-        for line in text.splitlines():
-            action = json.loads(line) if line.strip() else {}
-            if "commitInfo" in action:
-                return dict(action["commitInfo"])
-        return {}
+    def _log(self, name: str) -> CommitLog:
+        """The table's commits (io.commits): from its log files, or a metastore table's history."""
+        return CommitLog(self.spark, name, path=self.path(name), identifier=self.identifier(name))
 
     def _require(self, name: str) -> None:
         if not self.exists(name):
@@ -297,27 +253,8 @@ class TableCatalog:
                                       policy=self.conflict_policy, refused_because=refused_because)
 
     def _own_commit(self, name: str, before: int | None, mine: Callable[[str | None], bool]) -> WriteResult:
-        """The commit after version `before` whose userMetadata is `mine`, or an empty result
-        when this write made none: other writers' commits may come before and after it."""
-        for version, info in self._commits_after(name, before):
-            if mine(info.get("userMetadata")):
-                return WriteResult(name, version, info.get("operation"), _counts(info.get("operationMetrics")))
-        log.info("no new commit on %s (idempotent write skipped or nothing to change)", name)
-        return WriteResult(name, None)
-
-    def _commits_after(self, name: str, before: int | None) -> list[tuple[int, dict]]:
-        """(version, commitInfo) of every commit after `before` (all when None), oldest first."""
-        if not self.exists(name):
-            return []
-        floor = -1 if before is None else before
-        if self.identifier(name):
-            columns = ("version", "operation", "operationMetrics", "userMetadata")
-            table = self.delta_table(name)
-            rows = table.history(_HISTORY_WINDOW).filter(F.col("version") > floor).select(*columns).collect()
-            if len(rows) == _HISTORY_WINDOW:  # more commits since `before` than the window holds
-                rows = table.history().filter(F.col("version") > floor).select(*columns).collect()
-            return sorted(((int(r["version"]), r.asDict()) for r in rows), key=lambda pair: pair[0])
-        return [(v, self._commit_info(name, v)) for v in sorted(self._log_versions(name)) if v > floor]
+        """The commit after version `before` whose userMetadata is `mine` (CommitLog.own_commit)."""
+        return self._log(name).own_commit(before, mine)
 
     def _delta_table_in(self, session: SparkSession, name: str) -> DeltaTable:
         self._require(name)
@@ -332,19 +269,14 @@ class TableCatalog:
         before = self.version(name)
 
         def attempt() -> None:
-            (
-                self._delta_table_in(conflicts.session_for_commit(self.spark, metadata), name).alias("t")
-                .merge(df.alias("s"), key_condition)
-                .withSchemaEvolution()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+            insert_missing(self._delta_table_in(conflicts.session_for_commit(self.spark, metadata), name), df,
+                           key_condition)
 
         self.run_retrying(name, f"insert of new rows (MERGE on {key_condition})", attempt)
         return self._own_commit(name, before, lambda text: conflicts.token_of(text) == token)
 
     def upsert(self, df: DataFrame, name: str, *, keys: tuple[str, ...], order_by: tuple[str, ...],
-               hash_column: str = "_row_hash", overwrite: bool = False,
+               hash_column: str = ROW_HASH, overwrite: bool = False,
                user_metadata: str | None = None) -> WriteResult:
         """Latest-wins MERGE on `keys`; a row updates its match only if newer and different.
 
@@ -372,27 +304,9 @@ class TableCatalog:
             self._save(df, name, mode="append", txn=None, merge_schema=False, partition_by=(), replace_where=None,
                        options={"userMetadata": user_metadata})
             return
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        changed = f"NOT (t.`{hash_column}` <=> s.`{hash_column}`)"
-        # Without an ordering the source is the truth: any different row replaces its match.
-        update_when = f"{changed} AND ({newer_condition(order_by, hash_column)})" if order_by else changed
-        # Only rows that will insert or update may reach the MERGE: Delta rewrites every file
-        # holding a matched row even when the update condition is false, so a re-run would
-        # otherwise rewrite the table and commit a version that changes nothing.
         current = self.read(name).select(*keys, *[c for c in (*order_by, hash_column) if c not in keys])
-        effective = (
-            df.alias("s").join(current.alias("t"), on=F.expr(on), how="left")
-            .filter(F.expr(f"t.`{hash_column}` IS NULL OR ({update_when})"))
-            .select("s.*")
-        )
-        (
-            self._delta_table_in(conflicts.session_for_commit(self.spark, user_metadata), name).alias("t")
-            .merge(effective.alias("s"), on)
-            .withSchemaEvolution()
-            .whenMatchedUpdateAll(condition=update_when)
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        target = self._delta_table_in(conflicts.session_for_commit(self.spark, user_metadata), name)
+        merge_latest(target, df, current, keys=keys, order_by=order_by, hash_column=hash_column)
 
     def set_properties(self, name: str, properties: dict[str, str], *, user_metadata: str | None = None) -> None:
         """Set table properties: a commit of metadata only (no data file changes), run again
@@ -403,19 +317,3 @@ class TableCatalog:
         session = self.spark if user_metadata is None else conflicts.session_for_commit(self.spark, user_metadata)
         self.run_retrying(name, "SET TBLPROPERTIES",
                           lambda: session.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({pairs})"))
-
-def newer_condition(order_by: tuple[str, ...], hash_column: str) -> str:
-    """SQL: source row s sorts after target row t by (order_by..., hash) — the latest wins."""
-    clauses: list[str] = []
-    equal_so_far: list[str] = []
-    for column in (*order_by, hash_column):
-        s_col, t_col = f"s.`{column}`", f"t.`{column}`"
-        greater = f"({s_col} > {t_col} OR ({t_col} IS NULL AND {s_col} IS NOT NULL))"
-        clauses.append(" AND ".join([*equal_so_far, greater]))
-        equal_so_far.append(f"{s_col} <=> {t_col}")
-    return " OR ".join(f"({c})" for c in clauses)
-
-
-def _counts(operation_metrics: dict | None) -> dict[str, int]:
-    """A commit's numeric operation metrics (Delta records them as strings)."""
-    return {k: int(v) for k, v in (operation_metrics or {}).items() if str(v).isdigit()}
