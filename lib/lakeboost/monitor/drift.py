@@ -16,7 +16,6 @@ KS is left out (None) when either side has fewer than `min_values` non-NULL valu
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,7 +103,7 @@ class Reference:
         return {c: self._categories[c] for c in columns}
 
 
-def _as_reference(reference: DataFrame | Reference) -> Reference:
+def as_reference(reference: DataFrame | Reference) -> Reference:
     return reference if isinstance(reference, Reference) else Reference(reference)
 
 
@@ -188,7 +187,7 @@ def numeric_drift_by(reference: DataFrame | Reference, current: DataFrame, colum
     """
     if not columns:
         return []
-    deciles, fine, ref_counts = _as_reference(reference).numeric(columns)
+    deciles, fine, ref_counts = as_reference(reference).numeric(columns)
     cur_counts = _bin_counts(current, _both_binnings(deciles, fine), by)
     return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts, min_values))
             for group, counts in sorted(cur_counts.items(), key=lambda kv: str(kv[0])) for column in columns]
@@ -218,7 +217,7 @@ def categorical_drift_by(reference: DataFrame | Reference, current: DataFrame, c
     """PSI and chi-square per group of `current` against the reference; one aggregation per side."""
     if not columns:
         return []
-    ref = _as_reference(reference).categorical(columns)
+    ref = as_reference(reference).categorical(columns)
     results = []
     for group, cur_all in sorted(_category_counts(current, columns, by).items(), key=lambda kv: str(kv[0])):
         for column in columns:
@@ -250,61 +249,3 @@ def _categorical_result(column: str, ref: dict[object, int], cur: dict[object, i
                        bins=tuple(NULL_BIN if k is None else str(k) for k in categories),
                        reference_shares=tuple(ref_shares), current_shares=tuple(cur_shares),
                        current_rows=sum(cur.values()), unseen_share=unseen)
-
-
-@dataclass(frozen=True)
-class Noise:
-    """How far spans of the reference itself, as large as a scoring window, drift from the whole."""
-
-    psi: float
-    ks: float | None
-    spans: int
-
-
-def reference_noise(reference: DataFrame | Reference, numeric: Sequence[str], categorical: Sequence[str], *,
-                    time_column: str, rows: int, quantile: float, min_values: int = 1) -> dict[str, Noise]:
-    """Feature -> the PSI and KS between two spans of `rows` reference rows (`quantile` of all pairs).
-
-    PSI's usual bar (0.2) assumes independent rows. A feature shared by many rows (a merchant's
-    7-day count, when a few dozen merchants carry all the traffic) has far fewer independent
-    values than rows, and its window-to-window PSI is large with nothing drifting: the training
-    data's own weeks differ that much, and the model learnt across those differences. Cutting
-    the reference into spans like the window and comparing every span with every other (the
-    first with the last too: slowly wandering values, like a 30-day rate, differ most far apart)
-    gives each feature the bar its data supports. One aggregation per kind; pairs in Python.
-    """
-    reference = _as_reference(reference)
-    stats = reference.df.agg(F.count(F.lit(1)).alias("n"), F.min(F.col(time_column).cast("long")).alias("lo"),
-                          F.max(F.col(time_column).cast("long")).alias("hi")).first()
-    assert stats is not None
-    n, lo, hi = int(stats["n"]), stats["lo"], stats["hi"]
-    if n < 2 * rows or lo is None or hi <= lo:
-        return {}
-    # Whole spans only (n // rows of them, over the full time range): a ragged last span would
-    # hold part of a day and differ by its hours alone (an hour-of-day feature, say).
-    span_seconds = max((hi - lo + 1) / (n // rows), 1.0)
-    spans = reference.df.withColumn(SPAN, F.floor((F.col(time_column).cast("long") - F.lit(lo)) / F.lit(span_seconds)))
-    found: dict[str, list[DriftResult]] = {}
-    for _, result in [*numeric_drift_by(reference, spans, numeric, by=SPAN, min_values=min_values),
-                      *categorical_drift_by(reference, spans, categorical, by=SPAN)]:
-        if result.current_rows >= rows / 2:  # uneven traffic can still leave a thin span
-            found.setdefault(result.feature, []).append(result)
-    noise = {}
-    for feature, results in found.items():
-        pairs = list(itertools.combinations(results, 2))
-        if not pairs:
-            continue
-        psis = [psi(a.current_shares, b.current_shares) for a, b in pairs]
-        kss = [max(abs(x - y) for x, y in zip(a.ks_cumulative, b.ks_cumulative, strict=True))
-               for a, b in pairs if a.ks_cumulative and b.ks_cumulative]
-        noise[feature] = Noise(_quantile(psis, quantile), _quantile(kss, quantile) if kss else None, len(results))
-    return noise
-
-
-SPAN = "__reference_span"
-
-
-def _quantile(values: Sequence[float], q: float) -> float:
-    """The value at quantile q (the nearest rank at or above it)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]

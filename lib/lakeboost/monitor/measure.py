@@ -21,12 +21,11 @@ from lakeboost.model import Model
 from lakeboost.monitor.causes import History, likely_cause, value_shift
 from lakeboost.monitor.drift import (
     DriftResult,
-    Noise,
     Reference,
     categorical_drift_by,
     numeric_drift_by,
-    reference_noise,
 )
+from lakeboost.monitor.noise import Noise, reference_noise
 from lakeboost.monitor.performance import (
     WINDOW,
     decay_bound,
