@@ -5,8 +5,8 @@ Every micro-batch of live events is
    (refine.contract: same casts, expectations, PII hashing and content hash; failures go to
    the quarantine table with their reason),
 2. integrated by the same declarative integration as the batch events (`scoring.stream.integration`),
-3. given its features by `compute_features` (the batch code) over the batch plus the history
-   the windows reach into: `dataset.events` and the live events of earlier
+3. given its features by `compute_features` (the batch code, score.live_features) over the
+   batch plus the history the windows reach into: `dataset.events` and the live events of earlier
    micro-batches (`events_table`, minus the batch's own keys, which a replay may already have
    written), restricted to the batch's entities. Window
    state therefore lives in Delta, not in Spark's state store: a restart loses none of it and
@@ -26,26 +26,18 @@ unless `scoring.stream.absent_columns` declares it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.durations import spark_interval
-from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import StreamScoringConfig
 from lakeboost.errors import ConfigError, ScoringError
 from lakeboost.faults import fault_point
-from lakeboost.features.build import reach_days
-from lakeboost.features.compute import compute_features
-from lakeboost.features.label_rates import label_source
-from lakeboost.features.outcomes import outcome_availability
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -55,6 +47,7 @@ from lakeboost.refine import expectations as ex
 from lakeboost.refine.contract import apply_contract, batch_counts, split_contract
 from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import resolve_pii_key
+from lakeboost.score.live_features import live_features
 from lakeboost.spark.streams import BatchTxn, await_query
 
 log = logging.getLogger(__name__)
@@ -112,73 +105,6 @@ def refine_live_events(batch: DataFrame, config: LakeboostConfig, pii_key: bytes
     missing = missing_live_columns(config, batch.columns)
     padded = batch.select("*", *[F.lit(None).cast("string").alias(name) for name in missing])
     return apply_contract(padded, table=table, pii_key=pii_key)
-
-
-def past_events(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig, live: DataFrame) -> DataFrame:
-    """Every earlier event: the batch events and earlier micro-batches' live events, minus the
-    batch's own keys."""
-    stream = stream_config(config)
-    past = catalog.read(dataset.events).select(*live.columns)
-    if catalog.exists(stream.events_table):
-        past = past.unionByName(catalog.read(stream.events_table).select(*live.columns))
-    return past.join(live.select(*dataset.key), list(dataset.key), "left_anti")
-
-
-def of_entities(df: DataFrame, live: DataFrame, entities: list[tuple[str, ...]], key: tuple[str, ...]) -> DataFrame:
-    """Rows of `df` sharing at least one entity (one or more columns) with a live row (a
-    broadcast semi-join each)."""
-    related = [df.join(F.broadcast(live.select(*e).distinct()), list(e), "left_semi") for e in entities]
-    out = related[0]
-    for more in related[1:]:
-        out = out.unionByName(more)
-    return out.dropDuplicates(list(key)) if len(related) > 1 else out
-
-
-def live_features(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig, enriched: DataFrame,
-                  first: dt.datetime) -> DataFrame:
-    """Features of the live rows (earliest at `first`), by the batch code over live rows + their history.
-
-    Windows need the batch's entities' events since `first` minus the longest window (or a
-    custom feature's lookback); label rates also need the entity of every labelled event,
-    however old (a label reported today may belong to an event from months ago), and outcome
-    windows every event whose outcome became known since then.
-    """
-    features = config.gold.features[_feature_set(config)]
-    key = dataset.key
-    since = first - dt.timedelta(days=reach_days(features))
-    groups = [g.entity for g in features.groups.values()] + [g.entity for g in features.label_rates.values()]
-    entities = list(dict.fromkeys(groups))
-    past = past_events(catalog, config, dataset, enriched)
-    history = past.filter(F.col(dataset.event_time) >= F.lit(since))
-    # A custom feature with a lookback reads history of entities we cannot name.
-    if any(c.lookback is not None for c in features.custom):
-        events = history.unionByName(enriched)
-    else:
-        events = (of_entities(history, enriched, entities, key) if entities else history.limit(0)).unionByName(enriched)
-    lookup = _lookup(past, enriched, features, dataset, since=since)
-    labels = {n: catalog.read(label_source(g, dataset).table) for n, g in features.label_rates.items()}
-    computed = compute_features(events, features=features, dataset=dataset, labels=labels, lookup=lookup)
-    return computed.join(enriched.select(*key), list(key), "left_semi")
-
-
-def _lookup(past: DataFrame, enriched: DataFrame, features: FeatureSetConfig, dataset: DatasetConfig, *,
-            since: dt.datetime) -> DataFrame | None:
-    """Earlier events of the live rows' entities for label rates (their entity, however old the
-    event) and outcome windows (whole rows, of outcomes known since `since`: earlier ones fall
-    outside every window of a live row)."""
-    rate_entities = [g.entity for g in features.label_rates.values()]
-    outcome_entities = [g.entity for g in features.outcome_windows.values()]
-    entities = list(dict.fromkeys(rate_entities + outcome_entities))
-    if not entities:
-        return None
-    key = dataset.key
-    if not outcome_entities:
-        keyed = list(dict.fromkeys([*key, *[c for e in entities for c in e]]))
-        past, enriched = past.select(*keyed), enriched.select(*keyed)
-    elif not rate_entities:
-        known = [F.expr(outcome_availability(g, dataset)) >= F.lit(since) for g in features.outcome_windows.values()]
-        past = past.filter(reduce(lambda a, b: a | b, known))
-    return of_entities(past, enriched, entities, key).unionByName(enriched, allowMissingColumns=True)
 
 
 def integrate_live(catalog: TableCatalog, config: LakeboostConfig, clean: DataFrame) -> DataFrame:
@@ -239,8 +165,9 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
             if to_score:
                 ts = config.gold.training_set
                 assert ts is not None  # checked when the stream starts
-                rows = with_asof_features(
-                    catalog, live_features(catalog, config, dataset, enriched, stats["first"]), ts, dataset)
+                features = live_features(catalog, config.gold.features[_feature_set(config)], dataset, enriched,
+                                         stats["first"], live_table=stream.events_table)
+                rows = with_asof_features(catalog, features, ts, dataset)
                 predictions = (
                     loaded.predict(rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
                     .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
