@@ -133,9 +133,9 @@ def test_a_renamed_quarantine_table_receives_the_malformed_rows(spark: SparkSess
     config = make_config(tmp_path, {"txns": csv_source(landing)},
                          storage={"root": str(tmp_path / "lake"), "tables": {"bronze_quarantine": "bronze.rejects"}})
 
-    summary = ingest_sources(spark, config)
-
     catalog = TableCatalog(spark, config.storage)
+    summary = ingest_sources(catalog, config)
+
     assert [r.raw_record for r in catalog.read("bronze.rejects").collect()] == ["bad"]
     assert "bronze.rejects" in summary.versions and not catalog.exists(QUARANTINE_TABLE)
 

@@ -175,7 +175,7 @@ def test_renamed_quarantine_and_quality_tables_receive_their_rows(spark: SparkSe
     catalog.write(bronze_rows(spark, [("t1", "1.0", "2026-01-01T00:00:00Z", "a@x.com"),
                                       ("t2", "-1.0", "2026-01-01T00:00:00Z", "b@x.com")]), "bronze.txns")
 
-    refine_tables(spark, config)
+    refine_tables(catalog, config)
 
     assert [r.failed_rules for r in catalog.read("silver.rejected_rows").collect()] == ["amount_positive"]
     assert catalog.read("silver.contract_checks").filter("rule = 'amount_positive'").count() == 1
