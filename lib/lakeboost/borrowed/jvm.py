@@ -144,7 +144,9 @@ class StatusStore:
         self.sc = spark.sparkContext
 
     def _stages(self) -> Any:
-        jvm, gateway, store = self.sc._jvm, self.sc._gateway, self.sc._jsc.sc()  # type: ignore[union-attr]
+        jvm: Any = self.sc._jvm  # set on a classic session (available() chose this path)
+        gateway: Any = self.sc._gateway
+        store = self.sc._jsc.sc()  # type: ignore[union-attr]
         # Events reach the status store asynchronously: let the listener bus drain first.
         store.listenerBus().waitUntilEmpty(5000)
         return store.statusStore().stageList(

@@ -12,7 +12,7 @@ from lakeboost.config.dataset import COLUMNS_INPUT, as_columns
 from lakeboost.config.durations import Duration
 from lakeboost.config.integration import AsOfJoin
 
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
 
 
@@ -167,7 +167,7 @@ class TrainingSetConfig(Frozen):
 
     def resolved_warm_up(self) -> timedelta:
         """The resolved warm-up; ValueError while it is still `auto` (resolved by LakeboostConfig)."""
-        if self.warm_up == AUTO:
+        if isinstance(self.warm_up, str):  # `auto`
             raise ValueError("gold.training_set.warm_up is `auto`: it is resolved from the feature set when the "
                              "whole config loads; give a duration (or 0s) when building a TrainingSetConfig alone")
         return self.warm_up or timedelta(0)

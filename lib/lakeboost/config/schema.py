@@ -71,7 +71,7 @@ class _SpelledDefaults(GenerateJsonSchema):
 
     def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
         json_schema = super().model_schema(schema)
-        comments = field_comments(schema["cls"])
+        comments = field_comments(schema["cls"])  # type: ignore[arg-type]  # a class is hashable
         fields = schema["cls"].model_fields
         for name, text in comments.items():
             field = fields.get(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import Column, DataFrame
@@ -18,6 +19,10 @@ from lakeboost.borrowed import jvm
 from lakeboost.config.training import ThresholdConfig
 from lakeboost.metrics.base import EPS, LABEL, EvaluationError, count_if, require_columns
 from lakeboost.spark.rows import first_row
+
+# The areas MLlib's public evaluator computes, by the names lakeboost reports them under.
+AREAS: tuple[tuple[str, Literal["areaUnderROC", "areaUnderPR"]], ...] = (("roc_auc", "areaUnderROC"),
+                                                                        ("pr_auc", "areaUnderPR"))
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +179,7 @@ def exact_aucs(scored: DataFrame, positives: int, negatives: int) -> dict[str, f
     # The public evaluator over the same MLlib metrics, not down-sampled (numBins 0): one sort per area.
     return {name: float(BinaryClassificationEvaluator(rawPredictionCol="score", labelCol=LABEL, numBins=0,
                                                       metricName=metric).evaluate(pairs))
-            for name, metric in (("roc_auc", "areaUnderROC"), ("pr_auc", "areaUnderPR"))}
+            for name, metric in AREAS}
 
 
 def choose_threshold(curve: BinaryCurve, config: ThresholdConfig) -> float:

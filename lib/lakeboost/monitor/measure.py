@@ -124,6 +124,7 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
     labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored), known, dataset) \
         .withColumnRenamed(dataset.label_column, LABEL)
     maturity = cfg.label_maturity
+    assert maturity is not None, "monitor.label_maturity is resolved when LakeboostConfig loads"
     bound = None if baseline is None else decay_bound(metric, baseline, cfg.max_relative_drop)
 
     def judged(window: Any, value: float | None, status: str, rows: int) -> MonitorRecord:

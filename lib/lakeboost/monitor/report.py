@@ -64,7 +64,7 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
             drift = [r for r in here if r.kind == "feature_drift" and r.subject != "*"]
             psi = [r for r in drift if r.metric == "psi" and r.value is not None]
             hit = sorted({r.subject for r in drift if r.breached})
-            worst = max(psi, key=lambda r: r.value, default=None)
+            worst = max(psi, key=lambda r: r.value or 0.0, default=None)  # psi holds valued records only
             score = next((r for r in here if r.kind == "prediction_drift"), None)
             perf = next((r for r in here if r.kind == "performance" and r.metric == metric), None)
             breach = any(r.breached for r in here)

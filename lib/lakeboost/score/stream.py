@@ -137,10 +137,12 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         clean, refused = split_contract(refined, table=contract, quarantine_as=stream.source,
                                         run_id=f"stream-{batch_id}", batch_id=batch_id)
         if quarantined:
-            if catalog.exists(stream.quarantine_table):  # keyed on the record: a new query re-reads bronze
-                earlier = catalog.read(stream.quarantine_table).filter(F.col("table") == F.lit(stream.source))
+            quarantine = stream.quarantine_table
+            assert quarantine is not None, "scoring.stream.quarantine_table is resolved when LakeboostConfig loads"
+            if catalog.exists(quarantine):  # keyed on the record: a new query re-reads bronze
+                earlier = catalog.read(quarantine).filter(F.col("table") == F.lit(stream.source))
                 refused = refused.join(earlier.select("table", "record"), ["table", "record"], "left_anti")
-            catalog.write(refused, stream.quarantine_table, txn=txn(f"{APP_ID}.quarantine", batch_id))
+            catalog.write(refused, quarantine, txn=txn(f"{APP_ID}.quarantine", batch_id))
         loaded = champion.current()
         dataset = loaded.dataset  # the key, times and label the champion was trained with
         key = list(dataset.key)
