@@ -10,25 +10,11 @@ from lakeboost.config.training import ThresholdConfig
 from lakeboost.metrics.base import EvaluationError
 from lakeboost.metrics.binary import BinaryCurve, binary_curve, binary_metrics, choose_threshold
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from sklearn import metrics as skm
 
 BINARY_SCHEMA = "_label int, score double"
 
 
-def _uniform(seed: int) -> F.Column:
-    return (F.abs(F.hash(F.col("id"), F.lit(seed))) % 100_000) / 100_000.0
-
-
-@pytest.fixture(scope="module")
-def scored(spark: SparkSession) -> DataFrame:
-    """4000 seeded rows, ~25% positives; scores rounded to 3 decimals so many tie."""
-    return (
-        spark.range(4000)
-        .select((_uniform(1) < 0.25).cast("int").alias("_label"), _uniform(2).alias("noise"))
-        .select("_label", F.round(0.3 * F.col("_label") + 0.7 * F.col("noise"), 3).alias("score"))
-        .cache()
-    )
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from lakeboost.train.calibrate import Calibrator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-
-def _uniform(seed: int) -> F.Column:
-    return (F.abs(F.hash(F.col("id"), F.lit(seed))) % 100_000) / 100_000.0
+from tests.metrics.conftest import uniform
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +26,8 @@ def two_splits(spark: SparkSession) -> DataFrame:
         spark.range(6000)
         .select(F.col("id"), F.when(F.col("id") % 3 == 0, "valid").when(F.col("id") % 3 == 1, "test")
                 .otherwise("train").alias("split"),
-                (_uniform(1) < 0.1).cast("int").alias("_label"))
-        .withColumn("raw_score", F.round(0.35 * F.col("_label") + 0.65 * _uniform(2), 3))
+                (uniform(1) < 0.1).cast("int").alias("_label"))
+        .withColumn("raw_score", F.round(0.35 * F.col("_label") + 0.65 * uniform(2), 3))
         .withColumn("_label", F.when(F.col("id") == 7, 2).otherwise(F.col("_label")))
         .withColumn("raw_score", F.when(F.col("id") == 9, None).otherwise(F.col("raw_score")))
     )

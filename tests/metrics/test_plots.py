@@ -9,24 +9,11 @@ from lakeboost.metrics import plots
 from lakeboost.metrics.base import EvaluationError
 from lakeboost.metrics.binary import binary_curve
 from lakeboost.metrics.calibration import calibration_summary
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _uniform(seed: int) -> F.Column:
-    return (F.abs(F.hash(F.col("id"), F.lit(seed))) % 100_000) / 100_000.0
-
-
-@pytest.fixture(scope="module")
-def scored(spark: SparkSession) -> DataFrame:
-    """4000 seeded rows, ~25% positives; scores rounded to 3 decimals so many tie."""
-    return (
-        spark.range(4000)
-        .select((_uniform(1) < 0.25).cast("int").alias("_label"), _uniform(2).alias("noise"))
-        .select("_label", F.round(0.3 * F.col("_label") + 0.7 * F.col("noise"), 3).alias("score"))
-    )
 
 
 def assert_png(path: str) -> None:
