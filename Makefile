@@ -14,7 +14,8 @@ demo: bootstrap
 # Two test processes (each with its own SparkSession and demo lakehouse), whole files to each:
 # alone, the suite keeps the 2 cores under a third busy (JVM starts, subprocess jobs, streams
 # waiting for their triggers). Measured on a 2-core machine, two processes: 13m10s-15m06s from a fresh clone
-# for 290 tests; 21m16s for 348 (fault, concurrency, property and secrets-scan tests added).
+# for 290 tests; 21m16s for 348 (fault, concurrency, property and secrets-scan tests added);
+# 23m50s for 451 (#34: the model, metrics, borrowed, steps and command tests; .ci/run 25m22s).
 TEST_WORKERS ?= 2
 
 test: bootstrap
