@@ -6,7 +6,7 @@
 #   docker run --rm ... lakeboost:latest --env local --only ingest      # CMD replaced: job options
 #
 # bookworm (Debian 12) is named on purpose: it is the Debian release that packages OpenJDK 17.
-FROM python:3.11-slim-bookworm
+FROM python:3.12-slim-bookworm
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

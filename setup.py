@@ -16,7 +16,7 @@ SPARK_REQUIRES = [
     "delta-spark==4.4.0",
 ]
 INSTALL_REQUIRES = [
-    "xgboost>=3.1,<3.3",
+    "xgboost>=3.3,<3.5",  # 3.3: xgboost.spark over Spark Connect (needs Python 3.12+)
     "hyperopt>=0.2.7,<0.4",
     "pandas>=2.2,<3",
     "pyarrow>=18",
@@ -47,7 +47,7 @@ setup(
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     package_data={"lakeboost": ["py.typed"]},
-    python_requires=">=3.10",
+    python_requires=">=3.12,<3.14",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["lakeboost=lakeboost.cli:main"]},

@@ -4,17 +4,41 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LAKEBOOST_VENV:-$ROOT/.venv}"
-PYTHON="${PYTHON:-python3}"
-
+# lakeboost needs Python 3.12+ (xgboost 3.3+, the first with xgboost.spark over Spark Connect,
+# needs it). Use $PYTHON when given; otherwise the first suitable interpreter on the machine:
+# python3.12, python3.13, python3, then pyenv's installed versions (a pyenv shim names a version
+# that is installed but not selected, and fails).
 need() { command -v "$1" >/dev/null 2>&1 || { echo "lakeboost: $1 not found; $2" >&2; exit 3; }; }
-need "$PYTHON" "install Python 3.10+ (Debian: apt-get install python3 python3-venv)"
+suitable() { "$1" -c 'import sys, venv; sys.exit(not ((3, 12) <= sys.version_info[:2] < (3, 14)))' >/dev/null 2>&1; }
+find_python() {
+  local c
+  for c in ${PYTHON:-} python3.12 python3.13 python3; do
+    if command -v "$c" >/dev/null 2>&1 && suitable "$(command -v "$c")"; then command -v "$c"; return; fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for c in "$(pyenv root)"/versions/3.12*/bin/python3 "$(pyenv root)"/versions/3.13*/bin/python3; do
+      if [ -x "$c" ] && suitable "$c"; then echo "$c"; return; fi
+    done
+  fi
+}
+FOUND="$(find_python)"
+if [ -z "$FOUND" ]; then
+  echo "lakeboost: Python 3.12 or 3.13 needed (xgboost 3.3+ for Spark Connect needs 3.12+; pyspark 4.2 supports up to 3.13)," >&2
+  echo "  found none: tried ${PYTHON:-(PYTHON unset)}, python3.12, python3.13, python3 and pyenv's versions." >&2
+  echo "  Install one (Debian 13: apt-get install python3 python3-venv; pyenv install 3.12) or set PYTHON=/path/to/python3.12" >&2
+  exit 3
+fi
+PYTHON="$FOUND"
 need java "install a JDK 17 (Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
 need mvn "install Maven (Debian: apt-get install maven); it fetches Delta and the JDBC drivers once"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-  || { echo "lakeboost: Python 3.10+ needed, found $("$PYTHON" --version)" >&2; exit 3; }
 
+# A virtualenv made by an older Python (before the move to 3.12) is replaced, not patched.
+if [ -x "$VENV/bin/python" ] && ! suitable "$VENV/bin/python"; then
+  echo "lakeboost: $VENV has $("$VENV/bin/python" --version); recreating it with $("$PYTHON" --version)" >&2
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "lakeboost: creating virtualenv $VENV" >&2
+  echo "lakeboost: creating virtualenv $VENV with $PYTHON" >&2
   "$PYTHON" -m venv "$VENV"
 fi
 STAMP="$VENV/.lakeboost-installed"
