@@ -12,7 +12,7 @@ from setuptools import find_packages, setup
 # runtime's breaks it. Locally, bootstrap installs `.[spark,test,dev]`; the packed executor
 # environment of spark-submit.sh includes the `spark` extra.
 SPARK_REQUIRES = [
-    "pyspark>=4.2,<4.3",
+    "pyspark[connect]>=4.2,<4.3",  # [connect]: the Spark Connect client (grpc), for SPARK_REMOTE sessions
     "delta-spark==4.4.0",
 ]
 INSTALL_REQUIRES = [
