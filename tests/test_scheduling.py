@@ -1,19 +1,17 @@
-"""Scheduled runs and containers: the bundle, the Airflow DAG, the crontab and the Dockerfile.
+"""Scheduled runs and containers: the bundle, the crontab and the Dockerfile (Airflow: tests/scheduling/).
 
-Fast and Spark-free: files are parsed, not deployed. The Airflow DAG is parsed only when Airflow
-is installed (an optional extra) and the image is built only when a Docker engine is reachable.
+Fast and Spark-free: files are parsed, not deployed. The image is built only when a Docker engine
+is reachable.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,7 +21,6 @@ from lakeboost.steps import FRAMEWORK_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = Path(__file__).parent / "schemas" / "bundle_job.schema.json"
-DAG_FILE = REPO / "scheduling" / "airflow" / "lakeboost_dag.py"
 CRON_FILE = REPO / "scheduling" / "cron" / "lakeboost.cron"
 # The scheduled pipeline: the framework's steps in pipeline order (the demo's `generate` is not scheduled).
 SCHEDULED_STEPS = list(FRAMEWORK_STEPS)
@@ -55,14 +52,6 @@ def job(bundle: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def tasks(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {task["task_key"]: task for task in job["tasks"]}
-
-
-def load_dag_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lakeboost_dag", DAG_FILE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- Databricks Asset Bundle -------------------------------------------------------------------
@@ -148,37 +137,6 @@ def test_every_bundle_variable_is_defined_and_used(bundle: dict[str, Any]) -> No
     assert used == set(bundle["variables"])
     for target in bundle["targets"].values():
         assert set(target.get("variables", {})) <= set(bundle["variables"])
-
-
-# --- Airflow ------------------------------------------------------------------------------------
-
-def test_airflow_dag_steps_are_the_scheduled_pipeline_steps() -> None:
-    module = load_dag_module()
-    assert list(module.STEPS) == SCHEDULED_STEPS
-    assert module.RETRIES["train"] == 2 and module.DEFAULT_RETRIES == 1
-    assert module.SPARK_CONF["spark.dynamicAllocation.enabled"] == "false"
-
-
-def test_airflow_dag_parses_with_the_pipeline_graph(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    if importlib.util.find_spec("airflow") is None:
-        pytest.skip("Airflow is not installed (optional extra: pip install -e '.[airflow]')")
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    monkeypatch.setenv("LAKEBOOST_HOME", str(REPO))
-    from airflow.models import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE.parent))
-    assert not bag.import_errors, bag.import_errors
-    dag = bag.dags["lakeboost_pipeline"]
-    assert dag.catchup is False
-    tasks = {task.task_id: task for task in dag.tasks}
-    assert list(tasks) == SCHEDULED_STEPS
-    for i, step in enumerate(SCHEDULED_STEPS):
-        task = tasks[step]
-        assert task.upstream_task_ids == ({SCHEDULED_STEPS[i - 1]} if i else set())
-        assert task.retries == (2 if step == "train" else 1)
-        assert Path(task.application) == REPO / "jobs" / f"{step}.py" and Path(task.application).is_file()
-        assert task.application_args[:2] == ["--env", "cluster"]
 
 
 # --- cron ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 # The framework's steps in pipeline order (lakeboost.steps.FRAMEWORK_STEPS: the config's
 # pipeline.steps without the demo's `generate`, which makes demo data only); kept literal so the
-# scheduler needs neither pyspark nor lakeboost installed. tests/test_scheduling.py checks it.
+# scheduler needs neither pyspark nor lakeboost installed. tests/scheduling/test_airflow.py checks it.
 STEPS = ("ingest", "refine", "features", "train", "promote", "score", "score_stream", "monitor")
 # xgboost.spark fits in a barrier stage, which Spark does not retry task by task; lakeboost
 # retries the fit (training.model.fit_retries), and Airflow retries the whole step after that.
