@@ -59,6 +59,92 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
     session.stop()
 
 
+# The Connect server's driver heap: its JVM runs beside the classic session's (4g) on the same
+# machine, and the demo's data is small.
+CONNECT_SERVER_MEMORY = "3g"
+
+
+@pytest.fixture(scope="session")
+def connect_spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """A Spark Connect session on a real, separate Connect server (loopback, a free port).
+
+    The server is pyspark's spark-submit running SparkConnectServer with the Delta jars and
+    Delta's session extension and catalog, `local[2]` and the suite's Spark conf; its Python
+    workers (foreachBatch, UDFs) run this interpreter with lakeboost's `lib` and `examples` on
+    their path. Stopped when the test run ends; its log is under the fixture's temp directory.
+
+    A classic session (the `spark` fixture) and this Connect client live in one pytest process:
+      - the client is built with Connect's own builder (`pyspark.sql.connect.session.SparkSession`):
+        pyspark's `SparkSession.builder.remote(...)` refuses to create it while a classic
+        SparkContext exists ([SESSION_ALREADY_EXIST]);
+      - pyspark picks the implementation of `F.col`, `F.lit`, `Window` ... and of
+        `SparkSession.getActiveSession()` from one process-wide switch, the environment variable
+        SPARK_CONNECT_MODE_ENABLED: set, they build Connect columns (which a classic DataFrame
+        rejects); unset, classic ones (which need a SparkContext and a Connect DataFrame rejects).
+        The autouse `_pyspark_api_mode` fixture sets it for each test that asks for
+        `connect_spark` and clears it for every other test, so the two kinds alternate safely
+        test by test (never within one test). A fixture that prepares Connect data outside a
+        test's body must set it itself (`connect_mode()`).
+    Its start (server listening, then the first query answered) is printed: about 7 s to listen
+    and 15-20 s more for the first Delta query on 2 busy cores.
+    """
+    import sys
+    import time
+
+    from lakeboost.spark.connect_server import start_connect_server
+    from lakeboost.spark.session import DELTA_CONF, session_jars
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    config = load_config("local", conf_dir=REPO / "conf")
+    workdir = tmp_path_factory.mktemp("connect-server")
+    started = time.monotonic()
+    server = start_connect_server(
+        jars=session_jars(config.spark),
+        conf={**DELTA_CONF, **config.spark.conf, **TEST_SPARK_CONF, "spark.driver.memory": CONNECT_SERVER_MEMORY,
+              "spark.sql.warehouse.dir": str(workdir / "warehouse")},
+        workdir=workdir, master="local[2]",
+        python=sys.executable, pythonpath=[str(REPO / "lib"), str(REPO), str(REPO / "examples")])
+    try:
+        session = ConnectSession.builder.remote(server.url).getOrCreate()
+        session.sql("SELECT 1").collect()  # answers: the server's session is up
+    except Exception:
+        print(server.log_tail())
+        server.stop()
+        raise
+    print(f"\nconnect server {server.url}: listening after {server.started_seconds:.1f} s, "
+          f"first query answered after {time.monotonic() - started:.1f} s")
+    yield session
+    session.stop()
+    server.stop()
+
+
+CONNECT_MODE = "SPARK_CONNECT_MODE_ENABLED"
+
+
+@contextmanager
+def connect_mode(enabled: bool = True) -> Iterator[None]:
+    """pyspark's functions and session look-ups answer for Connect (True) or classic (False) inside."""
+    before = os.environ.get(CONNECT_MODE)
+    if enabled:
+        os.environ[CONNECT_MODE] = "1"
+    else:
+        os.environ.pop(CONNECT_MODE, None)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONNECT_MODE, None)
+        else:
+            os.environ[CONNECT_MODE] = before
+
+
+@pytest.fixture(autouse=True)
+def _pyspark_api_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Connect mode for the tests that use `connect_spark`, classic for all others (see there)."""
+    with connect_mode("connect_spark" in request.fixturenames):
+        yield
+
+
 DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
 # Canaries: the demo's JDBC source gets a password and a credential in its URL (SQLite ignores
 # both); tests/test_secrets_scan.py requires that none of them, nor the PII key, reaches any
