@@ -119,3 +119,24 @@ def _conflicting_write(ctx: StepContext) -> StepSummary:
 def test_a_step_error_exits_with_its_code(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
     assert main(["run", "test_conflicting_write", "--conf-dir", CONF]) == ConcurrentWriteError.exit_code == 13
     assert main(["run", "score", "--nope"]) == 2
+
+
+@step("test_counted_write")
+def _counted_write(ctx: StepContext) -> StepSummary:
+    """A step that reports what it wrote."""
+    return StepSummary("test_counted_write", rows_read=5, rows_written=4, rows_quarantined=1,
+                       versions={"bronze.things": 3}, details={"report": "/reports/x.html"})
+
+
+def test_summary_json_holds_the_summary_of_a_successful_run(spark: SparkSession, tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    assert main(["run", "test_counted_write", "--conf-dir", CONF, "--summary-json", str(target)]) == 0
+    written = json.loads(target.read_text())
+    assert written.pop("seconds") >= 0
+    assert written == {"step": "test_counted_write", "rows_read": 5, "rows_written": 4, "rows_quarantined": 1,
+                       "rows_skipped": 0, "versions": {"bronze.things": 3}, "details": {"report": "/reports/x.html"}}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no partial file left
+    # A failed run writes none: a scheduler must not read an old summary as this run's.
+    failed = tmp_path / "failed.json"
+    assert main(["run", "test_conflicting_write", "--conf-dir", CONF, "--summary-json", str(failed)]) == 13
+    assert not failed.exists()

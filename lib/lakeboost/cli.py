@@ -17,12 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 from pydantic.fields import FieldInfo
 
 from lakeboost.errors import ConfigError, LakeboostError
+from lakeboost.logs import StepSummary
 from lakeboost.runtime import CONF_DIR_HELP, ENV_HELP, SET_HELP, Common, base_parser
 from lakeboost.steps import field_kind
 
@@ -32,6 +34,11 @@ _COMMON: list[tuple[str, str, dict[str, Any]]] = [
     ("--conf-dir", "conf_dir", {"default": None, "metavar": "DIR", "help": CONF_DIR_HELP}),
     ("--set", "overrides", {"multiple": True, "metavar": "KEY=VALUE", "help": SET_HELP}),
 ]
+# Where a scheduler finds what a run did (the Airflow DAG's operator returns it to XCom): the summary
+# the run logs, as one JSON object, written once the run succeeded.
+_SUMMARY_JSON: dict[str, Any] = {
+    "default": None, "metavar": "PATH",
+    "help": "after a successful run, write its summary (rows, table versions, details) as JSON to PATH"}
 _METAVARS: dict[Any, str] = {dt.date: "DATE", dt.datetime: "TIME", float: "NUMBER", int: "INTEGER", str: "TEXT"}
 
 
@@ -67,17 +74,19 @@ def _step_help(spec: Any) -> str:
 
 
 def _step_command(spec: Any) -> click.Command:
-    def callback(env: str, conf_dir: str | None, overrides: Sequence[str], **values: Any) -> int:
+    def callback(env: str, conf_dir: str | None, overrides: Sequence[str], summary_json: str | None,
+                 **values: Any) -> int:
         given = {k: v for k, v in values.items() if v not in (None, (), False)}
-        return run_step_command(spec.name, _common(env, conf_dir, overrides), given)
+        return run_step_command(spec.name, _common(env, conf_dir, overrides), given, summary_json)
 
     params: list[click.Parameter] = [option_for(name, field) for name, field in spec.options.model_fields.items()]
     params += [click.Option([flag, dest], **kwargs) for flag, dest, kwargs in _COMMON]
+    params.append(click.Option(["--summary-json", "summary_json"], **_SUMMARY_JSON))
     return click.Command(spec.name, params=params, callback=callback, help=_step_help(spec),
                          short_help=spec.help.split(". ")[0].split("\n")[0].rstrip("."))
 
 
-def run_step_command(name: str, common: Common, values: dict[str, Any]) -> int:
+def run_step_command(name: str, common: Common, values: dict[str, Any], summary_json: str | None = None) -> int:
     """Load the config, type the options, check the step's requirements, then start Spark and run it."""
     from lakeboost.pipeline import run_step
     from lakeboost.runtime import execute
@@ -89,7 +98,23 @@ def run_step_command(name: str, common: Common, values: dict[str, Any]) -> int:
         chosen.append(get_step(name).parse_options(values))
         check_steps(config, [name], {name: chosen[0]})
 
-    return execute(name, common, lambda spark, config: run_step(spark, config, name, chosen[0]), check=check)
+    def body(spark: Any, config: Any) -> StepSummary:
+        summaries.append(run_step(spark, config, name, chosen[0]))
+        return summaries[0]
+
+    summaries: list[StepSummary] = []
+    return _with_summary(execute(name, common, body, check=check), summaries, summary_json)
+
+
+def _with_summary(code: int, summaries: Sequence[StepSummary], path: str | None) -> int:
+    """`code`, after writing the run's summary to `path` when it succeeded (`execute` has set its
+    step name and wall time by then). Written to a temporary file and renamed: a reader sees all of it or none."""
+    if code == 0 and path is not None and summaries:
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(summaries[0].to_json())
+        partial.replace(target)
+    return code
 
 
 @click.command("pipeline", short_help="The configured steps in order (pipeline.steps), or a part of them")
