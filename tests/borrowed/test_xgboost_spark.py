@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 
 from tests.train.conftest import synthetic
 
-INSIDE = {"xgboost": "3.2.0", "pyspark": "4.2.0"}
+INSIDE = {"xgboost": "3.4.1", "pyspark": "4.2.0"}
 
 
 def test_the_installed_versions_are_the_tested_ones(spark: SparkSession) -> None:
@@ -30,8 +30,8 @@ def test_the_installed_versions_are_the_tested_ones(spark: SparkSession) -> None
 
 
 @pytest.mark.parametrize("versions, why", [
-    ({"xgboost": "3.3.0"}, "xgboost 3.3.0 is outside the tested range xgboost >=3.1,<3.3"),
-    ({"xgboost": "3.0.5"}, "xgboost 3.0.5 is outside the tested range xgboost >=3.1,<3.3"),
+    ({"xgboost": "3.5.0"}, "xgboost 3.5.0 is outside the tested range xgboost >=3.3,<3.5"),
+    ({"xgboost": "3.2.0"}, "xgboost 3.2.0 is outside the tested range xgboost >=3.3,<3.5"),
     ({"pyspark": "4.3.0.dev1"}, "pyspark 4.3.0.dev1 is outside the tested range pyspark >=4.2,<4.3"),
 ])
 def test_a_version_outside_the_tested_range_takes_the_stock_path_and_says_so(

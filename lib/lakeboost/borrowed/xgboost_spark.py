@@ -6,13 +6,19 @@ xgboost.spark's worker function is a closure that calls two module globals of
 with those globals' current values, when the fit builds its job. The borrowed path puts
 lakeboost's functions in those globals for that moment only, under a lock (concurrent fits, e.g.
 tuning trials in threads, each pickle their own; the module is itself again before the job runs),
-and overrides five private methods: `_fit` and `_try_stage_level_scheduling` (the window the
-globals are held), `_prepare_input` (the barrier-free input frame), `_get_xgb_parameters`
-(the workers' threads) and the classifier's `_get_distributed_train_params` (its number of
-classes told, not counted). train/fit.py's module doc says what each buys (bench/bench_train.py).
+and overrides four private methods: `_fit` (the window the globals are held opens), `_prepare_input`
+(the input frame whose `mapInPandas`, xgboost.spark's training job, pickles the worker function,
+answers its barrier calls on the worker, and closes the window), `_get_xgb_parameters` (the
+workers' threads) and the classifier's `_get_distributed_train_params` (its number of classes
+told, not counted). xgboost 3.3 made the job a barrier `mapInPandas` (it was an RDD barrier stage
+over a plain `mapInPandas`, whose stage-level scheduling hook closed the window in 3.1-3.2) and
+passes the session to `_run_on_gpu`; `launch_tracker_on_driver` has no default any more (on a
+classic session xgboost.spark takes it as true). train/fit.py's module doc says what each buys (bench/bench_train.py).
 
-Outside `TESTED`, when one of those internals is missing, on Spark Connect, or with
-`LAKEBOOST_BORROWED=off`, `fit_path` chooses the stock path: a plain SparkXGBClassifier or
+On Spark Connect (no JVM in this process: the frame's `mapInPandas` is a gRPC plan, not a py4j
+call, and the workers' session is the server's) the fit takes xgboost.spark's own Connect path
+(3.3+: a barrier `mapInPandas`, the tracker on worker 0). Outside `TESTED`, when one of those
+internals is missing, or with `LAKEBOOST_BORROWED=off`, `fit_path` chooses the stock path too: a plain SparkXGBClassifier or
 SparkXGBRegressor fit over xgboost.spark's own Arrow stream (the workers use spark.task.cpus
 threads, evaluate the training rows every round, and a classifier counts its labels first).
 """
@@ -32,8 +38,9 @@ from pyspark.sql import DataFrame
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 
 from lakeboost.borrowed import PathChoice, TestedRange, announce, outside, switched_off
+from lakeboost.spark.kind import is_connect
 
-TESTED = (TestedRange("xgboost", (3, 1), (3, 3)), TestedRange("pyspark", (4, 2), (4, 3)))
+TESTED = (TestedRange("xgboost", (3, 3), (3, 5)), TestedRange("pyspark", (4, 2), (4, 3)))
 NEED = "xgboost fit"
 
 # xgboost.spark's column aliases (label, valid, weight, margin, qid) and its own DMatrix builder.
@@ -41,8 +48,8 @@ ALIAS = _data.alias
 _STOCK_BUILDER = _core.create_dmatrix_from_partitions
 _STOCK_TRAIN = _core.worker_train
 _GLOBALS = ("worker_train", "create_dmatrix_from_partitions")
-_METHODS = ("_fit", "_try_stage_level_scheduling", "_prepare_input", "_get_xgb_parameters", "_run_on_gpu",
-            "_get_distributed_train_params", "_gen_xgb_params_dict", "_gen_fit_params_dict")
+_METHODS = ("_fit", "_prepare_input", "_get_xgb_parameters", "_run_on_gpu", "_get_distributed_train_params",
+            "_gen_xgb_params_dict", "_gen_fit_params_dict")
 _TRAINING = "training"  # xgboost.spark's name for the training rows in `evals`
 _globals_lock = threading.Lock()
 
@@ -53,7 +60,14 @@ def fit_path(data: DataFrame, *, force_stock: bool = False, versions: dict[str, 
     return announce(NEED, _choose(data, force_stock=force_stock, versions=versions))
 
 
+# The one-line reason on Connect: which path runs there and why the borrowed one cannot.
+ON_CONNECT = ("Spark Connect: xgboost.spark's own Connect fit (a barrier mapInPandas, the tracker on worker 0); "
+              "the borrowed workers need a classic session's py4j frame")
+
+
 def _choose(data: DataFrame, *, force_stock: bool, versions: dict[str, str] | None) -> PathChoice:
+    if is_connect(data):
+        return PathChoice(False, ON_CONNECT)
     if force_stock:
         return PathChoice(False, "stock path requested")
     if switched_off():
@@ -65,10 +79,6 @@ def _choose(data: DataFrame, *, force_stock: bool, versions: dict[str, str] | No
               [name for name in _METHODS if not hasattr(_core._SparkXGBEstimator, name)]
     if missing:
         return PathChoice(False, f"xgboost.spark has no {', '.join(missing)}")
-    from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
-
-    if not isinstance(data, ClassicDataFrame):
-        return PathChoice(False, "Spark Connect: no barrier-free input frame")
     return PathChoice(True, f"{' and '.join(str(t) for t in TESTED)} tested")
 
 
@@ -135,10 +145,6 @@ class _LakeboostWorkers:
         finally:
             self._restore_worker_globals()
 
-    def _try_stage_level_scheduling(self, rdd):
-        self._restore_worker_globals()  # called once the job's worker function is pickled
-        return super()._try_stage_level_scheduling(rdd)  # type: ignore[misc]
-
     def _restore_worker_globals(self) -> None:
         if self._holding_globals:
             _core.worker_train, _core.create_dmatrix_from_partitions = _STOCK_TRAIN, _STOCK_BUILDER
@@ -146,13 +152,13 @@ class _LakeboostWorkers:
             _globals_lock.release()
 
     def _prepare_input(self, dataset: DataFrame) -> tuple[DataFrame, Any]:
-        from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
-
         prepared, feature_prop = super()._prepare_input(dataset)  # type: ignore[misc]
-        quick = (not self._run_on_gpu() and self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
-                 and isinstance(prepared, ClassicDataFrame))
-        return (_barrier_wait_free(prepared) if quick else prepared), feature_prop
-
+        session = prepared.sparkSession
+        # xgboost.spark (3.3+) leaves launch_tracker_on_driver undefined and takes it as "not Connect".
+        on_driver = (self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
+                     if self.isDefined(self.launch_tracker_on_driver) else True)  # type: ignore[attr-defined]
+        quick = not self._run_on_gpu(session) and on_driver
+        return _training_job_frame(prepared, wait_free=quick, pickled=self._restore_worker_globals), feature_prop
     def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
         if self.threads:
@@ -160,16 +166,21 @@ class _LakeboostWorkers:
         return booster, train_call, dmatrix
 
 
-def _barrier_wait_free(prepared: DataFrame) -> DataFrame:
-    """`prepared` as a frame whose `mapInPandas` (xgboost.spark's worker function) runs the function
-    `without_barrier_waits`."""
+def _training_job_frame(prepared: DataFrame, *, wait_free: bool, pickled: Callable[[], None]) -> DataFrame:
+    """`prepared` as a frame whose `mapInPandas` (xgboost.spark's training job, the one it makes on
+    this frame) runs the function `without_barrier_waits` when `wait_free`, and calls `pickled` once
+    the classic `mapInPandas` has pickled the function (with the worker globals then in place)."""
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
-    class BarrierWaitFreeFrame(ClassicDataFrame):
+    class TrainingJobFrame(ClassicDataFrame):
         def mapInPandas(self, func: Any, schema: Any, barrier: bool = False, profile: Any = None) -> DataFrame:
-            return super().mapInPandas(without_barrier_waits(func), schema, barrier, profile)
+            try:
+                return super().mapInPandas(without_barrier_waits(func) if wait_free else func, schema, barrier,
+                                           profile)
+            finally:
+                pickled()
 
-    return BarrierWaitFreeFrame(prepared._jdf, prepared.sparkSession)  # type: ignore[attr-defined]
+    return TrainingJobFrame(prepared._jdf, prepared.sparkSession)  # type: ignore[attr-defined]
 
 
 def without_barrier_waits(func: Any) -> Any:
