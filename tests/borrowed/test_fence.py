@@ -8,8 +8,10 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parents[2] / "lib" / "lakeboost"
 BORROWED = LIB / "borrowed"
 # The JVM handles of PySpark objects, py4j itself, and xgboost.spark's modules behind its public
-# `xgboost.spark` (core, data, utils...) or an underscored name imported from xgboost.
-FENCED = re.compile(r"\b_(jvm|jsc|jdf|gateway)\b|py4j|xgboost\.spark\.\w+|xgboost_spark_core"
+# `xgboost.spark` (core, data, utils...) or an underscored name imported from xgboost. Uses, not
+# prose: a docstring saying there is no `_jvm` on Connect, or that a session talks through py4j,
+# uses neither.
+FENCED = re.compile(r"(\.|[\"'])_(jvm|jsc|jdf|gateway)\b|\bpy4j\.|import py4j|xgboost\.spark\.\w+|xgboost_spark_core"
                     r"|from xgboost[\w.]* import [^\n]*\b_\w+|from xgboost\.spark import [^\n]*\bdata\b")
 
 
@@ -21,9 +23,11 @@ def fenced_uses(text: str) -> list[str]:
 def test_the_pattern_finds_each_kind_of_fenced_use() -> None:
     planted = ("jvm = spark.sparkContext._jvm\nsc._jsc.sc()\ndf._jdf\nsc._gateway.new_array\nimport py4j\n"
                "import xgboost.spark.core as core\nfrom xgboost.spark.data import alias\n"
-               "from xgboost.spark import data\nfrom xgboost.spark.core import _SparkXGBEstimator\n")
+               "from xgboost.spark import data\nfrom xgboost.spark.core import _SparkXGBEstimator\n"
+               "getattr(frame, '_jdf')\nfrom py4j.protocol import Py4JJavaError\n")
     assert len(fenced_uses(planted)) == len(planted.splitlines())
-    public = "from xgboost.spark import SparkXGBClassifier\nimport xgboost\nspark.sparkContext.statusTracker()\n"
+    public = ("from xgboost.spark import SparkXGBClassifier\nimport xgboost\nspark.sparkContext.statusTracker()\n"
+              "On Connect there is no `_jvm`, and no py4j gateway.\n")
     assert fenced_uses(public) == []
 
 
