@@ -13,14 +13,15 @@ workers' threads) and the classifier's `_get_distributed_train_params` (its numb
 told, not counted). xgboost 3.3 made the job a barrier `mapInPandas` (it was an RDD barrier stage
 over a plain `mapInPandas`, whose stage-level scheduling hook closed the window in 3.1-3.2) and
 passes the session to `_run_on_gpu`; `launch_tracker_on_driver` has no default any more (on a
-classic session xgboost.spark takes it as true). train/fit.py's module doc says what each buys (bench/bench_train.py).
+classic session xgboost.spark takes it as true). train/fit.py's module doc says what each buys
+(bench/bench_train.py).
 
 On Spark Connect (no JVM in this process: the frame's `mapInPandas` is a gRPC plan, not a py4j
 call, and the workers' session is the server's) the fit takes xgboost.spark's own Connect path
 (3.3+: a barrier `mapInPandas`, the tracker on worker 0). Outside `TESTED`, when one of those
-internals is missing, or with `LAKEBOOST_BORROWED=off`, `fit_path` chooses the stock path too: a plain SparkXGBClassifier or
-SparkXGBRegressor fit over xgboost.spark's own Arrow stream (the workers use spark.task.cpus
-threads, evaluate the training rows every round, and a classifier counts its labels first).
+internals is missing, or with `LAKEBOOST_BORROWED=off`, `fit_path` chooses the stock path too:
+a plain SparkXGBClassifier or SparkXGBRegressor fit over xgboost.spark's own Arrow stream (the
+workers use spark.task.cpus threads, evaluate the training rows every round, and a classifier counts its labels first).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class _LakeboostWorkers:
         # xgboost.spark (3.3+) leaves launch_tracker_on_driver undefined and takes it as "not Connect".
         on_driver = (self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
                      if self.isDefined(self.launch_tracker_on_driver) else True)  # type: ignore[attr-defined]
-        quick = not self._run_on_gpu(session) and on_driver
+        quick = not self._run_on_gpu(session) and on_driver  # type: ignore[attr-defined]
         return _training_job_frame(prepared, wait_free=quick, pickled=self._restore_worker_globals), feature_prop
     def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]

@@ -3,7 +3,7 @@
 Spark does not retry a failed barrier stage task by task; lakeboost re-runs the whole fit
 (`fit_retries` times) and then fails with the cause, rather than hanging.
 
-Two things xgboost.spark (3.2) does that are not training are left out (bench/bench_train.py
+Two things xgboost.spark (3.2-3.4) does that are not training are left out (bench/bench_train.py
 measures both): it evaluates the eval metric on the *training* rows every round besides the
 validation rows (at 500k rows and aucpr, a sort of the whole partition per round, for a curve
 lakeboost never reads: early stopping watches validation), and a classifier counts the label's
@@ -197,7 +197,7 @@ def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str,
 
 @contextmanager
 def one_arrow_batch_per_partition(spark):
-    """xgboost.spark 3.2 builds each worker's DMatrix from Arrow batches and fails
+    """xgboost.spark (3.2-3.4) builds each worker's DMatrix from Arrow batches and fails
     (KeyError 'values', seen as "failed barrier ResultStage") when batches split a partition's
     training and validation rows; one batch per partition avoids it. The DMatrix holds the
     partition in memory anyway, so the larger batch costs little extra."""

@@ -144,7 +144,7 @@ def layout_for_workers(df: DataFrame, *, num_workers: int, label: str, key: Sequ
         .withColumn(WORKER, F.element_at(keys, (F.col(WORKER) + 1).cast("int")))
         .drop(BUCKET, START)
         .repartition(num_workers, WORKER)
-        # Mix the strata inside each partition: xgboost.spark 3.2 fails (KeyError 'values') on an
+        # Mix the strata inside each partition: xgboost.spark (3.2-3.4) fails (KeyError 'values') on an
         # Arrow batch holding only training or only validation rows, and the numbering above
         # leaves each partition sorted by stratum (10k-row batches would be one-sided).
         .sortWithinPartitions(F.xxhash64(*key_columns, F.lit(17)))
