@@ -57,12 +57,13 @@ DEFAULT_RETRY_DELAY = timedelta(minutes=5)
 # A run, retries included, ends before the next day's is due (the tests check that every step's
 # timeouts and retries fit in it): a run stuck past it is failed instead of delaying the next.
 DAGRUN_TIMEOUT = timedelta(hours=23)
-# The jar whose absence no step survives: Delta's, built for the Spark minor of the runtime.
+# The jar no step runs without: Delta's (delta-spark_<Spark minor>_<Scala>-<version>.jar; delta-core_ before
+# Delta 3). Which Spark minor it is built for is not checked here: the scheduler has no Spark to compare with.
 DELTA_JAR_PREFIXES = ("delta-spark_", "delta-core_")
 
 
 class LakeboostDagError(ValueError):
-    """The DAG's settings name paths that do not exist; the message names each setting and path."""
+    """A setting names a path that does not exist, or a step left no summary; the message says which and the fix."""
 
 
 def _local(path: str) -> Path | None:
