@@ -89,3 +89,12 @@ def announce(need: str, choice: PathChoice) -> PathChoice:
     untested = not choice.borrowed and "outside the tested range" in choice.reason
     log.log(logging.WARNING if untested else logging.INFO, "%s: %s path (%s)", need, choice.name, choice.reason)
     return choice
+
+
+def is_connect_session(spark_or_frame: object) -> bool:
+    """True for a Spark Connect session (or a DataFrame of one). Told by the module pyspark keeps
+    its Connect classes in (`pyspark.sql.connect`): pyspark has no public "which kind" call, and
+    the classic and Connect classes share a public base. `lakeboost.spark.kind` is the public face;
+    this lives here so the other borrowed modules can ask without importing a higher layer."""
+    session = getattr(spark_or_frame, "sparkSession", spark_or_frame)
+    return type(session).__module__.startswith("pyspark.sql.connect")

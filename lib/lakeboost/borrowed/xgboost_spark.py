@@ -38,8 +38,7 @@ import xgboost.spark.data as _data
 from pyspark.sql import DataFrame
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 
-from lakeboost.borrowed import PathChoice, TestedRange, announce, outside, switched_off
-from lakeboost.spark.kind import is_connect
+from lakeboost.borrowed import PathChoice, TestedRange, announce, is_connect_session, outside, switched_off
 
 TESTED = (TestedRange("xgboost", (3, 3), (3, 5)), TestedRange("pyspark", (4, 2), (4, 3)))
 NEED = "xgboost fit"
@@ -67,7 +66,7 @@ ON_CONNECT = ("Spark Connect: xgboost.spark's own Connect fit (a barrier mapInPa
 
 
 def _choose(data: DataFrame, *, force_stock: bool, versions: dict[str, str] | None) -> PathChoice:
-    if is_connect(data):
+    if is_connect_session(data):
         return PathChoice(False, ON_CONNECT)
     if force_stock:
         return PathChoice(False, "stock path requested")

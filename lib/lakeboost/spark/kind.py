@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakeboost.borrowed import is_connect_session
 from lakeboost.errors import EnvironmentSetupError
 
 
 def is_connect(spark_or_frame: Any) -> bool:
     """True for a Spark Connect session (or a DataFrame of one)."""
-    session = getattr(spark_or_frame, "sparkSession", spark_or_frame)
-    module = type(session).__module__
-    return module.startswith("pyspark.sql.connect")
+    return is_connect_session(spark_or_frame)
 
 
 def session_kind(spark_or_frame: Any) -> str:
