@@ -1,6 +1,13 @@
 """The model's files in its MLflow run: the Spark model (batch and stream scoring), the booster
 (single-node use, xgboost alone) and the metadata (`lakeboost_model.json`); saved by training,
-read back by every step that predicts."""
+read back by every step that predicts.
+
+Over Spark Connect xgboost.spark (3.3+) writes and reads the Spark model's files through the
+server's session (DataFrame text files, no SparkContext), at the path the client names: the
+client's temporary directory must be one the server sees too (a server on the same host, as the
+tests' loopback one; on a remote server use a classic session for training and scoring, or the
+booster, which MLflow logs from the client). A save the client then cannot find says so.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Any
 
 import mlflow
 
+from lakeboost.errors import EnvironmentSetupError
 from lakeboost.model.meta import ModelMeta
 from lakeboost.model.registry import register_version
 
@@ -26,7 +34,13 @@ def log_model(model: Any, meta: ModelMeta, *, registered_model: str | None) -> i
     """
     with tempfile.TemporaryDirectory() as tmp:
         spark_dir = Path(tmp) / SPARK_MODEL_PATH
-        model.write().overwrite().save(str(spark_dir))
+        # A fresh directory: no overwrite (pyspark's overwrite check needs the JVM, absent on Connect).
+        model.write().save(str(spark_dir))
+        if not spark_dir.is_dir():
+            raise EnvironmentSetupError(
+                f"the Spark model was saved to {spark_dir} by the Spark Connect server, on a file system this "
+                "process does not see: log models from a session whose server shares this host's temporary "
+                "directory, or train on a classic session")
         mlflow.log_artifacts(str(spark_dir), SPARK_MODEL_PATH)
     mlflow.log_text(meta.to_json(), META_FILE)
     # The booster needs xgboost alone, at the version that trained it. Named here: left to MLflow,

@@ -115,12 +115,13 @@ def build_streamed_matrices(request: MatrixRequest) -> Any:
                             has_validation_col=request.has_validation_col)
 
 
-def worker_threads(configured: int | None, *, master: str, task_slots: int, num_workers: int) -> int | None:
+def worker_threads(configured: int | None, *, master: str, task_slots: int | None,
+                   num_workers: int) -> int | None:
     """Threads per xgboost worker: as configured; on a local master the slots shared among the
     workers; else None (xgboost.spark then uses spark.task.cpus)."""
     if configured is not None:
         return configured
-    if master.startswith("local"):
+    if master.startswith("local") and task_slots:
         return max(1, task_slots // max(num_workers, 1))
     return None
 

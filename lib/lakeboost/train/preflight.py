@@ -4,17 +4,28 @@
   dynamic allocation off (executors released mid-stage would stall the barrier);
 * the training matrix per worker (rows x features x 4 bytes, about 5 copies at the worker's
   peak) must fit in the share of executor memory allowed.
+
+On a classic session the resources come from the SparkContext (its conf, and the task slots
+through the JVM where borrowed/jvm.py may); over Spark Connect there is no SparkContext, and they
+come from the server's conf as `spark.conf.get` answers it: the master, executor instances and
+cores, spark.task.cpus, memory and dynamic allocation. Where those do not tell the slots (a
+cluster whose executors are not fixed in its conf), the slot check is skipped with a warning.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from lakeboost.borrowed import jvm
 from lakeboost.errors import TrainingError
+from lakeboost.spark.kind import is_connect
 from lakeboost.spark.memory import parse_memory
+
+log = logging.getLogger(__name__)
 
 BYTES_PER_VALUE = 4  # float32 in the DMatrix
 # The worker's peak over its float32 matrix: the Arrow table read from its file, the float32
@@ -25,12 +36,58 @@ COPIES_WHILE_BUILDING = 5
 
 @dataclass(frozen=True)
 class ClusterResources:
-    task_slots: int
+    task_slots: int | None  # None: not told by what the session exposes (Connect, see module doc)
     executor_memory_bytes: int
     dynamic_allocation: bool
 
 
+def spark_conf(spark: SparkSession, key: str, default: str) -> str:
+    """A Spark conf value of the session's application (the server's over Connect)."""
+    if is_connect(spark):
+        return spark.conf.get(key, default) or default
+    return spark.sparkContext.getConf().get(key, default) or default
+
+
+def master_of(spark: SparkSession) -> str:
+    """The session's master URL ("local[2]", "spark://...", ...; "" when the server does not say)."""
+    if is_connect(spark):
+        return spark_conf(spark, "spark.master", "")
+    return spark.sparkContext.master or ""
+
+
+def _local_cores(master: str) -> int | None:
+    """The cores of a local master ("local" 1, "local[4]" 4, "local[*]" this machine's), else None."""
+    import os
+
+    match = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master)
+    if not match:
+        return None
+    cores = match.group(1)
+    if cores is None:
+        return 1
+    return os.cpu_count() or 1 if cores == "*" else int(cores)
+
+
+def connect_resources(spark: SparkSession) -> ClusterResources:
+    """ClusterResources over Spark Connect, from the server's conf (spark.conf.get)."""
+    master = master_of(spark)
+    task_cpus = max(1, int(spark_conf(spark, "spark.task.cpus", "1")))
+    cores = _local_cores(master)
+    if cores is None:
+        instances, per_executor = spark_conf(spark, "spark.executor.instances", ""), \
+            spark_conf(spark, "spark.executor.cores", "")
+        cores = int(instances) * int(per_executor) if instances.isdigit() and per_executor.isdigit() else None
+    memory_key = "spark.driver.memory" if master.startswith("local") else "spark.executor.memory"
+    return ClusterResources(
+        task_slots=None if cores is None else cores // task_cpus,
+        executor_memory_bytes=parse_memory(spark_conf(spark, memory_key, "1g")),
+        dynamic_allocation=spark_conf(spark, "spark.dynamicAllocation.enabled", "false").lower() == "true",
+    )
+
+
 def cluster_resources(spark: SparkSession) -> ClusterResources:
+    if is_connect(spark):
+        return connect_resources(spark)
     sc = spark.sparkContext
     conf = sc.getConf()
     assert sc.master is not None  # a running SparkContext always has its master
@@ -61,6 +118,11 @@ def check_barrier(resources: ClusterResources, *, num_workers: int) -> None:
         raise TrainingError(
             "spark.dynamicAllocation.enabled is true: xgboost.spark trains in a barrier stage, which "
             "needs its executors for the whole fit; set spark.dynamicAllocation.enabled=false for training")
+    if resources.task_slots is None:
+        log.warning("the cluster's task slots are unknown over Spark Connect (spark.executor.instances and "
+                    "spark.executor.cores are not in its conf): a barrier stage of %d workers waits until that "
+                    "many tasks can run at once", num_workers)
+        return
     if num_workers > resources.task_slots:
         raise TrainingError(
             f"training.model.num_workers={num_workers} but the cluster has {resources.task_slots} concurrent "

@@ -20,6 +20,7 @@ from lakeboost.errors import TrainingError
 from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.metrics.base import LABEL
+from lakeboost.spark.kind import is_connect, unavailable_on_connect
 from lakeboost.metrics.binary import BinaryCurve
 from lakeboost.metrics.binary_splits import evaluate_binary_splits
 from lakeboost.metrics.calibration import CalibrationSummary
@@ -36,7 +37,7 @@ from lakeboost.train.fit import (
     rounds_used,
     worker_threads,
 )
-from lakeboost.train.preflight import check_barrier, cluster_resources, preflight
+from lakeboost.train.preflight import check_barrier, cluster_resources, master_of, preflight
 from lakeboost.train.prepare import (
     VALID,
     class_counts,
@@ -97,6 +98,11 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
     key, label = training.key, training.label
     resources = cluster_resources(spark)
     check_barrier(resources, num_workers=cfg.model.num_workers)  # before any Spark job
+    if cfg.model.worker_data == "files" and is_connect(spark):
+        raise unavailable_on_connect(
+            "training.model.worker_data=files (the xgboost workers reading their rows from files)",
+            "Set training.model.worker_data to auto or spark: over Connect the rows reach the workers "
+            "through xgboost.spark's own Arrow stream")
     examples = (splits if splits is not None else split_examples(training, cfg)).persist()
     try:
         counts = class_counts(examples, label=label)
@@ -107,7 +113,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         fit_rows = sum(sum(counts.get(s, {}).values()) for s in ("train", "valid"))
         preflight(resources, num_workers=cfg.model.num_workers, rows=fit_rows,
                   features=len(features), max_memory_fraction=cfg.max_memory_fraction)
-        threads = worker_threads(cfg.model.worker_threads, master=spark.sparkContext.master or "",
+        threads = worker_threads(cfg.model.worker_threads, master=master_of(spark),
                                  task_slots=resources.task_slots, num_workers=cfg.model.num_workers)
         fitted_rows = encoded.filter(F.col(SPLIT).isin("train", "valid"))
         laid_out = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
@@ -137,13 +143,13 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
 def _worker_data(laid_out: DataFrame, cfg: TrainingConfig, params: dict[str, Any], *,
                  merge_validation: bool, files: bool) -> Iterator[tuple[DataFrame, WorkerFileReader | None]]:
     """The fit's input and, when the workers read files, their reader (worker_files.py; only
-    where `files`, the borrowed fit path); the layout is checked first (every worker needs both
+    where `files`, the borrowed fit path, never over Connect); the layout is checked first (every worker needs both
     classes and validation rows), and the cache or the files are gone afterwards."""
     spark = laid_out.sparkSession
     num_workers, label = cfg.model.num_workers, params["label_col"]
     classes = 2 if is_classification(cfg.model.objective) else 1
     directory = files_directory(cfg.model.worker_files_dir, mode=cfg.model.worker_data,
-                                master=spark.sparkContext.master or "") if files else None
+                                master=master_of(spark)) if files else None
     used = {params["label_col"]: XGB_ALIAS.label, params.get("validation_indicator_col"): XGB_ALIAS.valid,
             params.get("weight_col"): XGB_ALIAS.weight}
     aliases = {column: alias for column, alias in used.items() if column}

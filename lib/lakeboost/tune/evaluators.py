@@ -2,7 +2,10 @@
 
 single_node: the (small) training data is broadcast once; a batch of k configurations runs
 as one Spark job of k tasks, each a plain single-node `xgboost.train` (what SparkTrials does,
-without its one-job-per-trial overhead).
+without its one-job-per-trial overhead). Over Spark Connect (no SparkContext: no broadcast, no
+RDD) the job is a `mapInPandas` over k one-row partitions, with the matrices pickled into the
+function: sent with every batch's plan rather than once, which the strategy's size limit
+(training.tune.single_node_max_mb) keeps small.
 distributed: each configuration is a full xgboost.spark fit; k of them run from driver
 threads, where k is what the free task slots admit (k x num_workers <= slots), so no trial
 waits half-scheduled on barrier slots.
@@ -25,6 +28,8 @@ from lakeboost.config.training import TrainingConfig
 from lakeboost.features.splits import SPLIT
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.spark.kind import is_connect
+from lakeboost.train.preflight import master_of
 from lakeboost.tune.search import TrialOutcome
 
 if TYPE_CHECKING:
@@ -60,7 +65,13 @@ def collect_matrices(encoded: DataFrame, *, features: list[str], label: str) -> 
 
 def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, Any], n_estimators: int,
                           early_stopping_rounds: int | None, metric: str):
-    """An evaluator running each configuration as one Spark task over broadcast matrices."""
+    """An evaluator running each configuration as one Spark task over broadcast matrices (over
+    Connect: matrices sent with the job, see the module doc)."""
+    if is_connect(spark):
+        log.info("single-node trials over Spark Connect: one mapInPandas task per trial, the matrices sent with "
+                 "each batch (no broadcast without a SparkContext)")
+        return _dataframe_single_node_evaluator(spark, matrices, base_params=base_params, n_estimators=n_estimators,
+                                                early_stopping_rounds=early_stopping_rounds, metric=metric)
     data = spark.sparkContext.broadcast(matrices)
 
     def evaluate(batch: Sequence[dict[str, Any]]) -> list[TrialOutcome]:
@@ -69,6 +80,33 @@ def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, A
             lambda item: (item[0], fit_single_node(data.value, item[1], n_estimators, early_stopping_rounds,
                                                    metric)))
         results = dict(job.collect())  # one small tuple per trial
+        return [results[i] for i in range(len(batch))]
+
+    return evaluate
+
+
+OUTCOME_SCHEMA = "trial int, metric double, rounds int, seconds double, error string"
+
+
+def _dataframe_single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, Any], n_estimators: int,
+                                     early_stopping_rounds: int | None, metric: str):
+    """single_node_evaluator without a SparkContext: trial i runs in partition i of a range."""
+
+    def evaluate(batch: Sequence[dict[str, Any]]) -> list[TrialOutcome]:
+        configs = [{**base_params, **params} for params in batch]
+
+        def run(frames):
+            import pandas as pd  # on the worker
+
+            for frame in frames:
+                for trial in frame["id"]:
+                    outcome = fit_single_node(matrices, configs[int(trial)], n_estimators, early_stopping_rounds,
+                                              metric)
+                    yield pd.DataFrame({"trial": [int(trial)], "metric": [outcome.metric], "rounds": [outcome.rounds],
+                                        "seconds": [outcome.seconds], "error": [outcome.error]})
+
+        rows = spark.range(0, len(configs), 1, numPartitions=len(configs)).mapInPandas(run, OUTCOME_SCHEMA).collect()
+        results = {row.trial: TrialOutcome(row.metric, row.rounds, row.seconds, row.error) for row in rows}
         return [results[i] for i in range(len(batch))]
 
     return evaluate
@@ -122,7 +160,7 @@ def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurr
     tune = cfg.tune
     # Concurrent trials on a local master share its cores: one thread per task slot, as on a
     # cluster (left unset, each trial's workers would take all the slots: train.fit.worker_threads).
-    master = training.df.sparkSession.sparkContext.master or ""
+    master = master_of(training.df.sparkSession)
     threads = cfg.model.worker_threads or (1 if concurrency > 1 and master.startswith("local") else None)
     trial_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={
         "n_estimators": tune.trial_n_estimators if tune else cfg.model.n_estimators, "fit_retries": 0,

@@ -34,7 +34,7 @@ from lakeboost.metrics import plots
 from lakeboost.model.tracking import use_tracking
 from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
 from lakeboost.train.job import summary_of, train_and_log
-from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources
+from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources, spark_conf
 from lakeboost.train.prepare import class_counts, prepare_examples
 from lakeboost.tune.evaluators import Matrices, collect_matrices, distributed_evaluator, single_node_evaluator
 from lakeboost.tune.search import SearchResult, run_search
@@ -73,9 +73,9 @@ class TrialPricing:
 
 def trial_pricing(spark: SparkSession, cfg: TrainingConfig, choice: StrategyChoice, resources: ClusterResources,
                   prices: CostConfig) -> TrialPricing:
-    task_cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    task_cpus = int(spark_conf(spark, "spark.task.cpus", "1"))
     slots = 1 if choice.strategy == "single_node" else cfg.model.num_workers
-    share = slots / max(resources.task_slots, slots)
+    share = slots / max(resources.task_slots or slots, slots)
     return TrialPricing(cores=slots * task_cpus, memory_gb=allocated_memory_gb(spark) * share, prices=prices)
 
 
@@ -99,10 +99,13 @@ def choose_strategy(cfg: TrainingConfig, *, rows: int, features: int, resources:
         strategy = "distributed"
         reason = (f"training matrix {size_mb:.1f} MiB > single_node_max_mb {tune.single_node_max_mb:.0f}: "
                   "each trial needs a distributed fit")
+    # Slots unknown (over Connect, a cluster whose executors its conf does not fix): one trial at a
+    # time unless training.tune.parallelism says more.
+    slots = resources.task_slots or 1
     if strategy == "single_node":
-        parallelism = tune.parallelism or resources.task_slots
+        parallelism = tune.parallelism or slots
     else:
-        admitted = max(1, resources.task_slots // cfg.model.num_workers)  # whole trials only
+        admitted = max(1, slots // cfg.model.num_workers) if resources.task_slots else tune.parallelism or 1
         parallelism = min(tune.parallelism or admitted, admitted)
     return StrategyChoice(strategy, reason, max(1, parallelism))
 
