@@ -20,7 +20,6 @@ from lakeboost.errors import TrainingError
 from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.metrics.base import LABEL
-from lakeboost.spark.kind import is_connect, unavailable_on_connect
 from lakeboost.metrics.binary import BinaryCurve
 from lakeboost.metrics.binary_splits import evaluate_binary_splits
 from lakeboost.metrics.calibration import CalibrationSummary
@@ -28,6 +27,7 @@ from lakeboost.metrics.multiclass import multiclass_metrics
 from lakeboost.metrics.regression import regression_metrics
 from lakeboost.model.calibrator import Calibrator
 from lakeboost.model.encodings import Encodings
+from lakeboost.spark.kind import is_connect, unavailable_on_connect
 from lakeboost.train.calibrate import fit_calibrator
 from lakeboost.train.fit import (
     FitPhases,
