@@ -32,23 +32,35 @@ INSTALL_REQUIRES = [
 
 EXTRAS_REQUIRE = {
     "spark": SPARK_REQUIRES,
+    # databricks-bundles: Databricks' own typed job models check the bundle (tests/test_scheduling.py);
+    # pinned, as a new release may add or drop fields.
     "test": ["pytest>=8,<10", "pytest-xdist>=3,<4", "chispa>=0.10,<1", "jsonschema>=4", "jupytext>=1.16",
-             "hypothesis>=6.100,<7"],
+             "hypothesis>=6.100,<7", "databricks-bundles==1.22.1"],
     # Linters pinned: a new release with new rules must not turn CI red on its own.
     "dev": ["ruff==0.17.6", "mypy==2.4.1", "venv-pack>=0.2", "build>=1"],
     # Optional: the Airflow DAG in scheduling/airflow (its test is skipped without it).
     "airflow": ["apache-airflow>=2.9", "apache-airflow-providers-apache-spark"],
 }
 
+# The default project rides in the wheel, laid out as in the repository so the same files work in
+# both: conf/ (whose application.python_path is ../examples) and the demo application it names.
+# An installed lakeboost then runs without a checkout (lakeboost.config.project); `lakeboost init
+# DIR` writes them out to edit. They are data under lakeboost/default_project/, mapped here from
+# the repository's own directories, not copies.
+PROJECT = "lakeboost.default_project"
+PROJECT_DIRS = {f"{PROJECT}.conf": "conf", f"{PROJECT}.examples.card_fraud": "examples/card_fraud"}
+
 setup(
     name="lakeboost",
     version="0.1.0",
     description="Distributed big-data training on Spark: Delta lakehouse to tuned XGBoost models",
-    package_dir={"": "lib"},
-    packages=find_packages("lib"),
-    package_data={"lakeboost": ["py.typed"]},
+    package_dir={"": "lib", **PROJECT_DIRS},
+    packages=[*find_packages("lib"), *PROJECT_DIRS],
+    package_data={"lakeboost": ["py.typed"], f"{PROJECT}.conf": ["*.json", "*/*.yml"]},
     python_requires=">=3.12,<3.14",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["lakeboost=lakeboost.cli:main"]},
+    # lakeboost.cli:console exits with main()'s code, also where the caller ignores a return value
+    # (a Databricks python_wheel_task calls the entry point's function).
+    entry_points={"console_scripts": ["lakeboost=lakeboost.cli:console"]},
 )

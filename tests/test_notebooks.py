@@ -240,3 +240,33 @@ def test_score_notebook_scores_with_the_champion(pipeline_notebook: dict[str, An
     champion = ns["aliases"].set_index("alias").loc["champion", "version"]
     assert ns["scored"].details["model_version"] == champion
     assert ns["predictions"].count() > 0
+
+
+@pytest.mark.e2e
+def test_notebook_opened_in_the_notebooks_directory_reads_the_lakehouse_its_config_names(
+        demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_times: dict[str, float]) -> None:
+    """As Jupyter runs a notebook: the kernel's working directory is notebooks/ and no override names
+    the lakehouse. The config (a copy of conf/, found through LAKEBOOST_CONF_DIR) says
+    `../data/lakehouse`; resolved against the working directory it would be an empty lakehouse
+    beside notebooks/, resolved against the config directory it is the demo's."""
+    config, _ = demo
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "conf", project / "conf")
+    (project / "examples").symlink_to(REPO / "examples")  # application.python_path: ../examples
+    (project / "data").mkdir()
+    (project / "data" / "lakehouse").symlink_to(config.storage.root)
+    monkeypatch.chdir(NOTEBOOKS)
+    monkeypatch.setenv("LAKEBOOST_CONF_DIR", str(project / "conf"))
+    monkeypatch.setenv("LAKEBOOST_ENV", "local")
+    monkeypatch.setenv("LAKEBOOST_OVERRIDES", "")
+    monkeypatch.setenv("LAKEBOOST_PII_KEY", DEMO_PII_KEY)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+
+    ns = run_notebook(NOTEBOOKS / "01_explore_layers.py", run_times)
+
+    assert ns["config"].storage.root == str(Path(config.storage.root).resolve())
+    assert not (NOTEBOOKS / "data").exists()
+    rows = dict(zip(ns["inventory"]["table"], ns["inventory"]["rows"], strict=True))
+    assert rows["bronze.transactions"] > 0 and rows["silver.transactions"] > 0
+    assert rows["gold.transaction_features"] > 0 and rows["gold.predictions"] > 0

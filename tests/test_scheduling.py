@@ -6,6 +6,9 @@ is reachable.
 
 from __future__ import annotations
 
+import ast
+import copy
+import importlib
 import json
 import re
 import shlex
@@ -14,13 +17,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 from lakeboost.config import load_config
 from lakeboost.steps import FRAMEWORK_STEPS
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = Path(__file__).parent / "schemas" / "bundle_job.schema.json"
+# Databricks Runtime -> Spark, from Databricks' release notes (the file names its source).
+RUNTIMES = Path(__file__).parent / "schemas" / "databricks_runtimes.yml"
 CRON_FILE = REPO / "scheduling" / "cron" / "lakeboost.cron"
 # The scheduled pipeline: the framework's steps in pipeline order (the demo's `generate` is not scheduled).
 SCHEDULED_STEPS = list(FRAMEWORK_STEPS)
@@ -56,14 +64,52 @@ def tasks(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 # --- Databricks Asset Bundle -------------------------------------------------------------------
 
-def test_bundle_matches_the_offline_json_schema(bundle: dict[str, Any]) -> None:
-    # The official bundle schema comes from `databricks bundle schema`, which needs the Databricks
-    # CLI (not installed here); tests/schemas/ holds the subset lakeboost uses.
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads(SCHEMA.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(bundle), key=lambda e: list(e.path))
-    assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
+def bundle_models() -> dict[str, Any]:
+    """Databricks' own typed models of the bundle's resource kinds (the `databricks-bundles` package,
+    generated from the Jobs API by Databricks): `from_dict` refuses an unknown field, a wrong enum value
+    (a health metric, an access mode) and a value of the wrong type, naming the field and the class."""
+    pytest.importorskip("databricks.bundles", reason="databricks-bundles (the test extra) is not installed")
+    from databricks.bundles.experiments import MlflowExperiment
+    from databricks.bundles.jobs import Job
+
+    return {"jobs": Job, "experiments": MlflowExperiment}
+
+
+def test_every_bundle_resource_is_valid_for_databricks_own_models() -> None:
+    models = bundle_models()
+    bundle = yaml.safe_load((REPO / "databricks.yml").read_text())
+    checked = []
+    for pattern in bundle["include"]:
+        for file in sorted(REPO.glob(pattern)):
+            for kind, items in (yaml.safe_load(file.read_text()).get("resources") or {}).items():
+                assert kind in models, f"{file.name}: resources.{kind}: no model for this kind here; add it"
+                for name, resource in items.items():
+                    try:
+                        built = models[kind].from_dict(copy.deepcopy(resource))
+                    except (ValueError, TypeError) as exc:
+                        pytest.fail(f"{file.name}: resources.{kind}.{name}: {exc}")
+                    # Nothing dropped or coerced on the way: the model gives back what the file says.
+                    assert built.as_dict() == resource, f"{file.name}: resources.{kind}.{name}"
+                    checked.append(f"{kind}.{name}")
+    assert checked == ["experiments.lakeboost_experiment", "jobs.lakeboost_pipeline"]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("timeout_second",), 60, "Unexpected field 'timeout_second' for class Job"),
+    (("tasks", 0, "health", "rules", 0, "metric"), "RUN_DURATION", "'RUN_DURATION' is not a valid JobsHealthMetric"),
+    (("tasks", 0, "python_wheel_task", "entrypoint"), "lakeboost", "Unexpected field 'entrypoint' for class "
+                                                                    "PythonWheelTask"),
+    (("job_clusters", 0, "new_cluster", "data_security_mode"), "SHARED_USER", "is not a valid DataSecurityMode"),
+])
+def test_databricks_models_refuse_a_misspelt_field_or_a_wrong_value(
+        job: dict[str, Any], path: tuple[Any, ...], value: Any, message: str) -> None:
+    broken = copy.deepcopy(job)
+    cursor: Any = broken
+    for part in path[:-1]:
+        cursor = cursor[part]
+    cursor[path[-1]] = value
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bundle_models()["jobs"].from_dict(broken)
 
 
 def test_bundle_has_a_default_dev_target_and_a_prod_target(bundle: dict[str, Any]) -> None:
@@ -89,28 +135,90 @@ def test_job_task_graph_is_the_pipeline_step_order(tasks: dict[str, dict[str, An
     assert graph == expected
 
 
-def test_every_task_runs_its_job_file_with_the_cluster_overlay(tasks: dict[str, dict[str, Any]]) -> None:
+def test_every_task_runs_its_step_through_the_wheels_entry_point_with_the_cluster_overlay(
+        tasks: dict[str, dict[str, Any]]) -> None:
+    # The console script the wheel declares (setup.py) is what python_wheel_task's entry_point names.
+    scripts = re.search(r'"console_scripts": \["lakeboost=([\w.]+):(\w+)"\]', (REPO / "setup.py").read_text())
+    assert scripts, "setup.py declares no `lakeboost` console script"
+    assert callable(getattr(importlib.import_module(scripts[1]), scripts[2]))
     for key, task in tasks.items():
-        python_file = (REPO / "resources" / task["spark_python_task"]["python_file"]).resolve()
-        assert python_file == REPO / "jobs" / f"{key}.py" and python_file.is_file(), python_file
-        assert task["spark_python_task"]["parameters"][:2] == ["--env", "cluster"], key
+        assert "spark_python_task" not in task, key
+        wheel_task = task["python_wheel_task"]
+        assert (wheel_task["package_name"], wheel_task["entry_point"]) == ("lakeboost", "lakeboost"), key
+        assert wheel_task["parameters"][:4] == ["run", key, "--env", "cluster"], key
+        # The packed config is the one they run with: no --conf-dir into synced workspace files.
+        assert "--conf-dir" not in wheel_task["parameters"], key
 
 
-def test_task_parameters_are_valid_config_overrides(tasks: dict[str, dict[str, Any]]) -> None:
-    params = tasks["ingest"]["spark_python_task"]["parameters"]
-    conf_dir = params[params.index("--conf-dir") + 1]
-    assert conf_dir == "${workspace.file_path}/conf"
-    # Bundle references are resolved at deploy time; any placeholder stands in for them here.
-    overrides = [BUNDLE_REF.sub("placeholder", params[i + 1]) for i, flag in enumerate(params) if flag == "--set"]
-    config = load_config("cluster", overrides, conf_dir=REPO / "conf", environ={})
-    assert config.storage.catalog == "placeholder"
-    assert config.training.tracking.tracking_uri == "databricks"
+def test_task_parameters_are_a_valid_command_and_config_overrides(tasks: dict[str, dict[str, Any]]) -> None:
+    from lakeboost.cli import cli
+
+    for key, task in tasks.items():
+        # Bundle references are resolved at deploy time; any placeholder stands in for them here.
+        params = [BUNDLE_REF.sub("placeholder", p) for p in task["python_wheel_task"]["parameters"]]
+        command = cli.get_command(click.Context(cli), params[0]).get_command(click.Context(cli), params[1])
+        assert command is not None, key
+        values = command.make_context(key, params[2:]).params  # click parses them as `lakeboost run <step>` would
+        assert values["env"] == "cluster" and values["conf_dir"] is None, key
+        config = load_config("cluster", values["overrides"], environ={})
+        assert config.storage.catalog == "placeholder", key
+        assert config.training.tracking.tracking_uri == "databricks", key
 
 
-def test_train_retries_more_than_the_other_steps(tasks: dict[str, dict[str, Any]]) -> None:
+def test_every_task_and_the_job_are_bounded_in_time_and_warn_before(job: dict[str, Any],
+                                                                      tasks: dict[str, dict[str, Any]]) -> None:
+    def duration_warning(unit: dict[str, Any]) -> int:
+        (rule,) = unit["health"]["rules"]
+        assert (rule["metric"], rule["op"]) == ("RUN_DURATION_SECONDS", "GREATER_THAN")
+        return int(rule["value"])
+
+    for key, task in tasks.items():
+        assert 0 < duration_warning(task) < task["timeout_seconds"], key
+        assert task["email_notifications"]["on_duration_warning_threshold_exceeded"] == ["${var.notification_email}"]
+    # The job outlasts train's attempts (each bounded by its timeout), so train's retries can run.
     train = tasks["train"]
-    assert train["max_retries"] >= 1 and train["min_retry_interval_millis"] > 0
-    assert all(task["max_retries"] == 1 for key, task in tasks.items() if key != "train")
+    assert job["timeout_seconds"] >= train["timeout_seconds"] * (1 + train["max_retries"])
+    assert train["retry_on_timeout"] is True
+    assert 0 < duration_warning(job) < job["timeout_seconds"]
+    assert job["email_notifications"]["on_duration_warning_threshold_exceeded"] == ["${var.notification_email}"]
+
+
+def spark_of_runtime(spark_version: str) -> str:
+    """The Apache Spark version a cluster spark_version key ships (tests/schemas/databricks_runtimes.yml)."""
+    runtimes = yaml.safe_load(RUNTIMES.read_text())["runtimes"]
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(?:\.x)?-(?:cpu-ml-|gpu-ml-)?(?:photon-)?scala2\.1[23]", spark_version)
+    assert match, f"{spark_version!r} is not a Databricks Runtime key like '19.x-scala2.13'"
+    assert match[1] in runtimes, f"runtime {match[1]} is not in {RUNTIMES.name}; add it from the release notes"
+    return str(runtimes[match[1]]["spark"])
+
+
+def pyspark_pin() -> SpecifierSet:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    (spark_requires,) = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                         and any(isinstance(t, ast.Name) and t.id == "SPARK_REQUIRES" for t in node.targets)]
+    (pin,) = [Requirement(r).specifier for r in ast.literal_eval(spark_requires) if Requirement(r).name == "pyspark"]
+    return pin
+
+
+@pytest.mark.parametrize(("spark_version", "spark"), [
+    ("19.x-scala2.13", "4.2.0"), ("18.2.x-scala2.13", "4.1.0"), ("17.3.x-scala2.13", "4.0.0"),
+    ("16.4.x-scala2.12", "3.5.2"), ("17.3.x-cpu-ml-scala2.13", "4.0.0")])
+def test_runtime_table_maps_cluster_keys_to_their_spark(spark_version: str, spark: str) -> None:
+    assert spark_of_runtime(spark_version) == spark
+
+
+def test_bundle_runtime_ships_the_spark_minor_pyspark_is_pinned_to(bundle: dict[str, Any]) -> None:
+    pin = pyspark_pin()
+    assert "4.2.0" in pin and "4.3.0" not in pin  # what the table below is checked against
+    chosen = {"default": bundle["variables"]["spark_version"]["default"]}
+    chosen |= {target: spec["variables"]["spark_version"] for target, spec in bundle["targets"].items()
+               if "spark_version" in spec.get("variables", {})}
+    for where, spark_version in chosen.items():
+        spark = spark_of_runtime(spark_version)
+        assert Version(spark) in pin, (f"{where}: spark_version {spark_version} ships Spark {spark}, "
+                                       f"but setup.py pins pyspark{pin}")
+    # The old default, Databricks Runtime 17.3 LTS, ships Spark 4.0: the check refuses it.
+    assert Version(spark_of_runtime("17.3.x-scala2.13")) not in pin
 
 
 def test_job_is_scheduled_daily_in_utc(job: dict[str, Any]) -> None:

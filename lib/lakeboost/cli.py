@@ -4,6 +4,7 @@
     lakeboost run <step> [its options]          e.g. lakeboost run train --replay RUN_ID
     lakeboost steps                             each step, what it requires, its options
     lakeboost config show|validate|schema
+    lakeboost init DIR                          the default config and demo application, to edit
 
 A step's options are its options model (`lakeboost.steps.StepOptions`): one command-line
 option per field, the field's description as its help; the values are validated by the model,
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic.fields import FieldInfo
@@ -180,6 +182,7 @@ _EXAMPLES = """Examples:
   lakeboost run score --model champion --date 2026-01-01
   lakeboost steps
   lakeboost config validate --env cluster --set training.model.n_estimators=200
+  lakeboost init my-project && lakeboost run pipeline --conf-dir my-project/conf
 """
 
 
@@ -259,6 +262,19 @@ def config_schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+@cli.command("init", short_help="Write the default config and the demo application to DIR, to edit")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+def init_command(directory: Path) -> None:
+    """Write the default project to DIR: DIR/conf (base/, local/, cluster/, the JSON Schema) and the
+    demo application its config loads (DIR/examples/card_fraud); then run it with --conf-dir DIR/conf.
+    Relative paths in the config resolve against DIR/conf: the demo's tables go to DIR/data."""
+    from lakeboost.config.project import init_project
+
+    written = init_project(directory)
+    click.echo("wrote " + ", ".join(str(path) for path in written))
+    click.echo(f"run it: lakeboost run pipeline --conf-dir {directory / 'conf'}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code (a LakeboostError's own, 2 for a usage error)."""
     try:
@@ -274,3 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"lakeboost: {exc}", err=True)
         return exc.exit_code
     return result if isinstance(result, int) else 0
+
+
+def console() -> NoReturn:
+    """The `lakeboost` console entry point: exit with main()'s code (a caller that ignores a
+    function's return value, as a Databricks python_wheel_task does, still sees a failure)."""
+    sys.exit(main())

@@ -92,7 +92,8 @@ def notebook_context(env: str = "local", overrides: str | Sequence[str] = ()) ->
     """Load the config and get the session, as a job does.
 
     Args:
-        env: the config overlay under the conf dir (`LAKEBOOST_CONF_DIR`, default the repo's `conf/`).
+        env: the config overlay under the conf dir (`LAKEBOOST_CONF_DIR`, default the repo's `conf/`);
+            the config's relative paths resolve against that directory, not the kernel's working one.
         overrides: `key=value` strings, or one comma-separated string of them (a widget's value).
     Returns:
         The active SparkSession (Databricks', or one built from `config.spark`) and the config.

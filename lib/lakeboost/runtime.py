@@ -32,7 +32,8 @@ class Common:
 
 
 ENV_HELP = "config overlay under the config directory (local, cluster)"
-CONF_DIR_HELP = "config directory (default: $LAKEBOOST_CONF_DIR, else the repo's conf/)"
+CONF_DIR_HELP = ("config directory; its relative paths resolve against it (default: $LAKEBOOST_CONF_DIR, "
+                 "else the checkout's conf/, else the config packed in the wheel)")
 SET_HELP = "override a config value, e.g. --set training.model.n_estimators=200 (repeatable)"
 
 

@@ -1,7 +1,8 @@
 """Load configuration: base YAML, an environment overlay, `--set` overrides, `${ENV:NAME}`.
 
 Every leaf key remembers the file (or `--set`) that gave it its value, so a validation error
-names the file to edit, not just the key.
+names the file to edit, not just the key. Relative paths resolve against the config directory,
+never the working directory (`lakeboost.config.project` says why and which directory).
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lakeboost.config.model import LakeboostConfig
+from lakeboost.config.model import LakeboostConfig, StorageConfig
+from lakeboost.config.project import default_conf_dir, path_base, resolve_local_path
 from lakeboost.config.validate import cross_section_problems
 from lakeboost.errors import ConfigError
 from lakeboost.plugins import feature_problem, load_application, registered_sections
 
-DEFAULT_CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 _ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Keys whose values are paths on the local file system when relative.
-_LOCAL_PATH_KEYS = {("storage", "root"), ("storage", "landing"), ("spark", "jars_dir")}
+# Keys whose values are paths on the local file system when relative (a URI is left as it is).
+_LOCAL_PATH_KEYS = (("storage", "root"), ("storage", "landing"), ("spark", "jars_dir"),
+                    ("training", "model", "worker_files_dir"))
 
 
 def load_config(
@@ -73,7 +75,8 @@ def merged_document(
 
 
 def _conf_path(conf_dir: str | Path | None) -> Path:
-    return Path(conf_dir) if conf_dir else Path(os.environ.get("LAKEBOOST_CONF_DIR", DEFAULT_CONF_DIR))
+    # A --conf-dir given relative is a command-line path: relative to where the command runs.
+    return (Path(conf_dir) if conf_dir else default_conf_dir()).expanduser().resolve()
 
 
 def _merged(
@@ -95,7 +98,7 @@ def _merged(
         _deep_merge(merged, _nest(key, value), origin, f"--set {override}", ())
     merged["env"] = env
     resolved = _resolve_env_refs(merged, environ, origin, ())
-    _absolutise_local_paths(resolved)
+    _absolutise_local_paths(resolved, path_base(conf_path, environ))
     return resolved
 
 
@@ -202,21 +205,31 @@ def _resolve_env_refs(
     return _ENV_REF.sub(substitute, value)
 
 
-def _absolutise_local_paths(config: dict[str, Any]) -> None:
-    # Executors in local mode and child processes may run elsewhere: pin relative paths now.
-    for section, key in _LOCAL_PATH_KEYS:
-        value = config.get(section, {}).get(key)
-        if isinstance(value, str) and value and "://" not in value and not value.startswith("dbfs:"):
-            config[section][key] = str(Path(value).expanduser().resolve())
-    for source in config.get("sources", {}).values():
-        url = source.get("url") if isinstance(source, dict) else None
+def _absolutise_local_paths(config: dict[str, Any], base: Path) -> None:
+    # Against the config directory, now: executors in local mode, child processes and a notebook
+    # kernel started in notebooks/ must all see the same paths, whatever their working directory.
+    storage = config.setdefault("storage", {})
+    if isinstance(storage, dict):
+        for key in ("root", "landing"):  # the model's defaults are relative paths too
+            storage.setdefault(key, StorageConfig.model_fields[key].default)
+    for path in _LOCAL_PATH_KEYS:
+        *parents, key = path
+        section: Any = config
+        for name in parents:
+            section = section.get(name) if isinstance(section, dict) else None
+        if isinstance(section, dict) and isinstance(section.get(key), str):
+            section[key] = resolve_local_path(section[key], base)
+    landing = storage.get("landing") if isinstance(storage, dict) else None
+    for source in (config.get("sources") or {}).values():
+        if not isinstance(source, dict):
+            continue  # the model's validation names the wrong type
+        url = source.get("url")
         if isinstance(url, str) and url.startswith("jdbc:sqlite:") and not url.startswith("jdbc:sqlite:/"):
-            source["url"] = "jdbc:sqlite:" + str(Path(url[len("jdbc:sqlite:"):]).resolve())
-        if isinstance(source, dict) and isinstance(source.get("path"), str):
-            path = source["path"]
-            if "://" not in path and not path.startswith(("/", "dbfs:")):
-                landing = config.get("storage", {}).get("landing", "data/landing")
-                source["path"] = f"{landing.rstrip('/')}/{path}"
+            source["url"] = "jdbc:sqlite:" + resolve_local_path(url[len("jdbc:sqlite:"):], base)
+        relative = source.get("path")
+        if isinstance(relative, str) and isinstance(landing, str) and "://" not in relative \
+                and not relative.startswith(("/", "dbfs:")):
+            source["path"] = f"{landing.rstrip('/')}/{relative}"
 
 
 def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str], prefix: tuple[str, ...] = ()) -> str:
