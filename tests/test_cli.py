@@ -110,6 +110,30 @@ def test_config_schema_is_the_json_schema_of_the_config() -> None:
     assert json.loads(done.stdout) == json_schema()
 
 
+def test_init_writes_the_default_project_the_command_then_runs_from_and_never_overwrites_it(tmp_path: Path) -> None:
+    done = lakeboost("init", str(tmp_path / "mine"))
+    assert done.returncode == 0, done.stderr
+    assert f"lakeboost run pipeline --conf-dir {tmp_path / 'mine' / 'conf'}" in done.stdout
+    assert (tmp_path / "mine" / "conf" / "base" / "application.yml").read_text() == (
+        REPO / "conf" / "base" / "application.yml").read_text()
+    assert (tmp_path / "mine" / "examples" / "card_fraud" / "generator.py").is_file()
+    shown = lakeboost("config", "show", "--conf-dir", str(tmp_path / "mine" / "conf"))
+    assert f"root: {tmp_path / 'mine' / 'data' / 'lakehouse'}\n" in shown.stdout, shown.stderr
+    again = lakeboost("init", str(tmp_path / "mine"))
+    assert again.returncode == 2 and "already exists; `lakeboost init` never overwrites a config" in again.stderr
+
+
+def test_console_entry_point_exits_with_the_commands_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Databricks python_wheel_task calls the entry point's function and ignores what it returns:
+    # a failure must leave as the process's exit status.
+    from lakeboost.cli import console
+
+    monkeypatch.setattr(sys, "argv", ["lakeboost", "config", "show", "--env", "staging", "--conf-dir", CONF])
+    with pytest.raises(SystemExit) as exited:
+        console()
+    assert exited.value.code == 2
+
+
 @step("test_conflicting_write")
 def _conflicting_write(ctx: StepContext) -> StepSummary:
     """A step whose write loses a race."""

@@ -29,9 +29,12 @@ pytestmark = pytest.mark.e2e
 # What setup.py needs to build the wheel: a copy of just these proves nothing else is read.
 BUILD_INPUTS = ("setup.py", "pyproject.toml", "MANIFEST.in", "lib", "conf", "examples/card_fraud")
 PROJECT = "lakeboost/default_project"
-# The small demo, up to scoring (stream scoring and monitoring are the suite's other e2e tests').
+# The small demo, up to scoring (stream scoring and monitoring are the suite's other e2e tests'),
+# with the suite's few partitions: on a few thousand rows Spark's time goes to tasks, not data.
 RUN_OVERRIDES = ["demo.rows=8000", "demo.days=120", "training.model.n_estimators=40",
-                 "training.model.params={max_depth: 4, learning_rate: 0.2}"]
+                 "training.model.params={max_depth: 4, learning_rate: 0.2}",
+                 "spark.conf={spark.sql.shuffle.partitions: 2, spark.default.parallelism: 2, spark.ui.enabled: false, "
+                 "spark.databricks.delta.snapshotPartitions: 1}"]
 
 
 def clean_env(venv: Path, **extra: str) -> dict[str, str]:
