@@ -22,6 +22,15 @@ its tasks start together and fail together.
 All three (and the worker files) reach into xgboost.spark's internals, which live in
 lakeboost/borrowed/xgboost_spark.py behind its version guard; outside the tested versions the fit
 takes xgboost.spark's stock path (`fit_path`), slower but the same model (tests/borrowed).
+
+Over Spark Connect the fit is xgboost.spark's own (3.3+; `fit_path` says so in its one line):
+the borrowed workers need a classic frame in this process, so none of the above applies there
+(no worker files: `worker_data: files` is refused; the barrier waits and the label count stay;
+the workers also watch the training rows). xgboost.spark then always repartitions the rows
+round-robin into `num_workers` partitions (it cannot count a Connect frame's partitions), so the
+workers get that split of the rows rather than lakeboost's layout: with the same split asked of
+a classic fit (`force_repartition`, streamed rows) the two give the same model
+(tests/train/test_connect_fit.py). The tracker runs on worker 0, not on the driver.
 """
 
 from __future__ import annotations
