@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 from lakeboost.borrowed.xgboost_spark import ON_CONNECT
 from lakeboost.config.training import TrainingConfig
-from lakeboost.errors import EnvironmentSetupError
+from lakeboost.errors import EnvironmentSetupError, TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.model import CHALLENGER, Model, ModelMeta, load_model
 from lakeboost.model.artifact import log_model
 from lakeboost.model.tracking import use_tracking
-from lakeboost.train.preflight import cluster_resources
+from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources, master_of, preflight
 from lakeboost.train.trainer import TrainResult, train_model
 from pyspark.sql import SparkSession
 
+from tests.conftest import CONNECT_SERVER_MEMORY
 from tests.helpers import make_config
 from tests.train.conftest import synthetic
 
@@ -97,3 +98,17 @@ def test_worker_files_are_refused_over_connect_with_what_to_set(connect_spark: S
     files = CFG.model_copy(update={"model": CFG.model.model_copy(update={"worker_data": "files"})})
     with pytest.raises(EnvironmentSetupError, match=r"worker_data=files .* Set training.model.worker_data to auto"):
         train_model(_training(connect_spark), files)
+
+
+def test_preflight_reads_the_connect_servers_conf_and_refuses_as_on_classic(
+        connect_spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    resources = cluster_resources(connect_spark)
+    assert master_of(connect_spark) == "local[2]"
+    assert resources == ClusterResources(task_slots=2, executor_memory_bytes=int(CONNECT_SERVER_MEMORY[:-1]) * 2**30,
+                                         dynamic_allocation=False)
+    with pytest.raises(TrainingError, match=r"num_workers=8 but the cluster has 2 concurrent task slot"):
+        preflight(resources, num_workers=8, rows=1000, features=10, max_memory_fraction=0.5)
+    # A cluster whose conf fixes no executors: the slots are unknown, said, and not guessed.
+    with caplog.at_level(logging.WARNING, logger="lakeboost"):
+        check_barrier(ClusterResources(None, 2**34, False), num_workers=8)
+    assert "task slots are unknown over Spark Connect" in caplog.text
