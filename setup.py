@@ -38,8 +38,8 @@ EXTRAS_REQUIRE = {
              "hypothesis>=6.100,<7", "databricks-bundles==1.22.1"],
     # Linters pinned: a new release with new rules must not turn CI red on its own.
     "dev": ["ruff==0.17.6", "mypy==2.4.1", "venv-pack>=0.2", "build>=1"],
-    # Optional: the Airflow DAG in scheduling/airflow (its test is skipped without it).
-    "airflow": ["apache-airflow>=2.9", "apache-airflow-providers-apache-spark"],
+    # No "airflow" extra: Airflow's pins would fight the runtime's. scripts/install-airflow.sh puts
+    # Airflow 3 and its Spark provider in a virtualenv of their own (.venv-airflow), as .ci/run does.
 }
 
 # The default project rides in the wheel, laid out as in the repository so the same files work in
