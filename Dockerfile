@@ -42,7 +42,8 @@ COPY lib ./lib
 RUN pip install --no-cache-dir --no-deps --force-reinstall . \
     && rm -rf build lib/*.egg-info
 
-# The installed package cannot find conf/ next to itself: LAKEBOOST_CONF_DIR (above) names it.
+# The image runs the editable conf/ here (LAKEBOOST_CONF_DIR, above), not the copy packed in the
+# wheel, so a derived image can replace it; its relative paths (../data/...) resolve against it.
 COPY conf ./conf
 COPY examples ./examples
 COPY jobs ./jobs
