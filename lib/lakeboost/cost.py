@@ -4,8 +4,10 @@ Read from Spark's application status store (the data behind the Spark UI and its
 kept even with the UI off): executor run and CPU time, bytes read/written, shuffle bytes, peak
 execution memory, tasks. The store is reached through the JVM (lakeboost/borrowed/jvm.py);
 without it, jobs, stages and tasks come from the public status tracker and the task metrics
-are reported unknown (`task_metrics`). Cost = task core-hours x price per core-hour + memory GB-hours
-(executor memory held for the wall time) x price per GB-hour.
+are reported unknown (`task_metrics`). On Spark Connect the client sees neither (the server keeps
+them): jobs, stages, tasks and task metrics stay 0 and `task_metrics` says they are unknown; the
+memory GB-hours still come from the wall time and the server's conf. Cost = task core-hours x
+price per core-hour + memory GB-hours (executor memory held for the wall time) x price per GB-hour.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from pyspark.sql import SparkSession
 
 from lakeboost.borrowed import jvm
 from lakeboost.config.cost import CostConfig
+from lakeboost.spark.kind import is_connect
 from lakeboost.spark.memory import parse_memory
+
+CONNECT_UNKNOWN = ("unknown: Spark Connect exposes no status store or status tracker to its client; "
+                   "jobs, stages, tasks and task metrics not counted (see the server's Spark UI)")
 
 
 @dataclass
@@ -50,6 +56,8 @@ class CostReport:
 
 def allocated_memory_gb(spark: SparkSession) -> float:
     """Memory held while the step runs: the driver in local mode, executors x memory otherwise."""
+    if is_connect(spark):
+        return _connect_memory_gb(spark)
     sc = spark.sparkContext
     conf = sc.getConf()
     assert sc.master is not None  # a running SparkContext always has its master
@@ -60,6 +68,15 @@ def allocated_memory_gb(spark: SparkSession) -> float:
     return executors * parse_memory(conf.get("spark.executor.memory", "1g")) / 2**30
 
 
+def _connect_memory_gb(spark: SparkSession) -> float:
+    """`allocated_memory_gb` from the settings a Connect server shares with its clients."""
+    conf = spark.conf
+    if str(conf.get("spark.master", "local")).startswith("local"):
+        return parse_memory(conf.get("spark.driver.memory", "1g") or "1g") / 2**30
+    executors = int(conf.get("spark.executor.instances", "1") or "1")
+    return executors * parse_memory(conf.get("spark.executor.memory", "1g") or "1g") / 2**30
+
+
 class CostMeter:
     """`with CostMeter(spark, prices) as meter: ...` then `meter.report`."""
 
@@ -68,8 +85,11 @@ class CostMeter:
         self.report = CostReport(currency=self.prices.currency)
 
     def __enter__(self) -> CostMeter:
-        self._store = jvm.StatusStore(self.spark) if jvm.available(self.spark) else None
-        if self._store is not None:
+        self._connect = is_connect(self.spark)
+        self._store = jvm.StatusStore(self.spark) if not self._connect and jvm.available(self.spark) else None
+        if self._connect:
+            pass
+        elif self._store is not None:
             self._last_stage, self._last_job = self._store.newest_stage_id(), self._store.newest_job_id()
         else:
             self._jobs_before = set(self.spark.sparkContext.statusTracker().getJobIdsForGroup())
@@ -79,7 +99,9 @@ class CostMeter:
     def __exit__(self, *exc: object) -> None:
         report = self.report
         report.wall_seconds = time.monotonic() - self._started
-        if self._store is not None:
+        if self._connect:
+            report.task_metrics = CONNECT_UNKNOWN
+        elif self._store is not None:
             self._add_stage_metrics(self._store)
         else:
             self._count_from_status_tracker()

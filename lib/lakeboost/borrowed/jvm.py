@@ -100,6 +100,20 @@ def hadoop_read_text(spark: SparkSession, path: str) -> str:
         stream.close()
 
 
+def hadoop_write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Replace the small file `path` with `text` (UTF-8): written beside it, then renamed over it."""
+    fs, hadoop_path = _filesystem(spark, path)
+    partial = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"{path}.partial")  # type: ignore[union-attr]
+    stream = fs.create(partial, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    if fs.exists(hadoop_path):
+        fs.delete(hadoop_path, False)
+    fs.rename(partial, hadoop_path)
+
+
 def hadoop_list_names(spark: SparkSession, directory: str) -> list[str]:
     """The names of the entries directly under `directory` (none when it does not exist)."""
     fs, hadoop_path = _filesystem(spark, directory)

@@ -191,7 +191,7 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
     stored = catalog.tables.training_set
     if not catalog.exists(stored):
         return None
-    commit = first_row(catalog.delta_table(stored).history(1).select("version", "userMetadata"))
+    commit = first_row(catalog.history(stored, 1).select("version", "userMetadata"))
     lineage = json.loads(commit["userMetadata"] or "{}")
     # Compared by data, not by commit count: a source rolled back with RESTORE to the version the
     # set was built from leaves it current.

@@ -45,7 +45,7 @@ from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import read_first_line
 from lakeboost.spark.rows import first_row
-from lakeboost.spark.streams import BatchTxn, await_query
+from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,9 @@ def ingest_files(
     # value Parquet cannot convert would fail the read or arrive as NULL. The conversion to the
     # table's type happens per row below, where a value that does not convert is quarantined.
     stream = read_file_stream(spark, cfg, incoming if cfg.format == "parquet" else types)
+    ledger = BatchLedger(spark, checkpoint, summary)  # the batches' counts, also from a Connect server
     writer = (
-        stream.writeStream.foreachBatch(write_batch)
+        stream.writeStream.foreachBatch(ledger.wrap(write_batch))
         .option("checkpointLocation", checkpoint)
         .queryName(f"ingest_{name}")
     )
@@ -143,6 +144,7 @@ def ingest_files(
         else writer.trigger(availableNow=True)
     await_query(writer.start(), f"source {name!r}: ingest stream",
                 timeout_seconds if run_continuously else None)
+    ledger.settle()
     return summary
 
 

@@ -44,7 +44,8 @@ def json_fields(value: Column, declared: Mapping[str, str], options: Mapping[str
     the line's other top-level fields as a JSON object (NULL when there are none)."""
     parsed = F.from_json(value, string_read_schema(declared),
                          {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
-    everything = F.from_json(value, "map<string,string>", dict(options))
+    # No options is None, not {}: Spark Connect sends {} as an untyped empty map, which from_json refuses.
+    everything = F.from_json(value, "map<string,string>", dict(options) or None)
     names = F.array(*[F.lit(c) for c in declared])
     extra = F.map_filter(everything, lambda k, _v: ~F.array_contains(names, k))
     rescued = F.when(F.size(extra) > 0, F.to_json(extra))

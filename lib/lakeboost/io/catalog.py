@@ -4,12 +4,18 @@ Layers never build paths. With `storage.catalog` unset a name maps to `<root>/<l
 with `storage.catalog: main` it maps to the metastore table `main.<layer>.<table>`, the
 Databricks medallion convention (one schema per layer). A table's commits (its versions, the
 commit a write made) are read by io.commits; the MERGEs are io.merge.
+
+On Spark Connect (`spark.kind.is_connect`) the Delta operations that go through Delta's Python
+DeltaTable on a classic session (MERGE, history) go through Delta's SQL instead, over a temporary
+view of the source rows; files go through spark/fs.py's pyarrow path. The choice follows the
+session, once per catalog.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,8 +29,9 @@ from lakeboost.errors import TableNotFoundError
 from lakeboost.io.commits import CommitLog, WriteResult
 from lakeboost.io.conflicts import ConflictPolicy
 from lakeboost.io.hashing import ROW_HASH
-from lakeboost.io.merge import insert_missing, merge_latest
+from lakeboost.io.merge import insert_missing, insert_missing_sql, latest_rows, merge_latest, merge_latest_sql
 from lakeboost.spark.fs import path_exists
+from lakeboost.spark.kind import is_connect, unavailable_on_connect
 from lakeboost.spark.rows import first_row
 from lakeboost.spark.sql_text import quoted_name, string_literal
 
@@ -48,6 +55,8 @@ class TableCatalog:
         self.spark = spark
         self.storage = storage
         self.conflict_policy = conflict_policy or ConflictPolicy()
+        # Delta through SQL where the Python DeltaTable needs a JVM in this process.
+        self.connect = is_connect(spark)
 
     # -- naming -------------------------------------------------------------------------
     @property
@@ -91,6 +100,9 @@ class TableCatalog:
         return path_exists(self.spark, f"{self.path(name)}/_delta_log/0*")
 
     def delta_table(self, name: str) -> DeltaTable:
+        if self.connect:
+            raise unavailable_on_connect(f"Delta's Python DeltaTable (table {name})",
+                                         "Use TableCatalog.history/merge_sql, or Delta's SQL on catalog.sql_ref(name).")
         self._require(name)
         identifier = self.identifier(name)
         return DeltaTable.forName(self.spark, identifier) if identifier else DeltaTable.forPath(
@@ -128,7 +140,12 @@ class TableCatalog:
             return latest
         if not self.exists(name):
             return None
-        return int(first_row(self.delta_table(name).history(1).select("version"))[0])
+        return int(first_row(self.history(name, 1).select("version"))[0])
+
+    def history(self, name: str, limit: int | None = None) -> DataFrame:
+        """The table's history (Delta's DESCRIBE HISTORY), newest first; the latest `limit` commits when given."""
+        self._require(name)
+        return self._log(name).history(limit)
 
     def last_commit(self, name: str) -> WriteResult:
         commits = self._log(name)
@@ -269,6 +286,10 @@ class TableCatalog:
         before = self.version(name)
 
         def attempt() -> None:
+            if self.connect:
+                self.merge_sql(name, df, lambda target, source: insert_missing_sql(target, source, key_condition),
+                               user_metadata=metadata)
+                return
             insert_missing(self._delta_table_in(conflicts.session_for_commit(self.spark, metadata), name), df,
                            key_condition)
 
@@ -305,8 +326,34 @@ class TableCatalog:
                        options={"userMetadata": user_metadata})
             return
         current = self.read(name).select(*keys, *[c for c in (*order_by, hash_column) if c not in keys])
+        if self.connect:
+            on, update_when, effective = latest_rows(df, current, keys=keys, order_by=order_by,
+                                                     hash_column=hash_column)
+            self.merge_sql(name, effective,
+                           lambda target, source: merge_latest_sql(target, source, on=on, update_when=update_when),
+                           user_metadata=user_metadata)
+            return
         target = self._delta_table_in(conflicts.session_for_commit(self.spark, user_metadata), name)
         merge_latest(target, df, current, keys=keys, order_by=order_by, hash_column=hash_column)
+
+    def merge_sql(self, name: str, source: DataFrame, statement: Callable[[str, str], str], *,
+                  user_metadata: str | None = None) -> None:
+        """Run the SQL `statement(target reference, source view)` (a MERGE) with `source` as a
+        temporary view, in a session of its own whose commits carry `user_metadata` when given.
+        No retry here: callers wrap it in `run_retrying` when it is idempotent."""
+        self._require(name)
+        view = f"lakeboost_source_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        try:
+            # The commit's session is created after the view: a Connect clone takes the views along.
+            session = self.spark if user_metadata is None else conflicts.session_for_commit(self.spark, user_metadata)
+            try:
+                session.sql(statement(self.sql_ref(name), view))
+            finally:
+                if session is not self.spark:
+                    conflicts.release_commit_session(session)
+        finally:
+            self.spark.catalog.dropTempView(view)
 
     def set_properties(self, name: str, properties: dict[str, str], *, user_metadata: str | None = None) -> None:
         """Set table properties: a commit of metadata only (no data file changes), run again
@@ -315,5 +362,9 @@ class TableCatalog:
         target = self.identifier(name) or f"delta.{quoted_name(self.path(name))}"
         pairs = ", ".join(f"{string_literal(k)} = {string_literal(v)}" for k, v in properties.items())
         session = self.spark if user_metadata is None else conflicts.session_for_commit(self.spark, user_metadata)
-        self.run_retrying(name, "SET TBLPROPERTIES",
-                          lambda: session.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({pairs})"))
+        try:
+            self.run_retrying(name, "SET TBLPROPERTIES",
+                              lambda: session.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({pairs})"))
+        finally:
+            if session is not self.spark:
+                conflicts.release_commit_session(session)

@@ -2,7 +2,9 @@
 
 A path table's commits come from its `_delta_log` directory: one listing and one small file,
 where DeltaTable.history runs a Spark job (about 0.3 s on every write, twice per write).
-Metastore tables, and a log without commit files, use history.
+Metastore tables, and a log without commit files, use history: DeltaTable.history on a classic
+session, `DESCRIBE HISTORY` on Spark Connect (Delta's Python DeltaTable needs delta-connect there,
+which has no release for this Spark; its SQL works on any session).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.spark.fs import list_names, read_text
+from lakeboost.spark.kind import is_connect
 from lakeboost.spark.rows import first_row
+from lakeboost.spark.sql_text import quoted_name
 
 log = logging.getLogger(__name__)
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
@@ -56,6 +60,16 @@ class CommitLog:
         return (DeltaTable.forName(self.spark, self.identifier) if self.identifier
                 else DeltaTable.forPath(self.spark, self.path))
 
+    def sql_ref(self) -> str:
+        return self.identifier or f"delta.{quoted_name(self.path)}"
+
+    def history(self, limit: int | None = None) -> DataFrame:
+        """The table's history, newest first (the latest `limit` commits when given)."""
+        if is_connect(self.spark):
+            return self.spark.sql(f"DESCRIBE HISTORY {self.sql_ref()}" + (f" LIMIT {int(limit)}" if limit else ""))
+        table = self.delta_table()
+        return table.history(limit) if limit else table.history()
+
     def latest_file(self) -> int | None:
         """The latest commit file's version; None for a metastore table or a log without commit files."""
         if self.identifier:
@@ -69,7 +83,7 @@ class CommitLog:
                 if (m := _COMMIT_FILE.match(n))]
 
     def latest_from_history(self) -> WriteResult:
-        row = first_row(self.delta_table().history(1).select("version", "operation", "operationMetrics"))
+        row = first_row(self.history(1).select("version", "operation", "operationMetrics"))
         return WriteResult(self.name, int(row["version"]), row["operation"], counts(row["operationMetrics"]))
 
     def result(self, version: int) -> WriteResult:
@@ -79,7 +93,7 @@ class CommitLog:
     def info(self, version: int) -> dict:
         """The commit's commitInfo (operation, operationParameters, operationMetrics); {} if none."""
         if self.identifier:
-            rows = (self.delta_table().history().filter(F.col("version") == version)
+            rows = (self.history().filter(F.col("version") == version)
                     .select("operation", "operationParameters", "operationMetrics", "userMetadata").collect())
             return rows[0].asDict() if rows else {}
         text = read_text(self.spark, f"{self.path}/_delta_log/{version:020d}.json")
@@ -96,10 +110,9 @@ class CommitLog:
             if not self.spark.catalog.tableExists(self.identifier):
                 return []
             columns = ("version", "operation", "operationMetrics", "userMetadata")
-            table = self.delta_table()
-            rows = table.history(_HISTORY_WINDOW).filter(F.col("version") > floor).select(*columns).collect()
+            rows = self.history(_HISTORY_WINDOW).filter(F.col("version") > floor).select(*columns).collect()
             if len(rows) == _HISTORY_WINDOW:  # more commits since `before` than the window holds
-                rows = table.history().filter(F.col("version") > floor).select(*columns).collect()
+                rows = self.history().filter(F.col("version") > floor).select(*columns).collect()
             return sorted(((int(r["version"]), r.asDict()) for r in rows), key=lambda pair: pair[0])
         return [(v, self.info(v)) for v in sorted(self.file_versions()) if v > floor]
 

@@ -27,6 +27,7 @@ from pyspark.sql import SparkSession
 
 from lakeboost.borrowed.jvm import java_causes
 from lakeboost.errors import ConcurrentWriteError
+from lakeboost.spark.kind import is_connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -193,6 +194,12 @@ def session_for_commit(spark: SparkSession, user_metadata: str) -> SparkSession:
     settings. DeltaTable's MERGE and SQL commands take no writer options, only the session conf,
     which concurrent writers sharing a session would share too: one's text would land on
     another's commit."""
+    if is_connect(spark):
+        # A server-side clone: the settings, temporary views and functions of `spark`, apart from
+        # it from here on. The caller releases it (`release_commit_session`).
+        clone = spark.cloneSession()  # type: ignore[attr-defined]
+        clone.conf.set(USER_METADATA_CONF, user_metadata)
+        return clone
     session = spark.newSession()
     for key, value in spark.conf.getAll.items():
         if session.conf.get(key, None) != value:
@@ -202,3 +209,9 @@ def session_for_commit(spark: SparkSession, user_metadata: str) -> SparkSession:
                 log.debug("setting %s not copied to the commit's session", key)
     session.conf.set(USER_METADATA_CONF, user_metadata)
     return session
+
+
+def release_commit_session(session: SparkSession) -> None:
+    """End a Spark Connect commit session on the server (a classic one is just dropped)."""
+    if is_connect(session):
+        session.stop()

@@ -58,6 +58,7 @@ from pyspark.sql import functions as F
 from lakeboost.config.monitoring import AlertHook
 from lakeboost.errors import ConcurrentWriteError
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.spark.sql_text import string_literal
 
 log = logging.getLogger(__name__)
 ALERT_KEYS = ("kind", "table", "window_start", "subject")
@@ -193,8 +194,24 @@ def _record_delivery(catalog: TableCatalog, table: str, outcome: list[tuple[str,
         "last_error": F.coalesce(F.col("s.error"), F.col("t.last_error")),
         "delivery": F.when(done, F.lit(DELIVERED)).otherwise(F.lit(PENDING)),
         "delivered_at": F.when(done, F.coalesce(F.col("t.delivered_at"), F.current_timestamp()))}
+    if catalog.connect:  # Delta's SQL: its Python DeltaTable needs a JVM in this process
+        _retried(lambda: catalog.merge_sql(table, source, lambda target, view: _delivery_merge_sql(
+            target, view, required)), table)
+        return
     _retried(lambda: (catalog.delta_table(table).alias("t").merge(source.alias("s"), "t.alert_id = s.alert_id")
                       .whenMatchedUpdate(set=update).execute()), table)
+
+
+def _delivery_merge_sql(target: str, source: str, required: list[str]) -> str:
+    """`_record_delivery`'s MERGE as SQL (the same clauses)."""
+    hooks = "array_union(coalesce(t.delivered_to, cast(array() AS array<string>)), s.accepted)"
+    wanted = f"cast(array({', '.join(string_literal(h) for h in required)}) AS array<string>)"
+    done = f"size(array_except({wanted}, {hooks})) = 0"
+    return (f"MERGE INTO {target} t USING {source} s ON t.alert_id = s.alert_id WHEN MATCHED THEN UPDATE SET "
+            f"delivered_to = {hooks}, attempts = t.attempts + s.tried, "
+            "last_error = coalesce(s.error, t.last_error), "
+            f"delivery = CASE WHEN {done} THEN {string_literal(DELIVERED)} ELSE {string_literal(PENDING)} END, "
+            f"delivered_at = CASE WHEN {done} THEN coalesce(t.delivered_at, current_timestamp()) END")
 
 
 def request_retrains(catalog: TableCatalog, table: str) -> list[Alert]:
@@ -205,8 +222,15 @@ def request_retrains(catalog: TableCatalog, table: str) -> list[Alert]:
     rows = alerts.filter(F.col("retrain") == PENDING).select("alert_id", *[f.name for f in fields(Alert)]).collect()
     if rows:
         mine = (F.col("retrain") == PENDING) & F.col("alert_id").isin([r["alert_id"] for r in rows])
-        _retried(lambda: catalog.delta_table(table).update(
-            mine, {"retrain": F.lit(REQUESTED), "retrain_requested_at": F.current_timestamp()}), table)
+        if catalog.connect:  # Delta's SQL: its Python DeltaTable needs a JVM in this process
+            ids = ", ".join(string_literal(r["alert_id"]) for r in rows)
+            _retried(lambda: catalog.spark.sql(
+                f"UPDATE {catalog.sql_ref(table)} SET retrain = {string_literal(REQUESTED)}, "
+                f"retrain_requested_at = current_timestamp() "
+                f"WHERE retrain = {string_literal(PENDING)} AND alert_id IN ({ids})"), table)
+        else:
+            _retried(lambda: catalog.delta_table(table).update(
+                mine, {"retrain": F.lit(REQUESTED), "retrain_requested_at": F.current_timestamp()}), table)
     return [Alert(*[r[f.name] for f in fields(Alert)]) for r in rows]
 
 

@@ -116,7 +116,7 @@ def last_marker(catalog: TableCatalog, target: str, latest: str | None) -> dict 
     lakeboost's recorded one."""
     marker = _as_marker(latest)
     if marker is None:
-        found = (catalog.delta_table(target).history().select("version", "userMetadata")
+        found = (catalog.history(target).select("version", "userMetadata")
                  .filter(F.col("userMetadata").contains('"lakeboost_integration"'))
                  .orderBy(F.col("version").desc()).limit(1).collect())
         marker = _as_marker(found[0]["userMetadata"]) if found else None

@@ -33,7 +33,7 @@ from lakeboost.refine import expectations as ex
 from lakeboost.refine.contract import BatchCounts, apply_contract, batch_counts, split_contract
 from lakeboost.refine.pii import resolve_pii_key
 from lakeboost.spark.fs import delete_path
-from lakeboost.spark.streams import BatchTxn, await_query
+from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,16 @@ def refine_table(spark: SparkSession, catalog: TableCatalog, name: str, table: S
                       overwrite=overwrite, counts=counts, txn=txn)
 
     stream = catalog.read_stream(table.source)
+    ledger = BatchLedger(spark, checkpoint, counts)  # the batches' counts, also from a Connect server
     query = (
-        stream.writeStream.foreachBatch(process)
+        stream.writeStream.foreachBatch(ledger.wrap(process))
         .option("checkpointLocation", checkpoint)
         .trigger(availableNow=True)
         .queryName(f"refine_{name}")
         .start()
     )
     await_query(query, f"refine of silver.{name}")
+    ledger.settle()
     return counts
 
 

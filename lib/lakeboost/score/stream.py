@@ -48,7 +48,7 @@ from lakeboost.refine.contract import apply_contract, batch_counts, split_contra
 from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import resolve_pii_key
 from lakeboost.score.live_features import live_features
-from lakeboost.spark.streams import BatchTxn, await_query
+from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
 
 log = logging.getLogger(__name__)
 APP_ID = "lakeboost.stream_score"
@@ -72,6 +72,11 @@ class ChampionCache:
     def __init__(self, name: str) -> None:
         self.name = name
         self.loaded: Model | None = None
+
+    def __getstate__(self) -> dict:
+        # Sent to a Spark Connect server's Python worker with the batch function: without the
+        # loaded model, which the worker loads from the registry itself.
+        return {"name": self.name, "loaded": None}
 
     def current(self) -> Model:
         version = resolve_version(self.name, CHAMPION)
@@ -222,20 +227,28 @@ def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: 
     checkpoint = catalog.checkpoint(stream.predictions_table, "stream_score")
     txn = BatchTxn(catalog.spark, checkpoint)
 
+    tracking_here = [True]  # False in the copy a Spark Connect server's Python worker runs
+
     def process(batch: DataFrame, batch_id: int) -> None:
+        if not tracking_here[0]:  # the server's worker: point its MLflow at the registry too, once
+            use_tracking(config)
+            tracking_here[0] = True
         score_live_batch(catalog, config, batch, batch_id, champion=champion, pii_key=pii_key, counts=counts,
                          txn=txn)
 
     started = time.monotonic()
+    ledger = BatchLedger(catalog.spark, checkpoint, counts)  # the batches' counts, also from a Connect server
+    tracking_here[0] = not ledger.connect
     writer = (
         catalog.read_stream(stream.source, maxFilesPerTrigger=str(stream.max_files_per_trigger))
-        .writeStream.foreachBatch(process)
+        .writeStream.foreachBatch(ledger.wrap(process))
         .option("checkpointLocation", checkpoint)
         .queryName("stream_score")
     )
     writer = writer.trigger(processingTime=spark_interval(stream.interval)) if continuous \
         else writer.trigger(availableNow=True)
     await_query(writer.start(), "stream scoring", timeout_seconds if continuous else None)
+    ledger.settle()
     summary = StepSummary("stream_score", rows_read=counts.rows_in, rows_written=counts.scored,
                           rows_quarantined=counts.quarantined, rows_skipped=counts.dropped + counts.duplicates)
     summary.details.update({"batches": counts.batches, "model_versions": counts.model_versions,

@@ -71,6 +71,26 @@ def read_text(spark: SparkSession, path: str) -> str:
         return stream.read().decode("utf-8")
 
 
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Replace the small file `path` with `text` (UTF-8), creating its directory; a reader sees
+    the old or the new text, never a part (written beside it, then renamed over it)."""
+    if jvm.available(spark):
+        jvm.hadoop_write_text(spark, path, text)
+        return
+    filesystem, location = _arrow(path)
+    partial = f"{location}.{os.getpid()}.partial"
+    if filesystem is None:
+        os.makedirs(os.path.dirname(location) or ".", exist_ok=True)
+        with open(partial, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(partial, location)
+        return
+    filesystem.create_dir(location.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(partial) as stream:
+        stream.write(text.encode("utf-8"))
+    filesystem.move(partial, location)
+
+
 def list_names(spark: SparkSession, directory: str) -> list[str]:
     """The names of the entries directly under `directory` (none when it does not exist)."""
     if jvm.available(spark):

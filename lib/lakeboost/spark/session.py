@@ -32,9 +32,16 @@ def session_jars(config: SparkConfig) -> list[str]:
     return resolve_packages(config.jvm_packages)
 
 
+def remote_url(config: SparkConfig) -> str | None:
+    """The Spark Connect server to use: `SPARK_REMOTE` in the environment, else `spark.remote` in
+    the config's `spark.conf`; None for a classic session."""
+    return os.environ.get("SPARK_REMOTE") or config.conf.get("spark.remote") or None
+
+
 def build_spark(config: SparkConfig, app_name: str | None = None,
                 extra_conf: dict[str, str] | None = None) -> SparkSession:
-    """Create (or return the active) SparkSession for this config.
+    """Create (or return the active) SparkSession for this config: a Spark Connect client when
+    `SPARK_REMOTE` or `spark.remote` names a server, else a classic session (master, jars, Delta).
 
     Raises:
         EnvironmentSetupError: no supported JDK, or JVM packages cannot be resolved.
@@ -42,6 +49,9 @@ def build_spark(config: SparkConfig, app_name: str | None = None,
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    url = remote_url(config)
+    if url is not None:
+        return _connect_session(url, config, extra_conf)
     builder = SparkSession.builder.appName(app_name or config.app_name)
     if not launched_by_spark_submit():
         ensure_java()
@@ -57,6 +67,22 @@ def build_spark(config: SparkConfig, app_name: str | None = None,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    log.info("spark %s session %s on %s", spark.version, spark.sparkContext.applicationId,
+    log.info("spark %s classic session %s on %s", spark.version, spark.sparkContext.applicationId,
              spark.sparkContext.master)
+    return spark
+
+
+def _connect_session(url: str, config: SparkConfig, extra_conf: dict[str, str] | None) -> SparkSession:
+    """A Spark Connect client of `url`. The server owns master, jars, JVM options and the static
+    SQL settings (Delta's extension and catalog among them: the server must be started with them);
+    the config's runtime SQL settings are applied to this client's server-side session."""
+    given = {**config.conf, **(extra_conf or {})}
+    conf: dict[str, bool | float | int | str | None] = {
+        key: value for key, value in given.items() if key.startswith(("spark.sql.", "spark.databricks."))}
+    conf.pop("spark.remote", None)
+    # pyspark's own builder: it also switches pyspark's functions to their Connect implementation
+    # (SPARK_CONNECT_MODE_ENABLED) for this process, which a Connect job needs.
+    spark = SparkSession.builder.remote(url).config(map=conf).getOrCreate()
+    log.info("spark %s Spark Connect session %s on %s", spark.version,
+             getattr(spark, "session_id", "?"), url)
     return spark

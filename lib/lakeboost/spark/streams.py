@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import uuid
+from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from lakeboost import errors
 from lakeboost.spark.diagnostics import root_cause
-from lakeboost.spark.fs import read_text
+from lakeboost.spark.fs import delete_path, path_exists, read_text, write_text
+from lakeboost.spark.kind import is_connect
 
 _RAISED = re.compile(r"lakeboost\.errors\.(\w+): (.+?)(?:\n| SQLSTATE:|$)")
 
@@ -36,6 +41,49 @@ class BatchTxn:
 
     def __call__(self, app: str, batch_id: int) -> tuple[str, int]:
         return f"{app}.{self.query_id}", batch_id
+
+
+BatchFn = Callable[[DataFrame, int], None]
+
+
+class BatchLedger:
+    """Brings the counters a foreachBatch function keeps (a dataclass: a StepSummary, the refine's
+    or the stream's counts) back to the caller on Spark Connect.
+
+    On a classic session foreachBatch runs in this process and the function's counters are the
+    caller's own. On Spark Connect it runs in a Python process of the server, on a copy of them
+    taken when the query started: the wrapped function writes that copy (JSON) after every batch
+    to `<checkpoint>/lakeboost_ledger/<run>.json`, in the checkpoint's storage (which both
+    sides reach), and `settle()` copies the last one into the caller's counters after the query.
+    """
+
+    def __init__(self, spark: SparkSession, checkpoint: str, counters: Any) -> None:
+        self.connect = is_connect(spark)
+        self.spark, self.counters = spark, counters
+        self.path = f"{checkpoint.rstrip('/')}/lakeboost_ledger/{uuid.uuid4().hex}.json"
+
+    def wrap(self, fn: BatchFn) -> BatchFn:
+        if not self.connect:
+            return fn
+        counters, path = self.counters, self.path
+
+        def recorded(batch: DataFrame, batch_id: int) -> None:
+            fn(batch, batch_id)  # on the server: `counters` is the server's copy, which fn updated
+            write_text(batch.sparkSession, path, json.dumps(dataclasses.asdict(counters), default=str))
+
+        return recorded
+
+    def settle(self) -> None:
+        """Copy the server's counters into the caller's (Spark Connect; nothing to do on classic)."""
+        if not self.connect or not path_exists(self.spark, self.path):
+            return
+        recorded = json.loads(read_text(self.spark, self.path))
+        for item in dataclasses.fields(self.counters):
+            if item.name in recorded:
+                value = recorded[item.name]
+                setattr(self.counters, item.name,
+                        tuple(value) if isinstance(getattr(self.counters, item.name), tuple) else value)
+        delete_path(self.spark, self.path)
 
 
 def await_query(query: StreamingQuery, what: str, timeout_seconds: float | None = None) -> None:
