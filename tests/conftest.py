@@ -145,6 +145,15 @@ def _pyspark_api_mode(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(params=["classic", "connect"])
+def either_spark(request: pytest.FixtureRequest) -> Iterator[SparkSession]:
+    """The test once on the classic session and once over Spark Connect (the `connect_spark`
+    server), with pyspark's functions answering for the kind it gets."""
+    kind = request.param
+    with connect_mode(kind == "connect"):
+        yield request.getfixturevalue("connect_spark" if kind == "connect" else "spark")
+
+
 DEMO_PII_KEY = "e2e-test-key-0123456789abcdef"
 # Canaries: the demo's JDBC source gets a password and a credential in its URL (SQLite ignores
 # both); tests/test_secrets_scan.py requires that none of them, nor the PII key, reaches any

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 
+import pytest
 from lakeboost.config.cost import CostConfig
 from lakeboost.cost import CostMeter
 from pyspark.sql import SparkSession
@@ -49,3 +50,16 @@ def test_cost_report_counts_the_tasks_a_job_of_known_partitions_ran(spark: Spark
     # One job of two stages: 3 map tasks writing the shuffle, 4 reduce tasks reading it.
     assert (report.jobs, report.stages, report.tasks) == (1, 2, 7)
     assert report.shuffle_write_bytes > 0 and report.shuffle_read_bytes == report.shuffle_write_bytes
+
+
+def test_over_spark_connect_the_task_metrics_are_reported_unknown(connect_spark: SparkSession) -> None:
+    from lakeboost.cost import CONNECT_UNKNOWN
+
+    with CostMeter(connect_spark) as meter:
+        assert connect_spark.range(1000).count() == 1000
+
+    report = meter.report
+    assert report.task_metrics == CONNECT_UNKNOWN
+    assert (report.jobs, report.stages, report.tasks, report.core_hours) == (0, 0, 0, 0.0)
+    # The memory held still counts: the server's driver memory (tests/conftest.py) for the wall time.
+    assert report.gb_hours == pytest.approx(3 * report.wall_seconds / 3600)

@@ -33,7 +33,8 @@ def test_names_resolve_to_paths_or_metastore_tables(spark: SparkSession, tmp_pat
         by_path.read("silver.none")
 
 
-def test_metastore_mode_writes_and_reads_a_managed_table(spark: SparkSession, tmp_path: Path) -> None:
+def test_metastore_mode_writes_and_reads_a_managed_table(either_spark: SparkSession, tmp_path: Path) -> None:
+    spark = either_spark  # once classic, once over Spark Connect
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path), catalog="spark_catalog"))
     written = catalog.write(_rows(spark, [("a", 1, "x")]), "ops.metastore_demo", mode="overwrite")
     merged = catalog.upsert(_rows(spark, [("b", 2, "y")]), "ops.metastore_demo", keys=("k",), order_by=("v",),
@@ -44,8 +45,9 @@ def test_metastore_mode_writes_and_reads_a_managed_table(spark: SparkSession, tm
     assert spark.catalog.tableExists("spark_catalog.ops.metastore_demo")
 
 
-def test_user_metadata_reads_back_as_given_beside_each_writes_commit_token(spark: SparkSession,
+def test_user_metadata_reads_back_as_given_beside_each_writes_commit_token(either_spark: SparkSession,
                                                                           tmp_path: Path) -> None:
+    spark = either_spark  # once classic, once over Spark Connect
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     marker = json.dumps({"lakeboost_integration": "orders", "spec": "0123abcd"}, sort_keys=True)
 
@@ -53,7 +55,7 @@ def test_user_metadata_reads_back_as_given_beside_each_writes_commit_token(spark
     assert catalog.last_user_metadata("silver.m") == "plain text"
     catalog.upsert(_rows(spark, [("b", 2, "y")]), "silver.m", keys=("k",), order_by=("v",), user_metadata=marker)
     assert catalog.last_user_metadata("silver.m") == marker
-    raw = json.loads(catalog.delta_table("silver.m").history(1).collect()[0]["userMetadata"])
+    raw = json.loads(catalog.history("silver.m", 1).collect()[0]["userMetadata"])
     assert {k: raw[k] for k in json.loads(marker)} == json.loads(marker)  # a raw reader finds its keys
     assert re.fullmatch("[0-9a-f]{32}", raw.pop("lakeboost_commit")) and raw == json.loads(marker)
     catalog.set_properties("silver.m", {"a": "b"}, user_metadata=marker)
@@ -63,7 +65,7 @@ def test_user_metadata_reads_back_as_given_beside_each_writes_commit_token(spark
     # Text given as a raw writer option is kept untagged, as written; its commit is found by it.
     lineage = json.dumps({"versions": {"silver.x": 3}})
     raw_write = catalog.write(_rows(spark, [("d", 4, "w")]), "silver.m", extra_options={"userMetadata": lineage})
-    assert raw_write.version == 4 and catalog.delta_table("silver.m").history(1).collect()[0]["userMetadata"] == lineage
+    assert raw_write.version == 4 and catalog.history("silver.m", 1).collect()[0]["userMetadata"] == lineage
     assert catalog.last_user_metadata("silver.m") == lineage
 
 
@@ -75,7 +77,8 @@ def test_transaction_ids_make_a_replayed_write_a_no_op(spark: SparkSession, tmp_
     assert catalog.read("bronze.t").count() == 1
 
 
-def test_upsert_latest_wins_and_rerun_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+def test_upsert_latest_wins_and_rerun_changes_nothing(either_spark: SparkSession, tmp_path: Path) -> None:
+    spark = either_spark  # once classic, once over Spark Connect
     catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
     catalog.upsert(_rows(spark, [("a", 1, "x"), ("b", 5, "y")]), "silver.t", keys=("k",), order_by=("v",))
     batch = _rows(spark, [("a", 2, "newer"), ("b", 4, "late-but-older"), ("c", 1, "new-key")])
@@ -90,7 +93,7 @@ def test_upsert_latest_wins_and_rerun_changes_nothing(spark: SparkSession, tmp_p
         ignore_row_order=True, ignore_nullable=True)
     assert (result.metrics["numTargetRowsInserted"], result.metrics["numTargetRowsUpdated"]) == (1, 1)
     assert rerun.version is None
-    history = catalog.delta_table("silver.t").history().select("version", "operation").collect()
+    history = catalog.history("silver.t").select("version", "operation").collect()
     assert [r.operation for r in sorted(history)][:2] == ["WRITE", "MERGE"]
     assert catalog.read("silver.t", version=version).count() == 3
 
@@ -120,3 +123,13 @@ def test_versions_and_commits_read_from_the_log_match_delta_history(spark: Spark
     table.restoreToVersion(3)
     assert [catalog.content_version("bronze.logged", v) for v in range(6)] == [0, 1, 2, 0, 4, 0]
     assert catalog.content_version("bronze.logged") == 0 and catalog.content_version("bronze.missing") is None
+
+
+def test_deltas_python_api_over_spark_connect_names_the_sql_to_use(connect_spark: SparkSession,
+                                                                   tmp_path: Path) -> None:
+    from lakeboost.errors import EnvironmentSetupError
+
+    catalog = TableCatalog(connect_spark, StorageConfig(root=str(tmp_path)))
+    with pytest.raises(EnvironmentSetupError, match=r"Delta's Python DeltaTable \(table silver.t\) needs a classic "
+                                                    r"Spark session .* Use TableCatalog.history/merge_sql"):
+        catalog.delta_table("silver.t")

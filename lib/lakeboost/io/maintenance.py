@@ -37,11 +37,9 @@ def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsa
             "it deletes files that concurrent readers, streaming checkpoints and time travel still use. "
             "Pass --allow-unsafe-retention if you really mean it")
     spark = catalog.spark
-    settings = {
-        # VACUUM lists the table's directories in a job of this many tasks; Spark's default
-        # (10,000) costs ~35 s of empty tasks even for a small table. The cluster's cores suffice.
-        LISTING_PARALLELISM: str(max(spark.sparkContext.defaultParallelism, 1)),
-    }
+    # VACUUM lists the table's directories in a job of this many tasks; Spark's default
+    # (10,000) costs ~35 s of empty tasks even for a small table. The cluster's cores suffice.
+    settings = {LISTING_PARALLELISM: str(_parallelism(catalog))}
     if retention_hours < SAFE_RETENTION_HOURS:
         log.warning("UNSAFE VACUUM of %s with %dh retention (< %dh): time travel and running streams "
                     "older than that will break", name, retention_hours, SAFE_RETENTION_HOURS)
@@ -50,13 +48,24 @@ def vacuum(catalog: TableCatalog, name: str, retention_hours: int, *, allow_unsa
     for key, value in settings.items():
         spark.conf.set(key, value)
     try:
-        catalog.delta_table(name).vacuum(retention_hours)
+        if catalog.connect:  # Delta's SQL: its Python DeltaTable needs a JVM in this process
+            spark.sql(f"VACUUM {catalog.sql_ref(name)} RETAIN {int(retention_hours)} HOURS")
+        else:
+            catalog.delta_table(name).vacuum(retention_hours)
     finally:
         for key, before in previous.items():
             if before is None:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, before)
+
+
+def _parallelism(catalog: TableCatalog) -> int:
+    """The session's default parallelism: the SparkContext's, or on Spark Connect (no SparkContext
+    here) the server's `spark.default.parallelism`, else its local cores' worth (2)."""
+    if not catalog.connect:
+        return max(catalog.spark.sparkContext.defaultParallelism, 1)
+    return max(int(catalog.spark.conf.get("spark.default.parallelism", "2") or "2"), 1)
 
 
 def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> dict[str, int]:
@@ -69,6 +78,9 @@ def optimize(catalog: TableCatalog, name: str, zorder: tuple[str, ...] = ()) -> 
         ConcurrentWriteError: still conflicting after the catalog's attempts.
     """
     def attempt() -> DataFrame:
+        if catalog.connect:  # Delta's SQL: its Python DeltaTable needs a JVM in this process
+            by = f" ZORDER BY ({', '.join(quoted_name(c) for c in zorder)})" if zorder else ""
+            return catalog.spark.sql(f"OPTIMIZE {catalog.sql_ref(name)}{by}")
         builder = catalog.delta_table(name).optimize()
         return builder.executeZOrderBy(*zorder) if zorder else builder.executeCompaction()
 

@@ -113,3 +113,39 @@ def start_connect_server(*, jars: Sequence[str], conf: Mapping[str, str], workdi
     server.stop()
     raise EnvironmentSetupError(f"the Spark Connect server did not listen on {host}:{port} within {timeout:.0f} s; "
                                 f"its log ({log_path}):\n{server.log_tail()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lakeboost.spark.connect_server`: a local Connect server for this config's Spark
+    settings and jars, in the foreground until Ctrl-C; then `SPARK_REMOTE=<url> lakeboost run ...`."""
+    import argparse
+
+    import lakeboost
+    from lakeboost.config import load_config
+    from lakeboost.spark.session import DELTA_CONF, session_jars
+
+    parser = argparse.ArgumentParser(prog="python -m lakeboost.spark.connect_server", description=main.__doc__)
+    parser.add_argument("--env", default="local", help="config overlay (conf/<env>)")
+    parser.add_argument("--conf-dir", default="conf", help="the application's config directory")
+    parser.add_argument("--port", type=int, default=15002, help="gRPC port (Spark Connect's default: 15002)")
+    parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--workdir", default=".lakeboost-connect", help="the server's log and metastore")
+    parser.add_argument("--pythonpath", action="append", default=[],
+                        help="a directory the server's Python workers import from (an application's package)")
+    args = parser.parse_args(argv)
+    config = load_config(args.env, conf_dir=Path(args.conf_dir))
+    library = str(Path(lakeboost.__file__).resolve().parents[1])
+    server = start_connect_server(jars=session_jars(config.spark), conf={**DELTA_CONF, **config.spark.conf},
+                                  workdir=Path(args.workdir).resolve(), master=args.master, port=args.port,
+                                  pythonpath=[library, *args.pythonpath])
+    print(f"Spark Connect server listening on {server.url} (log: {server.log_path}); "
+          f"export SPARK_REMOTE={server.url}; Ctrl-C stops it")
+    try:
+        return server.process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
