@@ -65,57 +65,67 @@ CONNECT_SERVER_MEMORY = "3g"
 
 
 @pytest.fixture(scope="session")
-def connect_spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """A Spark Connect session on a real, separate Connect server (loopback, a free port).
-
-    The server is pyspark's spark-submit running SparkConnectServer with the Delta jars and
-    Delta's session extension and catalog, `local[2]` and the suite's Spark conf; its Python
-    workers (foreachBatch, UDFs) run this interpreter with lakeboost's `lib` and `examples` on
-    their path. Stopped when the test run ends; its log is under the fixture's temp directory.
-
-    A classic session (the `spark` fixture) and this Connect client live in one pytest process:
-      - the client is built with Connect's own builder (`pyspark.sql.connect.session.SparkSession`):
-        pyspark's `SparkSession.builder.remote(...)` refuses to create it while a classic
-        SparkContext exists ([SESSION_ALREADY_EXIST]);
-      - pyspark picks the implementation of `F.col`, `F.lit`, `Window` ... and of
-        `SparkSession.getActiveSession()` from one process-wide switch, the environment variable
-        SPARK_CONNECT_MODE_ENABLED: set, they build Connect columns (which a classic DataFrame
-        rejects); unset, classic ones (which need a SparkContext and a Connect DataFrame rejects).
-        The autouse `_pyspark_api_mode` fixture sets it for each test that asks for
-        `connect_spark` and clears it for every other test, so the two kinds alternate safely
-        test by test (never within one test). A fixture that prepares Connect data outside a
-        test's body must set it itself (`connect_mode()`).
-    Its start (server listening, then the first query answered) is printed: about 7 s to listen
-    and 15-20 s more for the first Delta query on 2 busy cores.
-    """
+def connect_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real, separate Spark Connect server for the test run (see `connect_spark`): a
+    lakeboost.spark.connect_server.ConnectServer (`.url`, `.log_path`); stopped at the end."""
     import sys
-    import time
 
     from lakeboost.spark.connect_server import start_connect_server
     from lakeboost.spark.session import DELTA_CONF, session_jars
-    from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     config = load_config("local", conf_dir=REPO / "conf")
     workdir = tmp_path_factory.mktemp("connect-server")
-    started = time.monotonic()
     server = start_connect_server(
         jars=session_jars(config.spark),
         conf={**DELTA_CONF, **config.spark.conf, **TEST_SPARK_CONF, "spark.driver.memory": CONNECT_SERVER_MEMORY,
               "spark.sql.warehouse.dir": str(workdir / "warehouse")},
         workdir=workdir, master="local[2]",
         python=sys.executable, pythonpath=[str(REPO / "lib"), str(REPO), str(REPO / "examples")])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def connect_spark(connect_server) -> Iterator[SparkSession]:
+    """A Spark Connect session on a real, separate Connect server (loopback, a free port).
+
+    The server (`connect_server`) is pyspark's spark-submit running SparkConnectServer with the
+    Delta jars and Delta's session extension and catalog, `local[2]` and the suite's Spark conf;
+    its Python workers (foreachBatch, UDFs) run this interpreter with lakeboost's `lib` and
+    `examples` on their path. Stopped when the test run ends; its log is under its temp directory.
+
+    A classic session (the `spark` fixture) and this Connect client live in one pytest process:
+      - the client is built with Connect's own builder (`pyspark.sql.connect.session.SparkSession`):
+        pyspark's `SparkSession.builder.remote(...)` refuses to create it while a classic
+        SparkContext exists ([SESSION_ALREADY_EXIST]); a job with SPARK_REMOTE set runs in a
+        process of its own (tests/spark/test_session_remote.py);
+      - pyspark picks the implementation of `F.col`, `F.lit`, `Window` ... and of
+        `SparkSession.getActiveSession()` from one process-wide switch, the environment variable
+        SPARK_CONNECT_MODE_ENABLED: set, they build Connect columns (which a classic DataFrame
+        rejects); unset, classic ones (which need a SparkContext and a Connect DataFrame rejects).
+        The autouse `_pyspark_api_mode` fixture sets it for each test that asks for
+        `connect_spark` and clears it for every other test, so the two kinds alternate safely
+        test by test (never within one test). `either_spark` runs a test once on each kind. A
+        fixture that prepares Connect data outside a test's body must set it itself
+        (`connect_mode()`).
+    Its start is printed: on this 2-core machine under load, about 10 s until the server listens
+    and 18 s until its first query is answered (Delta's classes loaded).
+    """
+    import time
+
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    started = time.monotonic() - connect_server.started_seconds
     try:
-        session = ConnectSession.builder.remote(server.url).getOrCreate()
+        session = ConnectSession.builder.remote(connect_server.url).getOrCreate()
         session.sql("SELECT 1").collect()  # answers: the server's session is up
     except Exception:
-        print(server.log_tail())
-        server.stop()
+        print(connect_server.log_tail())
         raise
-    print(f"\nconnect server {server.url}: listening after {server.started_seconds:.1f} s, "
+    print(f"\nconnect server {connect_server.url}: listening after {connect_server.started_seconds:.1f} s, "
           f"first query answered after {time.monotonic() - started:.1f} s")
     yield session
     session.stop()
-    server.stop()
 
 
 CONNECT_MODE = "SPARK_CONNECT_MODE_ENABLED"

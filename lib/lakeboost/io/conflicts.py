@@ -214,4 +214,10 @@ def session_for_commit(spark: SparkSession, user_metadata: str) -> SparkSession:
 def release_commit_session(session: SparkSession) -> None:
     """End a Spark Connect commit session on the server (a classic one is just dropped)."""
     if is_connect(session):
-        session.stop()
+        # Not `session.stop()`: a clone lacks the attributes it reads. A clone has a gRPC channel of
+        # its own, which left open keeps the interpreter from exiting.
+        client = session.client  # type: ignore[attr-defined]
+        try:
+            client.release_session()
+        finally:
+            client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
@@ -32,10 +33,11 @@ def session_jars(config: SparkConfig) -> list[str]:
     return resolve_packages(config.jvm_packages)
 
 
-def remote_url(config: SparkConfig) -> str | None:
+def remote_url(config: SparkConfig, environ: Mapping[str, str] | None = None) -> str | None:
     """The Spark Connect server to use: `SPARK_REMOTE` in the environment, else `spark.remote` in
     the config's `spark.conf`; None for a classic session."""
-    return os.environ.get("SPARK_REMOTE") or config.conf.get("spark.remote") or None
+    environ = os.environ if environ is None else environ
+    return environ.get("SPARK_REMOTE") or config.conf.get("spark.remote") or None
 
 
 def build_spark(config: SparkConfig, app_name: str | None = None,
