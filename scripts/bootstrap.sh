@@ -4,23 +4,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LAKEBOOST_VENV:-$ROOT/.venv}"
-# lakeboost needs Python 3.12+ (xgboost 3.3+, the first with xgboost.spark over Spark Connect,
-# needs it). Use $PYTHON when given; otherwise the first suitable interpreter on the machine:
-# python3.12, python3.13, python3, then pyenv's installed versions (a pyenv shim names a version
-# that is installed but not selected, and fails).
 need() { command -v "$1" >/dev/null 2>&1 || { echo "lakeboost: $1 not found; $2" >&2; exit 3; }; }
-suitable() { "$1" -c 'import sys, venv; sys.exit(not ((3, 12) <= sys.version_info[:2] < (3, 14)))' >/dev/null 2>&1; }
-find_python() {
-  local c
-  for c in ${PYTHON:-} python3.12 python3.13 python3; do
-    if command -v "$c" >/dev/null 2>&1 && suitable "$(command -v "$c")"; then command -v "$c"; return; fi
-  done
-  if command -v pyenv >/dev/null 2>&1; then
-    for c in "$(pyenv root)"/versions/3.12*/bin/python3 "$(pyenv root)"/versions/3.13*/bin/python3; do
-      if [ -x "$c" ] && suitable "$c"; then echo "$c"; return; fi
-    done
-  fi
-}
+# Python 3.12 or 3.13, found as scripts/find-python.sh says.
+. "$ROOT/scripts/find-python.sh"
 FOUND="$(find_python)"
 if [ -z "$FOUND" ]; then
   echo "lakeboost: Python 3.12 or 3.13 needed (xgboost 3.3+ for Spark Connect needs 3.12+; pyspark 4.2 supports up to 3.13)," >&2

@@ -10,19 +10,8 @@ PINS="$ROOT/scheduling/airflow/requirements.txt"
 # Airflow's own constraints file (one per release and Python) is fetched by URL from GitHub;
 # where only PyPI is reachable, the set it resolved to is checked in instead.
 CONSTRAINTS="$ROOT/scheduling/airflow/constraints.txt"
-# Python as the bootstrap finds it: $PYTHON, python3.12, python3.13, python3, pyenv's versions.
-suitable() { "$1" -c 'import sys, venv; sys.exit(not ((3, 12) <= sys.version_info[:2] < (3, 14)))' >/dev/null 2>&1; }
-find_python() {
-  local c
-  for c in ${PYTHON:-} python3.12 python3.13 python3; do
-    if command -v "$c" >/dev/null 2>&1 && suitable "$(command -v "$c")"; then command -v "$c"; return; fi
-  done
-  if command -v pyenv >/dev/null 2>&1; then
-    for c in "$(pyenv root)"/versions/3.12*/bin/python3 "$(pyenv root)"/versions/3.13*/bin/python3; do
-      if [ -x "$c" ] && suitable "$c"; then echo "$c"; return; fi
-    done
-  fi
-}
+# Python 3.12 or 3.13, found as scripts/find-python.sh says.
+. "$ROOT/scripts/find-python.sh"
 if [ -x "$VENV/bin/python" ] && ! suitable "$VENV/bin/python"; then
   echo "install-airflow: $VENV has $("$VENV/bin/python" --version); recreating it" >&2
   rm -rf "$VENV"
