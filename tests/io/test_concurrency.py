@@ -277,6 +277,22 @@ def test_conflicts_are_recognised_by_delta_class_not_by_any_error() -> None:
     assert conflict_name(ValueError(f"no conflict {uuid.uuid4()}")) is None
 
 
+@pytest.mark.parametrize("condition, name", [("DELTA_CONCURRENT_APPEND.WITHOUT_HINT", "ConcurrentAppendException"),
+                                             ("DELTA_CONCURRENT_DELETE_READ.WITH_PARTITION_HINT",
+                                              "ConcurrentDeleteReadException"),
+                                             ("DELTA_METADATA_CHANGED", "MetadataChangedException")])
+def test_a_conflict_over_spark_connect_is_recognised_by_its_error_class(condition: str, name: str) -> None:
+    # Over Connect the client gets neither the Java class nor delta.exceptions' Python class, only
+    # the error class the server sent, in the exception pyspark's Connect client raises; Delta 4.4's
+    # message of an append conflict does not name the exception.
+    from pyspark.errors.exceptions.connect import AnalysisException as ConnectAnalysisException
+
+    error = ConnectAnalysisException(message=f"[{condition}] Transaction conflict detected.", errorClass=condition)
+    assert conflict_name(error) == name
+    assert conflict_name(ConnectAnalysisException(message="[TABLE_OR_VIEW_NOT_FOUND] nope",
+                                                  errorClass="TABLE_OR_VIEW_NOT_FOUND")) is None
+
+
 def test_a_conflict_already_refused_inside_an_attempt_is_not_retried_again() -> None:
     from delta.exceptions import ConcurrentAppendException
 

@@ -39,6 +39,19 @@ CONFLICTS = frozenset({
     "MetadataChangedException", "ProtocolChangedException", "ConcurrentTransactionException",
     "ConcurrentWriteException", "DeltaConcurrentModificationException",
 })
+# Delta's error classes of those conflicts (delta-error-classes.json; a subclass such as
+# `.WITHOUT_HINT` may follow). Over Spark Connect the client gets no Java class and no Delta Python
+# class, only the error class the server sends (`getCondition()`), and Delta 4.4's messages of the
+# first three no longer name the exception.
+ERROR_CLASSES = {
+    "DELTA_CONCURRENT_APPEND": "ConcurrentAppendException",
+    "DELTA_CONCURRENT_DELETE_READ": "ConcurrentDeleteReadException",
+    "DELTA_CONCURRENT_DELETE_DELETE": "ConcurrentDeleteDeleteException",
+    "DELTA_CONCURRENT_TRANSACTION": "ConcurrentTransactionException",
+    "DELTA_CONCURRENT_WRITE": "ConcurrentWriteException",
+    "DELTA_METADATA_CHANGED": "MetadataChangedException",
+    "DELTA_PROTOCOL_CHANGED": "ProtocolChangedException",
+}
 # Conflicts that no write runs again.
 NOT_RETRIED = {
     "ConcurrentTransactionException": (
@@ -78,6 +91,9 @@ def conflict_name(error: BaseException) -> str | None:
         for cls in type(current).__mro__:
             if cls.__name__ in CONFLICTS:
                 return cls.__name__
+        condition = _condition(current)
+        if condition in ERROR_CLASSES:
+            return ERROR_CLASSES[condition]
         # The Java exception behind it and its causes, each through its superclasses.
         found = next((name for cause in java_causes(current) for name in cause.class_names if name in CONFLICTS), None)
         if found:
@@ -88,6 +104,16 @@ def conflict_name(error: BaseException) -> str | None:
             return first.group(1).rsplit(".", 1)[-1]
         current = current.__cause__ or current.__context__
     return None
+
+
+def _condition(error: BaseException) -> str | None:
+    """The error class of a PySpark error (classic or Connect), without its subclass."""
+    get = getattr(error, "getCondition", None)
+    try:
+        condition = get() if callable(get) else None
+    except Exception:  # a captured exception whose JVM side is gone answers nothing useful
+        return None
+    return condition.split(".", 1)[0] if isinstance(condition, str) else None
 
 
 def winning_commit(error: BaseException) -> str:

@@ -43,21 +43,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TypeVar
 
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-)
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from lakeboost.config.monitoring import AlertHook
 from lakeboost.errors import ConcurrentWriteError
 from lakeboost.io.catalog import TableCatalog
+from lakeboost.io.conflicts import conflict_name
 from lakeboost.spark.sql_text import string_literal
 
 log = logging.getLogger(__name__)
@@ -67,9 +59,6 @@ ALERT_SCHEMA = ("kind string, table string, window_start timestamp, subject stri
 STATE_SCHEMA = ("alert_id string, monitor_run_id string, delivery string, delivered_to array<string>, attempts int, "
                 "last_error string, retrain string")
 PENDING, DELIVERED, REQUESTED = "pending", "delivered", "requested"
-CONFLICTS = (DeltaConcurrentModificationException, ConcurrentAppendException, ConcurrentDeleteReadException,
-             ConcurrentDeleteDeleteException, ConcurrentTransactionException, ConcurrentWriteException,
-             MetadataChangedException)
 UNREACHABLE = (TimeoutError, subprocess.TimeoutExpired, urllib.error.URLError)  # HTTPError is an answer
 RETRIES = 3
 T = TypeVar("T")
@@ -242,7 +231,11 @@ def _retried(write: Callable[[], T], table: str) -> T:
     for attempt in range(1, RETRIES + 1):
         try:
             return write()
-        except CONFLICTS as exc:
+        except Exception as exc:
+            # io.conflicts tells a Delta conflict on either session kind (a Delta class on a classic
+            # session, an error class over Spark Connect).
+            if conflict_name(exc) is None:
+                raise
             if attempt == RETRIES:
                 raise ConcurrentWriteError(
                     f"{table}: another monitor run kept changing the alerts table ({RETRIES} commit conflicts, the "
