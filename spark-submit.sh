@@ -4,6 +4,9 @@
 #   ./spark-submit.sh [spark-submit options] jobs/<job>.py [job options]
 #   ./spark-submit.sh --master spark://host:7077 jobs/pipeline.py --env cluster
 #   ./spark-submit.sh --master yarn --deploy-mode cluster jobs/pipeline.py --env cluster
+#   ./spark-submit.sh --pack-env    build the executors' packed environment now and print its path
+#                                   (what a first non-local submission would do; CI runs it in the
+#                                   background before the suite)
 #
 # Options before the job file go to spark-submit unchanged (default --master local[*]); options
 # after it go to the job. Prints the exact spark-submit command before running it.
@@ -40,6 +43,11 @@ PY="$VENV/bin/python"
 PACK_EXCLUDE=('lib/python*/site-packages/pyspark/jars/*')
 die() { echo "spark-submit.sh: $2" >&2; exit "$1"; }
 "$ROOT/scripts/bootstrap.sh"
+PACK_ONLY=0
+if [ "${1:-}" = --pack-env ]; then
+  PACK_ONLY=1; shift
+  [ $# -eq 0 ] || die 2 "--pack-env takes no other arguments (it packs for the default config)"
+fi
 
 # Split the arguments: spark-submit options (values kept with their option), the job, its options.
 SUBMIT_ARGS=() CONF_KEYS=" " JOB="" MASTER="" DEPLOY_MODE="client" USER_PY_FILES="" USER_ARCHIVES="" USER_JARS=""
@@ -62,8 +70,10 @@ while [ $# -gt 0 ]; do
   esac
   SUBMIT_ARGS+=("$opt" "$val")
 done
+if [ "$PACK_ONLY" = 0 ]; then
 [ -n "$JOB" ] || die 2 "usage: $0 [spark-submit options] jobs/<job>.py [job options]"
 [ -f "$JOB" ] || die 2 "job file $JOB not found (jobs: $(ls "$ROOT"/jobs/*.py | xargs -n1 basename | tr '\n' ' '))"
+fi
 if [ -z "$MASTER" ]; then MASTER="local[*]"; SUBMIT_ARGS=(--master "$MASTER" "${SUBMIT_ARGS[@]+"${SUBMIT_ARGS[@]}"}"); fi
 case "$MASTER" in local|local\[*) LOCAL=1 ;; *) LOCAL=0 ;; esac
 JOB_ARGS=("$@")
@@ -125,6 +135,8 @@ print("\n".join(r.split(";")[0] for r in requires("lakeboost") or []
   fi
   exec 9>&-
 }
+
+if [ "$PACK_ONLY" = 1 ]; then pack_environment; echo "$ENV_ARCHIVE"; exit 0; fi
 
 # Python on the driver and executors.
 ARCHIVES=()
