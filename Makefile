@@ -9,7 +9,7 @@ bootstrap:
 	@./scripts/bootstrap.sh
 
 demo: bootstrap
-	LAKEBOOST_PII_KEY="$$(./scripts/demo-pii-key.sh)" $(PY) jobs/pipeline.py $(ARGS)
+	LAKEBOOST_PII_KEY="$$(./scripts/demo-pii-key.sh)" $(PY) jobs/pipeline.py $(if $(KAFKA_BOOTSTRAP_SERVERS),--env local+kafka) $(ARGS)
 
 # Two test processes (each with its own SparkSession and demo lakehouse), whole files to each:
 # alone, the suite keeps the 2 cores under a third busy (JVM starts, subprocess jobs, streams

@@ -285,3 +285,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     interleaved = [tests for pair in itertools.zip_longest(alone, with_demo) for tests in pair if tests]
     rest = [tests for tests in files.values() if not is_e2e(tests)]
     items[:] = [item for tests in [*interleaved, *rest] for item in tests]
+
+
+# Brokers the `kafka_broker` fixture started, stopped when the session has finished: after the
+# Spark session's teardown, whose cached Kafka producers would otherwise retry the gone broker
+# for minutes while it stops.
+_KAFKA_BROKERS: list = []
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real single-node Kafka broker (KRaft, Kafka's own jars from Maven Central) on a free
+    loopback port, started once per test process; its bootstrap servers. Topics are created on
+    first use with two partitions."""
+    from lakeboost.spark.kafka_broker import KafkaBroker
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), partitions=2).start()
+    _KAFKA_BROKERS.append(broker)
+    return broker.bootstrap_servers
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _KAFKA_BROKERS:
+        _KAFKA_BROKERS.pop().stop()

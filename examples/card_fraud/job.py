@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from lakeboost.config.base import Frozen
+from lakeboost.config.model import KafkaSourceConfig
 from lakeboost.logs import StepSummary
 from lakeboost.plugins import register_section
 from lakeboost.steps import StepContext, step
 from pydantic import Field
 
 from card_fraud.generator import generate_demo_data
+from card_fraud.live_kafka import publish_card_events
 
 
 class DemoConfig(Frozen):
@@ -32,4 +34,8 @@ def generate_step(ctx: StepContext) -> StepSummary:
         ctx.spark, landing_dir=ctx.config.storage.landing, rows=demo.rows, seed=demo.seed,
         days=demo.days, start_date=demo.start_date, shift=demo.shift,
     )
-    return StepSummary("generate", rows_written=manifest.transaction_lines, details=asdict(manifest))
+    details = asdict(manifest)
+    live = ctx.config.sources.get("card_events")
+    if isinstance(live, KafkaSourceConfig):  # --env local+kafka: the live events go through Kafka
+        details["card_events_sent_to_kafka"] = publish_card_events(ctx.spark, ctx.config.storage.landing, live)
+    return StepSummary("generate", rows_written=manifest.transaction_lines, details=details)

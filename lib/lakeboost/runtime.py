@@ -31,7 +31,7 @@ class Common:
         return load_config(self.env, self.overrides, self.conf_dir)
 
 
-ENV_HELP = "config overlay under the config directory (local, cluster)"
+ENV_HELP = "config overlay under the config directory (local, cluster; local+kafka: local, then kafka)"
 CONF_DIR_HELP = ("config directory; its relative paths resolve against it (default: $LAKEBOOST_CONF_DIR, "
                  "else the checkout's conf/, else the config packed in the wheel)")
 SET_HELP = "override a config value, e.g. --set training.model.n_estimators=200 (repeatable)"

@@ -78,7 +78,7 @@ def test_init_writes_the_default_project_which_loads_and_never_overwrites_it(tmp
     written = init_project(tmp_path / "mine")
     assert written == [tmp_path / "mine" / "conf", tmp_path / "mine" / "examples" / "card_fraud"]
     assert sorted(p.name for p in (tmp_path / "mine" / "conf").iterdir()) == [
-        "base", "cluster", "lakeboost.schema.json", "local"]
+        "base", "cluster", "kafka", "lakeboost.schema.json", "local"]
     assert not list((tmp_path / "mine").rglob("__pycache__"))
     config = load_config("local", conf_dir=tmp_path / "mine" / "conf", environ={})
     assert config.storage.root == str(tmp_path / "mine" / "data" / "lakehouse")

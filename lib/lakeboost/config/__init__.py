@@ -5,6 +5,7 @@ from lakeboost.config.loader import load_config
 from lakeboost.config.model import (
     FileSourceConfig,
     JdbcSourceConfig,
+    KafkaSourceConfig,
     LakeboostConfig,
     SparkConfig,
     StorageConfig,
@@ -14,6 +15,7 @@ __all__ = [
     "DatasetConfig",
     "FileSourceConfig",
     "JdbcSourceConfig",
+    "KafkaSourceConfig",
     "LakeboostConfig",
     "SparkConfig",
     "StorageConfig",

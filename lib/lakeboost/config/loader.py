@@ -84,13 +84,16 @@ def _merged(
     origin: dict[tuple[str, ...], str],
 ) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    base_dir, env_dir = conf_path / "base", conf_path / env
+    base_dir = conf_path / "base"
     if not base_dir.is_dir():
         raise ConfigError(f"config directory {base_dir} not found; pass --conf-dir or set LAKEBOOST_CONF_DIR")
-    if not env_dir.is_dir():
-        known = sorted(p.name for p in conf_path.iterdir() if p.is_dir() and p.name != "base")
-        raise ConfigError(f"unknown environment {env!r}: no {env_dir}; known environments: {known}")
-    for layer in (base_dir, env_dir):
+    # `local+kafka`: the overlays local, then kafka, each over the ones before it.
+    env_dirs = [conf_path / name for name in env.split("+")]
+    for env_dir in env_dirs:
+        if not env_dir.is_dir():
+            known = sorted(p.name for p in conf_path.iterdir() if p.is_dir() and p.name != "base")
+            raise ConfigError(f"unknown environment {env_dir.name!r}: no {env_dir}; known environments: {known}")
+    for layer in (base_dir, *env_dirs):
         for file in sorted(layer.glob("*.yml")) + sorted(layer.glob("*.yaml")):
             _deep_merge(merged, _read_yaml(file), origin, str(file), ())
     for override in overrides:
@@ -135,6 +138,8 @@ def _deep_merge(
 ) -> None:
     for key, value in new.items():
         path = (*prefix, str(key))
+        if _other_kind_of_source(path, into.get(key), value):
+            into.pop(key)  # a file source turned Kafka shares no keys with it: replaced, not merged
         if isinstance(value, Mapping) and isinstance(into.get(key), dict):
             _deep_merge(into[key], value, origin, source, path)
         else:
@@ -142,6 +147,11 @@ def _deep_merge(
             origin[path] = source
             for sub in _leaf_paths(value, path):
                 origin[sub] = source
+
+
+def _other_kind_of_source(path: tuple[str, ...], old: Any, new: Any) -> bool:
+    return (len(path) == 2 and path[0] == "sources" and isinstance(old, dict) and isinstance(new, Mapping)
+            and "format" in new and "format" in old and new["format"] != old["format"])
 
 
 def _copy(value: Any) -> Any:
@@ -237,7 +247,8 @@ def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str], prefix: 
     for error in exc.errors():
         loc = (*prefix, *(str(part) for part in error["loc"]))
         # Discriminated unions add the tag ("csv") to the location; drop it for the key path.
-        key_path = tuple(part for part in loc if part not in ("csv", "json", "parquet", "jdbc", "presence", "value"))
+        key_path = tuple(part for part in loc
+                         if part not in ("csv", "json", "parquet", "jdbc", "kafka", "presence", "value"))
         where = _nearest_origin(key_path, origin)
         found = error.get("input")
         found_text = "" if isinstance(found, dict) else f", found {found!r}"

@@ -176,12 +176,67 @@ class JdbcSourceConfig(Frozen):
         raise ValueError(f"no `driver` given and none known for url {self.url.split('?')[0]!r}")
 
 
+# Kafka reader options whose value is a credential: recorded with every model as "***".
+_SECRET_OPTION = re.compile(r"jaas|password|secret|token|key\.pem|keystore\.key", re.IGNORECASE)
+
+
+class KafkaSourceConfig(Frozen):
+    """A Kafka topic (or topics matching a pattern) read with Spark's Kafka source.
+
+    `bootstrap_servers` and credentials come from the environment (`${ENV:KAFKA_BOOTSTRAP_SERVERS}`,
+    `options: {kafka.sasl.jaas.config: "${ENV:KAFKA_SASL_JAAS_CONFIG}"}`), never from YAML.
+    """
+
+    format: Literal["kafka"]
+    bootstrap_servers: str = Field(min_length=1)
+    topic: str | None = None  # Spark's `subscribe`: one topic or a comma-separated list
+    topic_pattern: str | None = None  # Spark's `subscribePattern`: a Java regex
+    value_format: Literal["json", "csv"] = "json"
+    declared_schema: dict[str, str] = Field(alias="schema")
+    # Parser options for the value (CSV `sep`, JSON's `allowComments`, ...).
+    value_options: dict[str, str] = Field(default_factory=dict)
+    # Spark Kafka source options passed through (`kafka.security.protocol`, `kafka.sasl.*`,
+    # `minPartitions`, ...).
+    options: dict[str, str] = Field(default_factory=dict)
+    # Where a new query starts ("earliest", "latest" or Spark's per-partition JSON); a query
+    # with a checkpoint resumes from it whatever this says.
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = Field(None, ge=1)
+    fail_on_data_loss: bool = True
+    trigger: Literal["available_now", "processing_time"] = "available_now"
+    interval: Duration = Duration(10)
+    on_type_change: Literal["fail", "cast"] = "fail"
+
+    _schema_ok = field_validator("declared_schema")(check_schema)
+
+    @field_serializer("options", when_used="json")
+    def _options_without_credentials(self, options: dict[str, str]) -> dict[str, str]:
+        return {k: ("***" if _SECRET_OPTION.search(k) else v) for k, v in options.items()}
+
+    @model_validator(mode="after")
+    def _one_subscription(self) -> KafkaSourceConfig:
+        if (self.topic is None) == (self.topic_pattern is None):
+            raise ValueError("set exactly one of `topic` (subscribe) or `topic_pattern` (subscribePattern)")
+        if not self.declared_schema:
+            raise ValueError("a Kafka source needs a `schema` (column: type) for its values")
+        reserved = [k for k in self.options if k.lower() in _READER_OWNED]
+        if reserved:
+            raise ValueError(f"options {reserved} are set by lakeboost from the source's own keys "
+                             "(bootstrap_servers, topic/topic_pattern, starting_offsets, "
+                             "max_offsets_per_trigger, fail_on_data_loss); set those instead")
+        return self
+
+
+_READER_OWNED = {"kafka.bootstrap.servers", "subscribe", "subscribepattern", "assign", "startingoffsets",
+                 "maxoffsetspertrigger", "failondataloss", "includeheaders"}
+
+
 _KNOWN_DRIVERS = {
     "jdbc:sqlite:": "org.sqlite.JDBC",
     "jdbc:postgresql:": "org.postgresql.Driver",
 }
 
-SourceConfig = Annotated[FileSourceConfig | JdbcSourceConfig, Field(discriminator="format")]
+SourceConfig = Annotated[FileSourceConfig | JdbcSourceConfig | KafkaSourceConfig, Field(discriminator="format")]
 
 
 # monitor.label_maturity when neither it nor gold.training_set.label_maturity is set.

@@ -25,10 +25,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.durations import spark_interval
-from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig, LakeboostConfig
+from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig, KafkaSourceConfig, LakeboostConfig
 from lakeboost.errors import LakeboostError
 from lakeboost.faults import fault_point
 from lakeboost.ingest import parse
+from lakeboost.ingest.kafka import ingest_kafka
 from lakeboost.ingest.schema_drift import effective_types, struct_types
 from lakeboost.ingest.sources import (
     SOURCE_FILE,
@@ -70,6 +71,9 @@ def ingest_sources(
         cfg = config.sources[name]
         if isinstance(cfg, JdbcSourceConfig):
             summary = ingest_jdbc(spark, catalog, name, cfg)
+        elif isinstance(cfg, KafkaSourceConfig):
+            summary = ingest_kafka(spark, catalog, name, cfg, continuous=continuous,
+                                   timeout_seconds=timeout_seconds)
         else:
             summary = ingest_files(spark, catalog, name, cfg, continuous=continuous,
                                    timeout_seconds=timeout_seconds)

@@ -59,6 +59,13 @@ def resolve_packages(coordinates: Sequence[str], cache_dir: Path | None = None) 
     """
     if not coordinates:
         return []
+    bundled = spark_bundled_artifacts()
+    return [p for p in resolve_classpath(coordinates, cache_dir) if artifact_name(p) not in bundled]
+
+
+def resolve_classpath(coordinates: Sequence[str], cache_dir: Path | None = None) -> list[str]:
+    """Every jar of the coordinates and their runtime dependencies (a JVM's whole classpath, e.g.
+    the Kafka broker's: none left out for being in Spark), cached like `resolve_packages`."""
     cache_root = cache_dir or default_cache_dir()
     key = hashlib.sha256("\n".join(sorted(coordinates)).encode()).hexdigest()[:16]
     target = cache_root / key
@@ -66,8 +73,7 @@ def resolve_packages(coordinates: Sequence[str], cache_dir: Path | None = None) 
     if not marker.exists():
         _download(coordinates, target)
         marker.write_text("\n".join(sorted(coordinates)) + "\n")
-    bundled = spark_bundled_artifacts()
-    return sorted(str(p) for p in target.glob("*.jar") if artifact_name(p.name) not in bundled)
+    return sorted(str(p) for p in target.glob("*.jar"))
 
 
 def _download(coordinates: Sequence[str], target: Path) -> None:
