@@ -11,6 +11,7 @@ import pyspark
 import pytest
 from lakeboost.config import load_config
 from lakeboost.config.model import KafkaSourceConfig
+from lakeboost.errors import ConfigError
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io import TableCatalog
 from pydantic import ValidationError
@@ -48,6 +49,18 @@ def test_shipped_spark_kafka_connector_matches_pyspark() -> None:
     packages = load_config("local", conf_dir=REPO / "conf").spark.jvm_packages
     connector = [p for p in packages if ":spark-sql-kafka-0-10_" in p]
     assert connector == [f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"]
+
+
+def test_local_plus_kafka_overlays_turn_the_demo_live_source_into_a_kafka_topic() -> None:
+    files = load_config("local", conf_dir=REPO / "conf", environ={})
+    kafka = load_config("local+kafka", conf_dir=REPO / "conf", environ={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+    live = kafka.sources["card_events"]
+    assert isinstance(live, KafkaSourceConfig)  # replaced whole: the file source's path is not left over
+    assert (live.bootstrap_servers, live.topic) == ("127.0.0.1:9", "card_events")
+    assert dict(live.declared_schema) == dict(files.sources["card_events"].declared_schema)
+    assert kafka.spark.conf == files.spark.conf  # the local overlay still applies
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
+        load_config("local+kafka", conf_dir=REPO / "conf", environ={})
 
 
 @pytest.mark.kafka
