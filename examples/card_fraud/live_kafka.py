@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 
 
 def topic_records(spark: SparkSession, cfg: KafkaSourceConfig) -> int:
-    """How many records the source's topic holds now (a batch read from earliest to latest)."""
+    """How many records the source's topic holds now (a batch read from earliest to latest; 0
+    when the topic does not exist yet: a pattern matching only it, where `subscribe` would fail)."""
     assert cfg.topic is not None, "the demo publishes to one topic (`topic`, not `topic_pattern`)"
     return (spark.read.format("kafka").option("kafka.bootstrap.servers", cfg.bootstrap_servers)
-            .option("subscribe", cfg.topic).options(**cfg.options).load().count())
+            .option("subscribePattern", f"\\Q{cfg.topic}\\E").options(**cfg.options).load().count())
 
 
 def publish_card_events(spark: SparkSession, landing: str | Path, cfg: KafkaSourceConfig) -> int:

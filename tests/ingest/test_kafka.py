@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from tests.helpers import make_config
+from tests.helpers import make_config, write_lines
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = {"event_id": "string", "n": "int", "amount": "double"}
@@ -118,3 +118,23 @@ def test_kafka_values_land_once_with_lineage_quarantine_and_rescued_fields(
         44, 0, 0, 44)
     assert catalog.read("bronze.events").count() == 41
     assert quarantine.filter(F.col("source") == "events").count() == 3
+
+
+@pytest.mark.kafka
+def test_demo_publishes_its_live_event_files_to_the_topic_once(
+        spark: SparkSession, kafka_broker: str, tmp_path: Path) -> None:
+    from card_fraud.live_kafka import publish_card_events
+
+    lines = [json.dumps({"event_id": f"E{i}", "customer_id": i % 3}) for i in range(30)]
+    write_lines(tmp_path / "card_events" / "events_0000.json", lines[:20])
+    write_lines(tmp_path / "card_events" / "events_0001.json", lines[20:])
+    cfg = KafkaSourceConfig.model_validate({"format": "kafka", "bootstrap_servers": kafka_broker,
+                                            "topic": f"live-{tmp_path.name[-8:]}", "schema": SCHEMA})
+
+    assert publish_card_events(spark, tmp_path, cfg) == 30
+    assert publish_card_events(spark, tmp_path, cfg) == 0  # the generate step re-run sends nothing
+    sent = (spark.read.format("kafka").option("kafka.bootstrap.servers", kafka_broker)
+            .option("subscribe", cfg.topic).load())
+    assert sorted(r[0] for r in sent.select(F.col("value").cast("string")).collect()) == sorted(lines)
+    assert sent.filter(F.col("key").cast("string") != F.get_json_object(
+        F.col("value").cast("string"), "$.customer_id")).isEmpty()
