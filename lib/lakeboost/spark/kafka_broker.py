@@ -35,6 +35,8 @@ BROKER_PACKAGES = (
     "org.slf4j:slf4j-api:2.0.17",
     "org.apache.logging.log4j:log4j-slf4j2-impl:2.25.3",
 )
+# Kafka's command-line tools (the console producer the latency bench feeds): resolved only when used.
+TOOLS_PACKAGES = (f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}", *BROKER_PACKAGES[1:])
 # The broker's own log line once it serves clients.
 _STARTED = "Kafka Server started"
 # A small heap, and C1 only: the broker of a test or a demo lives minutes on little data.
@@ -57,6 +59,18 @@ logger.kafka.level = INFO
 def broker_classpath() -> list[str]:
     """The broker's jars, resolved from Maven Central on first use (cached, see spark.jars)."""
     return resolve_classpath(BROKER_PACKAGES)
+
+
+def console_producer(bootstrap_servers: str, topic: str, *, separator: str = "\t") -> subprocess.Popen[str]:
+    """Kafka's console producer (`org.apache.kafka.tools.ConsoleProducer`) as a child process: each
+    line written to its stdin, `key<separator>value`, is sent to `topic` at once (linger 0)."""
+    classpath = os.pathsep.join(resolve_classpath(TOOLS_PACKAGES))
+    argv = [ensure_java(), *JVM_OPTIONS, "-cp", classpath, "org.apache.kafka.tools.ConsoleProducer",
+            "--bootstrap-server", bootstrap_servers, "--topic", topic,
+            "--property", "parse.key=true", "--property", f"key.separator={separator}",
+            "--producer-property", "linger.ms=0", "--producer-property", "acks=all"]
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            start_new_session=True, preexec_fn=_stop_with_parent)
 
 
 def free_port() -> int:
