@@ -122,8 +122,11 @@ def main() -> None:
         producer.stdin.write("\n".join(keyed(line, "W") for line in template) + "\n")
         producer.stdin.flush()
         jobs = [start("ingest.py", work, ["--source", "card_events", "--continuous"], args.interval,
-                      broker.bootstrap_servers),
-                start("score_stream.py", work, ["--continuous"], args.interval, broker.bootstrap_servers)]
+                      broker.bootstrap_servers)]
+        while not (bronze / "_delta_log").exists():  # the scorer reads bronze: it must exist first
+            assert jobs[0].poll() is None, f"the ingest job exited; see {work}/ingest.py.log"
+            time.sleep(0.5)
+        jobs.append(start("score_stream.py", work, ["--continuous"], args.interval, broker.bootstrap_servers))
         wait_quiet(predictions, jobs)
         latencies, in_bronze = [], []
         for n in range(args.batches):
@@ -153,8 +156,9 @@ def main() -> None:
               f"(trigger interval {args.interval}, a batch every {args.every} s)")
     finally:
         for job in jobs:
-            os.killpg(job.pid, signal.SIGTERM)
-            job.wait(timeout=60)
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGTERM)
+                job.wait(timeout=60)
         producer.stdin.close()
         producer.terminate()
         producer.wait(timeout=30)
