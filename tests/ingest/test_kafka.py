@@ -11,7 +11,7 @@ import pyspark
 import pytest
 from lakeboost.config import load_config
 from lakeboost.config.model import KafkaSourceConfig
-from lakeboost.errors import ConfigError
+from lakeboost.errors import ConfigError, SourceError
 from lakeboost.ingest.bronze import ingest_sources
 from lakeboost.io import TableCatalog
 from pydantic import ValidationError
@@ -138,3 +138,13 @@ def test_demo_publishes_its_live_event_files_to_the_topic_once(
     assert sorted(r[0] for r in sent.select(F.col("value").cast("string")).collect()) == sorted(lines)
     assert sent.filter(F.col("key").cast("string") != F.get_json_object(
         F.col("value").cast("string"), "$.customer_id")).isEmpty()
+
+
+@pytest.mark.kafka
+def test_a_topic_that_does_not_exist_is_a_source_error_naming_it(
+        spark: SparkSession, kafka_broker: str, tmp_path: Path) -> None:
+    topic = f"missing-{tmp_path.name[-8:]}"
+    config = make_config(tmp_path, {"events": {"format": "kafka", "bootstrap_servers": kafka_broker,
+                                               "topic": topic, "schema": SCHEMA}})
+    with pytest.raises(SourceError, match=f"source 'events': topic {topic} does not exist on {kafka_broker}"):
+        ingest_sources(TableCatalog(spark, config.storage), config)

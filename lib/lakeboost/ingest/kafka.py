@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 
 from lakeboost.config.durations import spark_interval
 from lakeboost.config.model import KafkaSourceConfig
+from lakeboost.errors import LakeboostError, SourceError
 from lakeboost.faults import fault_point
 from lakeboost.ingest import parse
 from lakeboost.ingest.schema_drift import effective_types
@@ -42,7 +43,8 @@ TIMESTAMP, HEADERS = "_kafka_timestamp", "_kafka_headers"
 LINEAGE = {KEY: "string", TOPIC: "string", PARTITION: "int", OFFSET: "bigint", TIMESTAMP: "timestamp",
            HEADERS: "array<struct<key:string,value:string>>"}
 RECORD = [TOPIC, PARTITION, OFFSET]  # a record's identity in Kafka
-_QUARANTINE_ID = "_kafka_record"  # kafka://<topic>/<partition>@<offset>: the quarantine's source_file
+# How Spark's Kafka source says a subscribed topic does not exist.
+_NO_TOPIC = ("UnknownTopicOrPartition", "does not host this topic-partition")
 
 
 def kafka_reader_options(cfg: KafkaSourceConfig) -> dict[str, str]:
@@ -138,8 +140,16 @@ def ingest_kafka(
     run_continuously = continuous or cfg.trigger == "processing_time"
     writer = writer.trigger(processingTime=spark_interval(cfg.interval)) if run_continuously \
         else writer.trigger(availableNow=True)
-    await_query(writer.start(), f"source {name!r}: Kafka ingest stream",
-                timeout_seconds if run_continuously else None)
+    try:
+        await_query(writer.start(), f"source {name!r}: Kafka ingest stream",
+                    timeout_seconds if run_continuously else None)
+    except LakeboostError as exc:
+        if cfg.topic and any(text in str(exc) for text in _NO_TOPIC):
+            raise SourceError(
+                f"source {name!r}: topic {cfg.topic} does not exist on {cfg.bootstrap_servers}; produce to it "
+                "(or create it) first, or subscribe with `topic_pattern`, which waits for matching topics"
+            ) from None
+        raise
     ledger.settle()
     return summary
 
