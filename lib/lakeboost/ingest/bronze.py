@@ -18,8 +18,10 @@ quarantine with a reason, never into bronze as NULL.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -45,6 +47,7 @@ from lakeboost.io.hashing import with_content_hash
 from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import read_first_line
+from lakeboost.spark.kind import is_connect
 from lakeboost.spark.rows import first_row
 from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
 
@@ -107,31 +110,45 @@ def ingest_files(
     txn = BatchTxn(spark, checkpoint)
 
     reads_header = cfg.format == "csv" and cfg.options.get("header", "false").lower() == "true"
+    fmt = cfg.format if cfg.format != "parquet" else "typed"
 
-    def write_batch(batch: DataFrame, batch_id: int) -> None:
-        # The batch's files are known only from its rows (the plan of a micro-batch lists none):
-        # cached, so finding them does not read the files twice.
-        batch = batch.persist() if reads_header else batch
-        try:
-            _write_batch(batch, batch_id)
-        finally:
-            batch.unpersist()
-
-    def _write_batch(batch: DataFrame, batch_id: int) -> None:
-        headers = _csv_headers(spark, batch, delimiter) if reads_header else {}
+    def checked_rows(batch: DataFrame, batch_id: int, headers: dict[str, list[str]]) -> DataFrame:
         with_meta = (
             batch.transform(parse.by_header, file_column=SOURCE_FILE, headers=headers, declared=types)
             .transform(parse.with_metadata, source=name, source_file=F.col(SOURCE_FILE), batch_id=batch_id,
                        source_modified=F.col(SOURCE_FILE_MODIFIED))
         )
-        fmt = cfg.format if cfg.format != "parquet" else "typed"
         checked = parse.with_rejection_reason(with_meta, declared=types, fmt=fmt, delimiter=delimiter,
                                               file_column=SOURCE_FILE,
-                                              file_reasons=parse.header_reasons(headers, types)).persist()
+                                              file_reasons=parse.header_reasons(headers, types))
+        return checked.transform(parse.typed_rows, declared=types)
+
+    def write_batch(batch: DataFrame, batch_id: int) -> None:
+        # Parsed, checked and typed in one pass, by position: right for every file whose header
+        # is the declared columns in their order. Kept (`_stored`), so that the batch's files
+        # (known only from its rows: the plan of a micro-batch lists none) and both writes read
+        # it instead of the files.
+        typed = _stored(checked_rows(batch, batch_id, {}))
+        redone: DataFrame | None = None
         try:
-            _write_checked_batch(catalog, name, table, checked, types, txn, batch_id, summary)
+            per_file = _per_file(typed)
+            rows = typed
+            if reads_header:
+                headers = _csv_headers(spark, [f.path for f in per_file], delimiter)
+                drift = {f: h for f, h in headers.items() if h != list(types)}
+                if drift:
+                    # A file whose header orders the columns differently is read again by name,
+                    # one naming other columns is refused whole: only these files, only then.
+                    redone = _stored(checked_rows(batch.filter(F.col(SOURCE_FILE).isin(list(drift))), batch_id,
+                                                  drift))
+                    rows = typed.filter(~F.col("_source_file").isin(list(drift))).unionByName(redone)
+                    per_file = [f if f.path not in drift else dataclasses.replace(f, header_drift=True)
+                                for f in per_file]
+            _write_typed_batch(catalog, name, table, rows, per_file, txn, batch_id, summary)
         finally:
-            checked.unpersist()
+            _release(typed)
+            if redone is not None:
+                _release(redone)
 
     # Parquet files are read with their own types: read with the table's older type (`cast`), a
     # value Parquet cannot convert would fail the read or arrive as NULL. The conversion to the
@@ -152,20 +169,76 @@ def ingest_files(
     return summary
 
 
-def _csv_headers(spark: SparkSession, batch: DataFrame, delimiter: str) -> dict[str, list[str]]:
-    """Each of the batch's files' header, by the file's path as the reader reports it: one line
-    read on the driver per file."""
-    files = [row[0] for row in batch.select(SOURCE_FILE).distinct().collect()]
-    return {file: next(csv.reader([read_first_line(spark, file)], delimiter=delimiter), [])
-            for file in files}
+def _stored(df: DataFrame) -> DataFrame:
+    """`df` computed once, by the first action on it, and kept for the next ones: its rows as
+    the first action made them (a local checkpoint, memory then disk). Spark's cache (`persist`)
+    would encode them as compressed columns first: at 1M demo rows that took 20 s, longer than
+    parsing them (measured, bench/bench_ingest.py)."""
+    return df.localCheckpoint(eager=False)
+
+
+def _release(df: DataFrame) -> None:
+    """Free the rows `_stored` kept now, not at the JVM's next garbage collection (classic
+    sessions; Spark Connect frees them when the DataFrame is dropped)."""
+    if is_connect(df.sparkSession):
+        return
+    df._jdf.queryExecution().analyzed().rdd().unpersist(False)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchFile:
+    """One source file of a micro-batch, as its checked rows counted it."""
+
+    path: str
+    modified: int | None  # the file's modification time (`_source_modified_at`), in microseconds
+    good: int
+    bad: int
+    rescued: int
+    header_drift: bool = False  # its rows were checked again by its header: `good`/`bad` are by position
+
+
+def _per_file(typed: DataFrame) -> list[BatchFile]:
+    """Each file of a checked batch (`parse.typed_rows`) with its good and refused rows: one small
+    aggregate, on the driver one row per file."""
+    rejected = F.col(parse.REASON).isNotNull()
+    rescued = (F.col(parse.RESCUED).isNotNull() & ~rejected) if parse.RESCUED in typed.columns else F.lit(False)
+    rows = (
+        typed.groupBy(F.col("_source_file").alias("path"))
+        .agg(F.unix_micros(F.min(parse.SOURCE_MODIFIED)).alias("modified"),
+             F.count_if(~rejected).alias("good"), F.count_if(rejected).alias("bad"),
+             F.count_if(rescued).alias("rescued"))
+        .collect()
+    )
+    return [BatchFile(r["path"], r["modified"], r["good"], r["bad"], r["rescued"]) for r in rows]
+
+
+def _csv_headers(spark: SparkSession, files: list[str], delimiter: str) -> dict[str, list[str]]:
+    """Each file's header, by the file's path as the reader reports it: one line read on the
+    driver per file, a few at a time."""
+    def header(file: str) -> list[str]:
+        return next(csv.reader([read_first_line(spark, file)], delimiter=delimiter), [])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(files, pool.map(header, files), strict=True))
 
 
 def _files_already_in(catalog: TableCatalog, table: str, file_column: str, files: list[str],
-                      source: str | None = None) -> set[str]:
-    """Which of `files` `table` already holds rows of (the data's own record of what was ingested)."""
+                      source: str | None = None, modified: tuple[int, int] | None = None,
+                      modified_column: str = parse.SOURCE_MODIFIED) -> set[str]:
+    """Which of `files` `table` already holds rows of (the data's own record of what was ingested).
+
+    `modified` (the earliest and latest modification time of `files`, in microseconds) narrows the read to the
+    table's data files whose rows came from files modified then (Delta skips the others by
+    their statistics; a path's are no help, Delta keeps only its first 32 characters): a file is
+    known by its path and modification time, so one rewritten in place is a new file.
+    """
     if not files or not catalog.exists(table):
         return set()
-    rows = catalog.read(table).filter(F.col(file_column).isin(files))
+    rows = catalog.read(table)
+    if modified is not None:
+        earliest, latest = (F.timestamp_micros(F.lit(t)) for t in modified)
+        rows = rows.filter(F.col(modified_column).between(earliest, latest))
+    rows = rows.filter(F.col(file_column).isin(files))
     if source is not None:
         rows = rows.filter(F.col("source") == F.lit(source))
     return {row[0] for row in rows.select(file_column).distinct().collect()}
@@ -173,46 +246,62 @@ def _files_already_in(catalog: TableCatalog, table: str, file_column: str, files
 
 def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: DataFrame,
                          types: dict[str, str], txn: BatchTxn, batch_id: int, summary: StepSummary) -> None:
-    rescued = F.col(parse.RESCUED).isNotNull() if parse.RESCUED in checked.columns else F.lit(False)
-    per_file = (checked.groupBy(F.col(parse.REASON).isNull().alias("good"), F.col("_source_file"))
-                .agg(F.count(F.lit(1)).alias("count"), F.sum(rescued.cast("int")).alias("rescued")).collect())
-    good_files = [r["_source_file"] for r in per_file if r["good"]]
-    bad_files = [r["_source_file"] for r in per_file if not r["good"]]
-    # Rows of files a table already holds were written by an earlier query (the checkpoint was
-    # lost, deleted or replaced): they are skipped, so landing replayed from scratch adds nothing.
-    done_good = _files_already_in(catalog, table, "_source_file", good_files)
+    """Write rows checked by `parse.with_rejection_reason` (and `with_metadata`): the good ones to
+    `table`, the others to the quarantine, each file's once (see `_write_typed_batch`)."""
+    typed = _stored(checked.transform(parse.typed_rows, declared=types))
+    try:
+        _write_typed_batch(catalog, name, table, typed, _per_file(typed), txn, batch_id, summary)
+    finally:
+        _release(typed)
+
+
+def _write_typed_batch(catalog: TableCatalog, name: str, table: str, typed: DataFrame, per_file: list[BatchFile],
+                       txn: BatchTxn, batch_id: int, summary: StepSummary) -> None:
+    """One Delta commit of the batch's good rows to `table`, one of its refused rows to the
+    quarantine (only when it has some), each idempotent; counts from the commits' own metrics.
+
+    Rows of files a table already holds were written by an earlier query (the checkpoint was
+    lost, deleted or replaced): they are skipped, so landing replayed from scratch adds nothing.
+    """
+    maybe_good = [f for f in per_file if f.good or f.header_drift]
+    maybe_bad = [f for f in per_file if f.bad or f.header_drift]
+    done_good = _files_already_in(catalog, table, "_source_file", [f.path for f in maybe_good],
+                                  modified=_modified_range(maybe_good))
     quarantine = catalog.tables.bronze_quarantine
-    done_bad = _files_already_in(catalog, quarantine, "source_file", bad_files, source=name)
-    good = sum(r["count"] for r in per_file if r["good"] and r["_source_file"] not in done_good)
-    bad = sum(r["count"] for r in per_file if not r["good"] and r["_source_file"] not in done_bad)
-    replayed = sum(r["count"] for r in per_file) - good - bad
-    summary.rows_read += good + bad + replayed
-    summary.rows_skipped += replayed
-    if replayed:
-        log.warning("source %s: %d rows of %d files already in bronze or the quarantine were skipped "
-                    "(their checkpoint was lost or replaced)", name, replayed, len(done_good | done_bad))
-    not_done_good = ~F.col("_source_file").isin(list(done_good)) if done_good else F.lit(True)
-    not_done_bad = ~F.col("_source_file").isin(list(done_bad)) if done_bad else F.lit(True)
-    if good:
-        result = catalog.write(parse.bronze_rows(checked.filter(not_done_good), declared=types), table,
+    done_bad = _files_already_in(catalog, quarantine, "source_file", [f.path for f in maybe_bad], source=name)
+    read = sum(f.good + f.bad for f in per_file)
+    summary.rows_read += read
+    if done_good or done_bad:
+        log.warning("source %s: rows of %d files already in bronze or the quarantine were skipped "
+                    "(their checkpoint was lost or replaced)", name, len(done_good | done_bad))
+    summary.rows_skipped += read  # less what the commits below write
+    if any(f.path not in done_good for f in maybe_good):
+        rows = typed.filter(~F.col("_source_file").isin(list(done_good))) if done_good else typed
+        result = catalog.write(rows.transform(parse.bronze_of_typed), table,
                                txn=txn(f"lakeboost.ingest.{name}", batch_id), merge_schema=True)
         if result.version is not None:
-            summary.rows_written += good
+            written = result.rows_written
+            summary.rows_written += written
+            summary.rows_skipped -= written
             summary.details["rows_rescued"] = summary.details.get("rows_rescued", 0) + sum(
-                r["rescued"] or 0 for r in per_file if r["good"] and r["_source_file"] not in done_good)
+                f.rescued for f in maybe_good if f.path not in done_good)
             summary.versions[table] = result.version
-        else:
-            summary.rows_skipped += good
     fault_point("ingest.after_bronze_commit", batch_id)
-    if bad:
-        result = catalog.write(parse.quarantine_rows(checked.filter(not_done_bad), declared=types),
-                               quarantine, txn=txn(f"lakeboost.ingest.{name}.quarantine", batch_id))
+    if any(f.path not in done_bad for f in maybe_bad):
+        rows = typed.filter(~F.col("_source_file").isin(list(done_bad))) if done_bad else typed
+        result = catalog.write(rows.transform(parse.quarantine_of_typed), quarantine,
+                               txn=txn(f"lakeboost.ingest.{name}.quarantine", batch_id))
         if result.version is not None:
-            summary.rows_quarantined += bad
+            quarantined = result.rows_written
+            summary.rows_quarantined += quarantined
+            summary.rows_skipped -= quarantined
             summary.versions[quarantine] = result.version
-        else:
-            summary.rows_skipped += bad
     fault_point("ingest.after_quarantine_commit", batch_id)
+
+
+def _modified_range(files: list[BatchFile]) -> tuple[int, int] | None:
+    times = [f.modified for f in files if f.modified is not None]
+    return (min(times), max(times)) if times and len(times) == len(files) else None
 
 
 def ingest_jdbc(spark: SparkSession, catalog: TableCatalog, name: str, cfg: JdbcSourceConfig) -> StepSummary:

@@ -21,6 +21,8 @@ from pyspark.sql.types import StructType
 CORRUPT = "_corrupt_record"
 REASON = "_rejection_reason"
 RESCUED = "_rescued_data"
+# A rejected row's record as the quarantine keeps it (NULL for a row bronze takes): see typed_rows.
+RAW = "_raw_record"
 # Arrival order, for latest-wins among versions of a key read in one micro-batch: the source
 # file's modification time, then the row's position in the batch's read order.
 SOURCE_MODIFIED = "_source_modified_at"
@@ -173,20 +175,50 @@ def bronze_rows(df: DataFrame, *, declared: Mapping[str, str]) -> DataFrame:
     )
 
 
+def typed_rows(df: DataFrame, *, declared: Mapping[str, str]) -> DataFrame:
+    """Checked rows (`with_rejection_reason`, `with_metadata`) as both outputs need them, computed
+    once: the declared columns typed, the metadata, the reason, and for a rejected row only its raw
+    record (`_raw_record`). `bronze_of_typed` and `quarantine_of_typed` select from it, so one
+    persisted `typed_rows` feeds both writes without parsing or checking a row twice.
+
+    The typed value is the `try_cast` the reason's check made (NULL where the check failed, and
+    such a row never reaches bronze): one expression, which Spark evaluates once per row.
+    """
+    typed = [F.expr(f"try_cast(`{c}` AS {t})").alias(c) for c, t in declared.items()]
+    rescued = [RESCUED] if RESCUED in df.columns else []
+    raw = F.when(F.col(REASON).isNotNull(), F.coalesce(F.col(CORRUPT), _as_json(declared)))
+    return df.select(*typed, *rescued, *METADATA_COLUMNS, F.col(REASON), raw.alias(RAW))
+
+
+def bronze_of_typed(df: DataFrame) -> DataFrame:
+    """The bronze rows of `typed_rows`: those without a rejection reason, as bronze stores them."""
+    return df.filter(F.col(REASON).isNull()).drop(REASON, RAW)
+
+
+def quarantine_of_typed(df: DataFrame) -> DataFrame:
+    """The quarantine rows of `typed_rows`: the rejected ones, their raw record and reason."""
+    return df.filter(F.col(REASON).isNotNull()).select(*_quarantine_columns(F.col(RAW)))
+
+
+def _as_json(declared: Mapping[str, str]) -> Column:
+    return F.to_json(F.struct(*[F.col(f"`{c}`") for c in declared]))
+
+
+def _quarantine_columns(raw_record: Column) -> list[Column]:
+    return [
+        F.col("_source").alias("source"),
+        F.col("_source_file").alias("source_file"),
+        raw_record.alias("raw_record"),
+        F.col(REASON).alias("reason"),
+        F.col("_ingested_at").alias("ingested_at"),
+        F.col("_batch_id").alias("batch_id"),
+    ]
+
+
 def quarantine_rows(df: DataFrame, *, declared: Mapping[str, str]) -> DataFrame:
     """Rejected rows with the raw record (the original line when Spark kept it) and the reason."""
-    as_json = F.to_json(F.struct(*[F.col(f"`{c}`") for c in declared]))
-    return (
-        df.filter(F.col(REASON).isNotNull())
-        .select(
-            F.col("_source").alias("source"),
-            F.col("_source_file").alias("source_file"),
-            F.coalesce(F.col(CORRUPT), as_json).alias("raw_record"),
-            F.col(REASON).alias("reason"),
-            F.col("_ingested_at").alias("ingested_at"),
-            F.col("_batch_id").alias("batch_id"),
-        )
-    )
+    raw_record = F.coalesce(F.col(CORRUPT), _as_json(declared))
+    return df.filter(F.col(REASON).isNotNull()).select(*_quarantine_columns(raw_record))
 
 
 def with_metadata(df: DataFrame, *, source: str, source_file: Column, batch_id: int,
