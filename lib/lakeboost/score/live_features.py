@@ -1,8 +1,8 @@
 """The features of a live micro-batch: the batch feature code over the live rows plus the
-history their windows reach into, read from Delta (`dataset.events` and earlier micro-batches'
-live events), restricted to the batch's entities. Window state therefore lives in Delta, not in
-Spark's state store: a restart loses none of it and a late micro-batch sees exactly what a batch
-rebuild would.
+history their windows reach into (`dataset.events` and earlier micro-batches' live events),
+restricted to the batch's entities. That history is Delta's: read from it here (`past_events`)
+or kept across micro-batches by score.live_state, which holds exactly the same rows; a restart
+loses none of it and a late micro-batch sees exactly what a batch rebuild would.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from lakeboost.io.catalog import TableCatalog
 
 
 def past_events(catalog: TableCatalog, dataset: DatasetConfig, live: DataFrame, *, live_table: str) -> DataFrame:
-    """Every earlier event: the batch events and earlier micro-batches' live events (`live_table`),
-    minus the batch's own keys."""
+    """Every earlier event, read from Delta: the batch events and earlier micro-batches' live
+    events (`live_table`). (score.live_state.LiveState.past_events keeps the same rows.)"""
     past = catalog.read(dataset.events).select(*live.columns)
     if catalog.exists(live_table):
         past = past.unionByName(catalog.read(live_table).select(*live.columns))
-    return past.join(live.select(*dataset.key), list(dataset.key), "left_anti")
+    return past
 
 
 def of_entities(df: DataFrame, live: DataFrame, entities: list[tuple[str, ...]], key: tuple[str, ...]) -> DataFrame:
@@ -42,8 +42,10 @@ def of_entities(df: DataFrame, live: DataFrame, entities: list[tuple[str, ...]],
 
 
 def live_features(catalog: TableCatalog, features: FeatureSetConfig, dataset: DatasetConfig, enriched: DataFrame,
-                  first: dt.datetime, *, live_table: str) -> DataFrame:
-    """Features of the live rows (earliest at `first`), by the batch code over live rows + their history.
+                  first: dt.datetime, *, past: DataFrame) -> DataFrame:
+    """Features of the live rows (earliest at `first`), by the batch code over live rows + their
+    history (`past`: every earlier event, `past_events`; the batch's own keys are left out here,
+    a replayed batch may have written them before).
 
     Windows need the batch's entities' events since `first` minus the longest window (or a
     custom feature's lookback); label rates also need the entity of every labelled event,
@@ -54,7 +56,7 @@ def live_features(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
     since = first - dt.timedelta(days=reach_days(features))
     groups = [g.entity for g in features.groups.values()] + [g.entity for g in features.label_rates.values()]
     entities = list(dict.fromkeys(groups))
-    past = past_events(catalog, dataset, enriched, live_table=live_table)
+    past = past.select(*enriched.columns).join(enriched.select(*key), list(key), "left_anti")
     history = past.filter(F.col(dataset.event_time) >= F.lit(since))
     # A custom feature with a lookback reads history of entities we cannot name.
     if any(c.lookback is not None for c in features.custom):

@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.durations import spark_interval
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import StreamScoringConfig
 from lakeboost.errors import ConfigError, ScoringError
 from lakeboost.faults import fault_point
+from lakeboost.features.label_rates import label_source
 from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -48,6 +50,7 @@ from lakeboost.refine.contract import apply_contract, batch_counts, split_contra
 from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import resolve_pii_key
 from lakeboost.score.live_features import live_features
+from lakeboost.score.live_state import LiveState, StateCatalog, materialized
 from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
 
 log = logging.getLogger(__name__)
@@ -122,12 +125,33 @@ def integrate_live(catalog: TableCatalog, config: LakeboostConfig, clean: DataFr
     return integrate(clean, spec, tables)
 
 
+def static_tables(config: LakeboostConfig, dataset: DatasetConfig) -> set[str]:
+    """The tables a micro-batch only reads: the integration's inputs besides the events, the
+    as-of joins' and the label rates' tables (kept in the LiveState at their latest version)."""
+    stream = stream_config(config)
+    tables: set[str] = set()
+    if stream.integration is not None:
+        tables |= set(config.silver.integrations[stream.integration].inputs()[1:])
+    ts = config.gold.training_set
+    if ts is not None:
+        tables |= {join.table for join in ts.as_of}
+        features = config.gold.features[_feature_set(config)]
+        tables |= {label_source(g, dataset).table for g in features.label_rates.values()}
+    return tables - {dataset.events, stream.events_table, stream.predictions_table}
+
+
 def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: DataFrame, batch_id: int, *,
-                     champion: ChampionCache, pii_key: bytes, counts: StreamCounts, txn: BatchTxn) -> None:
+                     champion: ChampionCache, pii_key: bytes, counts: StreamCounts, txn: BatchTxn,
+                     state: LiveState | None = None) -> None:
+    """Score one micro-batch. `state` (kept across the query's micro-batches) holds the history,
+    the scored keys and the dimension tables as Delta has them; without it they are read now."""
     stream = stream_config(config)
     contract = config.silver.tables[stream.contract]
     started = time.monotonic()
     phases: dict[str, float] = {}
+    state = state or LiveState(catalog, live_table=stream.events_table, predictions=stream.predictions_table)
+    if stream.shuffle_partitions is not None:  # the query's own session (a clone; see stream_score)
+        batch.sparkSession.conf.set("spark.sql.shuffle.partitions", str(stream.shuffle_partitions))
 
     def phase(name: str) -> None:  # seconds since the previous phase ended
         phases[name] = round(time.monotonic() - started - sum(phases.values()), 1)
@@ -151,54 +175,51 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         loaded = champion.current()
         dataset = loaded.dataset  # the key, times and label the champion was trained with
         key = list(dataset.key)
+        reading = StateCatalog(catalog, state, static_tables(config, dataset))
         phase("champion")
-        scored_before = catalog.version(stream.predictions_table)
-        if scored_before is not None:  # a scored event keeps its first prediction
-            # Pinned to a version: writing the predictions below invalidates cached plans that
-            # read the table. Every prediction counts except this very batch's (same query, same
-            # batch id: written before a kill, its replay must re-score it for the txn to skip);
-            # a new query (a lost checkpoint) has another id, so nothing is scored twice.
-            scored = catalog.read(stream.predictions_table, version=scored_before)
+        scored = state.scored([*key, "batch_id", STREAM_QUERY])
+        if scored is not None:  # a scored event keeps its first prediction
+            # Every prediction counts except this very batch's (same query, same batch id: written
+            # before a kill, its replay must re-score it for the txn to skip); a new query (a
+            # lost checkpoint) has another id, so nothing is scored twice.
             this_batch = (F.col("batch_id") == F.lit(batch_id)) & (F.col(STREAM_QUERY) == F.lit(txn.query_id)) \
                 if STREAM_QUERY in scored.columns else F.lit(False)
-            clean = clean.join(scored.filter(~this_batch).select(*key), key, "left_anti")
-        events_before = catalog.version(stream.events_table)
-        enriched = integrate_live(catalog, config, clean).persist()
-        try:
-            stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min(dataset.event_time).alias("first")).first()
-            assert stats is not None
-            to_score = int(stats["rows"])
-            phase("enrich")
-            if to_score:
-                ts = config.gold.training_set
-                assert ts is not None  # checked when the stream starts
-                features = live_features(catalog, config.gold.features[_feature_set(config)], dataset, enriched,
-                                         stats["first"], live_table=stream.events_table)
-                rows = with_asof_features(catalog, features, ts, dataset)
-                predictions = (
-                    loaded.predict(rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
-                    .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
-                    .withColumn(STREAM_QUERY, F.lit(txn.query_id))
-                    .withColumn("scored_at", F.current_timestamp())
-                )
-                # Events first: that write leaves `enriched`'s cached inputs alone, while writing
-                # the predictions table invalidates it (it reads that table), so it comes last.
-                # Events a crashed earlier query wrote without their predictions are not written
-                # twice (the same batch's replay is skipped by its txn either way).
-                new_events = enriched
-                if events_before is not None:
-                    written = catalog.read(stream.events_table, version=events_before).select(*key)
-                    new_events = enriched.join(written, key, "left_anti")
-                catalog.write(new_events, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
-                phase("events_write")
-                fault_point("score_stream.after_events_commit", batch_id)
-                # A new champion may score other features: its fields join the struct.
-                catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
-                              partition_by=(dataset.date_column,), merge_schema=True)
-                phase("features_predict_write")
-                fault_point("score_stream.after_predictions_commit", batch_id)
-        finally:
-            enriched.unpersist()
+            # (A row from before the query column existed has it NULL: never this batch's.)
+            clean = clean.join(scored.filter(~F.coalesce(this_batch, F.lit(False))).select(*key), key, "left_anti")
+        # Materialized once: the features, the predictions and the events write all read it.
+        enriched = materialized(integrate_live(reading, config, clean))
+        stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min(dataset.event_time).alias("first")).first()
+        assert stats is not None
+        to_score = int(stats["rows"])
+        phase("enrich")
+        if to_score:
+            ts = config.gold.training_set
+            assert ts is not None  # checked when the stream starts
+            features = live_features(reading, config.gold.features[_feature_set(config)], dataset, enriched,
+                                     stats["first"], past=state.past_events(dataset.events, enriched.columns))
+            rows = with_asof_features(reading, features, ts, dataset)
+            predictions = (
+                loaded.predict(rows, keep=(*key, dataset.event_time, dataset.date_column), with_features=True)
+                .withColumn("batch_id", F.lit(batch_id).cast("bigint"))
+                .withColumn(STREAM_QUERY, F.lit(txn.query_id))
+                .withColumn("scored_at", F.current_timestamp())
+            )
+            # Events a crashed earlier query wrote without their predictions are not written
+            # twice (the same batch's replay is skipped by its txn either way).
+            written = state.written_keys(key)
+            new_events = enriched if written is None else materialized(enriched.join(written, key, "left_anti"))
+            result = catalog.write(new_events, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
+            state.appended(stream.events_table, result, new_events)
+            phase("events_write")
+            fault_point("score_stream.after_events_commit", batch_id)
+            # A new champion may score other features: its fields join the struct.
+            result = catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
+                                   partition_by=(dataset.date_column,), merge_schema=True)
+            state.appended(stream.predictions_table, result,
+                           enriched.select(*key, F.lit(batch_id).cast("bigint").alias("batch_id"),
+                                           F.lit(txn.query_id).alias(STREAM_QUERY)))
+            phase("features_predict_write")
+            fault_point("score_stream.after_predictions_commit", batch_id)
     finally:
         refined.unpersist()
     counts.batches += 1
@@ -226,6 +247,7 @@ def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: 
     counts = StreamCounts()
     checkpoint = catalog.checkpoint(stream.predictions_table, "stream_score")
     txn = BatchTxn(catalog.spark, checkpoint)
+    state = LiveState(catalog, live_table=stream.events_table, predictions=stream.predictions_table)
 
     tracking_here = [True]  # False in the copy a Spark Connect server's Python worker runs
 
@@ -234,7 +256,7 @@ def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: 
             use_tracking(config)
             tracking_here[0] = True
         score_live_batch(catalog, config, batch, batch_id, champion=champion, pii_key=pii_key, counts=counts,
-                         txn=txn)
+                         txn=txn, state=state)
 
     started = time.monotonic()
     ledger = BatchLedger(catalog.spark, checkpoint, counts)  # the batches' counts, also from a Connect server
@@ -247,7 +269,10 @@ def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: 
     )
     writer = writer.trigger(processingTime=spark_interval(stream.interval)) if continuous \
         else writer.trigger(availableNow=True)
-    await_query(writer.start(), "stream scoring", timeout_seconds if continuous else None)
+    try:
+        await_query(writer.start(), "stream scoring", timeout_seconds if continuous else None)
+    finally:
+        state.release()
     ledger.settle()
     summary = StepSummary("stream_score", rows_read=counts.rows_in, rows_written=counts.scored,
                           rows_quarantined=counts.quarantined, rows_skipped=counts.dropped + counts.duplicates)
