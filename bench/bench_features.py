@@ -1,6 +1,6 @@
 """Gold feature build, incremental re-builds and training-set cost on the demo at a given size.
 
-    .venv/bin/python bench/bench_features.py --rows 1000000 [--work /tmp/lakeboost-bench]
+    .venv/bin/python bench/bench_features.py --rows 1000000 [--work /tmp/lakeboost-bench] [--features-only]
 
 Reuses the lakehouse bench_ingest_refine.py leaves in WORK/rowsN/lake (generating, ingesting and
 refining it first when silver.transactions_enriched is missing). Builds the feature tables fully,
@@ -56,13 +56,19 @@ def ensure_change_feed(catalog: TableCatalog, tables: list[str]) -> None:
     print(f"{'change-feed':<25} enabled_now={missing}  already_on={[t for t in tables if t not in missing]}")
 
 
-def timed_build(spark: SparkSession, config: LakeboostConfig, label: str, *, full_rebuild: bool = False) -> None:
+def timed_build(spark: SparkSession, config: LakeboostConfig, label: str, *, full_rebuild: bool = False) -> float:
+    """One build of the feature set; prints its mode, the dates and rows it recomputed, the
+    rows its commit wrote (inserted + updated), deleted and copied (rewritten unchanged: none
+    with deletion vectors), the entities the changes touched, and the seconds."""
     started = time.monotonic()
     summary = build_features(TableCatalog(spark, config.storage), config, [FEATURE_SET], full_rebuild=full_rebuild)
     seconds = time.monotonic() - started
     detail = summary.details[FEATURE_SET]
+    extra = "".join(f"  {k}={detail[k]}" for k in ("rows_recomputed", "rows_copied", "rows_deleted", "entities")
+                    if k in detail)
     print(f"{label:<25} mode={detail['mode']:<11} dates={detail['dates']!s:>4}  "
-          f"written={detail['rows_written']:>10}  seconds={seconds:8.1f}")
+          f"written={detail['rows_written']:>10}{extra}  seconds={seconds:8.1f}", flush=True)
+    return seconds
 
 
 def append_shifted(catalog: TableCatalog, dataset: DatasetConfig, *, days: int, suffix: str,
@@ -108,23 +114,26 @@ def count_shuffles(catalog: TableCatalog, config: LakeboostConfig) -> None:
 
 
 def main() -> None:
-    args = bench_arguments(__doc__ or "")
+    args = bench_arguments(__doc__ or "", lambda p: p.add_argument(
+        "--features-only", action="store_true", help="skip the training set and the plan's shuffle count"))
     config, work = bench_config(args)
     spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf=jvm_conf(args.rows))
     catalog = TableCatalog(spark, config.storage)
     started_all = time.monotonic()
     ensure_lakehouse(spark, config, work)
     ensure_change_feed(catalog, list(input_tables(config.gold.features[FEATURE_SET], config.require_dataset)))
-    timed_build(spark, config, "features-full", full_rebuild=True)
+    full = timed_build(spark, config, "features-full", full_rebuild=True)
     timed_build(spark, config, "features-noop")
     new_day, appended = append_shifted(catalog, config.require_dataset, days=1, suffix="_N")
-    print(f"{'append-day':<25} date={new_day}  rows={appended}")
-    timed_build(spark, config, "features-incremental-day")
+    print(f"{'append-day':<25} date={new_day}  rows={appended}", flush=True)
+    day = timed_build(spark, config, "features-incremental-day")
     late_day, appended = append_shifted(catalog, config.require_dataset, days=-20, suffix="_LATE", limit=1)
-    print(f"{'append-late':<25} date={late_day}  rows={appended}")
-    timed_build(spark, config, "features-late-record")
-    bench_training_set(catalog, config)
-    count_shuffles(catalog, config)
+    print(f"{'append-late':<25} date={late_day}  rows={appended}", flush=True)
+    late = timed_build(spark, config, "features-late-record")
+    print(f"{'ratio':<25} new_day/full={day / full:.3f}  late_record/full={late / full:.3f}", flush=True)
+    if not args.features_only:
+        bench_training_set(catalog, config)
+        count_shuffles(catalog, config)
     print(f"{'total':<25} seconds={time.monotonic() - started_all:8.1f}")
     spark.stop()
 

@@ -18,7 +18,9 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -26,15 +28,18 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.faults import kill_during_write
-from lakeboost.features.compute import compute_features
-from lakeboost.features.label_rates import label_source
+from lakeboost.features.compute import compute_features, compute_features_at
+from lakeboost.features.label_rates import LabelSource, label_source
 from lakeboost.features.outcomes import outcome_availability
+from lakeboost.features.point import supported as point_supported
 from lakeboost.features.spec import feature_spec, spec_changes, spec_digest, spec_text
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
+
+DELETE = "__delete"
 
 
 def reach_days(features: FeatureSetConfig) -> int:
@@ -79,6 +84,27 @@ class LastBuild:
     spec: str | None
 
 
+@dataclass(frozen=True)
+class Reach:
+    """One way a changed input row reaches feature rows: the rows of the same `entity` whose
+    time is within `seconds` after a time the change touched (`_touched`'s `__t`)."""
+
+    entity: tuple[str, ...]
+    seconds: int
+    touched: DataFrame  # entity columns and `__t` (epoch seconds)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the inputs' change feeds say changed since the last build."""
+
+    reaches: list[Reach]
+    changed_keys: DataFrame  # event keys of every changed events row (inserted, updated or deleted)
+    first: dt.datetime  # the earliest time a change touched
+    last: dt.datetime  # the latest time a changed row's windows reach
+    entities: int  # distinct entities touched, over the reaches
+
+
 def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConfig, dataset: DatasetConfig, *,
                       full_rebuild: bool = False) -> dict:
     target = f"gold.{name}"
@@ -89,33 +115,93 @@ def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConf
     if last is not None and last.spec_digest != digest:
         _log_spec_change(target, last, spec, digest)
         last = None
-    dates = None if last is None else changed_dates(catalog, features, dataset, last.versions, versions)
-    if dates is not None and not dates:
+    pinned = {table: catalog.read(table, version=v) for table, v in versions.items()}
+    labels = {n: pinned[label_source(g, dataset).table] for n, g in features.label_rates.items()}
+    if last is not None and (why := point_supported(features, pinned[dataset.events].schema)) is not None:
+        log.info("%s: %s, which incremental builds do not fold; rebuilding it fully", target, why)
+        last = None
+    changes = None if last is None else changes_since(catalog, features, dataset, last.versions, versions)
+    if changes == "unchanged":
         log.info("%s: inputs and spec unchanged since the last build; nothing to do", target)
         return {"mode": "unchanged", "dates": 0, "rows_written": 0, "version": None, "spec_digest": digest}
-    pinned = {table: catalog.read(table, version=v) for table, v in versions.items()}
-    events = pinned[dataset.events]
-    if dates is not None:
-        first = min(dates) - dt.timedelta(days=reach_days(features))
-        events = events.filter(F.col(dataset.date_column) >= F.lit(first))
-    labels = {n: pinned[label_source(g, dataset).table] for n, g in features.label_rates.items()}
-    computed = compute_features(events, features=features, dataset=dataset, labels=labels,
-                                lookup=pinned[dataset.events])
-    if dates is None:
-        result = catalog.write(computed, target, mode="overwrite", partition_by=(dataset.date_column,),
-                               extra_options={"overwriteSchema": "true"})
-        mode = "full"
+    if isinstance(changes, Changes):
+        result = _merge_changes(catalog, target, features, dataset, changes, pinned, labels)
     else:
-        in_dates = F.col(dataset.date_column).isin([d.isoformat() for d in sorted(dates)])
-        condition = f"`{dataset.date_column}` IN ({', '.join(repr(d.isoformat()) for d in sorted(dates))})"
+        computed = compute_features(pinned[dataset.events], features=features, dataset=dataset, labels=labels)
+        written = catalog.write(computed, target, mode="overwrite", partition_by=(dataset.date_column,),
+                                extra_options={"overwriteSchema": "true"})
+        _enable_deletion_vectors(catalog, target)
+        result = {"mode": "full", "dates": None, "rows_written": written.rows_written}
+    version = catalog.version(target)
+    _record_state(catalog, name, versions, version, spec)
+    log.info("%s: %s build, %s rows written, version %s", target, result["mode"], result["rows_written"], version)
+    return {**result, "version": version, "spec_digest": digest}
+
+
+def _enable_deletion_vectors(catalog: TableCatalog, target: str) -> None:
+    """A MERGE of a few rows then marks the rows it replaces in deletion vectors instead of
+    rewriting every file that holds one (Delta's copy-on-write): its cost follows its rows."""
+    properties = {r["key"]: r["value"] for r in catalog.spark.sql(f"SHOW TBLPROPERTIES {catalog.sql_ref(target)}")
+                  .collect()}  # a table's properties: a few rows of metadata
+    if properties.get("delta.enableDeletionVectors") != "true":
+        catalog.set_properties(target, {"delta.enableDeletionVectors": "true"})
+
+
+def _merge_changes(catalog: TableCatalog, target: str, features: FeatureSetConfig, dataset: DatasetConfig,
+                   changes: Changes, pinned: dict[str, DataFrame], labels: dict[str, DataFrame]) -> dict:
+    """Recompute the events the changes reach (their entities' rows up to `reach` after each
+    change) from their entities' history, and MERGE them (and the deletions) into the table."""
+    events, key, date = pinned[dataset.events], list(dataset.key), dataset.date_column
+    seconds = F.col(dataset.event_time).cast("long")
+    first_day, last_day = changes.first.date(), changes.last.date()
+    # Literal date bounds: Delta reads only those partitions.
+    reached = events.filter(F.col(date).between(F.lit(first_day), F.lit(last_day)))
+    hits = [changes.changed_keys.select(*key)]
+    for reach in changes.reaches:
+        spans = reach.touched.groupBy(*reach.entity).agg(F.min("__t").alias("__lo"), F.max("__t").alias("__hi"))
+        same = [F.col(f"e.`{c}`").eqNullSafe(F.col(f"s.`{c}`")) for c in reach.entity]
+        within = (seconds >= F.col("s.__lo")) & (seconds <= F.col("s.__hi") + F.lit(reach.seconds))
+        hits.append(reached.alias("e").join(spans.alias("s"), on=reduce(lambda a, b: a & b, same) & within,
+                                            how="inner").select(*[F.col(f"e.`{k}`") for k in key]))
+    affected = reduce(DataFrame.unionByName, hits).distinct()
+    targets = reached.join(affected, on=key, how="left_semi").persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        since = first_day - dt.timedelta(days=reach_days(features))
+        history = events.filter(F.col(date).between(F.lit(since), F.lit(last_day)))
+        if any(c.lookback is not None for c in features.custom):
+            # A custom function that reads other events needs their rows: windows over the
+            # history (what reaches the targets), then the targets' rows.
+            computed = (compute_features(history, features=features, dataset=dataset, labels=labels, lookup=events)
+                        .join(targets.select(*key), on=key, how="left_semi"))
+        else:
+            computed = compute_features_at(targets, history, features=features, dataset=dataset, labels=labels,
+                                           lookup=events, first=changes.first)
+        deleted = changes.changed_keys.select(*key).distinct().join(targets.select(*key), on=key, how="left_anti")
+        source = computed.withColumn(DELETE, F.lit(False)).unionByName(
+            deleted.withColumn(DELETE, F.lit(True)), allowMissingColumns=True)
+        columns = [c for c in computed.columns]
+        on = " AND ".join([f"t.`{k}` = s.`{k}`" for k in key]
+                          + [f"t.`{date}` BETWEEN DATE'{first_day}' AND DATE'{last_day}'"])
+
+        def statement(table: str, view: str) -> str:
+            return (f"MERGE INTO {table} AS t USING {view} AS s ON {on} "
+                    f"WHEN MATCHED AND s.{DELETE} THEN DELETE "
+                    f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
+                    f"WHEN NOT MATCHED AND NOT s.{DELETE} THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
+                    f"VALUES ({', '.join(f's.`{c}`' for c in columns)})")
+
         with kill_during_write("features.during_replace", catalog.path(target)):
-            result = catalog.write(computed.filter(in_dates), target, mode="overwrite", replace_where=condition)
-        mode = "incremental"
-    _record_state(catalog, name, versions, result.version, spec)
-    log.info("%s: %s build of %s dates, version %s", target, mode, "all" if dates is None else len(dates),
-             result.version)
-    return {"mode": mode, "dates": None if dates is None else len(dates), "rows_written": result.rows_written,
-            "version": result.version, "spec_digest": digest}
+            catalog.run_retrying(target, "MERGE of recomputed feature rows",
+                                 lambda: catalog.merge_sql(target, source, statement))
+        merged = catalog.last_commit(target)
+        dates = first_row(targets.agg(F.countDistinct(date), F.count(F.lit(1))))
+    finally:
+        targets.unpersist()
+    metrics = merged.metrics
+    return {"mode": "incremental", "dates": int(dates[0]), "rows_recomputed": int(dates[1]),
+            "rows_written": merged.rows_written, "entities": changes.entities,
+            "rows_deleted": int(metrics.get("numTargetRowsDeleted", 0)),
+            "rows_copied": int(metrics.get("numTargetRowsCopied", 0))}
 
 
 def _log_spec_change(target: str, last: LastBuild, spec: dict, digest: str) -> None:
@@ -128,52 +214,81 @@ def _log_spec_change(target: str, last: LastBuild, spec: dict, digest: str) -> N
              last.spec_digest, digest)
 
 
-def changed_dates(catalog: TableCatalog, features: FeatureSetConfig, dataset: DatasetConfig,
-                  consumed: dict[str, int], current: dict[str, int | None]) -> set[dt.date] | None:
-    """Event dates to recompute, or None when only a full rebuild is safe."""
-    reach = reach_days(features)
-    changed: set[dt.date] = set()
-    for table, times in input_tables(features, dataset).items():
+def changes_since(catalog: TableCatalog, features: FeatureSetConfig, dataset: DatasetConfig,
+                  consumed: dict[str, int], current: dict[str, int | None]) -> Changes | str | None:
+    """What changed in the inputs since the versions `consumed`: `Changes`, "unchanged", or
+    None when only a full rebuild is safe (a table without state, or whose change feed is off
+    or no longer covers those versions)."""
+    feeds: dict[str, DataFrame] = {}
+    for table in input_tables(features, dataset):
         start, end = consumed.get(table), current.get(table)
         if start is None or end is None:
             return None
-        if end <= start:
-            continue
-        try:
-            changes = catalog.read_changes(table, start + 1, end)
-            days = changes.select(F.explode(F.array(*[F.to_date(F.expr(t)) for t in times])).alias("d"))
-            if table == dataset.events:
-                for labelled in _labels_of_changed_events(catalog, changes, features, dataset, current):
-                    days = days.unionByName(labelled)
-            # A few hundred dates at most: collecting them is metadata, not data.
-            rows = days.distinct().collect()
-        except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
-            log.warning("no change feed for %s (%s); rebuilding fully", table, str(exc).splitlines()[0])
-            return None
-        changed |= {row.d for row in rows if row.d is not None}
-    if not changed:
-        return set()
-    last_day = first_row(catalog.read(dataset.events).agg(F.max(dataset.date_column)))[0]
-    affected = {d + dt.timedelta(days=k) for d in changed for k in range(reach + 1)}
-    # Days after the last event hold no rows to recompute; a changed day itself is always
-    # replaced (its events may all have been deleted, the latest day's included).
-    return {d for d in affected if last_day is None or d <= last_day} | changed
+        if end > start:
+            feeds[table] = catalog.read_changes(table, start + 1, end)
+    if not feeds:
+        return "unchanged"
+    events = catalog.read(dataset.events, version=current[dataset.events])
+    key = list(dataset.key)
+    empty_events = events.limit(0)
+    changed = feeds.get(dataset.events, empty_events).select(*events.columns)
+    reaches = []
+    for group in features.groups.values():
+        reaches.append(_reach(group.entity, max(group.windows), [
+            changed.select(*group.entity, F.col(dataset.event_time).cast("long").alias("__t"))]))
+    for outcome_group in features.outcome_windows.values():
+        known = F.expr(outcome_availability(outcome_group, dataset)).cast("long")
+        reaches.append(_reach(outcome_group.entity, max(outcome_group.windows), [
+            changed.select(*outcome_group.entity, F.col(dataset.event_time).cast("long").alias("__t")),
+            changed.select(*outcome_group.entity, known.alias("__t")).where(F.col("__t").isNotNull())]))
+    for rate in features.label_rates.values():
+        source = label_source(rate, dataset)
+        entity = list(rate.entity)
+        label_table = catalog.read(source.table, version=current[source.table])
+
+        def reports(labels: DataFrame, src: LabelSource = source) -> DataFrame:
+            return labels.select(*[F.col(c).alias(k) for c, k in zip(src.key, key, strict=True)],
+                                 F.col(src.available_at).cast("long").alias("__t"))
+
+        label_rows = reports(label_table)
+        label_changes = None
+        if source.table in feeds:
+            label_changes = reports(feeds[source.table])
+            label_rows = label_rows.unionByName(label_changes)
+        parts = [changed.select(*entity, F.col(dataset.event_time).cast("long").alias("__t")),
+                 # A changed event moves its labels: its old and new entity, from their report.
+                 changed.select(*key, *entity).join(label_rows, on=key, how="inner").select(*entity, "__t")]
+        if label_changes is not None:  # a label reported or retracted: its event's entity
+            owners = events.select(*key, *entity).unionByName(changed.select(*key, *entity))
+            parts.append(label_changes.join(owners, on=key, how="inner").select(*entity, "__t"))
+        reaches.append(_reach(rate.entity, rate.window, parts))
+    try:
+        # One small action: the span of times the changes touch, and how many entities.
+        bounds = reduce(DataFrame.unionByName, [
+            r.touched.agg(F.min("__t").alias("lo"), (F.max("__t") + F.lit(r.seconds)).alias("hi"),
+                          F.count_distinct(*[F.col(f"`{c}`") for c in r.entity]).alias("n"))
+            for r in reaches] or [changed.agg(F.min(F.col(dataset.event_time).cast("long")).alias("lo"),
+                                               F.max(F.col(dataset.event_time).cast("long")).alias("hi"),
+                                               F.lit(0).cast("long").alias("n"))])
+        lo, hi, n = first_row(bounds.agg(F.min("lo"), F.max("hi"), F.sum("n")))
+    except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
+        log.warning("no change feed for %s (%s); rebuilding fully", ", ".join(feeds), str(exc).splitlines()[0])
+        return None
+    if lo is None:
+        return "unchanged"
+    to_time = catalog.spark.conf.get("spark.sql.session.timeZone")
+    return Changes(reaches, changed.select(*key), _local(lo, to_time), _local(hi, to_time), int(n or 0))
 
 
-def _labels_of_changed_events(catalog: TableCatalog, changes: DataFrame, features: FeatureSetConfig,
-                              dataset: DatasetConfig, current: dict[str, int | None]) -> list[DataFrame]:
-    """The report days of the labels of changed events: a label counts for its event's entity
-    from when it was reported, so an event deleted, or moved to another entity, changes the
-    label rates of the days after its label's report (often long after the event's own day)."""
-    days = []
-    for group in features.label_rates.values():
-        source = label_source(group, dataset)
-        labels = catalog.read(source.table, version=current[source.table]).select(
-            *[F.col(c).alias(k) for c, k in zip(source.key, dataset.key, strict=True)],
-            F.to_date(F.col(source.available_at)).alias("d"))
-        keys = changes.select(*dataset.key).distinct()
-        days.append(keys.join(labels, on=list(dataset.key), how="inner").select("d"))
-    return days
+def _local(seconds: int, zone: str | None) -> dt.datetime:
+    """Epoch seconds as the session's wall-clock time (what `to_date` of a timestamp gives)."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.fromtimestamp(int(seconds), ZoneInfo(zone or "UTC")).replace(tzinfo=None)
+
+
+def _reach(entity: tuple[str, ...] | list[str], window: dt.timedelta, parts: list[DataFrame]) -> Reach:
+    return Reach(tuple(entity), int(window.total_seconds()), reduce(DataFrame.unionByName, parts))
 
 
 def last_build(catalog: TableCatalog, name: str) -> LastBuild | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
@@ -10,6 +12,7 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.features.label_rates import label_source, with_label_rate
 from lakeboost.features.outcomes import with_outcome_windows
+from lakeboost.features.point import with_point_label_rate, with_point_window_features
 from lakeboost.features.windows import with_window_features
 from lakeboost.plugins import resolve_feature
 
@@ -38,6 +41,42 @@ def compute_features(events: DataFrame, *, features: FeatureSetConfig, dataset: 
         out = with_label_rate(out, (labels or {})[name], name=name, group=group,
                               source=label_source(group, dataset), event_key=dataset.key,
                               timestamp=dataset.event_time, lookup=lookup)
+    return _finish(out, features=features, dataset=dataset)
+
+
+def compute_features_at(targets: DataFrame, history: DataFrame, *, features: FeatureSetConfig,
+                        dataset: DatasetConfig, labels: dict[str, DataFrame], lookup: DataFrame,
+                        first: dt.datetime | None = None) -> DataFrame:
+    """`compute_features`' rows for the events `targets` only, computed from `history` (every
+    event in the targets' frames: `reach` before the first of them to the last) and `lookup`
+    (every event, for outcomes and labels), without window functions over the history
+    (`point.py`): an incremental build's cost then follows the rows it changes. `first`: no
+    target is older (each group then reads only its own window's reach of the history)."""
+    base_columns = [*dataset.key, dataset.event_time, dataset.date_column, *features.entities(),
+                    *features.passthrough]
+    out = targets.select(*dict.fromkeys(base_columns))
+    def reach(window: dt.timedelta) -> DataFrame:
+        if first is None:
+            return history
+        since = first - window
+        # Wall-clock text, read in the session's time zone (as `first` was written).
+        return history.filter((F.col(dataset.date_column) >= F.lit(since.date()))
+                              & (F.col(dataset.event_time) >= F.lit(f"{since:%Y-%m-%d %H:%M:%S}").cast("timestamp")))
+
+    for group_name, group in features.groups.items():
+        out = with_point_window_features(out, reach(max(group.windows)), group_name=group_name, group=group,
+                                         timestamp=dataset.event_time)
+    for name, outcome_group in features.outcome_windows.items():
+        # Outcome windows aggregate outcome rows only: the targets and the outcome rows suffice.
+        out = with_outcome_windows(out, lookup, name=name, group=outcome_group, dataset=dataset)
+    for name, rate in features.label_rates.items():
+        out = with_point_label_rate(out, reach(rate.window), labels[name], name=name, group=rate,
+                                    source=label_source(rate, dataset), dataset=dataset, lookup=lookup)
+    return _finish(out, features=features, dataset=dataset)
+
+
+def _finish(out: DataFrame, *, features: FeatureSetConfig, dataset: DatasetConfig) -> DataFrame:
+    """Custom functions, ratios, doubles for decimals and `_features_as_of`, after the windows."""
     for custom in features.custom:
         out = out.transform(resolve_feature(custom.name), **custom.args)
     for name, expr in features.ratios.items():
