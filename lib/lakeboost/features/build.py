@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -115,15 +114,15 @@ def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConf
     if last is not None and last.spec_digest != digest:
         _log_spec_change(target, last, spec, digest)
         last = None
-    pinned = {table: catalog.read(table, version=v) for table, v in versions.items()}
-    labels = {n: pinned[label_source(g, dataset).table] for n, g in features.label_rates.items()}
-    if last is not None and (why := point_supported(features, pinned[dataset.events].schema)) is not None:
-        log.info("%s: %s, which incremental builds do not fold; rebuilding it fully", target, why)
-        last = None
     changes = None if last is None else changes_since(catalog, features, dataset, last.versions, versions)
     if changes == "unchanged":
         log.info("%s: inputs and spec unchanged since the last build; nothing to do", target)
         return {"mode": "unchanged", "dates": 0, "rows_written": 0, "version": None, "spec_digest": digest}
+    pinned = {table: catalog.read(table, version=v) for table, v in versions.items()}
+    labels = {n: pinned[label_source(g, dataset).table] for n, g in features.label_rates.items()}
+    if changes is not None and (why := point_supported(features, pinned[dataset.events].schema)) is not None:
+        log.info("%s: %s, which incremental builds do not fold; rebuilding it fully", target, why)
+        changes = None
     if isinstance(changes, Changes):
         result = _merge_changes(catalog, target, features, dataset, changes, pinned, labels)
     else:
@@ -164,7 +163,8 @@ def _merge_changes(catalog: TableCatalog, target: str, features: FeatureSetConfi
         hits.append(reached.alias("e").join(spans.alias("s"), on=reduce(lambda a, b: a & b, same) & within,
                                             how="inner").select(*[F.col(f"e.`{k}`") for k in key]))
     affected = reduce(DataFrame.unionByName, hits).distinct()
-    targets = reached.join(affected, on=key, how="left_semi").persist(StorageLevel.MEMORY_AND_DISK)
+    # Computed once (a few rows per change), and a short plan for the joins that read them.
+    targets = reached.join(affected, on=key, how="left_semi").localCheckpoint()
     try:
         since = first_day - dt.timedelta(days=reach_days(features))
         history = events.filter(F.col(date).between(F.lit(since), F.lit(last_day)))
@@ -196,7 +196,7 @@ def _merge_changes(catalog: TableCatalog, target: str, features: FeatureSetConfi
         merged = catalog.last_commit(target)
         dates = first_row(targets.agg(F.countDistinct(date), F.count(F.lit(1))))
     finally:
-        targets.unpersist()
+        targets.unpersist()  # the checkpoint's blocks
     metrics = merged.metrics
     return {"mode": "incremental", "dates": int(dates[0]), "rows_recomputed": int(dates[1]),
             "rows_written": merged.rows_written, "entities": changes.entities,
