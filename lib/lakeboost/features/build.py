@@ -1,13 +1,15 @@
-"""Build gold feature tables incrementally: recompute only the dates whose inputs changed.
+"""Build gold feature tables incrementally: recompute only the rows a change reaches, and MERGE them.
 
-A changed source row on day d can change the features of events on days d .. d + reach,
-where reach is the longest window (a late record on day 5 with a 30-day window touches days
-5..35). Those dates are recomputed from inputs starting `reach` days before the first of them
-and replaced atomically with one `replaceWhere` commit. What changed is read from the Delta
-change data feed of the inputs since the versions the last build consumed (kept in
-`gold.feature_state`, with the digest of the spec the build ran: `features/spec.py`). No state
-yet, a spec that changed since (a window, a feature, an outcome's availability), or a feed that
-no longer covers those versions, means a full rebuild, which overwrites the table in one commit.
+What changed is read from the Delta change data feed of the inputs since the versions the last
+build consumed (kept in `gold.feature_state`, with the digest of the spec the build ran:
+`features/spec.py`). A changed row of entity e at time t (its event's time, an outcome's
+availability, a label's report) can change the features of e's events in [t, t + w] for a
+group of window w: those events, and the changed rows themselves, are recomputed from their
+entities' history (`compute.compute_features_at`, equal to the windows bit for bit) and merged
+by key in one commit, deleted events deleted. The table keeps deletion vectors on, so a MERGE
+writes the rows it changes, not the files that hold them. No state yet, a spec that changed
+since (a window, a feature, an outcome's availability), or a feed that no longer covers those
+versions, means a full rebuild, which overwrites the table in one commit.
 """
 
 from __future__ import annotations
