@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.io.hashing import with_content_hash
 from lakeboost.logs import StepSummary
 from lakeboost.spark.diagnostics import root_cause
-from lakeboost.spark.fs import read_first_line
+from lakeboost.spark.fs import path_exists, read_first_line, read_text
 from lakeboost.spark.kind import is_connect
 from lakeboost.spark.rows import first_row
 from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
@@ -124,6 +125,19 @@ def ingest_files(
         return checked.transform(parse.typed_rows, declared=types)
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
+        logged = _logged_files(spark, checkpoint, batch_id)
+        if logged is not None:
+            headers = _csv_headers(spark, list(logged), delimiter) if reads_header else {}
+            if all(h == list(types) for h in headers.values()):
+                # The batch's files are known before its rows are read, and every header is the
+                # declared columns in order: one pass parses, checks and types the rows, writes
+                # bronze and keeps them for the quarantine and the counts.
+                typed = _stored(checked_rows(batch, batch_id, {}))
+                try:
+                    _write_typed_batch(catalog, name, table, typed, None, txn, batch_id, summary, logged=logged)
+                finally:
+                    _release(typed)
+                return
         # Parsed, checked and typed in one pass, by position: right for every file whose header
         # is the declared columns in their order. Kept (`_stored`), so that the batch's files
         # (known only from its rows: the plan of a micro-batch lists none) and both writes read
@@ -167,6 +181,45 @@ def ingest_files(
                 timeout_seconds if run_continuously else None)
     ledger.settle()
     return summary
+
+
+def _logged_files(spark: SparkSession, checkpoint: str, batch_id: int) -> dict[str, int] | None:
+    """The files of micro-batch `batch_id`, path (as the reader reports it) -> modification time
+    (ms), from the query's checkpoint: its offset log names the batch's end in the file source's
+    log, which lists the files (Spark's own record, format v1). None where these logs are not
+    as expected (another source kind, a log Spark purged): the batch's files are then found
+    from its rows."""
+    root = checkpoint.rstrip("/")
+    try:
+        def log_offset(batch: int) -> int:
+            lines = read_text(spark, f"{root}/offsets/{batch}").splitlines()
+            if len(lines) != 3 or lines[0] != "v1":
+                raise ValueError(f"offsets/{batch}: not one source's v1 offset")
+            return int(json.loads(lines[2])["logOffset"])
+
+        end = log_offset(batch_id)
+        start = log_offset(batch_id - 1) if batch_id > 0 else -1
+        files: dict[str, int] = {}
+        for entry_batch in range(start + 1, end + 1):
+            base = f"{root}/sources/0/{entry_batch}"
+            text = read_text(spark, base if path_exists(spark, base) else f"{base}.compact")
+            lines = text.splitlines()
+            if not lines or lines[0] != "v1":
+                raise ValueError(f"{base}: not a v1 file-source log")
+            for line in lines[1:]:
+                entry = json.loads(line)
+                if entry["batchId"] == entry_batch:
+                    files[_reader_path(entry["path"])] = int(entry["timestamp"])
+    except Exception as exc:  # anything unexpected: the slower way, from the rows, is always right
+        log.info("files of batch %d not read from %s (%s): found from its rows", batch_id, root, exc)
+        return None
+    return files
+
+
+def _reader_path(logged: str) -> str:
+    """A path as the file-source log keeps it (`file:///x`) as the reader's `_metadata.file_path`
+    has it (`file:/x`)."""
+    return "file:/" + logged[len("file:///"):] if logged.startswith("file:///") else logged
 
 
 def _stored(df: DataFrame) -> DataFrame:
@@ -255,26 +308,37 @@ def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: 
         _release(typed)
 
 
-def _write_typed_batch(catalog: TableCatalog, name: str, table: str, typed: DataFrame, per_file: list[BatchFile],
-                       txn: BatchTxn, batch_id: int, summary: StepSummary) -> None:
+def _write_typed_batch(catalog: TableCatalog, name: str, table: str, typed: DataFrame,
+                       per_file: list[BatchFile] | None, txn: BatchTxn, batch_id: int, summary: StepSummary,
+                       logged: dict[str, int] | None = None) -> None:
     """One Delta commit of the batch's good rows to `table`, one of its refused rows to the
     quarantine (only when it has some), each idempotent; counts from the commits' own metrics.
+
+    `per_file` (counted before) or `logged` (the batch's files and modification times, known
+    before its rows are read: `per_file` is then counted after the bronze write, from the rows
+    that write kept).
 
     Rows of files a table already holds were written by an earlier query (the checkpoint was
     lost, deleted or replaced): they are skipped, so landing replayed from scratch adds nothing.
     """
-    maybe_good = [f for f in per_file if f.good or f.header_drift]
-    maybe_bad = [f for f in per_file if f.bad or f.header_drift]
+    if per_file is None:
+        assert logged is not None
+        maybe_good = maybe_bad = [BatchFile(path, modified * 1000, 1, 1, 0) for path, modified in logged.items()]
+    else:
+        maybe_good = [f for f in per_file if f.good or f.header_drift]
+        maybe_bad = [f for f in per_file if f.bad or f.header_drift]
     done_good = _files_already_in(catalog, table, "_source_file", [f.path for f in maybe_good],
                                   modified=_modified_range(maybe_good))
     quarantine = catalog.tables.bronze_quarantine
     done_bad = _files_already_in(catalog, quarantine, "source_file", [f.path for f in maybe_bad], source=name)
-    read = sum(f.good + f.bad for f in per_file)
-    summary.rows_read += read
     if done_good or done_bad:
         log.warning("source %s: rows of %d files already in bronze or the quarantine were skipped "
                     "(their checkpoint was lost or replaced)", name, len(done_good | done_bad))
-    summary.rows_skipped += read  # less what the commits below write
+    if per_file is not None:
+        read = sum(f.good + f.bad for f in per_file)
+        summary.rows_read += read
+        summary.rows_skipped += read  # less what the commits below write
+    written = 0
     if any(f.path not in done_good for f in maybe_good):
         rows = typed.filter(~F.col("_source_file").isin(list(done_good))) if done_good else typed
         result = catalog.write(rows.transform(parse.bronze_of_typed), table,
@@ -283,9 +347,16 @@ def _write_typed_batch(catalog: TableCatalog, name: str, table: str, typed: Data
             written = result.rows_written
             summary.rows_written += written
             summary.rows_skipped -= written
-            summary.details["rows_rescued"] = summary.details.get("rows_rescued", 0) + sum(
-                f.rescued for f in maybe_good if f.path not in done_good)
             summary.versions[table] = result.version
+    if per_file is None:  # the bronze write read and kept the rows: counted from what it kept
+        per_file = _per_file(typed)
+        read = sum(f.good + f.bad for f in per_file)
+        summary.rows_read += read
+        summary.rows_skipped += read  # the bronze commit's rows were taken off already
+        maybe_bad = [f for f in per_file if f.bad]
+    if written:
+        summary.details["rows_rescued"] = summary.details.get("rows_rescued", 0) + sum(
+            f.rescued for f in per_file if f.path not in done_good)
     fault_point("ingest.after_bronze_commit", batch_id)
     if any(f.path not in done_bad for f in maybe_bad):
         rows = typed.filter(~F.col("_source_file").isin(list(done_bad))) if done_bad else typed
