@@ -2,7 +2,8 @@
 
 `xgboost_spark.py` holds every use of xgboost.spark's internals (the fit's worker path) and
 `jvm.py` every call into the JVM through py4j (Spark's status store, Hadoop's FileSystem, MLlib's
-exact AUCs, Java exception chains). Each states the versions it was tested against once, as
+exact AUCs, Java exception chains), `stream_log.py` Spark's checkpoint logs of a file stream
+(a micro-batch's files before its rows are read). Each states the versions it was tested against once, as
 `TestedRange` constants; outside them, when a private attribute it needs is missing, on Spark
 Connect (no JVM) or when `LAKEBOOST_BORROWED=off` is set, lakeboost takes the stock path
 (xgboost.spark's own fit, public Spark APIs) and logs one line saying which path and why.

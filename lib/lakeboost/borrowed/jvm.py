@@ -16,6 +16,8 @@ pyspark outside `TESTED`, Spark Connect, a session without the private handles, 
 - MLlib's `BinaryClassificationMetrics` over a DataFrame (`exact_binary_aucs`): both exact AUCs
   from one sort, no row through Python. Without: BinaryClassificationEvaluator(numBins=0), one
   sort per metric, the same areas.
+- `release_local_checkpoint`: frees the blocks of a DataFrame kept by `localCheckpoint` now,
+  not at the JVM's next garbage collection. Without: they are freed then.
 - `java_causes`: a Java exception's cause chain (class names, messages). Without: the Python
   exception's own message and class.
 """
@@ -247,6 +249,11 @@ class JavaCause:
 
     class_names: tuple[str, ...]
     message: str | None
+
+
+def release_local_checkpoint(df: DataFrame) -> None:
+    """Unpersist the blocks a `localCheckpoint` of `df` holds (its analyzed plan's RDD)."""
+    df._jdf.queryExecution().analyzed().rdd().unpersist(False)
 
 
 def java_causes(error: BaseException, *, limit: int = 10) -> list[JavaCause]:

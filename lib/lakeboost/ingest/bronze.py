@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakeboost.borrowed import jvm, stream_log
 from lakeboost.config.durations import spark_interval
 from lakeboost.config.model import FileSourceConfig, JdbcSourceConfig, KafkaSourceConfig, LakeboostConfig
 from lakeboost.errors import LakeboostError
@@ -184,42 +184,11 @@ def ingest_files(
 
 
 def _logged_files(spark: SparkSession, checkpoint: str, batch_id: int) -> dict[str, int] | None:
-    """The files of micro-batch `batch_id`, path (as the reader reports it) -> modification time
-    (ms), from the query's checkpoint: its offset log names the batch's end in the file source's
-    log, which lists the files (Spark's own record, format v1). None where these logs are not
-    as expected (another source kind, a log Spark purged): the batch's files are then found
-    from its rows."""
-    root = checkpoint.rstrip("/")
-    try:
-        def log_offset(batch: int) -> int:
-            lines = read_text(spark, f"{root}/offsets/{batch}").splitlines()
-            if len(lines) != 3 or lines[0] != "v1":
-                raise ValueError(f"offsets/{batch}: not one source's v1 offset")
-            return int(json.loads(lines[2])["logOffset"])
-
-        end = log_offset(batch_id)
-        start = log_offset(batch_id - 1) if batch_id > 0 else -1
-        files: dict[str, int] = {}
-        for entry_batch in range(start + 1, end + 1):
-            base = f"{root}/sources/0/{entry_batch}"
-            text = read_text(spark, base if path_exists(spark, base) else f"{base}.compact")
-            lines = text.splitlines()
-            if not lines or lines[0] != "v1":
-                raise ValueError(f"{base}: not a v1 file-source log")
-            for line in lines[1:]:
-                entry = json.loads(line)
-                if entry["batchId"] == entry_batch:
-                    files[_reader_path(entry["path"])] = int(entry["timestamp"])
-    except Exception as exc:  # anything unexpected: the slower way, from the rows, is always right
-        log.info("files of batch %d not read from %s (%s): found from its rows", batch_id, root, exc)
-        return None
-    return files
-
-
-def _reader_path(logged: str) -> str:
-    """A path as the file-source log keeps it (`file:///x`) as the reader's `_metadata.file_path`
-    has it (`file:/x`)."""
-    return "file:/" + logged[len("file:///"):] if logged.startswith("file:///") else logged
+    """The files of micro-batch `batch_id` and their modification times (ms), from Spark's own
+    logs in the query's checkpoint (lakeboost.borrowed.stream_log); None where those cannot be
+    read as expected: the batch's files are then found from its rows."""
+    return stream_log.batch_files(lambda path: read_text(spark, path), lambda path: path_exists(spark, path),
+                                  checkpoint, batch_id)
 
 
 def _stored(df: DataFrame) -> DataFrame:
@@ -233,9 +202,8 @@ def _stored(df: DataFrame) -> DataFrame:
 def _release(df: DataFrame) -> None:
     """Free the rows `_stored` kept now, not at the JVM's next garbage collection (classic
     sessions; Spark Connect frees them when the DataFrame is dropped)."""
-    if is_connect(df.sparkSession):
-        return
-    df._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    if not is_connect(df.sparkSession) and jvm.available(df.sparkSession):
+        jvm.release_local_checkpoint(df)
 
 
 @dataclasses.dataclass(frozen=True)
