@@ -28,7 +28,7 @@ def _same_rows(a: DataFrame, b: DataFrame) -> bool:
 def test_state_grows_by_the_streams_commits_and_rereads_after_a_foreign_one(spark: SparkSession, tmp_path,
                                                                              monkeypatch) -> None:
     catalog = TableCatalog(spark, make_config(tmp_path).storage)
-    monkeypatch.setattr(live_state, "MAX_PARTS", 3)  # compaction within a few appends
+    monkeypatch.setattr(live_state, "MAX_APPENDED", 2)  # the appends merged within a few
     rows = spark.createDataFrame([(f"k{i}", float(i)) for i in range(12)], "k string, v double")
     catalog.write(rows.limit(2), "silver.live")
     state = LiveState(catalog, live_table="silver.live", predictions="gold.scored")

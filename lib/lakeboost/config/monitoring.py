@@ -32,9 +32,10 @@ class StreamScoringConfig(Frozen):
     max_files_per_trigger: int = Field(10, ge=1)
     interval: Duration = Duration(5)  # between micro-batches (--continuous)
     # Shuffle partitions of a micro-batch's joins and windows (spark.sql.shuffle.partitions for
-    # the scoring query; Spark disables adaptive execution in streams, so nothing coalesces
-    # them): a batch of a few live events and their entities' history fits in a few, and each
-    # partition is a task per shuffle. None keeps the session's (or the checkpoint's) value.
+    # the scoring query and, with adaptive execution off, for the catalog's session during the
+    # batch: nothing coalesces them): a batch of a few live events and their entities' history
+    # fits in a few, and each partition is a task per shuffle. None keeps the session's (or the
+    # checkpoint's) value and its adaptive execution.
     shuffle_partitions: int | None = Field(2, ge=1)
 
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig
@@ -150,11 +151,15 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
     started = time.monotonic()
     phases: dict[str, float] = {}
     state = state or LiveState(catalog, live_table=stream.events_table, predictions=stream.predictions_table)
-    if stream.shuffle_partitions is not None:  # the query's own session (a clone; see stream_score)
-        batch.sparkSession.conf.set("spark.sql.shuffle.partitions", str(stream.shuffle_partitions))
+    restore = _small_batch_conf(stream, batch.sparkSession, catalog.spark)
 
-    def phase(name: str) -> None:  # seconds since the previous phase ended
+    jobs_of = _job_counter(batch)
+    jobs: dict[str, int] = {}
+
+    def phase(name: str) -> None:  # seconds (and Spark jobs) since the previous phase ended
         phases[name] = round(time.monotonic() - started - sum(phases.values()), 1)
+        if jobs_of is not None:
+            jobs[name] = jobs_of() - sum(jobs.values())
 
     refined = refine_live_events(batch, config, pii_key).persist()
     try:
@@ -222,6 +227,7 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
             fault_point("score_stream.after_predictions_commit", batch_id)
     finally:
         refined.unpersist()
+        restore()
     counts.batches += 1
     counts.rows_in += rows_in
     counts.quarantined += quarantined
@@ -230,8 +236,8 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
     counts.duplicates += rows_in - quarantined - dropped_rows - to_score
     if loaded.version not in counts.model_versions:
         counts.model_versions.append(loaded.version)
-    log.info("stream batch %d: %d in, %d scored with v%d, %d quarantined, %d dropped by contract; seconds %s",
-             batch_id, rows_in, to_score, loaded.version, quarantined, dropped_rows, phases)
+    log.info("stream batch %d: %d in, %d scored with v%d, %d quarantined, %d dropped by contract; seconds %s; "
+             "spark jobs %s", batch_id, rows_in, to_score, loaded.version, quarantined, dropped_rows, phases, jobs)
 
 
 def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: bool = False,
@@ -283,6 +289,48 @@ def stream_score(catalog: TableCatalog, config: LakeboostConfig, *, continuous: 
     if version is not None:
         summary.versions[stream.predictions_table] = version
     return summary
+
+
+def _small_batch_conf(stream: StreamScoringConfig, *sessions: SparkSession) -> Callable[[], None]:
+    """`scoring.stream.shuffle_partitions` and no adaptive execution in the sessions a micro-batch
+    runs in: the query's own (a clone) and the catalog's, whose tables (the kept state, the
+    dimensions) most of the batch's plans start from, so its actions run under its conf. A
+    micro-batch is a few rows: adaptive execution runs every shuffle stage as a job of its own
+    and coalesces 200 partitions that a fixed 2 never make (demo, 10 live events a batch: 25
+    Spark jobs a micro-batch instead of 38, 17 of them for the features, predictions and their
+    write instead of 22). Returns what puts the conf back."""
+    if stream.shuffle_partitions is None:
+        return lambda: None
+    wanted = {"spark.sql.shuffle.partitions": str(stream.shuffle_partitions), "spark.sql.adaptive.enabled": "false"}
+    before = []
+    for session in dict.fromkeys(sessions):
+        before.append((session, {k: session.conf.get(k, None) for k in wanted}))
+        for k, v in wanted.items():
+            session.conf.set(k, v)
+
+    def restore() -> None:
+        for session, values in before:
+            for k, v in values.items():
+                if v is None:
+                    session.conf.unset(k)
+                else:
+                    session.conf.set(k, v)
+    return restore
+
+
+def _job_counter(batch: DataFrame) -> Callable[[], int] | None:
+    """Spark jobs run so far by this query (its job group is the query's run id), or None where
+    the context is not reachable (Spark Connect)."""
+    try:
+        sc = batch.sparkSession.sparkContext
+        group = sc.getLocalProperty("spark.jobGroup.id")
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+        return None
+    if group is None:
+        return None
+    tracker = sc.statusTracker()
+    base = len(tracker.getJobIdsForGroup(group))
+    return lambda: len(tracker.getJobIdsForGroup(group)) - base
 
 
 def stream_config(config: LakeboostConfig) -> StreamScoringConfig:
