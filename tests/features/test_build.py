@@ -132,3 +132,31 @@ def test_an_outcome_known_long_after_its_event_rebuilds_the_days_it_became_known
     sums = {r.txn_id: r.cust_settled_settled_sum_2d for r in catalog.read("gold.feats").filter("customer_id = 0")
             .collect()}
     assert sums["T90"] is None and sums["T100"] == 10.0  # day 9 08:00 is before the settlement; day 10 after
+
+
+def test_a_new_day_is_appended_unless_the_table_moved_since_its_last_build(spark: SparkSession,
+                                                                             tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    catalog.write(daily_events(spark), "silver.events")
+    catalog.write(spark.createDataFrame([("T21", "2026-01-03 00:00:00")], "txn_id string, reported_at string")
+                  .withColumn("reported_at", F.to_timestamp("reported_at")), "silver.cbs")
+    build_feature_set(catalog, "feats", FEATURES, DATASET)
+
+    # A new day, inserts only, after every row: its rows are appended (no MERGE), once.
+    catalog.write(events(spark, [("N1", 1, "M1", "2026-01-11 09:00:00", 7.0),
+                                 ("N2", 1, "M0", "2026-01-11 10:00:00", 9.0)]), "silver.events")
+    day = build_feature_set(catalog, "feats", FEATURES, DATASET)
+    assert (day["mode"], day["write"], day["rows_written"], day["dates"]) == ("incremental", "append", 2, 1)
+    assert catalog.delta_table("gold.feats").history(1).first().operation == "WRITE"
+
+    # A commit on the table since the state (a build killed before recording it would have
+    # left its rows there): the next new day is merged, which is safe to repeat.
+    catalog.set_properties("gold.feats", {"lakeboost.test": "moved"})
+    catalog.write(events(spark, [("N3", 2, "M0", "2026-01-12 09:00:00", 3.0)]), "silver.events")
+    moved = build_feature_set(catalog, "feats", FEATURES, DATASET)
+    assert (moved["mode"], moved["write"], moved["rows_written"]) == ("incremental", "merge", 1)
+
+    incremental = catalog.read("gold.feats").toPandas()
+    build_feature_set(catalog, "feats", FEATURES, DATASET, full_rebuild=True)
+    assert_df_equality(spark.createDataFrame(incremental, schema=catalog.read("gold.feats").schema),
+                       catalog.read("gold.feats"), ignore_row_order=True, ignore_nullable=True)

@@ -85,6 +85,7 @@ class LastBuild:
     versions: dict[str, int]  # input table -> the version it read
     spec_digest: str | None  # None: recorded before lakeboost kept the spec
     spec: str | None
+    built_version: int | None = None  # the feature table's version after that build
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,12 @@ class Changes:
     first: dt.datetime  # the earliest time a change touched
     last: dt.datetime  # the latest time a changed row's windows reach
     entities: int  # distinct entities touched, over the reaches
+    inserts_only: bool  # the events' feed holds inserts only (no update, no delete)
+    feeds: list[DataFrame]  # the change feeds, read once and held (unpersist when done)
+
+    def release(self) -> None:
+        for feed in self.feeds:
+            feed.unpersist()
 
 
 def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConfig, dataset: DatasetConfig, *,
@@ -126,10 +133,20 @@ def build_feature_set(catalog: TableCatalog, name: str, features: FeatureSetConf
     labels = {n: pinned[label_source(g, dataset).table] for n, g in features.label_rates.items()}
     if changes is not None and (why := point_supported(features, pinned[dataset.events].schema)) is not None:
         log.info("%s: %s, which incremental builds do not fold; rebuilding it fully", target, why)
+        if isinstance(changes, Changes):
+            changes.release()
         changes = None
     if isinstance(changes, Changes):
-        with _static_plans(catalog.spark, changes.entities <= STATIC_PLAN_ENTITIES):
-            result = _merge_changes(catalog, target, features, dataset, changes, pinned, labels)
+        assert last is not None
+        # Appending is safe only onto the table the last build left: a commit since (a build
+        # killed between its write and its state, a maintenance job) may hold some of the rows.
+        append_txn = (f"lakeboost.features.{name}", last.built_version) \
+            if last.built_version is not None and catalog.version(target) == last.built_version else None
+        try:
+            with _static_plans(catalog.spark, changes.entities <= STATIC_PLAN_ENTITIES):
+                result = _merge_changes(catalog, target, features, dataset, changes, pinned, labels, append_txn)
+        finally:
+            changes.release()
     else:
         computed = compute_features(pinned[dataset.events], features=features, dataset=dataset, labels=labels)
         written = catalog.write(computed, target, mode="overwrite", partition_by=(dataset.date_column,),
@@ -152,14 +169,33 @@ def _enable_deletion_vectors(catalog: TableCatalog, target: str) -> None:
 
 
 def _merge_changes(catalog: TableCatalog, target: str, features: FeatureSetConfig, dataset: DatasetConfig,
-                   changes: Changes, pinned: dict[str, DataFrame], labels: dict[str, DataFrame]) -> dict:
+                   changes: Changes, pinned: dict[str, DataFrame], labels: dict[str, DataFrame],
+                   append_txn: tuple[str, int] | None = None) -> dict:
     """Recompute the events the changes reach (their entities' rows up to `reach` after each
-    change) from their entities' history, and MERGE them (and the deletions) into the table."""
+    change) from their entities' history, and MERGE them (and the deletions) into the table.
+
+    When every recomputed row is an event the feed inserted (a new day: only inserts, and no
+    older event within their windows' reach) and `append_txn` is given (the table is as the
+    last build left it), the rows are appended instead: no join with the table, no rewrite.
+    The append carries Delta's idempotent transaction id `append_txn`, so a concurrent build
+    of the same changes cannot add them twice."""
     events, key, date = pinned[dataset.events], list(dataset.key), dataset.date_column
     seconds = F.col(dataset.event_time).cast("long")
     first_day, last_day = changes.first.date(), changes.last.date()
-    # Literal date bounds: Delta reads only those partitions.
-    reached = events.filter(F.col(date).between(F.lit(first_day), F.lit(last_day)))
+    since = first_day - dt.timedelta(days=reach_days(features))
+    # Literal date bounds: Delta reads only those partitions (or files, by their statistics).
+    window_rows = events.filter(F.col(date).between(F.lit(since), F.lit(last_day)))
+    custom_lookback = any(c.lookback is not None for c in features.custom)
+    if custom_lookback:  # a custom function may read any column of the history
+        history = window_rows
+    else:
+        # The history the changes' windows reach, read once and held (the columns the features
+        # read): the targets and every group's and label rate's arrays come from it. An events
+        # table not partitioned by date is otherwise scanned whole once for each of them.
+        history = window_rows.select(*dict.fromkeys(
+            [*key, dataset.event_time, date, *features.entities(), *features.passthrough,
+             *[c for g in features.groups.values() for c in (*g.aggs, *g.last_value)]])).localCheckpoint()
+    reached = history.filter(F.col(date).between(F.lit(first_day), F.lit(last_day)))
     hits = [changes.changed_keys.select(*key)]
     for reach in changes.reaches:
         spans = reach.touched.groupBy(*reach.entity).agg(F.min("__t").alias("__lo"), F.max("__t").alias("__hi"))
@@ -171,39 +207,60 @@ def _merge_changes(catalog: TableCatalog, target: str, features: FeatureSetConfi
     # Computed once (a few rows per change), and a short plan for the joins that read them.
     targets = reached.join(affected, on=key, how="left_semi").localCheckpoint()
     try:
-        since = first_day - dt.timedelta(days=reach_days(features))
-        history = events.filter(F.col(date).between(F.lit(since), F.lit(last_day)))
-        if any(c.lookback is not None for c in features.custom):
-            # A custom function that reads other events needs their rows: windows over the
-            # history (what reaches the targets), then the targets' rows.
-            computed = (compute_features(history, features=features, dataset=dataset, labels=labels, lookup=events)
-                        .join(targets.select(*key), on=key, how="left_semi"))
-        else:
-            computed = compute_features_at(targets, history, features=features, dataset=dataset, labels=labels,
-                                           lookup=events, first=changes.first)
-        deleted = changes.changed_keys.select(*key).distinct().join(targets.select(*key), on=key, how="left_anti")
-        source = computed.withColumn(DELETE, F.lit(False)).unionByName(
-            deleted.withColumn(DELETE, F.lit(True)), allowMissingColumns=True)
-        columns = [c for c in computed.columns]
-        on = " AND ".join([f"t.`{k}` = s.`{k}`" for k in key]
-                          + [f"t.`{date}` BETWEEN DATE'{first_day}' AND DATE'{last_day}'"])
-
-        def statement(table: str, view: str) -> str:
-            return (f"MERGE INTO {table} AS t USING {view} AS s ON {on} "
-                    f"WHEN MATCHED AND s.{DELETE} THEN DELETE "
-                    f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
-                    f"WHEN NOT MATCHED AND NOT s.{DELETE} THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
-                    f"VALUES ({', '.join(f's.`{c}`' for c in columns)})")
-
-        with kill_during_write("features.during_replace", catalog.path(target)):
-            catalog.run_retrying(target, "MERGE of recomputed feature rows",
-                                 lambda: catalog.merge_sql(target, source, statement))
-        merged = catalog.last_commit(target)
-        dates = first_row(targets.agg(F.countDistinct(date), F.count(F.lit(1))))
+        return _write_changes(catalog, target, features, dataset, changes, targets, history, events, labels,
+                              append_txn, custom_lookback, (first_day, last_day))
     finally:
-        targets.unpersist()  # the checkpoint's blocks
+        targets.unpersist()  # the checkpoints' blocks
+        history.unpersist()
+
+
+def _write_changes(catalog: TableCatalog, target: str, features: FeatureSetConfig, dataset: DatasetConfig,
+                   changes: Changes, targets: DataFrame, history: DataFrame, events: DataFrame,
+                   labels: dict[str, DataFrame], append_txn: tuple[str, int] | None, custom_lookback: bool,
+                   days: tuple[dt.date, dt.date]) -> dict:
+    """Compute the targets' rows, then append them (a new day) or MERGE them (with the deletions)."""
+    key, date = list(dataset.key), dataset.date_column
+    first_day, last_day = days
+    # One small action: the dates and rows to recompute, and how many were there before.
+    inserted = changes.changed_keys.select(*key, F.lit(True).alias("__inserted")).distinct()
+    dates, count, older = first_row(targets.join(inserted, on=key, how="left").agg(
+        F.countDistinct(date), F.count(F.lit(1)), F.count_if(F.col("__inserted").isNull())))
+    if custom_lookback:
+        # A custom function that reads other events needs their rows: windows over the
+        # history (what reaches the targets), then the targets' rows.
+        computed = (compute_features(history, features=features, dataset=dataset, labels=labels, lookup=events)
+                    .join(targets.select(*key), on=key, how="left_semi"))
+    else:
+        computed = compute_features_at(targets, history, features=features, dataset=dataset, labels=labels,
+                                       lookup=events, first=changes.first)
+    if append_txn is not None and changes.inserts_only and older == 0:
+        fields = catalog.read(target).schema.fields
+        with kill_during_write("features.during_replace", catalog.path(target)):
+            appended = catalog.write(computed.select(*[F.col(f"`{f.name}`").cast(f.dataType) for f in fields]),
+                                     target, txn=append_txn)
+        return {"mode": "incremental", "write": "append", "dates": int(dates), "rows_recomputed": int(count),
+                "rows_written": appended.rows_written, "entities": changes.entities,
+                "rows_deleted": 0, "rows_copied": 0}
+    deleted = changes.changed_keys.select(*key).distinct().join(targets.select(*key), on=key, how="left_anti")
+    source = computed.withColumn(DELETE, F.lit(False)).unionByName(
+        deleted.withColumn(DELETE, F.lit(True)), allowMissingColumns=True)
+    columns = [c for c in computed.columns]
+    on = " AND ".join([f"t.`{k}` = s.`{k}`" for k in key]
+                      + [f"t.`{date}` BETWEEN DATE'{first_day}' AND DATE'{last_day}'"])
+
+    def statement(table: str, view: str) -> str:
+        return (f"MERGE INTO {table} AS t USING {view} AS s ON {on} "
+                f"WHEN MATCHED AND s.{DELETE} THEN DELETE "
+                f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
+                f"WHEN NOT MATCHED AND NOT s.{DELETE} THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
+                f"VALUES ({', '.join(f's.`{c}`' for c in columns)})")
+
+    with kill_during_write("features.during_replace", catalog.path(target)):
+        catalog.run_retrying(target, "MERGE of recomputed feature rows",
+                             lambda: catalog.merge_sql(target, source, statement))
+    merged = catalog.last_commit(target)
     metrics = merged.metrics
-    return {"mode": "incremental", "dates": int(dates[0]), "rows_recomputed": int(dates[1]),
+    return {"mode": "incremental", "write": "merge", "dates": int(dates), "rows_recomputed": int(count),
             "rows_written": merged.rows_written, "entities": changes.entities,
             "rows_deleted": int(metrics.get("numTargetRowsDeleted", 0)),
             "rows_copied": int(metrics.get("numTargetRowsCopied", 0))}
@@ -246,29 +303,60 @@ def changes_since(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
                   consumed: dict[str, int], current: dict[str, int | None]) -> Changes | str | None:
     """What changed in the inputs since the versions `consumed`: `Changes`, "unchanged", or
     None when only a full rebuild is safe (a table without state, or whose change feed is off
-    or no longer covers those versions)."""
-    feeds: dict[str, DataFrame] = {}
+    or no longer covers those versions).
+
+    Each input's feed is read once (a Spark job each, its rows held: a few per change) and every
+    reach, the bounds and the targets read it from there, with static plans: the data is small."""
+    ranges: dict[str, tuple[int, int]] = {}
     for table in input_tables(features, dataset):
         start, end = consumed.get(table), current.get(table)
         if start is None or end is None:
             return None
         if end > start:
-            feeds[table] = catalog.read_changes(table, start + 1, end)
-    if not feeds:
+            ranges[table] = (start + 1, end)
+    if not ranges:
         return "unchanged"
+    feeds: dict[str, DataFrame] = {}
+    try:
+        for table, (start, end) in ranges.items():
+            feeds[table] = catalog.read_changes(table, start, end).localCheckpoint()
+    except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
+        for feed in feeds.values():
+            feed.unpersist()
+        log.warning("no change feed for %s (%s); rebuilding fully", ", ".join(ranges), str(exc).splitlines()[0])
+        return None
+    try:
+        with _static_plans(catalog.spark, True):
+            return _changes(catalog, features, dataset, feeds, current)
+    except BaseException:
+        for feed in feeds.values():
+            feed.unpersist()
+        raise
+
+
+def _changes(catalog: TableCatalog, features: FeatureSetConfig, dataset: DatasetConfig, feeds: dict[str, DataFrame],
+             current: dict[str, int | None]) -> Changes | str:
     events = catalog.read(dataset.events, version=current[dataset.events])
     key = list(dataset.key)
-    empty_events = events.limit(0)
-    changed = feeds.get(dataset.events, empty_events).select(*events.columns)
-    reaches = []
+    changed = feeds.get(dataset.events, events.limit(0).withColumn("_change_type", F.lit("insert")))
+    change_types = changed.select("_change_type")
+    changed = changed.select(*events.columns)
+    # Reaches of one entity are one: the longest window from every time touched (a range join
+    # each, not one per window kind; the rows they reach are a superset of each kind's).
+    by_entity: dict[tuple[str, ...], tuple[int, list[DataFrame]]] = {}
+
+    def add(entity: tuple[str, ...] | list[str], window: dt.timedelta, parts: list[DataFrame]) -> None:
+        seconds, before = by_entity.get(tuple(entity), (0, []))
+        by_entity[tuple(entity)] = (max(seconds, int(window.total_seconds())), before + parts)
+
     for group in features.groups.values():
-        reaches.append(_reach(group.entity, max(group.windows), [
-            changed.select(*group.entity, F.col(dataset.event_time).cast("long").alias("__t"))]))
+        add(group.entity, max(group.windows), [
+            changed.select(*group.entity, F.col(dataset.event_time).cast("long").alias("__t"))])
     for outcome_group in features.outcome_windows.values():
         known = F.expr(outcome_availability(outcome_group, dataset)).cast("long")
-        reaches.append(_reach(outcome_group.entity, max(outcome_group.windows), [
+        add(outcome_group.entity, max(outcome_group.windows), [
             changed.select(*outcome_group.entity, F.col(dataset.event_time).cast("long").alias("__t")),
-            changed.select(*outcome_group.entity, known.alias("__t")).where(F.col("__t").isNotNull())]))
+            changed.select(*outcome_group.entity, known.alias("__t")).where(F.col("__t").isNotNull())])
     for rate in features.label_rates.values():
         source = label_source(rate, dataset)
         entity = list(rate.entity)
@@ -289,23 +377,26 @@ def changes_since(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
         if label_changes is not None:  # a label reported or retracted: its event's entity
             owners = events.select(*key, *entity).unionByName(changed.select(*key, *entity))
             parts.append(label_changes.join(owners, on=key, how="inner").select(*entity, "__t"))
-        reaches.append(_reach(rate.entity, rate.window, parts))
-    try:
-        # One small action: the span of times the changes touch, and how many entities.
-        bounds = reduce(DataFrame.unionByName, [
-            r.touched.agg(F.min("__t").alias("lo"), (F.max("__t") + F.lit(r.seconds)).alias("hi"),
-                          F.count_distinct(*[F.col(f"`{c}`") for c in r.entity]).alias("n"))
-            for r in reaches] or [changed.agg(F.min(F.col(dataset.event_time).cast("long")).alias("lo"),
-                                               F.max(F.col(dataset.event_time).cast("long")).alias("hi"),
-                                               F.lit(0).cast("long").alias("n"))])
-        lo, hi, n = first_row(bounds.agg(F.min("lo"), F.max("hi"), F.sum("n")))
-    except Exception as exc:  # feed disabled, or its versions vacuumed: errors surface on read
-        log.warning("no change feed for %s (%s); rebuilding fully", ", ".join(feeds), str(exc).splitlines()[0])
-        return None
+        add(rate.entity, rate.window, parts)
+    reaches = [Reach(entity, seconds, reduce(DataFrame.unionByName, parts))
+               for entity, (seconds, parts) in by_entity.items()]
+    # One small action: the span of times the changes touch, how many entities, and whether
+    # the events' feed holds anything but inserts.
+    bounds = reduce(DataFrame.unionByName, [
+        r.touched.agg(F.min("__t").alias("lo"), (F.max("__t") + F.lit(r.seconds)).alias("hi"),
+                      F.count_distinct(*[F.col(f"`{c}`") for c in r.entity]).alias("n"))
+        for r in reaches] or [changed.agg(F.min(F.col(dataset.event_time).cast("long")).alias("lo"),
+                                           F.max(F.col(dataset.event_time).cast("long")).alias("hi"),
+                                           F.lit(0).cast("long").alias("n"))])
+    lo, hi, n, others = first_row(bounds.agg(F.min("lo"), F.max("hi"), F.sum("n")).crossJoin(
+        change_types.agg(F.count_if(F.col("_change_type") != F.lit("insert")))))
     if lo is None:
+        for feed in feeds.values():
+            feed.unpersist()
         return "unchanged"
     to_time = catalog.spark.conf.get("spark.sql.session.timeZone")
-    return Changes(reaches, changed.select(*key), _local(lo, to_time), _local(hi, to_time), int(n or 0))
+    return Changes(reaches, changed.select(*key), _local(lo, to_time), _local(hi, to_time), int(n or 0),
+                   inserts_only=int(others or 0) == 0, feeds=list(feeds.values()))
 
 
 def _local(seconds: int, zone: str | None) -> dt.datetime:
@@ -313,10 +404,6 @@ def _local(seconds: int, zone: str | None) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
     return dt.datetime.fromtimestamp(int(seconds), ZoneInfo(zone or "UTC")).replace(tzinfo=None)
-
-
-def _reach(entity: tuple[str, ...] | list[str], window: dt.timedelta, parts: list[DataFrame]) -> Reach:
-    return Reach(tuple(entity), int(window.total_seconds()), reduce(DataFrame.unionByName, parts))
 
 
 def last_build(catalog: TableCatalog, name: str) -> LastBuild | None:
@@ -338,7 +425,8 @@ def last_build(catalog: TableCatalog, name: str) -> LastBuild | None:
     if not builds:
         return None
     build = builds[0]
-    return LastBuild({t: int(v) for t, v in build["versions"].items()}, build["spec_digest"], build["spec"])
+    return LastBuild({t: int(v) for t, v in build["versions"].items()}, build["spec_digest"], build["spec"],
+                     None if build["built_version"] is None else int(build["built_version"]))
 
 
 def _record_state(catalog: TableCatalog, name: str, versions: dict[str, int | None], built: int | None,
@@ -350,4 +438,6 @@ def _record_state(catalog: TableCatalog, name: str, versions: dict[str, int | No
     state = catalog.spark.createDataFrame(rows, "feature_set string, input string, input_version bigint, "
                                                 "built_version bigint, spec_digest string, spec string")
     # mergeSchema: a state table from before the spec was recorded gains its two columns.
-    catalog.write(state.withColumn("built_at", F.current_timestamp()), catalog.tables.feature_state, merge_schema=True)
+    # One file a build (a few rows), not one per default partition.
+    catalog.write(state.withColumn("built_at", F.current_timestamp()).coalesce(1), catalog.tables.feature_state,
+                  merge_schema=True)
