@@ -64,8 +64,8 @@ def timed_build(spark: SparkSession, config: LakeboostConfig, label: str, *, ful
     summary = build_features(TableCatalog(spark, config.storage), config, [FEATURE_SET], full_rebuild=full_rebuild)
     seconds = time.monotonic() - started
     detail = summary.details[FEATURE_SET]
-    extra = "".join(f"  {k}={detail[k]}" for k in ("write", "rows_recomputed", "rows_copied", "rows_deleted", "entities")
-                    if k in detail)
+    extra = "".join(f"  {k}={detail[k]}" for k in ("write", "rows_recomputed", "rows_copied", "rows_deleted",
+                                                    "entities") if k in detail)
     print(f"{label:<25} mode={detail['mode']:<11} dates={detail['dates']!s:>4}  "
           f"written={detail['rows_written']:>10}{extra}  seconds={seconds:8.1f}", flush=True)
     return seconds
