@@ -37,3 +37,13 @@ def test_a_monitor_maturity_shorter_than_the_training_sets_names_both_keys() -> 
                                           r"than gold.training_set.label_maturity \(30d\): a window would be judged "
                                           r"before its labels had time to arrive"):
         load_config("local", ["monitor.label_maturity=7d"], conf_dir=REPO_CONF, environ={})
+
+
+def test_a_key_column_named_as_a_passthrough_feature_is_refused_unless_categorical() -> None:
+    passthrough = "gold.features.transaction_features.passthrough=[amount_eur,txn_id]"
+    with pytest.raises(ConfigError, match=r"gold.features.transaction_features.passthrough: 'txn_id' is a column of "
+                                          r"dataset.key: the training set leaves key columns out of the features"):
+        load_config("local", [passthrough], conf_dir=REPO_CONF, environ={})
+    config = load_config("local", [passthrough, "gold.training_set.categorical=[channel,txn_id]"],
+                         conf_dir=REPO_CONF, environ={})
+    assert "txn_id" in config.gold.training_set.categorical

@@ -34,7 +34,7 @@ def test_binned_aucs_equal_a_pairwise_count_and_leaks_are_named(spark: SparkSess
     rows = df.collect()
 
     aucs = audit_leakage(df, label="label", event_time="event_time", time_columns=["_features_as_of"],
-                         feature_columns=["it's noisy", "noise", "constant"], max_auc=0.99)
+                         feature_columns=["it's noisy", "noise", "constant"], max_auc=0.99).aucs
 
     for feature in ("it's noisy", "noise"):
         values = [r[feature] for r in rows if r[feature] is not None]
@@ -50,3 +50,36 @@ def test_binned_aucs_equal_a_pairwise_count_and_leaks_are_named(spark: SparkSess
                                            "'_features_as_of'"):
         audit_leakage(late, label="label", event_time="event_time", time_columns=["_features_as_of"],
                       feature_columns=["noise"], max_auc=0.99)
+
+
+def test_a_categorical_feature_is_audited_by_its_frequency_encoding(spark: SparkSession, caplog) -> None:
+    # "leaky" names each positive by a category of its own (a frequency of 1 row), the negatives
+    # share two big ones: by frequency it separates the labels perfectly. "plain" does not.
+    df = spark.range(300).select(
+        (F.col("id") % 5 == 0).cast("int").alias("label"),
+        F.timestamp_seconds(F.col("id") * 60).alias("event_time"),
+        F.when(F.col("id") % 5 == 0, F.concat(F.lit("p"), F.col("id").cast("string")))
+        .otherwise(F.when(F.col("id") % 2 == 0, "a").otherwise("b")).alias("leaky"),
+        F.when(F.col("id") % 3 == 0, "x").when(F.col("id") % 3 == 1, "y").otherwise(None).alias("plain"),
+    )
+    rows = df.collect()
+
+    def frequency_oracle(column: str) -> float:  # every (positive, negative) pair on encoded values
+        counts: dict[object, int] = {}
+        for r in rows:
+            counts[r[column]] = counts.get(r[column], 0) + 1
+        pos = [counts[r[column]] for r in rows if r["label"] == 1]
+        neg = [counts[r[column]] for r in rows if r["label"] == 0]
+        auc = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+        return max(auc, 1 - auc)
+
+    with caplog.at_level("INFO", logger="lakeboost.features.audit"):
+        result = audit_leakage(df, label="label", event_time="event_time", time_columns=[], feature_columns=[],
+                               categorical=["plain"], max_auc=0.9)
+    assert result.aucs["plain"] == pytest.approx(frequency_oracle("plain"), abs=1e-12)
+    assert "leakage audit passed: 1 features (1 categorical), largest single-feature ROC AUC" in caplog.text
+    assert result.as_dict()["largest"] == {"feature": "plain", "auc": round(result.aucs["plain"], 6)}
+    assert frequency_oracle("leaky") == 1.0
+    with pytest.raises(LeakageError, match="feature 'leaky' alone predicts 'label' with ROC AUC 1.0000"):
+        audit_leakage(df, label="label", event_time="event_time", time_columns=[], feature_columns=[],
+                      categorical=["plain", "leaky"], max_auc=0.9)

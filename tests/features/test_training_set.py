@@ -70,8 +70,26 @@ def test_labels_are_known_only_after_they_are_reported_and_young_examples_wait(
     assert rows["T1"].c_limit == 100.0 and rows["T4"].c_limit == 999.0
     assert "f1" in training.feature_columns and "txn_id" not in training.feature_columns
     assert training.versions == {"gold.feats": 0, "silver.cbs": 0, "silver.customers": 0}
+    # The audit's findings go with the set (its lineage: the train step logs them to MLflow).
+    audit = training.lineage()["leakage_audit"]
+    assert set(audit["aucs"]) == {"f1", "c_limit"} and audit["max_single_feature_auc"] == 0.98
+    assert audit["largest"] == {"feature": max(audit["aucs"], key=audit["aucs"].get),
+                                "auc": max(audit["aucs"].values())}
     # Persisted for the audit's reads and the caller's; the caller releases it.
     assert training.df.is_cached
+    training.df.unpersist()
+
+
+def test_a_key_column_named_categorical_is_a_feature_and_audited(spark: SparkSession, tmp_path: Path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    setup_tables(spark, catalog)
+    config = CONFIG.model_copy(update={"categorical": ("txn_id", "not_a_column")})
+
+    training = build_training_set(catalog, config, DATASET, cutoff=dt.datetime(2026, 2, 1))
+
+    assert "txn_id" in training.feature_columns and training.categorical == ("txn_id",)
+    audit = training.leakage_audit
+    assert audit is not None and audit["categorical"] == ["txn_id"] and audit["aucs"]["txn_id"] == 0.5
     training.df.unpersist()
 
 

@@ -178,6 +178,14 @@ def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -
         if config.training.split.group_column and dataset is not None \
                 and config.training.split.group_column == dataset.label.column:
             yield _at("training.split.group_column"), "the label cannot be the group column"
+        feature_set = config.gold.features.get(ts.features.split(".", 1)[-1])
+        if dataset is not None and feature_set is not None:
+            for column in [k for k in dataset.key if k in feature_set.passthrough and k not in ts.categorical]:
+                yield _at(f"gold.features.{ts.features.split('.', 1)[-1]}.passthrough"), \
+                    f"{column!r} is a column of dataset.key: the training set leaves key columns out of the " \
+                    "features (an event id predicts nothing), so naming it here would be silently ignored. " \
+                    "List it in gold.training_set.categorical to use it as a feature (a station or shop id " \
+                    "is a category), or remove it from passthrough"
 
 
 def _outcome_problems(name: str, features: FeatureSetConfig, dataset: DatasetConfig) -> Iterator[Problem]:

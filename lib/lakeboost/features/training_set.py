@@ -45,6 +45,7 @@ class TrainingSet:
     categorical: tuple[str, ...]
     dataset: DatasetConfig
     config_digest: str = ""  # of the TrainingSetConfig and dataset it was built with
+    leakage_audit: dict | None = None  # features.audit.AuditResult.as_dict() of the build
 
     @property
     def event_time(self) -> str:
@@ -61,7 +62,8 @@ class TrainingSet:
     def lineage(self) -> dict:
         return {"versions": self.versions, "cutoff": self.cutoff.isoformat(),
                 "feature_columns": list(self.feature_columns), "categorical": list(self.categorical),
-                "config_digest": self.config_digest, "dataset": self.dataset.model_dump(mode="json")}
+                "config_digest": self.config_digest, "dataset": self.dataset.model_dump(mode="json"),
+                "leakage_audit": self.leakage_audit}
 
 
 def config_digest(cfg: TrainingSetConfig, dataset: DatasetConfig) -> str:
@@ -164,23 +166,26 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
     examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions) \
         .persist(StorageLevel.MEMORY_AND_DISK)
     label = dataset.label_column
-    # Late-arriving columns are never features of their own event (the outcome itself).
-    excluded = {*cfg.exclude, *dataset.key, event_time, dataset.date_column, label, *dataset.late_columns(),
-                *[a.time_as for a in cfg.as_of if a.time_as]}
+    # Late-arriving columns are never features of their own event (the outcome itself). A key
+    # column names the event and is left out too, unless `categorical` names it (a station id).
+    excluded = {*cfg.exclude, *[k for k in dataset.key if k not in cfg.categorical], event_time,
+                dataset.date_column, label, *dataset.late_columns(), *[a.time_as for a in cfg.as_of if a.time_as]}
     feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.startswith("_"))
+    categorical = tuple(c for c in cfg.categorical if c in feature_columns)
     time_columns = [FEATURES_AS_OF, *[c for c in examples.columns if c.startswith(KNOWN_AS_OF)],
                     *[a.time_as for a in cfg.as_of if a.time_as]]
+    binary = is_binary_label(examples, dataset)
     try:
-        audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
-                      feature_columns=[c for c in feature_columns if c not in cfg.categorical]
-                      if is_binary_label(examples, dataset) else [],
-                      max_auc=cfg.max_single_feature_auc)
+        audit = audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
+                              feature_columns=[c for c in feature_columns if c not in categorical] if binary else [],
+                              categorical=categorical if binary else (), max_auc=cfg.max_single_feature_auc,
+                              skipped="" if binary else "the label is not binary")
     except Exception:
         examples.unpersist()  # a rejected set is not returned: nobody else could release it
         raise
     log.info("training set at cutoff %s from versions %s", cutoff, json.dumps(versions, sort_keys=True))
-    return TrainingSet(examples, versions, cutoff, feature_columns, tuple(cfg.categorical), dataset,
-                       config_digest(cfg, dataset))
+    return TrainingSet(examples, versions, cutoff, feature_columns, categorical, dataset,
+                       config_digest(cfg, dataset), audit.as_dict())
 
 
 def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet | None:
@@ -212,7 +217,7 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
             return None
     return TrainingSet(catalog.read(stored, version=int(commit["version"])), lineage["versions"],
                        dt.datetime.fromisoformat(lineage["cutoff"]), tuple(lineage["feature_columns"]),
-                       tuple(lineage["categorical"]), dataset, lineage["config_digest"])
+                       tuple(lineage["categorical"]), dataset, lineage["config_digest"], lineage.get("leakage_audit"))
 
 
 def current_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet:
