@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -11,7 +12,7 @@ import pytest
 from chispa import assert_df_equality
 from lakeboost.config.tables import FrameworkTables
 from lakeboost.errors import SchemaDriftError, SourceError
-from lakeboost.ingest.bronze import ingest_sources
+from lakeboost.ingest.bronze import BRONZE_STATS_COLUMNS, ingest_sources
 from lakeboost.io import TableCatalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -47,6 +48,11 @@ def test_csv_rows_land_typed_with_ingestion_metadata(spark: SparkSession, tmp_pa
               .drop("_ingested_at", "_source_modified_at"))
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
     assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (2, 2, 0)
+    # Statistics only for the columns bronze is filtered on (Delta's default: the first 32 columns).
+    log = Path(TableCatalog(spark, config.storage).path("bronze.txns"), "_delta_log")
+    adds = [json.loads(line)["add"] for entry in sorted(log.glob("*.json"))
+            for line in entry.read_text().splitlines() if '"add"' in line]
+    assert adds and all(set(json.loads(a["stats"])["minValues"]) == set(BRONZE_STATS_COLUMNS) for a in adds)
 
 
 def test_malformed_rows_are_quarantined_with_reasons_and_none_lost(spark: SparkSession, tmp_path: Path) -> None:

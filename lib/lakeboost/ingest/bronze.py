@@ -23,7 +23,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from lakeboost.borrowed import jvm, stream_log
@@ -134,7 +134,7 @@ def ingest_files(
                 # bronze and keeps them for the quarantine and the counts.
                 typed = _stored(checked_rows(batch, batch_id, {}))
                 try:
-                    _write_typed_batch(catalog, name, table, typed, None, txn, batch_id, summary, logged=logged)
+                    _write_logged_batch(catalog, name, table, typed, logged, txn, batch_id, summary)
                 finally:
                     _release(typed)
                 return
@@ -276,25 +276,89 @@ def _write_checked_batch(catalog: TableCatalog, name: str, table: str, checked: 
         _release(typed)
 
 
+# Bronze keeps min/max statistics only for these columns (Delta's default is the first 32: for the
+# demo's transactions that was every column, strings included, 1.5 of the bronze write's 10 CPU
+# seconds at 1M rows). Readers of bronze stream it in commit order (silver) or filter it on these:
+# which files a batch already wrote (`_files_already_in`: `_source_modified_at`), when and in which
+# batch rows arrived. Set when the table is created; an existing table keeps its statistics.
+BRONZE_STATS_COLUMNS = ("_source_modified_at", "_ingested_at", "_batch_id")
+_BRONZE_OPTIONS = {"delta.dataSkippingStatsColumns": ",".join(BRONZE_STATS_COLUMNS)}
+
+
+def _write_logged_batch(catalog: TableCatalog, name: str, table: str, typed: DataFrame, logged: dict[str, int],
+                        txn: BatchTxn, batch_id: int, summary: StepSummary) -> None:
+    """`_write_typed_batch` for a batch whose files (`logged`: path -> modification time in ms)
+    are known before its rows are read: the batch's counts (rows, rescued rows, the files with
+    refused rows) are observed while the bronze write reads the rows (`DataFrame.observe`), not
+    by a pass of their own; the quarantine is written only when that write saw refused rows."""
+    files = [BatchFile(path, modified * 1000, 1, 1, 0) for path, modified in logged.items()]
+    done_good = _files_already_in(catalog, table, "_source_file", list(logged), modified=_modified_range(files))
+    new = ~F.col("_source_file").isin(list(done_good)) if done_good else F.lit(True)
+    rejected = F.col(parse.REASON).isNotNull()
+    rescued = (F.col(parse.RESCUED).isNotNull() & ~rejected) if parse.RESCUED in typed.columns else F.lit(False)
+    seen = Observation(f"lakeboost_ingest_{name}_{batch_id}")
+    observed = typed.observe(seen, F.count(F.lit(1)).alias("read"), F.count_if(rescued & new).alias("rescued"),
+                             F.collect_set(F.when(rejected, F.col("_source_file"))).alias("refused_files"))
+    counted: dict | None = None
+    written = 0
+    if len(done_good) < len(logged):
+        rows = observed.filter(new) if done_good else observed
+        result = catalog.write(rows.transform(parse.bronze_of_typed), table,
+                               txn=txn(f"lakeboost.ingest.{name}", batch_id), merge_schema=True,
+                               extra_options=_BRONZE_OPTIONS)
+        if result.version is not None:  # the write read the rows: the observation has them
+            counted = _observed(seen, typed.sparkSession)
+            written = result.rows_written
+            summary.rows_written += written
+            summary.versions[table] = result.version
+    if counted is None:  # no bronze commit read the rows (all written before): counted here
+        per_file = _per_file(typed)
+        counted = {"read": sum(f.good + f.bad for f in per_file), "refused_files": [f.path for f in per_file if f.bad],
+                   "rescued": sum(f.rescued for f in per_file if f.path not in done_good)}
+    summary.rows_read += counted["read"]
+    summary.rows_skipped += counted["read"] - written  # less what the quarantine commit writes
+    if written:
+        summary.details["rows_rescued"] = summary.details.get("rows_rescued", 0) + counted["rescued"]
+    fault_point("ingest.after_bronze_commit", batch_id)
+    refused = list(counted["refused_files"])
+    quarantine = catalog.tables.bronze_quarantine
+    done_bad = _files_already_in(catalog, quarantine, "source_file", refused, source=name)
+    if done_good or done_bad:
+        log.warning("source %s: rows of %d files already in bronze or the quarantine were skipped "
+                    "(their checkpoint was lost or replaced)", name, len(done_good | done_bad))
+    if any(f not in done_bad for f in refused):
+        rows = typed.filter(~F.col("_source_file").isin(list(done_bad))) if done_bad else typed
+        result = catalog.write(rows.transform(parse.quarantine_of_typed), quarantine,
+                               txn=txn(f"lakeboost.ingest.{name}.quarantine", batch_id))
+        if result.version is not None:
+            summary.rows_quarantined += result.rows_written
+            summary.rows_skipped -= result.rows_written
+            summary.versions[quarantine] = result.version
+    fault_point("ingest.after_quarantine_commit", batch_id)
+
+
+def _observed(seen: Observation, spark: SparkSession) -> dict | None:
+    """The observation's metrics, after an action that read the observed rows. Spark Connect
+    may not bring them back with a write command: then None (the caller counts the rows)."""
+    if not is_connect(spark):
+        return dict(seen.get)
+    try:
+        return dict(seen.get) or None
+    except Exception:  # noqa: BLE001 - pyspark's assertion when the server sent no metrics
+        return None
+
+
 def _write_typed_batch(catalog: TableCatalog, name: str, table: str, typed: DataFrame,
-                       per_file: list[BatchFile] | None, txn: BatchTxn, batch_id: int, summary: StepSummary,
-                       logged: dict[str, int] | None = None) -> None:
+                       per_file: list[BatchFile], txn: BatchTxn, batch_id: int, summary: StepSummary) -> None:
     """One Delta commit of the batch's good rows to `table`, one of its refused rows to the
     quarantine (only when it has some), each idempotent; counts from the commits' own metrics.
-
-    `per_file` (counted before) or `logged` (the batch's files and modification times, known
-    before its rows are read: `per_file` is then counted after the bronze write, from the rows
-    that write kept).
+    `per_file`: the batch's files and their rows, counted before.
 
     Rows of files a table already holds were written by an earlier query (the checkpoint was
     lost, deleted or replaced): they are skipped, so landing replayed from scratch adds nothing.
     """
-    if per_file is None:
-        assert logged is not None
-        maybe_good = maybe_bad = [BatchFile(path, modified * 1000, 1, 1, 0) for path, modified in logged.items()]
-    else:
-        maybe_good = [f for f in per_file if f.good or f.header_drift]
-        maybe_bad = [f for f in per_file if f.bad or f.header_drift]
+    maybe_good = [f for f in per_file if f.good or f.header_drift]
+    maybe_bad = [f for f in per_file if f.bad or f.header_drift]
     done_good = _files_already_in(catalog, table, "_source_file", [f.path for f in maybe_good],
                                   modified=_modified_range(maybe_good))
     quarantine = catalog.tables.bronze_quarantine
@@ -302,26 +366,20 @@ def _write_typed_batch(catalog: TableCatalog, name: str, table: str, typed: Data
     if done_good or done_bad:
         log.warning("source %s: rows of %d files already in bronze or the quarantine were skipped "
                     "(their checkpoint was lost or replaced)", name, len(done_good | done_bad))
-    if per_file is not None:
-        read = sum(f.good + f.bad for f in per_file)
-        summary.rows_read += read
-        summary.rows_skipped += read  # less what the commits below write
+    read = sum(f.good + f.bad for f in per_file)
+    summary.rows_read += read
+    summary.rows_skipped += read  # less what the commits below write
     written = 0
     if any(f.path not in done_good for f in maybe_good):
         rows = typed.filter(~F.col("_source_file").isin(list(done_good))) if done_good else typed
         result = catalog.write(rows.transform(parse.bronze_of_typed), table,
-                               txn=txn(f"lakeboost.ingest.{name}", batch_id), merge_schema=True)
+                               txn=txn(f"lakeboost.ingest.{name}", batch_id), merge_schema=True,
+                               extra_options=_BRONZE_OPTIONS)
         if result.version is not None:
             written = result.rows_written
             summary.rows_written += written
             summary.rows_skipped -= written
             summary.versions[table] = result.version
-    if per_file is None:  # the bronze write read and kept the rows: counted from what it kept
-        per_file = _per_file(typed)
-        read = sum(f.good + f.bad for f in per_file)
-        summary.rows_read += read
-        summary.rows_skipped += read  # the bronze commit's rows were taken off already
-        maybe_bad = [f for f in per_file if f.bad]
     if written:
         summary.details["rows_rescued"] = summary.details.get("rows_rescued", 0) + sum(
             f.rescued for f in per_file if f.path not in done_good)
