@@ -102,6 +102,9 @@ def test_config_show_prints_the_merged_config_without_secrets() -> None:
     assert done.returncode == 0, done.stderr
     assert "PW-CANARY" not in done.stdout and "URL-CANARY" not in done.stdout
     assert "env: local" in done.stdout and "demo:\n  rows:" in done.stdout  # the application's section too
+    # The resolved feature columns close it, as comments (the output stays valid YAML of the config).
+    assert "# the training set's feature columns (" in done.stdout and "#   customer_count_1h\n" in done.stdout
+    assert "#   channel  (categorical)\n" in done.stdout and "#   txn_id\n" not in done.stdout
 
 
 def test_config_schema_is_the_json_schema_of_the_config() -> None:

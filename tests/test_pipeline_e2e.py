@@ -13,6 +13,7 @@ import mlflow
 import pytest
 import xgboost
 from card_fraud.generator import read_manifest
+from lakeboost.features.training_set import declared_feature_columns
 from lakeboost.io import TableCatalog
 from lakeboost.model.registry import CHAMPION, current_alias
 from lakeboost.model.tracking import use_tracking
@@ -172,3 +173,14 @@ def test_replay_rebuilds_the_recorded_training_set_after_the_data_changed(spark:
     for metric in ("roc_auc", "pr_auc", "log_loss"):
         assert replayed.details["metrics"]["test"][metric] == pytest.approx(original["metrics"]["test"][metric],
                                                                             abs=1e-9), metric
+
+
+def test_the_feature_columns_the_config_declares_are_those_the_demo_built(demo) -> None:
+    config, details = demo
+    ts = config.gold.training_set
+    declared = declared_feature_columns(ts, config.gold.features[ts.features.split(".", 1)[1]], config.dataset)
+    built = details["features"]["training_set"]["feature_columns"]
+    # Every declared column was built, in the same order; what the build adds beyond them is the
+    # custom functions' columns (card_fraud's `local_hour` and `is_foreign`).
+    assert [c for c in built if c in declared] == list(declared)
+    assert set(built) - set(declared) == {"hour_of_day", "is_night", "is_foreign"}

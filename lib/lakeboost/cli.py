@@ -240,6 +240,18 @@ def config_show(env: str, conf_dir: str | None, overrides: Sequence[str]) -> Non
     merged = config.model_dump(mode="json", by_alias=True, exclude={"sections"})
     merged.update({name: section.model_dump(mode="json", by_alias=True) for name, section in config.sections.items()})
     click.echo(yaml.safe_dump(merged, sort_keys=False, default_flow_style=False), nl=False)
+    ts = config.gold.training_set
+    feature_set = config.gold.features.get(ts.features.split(".", 1)[-1]) if ts is not None else None
+    if ts is not None and feature_set is not None and config.dataset is not None:
+        # As YAML comments, so the output stays the config it was.
+        from lakeboost.features.training_set import declared_feature_columns
+
+        columns = declared_feature_columns(ts, feature_set, config.dataset)
+        custom = ", ".join(c.name for c in feature_set.custom)
+        click.echo(f"# the training set's feature columns ({len(columns)}"
+                   + (f", plus those the custom functions {custom} add" if custom else "") + "):")
+        for column in columns:
+            click.echo(f"#   {column}" + ("  (categorical)" if column in ts.categorical else ""))
 
 
 @config_group.command("validate")

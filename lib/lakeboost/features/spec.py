@@ -16,7 +16,9 @@ from typing import Any
 
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
+from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.features.label_rates import label_source
+from lakeboost.features.outcomes import KNOWN_AS_OF
 
 
 def feature_spec(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, Any]:
@@ -58,3 +60,26 @@ def spec_changes(old: Any, new: Any, path: str = "", *, limit: int = 5) -> list[
             changes = [f"{path or 'spec'} (order)"]
         return changes[:limit]
     return [path or "spec"] if old != new else []
+
+
+def feature_table_columns(features: FeatureSetConfig, dataset: DatasetConfig) -> list[str]:
+    """The columns a build of `features` writes, by the names windows.py, outcomes.py and
+    label_rates.py give them (tests/features/test_spec.py holds them to a real build), except
+    those custom functions add, which only running them tells."""
+    columns = [*dataset.key, dataset.event_time, dataset.date_column, *features.entities(), *features.passthrough]
+    for name, group in features.groups.items():
+        for w in group.windows:
+            columns += [f"{name}_count_{w}"] if group.count else []
+            columns += [f"{name}_{column}_{agg}_{w}" for column, aggs in group.aggs.items() for agg in aggs]
+        for column in group.last_value:
+            columns += [f"{name}_prev_{column}", f"{name}_{column}_changed"]
+        columns += [f"{name}_seconds_since_last"] if group.time_since_last else []
+    for name, outcome in features.outcome_windows.items():
+        for w in outcome.windows:
+            columns += [f"{name}_known_{w}"] if outcome.count else []
+            columns += [f"{name}_{column}_{agg}_{w}" for column, aggs in outcome.aggs.items() for agg in aggs]
+        columns.append(f"{KNOWN_AS_OF}{name}")
+    for name, rate in features.label_rates.items():
+        columns += [f"{name}_labels_{rate.window}", f"{name}_events_{rate.window}", f"{KNOWN_AS_OF}{name}",
+                    f"{name}_rate_{rate.window}"]
+    return list(dict.fromkeys([*columns, *features.ratios, FEATURES_AS_OF]))

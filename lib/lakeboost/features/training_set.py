@@ -21,11 +21,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakeboost.config.dataset import DatasetConfig, PresenceLabel
-from lakeboost.config.features import TrainingSetConfig
+from lakeboost.config.features import FeatureSetConfig, TrainingSetConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.features.outcomes import KNOWN_AS_OF
+from lakeboost.features.spec import feature_table_columns
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.refine.integrate import with_asof
 from lakeboost.spark.rows import first_row
@@ -69,6 +70,28 @@ class TrainingSet:
 def config_digest(cfg: TrainingSetConfig, dataset: DatasetConfig) -> str:
     text = cfg.model_dump_json() + dataset.model_dump_json()
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def excluded_columns(cfg: TrainingSetConfig, dataset: DatasetConfig) -> set[str]:
+    """Columns of the examples that are never features (beside `_` bookkeeping columns).
+
+    Late-arriving columns are never features of their own event (the outcome itself). A key
+    column names the event and is left out too, unless `categorical` names it (a station id).
+    """
+    return {*cfg.exclude, *[k for k in dataset.key if k not in cfg.categorical], dataset.event_time,
+            dataset.date_column, dataset.label_column, *dataset.late_columns(),
+            *[a.time_as for a in cfg.as_of if a.time_as]}
+
+
+def declared_feature_columns(cfg: TrainingSetConfig, features: FeatureSetConfig,
+                             dataset: DatasetConfig) -> tuple[str, ...]:
+    """The training set's feature columns as the config declares them (`lakeboost config show`):
+    the feature table's, then the as-of joins', less `excluded_columns`; custom functions'
+    columns are not known before they run."""
+    table = feature_table_columns(features, dataset)
+    as_of = [alias for join in cfg.as_of for alias in join.columns.values()]
+    excluded = excluded_columns(cfg, dataset)
+    return tuple(c for c in dict.fromkeys([*table, *as_of]) if c not in excluded and not c.startswith("_"))
 
 
 def label_table(dataset: DatasetConfig) -> str:
@@ -166,10 +189,7 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
     examples = with_asof_features(catalog, examples, cfg, dataset, versions=versions) \
         .persist(StorageLevel.MEMORY_AND_DISK)
     label = dataset.label_column
-    # Late-arriving columns are never features of their own event (the outcome itself). A key
-    # column names the event and is left out too, unless `categorical` names it (a station id).
-    excluded = {*cfg.exclude, *[k for k in dataset.key if k not in cfg.categorical], event_time,
-                dataset.date_column, label, *dataset.late_columns(), *[a.time_as for a in cfg.as_of if a.time_as]}
+    excluded = excluded_columns(cfg, dataset)
     feature_columns = tuple(c for c in examples.columns if c not in excluded and not c.startswith("_"))
     categorical = tuple(c for c in cfg.categorical if c in feature_columns)
     time_columns = [FEATURES_AS_OF, *[c for c in examples.columns if c.startswith(KNOWN_AS_OF)],
