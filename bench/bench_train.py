@@ -42,7 +42,7 @@ from lakeboost.features.build import build_features
 from lakeboost.features.splits import SPLIT, split_examples
 from lakeboost.features.training_set import TrainingSet, build_training_set
 from lakeboost.io.catalog import TableCatalog
-from lakeboost.model.encodings import apply_frequency_encodings
+from lakeboost.model.encodings import apply_encodings
 from lakeboost.pipeline import run_pipeline
 from lakeboost.spark import build_spark
 from lakeboost.train.fit import estimator_params
@@ -119,7 +119,7 @@ def fit_breakdown(training: TrainingSet, cfg: TrainingConfig, num_workers: int) 
     examples = split_examples(training, cfg)
     categorical = tuple(c for c in training.categorical if c in training.feature_columns)
     encodings = fit_frequency_encodings(examples.filter(F.col(SPLIT) == "train"), categorical)
-    fitted = apply_frequency_encodings(examples, encodings).withColumn(VALID, F.col(SPLIT) == "valid") \
+    fitted = apply_encodings(examples, encodings).withColumn(VALID, F.col(SPLIT) == "valid") \
         .filter(F.col(SPLIT).isin("train", "valid"))
     spark = training.df.sparkSession
     spark.sparkContext.setJobGroup("layout", "worker layout and cache")

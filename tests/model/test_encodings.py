@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from lakeboost.model import encodings as encodings_module
-from lakeboost.model.encodings import apply_frequency_encodings
+from lakeboost.model.encodings import apply_encodings
 from lakeboost.train.prepare import fit_frequency_encodings
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,7 +26,7 @@ def test_applying_replaces_categories_unseen_ones_by_zero_and_broadcasts_without
     encodings = fit_frequency_encodings(train, ("country", "tier", "vip"))
     new = spark.createDataFrame([(1, "FR", 0, True), (2, None, 2, False), (3, "US", 7, None), (4, "it's", 1, True)],
                                 SCHEMA)
-    encoded = apply_frequency_encodings(new, encodings)
+    encoded = apply_encodings(new, encodings)
     assert encoded.columns == new.columns
     got = {r.id: (r.country, r.tier, r.vip) for r in encoded.collect()}
     assert got == {1: (0.4, 0.4, 0.3), 2: (0.2, 0.3, 0.7), 3: (0.0, 0.0, 0.0), 4: (0.1, 0.3, 0.3)}
@@ -38,7 +38,7 @@ def test_a_large_table_is_applied_the_same(spark: SparkSession, monkeypatch: pyt
     train = spark.range(30).select(F.col("id").cast("int"), (F.col("id") % 7).cast("string").alias("country"),
                                    F.lit(1).alias("tier"), F.lit(True).alias("vip"))
     encodings = fit_frequency_encodings(train, ("country",))
-    inline = {r.id: r.country for r in apply_frequency_encodings(train, encodings).collect()}
+    inline = {r.id: r.country for r in apply_encodings(train, encodings).collect()}
     monkeypatch.setattr(encodings_module, "INLINE_CATEGORIES", 3)  # the createDataFrame path
-    assert {r.id: r.country for r in apply_frequency_encodings(train, encodings).collect()} == inline
+    assert {r.id: r.country for r in apply_encodings(train, encodings).collect()} == inline
     assert inline[0] == pytest.approx(5 / 30) and inline[6] == pytest.approx(4 / 30)

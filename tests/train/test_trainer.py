@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 
 import numpy as np
@@ -14,7 +16,7 @@ from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from tests.train.conftest import synthetic
+from tests.train.conftest import SYNTHETIC_DATASET, synthetic, uniform
 
 FAST = {"model": {"num_workers": 2, "n_estimators": 60, "early_stopping_rounds": 10,
                   "params": {"max_depth": 3, "learning_rate": 0.2}}}
@@ -116,3 +118,38 @@ def test_binary_scores_are_calibrated_probabilities_and_scoring_applies_the_cali
         z = a * np.log(uncalibrated / (1 - uncalibrated)) + b
         assert calibrated == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-9)
         assert predicted == int(calibrated >= result.threshold)
+
+
+def test_native_categoricals_tell_apart_categories_that_frequency_encoding_merges(spark: SparkSession) -> None:
+    # Four shops of exactly equal frequency in every day (so in every split cut at midnight); two
+    # carry most positives. By frequency all four are one value; by native code, four.
+    df = spark.range(28 * 144).select(
+        F.format_string("T%06d", F.col("id")).alias("txn_id"),
+        F.timestamp_seconds(F.lit(1_767_225_600) + F.col("id") * 600).alias("event_time"),
+        F.element_at(F.array(*[F.lit(s) for s in "ABCD"]), (F.col("id") % 4 + 1).cast("int")).alias("shop"),
+        uniform("f1").alias("f1"), uniform("noise").alias("noise"))
+    df = df.withColumn("label", (F.col("noise") < F.when(F.col("shop").isin("B", "D"), 0.3).otherwise(0.03))
+                       .cast("int"))
+    frequency_set = TrainingSet(df, {"gold.synthetic": 0}, dt.datetime(2026, 2, 1), ("f1", "shop"), ("shop",),
+                                SYNTHETIC_DATASET)
+    native_set = dataclasses.replace(frequency_set, categorical_encoding="native")
+    cfg = TrainingConfig.model_validate({**FAST, "split": {"valid_from": "2026-01-18", "test_from": "2026-01-23"}})
+
+    by_frequency, native = train_model(frequency_set, cfg), train_model(native_set, cfg)
+
+    assert set(by_frequency.encodings["shop"].values()) == {0.25}  # one value for four shops
+    assert sorted(native.encodings["shop"].values()) == [0.0, 1.0, 2.0, 3.0]
+    # The best any model can do here is 0.745 (the two rates alone); f1 is noise.
+    assert by_frequency.metrics["test"]["roc_auc"] < 0.6 < 0.68 < native.metrics["test"]["roc_auc"]
+    assert native.model.get_booster().feature_types == ["q", "c"]  # xgboost split on categories
+    # Scored through the stored model: the codes applied again, a shop unseen in training scored
+    # as missing (not as one of the codes), the risky shops above the others.
+    meta = ModelMeta(native.features, native.encodings, native.threshold, "binary:logistic", native_set.lineage(),
+                     SYNTHETIC_DATASET.model_dump(mode="json"), None, "native")
+    rows = df.filter(F.col("txn_id") < "T000400").withColumn(
+        "shop", F.when(F.col("txn_id") == "T000000", "Z").otherwise(F.col("shop")))
+    scored = Model("synthetic", 1, "run", native.model, meta).predict(rows).join(rows.select("txn_id", "shop"),
+                                                                                  "txn_id").toPandas()
+    assert len(scored) == 400 and scored["score"].notna().all()
+    by_shop = scored.groupby("shop")["score"].mean()
+    assert min(by_shop["B"], by_shop["D"]) > 2 * max(by_shop["A"], by_shop["C"])

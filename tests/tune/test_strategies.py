@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from lakeboost.config import load_config
 from lakeboost.config.training import TrainingConfig
@@ -96,3 +97,19 @@ def test_single_node_trials_of_other_objectives_score_their_own_metric(
     # Before, every trial failed (AUC of continuous labels; multiclass without num_class).
     assert all(t["metric"] is not None and t["metric"] > 0 for t in search.trials), search.trials
     assert search.best["metric"] == min(t["metric"] for t in search.trials)  # lower is better
+
+
+def test_a_single_node_trial_splits_on_native_categorical_codes() -> None:
+    # Codes 0-3 with the positives in codes 1 and 3: no threshold on the code separates them,
+    # a categorical split does (one depth-1 tree is enough).
+    from lakeboost.tune.evaluators import Matrices, fit_single_node
+
+    rng = np.random.default_rng(5)
+    code = rng.integers(0, 4, size=2000).astype(np.float32)
+    y = np.isin(code, (1, 3)).astype(np.float32)
+    x = np.stack([code, rng.normal(size=2000).astype(np.float32)], axis=1)
+    params = {"objective": "binary:logistic", "eval_metric": "auc", "max_depth": 1, "tree_method": "hist"}
+    as_numbers = Matrices(x[:1500], y[:1500], x[1500:], y[1500:], ["shop", "noise"])
+    as_categories = Matrices(x[:1500], y[:1500], x[1500:], y[1500:], ["shop", "noise"], ["c", "q"])
+    numeric, native = (fit_single_node(m, params, 1, None, "roc_auc") for m in (as_numbers, as_categories))
+    assert native.error is None and native.metric == 1.0 and numeric.metric < 0.8

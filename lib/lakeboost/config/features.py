@@ -163,6 +163,11 @@ class TrainingSetConfig(Frozen):
     as_of: tuple[AsOfJoin, ...] = ()
     exclude: tuple[str, ...] = ()  # columns never used as features (ids, raw times)
     categorical: tuple[str, ...] = ()
+    # How the model sees a categorical column: `frequency` (its share of the training rows: one
+    # number, so categories of equal frequency look alike) or `native` (a code per training
+    # category, split on by xgboost's own categorical support; stored with the model, a category
+    # unseen in training is scored as missing).
+    categorical_encoding: Literal["frequency", "native"] = "frequency"
     max_single_feature_auc: float = Field(0.98, gt=0.5, le=1.0)
 
     def resolved_warm_up(self) -> timedelta:

@@ -47,6 +47,7 @@ class TrainingSet:
     dataset: DatasetConfig
     config_digest: str = ""  # of the TrainingSetConfig and dataset it was built with
     leakage_audit: dict | None = None  # features.audit.AuditResult.as_dict() of the build
+    categorical_encoding: str = "frequency"  # gold.training_set.categorical_encoding
 
     @property
     def event_time(self) -> str:
@@ -64,7 +65,7 @@ class TrainingSet:
         return {"versions": self.versions, "cutoff": self.cutoff.isoformat(),
                 "feature_columns": list(self.feature_columns), "categorical": list(self.categorical),
                 "config_digest": self.config_digest, "dataset": self.dataset.model_dump(mode="json"),
-                "leakage_audit": self.leakage_audit}
+                "leakage_audit": self.leakage_audit, "categorical_encoding": self.categorical_encoding}
 
 
 def config_digest(cfg: TrainingSetConfig, dataset: DatasetConfig) -> str:
@@ -205,7 +206,7 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
         raise
     log.info("training set at cutoff %s from versions %s", cutoff, json.dumps(versions, sort_keys=True))
     return TrainingSet(examples, versions, cutoff, feature_columns, categorical, dataset,
-                       config_digest(cfg, dataset), audit.as_dict())
+                       config_digest(cfg, dataset), audit.as_dict(), cfg.categorical_encoding)
 
 
 def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet | None:
@@ -237,7 +238,8 @@ def stored_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: 
             return None
     return TrainingSet(catalog.read(stored, version=int(commit["version"])), lineage["versions"],
                        dt.datetime.fromisoformat(lineage["cutoff"]), tuple(lineage["feature_columns"]),
-                       tuple(lineage["categorical"]), dataset, lineage["config_digest"], lineage.get("leakage_audit"))
+                       tuple(lineage["categorical"]), dataset, lineage["config_digest"], lineage.get("leakage_audit"),
+                       lineage.get("categorical_encoding", "frequency"))
 
 
 def current_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: DatasetConfig) -> TrainingSet:

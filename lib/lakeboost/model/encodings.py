@@ -1,7 +1,8 @@
-"""Frequency encodings of categorical features, as stored with the model and applied at scoring.
+"""Encodings of categorical features, as stored with the model and applied at scoring.
 
-Fitted on the training rows by lakeboost.train.prepare.fit_frequency_encodings; applied here, the
-same way to the training, validation and test rows and to every row scored later.
+Fitted on the training rows by lakeboost.train.prepare (`fit_frequency_encodings`, or
+`category_codes` for xgboost's native categorical support); applied here, the same way to the
+training, validation and test rows and to every row scored later.
 """
 
 from __future__ import annotations
@@ -9,18 +10,22 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-# A categorical column's encoding: category -> share of the training rows with it. Categories are
+# A categorical column's encoding: category -> share of the training rows with it (frequency), or
+# its code (native: 0 for the most frequent training category, 1 for the next...). Categories are
 # strings (Spark's cast, at fit and at scoring alike), a null category is NULL_CATEGORY: the form
 # stored with the model.
 Encodings = dict[str, dict[str, float]]
+FREQUENCY, NATIVE = "frequency", "native"
 NULL_CATEGORY = "None"
 # Above this many categories a lookup is built with createDataFrame (one small job to broadcast
 # it) rather than as an inline SQL table (its text grows with the categories).
 INLINE_CATEGORIES = 2000
 
 
-def apply_frequency_encodings(df: DataFrame, encodings: Encodings) -> DataFrame:
-    """Replace each categorical column by its training frequency (unseen categories: 0).
+def apply_encodings(df: DataFrame, encodings: Encodings, kind: str = FREQUENCY) -> DataFrame:
+    """Replace each categorical column by its encoding: its training frequency (unseen categories:
+    0, as rare as can be) or its native code (unseen categories: NULL, which xgboost treats as
+    missing: a code it never saw would fall into an arbitrary branch of its splits).
 
     One broadcast join per column with its table as an inline VALUES table: a local relation,
     which Spark broadcasts without a job (a cached or createDataFrame table costs one job per
@@ -32,7 +37,7 @@ def apply_frequency_encodings(df: DataFrame, encodings: Encodings) -> DataFrame:
         lookup = _lookup_table(spark, table).toDF(value, frequency)
         df = (
             df.join(F.broadcast(lookup), F.col(column).cast("string").eqNullSafe(F.col(value)), how="left")
-            .withColumn(column, F.coalesce(F.col(frequency), F.lit(0.0)))
+            .withColumn(column, F.col(frequency) if kind == NATIVE else F.coalesce(F.col(frequency), F.lit(0.0)))
             .drop(value, frequency)
         )
     return df

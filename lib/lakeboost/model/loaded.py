@@ -18,7 +18,7 @@ from lakeboost.config.metrics import objective_kind
 from lakeboost.errors import ScoringError
 from lakeboost.model.artifact import load_artifacts
 from lakeboost.model.calibrator import Calibrator
-from lakeboost.model.encodings import apply_frequency_encodings
+from lakeboost.model.encodings import apply_encodings
 from lakeboost.model.meta import ModelMeta
 from lakeboost.model.registry import CHAMPION, resolve_version, run_of
 
@@ -65,7 +65,7 @@ class Model:
         if with_features:  # captured before the encodings replace categories by frequencies
             keep = (*keep, SCORED_FEATURES)
             inputs = inputs.withColumn(SCORED_FEATURES, F.struct(*[F.col(f"`{f}`") for f in meta.features]))
-        scored = self.model.transform(apply_frequency_encodings(inputs, meta.encodings))
+        scored = self.model.transform(apply_encodings(inputs, meta.encodings, meta.categorical_encoding))
         score, label, threshold, extra = self._outputs()
         return scored.select(
             *keep, score.alias("score"), label.alias("predicted_label"), threshold.alias("threshold"), *extra,

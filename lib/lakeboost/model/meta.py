@@ -22,6 +22,7 @@ class ModelMeta:
     lineage: dict[str, Any]
     dataset: dict[str, Any]
     calibration: dict[str, Any] | None = None  # lakeboost.model.calibrator.Calibrator.to_dict()
+    categorical_encoding: str = "frequency"  # what `encodings` hold: frequencies or native codes
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +62,10 @@ def is_classification(objective: str) -> bool:
 
 
 def estimator_params(model: ModelConfig, *, features: list[str], label: str, overrides: dict[str, Any] | None = None,
-                     scale_pos_weight: float | None = None, weight_col: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for the xgboost.spark estimator (config params, then overrides)."""
+                     scale_pos_weight: float | None = None, weight_col: str | None = None,
+                     categorical: Sequence[str] = ()) -> dict[str, Any]:
+    """Keyword arguments for the xgboost.spark estimator (config params, then overrides).
+    `categorical`: features given as native codes (xgboost.spark's `feature_types`, "c")."""
     params: dict[str, Any] = {
         "features_col": features, "label_col": label, "num_workers": model.num_workers, "device": model.device,
         "objective": model.objective, "n_estimators": model.n_estimators,
@@ -81,7 +84,14 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
         params["scale_pos_weight"] = scale_pos_weight
     if weight_col:
         params["weight_col"] = weight_col
+    if categorical:
+        params["feature_types"] = feature_types(features, categorical)
     return params
+
+
+def feature_types(features: Sequence[str], categorical: Sequence[str]) -> list[str]:
+    """xgboost's feature types: "c" for a natively encoded categorical, "q" for a number."""
+    return ["c" if f in categorical else "q" for f in features]
 
 
 # Booster attributes the worker sets (epoch seconds when boosting started and ended) so the driver

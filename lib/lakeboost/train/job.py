@@ -59,7 +59,8 @@ def log_plots(result: TrainResult, *, event_time: str, objective: str) -> None:
 def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) -> ModelMeta:
     return ModelMeta(result.features, result.encodings, result.threshold, cfg.model.objective, training.lineage(),
                      training.dataset.model_dump(mode="json"),
-                     result.calibrator.to_dict() if result.calibrator is not None else None)
+                     result.calibrator.to_dict() if result.calibrator is not None else None,
+                     training.categorical_encoding)
 
 
 def train_and_log(spark: SparkSession, config: LakeboostConfig, training: TrainingSet, *,

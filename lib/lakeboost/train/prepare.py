@@ -19,7 +19,7 @@ from lakeboost.config.training import TrainingConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.splits import SPLIT
 from lakeboost.features.training_set import TrainingSet
-from lakeboost.model.encodings import NULL_CATEGORY, Encodings, apply_frequency_encodings
+from lakeboost.model.encodings import FREQUENCY, NATIVE, NULL_CATEGORY, Encodings, apply_encodings
 
 WORKER = "__worker"
 BUCKET, START = "__deal_bucket", "__deal_start"
@@ -45,6 +45,7 @@ class PreparedExamples:
     weight: float | None  # scale_pos_weight of a balanced binary fit, corrected for down-sampling
     encodings: Encodings  # fitted on the (down-sampled) training split, stored with the model
     encoded: DataFrame  # every split, training negatives down-sampled, categories encoded
+    native: tuple[str, ...] = ()  # categorical columns given as codes for xgboost's own support
 
 
 def prepare_examples(examples: DataFrame, counts: dict[str, dict[int, int]], training: TrainingSet,
@@ -65,14 +66,17 @@ def prepare_examples(examples: DataFrame, counts: dict[str, dict[int, int]], tra
     sampled = downsample_negatives(examples, rate=cfg.imbalance.negative_sample_rate, label=training.label,
                                    seed=cfg.split.seed, key=training.key)
     categorical = tuple(c for c in training.categorical if c in training.feature_columns)
-    encodings = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
-    return PreparedExamples(weight, encodings, apply_frequency_encodings(sampled, encodings))
+    frequencies = fit_frequency_encodings(sampled.filter(F.col(SPLIT) == "train"), categorical)
+    if training.categorical_encoding == NATIVE:
+        codes = {column: category_codes(table) for column, table in frequencies.items()}
+        return PreparedExamples(weight, codes, apply_encodings(sampled, codes, NATIVE), native=categorical)
+    return PreparedExamples(weight, frequencies, apply_encodings(sampled, frequencies, FREQUENCY))
 
 
 def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> Encodings:
     """Each column's category frequencies on `train` (target-free, so no label leakage), from one
     aggregation over every column. The tables come to the driver: they are stored with the model,
-    and training and scoring apply them the same way (apply_frequency_encodings)."""
+    and training and scoring apply them the same way (model.encodings.apply_encodings)."""
     if not columns:
         return {}
     pairs = F.explode(F.array(*[F.struct(F.lit(c).alias("column"), F.col(c).cast("string").alias("value"))
@@ -87,6 +91,14 @@ def fit_frequency_encodings(train: DataFrame, columns: tuple[str, ...]) -> Encod
         category = NULL_CATEGORY if row["value"] is None else row["value"]
         encodings[row["column"]][category] = int(row["count"]) / totals[row["column"]]
     return encodings
+
+
+def category_codes(frequencies: dict[str, float]) -> dict[str, float]:
+    """A column's native codes from its training frequencies: 0 for the most frequent category,
+    then by falling frequency (ties by the category's text), so a code means the same category
+    however the rows were ordered."""
+    ranked = sorted(frequencies.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {category: float(code) for code, (category, _) in enumerate(ranked)}
 
 
 def scale_pos_weight(class_counts: dict[int, int]) -> float:

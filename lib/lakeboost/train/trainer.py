@@ -119,7 +119,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         laid_out = layout_for_workers(fitted_rows, num_workers=cfg.model.num_workers, label=label, key=key,
                                       stratify_label=is_classification(objective))
         params = estimator_params(cfg.model, features=features, label=label, overrides=param_overrides,
-                                  scale_pos_weight=prepared.weight)
+                                  scale_pos_weight=prepared.weight, categorical=prepared.native)
         if merge_validation:
             params.pop("validation_indicator_col", None)
             params.pop("early_stopping_rounds", None)

@@ -47,9 +47,11 @@ class Matrices:
     x_valid: np.ndarray
     y_valid: np.ndarray
     features: list[str]
+    feature_types: list[str] | None = None  # xgboost's ("c": native categorical codes); None: all numbers
 
 
-def collect_matrices(encoded: DataFrame, *, features: list[str], label: str) -> Matrices:
+def collect_matrices(encoded: DataFrame, *, features: list[str], label: str,
+                     feature_types: list[str] | None = None) -> Matrices:
     """Bring train and validation rows to the driver: only called when `auto` (or the user)
     judged them small enough for one executor, which single-node trials need anyway."""
     def matrix(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +62,7 @@ def collect_matrices(encoded: DataFrame, *, features: list[str], label: str) -> 
 
     x_train, y_train = matrix("train")
     x_valid, y_valid = matrix("valid")
-    return Matrices(x_train, y_train, x_valid, y_valid, features)
+    return Matrices(x_train, y_train, x_valid, y_valid, features, feature_types)
 
 
 def single_node_evaluator(spark, matrices: Matrices, *, base_params: dict[str, Any], n_estimators: int,
@@ -118,8 +120,9 @@ def fit_single_node(m: Matrices, params: dict[str, Any], n_estimators: int, earl
 
     started = time.monotonic()
     try:
-        train = xgb.DMatrix(m.x_train, label=m.y_train, feature_names=m.features)
-        valid = xgb.DMatrix(m.x_valid, label=m.y_valid, feature_names=m.features)
+        typed = {"feature_types": m.feature_types, "enable_categorical": True} if m.feature_types else {}
+        train = xgb.DMatrix(m.x_train, label=m.y_train, feature_names=m.features, **typed)
+        valid = xgb.DMatrix(m.x_valid, label=m.y_valid, feature_names=m.features, **typed)
         booster = xgb.train({**params, "nthread": 1}, train, num_boost_round=n_estimators,
                             evals=[(valid, "valid")], early_stopping_rounds=early_stopping, verbose_eval=False)
         rounds = booster.best_iteration + 1 if early_stopping else booster.num_boosted_rounds()

@@ -32,7 +32,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.metrics import plots
 from lakeboost.model.tracking import use_tracking
-from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params
+from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params, feature_types
 from lakeboost.train.job import summary_of, train_and_log
 from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources, spark_conf
 from lakeboost.train.prepare import class_counts, prepare_examples
@@ -174,7 +174,9 @@ def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: Da
     trials, from the preparation of a distributed fit (train.prepare.prepare_examples: class
     weight, down-sampling, frequency encodings fitted on train)."""
     prepared = prepare_examples(examples, counts, training, cfg)
-    matrices = collect_matrices(prepared.encoded, features=list(training.feature_columns), label=training.label)
+    features = list(training.feature_columns)
+    matrices = collect_matrices(prepared.encoded, features=features, label=training.label,
+                                feature_types=feature_types(features, prepared.native) if prepared.native else None)
     params = native_params(cfg, prepared.weight)
     if cfg.model.objective.startswith("multi:"):  # xgboost.train needs it; the Spark estimator infers it
         params["num_class"] = int(max(matrices.y_train.max(), matrices.y_valid.max())) + 1
