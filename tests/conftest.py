@@ -7,7 +7,9 @@ import itertools
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +39,16 @@ TEST_SPARK_CONF = {
     "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
     "spark.driver.memory": "4g",
     "spark.sql.session.timeZone": "UTC",
+    # Interpreted evaluation, no generated code: the suite's queries run once each on tens to
+    # thousands of rows, where compiling each plan's Java (Janino) cost more than running it.
+    # Same plans, same results; the jobs the e2e tests start in processes of their own (the kill
+    # tests, the wheel, the cluster, Airflow) run the shipped config, code generation included.
+    # Measured side by side on this 2-core machine at load 6-12 (others' work), alternating pytest
+    # runs: io/test_catalog + monitor/test_drift + features/test_windows 185 s -> 162 s (a first,
+    # cold pair 367 s -> 165 s left out); features/test_build + monitor/test_performance 158 s ->
+    # 153 s and 176 s -> 130 s: 519 s -> 445 s in all (-14%).
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
 
 
@@ -290,21 +302,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # Brokers the `kafka_broker` fixture started, stopped when the session has finished: after the
 # Spark session's teardown, whose cached Kafka producers would otherwise retry the gone broker
 # for minutes while it stops.
-_KAFKA_BROKERS: list = []
+_KAFKA_BROKERS: list[_BrokerKeeper] = []
+
+
+class _BrokerKeeper(threading.Thread):
+    """Starts a KafkaBroker, then keeps it until `release()`, when it stops it. One thread for
+    the broker's whole life: the broker's process is SIGTERMed when the thread that started it
+    ends (PR_SET_PDEATHSIG, kafka_broker._stop_with_parent)."""
+
+    def __init__(self, broker) -> None:
+        super().__init__(name="kafka-broker", daemon=True)
+        self.broker, self.started, self._released = broker, Future(), threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.started.set_result(self.broker.start())
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits for the broker
+            self.started.set_exception(error)
+            return
+        self._released.wait()
+        self.broker.stop()
+
+    def release(self) -> None:
+        self._released.set()
+        self.join()
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real single-node Kafka broker (KRaft, Kafka's own jars from Maven Central) on a free
-    loopback port, started once per test process; its bootstrap servers. Topics are created on
-    first use with two partitions."""
+def kafka_broker_starting(tmp_path_factory: pytest.TempPathFactory) -> Future:
+    """The `kafka_broker`'s start, begun in a thread (a future of the started broker). A test that
+    also needs the shared demo lakehouse asks for this before `demo`: the broker's two JVMs
+    (storage format, then the broker) start while the demo builds or is copied, instead of after."""
     from lakeboost.spark.kafka_broker import KafkaBroker
 
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), partitions=2).start()
-    _KAFKA_BROKERS.append(broker)
-    return broker.bootstrap_servers
+    keeper = _BrokerKeeper(KafkaBroker(tmp_path_factory.mktemp("kafka"), partitions=2))
+    _KAFKA_BROKERS.append(keeper)
+    keeper.start()
+    return keeper.started
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_broker_starting: Future) -> str:
+    """A real single-node Kafka broker (KRaft, Kafka's own jars from Maven Central) on a free
+    loopback port, started once per test process; its bootstrap servers, once it serves clients
+    (a failed start raises here). Topics are created on first use with two partitions."""
+    return kafka_broker_starting.result().bootstrap_servers
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     while _KAFKA_BROKERS:
-        _KAFKA_BROKERS.pop().stop()
+        _KAFKA_BROKERS.pop().release()  # a start under way ends first (started or failed), then the stop

@@ -61,8 +61,10 @@ def own_quarantine_rows_removed(spark: SparkSession, demo):
         assert catalog.read(quarantine).count() == before
 
 
+# `kafka_broker_starting` before `demo`: the broker starts while the demo lakehouse builds.
 def test_kafka_events_killed_mid_ingest_land_and_score_exactly_once(
-        spark: SparkSession, demo, kafka_broker: str, tmp_path: Path, own_quarantine_rows_removed: None) -> None:
+        spark: SparkSession, kafka_broker_starting, demo, kafka_broker: str, tmp_path: Path,
+        own_quarantine_rows_removed: None) -> None:
     config, _ = demo
     catalog = TableCatalog(spark, config.storage)
     live = catalog.read("bronze.card_events")
