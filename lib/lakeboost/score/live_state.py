@@ -120,10 +120,9 @@ class LiveState:
         """Keys already in the live events table."""
         return self.table(self.live_table).frame(key)
 
-    def scored(self, columns: list[str]) -> DataFrame | None:
-        """`columns` of the predictions table (the key, the batch id and the query that scored
-        it), those it has (a table written before the query column was added lacks it)."""
-        return self.table(self.predictions, columns).frame()
+    def scored(self, key: list[str]) -> DataFrame | None:
+        """The keys of the predictions table: the events scored already."""
+        return self.table(self.predictions, key).frame(key)
 
     def release(self) -> None:
         self.tables.clear()

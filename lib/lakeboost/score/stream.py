@@ -13,15 +13,17 @@ Every micro-batch of live events is
    a late micro-batch sees exactly what a batch rebuild would,
 4. scored by the model that is champion *when the micro-batch runs* (a promotion is picked up
    at the next micro-batch; the model version is written with every prediction),
-5. written with Delta's idempotent transactions (txnAppId = the query, txnVersion = batch id):
-   the refined events first, then the predictions. A batch replayed after a kill re-runs, finds
-   its commits already made and skips them, so no prediction is lost or duplicated.
-Idempotency is keyed on the data too: an event whose key is already in the predictions table
-(a re-sent event, or every event again after the checkpoint was lost and the stream restarted
-from bronze's first version under a new query) is not scored again, and is counted; only the
-replayed batch's own predictions (same query, same batch id) do not count as scored, or a
-replay after a kill would drop its events. Live events lacking a contract column are refused
-unless `scoring.stream.absent_columns` declares it.
+5. written as two appends, the refined events first, then the predictions, each left out where
+   Delta already holds it: an event whose key is in the live events table is not written again,
+   one whose key is in the predictions table is not scored again (the state checks both tables'
+   versions every batch, see score.live_state). A batch replayed after a kill between the two
+   commits writes only the predictions; one replayed after both finds nothing to write.
+Idempotency is keyed on the data, not on Delta's `txnAppId`/`txnVersion`: checking a txn version
+makes Delta reconstruct the table's whole snapshot state (three Spark jobs, ~1 s a commit on 2
+cores, twice a micro-batch), while the keys are already at hand. That also covers what a txn
+cannot: a re-sent event, or every event again after the checkpoint was lost and the stream
+restarted from bronze's first version under a new query; such events are counted as duplicates.
+Live events lacking a contract column are refused unless `scoring.stream.absent_columns` declares it.
 """
 
 from __future__ import annotations
@@ -182,15 +184,9 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
         key = list(dataset.key)
         reading = StateCatalog(catalog, state, static_tables(config, dataset))
         phase("champion")
-        scored = state.scored([*key, "batch_id", STREAM_QUERY])
-        if scored is not None:  # a scored event keeps its first prediction
-            # Every prediction counts except this very batch's (same query, same batch id: written
-            # before a kill, its replay must re-score it for the txn to skip); a new query (a
-            # lost checkpoint) has another id, so nothing is scored twice.
-            this_batch = (F.col("batch_id") == F.lit(batch_id)) & (F.col(STREAM_QUERY) == F.lit(txn.query_id)) \
-                if STREAM_QUERY in scored.columns else F.lit(False)
-            # (A row from before the query column existed has it NULL: never this batch's.)
-            clean = clean.join(scored.filter(~F.coalesce(this_batch, F.lit(False))).select(*key), key, "left_anti")
+        scored = state.scored(key)
+        if scored is not None:  # a scored event keeps its first prediction (a replay's included)
+            clean = clean.join(scored.select(*key), key, "left_anti")
         # Materialized once: the features, the predictions and the events write all read it.
         enriched = materialized(integrate_live(reading, config, clean))
         stats = enriched.agg(F.count(F.lit(1)).alias("rows"), F.min(dataset.event_time).alias("first")).first()
@@ -209,20 +205,18 @@ def score_live_batch(catalog: TableCatalog, config: LakeboostConfig, batch: Data
                 .withColumn(STREAM_QUERY, F.lit(txn.query_id))
                 .withColumn("scored_at", F.current_timestamp())
             )
-            # Events a crashed earlier query wrote without their predictions are not written
-            # twice (the same batch's replay is skipped by its txn either way).
+            # Events a killed batch (or an earlier query) wrote without their predictions are not
+            # written twice.
             written = state.written_keys(key)
             new_events = enriched if written is None else materialized(enriched.join(written, key, "left_anti"))
-            result = catalog.write(new_events, stream.events_table, txn=txn(f"{APP_ID}.events", batch_id))
+            result = catalog.write(new_events, stream.events_table)
             state.appended(stream.events_table, result, new_events)
             phase("events_write")
             fault_point("score_stream.after_events_commit", batch_id)
             # A new champion may score other features: its fields join the struct.
-            result = catalog.write(predictions, stream.predictions_table, txn=txn(APP_ID, batch_id),
-                                   partition_by=(dataset.date_column,), merge_schema=True)
-            state.appended(stream.predictions_table, result,
-                           enriched.select(*key, F.lit(batch_id).cast("bigint").alias("batch_id"),
-                                           F.lit(txn.query_id).alias(STREAM_QUERY)))
+            result = catalog.write(predictions, stream.predictions_table, partition_by=(dataset.date_column,),
+                                   merge_schema=True)
+            state.appended(stream.predictions_table, result, enriched.select(*key))
             phase("features_predict_write")
             fault_point("score_stream.after_predictions_commit", batch_id)
     finally:
