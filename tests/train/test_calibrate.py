@@ -9,6 +9,7 @@ from lakeboost.metrics.calibration import calibration_summary
 from lakeboost.train.calibrate import (
     CalibrationError,
     ScoreBucket,
+    choose_calibrator,
     fit_calibrator,
     fit_isotonic,
 )
@@ -92,3 +93,42 @@ def test_a_single_class_cannot_be_calibrated(spark: SparkSession) -> None:
     df = spark.createDataFrame([(0, 0.2), (0, 0.4)], f"{LABEL} int, score double")
     with pytest.raises(CalibrationError, match="both classes"):
         fit_calibrator(df, "platt")
+
+
+def _with_time(df: DataFrame) -> DataFrame:
+    return df.withColumn("t", F.timestamp_seconds(F.col("id") * 60))
+
+
+def test_auto_keeps_a_calibrator_where_held_out_folds_show_it_helps(distorted: DataFrame) -> None:
+    choice = choose_calibrator(_with_time(distorted), "auto", order="t")
+    assert choice.method in ("platt", "isotonic") and choice.calibrator is not None and not choice.forced
+    assert choice.folds == 5 and set(choice.losses) == {"none", "platt", "isotonic"}
+    assert choice.losses[choice.method] < 0.8 * choice.losses["none"], choice.describe()
+    # The bucketed held-out loss of the raw scores against the rows' own log loss (its oracle).
+    p = F.least(F.greatest(F.col("score"), F.lit(1e-15)), F.lit(1 - 1e-15))
+    row_loss = distorted.agg(F.avg(-(F.col(LABEL) * F.log(p) + (1 - F.col(LABEL)) * F.log(1 - p)))).first()[0]
+    assert choice.losses["none"] == pytest.approx(row_loss, rel=0.01)
+
+
+def test_auto_keeps_the_raw_scores_when_they_are_already_probabilities(distorted: DataFrame) -> None:
+    # The true probabilities as scores: no calibrator can beat them beyond noise.
+    honest = distorted.withColumn("score", 1 / (1 + F.exp(-F.col("z"))))
+    for metric in ("log_loss", "brier"):
+        choice = choose_calibrator(_with_time(honest), "auto", order="t", metric=metric)
+        assert choice.method == "none" and choice.calibrator is None, choice.describe()
+    # Named, a method is kept whatever the figures say, and the figures are still there.
+    forced = choose_calibrator(honest, "isotonic", key=("id",))
+    assert forced.method == "isotonic" and forced.forced and forced.calibrator is not None
+    assert set(forced.figures()) == {f"calibration_heldout_log_loss_{m}" for m in ("none", "platt", "isotonic")}
+
+
+def test_auto_refuses_a_calibrator_that_does_not_carry_over_in_time(spark: SparkSession) -> None:
+    # The raw scores are probabilities, then too high by the same margin in the late folds as
+    # they are too low in the early ones: a calibrator fitted on the other periods fixes none.
+    z = F.lit(-2.0) + 1.5 * F.randn(seed=21)
+    drift = F.when(F.col("id") < ROWS * 2 // 5, -1.0).when(F.col("id") >= ROWS * 3 // 5, 1.0).otherwise(0.0)
+    rows = (spark.range(ROWS).select("id", z.alias("z"), drift.alias("d"))
+            .withColumn(LABEL, (F.rand(seed=22) < 1 / (1 + F.exp(-F.col("z")))).cast("int"))
+            .withColumn("score", 1 / (1 + F.exp(-(F.col("z") + F.col("d"))))))
+    in_time = choose_calibrator(_with_time(rows), "auto", order="t")
+    assert in_time.method == "none", in_time.describe()

@@ -75,9 +75,17 @@ class CalibrationConfig(Frozen):
     """Map a binary model's raw scores to probabilities, fitted on the validation split
     (lakeboost.train.calibrate). The threshold, every stored score and the metrics use the
     calibrated probability; `raw_` metrics keep the uncalibrated ones for comparison.
-    Multiclass and regression models are not calibrated (no class weights distort them)."""
+    Multiclass and regression models are not calibrated (no class weights distort them).
 
-    method: Literal["platt", "isotonic", "none"] = "platt"
+    `auto` keeps a calibrator only where it earns its place: none, platt and isotonic are each
+    fitted on all validation folds but one (contiguous spans of event time) and judged on that
+    one by `select_by`; platt or isotonic wins only when its held-out loss beats the raw
+    scores' by more than two standard errors across the folds. A named method is kept as named;
+    the same held-out figures are logged beside it either way."""
+
+    method: Literal["auto", "platt", "isotonic", "none"] = "auto"
+    folds: int = Field(5, ge=2, le=20)  # validation folds `auto` judges the candidates on
+    select_by: Literal["log_loss", "brier"] = "log_loss"
     bins: int = Field(10, ge=2, le=100)  # reliability bins of the ECE and the calibration plot
 
 

@@ -14,12 +14,24 @@ probabilities.
 
 Both are fitted from one groupBy over 1,000 equal-width raw-score buckets: only those counts
 reach the driver, never the predictions.
+
+A calibrator must earn its place (`training.calibration.method: auto`, the default): the
+validation rows are cut into folds (contiguous blocks of event time where the rows have one, so
+a calibrator is judged on a period it was not fitted on, as the test split and the live data
+will be), each candidate (none, platt, isotonic) is fitted on all folds but one and scored on
+that one by log loss (or Brier), and a calibrator is kept only when its held-out loss beats the
+raw scores' by more than two standard errors of the per-fold differences; otherwise `none`
+wins. A calibrator fitted on the same rows it is judged on always looks better: that is how
+Platt fitted on validation made a real dataset's test ECE worse (0.030 -> 0.090). The folds
+come from the same single groupBy (fold x bucket), and the winner is refitted on every fold.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -29,6 +41,11 @@ from lakeboost.metrics.binary import score_bucket
 from lakeboost.model.calibrator import CalibrationError, Calibrator
 
 BUCKETS = 1000
+CANDIDATES = ("platt", "isotonic")
+# A calibrator is chosen only when its held-out loss beats the raw scores' by more than this many
+# standard errors of the per-fold differences (with 5 folds, a useless calibrator passes ~6% of
+# the time instead of the ~50% a bare "lower is better" would give it).
+STANDARD_ERRORS = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,11 @@ def score_buckets(predictions: DataFrame, *, label: str = LABEL, score: str = "s
 
 def fit_calibrator(predictions: DataFrame, method: str, *, label: str = LABEL, score: str = "score") -> Calibrator:
     """Fit `method` on the labelled rows of `predictions` (the validation split's raw scores)."""
-    buckets = score_buckets(predictions, label=label, score=score)
+    return fit_on_buckets(score_buckets(predictions, label=label, score=score), method)
+
+
+def fit_on_buckets(buckets: list[ScoreBucket], method: str) -> Calibrator:
+    """Fit `method` on score buckets (score_buckets')."""
     positives, rows = sum(b.positives for b in buckets), sum(b.rows for b in buckets)
     if positives == 0 or positives == rows:
         raise CalibrationError(f"cannot calibrate on {rows} rows with {positives} positives: both classes are "
@@ -131,3 +152,156 @@ def fit_isotonic(buckets: list[ScoreBucket]) -> tuple[list[float], list[float]]:
             blocks[-1][1] += pos
             blocks[-1][2] += total
     return [total / rows for rows, _, total in blocks], [pos / rows for rows, pos, _ in blocks]
+
+
+@dataclass(frozen=True)
+class CalibrationChoice:
+    """The calibrator a binary model keeps (None: the raw scores) and the figures that chose it."""
+
+    method: str  # none | platt | isotonic
+    calibrator: Calibrator | None
+    metric: str  # log_loss | brier
+    losses: dict[str, float]  # candidate -> held-out loss per row over the validation folds
+    folds: int
+    forced: bool  # the config named the method: kept whatever the figures say
+    excluded: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not be judged
+
+    def figures(self) -> dict[str, float]:
+        return {f"calibration_heldout_{self.metric}_{m}": v for m, v in self.losses.items()}
+
+    def describe(self) -> str:
+        losses = ", ".join(f"{m} {v:.5f}" for m, v in self.losses.items())
+        how = "set by training.calibration.method" if self.forced else f"chosen over {self.folds} validation folds"
+        return f"calibration {self.method} ({how}); held-out {self.metric} per row: {losses}" + \
+            "".join(f"; {m} not judged: {why}" for m, why in self.excluded.items())
+
+    def as_dict(self) -> dict[str, object]:
+        return {"method": self.method, "metric": self.metric, "heldout_losses": self.losses, "folds": self.folds,
+                "forced": self.forced, "excluded": self.excluded,
+                "calibrator": self.calibrator.to_dict() if self.calibrator is not None else None}
+
+
+@dataclass(frozen=True)
+class _Cell:  # one (fold, score bucket): sums, so that folds merge by adding
+    rows: int
+    positives: int
+    score_sum: float
+    logit_sum: float
+
+
+def choose_calibrator(predictions: DataFrame, method: str, *, folds: int = 5, metric: str = "log_loss",
+                      order: str | None = None, key: Sequence[str] = (), label: str = LABEL,
+                      score: str = "score") -> CalibrationChoice:
+    """The calibrator of `predictions` (the validation split's raw scores): `method` auto picks
+    among none, platt and isotonic by held-out `metric` over `folds` folds (see the module's
+    docstring); platt, isotonic or none is kept as named, with the same figures beside it.
+
+    Folds are contiguous spans of `order` (an event time) when it varies, else hash folds of
+    `key`. One Spark job: a groupBy over (fold, score bucket), at most folds x 1,000 rows.
+    """
+    cells = _fold_cells(predictions, folds=folds, order=order, key=key, label=label, score=score)
+    everything = _merged(cells, set(cells))
+    positives, rows = sum(b.positives for b in everything), sum(b.rows for b in everything)
+    if positives == 0 or positives == rows:
+        raise CalibrationError(f"cannot calibrate on {rows} rows with {positives} positives: both classes are "
+                               "needed in the validation split (use more data, or training.calibration.method: none)")
+    per_fold: dict[str, list[float]] = {"none": []}
+    excluded: dict[str, str] = {}
+    for held in sorted(cells):
+        fitted_on = _merged(cells, set(cells) - {held})
+        judged = list(cells[held].values())
+        per_fold["none"].append(_loss(judged, None, metric))
+        for candidate in CANDIDATES:
+            if candidate in excluded:
+                continue
+            try:
+                calibrator = fit_on_buckets(fitted_on, candidate)
+            except CalibrationError as exc:
+                excluded[candidate] = f"fold {held}: {exc}"
+                per_fold.pop(candidate, None)
+                continue
+            per_fold.setdefault(candidate, []).append(_loss(judged, calibrator, metric))
+    judged_rows = [sum(c.rows for c in cells[f].values()) for f in sorted(cells)]
+    losses = {m: sum(v) / sum(judged_rows) for m, v in per_fold.items()}
+    if method != "auto":
+        chosen = method
+    else:
+        chosen, best = "none", 0.0
+        for candidate in (c for c in CANDIDATES if c in per_fold):
+            gains = [(n - c) / r for n, c, r in zip(per_fold["none"], per_fold[candidate], judged_rows, strict=True)]
+            mean = statistics.fmean(gains)
+            spread = statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else math.inf
+            if mean > STANDARD_ERRORS * spread and mean > best:
+                chosen, best = candidate, mean
+    kept = None if chosen == "none" else fit_on_buckets(everything, chosen)
+    return CalibrationChoice(chosen, kept, metric, losses, len(cells), forced=method != "auto",
+                             excluded=excluded)
+
+
+def _fold_cells(predictions: DataFrame, *, folds: int, order: str | None, key: Sequence[str], label: str,
+                score: str) -> dict[int, dict[int, _Cell]]:
+    labelled = predictions.where(F.col(label).isin(0, 1) & F.col(score).isNotNull())
+    fold = None
+    if order is not None:
+        t = F.col(order).cast("timestamp").cast("double")
+        span = labelled.agg(F.min(t).alias("lo"), F.max(t).alias("hi")).first()
+        if span is not None and span["lo"] is not None and span["hi"] > span["lo"]:
+            lo, width = float(span["lo"]), float(span["hi"]) - float(span["lo"])
+            fold = F.least(F.floor((t - F.lit(lo)) / F.lit(width) * folds), F.lit(folds - 1))
+    if fold is None:
+        hashed = [F.col(k) for k in key] or [F.col(score)]
+        fold = F.pmod(F.xxhash64(F.lit(20261205), *hashed), F.lit(folds))
+    s = F.least(F.greatest(F.col(score).cast("double"), F.lit(EPS)), F.lit(1.0 - EPS))
+    rows = (
+        labelled.groupBy(fold.cast("int").alias("fold"), score_bucket(score, BUCKETS).alias("bucket"))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col(label).cast("int")).alias("pos"),
+             F.sum(F.col(score).cast("double")).alias("s"), F.sum(F.log(s / (1.0 - s))).alias("z"))
+        .collect()  # at most folds x BUCKETS rows
+    )
+    cells: dict[int, dict[int, _Cell]] = {}
+    for r in rows:
+        cells.setdefault(int(r["fold"]), {})[int(r["bucket"])] = _Cell(int(r["n"]), int(r["pos"]), float(r["s"]),
+                                                                       float(r["z"]))
+    return cells
+
+
+def _merged(cells: dict[int, dict[int, _Cell]], folds: set[int]) -> list[ScoreBucket]:
+    """The `folds`' cells added together per score bucket, as ScoreBuckets in ascending order."""
+    merged: dict[int, list[float]] = {}
+    for f in folds:
+        for bucket, c in cells[f].items():
+            m = merged.setdefault(bucket, [0, 0, 0.0, 0.0])
+            m[0], m[1], m[2], m[3] = m[0] + c.rows, m[1] + c.positives, m[2] + c.score_sum, m[3] + c.logit_sum
+    return [ScoreBucket(int(n), int(pos), s / n, z / n) for _, (n, pos, s, z) in sorted(merged.items())]
+
+
+def _loss(cells: list[_Cell], calibrator: Calibrator | None, metric: str) -> float:
+    """Total `metric` of the cells' rows, each row given its cell's (calibrated) mean score."""
+    total = 0.0
+    for c in cells:
+        mean_score, mean_logit = c.score_sum / c.rows, c.logit_sum / c.rows
+        if calibrator is None:
+            p = mean_score
+        elif calibrator.method == "platt":
+            u = calibrator.params["a"] * mean_logit + calibrator.params["b"]
+            p = 1.0 / (1.0 + math.exp(-u)) if u > -700 else 0.0
+        else:
+            p = _interp(mean_score, calibrator.params["x"], calibrator.params["y"])
+        p = min(max(p, EPS), 1.0 - EPS)
+        if metric == "brier":
+            total += c.rows * p * p - 2.0 * p * c.positives + c.positives
+        else:
+            total -= c.positives * math.log(p) + (c.rows - c.positives) * math.log(1.0 - p)
+    return total
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """model.calibrator's isotonic mapping, in Python: linear between knots, constant beyond."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = next(j for j in range(1, len(xs)) if xs[j] >= x)
+    if xs[i] == xs[i - 1]:
+        return ys[i]
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])

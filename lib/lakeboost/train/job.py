@@ -90,6 +90,10 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
                                                                          if result.threshold is not None else {})})
         mlflow.log_dict({s: {str(k): v for k, v in c.items()} for s, c in result.split_counts.items()},
                         "split_counts.json")
+        if result.calibration_choice is not None:  # which calibrator, and the held-out losses that chose it
+            mlflow.log_param("calibration", result.calibration_choice.method)
+            mlflow.log_metrics(result.calibration_choice.figures())
+            mlflow.log_dict(result.calibration_choice.as_dict(), "calibration_choice.json")
         log_plots(result, event_time=training.event_time, objective=cfg.model.objective)
         version = log_model(result.model, model_meta(result, training, cfg),
                             registered_model=cfg.tracking.registered_model if register else None)

@@ -28,7 +28,7 @@ from lakeboost.metrics.regression import regression_metrics
 from lakeboost.model.calibrator import Calibrator
 from lakeboost.model.encodings import Encodings
 from lakeboost.spark.kind import is_connect, unavailable_on_connect
-from lakeboost.train.calibrate import fit_calibrator
+from lakeboost.train.calibrate import CalibrationChoice, choose_calibrator
 from lakeboost.train.fit import (
     FitPhases,
     estimator_params,
@@ -73,6 +73,7 @@ class TrainResult:
     encodings: Encodings = field(default_factory=dict)  # column -> category -> training frequency
     calibrator: Calibrator | None = None  # binary models: raw score -> probability
     calibration: dict[str, dict[str, CalibrationSummary]] = field(default_factory=dict)  # split -> raw/calibrated
+    calibration_choice: CalibrationChoice | None = None  # binary models: which calibrator, and why
     cached: list[DataFrame] = field(default_factory=list)
     fit_phases: FitPhases | None = None  # where the fit's `seconds` went
 
@@ -133,7 +134,8 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
             seconds = time.monotonic() - started
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
                              encodings=prepared.encodings, fit_phases=phases)
-        _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test)
+        _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test, key=key,
+                  event_time=training.event_time)
         return result
     finally:
         examples.unpersist()
@@ -194,7 +196,7 @@ RAW_SCORE = "raw_score"
 
 
 def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, label: str,
-              evaluate_test: bool) -> None:
+              evaluate_test: bool, key: tuple[str, ...], event_time: str) -> None:
     objective = cfg.model.objective
     splits = ["valid", "test"] if evaluate_test else ["valid"]
     # Both splits scored in one pass and cached: the calibrator, the evaluation's aggregation and
@@ -203,7 +205,7 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
         .withColumn(LABEL, F.col(label)).cache()
     result.cached.append(scored)
     if objective == "binary:logistic":
-        _evaluate_binary(result, scored, cfg, splits)
+        _evaluate_binary(result, scored, cfg, splits, key=key, event_time=event_time)
     for split in splits:
         predictions = scored.filter(F.col(SPLIT) == split)
         if objective == "multi:softprob":
@@ -217,18 +219,23 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
     log.info("validation metrics %s", result.metrics.get("valid"))
 
 
-def _evaluate_binary(result: TrainResult, scored: DataFrame, cfg: TrainingConfig, splits: list[str]) -> None:
-    """Calibrate on "valid", then every split's curve, threshold, metrics and calibration
-    summaries from one aggregation (metrics/binary_splits.py).
+def _evaluate_binary(result: TrainResult, scored: DataFrame, cfg: TrainingConfig, splits: list[str], *,
+                     key: tuple[str, ...], event_time: str) -> None:
+    """Calibrate on "valid" (with `auto`, a calibrator only where it beats the raw scores on
+    held-out validation folds: train.calibrate.choose_calibrator), then every split's curve,
+    threshold, metrics and calibration summaries from one aggregation (metrics/binary_splits.py).
 
     Calibrating on validation rows also used for early stopping is the usual compromise: the
     test split, never seen by either, is where the before/after figures are honest.
     """
     raw = scored.withColumnRenamed("score", RAW_SCORE)
     if cfg.calibration.method != "none":
-        result.calibrator = fit_calibrator(raw.filter(F.col(SPLIT) == "valid"), cfg.calibration.method,
-                                           score=RAW_SCORE)
-        log.info("calibrator %s fitted on valid", result.calibrator.method)
+        choice = choose_calibrator(raw.filter(F.col(SPLIT) == "valid"), cfg.calibration.method,
+                                   folds=cfg.calibration.folds, metric=cfg.calibration.select_by,
+                                   order=event_time if event_time in raw.columns else None, key=key,
+                                   score=RAW_SCORE)
+        result.calibration_choice, result.calibrator = choice, choice.calibrator
+        log.info("%s", choice.describe())
     calibrated = raw.withColumn("score", result.calibrator.column(F.col(RAW_SCORE))
                                 if result.calibrator is not None else F.col(RAW_SCORE))
     result.threshold, evaluations = evaluate_binary_splits(
