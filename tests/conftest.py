@@ -41,8 +41,9 @@ TEST_SPARK_CONF = {
     "spark.sql.session.timeZone": "UTC",
     # Interpreted evaluation, no generated code: the suite's queries run once each on tens to
     # thousands of rows, where compiling each plan's Java (Janino) cost more than running it.
-    # Same plans, same results; the jobs the e2e tests start in processes of their own (the kill
-    # tests, the wheel, the cluster, Airflow) run the shipped config, code generation included.
+    # Same plans less their WholeStageCodegen nodes, same results; the jobs the e2e tests start
+    # in processes of their own (the kill tests, the wheel, the cluster, Airflow) run the shipped
+    # config, code generation included.
     # Measured side by side on this 2-core machine at load 6-12 (others' work), alternating pytest
     # runs: io/test_catalog + monitor/test_drift + features/test_windows 185 s -> 162 s (a first,
     # cold pair 367 s -> 165 s left out); features/test_build + monitor/test_performance 158 s ->
