@@ -135,7 +135,7 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
                              encodings=prepared.encodings, fit_phases=phases)
         _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test, key=key,
-                  event_time=training.event_time)
+                  order=training.event_time)
         return result
     finally:
         examples.unpersist()
@@ -196,7 +196,7 @@ RAW_SCORE = "raw_score"
 
 
 def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, label: str,
-              evaluate_test: bool, key: tuple[str, ...], event_time: str) -> None:
+              evaluate_test: bool, key: tuple[str, ...], order: str) -> None:
     objective = cfg.model.objective
     splits = ["valid", "test"] if evaluate_test else ["valid"]
     # Both splits scored in one pass and cached: the calibrator, the evaluation's aggregation and
@@ -205,7 +205,7 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
         .withColumn(LABEL, F.col(label)).cache()
     result.cached.append(scored)
     if objective == "binary:logistic":
-        _evaluate_binary(result, scored, cfg, splits, key=key, event_time=event_time)
+        _evaluate_binary(result, scored, cfg, splits, key=key, order=order)
     for split in splits:
         predictions = scored.filter(F.col(SPLIT) == split)
         if objective == "multi:softprob":
@@ -220,7 +220,7 @@ def _evaluate(result: TrainResult, encoded: DataFrame, cfg: TrainingConfig, *, l
 
 
 def _evaluate_binary(result: TrainResult, scored: DataFrame, cfg: TrainingConfig, splits: list[str], *,
-                     key: tuple[str, ...], event_time: str) -> None:
+                     key: tuple[str, ...], order: str) -> None:
     """Calibrate on "valid" (with `auto`, a calibrator only where it beats the raw scores on
     held-out validation folds: train.calibrate.choose_calibrator), then every split's curve,
     threshold, metrics and calibration summaries from one aggregation (metrics/binary_splits.py).
@@ -232,7 +232,7 @@ def _evaluate_binary(result: TrainResult, scored: DataFrame, cfg: TrainingConfig
     if cfg.calibration.method != "none":
         choice = choose_calibrator(raw.filter(F.col(SPLIT) == "valid"), cfg.calibration.method,
                                    folds=cfg.calibration.folds, metric=cfg.calibration.select_by,
-                                   order=event_time if event_time in raw.columns else None, key=key,
+                                   order=order if order in raw.columns else None, key=key,
                                    score=RAW_SCORE)
         result.calibration_choice, result.calibrator = choice, choice.calibrator
         log.info("%s", choice.describe())
