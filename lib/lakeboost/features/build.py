@@ -19,8 +19,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import reduce
 
@@ -38,6 +37,7 @@ from lakeboost.features.point import supported as point_supported
 from lakeboost.features.spec import feature_spec, spec_changes, spec_digest, spec_text
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.spark.conf import session_conf
 from lakeboost.spark.rows import first_row
 
 log = logging.getLogger(__name__)
@@ -275,18 +275,9 @@ def _write_changes(catalog: TableCatalog, target: str, features: FeatureSetConfi
 STATIC_PLAN_ENTITIES = 100_000
 
 
-@contextmanager
-def _static_plans(spark: SparkSession, on: bool) -> Iterator[None]:
+def _static_plans(spark: SparkSession, on: bool) -> AbstractContextManager[None]:
     """Adaptive query execution off for the block when `on` (restored after it)."""
-    key = "spark.sql.adaptive.enabled"
-    before = spark.conf.get(key, "true") or "true"
-    if on:
-        spark.conf.set(key, "false")
-    try:
-        yield
-    finally:
-        if on:
-            spark.conf.set(key, before)
+    return session_conf({"spark.sql.adaptive.enabled": "false"} if on else {}, spark)
 
 
 def _log_spec_change(target: str, last: LastBuild, spec: dict, digest: str) -> None:

@@ -54,6 +54,7 @@ from lakeboost.refine.integrate import integrate
 from lakeboost.refine.pii import resolve_pii_key
 from lakeboost.score.live_features import live_features
 from lakeboost.score.live_state import LiveState, StateCatalog, materialized
+from lakeboost.spark.conf import apply_conf
 from lakeboost.spark.streams import BatchLedger, BatchTxn, await_query
 
 log = logging.getLogger(__name__)
@@ -295,21 +296,8 @@ def _small_batch_conf(stream: StreamScoringConfig, *sessions: SparkSession) -> C
     write instead of 22). Returns what puts the conf back."""
     if stream.shuffle_partitions is None:
         return lambda: None
-    wanted = {"spark.sql.shuffle.partitions": str(stream.shuffle_partitions), "spark.sql.adaptive.enabled": "false"}
-    before = []
-    for session in dict.fromkeys(sessions):
-        before.append((session, {k: session.conf.get(k, None) for k in wanted}))
-        for k, v in wanted.items():
-            session.conf.set(k, v)
-
-    def restore() -> None:
-        for session, values in before:
-            for k, v in values.items():
-                if v is None:
-                    session.conf.unset(k)
-                else:
-                    session.conf.set(k, v)
-    return restore
+    return apply_conf({"spark.sql.shuffle.partitions": str(stream.shuffle_partitions),
+                       "spark.sql.adaptive.enabled": "false"}, *sessions)
 
 
 def _job_counter(batch: DataFrame) -> Callable[[], int] | None:
