@@ -27,9 +27,12 @@ from tests.helpers import make_config
 from tests.train.conftest import synthetic
 
 # The classic fit streams its rows too (worker files need the borrowed path, which Connect has not).
+# Platt named: these balanced synthetic scores need no calibrator (`auto` keeps none), and the
+# test checks that the stored calibrator travels over Connect too.
 CFG = TrainingConfig.model_validate({"model": {"num_workers": 2, "n_estimators": 30, "early_stopping_rounds": 5,
                                                "worker_data": "spark",
-                                               "params": {"max_depth": 3, "learning_rate": 0.3}}})
+                                               "params": {"max_depth": 3, "learning_rate": 0.3}},
+                                     "calibration": {"method": "platt"}})
 ROWS = 4000
 # Over Connect xgboost.spark always repartitions the input round-robin into num_workers partitions
 # (it cannot count a Connect frame's partitions), where a classic fit keeps lakeboost's stratified
