@@ -28,6 +28,7 @@ come from the same single groupBy (fold x bucket), and the winner is refitted on
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Sequence
@@ -301,7 +302,7 @@ def _interp(x: float, xs: list[float], ys: list[float]) -> float:
         return ys[0]
     if x >= xs[-1]:
         return ys[-1]
-    i = next(j for j in range(1, len(xs)) if xs[j] >= x)
+    i = bisect.bisect_left(xs, x)  # the first knot at or above x (the knots ascend)
     if xs[i] == xs[i - 1]:
         return ys[i]
     return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
