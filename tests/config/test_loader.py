@@ -144,7 +144,8 @@ DELIVERIES_CONF = REPO_CONF.parent / "examples" / "deliveries" / "conf"
     ("gold.features.order_features.outcome_windows.shop_deliveries.aggs={weight_kg: [mean]}",
      r"outcome_windows.shop_deliveries.aggs: \['weight_kg'\] are not late-arriving columns"),
     ("dataset.outcomes.delay_hours=placed_at",
-     r"outcome_windows.shop_deliveries.aggs: its columns become known at different times"),
+     r"outcome_windows.shop_deliveries.count: its columns become known at different times \(.*\), so "
+     r"\"outcomes known in the window\" has no one answer: set `count: false`"),
 ])
 def test_late_arriving_columns_are_only_aggregated_from_when_they_are_known(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -50,6 +50,15 @@ def test_binned_aucs_equal_a_pairwise_count_and_leaks_are_named(spark: SparkSess
                                            "'_features_as_of'"):
         audit_leakage(late, label="label", event_time="event_time", time_columns=["_features_as_of"],
                       feature_columns=["noise"], max_auc=0.99)
+    # A feature declared `known: at_or_before` may use what is known at exactly t, not a second later.
+    audit_leakage(late.withColumnRenamed("_features_as_of", "_known_at_or_before_g"), label="label",
+                  event_time="event_time", time_columns=[], at_or_before=["_known_at_or_before_g"],
+                  feature_columns=["noise"], max_auc=0.99)
+    later = late.withColumn("_known_at_or_before_g", F.col("event_time") + F.expr("INTERVAL 1 SECOND"))
+    with pytest.raises(LeakageError, match=r"400 example\(s\) use data observed after their own time via "
+                                           r"'_known_at_or_before_g' \(must be at or before event_time\)"):
+        audit_leakage(later, label="label", event_time="event_time", time_columns=[],
+                      at_or_before=["_known_at_or_before_g"], feature_columns=["noise"], max_auc=0.99)
 
 
 def test_a_categorical_feature_is_audited_by_its_frequency_encoding(spark: SparkSession, caplog) -> None:

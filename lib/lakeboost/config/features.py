@@ -14,6 +14,14 @@ from lakeboost.config.integration import AsOfJoin
 
 AUTO: Literal["auto"] = "auto"
 AggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count"]
+# An outcome window's aggregates: those above over the outcomes known in the window, or
+# `pending`, the number of the window's events (by event time) whose outcome is not known yet.
+OutcomeAggName = Literal["count", "sum", "mean", "min", "max", "stddev", "distinct_count", "pending"]
+# When a value that becomes known at exactly t may be used by an example at t. `before` (the
+# default): known by t - 1s at the latest, so the hour that ends at t is not yet usable at t.
+# `at_or_before`: usable at t, for a forecast made at the start of an hour from the hour that has
+# just ended. The leakage audit holds each feature to its own boundary.
+Known = Literal["before", "at_or_before"]
 
 
 class WindowGroup(Frozen):
@@ -60,16 +68,27 @@ class OutcomeWindowGroup(Frozen):
     """Aggregates over an entity's earlier outcomes, each counted from when it became known.
 
     `aggs` name late-arriving columns (`dataset.outcomes`, or a value label's column). At an event
-    at time t, a window `w` covers the outcomes that *became known* in [t - w, t): an earlier
-    order's delivery delay counts once it was delivered, never before (a window over event time
-    would see deliveries that had not happened yet). Every column of one group must share one
-    availability time; `count` adds the number of outcomes known in each window.
+    at time t, a window `w` covers the outcomes that *became known* in [t - w, t) (`known:
+    before`, the default) or [t - w, t] (`known: at_or_before`): an earlier order's delivery delay
+    counts once it was delivered, never before (a window over event time would see deliveries
+    that had not happened yet). Each column counts from its own availability time. An event never
+    sees its own outcome: it is left out by the event's key.
+
+    `count` adds `<group>_known_<w>`, the number of outcomes known in each window (one
+    availability time for the group's columns; with several, use each column's `count`).
+    `pending` (an aggregate) counts the window's events, by event time in [t - w, t), whose
+    outcome was not known at t yet (NULL included): a backlog of orders placed and not shipped.
+    `not_before_event`: an outcome stamped before its own event counts from the event's time (true,
+    the default: a stamp before the event is taken for a clock skew) or from its stamp (false: a
+    flight that left before its scheduled minute is known from when it left).
     """
 
     entity: tuple[str, ...] = Field(min_length=1)
     windows: tuple[Duration, ...] = (Duration(7 * 86400), Duration(30 * 86400))
-    aggs: dict[str, tuple[AggName, ...]] = Field(min_length=1)
+    aggs: dict[str, tuple[OutcomeAggName, ...]] = Field(min_length=1)
     count: bool = True
+    known: Known = "before"
+    not_before_event: bool = True
 
     _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 

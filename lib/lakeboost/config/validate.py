@@ -209,9 +209,11 @@ def _outcome_problems(name: str, features: FeatureSetConfig, dataset: DatasetCon
                 f"known), or aggregate them in {where}.groups; outcomes: {sorted(late)}"
             continue
         times = {dataset.outcome(c)[1] for c in outcome_group.aggs}  # type: ignore[index]
-        if len(times) > 1:
-            yield _at(f"{where}.outcome_windows.{group_name}.aggs"), \
-                f"its columns become known at different times ({sorted(times)}): one group per availability time"
+        if len(times) > 1 and outcome_group.count:
+            yield _at(f"{where}.outcome_windows.{group_name}.count"), \
+                f"its columns become known at different times ({sorted(times)}), so \"outcomes known in the " \
+                "window\" has no one answer: set `count: false` and add the `count` aggregate to the columns " \
+                "whose known values you want counted"
 
 
 def _metric_problems(config: LakeboostConfig) -> Iterator[Problem]:

@@ -1,7 +1,8 @@
 """Leakage audit, run with every training-set build.
 
 Two checks, both distributed and cheap (three passes over the examples):
-1. time: every feature's observation time is strictly before the example's time;
+1. time: every feature's observation time is strictly before the example's time (at or before it
+   for a feature declared `known: at_or_before`, whose time column says so by its name);
 2. predictiveness: no single feature separates the labels almost perfectly on its own
    (ROC AUC from a 64-bin histogram per numeric feature, computed in one aggregation; a
    categorical feature by the value the model sees, its frequency encoding: the categories'
@@ -61,24 +62,33 @@ class AuditResult:
 
 def audit_leakage(df: DataFrame, *, label: str, event_time: str, time_columns: Sequence[str],
                   feature_columns: Sequence[str], max_auc: float, categorical: Sequence[str] = (),
-                  skipped: str = "") -> AuditResult:
+                  skipped: str = "", at_or_before: Sequence[str] = ()) -> AuditResult:
     """Raise LeakageError naming the offending feature; return the audit's findings (logged).
 
+    `time_columns` must be strictly before `event_time`, `at_or_before` ones at or before it.
     `feature_columns` are audited as numbers (those that are numeric), `categorical` by their
     frequency encoding; `skipped` says why neither is (a label that is not binary).
     """
-    present = [c for c in time_columns if c in df.columns]
+    bounds = {c: "strictly before" for c in time_columns if c in df.columns}
+    bounds |= {c: "at or before" for c in at_or_before if c in df.columns}
+    present = list(bounds)
     numeric = _numeric(df, feature_columns)
+    now = F.col(quoted_name(event_time))
+
+    def too_late(column: str) -> Column:
+        seen = F.col(quoted_name(column))
+        return seen > now if bounds[column] == "at or before" else seen >= now
+
     # One pass for the time check and the ranges the AUC histograms need.
-    late = [F.count_if(F.col(quoted_name(c)) >= F.col(quoted_name(event_time))).alias(f"late_{i}")
-            for i, c in enumerate(present)]
+    late = [F.count_if(too_late(c)).alias(f"late_{i}") for i, c in enumerate(present)]
     row = first_row(df.agg(*late, *_bounds(numeric))) if late or numeric else None
     offenders = {c: int(row[f"late_{i}"]) for i, c in enumerate(present) if row and row[f"late_{i}"]}
     if offenders:
         name, count = next(iter(offenders.items()))
         raise LeakageError(
-            f"leakage: {count} example(s) use data observed at or after their own time via {name!r} "
-            f"(must be strictly before {event_time}); check the feature's window frame or as-of join")
+            f"leakage: {count} example(s) use data observed {'after' if name in at_or_before else 'at or after'} "
+            f"their own time via {name!r} "
+            f"(must be {bounds[name]} {event_time}); check the feature's window frame or as-of join")
     aucs = _binned_aucs(df, label=label, numeric=numeric, bounds=row)
     aucs.update(_frequency_aucs(df, label=label, columns=categorical))
     result = AuditResult(aucs, max_auc, tuple(categorical), skipped)

@@ -32,7 +32,7 @@ from lakeboost.config.model import LakeboostConfig
 from lakeboost.faults import kill_during_write
 from lakeboost.features.compute import compute_features, compute_features_at
 from lakeboost.features.label_rates import LabelSource, label_source
-from lakeboost.features.outcomes import outcome_availability
+from lakeboost.features.outcomes import outcome_availabilities
 from lakeboost.features.point import supported as point_supported
 from lakeboost.features.spec import feature_spec, spec_changes, spec_digest, spec_text
 from lakeboost.io.catalog import TableCatalog
@@ -56,7 +56,7 @@ def input_tables(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str
     delivery recorded 40 days after its order changes the windows of the days after delivery)."""
     inputs = {dataset.events: [f"`{dataset.event_time}`"]}
     for outcome_group in features.outcome_windows.values():
-        inputs[dataset.events] += [outcome_availability(outcome_group, dataset)]
+        inputs[dataset.events] += list(outcome_availabilities(outcome_group, dataset))
     for group in features.label_rates.values():
         source = label_source(group, dataset)
         inputs.setdefault(source.table, []).append(f"`{source.available_at}`")
@@ -344,10 +344,10 @@ def _changes(catalog: TableCatalog, features: FeatureSetConfig, dataset: Dataset
         add(group.entity, max(group.windows), [
             changed.select(*group.entity, F.col(dataset.event_time).cast("long").alias("__t"))])
     for outcome_group in features.outcome_windows.values():
-        known = F.expr(outcome_availability(outcome_group, dataset)).cast("long")
         add(outcome_group.entity, max(outcome_group.windows), [
             changed.select(*outcome_group.entity, F.col(dataset.event_time).cast("long").alias("__t")),
-            changed.select(*outcome_group.entity, known.alias("__t")).where(F.col("__t").isNotNull())])
+            *[changed.select(*outcome_group.entity, F.expr(availability).cast("long").alias("__t"))
+              .where(F.col("__t").isNotNull()) for availability in outcome_availabilities(outcome_group, dataset)]])
     for rate in features.label_rates.values():
         source = label_source(rate, dataset)
         entity = list(rate.entity)

@@ -5,6 +5,8 @@ read (`gold.feature_state`); a different digest on the next run means the table 
 full, whatever the inputs did. The spec is the typed config as parsed (shorthands expanded,
 defaults filled), so an edit that changes nothing parses to the same text. Mapping order is
 kept: ratios and custom functions run in the order given, so their order is part of the spec.
+Fields left at their defaults are left out, so that a field a later version adds (with a default
+that keeps what the table was) does not rebuild every table on upgrade.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.features.label_rates import label_source
-from lakeboost.features.outcomes import KNOWN_AS_OF
+from lakeboost.features.outcomes import KNOWN_AS_OF, known_column
 
 
 def feature_spec(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def feature_spec(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str
     label_rates = {name: dataclasses.asdict(label_source(group, dataset))
                    for name, group in features.label_rates.items()}
     return {
-        "features": features.model_dump(mode="json"),
+        "features": features.model_dump(mode="json", exclude_defaults=True),
         # The events table, key, event time and date column, in that order.
         "dataset": [dataset.events, list(dataset.key), dataset.event_time, dataset.date_column],
         "outcomes": outcomes,
@@ -78,7 +80,7 @@ def feature_table_columns(features: FeatureSetConfig, dataset: DatasetConfig) ->
         for w in outcome.windows:
             columns += [f"{name}_known_{w}"] if outcome.count else []
             columns += [f"{name}_{column}_{agg}_{w}" for column, aggs in outcome.aggs.items() for agg in aggs]
-        columns.append(f"{KNOWN_AS_OF}{name}")
+        columns.append(known_column(name, outcome.known))
     for name, rate in features.label_rates.items():
         columns += [f"{name}_labels_{rate.window}", f"{name}_events_{rate.window}", f"{KNOWN_AS_OF}{name}",
                     f"{name}_rate_{rate.window}"]

@@ -25,7 +25,7 @@ from lakeboost.config.features import FeatureSetConfig, TrainingSetConfig
 from lakeboost.errors import TrainingError
 from lakeboost.features.audit import audit_leakage
 from lakeboost.features.compute import FEATURES_AS_OF
-from lakeboost.features.outcomes import KNOWN_AS_OF
+from lakeboost.features.outcomes import KNOWN_AS_OF, KNOWN_AT_OR_BEFORE
 from lakeboost.features.spec import feature_table_columns
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.refine.integrate import with_asof
@@ -200,7 +200,8 @@ def build_training_set(catalog: TableCatalog, cfg: TrainingSetConfig, dataset: D
         audit = audit_leakage(examples, label=label, event_time=event_time, time_columns=time_columns,
                               feature_columns=[c for c in feature_columns if c not in categorical] if binary else [],
                               categorical=categorical if binary else (), max_auc=cfg.max_single_feature_auc,
-                              skipped="" if binary else "the label is not binary")
+                              skipped="" if binary else "the label is not binary",
+                              at_or_before=[c for c in examples.columns if c.startswith(KNOWN_AT_OR_BEFORE)])
     except Exception:
         examples.unpersist()  # a rejected set is not returned: nobody else could release it
         raise

@@ -16,23 +16,25 @@ from lakeboost.config.features import WindowGroup
 EVENT_SECONDS = "__event_seconds"
 
 
-def aggregate(name: str, column: str | Column, frame: WindowSpec) -> Column:
-    """One built-in aggregate of `column` over `frame` (nulls ignored, as SQL does)."""
+def aggregate(name: str, column: str | Column, frame: WindowSpec | None) -> Column:
+    """One built-in aggregate of `column` over `frame`, or over a group's rows when `frame` is
+    None (nulls ignored, as SQL does)."""
     col = F.col(column) if isinstance(column, str) else column
+    over = (lambda agg: agg) if frame is None else (lambda agg: agg.over(frame))  # noqa: E731
     if name == "count":
-        return F.count(col).over(frame)
+        return over(F.count(col))
     if name == "sum":
-        return F.sum(col).over(frame)
+        return over(F.sum(col))
     if name == "mean":
-        return F.avg(col).over(frame)
+        return over(F.avg(col))
     if name == "min":
-        return F.min(col).over(frame)
+        return over(F.min(col))
     if name == "max":
-        return F.max(col).over(frame)
+        return over(F.max(col))
     if name == "stddev":
-        return F.stddev_samp(col).over(frame)
+        return over(F.stddev_samp(col))
     if name == "distinct_count":
-        return F.size(F.collect_set(col).over(frame))
+        return F.size(over(F.collect_set(col)))
     raise ValueError(f"unknown aggregate {name!r}")
 
 

@@ -18,7 +18,7 @@ from lakeboost.config.features import FeatureSetConfig
 from lakeboost.features.build import reach_days
 from lakeboost.features.compute import compute_features
 from lakeboost.features.label_rates import label_source
-from lakeboost.features.outcomes import outcome_availability
+from lakeboost.features.outcomes import outcome_availabilities
 from lakeboost.io.catalog import TableCatalog
 
 
@@ -84,6 +84,9 @@ def _lookup(past: DataFrame, enriched: DataFrame, features: FeatureSetConfig, da
         keyed = list(dict.fromkeys([*key, *[c for e in entities for c in e]]))
         past, enriched = past.select(*keyed), enriched.select(*keyed)
     elif not rate_entities:
-        known = [F.expr(outcome_availability(g, dataset)) >= F.lit(since) for g in features.outcome_windows.values()]
-        past = past.filter(reduce(lambda a, b: a | b, known))
+        # Outcomes known since then, and events since then (pending ones, and ones whose outcome
+        # stamped earlier counts from the event's own time).
+        known = [F.expr(availability) >= F.lit(since) for g in features.outcome_windows.values()
+                 for availability in outcome_availabilities(g, dataset)]
+        past = past.filter(reduce(lambda a, b: a | b, [F.col(dataset.event_time) >= F.lit(since), *known]))
     return of_entities(past, enriched, entities, key).unionByName(enriched, allowMissingColumns=True)
