@@ -85,6 +85,19 @@ def test_an_alert_is_recorded_once_with_an_id_stable_across_runs(catalog) -> Non
     assert len({ALERT.alert_id, OTHER.alert_id, QUALITY.alert_id}) == 3
 
 
+def test_after_a_promotion_the_new_champions_breach_of_an_alerted_window_is_a_new_alert(catalog) -> None:
+    """The same window breached by the old champion (v3) and, after a promotion, by the new one
+    (v4): two models, two alerts, both sent; a rerun of either records nothing."""
+    promoted = Alert(*[*ALERT.__dict__.values()][:7], 4)
+    assert record_alerts(catalog, [ALERT], "gold.alerts", run_id="before") == [ALERT]
+    assert record_alerts(catalog, [promoted], "gold.alerts", run_id="after") == [promoted]
+    assert record_alerts(catalog, [ALERT, promoted], "gold.alerts", run_id="again") == []
+    rows = catalog.read("gold.alerts").orderBy("model_version").collect()
+    assert [(r.model_version, r.monitor_run_id, r.delivery) for r in rows] == [(3, "before", "pending"),
+                                                                               (4, "after", "pending")]
+    assert promoted.alert_id != ALERT.alert_id
+
+
 def test_a_webhook_answering_500_gets_the_alert_again_next_run_and_once_delivered_never_again(
         receiver: Receiver, catalog, spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
     receiver.answers = lambda n: 500 if n == 1 else 204

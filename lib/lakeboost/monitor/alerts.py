@@ -1,7 +1,9 @@
 """Alerts: one row per breach in the alerts table, delivered to every hook at least once.
 
-An alert is keyed by (kind, table, window, subject) (`ALERT_KEYS`): re-running the monitor over
-the same data finds the alert already recorded and does not record it again. Its `alert_id` is
+An alert is keyed by (kind, table, window, subject, model version) (`ALERT_KEYS`): re-running
+the monitor over the same data finds the alert already recorded and does not record it again,
+and after a promotion the new champion's breach of a window already alerted for the old one is
+an alert of its own (a different model, judged anew). Its `alert_id` is
 a digest of those key values, so it is the same whichever run raised it: every payload carries
 it (and webhooks get it as the `Idempotency-Key` header too), for a receiver to drop the
 copies at-least-once delivery may bring.
@@ -53,7 +55,7 @@ from lakeboost.io.conflicts import conflict_name
 from lakeboost.spark.sql_text import string_literal
 
 log = logging.getLogger(__name__)
-ALERT_KEYS = ("kind", "table", "window_start", "subject")
+ALERT_KEYS = ("kind", "table", "window_start", "subject", "model_version")
 ALERT_SCHEMA = ("kind string, table string, window_start timestamp, subject string, value double, "
                 "threshold double, message string, model_version bigint")
 STATE_SCHEMA = ("alert_id string, monitor_run_id string, delivery string, delivered_to array<string>, attempts int, "
