@@ -119,7 +119,8 @@ def with_outcome_windows(events: DataFrame, source: DataFrame, *, name: str, gro
     deltas = [f"__p_{field[c]}_{i}" for c, i, _ in pending]
     row_fields = [IS_OUTCOME, TIME, SELF, *field.values(), *deltas]
     structs = [_widen(r, row_fields, field, kinds, deltas) for r in rows]
-    ids = [*entity, *[F.col(k).alias(f"__k{j}") for j, k in enumerate(key)], event_seconds.alias("__ev")]
+    ids: list[Column | str] = [*entity, *[F.col(k).alias(f"__k{j}") for j, k in enumerate(key)],
+                               event_seconds.alias("__ev")]
     # One row per source row in the common case (one availability, no pending): no generator.
     exploded = (
         (source.select(*ids, structs[0].alias("__r")).select("*", "__r.*").drop("__r") if len(structs) == 1
