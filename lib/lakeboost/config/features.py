@@ -93,6 +93,47 @@ class OutcomeWindowGroup(Frozen):
     _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
 
 
+class LagGroup(Frozen):
+    """Values of the entity's event exactly a period before, as known at the time (a regular series).
+
+    `columns` maps a column to the periods back: `{rentals: [1h, 24h, 168h]}` gives, at an event
+    at time t, `<group>_rentals_lag_1h`, the value of the entity's event at exactly t - 1h (by
+    the second), NULL when there is none or its value was not known at t. A plain column of an
+    earlier event is known from its event's time; a late-arriving one (`dataset.outcomes`, a
+    value label's column) from its own availability time: before t (`known: before`, the
+    default) or at t at the latest (`known: at_or_before`). Several events of the entity at
+    t - k: the one with the greatest key.
+    """
+
+    entity: tuple[str, ...] = Field(min_length=1)
+    columns: dict[str, tuple[Duration, ...]] = Field(min_length=1)
+    known: Known = "before"
+
+    _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
+
+    def longest(self) -> Duration:
+        """The longest lag: how far back the group reads."""
+        return max((k for lags in self.columns.values() for k in lags), default=Duration(0))
+
+
+class PreviousGroup(Frozen):
+    """Values of the entity's previous events (irregular events), as known at the time.
+
+    `<group>_<col>_prev<i>` (i = 1..n) is the value of the entity's i-th event before t: events
+    strictly before t (those at the same second are not previous), ordered by time then key,
+    and at most `within` before t (a bounded look back, so incremental builds and stream scoring
+    reproduce it); NULL when there is none or its value was not known at t (`known`, as for lags).
+    """
+
+    entity: tuple[str, ...] = Field(min_length=1)
+    columns: tuple[str, ...] = Field(min_length=1)
+    n: int = Field(1, ge=1)
+    within: Duration = Duration(30 * 86400)
+    known: Known = "before"
+
+    _entity = field_validator("entity", mode="before", json_schema_input_type=COLUMNS_INPUT)(as_columns)
+
+
 class CustomFeature(Frozen):
     """A registered feature function and the keyword arguments it is called with (the columns
     it reads, say), so one function serves any dataset's names.
@@ -120,6 +161,9 @@ class FeatureSetConfig(Frozen):
     groups: dict[str, WindowGroup] = Field(default_factory=dict)
     label_rates: dict[str, LabelRateGroup] = Field(default_factory=dict)
     outcome_windows: dict[str, OutcomeWindowGroup] = Field(default_factory=dict)
+    # Values of the entity's event a period before (lags) and of its previous events (previous).
+    lags: dict[str, LagGroup] = Field(default_factory=dict)
+    previous: dict[str, PreviousGroup] = Field(default_factory=dict)
     ratios: dict[str, str] = Field(default_factory=dict)  # name -> SQL over the features
     # Functions registered with lakeboost.plugins.feature, run after the declarative features.
     custom: tuple[CustomFeature, ...] = ()
@@ -131,13 +175,17 @@ class FeatureSetConfig(Frozen):
         """Every entity column the windows and label rates partition by, sorted."""
         return sorted({c for g in self.groups.values() for c in g.entity}
                       | {c for g in self.label_rates.values() for c in g.entity}
-                      | {c for g in self.outcome_windows.values() for c in g.entity})
+                      | {c for g in self.outcome_windows.values() for c in g.entity}
+                      | {c for g in self.lags.values() for c in g.entity}
+                      | {c for g in self.previous.values() for c in g.entity})
 
     def lookback(self) -> timedelta:
         """The furthest back any feature of the set reads: its longest window or lookback."""
         windows = [w for g in self.groups.values() for w in g.windows]
         windows += [g.window for g in self.label_rates.values()]
         windows += [w for g in self.outcome_windows.values() for w in g.windows]
+        windows += [g.longest() for g in self.lags.values()]
+        windows += [g.within for g in self.previous.values()]
         windows += [c.lookback for c in self.custom if c.lookback is not None]
         return max(windows, default=timedelta(0))
 
@@ -158,6 +206,10 @@ class FeatureSetConfig(Frozen):
         for name, outcome in self.outcome_windows.items():
             for w in outcome.windows:
                 needs[f"outcome window {name} {w} + label maturity"] = w + label_delay
+        for name, lag in self.lags.items():  # the value a period back is there from the start
+            needs[f"lags {name} {lag.longest()}"] = lag.longest()
+        for name, previous in self.previous.items():
+            needs[f"previous {name} within {previous.within}"] = previous.within
         for custom in self.custom:
             if custom.lookback is not None:
                 needs[f"custom {custom.name} lookback {custom.lookback}"] = custom.lookback

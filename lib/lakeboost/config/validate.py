@@ -163,6 +163,7 @@ def _gold_problems(config: LakeboostConfig, tables: set[str], feature_problem) -
                     f"a label rate over its own `labels` table needs `label_rates.{rate_name}.available_at`"
         if dataset is not None:
             yield from _outcome_problems(name, features, dataset)
+            yield from _lag_problems(name, features, dataset, _event_columns(config, dataset))
         for custom in features.custom:
             problem = feature_problem(custom.name) if feature_problem else None
             if problem:
@@ -214,6 +215,43 @@ def _outcome_problems(name: str, features: FeatureSetConfig, dataset: DatasetCon
                 f"its columns become known at different times ({sorted(times)}), so \"outcomes known in the " \
                 "window\" has no one answer: set `count: false` and add the `count` aggregate to the columns " \
                 "whose known values you want counted"
+
+
+def _event_columns(config: LakeboostConfig, dataset: DatasetConfig) -> set[str] | None:
+    """The columns of `dataset.events` when the config declares them (a silver table), else None."""
+    silver = config.silver.tables.get(dataset.events.removeprefix("silver.")) \
+        if dataset.events.startswith("silver.") else None
+    return set(silver.columns) if silver is not None else None
+
+
+def _lag_problems(name: str, features: FeatureSetConfig, dataset: DatasetConfig,
+                  columns: set[str] | None) -> Iterator[Problem]:
+    """Lags reach back a positive period; lag and previous columns are event columns or outcomes."""
+    where = f"gold.features.{name}"
+    not_values = {*dataset.key, dataset.event_time, dataset.date_column}
+    named = [(f"{where}.lags.{g}.columns", list(group.columns)) for g, group in features.lags.items()]
+    named += [(f"{where}.previous.{g}.columns", list(group.columns)) for g, group in features.previous.items()]
+    for at, lagged in named:
+        unknown = [c for c in lagged if dataset.outcome(c) is None
+                   and (c in not_values or (columns is not None and c not in columns))]
+        if unknown:
+            yield _at(at), \
+                f"{unknown} are not value columns of {dataset.events}: name columns of its events (not its key, " \
+                f"event time or date) or late-arriving outcomes (dataset.outcomes: {sorted(dataset.late_columns())})" \
+                + (f"; its columns: {sorted(columns - not_values)}" if columns is not None else "")
+    for group_name, group in features.lags.items():
+        for column, lags in group.columns.items():
+            bad = [str(k) for k in lags if k.total_seconds() <= 0]
+            if bad:
+                yield _at(f"{where}.lags.{group_name}.columns.{column}"), \
+                    f"lags {bad} look no period back: a lag is the value a positive period before (1h, 24h, 7d)"
+            if not lags:
+                yield _at(f"{where}.lags.{group_name}.columns.{column}"), \
+                    "no lags: give the periods back, e.g. [1h, 24h]"
+    for group_name, previous in features.previous.items():
+        if previous.within.total_seconds() <= 0:
+            yield _at(f"{where}.previous.{group_name}.within"), \
+                f"{previous.within} looks nowhere back: how far back previous events count (e.g. 7d)"
 
 
 def _metric_problems(config: LakeboostConfig) -> Iterator[Problem]:

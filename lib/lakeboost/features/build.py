@@ -348,6 +348,11 @@ def _changes(catalog: TableCatalog, features: FeatureSetConfig, dataset: Dataset
             changed.select(*outcome_group.entity, F.col(dataset.event_time).cast("long").alias("__t")),
             *[changed.select(*outcome_group.entity, F.expr(availability).cast("long").alias("__t"))
               .where(F.col("__t").isNotNull()) for availability in outcome_availabilities(outcome_group, dataset)]])
+    # A changed event (its value, its availability, or the event itself) reaches its entity's
+    # events up to the longest lag / `within` after its own time, and none before it.
+    for lagged, reach in [*[(g.entity, g.longest()) for g in features.lags.values()],
+                          *[(g.entity, g.within) for g in features.previous.values()]]:
+        add(lagged, reach, [changed.select(*lagged, F.col(dataset.event_time).cast("long").alias("__t"))])
     for rate in features.label_rates.values():
         source = label_source(rate, dataset)
         entity = list(rate.entity)

@@ -1,8 +1,10 @@
-"""One feature set, computed from its source rows: window groups, label rates, custom, ratios."""
+"""One feature set, computed from its source rows: window groups, outcome windows, label rates,
+lags and previous events, custom, ratios."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -11,6 +13,7 @@ from pyspark.sql.types import DecimalType
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.features.label_rates import label_source, with_label_rate
+from lakeboost.features.lags import with_lags, with_previous
 from lakeboost.features.outcomes import with_outcome_windows
 from lakeboost.features.point import with_point_label_rate, with_point_window_features
 from lakeboost.features.windows import with_window_features
@@ -41,7 +44,18 @@ def compute_features(events: DataFrame, *, features: FeatureSetConfig, dataset: 
         out = with_label_rate(out, (labels or {})[name], name=name, group=group,
                               source=label_source(group, dataset), event_key=dataset.key,
                               timestamp=dataset.event_time, lookup=lookup)
+    out = _with_lags(out, lambda window: events if lookup is None else lookup, features=features, dataset=dataset)
     return _finish(out, features=features, dataset=dataset)
+
+
+def _with_lags(out: DataFrame, source: Callable[[dt.timedelta], DataFrame], *, features: FeatureSetConfig,
+               dataset: DatasetConfig) -> DataFrame:
+    """Lag and previous groups, each reading `source(how far back it looks)` for earlier events."""
+    for name, lag in features.lags.items():
+        out = with_lags(out, source(lag.longest()), name=name, group=lag, dataset=dataset)
+    for name, previous in features.previous.items():
+        out = with_previous(out, source(previous.within), name=name, group=previous, dataset=dataset)
+    return out
 
 
 def compute_features_at(targets: DataFrame, history: DataFrame, *, features: FeatureSetConfig,
@@ -55,13 +69,13 @@ def compute_features_at(targets: DataFrame, history: DataFrame, *, features: Fea
     base_columns = [*dataset.key, dataset.event_time, dataset.date_column, *features.entities(),
                     *features.passthrough]
     out = targets.select(*dict.fromkeys(base_columns))
-    def reach(window: dt.timedelta) -> DataFrame:
+    def reach(window: dt.timedelta, rows: DataFrame = history) -> DataFrame:
         if first is None:
-            return history
+            return rows
         since = first - window
         # Wall-clock text, read in the session's time zone (as `first` was written).
-        return history.filter((F.col(dataset.date_column) >= F.lit(since.date()))
-                              & (F.col(dataset.event_time) >= F.lit(f"{since:%Y-%m-%d %H:%M:%S}").cast("timestamp")))
+        return rows.filter((F.col(dataset.date_column) >= F.lit(since.date()))
+                           & (F.col(dataset.event_time) >= F.lit(f"{since:%Y-%m-%d %H:%M:%S}").cast("timestamp")))
 
     for group_name, group in features.groups.items():
         out = with_point_window_features(out, reach(max(group.windows)), group_name=group_name, group=group,
@@ -72,6 +86,9 @@ def compute_features_at(targets: DataFrame, history: DataFrame, *, features: Fea
     for name, rate in features.label_rates.items():
         out = with_point_label_rate(out, reach(rate.window), labels[name], name=name, group=rate,
                                     source=label_source(rate, dataset), dataset=dataset, lookup=lookup)
+    # Lags and previous events read every column of the earlier events (outcomes' SQL included):
+    # the unfiltered table, from their reach before the first target (its dates only).
+    out = _with_lags(out, lambda window: reach(window, lookup), features=features, dataset=dataset)
     return _finish(out, features=features, dataset=dataset)
 
 

@@ -20,24 +20,35 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import FeatureSetConfig
 from lakeboost.features.compute import FEATURES_AS_OF
 from lakeboost.features.label_rates import label_source
+from lakeboost.features.lags import lag_columns, previous_columns
 from lakeboost.features.outcomes import KNOWN_AS_OF, known_column
 
 
 def feature_spec(features: FeatureSetConfig, dataset: DatasetConfig) -> dict[str, Any]:
     """The feature set's config and the dataset fields its computation reads: the events
-    table, key, times, each outcome window's value and availability SQL, each label rate's
-    label table, key and report time."""
+    table, key, times, each outcome window's (and lag's, previous event's) value and
+    availability SQL, each label rate's label table, key and report time."""
     outcomes = {name: {column: list(dataset.outcome(column) or ()) for column in group.aggs}
                 for name, group in features.outcome_windows.items()}
     label_rates = {name: dataclasses.asdict(label_source(group, dataset))
                    for name, group in features.label_rates.items()}
-    return {
+    spec = {
         "features": features.model_dump(mode="json", exclude_defaults=True),
         # The events table, key, event time and date column, in that order.
         "dataset": [dataset.events, list(dataset.key), dataset.event_time, dataset.date_column],
         "outcomes": outcomes,
         "label_rates": json.loads(json.dumps(label_rates)),  # tuples as lists, as read back
     }
+    # The value and availability SQL of the late-arriving columns lags and previous events read
+    # (only when there are such groups: the digests of other tables stay as they were).
+    lagged = {f"{kind}.{name}": {column: list(dataset.outcome(column) or ()) for column in columns
+                                 if dataset.outcome(column) is not None}
+              for kind, groups in (("lags", {n: list(g.columns) for n, g in features.lags.items()}),
+                                   ("previous", {n: list(g.columns) for n, g in features.previous.items()}))
+              for name, columns in groups.items()}
+    if lagged:
+        spec["lag_outcomes"] = lagged
+    return spec
 
 
 def spec_text(spec: dict[str, Any]) -> str:
@@ -65,8 +76,8 @@ def spec_changes(old: Any, new: Any, path: str = "", *, limit: int = 5) -> list[
 
 
 def feature_table_columns(features: FeatureSetConfig, dataset: DatasetConfig) -> list[str]:
-    """The columns a build of `features` writes, by the names windows.py, outcomes.py and
-    label_rates.py give them (tests/features/test_spec.py holds them to a real build), except
+    """The columns a build of `features` writes, by the names windows.py, outcomes.py,
+    label_rates.py and lags.py give them (tests/features/test_spec.py holds them to a real build), except
     those custom functions add, which only running them tells."""
     columns = [*dataset.key, dataset.event_time, dataset.date_column, *features.entities(), *features.passthrough]
     for name, group in features.groups.items():
@@ -84,4 +95,8 @@ def feature_table_columns(features: FeatureSetConfig, dataset: DatasetConfig) ->
     for name, rate in features.label_rates.items():
         columns += [f"{name}_labels_{rate.window}", f"{name}_events_{rate.window}", f"{KNOWN_AS_OF}{name}",
                     f"{name}_rate_{rate.window}"]
+    for name, lag in features.lags.items():
+        columns += [*lag_columns(name, lag), known_column(name, lag.known)]
+    for name, previous in features.previous.items():
+        columns += [*previous_columns(name, previous), known_column(name, previous.known)]
     return list(dict.fromkeys([*columns, *features.ratios, FEATURES_AS_OF]))

@@ -72,15 +72,17 @@ def live_features(catalog: TableCatalog, features: FeatureSetConfig, dataset: Da
 def _lookup(past: DataFrame, enriched: DataFrame, features: FeatureSetConfig, dataset: DatasetConfig, *,
             since: dt.datetime) -> DataFrame | None:
     """Earlier events of the live rows' entities for label rates (their entity, however old the
-    event) and outcome windows (whole rows, of outcomes known since `since`: earlier ones fall
-    outside every window of a live row)."""
+    event), outcome windows (whole rows, of outcomes known since `since`: earlier ones fall
+    outside every window of a live row), lags and previous events (whole rows since `since`)."""
     rate_entities = [g.entity for g in features.label_rates.values()]
     outcome_entities = [g.entity for g in features.outcome_windows.values()]
-    entities = list(dict.fromkeys(rate_entities + outcome_entities))
+    # Lags and previous events read whole rows of their entities' events since `since`.
+    lag_entities = [g.entity for g in features.lags.values()] + [g.entity for g in features.previous.values()]
+    entities = list(dict.fromkeys(rate_entities + outcome_entities + lag_entities))
     if not entities:
         return None
     key = dataset.key
-    if not outcome_entities:
+    if not outcome_entities and not lag_entities:
         keyed = list(dict.fromkeys([*key, *[c for e in entities for c in e]]))
         past, enriched = past.select(*keyed), enriched.select(*keyed)
     elif not rate_entities:
