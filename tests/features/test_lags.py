@@ -4,6 +4,7 @@ an incremental build with lags equals a full one."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from lakeboost.features.lags import with_lags, with_previous
 from lakeboost.features.outcomes import known_column
 from lakeboost.features.spec import feature_table_columns
 from lakeboost.io import TableCatalog
+from lakeboost.score.live_features import live_features
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -196,6 +198,26 @@ def test_lags_in_an_incremental_build_equal_a_full_build(spark: SparkSession, tm
     assert_df_equality(built, full, ignore_row_order=True, ignore_nullable=True)
     reached = full.filter(F.col("t") == F.timestamp_seconds(F.lit(T0 + 58 * HOUR))).filter("g = 1").first()
     assert reached.st_v_lag_1d == 500.0  # the late record reaches a day ahead
+
+
+def test_live_scoring_reads_the_history_lags_and_previous_events_need(spark: SparkSession, tmp_path: Path) -> None:
+    """A micro-batch of live events, over the history `score.live_features` reads for it, gets
+    the features a batch build gives the same events."""
+    features = FeatureSetConfig.model_validate({
+        "lags": {"st": {"entity": "g", "columns": {"v": ["1h", "1d"], "late": ["1h"]}, "known": "at_or_before"}},
+        "previous": {"near": {"entity": "g", "columns": ["v", "big"], "n": 2, "within": "3h"}}})
+    pdf = _hourly(seed=7)
+    pdf = pdf[pdf["t"] < T0 + 3 * 24 * HOUR]
+    events = _spark(spark, pdf)
+    first = T0 + 60 * HOUR
+    live = events.filter(F.col("t") >= F.timestamp_seconds(F.lit(first))).filter(F.col("g") < 2)
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    scored = live_features(catalog, features, DATASET, live, dt.datetime.fromtimestamp(first, dt.UTC).replace(
+        tzinfo=None), past=events)
+    batch = compute_features(events, features=features, dataset=DATASET).join(live.select("k1", "k2"),
+                                                                               ["k1", "k2"], "left_semi")
+    assert_df_equality(scored.select(*batch.columns), batch, ignore_row_order=True, ignore_nullable=True)
+    assert batch.filter(F.col("st_v_lag_1d").isNotNull()).count() > 10  # a day back: beyond the batch
 
 
 DELIVERIES_CONF = Path(__file__).resolve().parents[2] / "examples" / "deliveries" / "conf"
