@@ -21,7 +21,7 @@ from lakeboost.features.build import build_feature_set, reach_days
 from lakeboost.features.compute import compute_features
 from lakeboost.features.lags import with_lags, with_previous
 from lakeboost.features.outcomes import known_column
-from lakeboost.features.spec import feature_table_columns
+from lakeboost.features.spec import feature_spec, feature_table_columns, spec_digest
 from lakeboost.io import TableCatalog
 from lakeboost.score.live_features import live_features
 from pyspark.sql import DataFrame, SparkSession
@@ -233,6 +233,8 @@ DELIVERIES_CONF = Path(__file__).resolve().parents[2] / "examples" / "deliveries
      r"gold.features.order_features.previous.prev.n: Input should be greater than or equal to 1"),
     ("gold.features.order_features.previous={prev: {entity: shop, columns: [shop]}}",
      r"gold.features.order_features.previous.prev.columns: \['shop'\] are not value columns"),
+    ("gold.features.order_features.previous={shop_deliveries: {entity: shop, columns: [late]}}",
+     r"gold.features.order_features.previous.shop_deliveries: 'shop_deliveries' also names an outcome window"),
 ])
 def test_lag_and_previous_config_errors_name_the_key(override: str, message: str) -> None:
     environ = {"SHOPS_JDBC_URL": "jdbc:sqlite:x"}
@@ -241,3 +243,14 @@ def test_lag_and_previous_config_errors_name_the_key(override: str, message: str
     valid = "gold.features.order_features.previous={prev: {entity: shop, columns: [weight_kg, late], n: 2}}"
     assert load_config("local", [valid], conf_dir=DELIVERIES_CONF, environ=environ).gold.features[
         "order_features"].previous["prev"].within == parse_duration("30d")
+
+
+def test_the_spec_of_lags_over_an_outcome_covers_its_availability() -> None:
+    """A changed availability SQL of a lagged outcome changes the digest (a full rebuild); a
+    feature set without lags digests as before the lags existed."""
+    features = FeatureSetConfig.model_validate({"lags": {"st": {"entity": "g", "columns": {"late": ["1h"]}}}})
+    moved = DATASET.model_copy(update={"outcomes": {"late": "known + INTERVAL 1 HOUR"}})
+    assert spec_digest(feature_spec(features, DATASET)) != spec_digest(feature_spec(features, moved))
+    plain = FeatureSetConfig.model_validate({"passthrough": ["v"]})
+    assert "lag_outcomes" not in feature_spec(plain, DATASET)
+    assert spec_digest(feature_spec(plain, DATASET)) == spec_digest(feature_spec(plain, moved))

@@ -248,6 +248,15 @@ def _lag_problems(name: str, features: FeatureSetConfig, dataset: DatasetConfig,
             if not lags:
                 yield _at(f"{where}.lags.{group_name}.columns.{column}"), \
                     "no lags: give the periods back, e.g. [1h, 24h]"
+    # Each of these groups writes `_known_as_of_<group>` (or `_known_at_or_before_<group>`).
+    audited = [*features.outcome_windows, *features.label_rates]
+    for kind, names in (("lags", features.lags), ("previous", features.previous)):
+        for group_name in names:
+            if group_name in audited:
+                yield _at(f"{where}.{kind}.{group_name}"), \
+                    f"{group_name!r} also names an outcome window, label rate, lag or previous group of {where}: " \
+                    "each writes its own known-as-of column for the leakage audit; rename one of them"
+            audited.append(group_name)
     for group_name, previous in features.previous.items():
         if previous.within.total_seconds() <= 0:
             yield _at(f"{where}.previous.{group_name}.within"), \
