@@ -3,8 +3,13 @@ reach, a real shift still clears it, and independent rows keep it near zero."""
 
 from __future__ import annotations
 
-from lakeboost.monitor.drift import numeric_drift
+import datetime as dt
+
+from lakeboost.config.monitoring import MonitorConfig
+from lakeboost.monitor.drift import Reference, numeric_drift, numeric_drift_by
+from lakeboost.monitor.measure import _noise, _size_class, missing_data_record
 from lakeboost.monitor.noise import reference_noise
+from lakeboost.monitor.records import MonitorRecord
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -40,3 +45,50 @@ def test_reference_noise_lifts_the_bar_for_features_shared_by_many_rows(spark: S
     independent = spark.range(28 * 300).select(F.timestamp_seconds((F.col("id") / 300 * 86400).cast("long")).alias("t"),
                                                F.rand(seed=3).alias("x"))
     assert reference_noise(independent, ["x"], [], time_column="t", rows=300, quantile=0.95)["x"].psi < 0.1
+
+
+def _seasonal(spark: SparkSession, first_day: int, days: int, per_day: int = 300, null_share: float = 0.02):
+    """A weather-like feature: a level that climbs day by day (the reference's own weeks differ
+    a lot, so its PSI bar is high), NULL in `null_share` of rows (a sensor's gaps)."""
+    rows = spark.range(first_day * per_day, (first_day + days) * per_day)
+    day = (F.col("id") / per_day).cast("int")
+    value = day.cast("double") * 0.5 + F.randn(seed=first_day) * 3
+    return rows.select(F.timestamp_seconds((F.col("id") * 86400 / per_day).cast("long")).alias("t"),
+                       F.when(F.rand(seed=first_day + 1) < null_share, None).otherwise(value).alias("temp"))
+
+
+def _record(table="gold.p"):
+    def record(window, kind, subject, metric, value, threshold, status="ok", cause=None):
+        breached = value is not None and threshold is not None and value >= threshold
+        return MonitorRecord(table, window, 1, kind, subject, metric, value, threshold, breached, 0, status,
+                             cause if breached else None)
+    return record
+
+
+def test_a_feed_cut_off_mid_period_is_missing_data_though_its_psi_stays_under_the_seasonal_bar(
+        spark: SparkSession) -> None:
+    """Weekly windows of a seasonal feature: the week after training, then a week where the feed
+    stopped for 46% of the rows. The seasonal bar absorbs the PSI of both (what was judged
+    before: no alert); the NULL share's rise, judged on its own, breaches in the cut week only."""
+    reference = Reference(_seasonal(spark, 0, 56))
+    normal = _seasonal(spark, 56, 7).withColumn("w", F.lit("normal"))
+    cut = _seasonal(spark, 63, 7, null_share=0.46).withColumn("w", F.lit("cut"))
+    results = dict(numeric_drift_by(reference, normal.unionByName(cut), ["temp"], by="w"))
+    bar = reference_noise(reference, ["temp"], [], time_column="t", rows=7 * 300, quantile=1.0)["temp"]
+    assert results["cut"].psi < bar.psi and results["normal"].psi < bar.psi  # PSI alone: no alert
+    records = {w: missing_data_record(r, w, bar, _record()) for w, r in results.items()}
+    assert records["cut"].breached and not records["normal"].breached
+    assert records["cut"].kind == "missing_data" and records["cut"].value > 0.4
+    assert records["cut"].cause.startswith("missing upstream data: NULL in 45% of the window's rows against 2%")
+
+
+def test_a_partial_window_is_held_to_the_bar_of_its_own_size(spark: SparkSession) -> None:
+    """A full week (2,100 rows) and a partial one (600): each gets a bar from reference spans of
+    its own size; smaller spans differ more, so the partial week's bar is the higher one, and the
+    full week is not held to it (before, every window got the smallest window's bar)."""
+    reference = Reference(_clustered(spark, 0, 56))
+    rows = {dt.datetime(2026, 3, 2): 2100, dt.datetime(2026, 3, 9): 600}
+    bars = _noise(MonitorConfig(min_window_rows=100), reference, ["x"], [], "t", rows)
+    assert set(bars) == {_size_class(2100), _size_class(600)} and _size_class(2100) != _size_class(600)
+    assert bars[_size_class(600)]["x"].psi > bars[_size_class(2100)]["x"].psi
+    assert _size_class(2100) == _size_class(1100) and _size_class(2100) != _size_class(1000)

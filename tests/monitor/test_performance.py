@@ -11,6 +11,7 @@ from lakeboost.features.training_set import known_labels, with_labels
 from lakeboost.metrics.base import LABEL
 from lakeboost.monitor.performance import (
     decay_bound,
+    decay_metric,
     decayed,
     multiclass_by_window,
     performance_by_window,
@@ -112,3 +113,30 @@ def test_decay_is_judged_in_the_metrics_direction(metric: str, baseline: float, 
                                                   fine: float) -> None:
     assert decay_bound(metric, baseline, 0.25) == pytest.approx(bound)
     assert decayed(metric, bad, bound) and not decayed(metric, fine, bound) and not decayed(metric, None, bound)
+
+
+def test_a_week_with_fewer_positives_from_an_unchanged_model_is_not_decay(spark: SparkSession) -> None:
+    """Three weeks scored by one model: the first like the test split (10% positives), the second
+    with 1% positives and the same score distributions per class, the third with its ranking
+    broken. PR AUC falls in both later weeks (the rule before judged the second as decay); the
+    judged metric, ROC AUC, falls only in the third. Base rates recorded for each."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for week, (n, rate, signal) in enumerate([(20_000, 0.10, 1.5), (20_000, 0.01, 1.5), (20_000, 0.10, 0.2)]):
+        labels = rng.random(n) < rate
+        scores = 1 / (1 + np.exp(-(rng.normal(size=n) + signal * labels - 2)))
+        start = dt.datetime(2026, 1, 5) + dt.timedelta(weeks=week)
+        rows += [(start + dt.timedelta(minutes=i % 9000), float(s), int(y)) for i, (s, y) in enumerate(zip(scores, labels))]
+    labelled = spark.createDataFrame(rows, f"event_time timestamp, score double, {LABEL} int")
+    first, fewer, broken = performance_by_window(labelled, event_time="event_time", window="week", as_of=AS_OF,
+                                                 maturity=dt.timedelta(days=1), min_rows=100, min_positives=20)
+    assert [round(w.base_rate, 2) for w in (first, fewer, broken)] == [0.10, 0.01, 0.10]
+    judged_by = decay_metric("pr_auc", "binary")
+    assert judged_by == "roc_auc"
+    by_pr_auc = decay_bound("pr_auc", first.pr_auc, 0.2)
+    by_roc_auc = decay_bound(judged_by, first.roc_auc, 0.2)
+    assert decayed("pr_auc", fewer.pr_auc, by_pr_auc)  # what was judged before: a false alarm
+    assert not decayed(judged_by, fewer.roc_auc, by_roc_auc)
+    assert abs(fewer.roc_auc - first.roc_auc) < 0.03
+    assert decayed(judged_by, broken.roc_auc, by_roc_auc)  # a real decay still is one
+    assert decay_metric("rmse", "regression") == "rmse"

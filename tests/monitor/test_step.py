@@ -53,12 +53,16 @@ def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark
     records = catalog.read(config.monitor.table)
     kinds = {(r.table, r.kind) for r in records.select("table", "kind").distinct().collect()}
     assert {("gold.predictions", "feature_drift"), ("gold.predictions", "prediction_drift"),
-            ("gold.predictions", "performance"), ("gold.stream_predictions", "feature_drift"),
+            ("gold.predictions", "performance"), ("gold.predictions", "missing_data"),
+            ("gold.stream_predictions", "feature_drift"),
             ("gold.stream_predictions", "prediction_drift"), ("silver", "data_quality")} <= kinds
     # Nothing drifted in the unshifted demo: no data-drift breach on either path, and the live
     # path is compared on every model feature (its window features kept as scored).
     drift = records.filter("kind = 'feature_drift' AND metric IN ('psi', 'ks')")
     assert drift.filter("breached").select("table", "window_start", "subject", "metric", "value").collect() == []
+    # Every compared feature's NULL share is judged too, and no feed stopped in the demo.
+    missing = records.filter("kind = 'missing_data'")
+    assert missing.count() == drift.filter("metric = 'psi'").count() and missing.filter("breached").count() == 0
     champion = load_model(config.training.tracking.registered_model, CHAMPION)
     live = {r.subject for r in drift.filter("table = 'gold.stream_predictions'").select("subject").collect()}
     assert live == set(champion.meta.features)
@@ -77,7 +81,8 @@ def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark
     assert weeks and all(w["rows"] < config.monitor.min_labelled_rows for w in weeks)
     expected = spark.createDataFrame(
         [(w["window_start"], metric, value, "too_few_labels", w["rows"]) for w in weeks
-         for metric, value in (("pr_auc", None), ("positives", float(w["frauds"])))],
+         for metric, value in (("roc_auc", None), ("pr_auc", None), ("positives", float(w["frauds"])),
+                               ("base_rate", w["frauds"] / w["rows"]))],
         "window_start timestamp, metric string, value double, status string, rows bigint")
     performance = records.filter(f"table = '{config.scoring.predictions_table}' AND kind = 'performance'")
     assertDataFrameEqual(performance.select(*expected.columns), expected)

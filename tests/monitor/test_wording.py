@@ -49,3 +49,14 @@ def test_performance_decay_names_the_fall_from_training_and_quality_alerts_are_p
     assert alerts[2].message == (f"gold.p, week of 2026-03-02: pr_auc 0.210 fell below 0.300 (training 0.400 - 25%); "
                                  f"likely cause: {DECAY_CAUSE}")
     assert alerts[0].message.endswith("tx:a: failure_rate 0.500 >= 0.01; likely cause: 5 of 10 rows failed the rule")
+
+
+def test_a_binary_decay_alert_gives_the_windows_base_rate_and_pr_auc() -> None:
+    decay = MonitorRecord("gold.p", WEEK, 4, "performance", "model", "roc_auc", 0.61, 0.68, True, 900,
+                          cause=DECAY_CAUSE)
+    shown = [MonitorRecord("gold.p", WEEK, 4, "performance", "model", metric, value, None, False, 900)
+             for metric, value in (("base_rate", 0.012), ("pr_auc", 0.031), ("positives", 11.0))]
+    [alert] = alerts_for([decay, *shown], MONITOR, model_version=4, baseline=0.85, metric="roc_auc")
+    assert alert.message == ("gold.p, week of 2026-03-02: roc_auc 0.610 fell below 0.680 (training 0.850 - 25%); "
+                             "base rate 1.20%, PR AUC 0.031 (not judged: it moves with the base rate); "
+                             f"likely cause: {DECAY_CAUSE}")

@@ -41,8 +41,7 @@ def likely_cause(result: DriftResult, window_start: dt.datetime, history: Histor
                 f"{result.unseen_share:.0%} of the window's rows (the model treats them as unknown); check the "
                 "source's codes, or retrain once they are real")
     if cur_null - ref_null >= NULL_SHIFT:
-        return (f"missing upstream data: NULL in {cur_null:.0%} of the window's rows against {ref_null:.0%} in "
-                f"training; check the source or join that feeds {result.feature}")
+        return missing_upstream(result)
     if ref_null - cur_null >= NULL_SHIFT:
         return (f"values where training had none: NULL in {cur_null:.0%} of rows against {ref_null:.0%} in "
                 "training; a source or default changed")
@@ -56,6 +55,12 @@ def likely_cause(result: DriftResult, window_start: dt.datetime, history: Histor
                     f"(warm_up {span(history.warm_up_trained)} < {span(history.warm_up_needed)} needed); rebuild "
                     "the training set with warm_up: auto and retrain")
     return value_shift(result)
+
+
+def missing_upstream(result: DriftResult) -> str:
+    ref_null, cur_null = result.null_shares
+    return (f"missing upstream data: NULL in {cur_null:.0%} of the window's rows against {ref_null:.0%} in "
+            f"training; check the source or join that feeds {result.feature}")
 
 
 def value_shift(result: DriftResult) -> str:

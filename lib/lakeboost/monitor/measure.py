@@ -18,7 +18,7 @@ from lakeboost.features.training_set import known_labels, label_table, with_labe
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.metrics.base import LABEL
 from lakeboost.model import Model
-from lakeboost.monitor.causes import History, likely_cause, value_shift
+from lakeboost.monitor.causes import NULL_SHIFT, History, likely_cause, missing_upstream, value_shift
 from lakeboost.monitor.drift import (
     DriftResult,
     Reference,
@@ -29,6 +29,7 @@ from lakeboost.monitor.noise import Noise, reference_noise
 from lakeboost.monitor.performance import (
     WINDOW,
     decay_bound,
+    decay_metric,
     decayed,
     multiclass_by_window,
     performance_by_window,
@@ -70,7 +71,8 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
                              rows.get(window, 0), status, cause if breached else None)
 
     out = []
-    noise = _noise(cfg, reference, numeric, categorical, champion.dataset.event_time, rows)
+    bars = _noise(cfg, reference, numeric, categorical, champion.dataset.event_time, rows)
+    noise = bars.get(_size_class(max(rows.values(), default=0)), {})  # full windows' bars, for the note
     raised = sorted((n.psi, f) for f, n in noise.items() if n.psi > cfg.psi_threshold)
     if raised:
         notes.append(f"{table}: PSI bars above {cfg.psi_threshold:g} where spans of the training data, as large as a "
@@ -82,7 +84,8 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
     for window, result in results:
         drift.setdefault((table, window), []).append(result)
         cause = likely_cause(result, cast(dt.datetime, window), history)
-        bar = noise.get(result.feature)
+        bar = bars.get(_size_class(rows[window]), {}).get(result.feature)
+        out.append(missing_data_record(result, window, bar, record))
         out.append(record(window, "feature_drift", result.feature, "psi", result.psi,
                           max(cfg.psi_threshold, bar.psi if bar else 0.0), cause=cause))
         if result.kind == "numeric":
@@ -101,22 +104,46 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
                                       metric=metric)
 
 
+def missing_data_record(result: DriftResult, window: Any, bar: Noise | None, record: RecordOf) -> MonitorRecord:
+    """The rise of the feature's NULL share in the window over training's, judged on its own:
+    a feed that stopped leaves NULLs, which the PSI of a feature with a high noise bar (a seasonal
+    one) can absorb. Breached at `NULL_SHIFT`, or higher where the reference's own spans (sized
+    like the window) differ more in NULL share; named missing upstream data."""
+    reference_null, current_null = result.null_shares
+    threshold = max(NULL_SHIFT, bar.null_share if bar else 0.0)
+    return record(window, "missing_data", result.feature, "null_share_rise", current_null - reference_null,
+                  threshold, cause=missing_upstream(result))
+
+
+def _size_class(rows: int) -> int:
+    """Windows within a factor of two share a noise bar (computed at the smallest of them)."""
+    return max(rows, 1).bit_length()
+
+
 def _noise(cfg: MonitorConfig, reference: Reference, numeric: list[str], categorical: list[str], time_column: str,
-           rows: dict[Any, int]) -> dict[str, Noise]:
-    """Per feature, the drift spans of the reference reach among themselves, spans sized like
-    the table's smallest judged window (smaller samples differ more: the bar for every window)."""
-    sizes = [n for n in rows.values() if n >= cfg.min_window_rows]
+           rows: dict[Any, int]) -> dict[int, dict[str, Noise]]:
+    """Size class -> feature -> how far spans of the reference drift among themselves, spans
+    sized like the class's smallest judged window. Smaller samples differ more, so a window is
+    held to the bar of windows its own size: a partial week to a partial week's bar, full weeks
+    to a full week's (a bar sized for the smallest window would let full weeks drift unseen)."""
+    sizes = sorted(n for n in rows.values() if n >= cfg.min_window_rows)
     if cfg.noise_quantile is None or not sizes:
         return {}
-    return reference_noise(reference, numeric, categorical, time_column=time_column, rows=min(sizes),
-                           quantile=cfg.noise_quantile, min_values=cfg.min_window_rows)
+    smallest: dict[int, int] = {}
+    for n in sizes:
+        smallest.setdefault(_size_class(n), n)
+    return {size_class: reference_noise(reference, numeric, categorical, time_column=time_column, rows=n,
+                                        quantile=cfg.noise_quantile, min_values=cfg.min_window_rows)
+            for size_class, n in smallest.items()}
 
 
 def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
                          champion: Model, record: RecordOf, *, as_of: dt.datetime, baseline: float | None,
                          metric: str) -> list[MonitorRecord]:
     """The objective's metric per window once its labels are known, against the training bound:
-    a relative fall of a higher-is-better metric, a relative rise of RMSE, MAE or log loss."""
+    a relative fall of a higher-is-better metric, a relative rise of RMSE, MAE or log loss.
+    `baseline` is the training value of the metric decay is judged by (`decay_metric`: ROC AUC
+    for binary models, whose windows also record PR AUC and their base rate)."""
     cfg, dataset = config.monitor, champion.dataset
     kind = objective_kind(champion.meta.objective)
     scored = [c for c in ("score", "predicted_label", "probabilities") if c in current.columns]
@@ -127,9 +154,11 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
     assert maturity is not None, "monitor.label_maturity is resolved when LakeboostConfig loads"
     bound = None if baseline is None else decay_bound(metric, baseline, cfg.max_relative_drop)
 
+    judged_by = decay_metric(metric, kind)
+
     def judged(window: Any, value: float | None, status: str, rows: int) -> MonitorRecord:
-        breached = decayed(metric, value, bound)
-        return dataclasses.replace(record(window, "performance", "model", metric, value, bound, status=status),
+        breached = decayed(judged_by, value, bound)
+        return dataclasses.replace(record(window, "performance", "model", judged_by, value, bound, status=status),
                                    breached=breached, rows=rows, cause=DECAY_CAUSE if breached else None)
 
     out = []
@@ -137,9 +166,16 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
         for p in performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
                                        maturity=maturity, min_rows=cfg.min_labelled_rows,
                                        min_positives=cfg.min_positive_labels):
-            r = judged(p.window_start, p.pr_auc if metric == "pr_auc" else p.roc_auc, p.status, p.rows)
-            out += [r, dataclasses.replace(r, metric="positives", value=float(p.positives), threshold=None,
-                                           breached=False)]
+            r = judged(p.window_start, p.roc_auc, p.status, p.rows)
+
+            def shown(name: str, value: float | None, judged: MonitorRecord = r) -> MonitorRecord:
+                return dataclasses.replace(judged, metric=name, value=value, threshold=None, breached=False,
+                                           cause=None)
+
+            # Beside the judged ROC AUC: PR AUC (shown, not judged: it moves with the base rate) and
+            # the base rate that explains it.
+            out += [r, shown("pr_auc", p.pr_auc), shown("positives", float(p.positives)),
+                    shown("base_rate", p.base_rate)]
         return out
     by_window = regression_by_window if kind == "regression" else multiclass_by_window
     for w in by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,

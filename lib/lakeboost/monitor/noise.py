@@ -29,6 +29,7 @@ class Noise:
     psi: float
     ks: float | None
     spans: int
+    null_share: float = 0.0  # how far the spans' NULL shares differ (absolute)
 
 
 def reference_noise(reference: DataFrame | Reference, numeric: Sequence[str], categorical: Sequence[str], *,
@@ -67,7 +68,9 @@ def reference_noise(reference: DataFrame | Reference, numeric: Sequence[str], ca
         psis = [psi(a.current_shares, b.current_shares) for a, b in pairs]
         kss = [max(abs(x - y) for x, y in zip(a.ks_cumulative, b.ks_cumulative, strict=True))
                for a, b in pairs if a.ks_cumulative and b.ks_cumulative]
-        noise[feature] = Noise(_quantile(psis, quantile), _quantile(kss, quantile) if kss else None, len(results))
+        nulls = [abs(a.null_shares[1] - b.null_shares[1]) for a, b in pairs]
+        noise[feature] = Noise(_quantile(psis, quantile), _quantile(kss, quantile) if kss else None, len(results),
+                               _quantile(nulls, quantile))
     return noise
 
 

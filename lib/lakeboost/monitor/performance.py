@@ -43,12 +43,26 @@ class WindowPerformance:
     pr_auc: float | None
     roc_auc: float | None
 
+    @property
+    def base_rate(self) -> float | None:
+        return self.positives / self.rows if self.rows else None
+
+
+def decay_metric(metric: str, objective_kind: str) -> str:
+    """The metric performance decay is judged by. A binary model's is ROC AUC whatever
+    `monitor.metric` says: PR AUC moves with the base rate (a random ranker's PR AUC is the base
+    rate), so a week with fewer positives reads as decay from an unchanged model, and its lift
+    over the base rate cannot pass 1 / base rate, so a week with more positives reads as decay
+    too. ROC AUC compares the ranks of positives and negatives, whatever their shares. PR AUC and
+    the base rate are recorded beside it."""
+    return "roc_auc" if objective_kind == "binary" else metric
+
 
 SPANS = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}
 
 
 def decay_bound(metric: str, baseline: float, max_relative_change: float) -> float:
-    """The worst acceptable window value: a relative fall of a higher-is-better metric (PR AUC,
+    """The worst acceptable window value: a relative fall of a higher-is-better metric (ROC AUC,
     accuracy) or a relative rise of a lower-is-better one (RMSE, MAE, log loss)."""
     if METRICS[metric].higher_is_better:
         return baseline - abs(baseline) * max_relative_change

@@ -21,8 +21,8 @@ SCHEMA = ("table string, window_start timestamp, model_version bigint, kind stri
 
 @dataclasses.dataclass(frozen=True)
 class MonitorRecord:
-    """One measurement of one window: `kind` is feature_drift | prediction_drift | performance |
-    data_quality; `subject` the feature, `score`, `model` or `<table>:<rule>`; `cause` is set on
+    """One measurement of one window: `kind` is feature_drift | missing_data | prediction_drift |
+    performance | data_quality; `subject` the feature, `score`, `model` or `<table>:<rule>`; `cause` is set on
     breached records only."""
 
     table: str

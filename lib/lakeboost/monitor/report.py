@@ -72,6 +72,9 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
             status = next((r.status for r in here if r.status != "ok"), "ok") if not psi else "judged"
             drifted = f"{len(hit)} of {len(psi)}" + (": " + html.escape(", ".join(hit[:4])) if hit else "") \
                 + ("…" if len(hit) > 4 else "")
+            missing = sorted({r.subject for r in here if r.kind == "missing_data" and r.breached})
+            if missing:  # a NULL share that rose past its own bar: a feed that stopped
+                drifted += "; <span class='bad'>missing data</span>: " + html.escape(", ".join(missing[:4]))
             largest = "-" if worst is None else f"{html.escape(worst.subject)} ({worst.value:.2f})"
             perf_note = "" if perf is None or perf.status == "ok" else \
                 f" <span class='dim'>({html.escape(perf.status)})</span>"

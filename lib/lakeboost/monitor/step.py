@@ -37,7 +37,7 @@ from pydantic import Field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.config.metrics import metric_for
+from lakeboost.config.metrics import metric_for, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.errors import ConfigError
 from lakeboost.faults import fault_point
@@ -48,7 +48,7 @@ from lakeboost.monitor.alerts import Alert, deliver_alerts, record_alerts, reque
 from lakeboost.monitor.causes import History, span
 from lakeboost.monitor.drift import DriftResult, Reference
 from lakeboost.monitor.measure import quality_records, table_records
-from lakeboost.monitor.performance import WINDOW, window_start
+from lakeboost.monitor.performance import WINDOW, decay_metric, window_start
 from lakeboost.monitor.records import MonitorRecord, write_records
 from lakeboost.monitor.report import render_report
 from lakeboost.monitor.wording import alerts_for
@@ -84,7 +84,9 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
     as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     run_id = uuid.uuid4().hex
     metric = metric_for(cfg.metric, champion.meta.objective)
-    baseline = _training_metric(champion, metric)
+    # Decay is judged by a metric the base rate does not move (ROC AUC for binary models).
+    judged_by = decay_metric(metric, objective_kind(champion.meta.objective))
+    baseline = _training_metric(champion, judged_by)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
     reference_scores = champion.predict(reference, keep=()).select("score").persist()
     # Binned once for every table compared with them (edges, bin and category counts).
@@ -109,13 +111,13 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
         reference_scores.unpersist()
     records += quality_records(catalog, cfg)
     written = write_records(catalog, cfg.table, records, run_id=run_id)
-    alerts = alerts_for(records, cfg, model_version=champion.version, baseline=baseline, metric=metric)
+    alerts = alerts_for(records, cfg, model_version=champion.version, baseline=baseline, metric=judged_by)
     new_alerts = record_alerts(catalog, alerts, cfg.alerts_table, run_id=run_id,
                                retrain_kinds=RETRAIN_KINDS if cfg.retrain_on_alert else ())
     fault_point("monitor.after_alert_recorded")
     sent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks, only={a.alert_id for a in new_alerts})
     fault_point("monitor.after_alert_sent")
-    report_uri = _log_report(config, records, alerts, drift, champion, baseline, metric, notes, run_id,
+    report_uri = _log_report(config, records, alerts, drift, champion, baseline, judged_by, notes, run_id,
                              new_alerts=len(new_alerts))
     # Marked requested last, as the summary hands the request to the runner.
     retrain = _retrain_request(config, request_retrains(catalog, cfg.alerts_table) if cfg.retrain_on_alert else [])

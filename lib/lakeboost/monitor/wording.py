@@ -21,7 +21,10 @@ def quality_cause(failed: int, total: int) -> str:
 
 def alerts_for(records: Sequence[MonitorRecord], monitor: MonitorConfig, *, model_version: int,
                baseline: float | None, metric: str) -> list[Alert]:
-    """One alert per (table, window, kind) of the breached records; data-quality alerts per rule."""
+    """One alert per (table, window, kind) of the breached records; data-quality alerts per rule.
+    A binary window's decay alert also gives its base rate and PR AUC (`metric` is ROC AUC there)."""
+    shown = {(r.table, r.window_start, r.metric): r.value for r in records
+             if r.kind == "performance" and r.metric in ("base_rate", "pr_auc") and r.value is not None}
     grouped: dict[tuple, list[MonitorRecord]] = {}
     for r in records:
         if r.breached:
@@ -36,13 +39,21 @@ def alerts_for(records: Sequence[MonitorRecord], monitor: MonitorConfig, *, mode
         if kind == "performance":
             moved, sign = ("fell below", "-") if METRICS[metric].higher_is_better else ("rose above", "+")
             message = (f"{where}: {metric} {_value(worst):.3f} {moved} {_threshold(worst):.3f} "
-                       f"(training {baseline:.3f} {sign} {monitor.max_relative_drop:.0%}); likely cause: "
-                       f"{worst.cause}")
+                       f"(training {baseline:.3f} {sign} {monitor.max_relative_drop:.0%})"
+                       + _base_rate(shown, table, window) + f"; likely cause: {worst.cause}")
         else:
             message = f"{where}: " + breaches_in_words(hits)
         alerts.append(Alert(kind_name, table, window, subject, _value(worst), _threshold(worst),
                             message, model_version if kind != "data_quality" else None))
     return alerts
+
+
+def _base_rate(shown: dict[tuple, float], table: str, window: object) -> str:
+    rate, pr_auc = shown.get((table, window, "base_rate")), shown.get((table, window, "pr_auc"))
+    if rate is None:
+        return ""
+    return f"; base rate {rate:.2%}" + (f", PR AUC {pr_auc:.3f} (not judged: it moves with the base rate)"
+                                          if pr_auc is not None else "")
 
 
 def breaches_in_words(hits: Sequence[MonitorRecord], most: int = 5) -> str:
