@@ -254,3 +254,9 @@ def test_the_spec_of_lags_over_an_outcome_covers_its_availability() -> None:
     plain = FeatureSetConfig.model_validate({"passthrough": ["v"]})
     assert "lag_outcomes" not in feature_spec(plain, DATASET)
     assert spec_digest(feature_spec(plain, DATASET)) == spec_digest(feature_spec(plain, moved))
+
+
+def test_a_column_the_events_lack_is_a_config_error_naming_the_group(spark: SparkSession) -> None:
+    events = _spark(spark, _irregular(seed=1, rows=5))
+    with pytest.raises(ConfigError, match=r"lags.st.columns: \['nope'\] are neither columns of silver.e"):
+        with_lags(events, events, name="st", group=LagGroup(entity="g", columns={"nope": ("1h",)}), dataset=DATASET)

@@ -31,6 +31,7 @@ from pyspark.sql.types import BooleanType
 
 from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.features import Known, LagGroup, PreviousGroup
+from lakeboost.errors import ConfigError
 from lakeboost.features.outcomes import known_column
 
 SECONDS, IS_SOURCE, ROW = "__lag_t", "__lag_source", "__lag_row"
@@ -54,12 +55,13 @@ def _value_and_known(column: str, dataset: DatasetConfig) -> tuple[Column, Colum
     return F.expr(outcome[0]), F.expr(outcome[1]).cast("timestamp")
 
 
-def _source_rows(source: DataFrame, *, entity: list[str], columns: list[str], dataset: DatasetConfig) -> DataFrame:
+def _source_rows(source: DataFrame, *, entity: list[str], columns: list[str], dataset: DatasetConfig,
+                 where: str) -> DataFrame:
     """The entity, event seconds and `ROW`: struct(key fields, `t`, `v<i>`, `a<i>` availability)."""
     missing = [c for c in columns if dataset.outcome(c) is None and c not in source.columns]
-    if missing:
-        raise ValueError(f"lag/previous columns {missing} are neither columns of {dataset.events} "
-                         f"({sorted(source.columns)}) nor late-arriving outcomes (dataset.outcomes)")
+    if missing:  # (checked when the config loads where it declares the events' columns)
+        raise ConfigError(f"gold.features.*.{where}.columns: {missing} are neither columns of {dataset.events} "
+                          f"({sorted(source.columns)}) nor late-arriving outcomes (dataset.outcomes)")
     fields: list[Column] = [F.struct(*[F.col(k) for k in dataset.key]).alias("k"),
                             F.col(dataset.event_time).cast("long").alias("t")]
     for i, column in enumerate(columns):
@@ -67,7 +69,7 @@ def _source_rows(source: DataFrame, *, entity: list[str], columns: list[str], da
         fields += [value.alias(f"v{i}"), known.alias(f"a{i}")]
     rows = source.select(*entity, F.col(dataset.event_time).cast("long").alias(SECONDS),
                          F.struct(*fields).alias(ROW), F.lit(1).alias(IS_SOURCE))
-    booleans = [f"v{i}" for i, f in enumerate(columns)
+    booleans = [f"v{i}" for i in range(len(columns))
                 if isinstance(rows.schema[ROW].dataType[f"v{i}"].dataType, BooleanType)]  # type: ignore[index]
     for field in booleans:  # a threshold label is a 0/1 outcome
         rows = rows.withColumn(ROW, F.col(ROW).withField(field, F.col(f"{ROW}.{field}").cast("int")))
@@ -96,8 +98,8 @@ def with_lags(events: DataFrame, source: DataFrame, *, name: str, group: LagGrou
                                                                                     -int(k.total_seconds())))
               for k in dict.fromkeys(k for lags in group.columns.values() for k in lags)}
     at = {k: f"__lag_at_{int(k.total_seconds())}" for k in picked}
-    union = _union(events, _source_rows(source, entity=entity, columns=columns, dataset=dataset),
-                   timestamp=dataset.event_time)
+    union = _union(events, _source_rows(source, entity=entity, columns=columns, dataset=dataset,
+                                        where=f"lags.{name}"), timestamp=dataset.event_time)
     framed = union.select("*", *[row.alias(at[k]) for k, row in picked.items()]).where(F.col(IS_SOURCE) == 0)
     features, used = [], []
     for i, column in enumerate(columns):
@@ -123,8 +125,8 @@ def with_previous(events: DataFrame, source: DataFrame, *, name: str, group: Pre
     # non-NULL row back is the i-th source row back.)
     window = f"OVER (PARTITION BY {quoted} ORDER BY {order})"
     at = [f"__prev_at_{i}" for i in range(1, group.n + 1)]
-    union = _union(events, _source_rows(source, entity=entity, columns=columns, dataset=dataset),
-                   timestamp=dataset.event_time)
+    union = _union(events, _source_rows(source, entity=entity, columns=columns, dataset=dataset,
+                                        where=f"previous.{name}"), timestamp=dataset.event_time)
     framed = (union.select("*", *[F.expr(f"lag(`{ROW}`, {i}) IGNORE NULLS {window}").alias(at[i - 1])
                                   for i in range(1, group.n + 1)])
               .where(F.col(IS_SOURCE) == 0))
