@@ -172,7 +172,7 @@ class FeatureSetConfig(Frozen):
                               json_schema_input_type=list[str | CustomFeature])(_custom_entry)
 
     def entities(self) -> list[str]:
-        """Every entity column the windows and label rates partition by, sorted."""
+        """Every entity column the windows, label rates, lags and previous events partition by, sorted."""
         return sorted({c for g in self.groups.values() for c in g.entity}
                       | {c for g in self.label_rates.values() for c in g.entity}
                       | {c for g in self.outcome_windows.values() for c in g.entity}
@@ -180,7 +180,7 @@ class FeatureSetConfig(Frozen):
                       | {c for g in self.previous.values() for c in g.entity})
 
     def lookback(self) -> timedelta:
-        """The furthest back any feature of the set reads: its longest window or lookback."""
+        """The furthest back any feature of the set reads: its longest window, lag, `within` or lookback."""
         windows = [w for g in self.groups.values() for w in g.windows]
         windows += [g.window for g in self.label_rates.values()]
         windows += [w for g in self.outcome_windows.values() for w in g.windows]
