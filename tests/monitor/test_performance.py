@@ -126,7 +126,8 @@ def test_a_week_with_fewer_positives_from_an_unchanged_model_is_not_decay(spark:
         labels = rng.random(n) < rate
         scores = 1 / (1 + np.exp(-(rng.normal(size=n) + signal * labels - 2)))
         start = dt.datetime(2026, 1, 5) + dt.timedelta(weeks=week)
-        rows += [(start + dt.timedelta(minutes=i % 9000), float(s), int(y)) for i, (s, y) in enumerate(zip(scores, labels))]
+        rows += [(start + dt.timedelta(minutes=i % 9000), float(s), int(y))
+                 for i, (s, y) in enumerate(zip(scores, labels, strict=True))]
     labelled = spark.createDataFrame(rows, f"event_time timestamp, score double, {LABEL} int")
     first, fewer, broken = performance_by_window(labelled, event_time="event_time", window="week", as_of=AS_OF,
                                                  maturity=dt.timedelta(days=1), min_rows=100, min_positives=20)
