@@ -37,4 +37,4 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
 fi
 # Resolve the JVM packages now (Maven, cached under ~/.cache/lakeboost/jars) so the first
 # Spark start is not also the first download.
-"$VENV/bin/python" -m lakeboost.spark.prefetch >&2
+"$VENV/bin/python" -m lakeboost.spark.prefetch --count >&2

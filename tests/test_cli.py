@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,22 @@ def test_console_entry_point_exits_with_the_commands_code(monkeypatch: pytest.Mo
 def _conflicting_write(ctx: StepContext) -> StepSummary:
     """A step whose write loses a race."""
     raise ConcurrentWriteError("gold.predictions changed underneath this write")
+
+
+def test_a_run_keeps_its_summary_in_a_file_and_logs_it_as_json_only_when_asked(
+        spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = ("--set", f"storage.root={tmp_path}/lake")
+    assert main(["run", "test_counted_write", "--conf-dir", CONF, *root]) == 0
+    printed = capsys.readouterr().err.splitlines()
+    (kept,) = (tmp_path / "lake" / "_runs").glob("test_counted_write-*.json")
+    assert json.loads(kept.read_text())["rows_written"] == 4
+    assert not [line for line in printed if "lakeboost.summary" in line]
+    # The last lines a person sees: the counts, then where the JSON went.
+    assert re.search(r"test_counted_write: 5 rows in, 4 written, 1 quarantined, [\d.]+s$", printed[-2]), printed
+    assert printed[-1].endswith(f"summary (JSON): {kept}")
+    assert main(["run", "test_counted_write", "--conf-dir", CONF, *root, "--log-json"]) == 0
+    logged = [line for line in capsys.readouterr().err.splitlines() if "lakeboost.summary: " in line]
+    assert len(logged) == 1 and json.loads(logged[0].split("lakeboost.summary: ", 1)[1])["rows_written"] == 4
 
 
 def test_a_step_error_exits_with_its_code(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:

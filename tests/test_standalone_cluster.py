@@ -58,7 +58,7 @@ def overrides(base: Path) -> list[str]:
 
 def submit(spark_options: list[str], base: Path, steps: list[str], extra: tuple[str, ...] = ()) -> Submission:
     """Run ./spark-submit.sh [options] jobs/pipeline.py [steps] --set ... as a user would; time it."""
-    argv = ["./spark-submit.sh", *spark_options, "jobs/pipeline.py", *steps,
+    argv = ["./spark-submit.sh", *spark_options, "jobs/pipeline.py", *steps, "--log-json",
             *[arg for override in [*overrides(base), *extra] for arg in ("--set", override)]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_GATEWAY")}
     env.update({"LAKEBOOST_PII_KEY": PII_KEY, "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{base}/landing/customers.db",

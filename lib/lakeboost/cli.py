@@ -40,7 +40,11 @@ _COMMON: list[tuple[str, str, dict[str, Any]]] = [
 # the run logs, as one JSON object, written once the run succeeded.
 _SUMMARY_JSON: dict[str, Any] = {
     "default": None, "metavar": "PATH",
-    "help": "after a successful run, write its summary (rows, table versions, details) as JSON to PATH"}
+    "help": "after a successful run, write its summary (rows, table versions, details) as JSON to PATH "
+            "(default: the storage root's _runs/<step>-<UTC time>.json)"}
+_LOG_JSON: dict[str, Any] = {
+    "is_flag": True, "default": False,
+    "help": "also log each step's summary as one JSON line (lakeboost.summary: {...})"}
 _METAVARS: dict[Any, str] = {dt.date: "DATE", dt.datetime: "TIME", float: "NUMBER", int: "INTEGER", str: "TEXT"}
 
 
@@ -77,18 +81,20 @@ def _step_help(spec: Any) -> str:
 
 def _step_command(spec: Any) -> click.Command:
     def callback(env: str, conf_dir: str | None, overrides: Sequence[str], summary_json: str | None,
-                 **values: Any) -> int:
+                 log_json: bool, **values: Any) -> int:
         given = {k: v for k, v in values.items() if v not in (None, (), False)}
-        return run_step_command(spec.name, _common(env, conf_dir, overrides), given, summary_json)
+        return run_step_command(spec.name, _common(env, conf_dir, overrides), given, summary_json, log_json=log_json)
 
     params: list[click.Parameter] = [option_for(name, field) for name, field in spec.options.model_fields.items()]
     params += [click.Option([flag, dest], **kwargs) for flag, dest, kwargs in _COMMON]
     params.append(click.Option(["--summary-json", "summary_json"], **_SUMMARY_JSON))
+    params.append(click.Option(["--log-json", "log_json"], **_LOG_JSON))
     return click.Command(spec.name, params=params, callback=callback, help=_step_help(spec),
                          short_help=spec.help.split(". ")[0].split("\n")[0].rstrip("."))
 
 
-def run_step_command(name: str, common: Common, values: dict[str, Any], summary_json: str | None = None) -> int:
+def run_step_command(name: str, common: Common, values: dict[str, Any], summary_json: str | None = None, *,
+                     log_json: bool = False) -> int:
     """Load the config, type the options, check the step's requirements, then start Spark and run it."""
     from lakeboost.pipeline import run_step
     from lakeboost.runtime import execute
@@ -101,31 +107,20 @@ def run_step_command(name: str, common: Common, values: dict[str, Any], summary_
         check_steps(config, [name], {name: chosen[0]})
 
     def body(spark: Any, config: Any) -> StepSummary:
-        summaries.append(run_step(spark, config, name, chosen[0]))
-        return summaries[0]
+        return run_step(spark, config, name, chosen[0])
 
-    summaries: list[StepSummary] = []
-    return _with_summary(execute(name, common, body, check=check), summaries, summary_json)
-
-
-def _with_summary(code: int, summaries: Sequence[StepSummary], path: str | None) -> int:
-    """`code`, after writing the run's summary to `path` when it succeeded (`execute` has set its
-    step name and wall time by then). Written to a temporary file and renamed: a reader sees all of it or none."""
-    if code == 0 and path is not None and summaries:
-        target = Path(path)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(summaries[0].to_json())
-        partial.replace(target)
-    return code
+    return execute(name, common, body, check=check, summary_json=summary_json, log_json=log_json)
 
 
 @click.command("pipeline", short_help="The configured steps in order (pipeline.steps), or a part of them")
 @click.option("--from", "start", metavar="STEP", help="first step to run")
 @click.option("--to", "stop", metavar="STEP", help="last step to run")
 @click.option("--only", multiple=True, metavar="STEP", help="run only this step (repeatable)")
+@click.option("--summary-json", "summary_json", **_SUMMARY_JSON)
+@click.option("--log-json", "log_json", **_LOG_JSON)
 @common_options
 def pipeline_command(start: str | None, stop: str | None, only: Sequence[str], env: str, conf_dir: str | None,
-                     overrides: Sequence[str]) -> int:
+                     overrides: Sequence[str], summary_json: str | None = None, log_json: bool = False) -> int:
     """Run the configured steps in order (pipeline.steps, default: the framework steps the config
     enables), or the part --from/--to/--only select; every step's required config is checked first."""
     from lakeboost.pipeline import run_pipeline, select_steps
@@ -139,7 +134,8 @@ def pipeline_command(start: str | None, stop: str | None, only: Sequence[str], e
         check_steps(config, chosen)
 
     return execute("pipeline", _common(env, conf_dir, overrides),
-                   lambda spark, config: run_pipeline(spark, config, chosen), check=check)
+                   lambda spark, config: run_pipeline(spark, config, chosen), check=check,
+                   summary_json=summary_json, log_json=log_json)
 
 
 def _register_applications(args: Sequence[str]) -> None:

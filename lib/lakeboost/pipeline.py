@@ -13,6 +13,7 @@ from lakeboost.config import LakeboostConfig
 from lakeboost.cost import CostMeter
 from lakeboost.errors import ConfigError
 from lakeboost.logs import StepSummary, log_summary
+from lakeboost.progress import Progress, duration
 from lakeboost.steps import StepOptions, check_steps, configured_steps, get_step
 
 log = logging.getLogger(__name__)
@@ -46,19 +47,21 @@ def run_pipeline(spark: SparkSession, config: LakeboostConfig, steps: Sequence[s
     overall = StepSummary("pipeline")
     started = time.monotonic()
     queue = list(steps)
-    while queue:
-        name = queue.pop(0)
-        summary = _run_step(spark, config, name, parsed.get(name), overall)
-        if summary.follow_up:
-            log.warning("pipeline: %s asks for %s next", name, list(summary.follow_up))
-            follow = [f for f in summary.follow_up if f not in queue]
-            followed = run_pipeline(spark, config, follow)
-            summary.details["follow_up"] = {f: followed.details.get(f, {}) for f in follow}
-            overall.details[name] = {**overall.details[name], "follow_up": summary.details["follow_up"]}
+    with Progress("pipeline", "step", total=len(queue)) as progress:
+        while queue:
+            name = queue.pop(0)
+            progress.start(name)
+            summary = _run_step(spark, config, name, parsed.get(name), overall,
+                                position=f"{progress.count + 1}/{progress.total}")
+            progress.done(name, f"{duration(summary.seconds)}")
+            if summary.follow_up:
+                log.warning("pipeline: %s asks for %s next", name, list(summary.follow_up))
+                follow = [f for f in summary.follow_up if f not in queue]
+                followed = run_pipeline(spark, config, follow)
+                summary.details["follow_up"] = {f: followed.details.get(f, {}) for f in follow}
+                overall.details[name] = {**overall.details[name], "follow_up": summary.details["follow_up"]}
 
     overall.seconds = round(time.monotonic() - started, 2)
-    for line in report_lines(overall, config):
-        log.info("%s", line)
     return overall
 
 
@@ -80,8 +83,8 @@ def run_step(spark: SparkSession, config: LakeboostConfig, name: str,
 
 
 def _run_step(spark: SparkSession, config: LakeboostConfig, name: str, options: StepOptions | None,
-              overall: StepSummary) -> StepSummary:
-    log.info("pipeline step %s: starting", name)
+              overall: StepSummary, position: str = "") -> StepSummary:
+    log.info("pipeline step %s%s: starting", name, f" ({position})" if position else "")
     step_started = time.monotonic()
     spec = get_step(name)
     with CostMeter(spark, config.cost) as meter:
@@ -122,8 +125,39 @@ def report_lines(overall: StepSummary, config: LakeboostConfig) -> list[str]:
                      f"{shown} (run {train.get('run_id')})")
     if "promote" in overall.details:
         lines.append(f"promotion: {overall.details['promote'].get('decision')}")
-    lines.append(f"tables: {config.storage.root} (bronze/, silver/, gold/)  versions: {overall.versions}")
+    lines.append(f"tables: {config.storage.root} (bronze/, silver/, gold/); {len(overall.versions)} written by this "
+                 "run (their versions: the JSON summary's `versions`)")
     if config.training.tracking.tracking_uri is None and "://" not in config.storage.root:
         lines.append(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{config.storage.root}/mlflow.db "
                      f"--default-artifact-root {config.storage.root}/mlartifacts  (then open http://127.0.0.1:5000)")
     return lines
+
+
+def closing_lines(summary: StepSummary, config: LakeboostConfig, summary_file: str | None) -> list[str]:
+    """What a run prints last: for the pipeline its report (`report_lines`), for one step a line of
+    counts; then the monitor's verdict (alerts, report), and where the JSON summary went."""
+    if summary.step == "pipeline":
+        lines = report_lines(summary, config)
+    else:
+        lines = [f"{summary.step}: {summary.rows_read} rows in, {summary.rows_written} written, "
+                 f"{summary.rows_quarantined} quarantined, {summary.seconds:.1f}s"]
+        if summary.step == "train" and summary.details.get("model_version") is not None:
+            lines.append(f"model {config.training.tracking.registered_model} v{summary.details['model_version']} "
+                         f"(run {summary.details.get('run_id')})")
+    monitor = summary.details.get("monitor") if summary.step == "pipeline" else summary.details
+    if summary.step in ("pipeline", "monitor") and isinstance(monitor, dict) and "alerts" in monitor:
+        lines.append(monitor_line(monitor))
+    lines.append(f"summary (JSON): {summary_file}" if summary_file else
+                 "summary (JSON): not written (see the warning above); logged as a lakeboost.summary line")
+    return lines
+
+
+def monitor_line(monitor: dict[str, Any]) -> str:
+    """The monitor's verdict in one line: windows, alerts (new, undelivered), the model judged, the report."""
+    undelivered = monitor.get("undelivered_alerts") or 0
+    alerts = (f"{monitor.get('alerts', 0)} alert(s), {monitor.get('new_alerts', 0)} new"
+              + (f", {undelivered} undelivered" if undelivered else ""))
+    retrain = " - retrain requested" if monitor.get("retrain") else ""
+    return (f"monitor: model v{monitor.get('model_version')}, {monitor.get('windows', 0)} window(s), {alerts}"
+            f"{retrain}; report {monitor.get('report')}")
+

@@ -37,6 +37,7 @@ from lakeboost.features.point import supported as point_supported
 from lakeboost.features.spec import feature_spec, spec_changes, spec_digest, spec_text
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
+from lakeboost.progress import Progress
 from lakeboost.spark.conf import session_conf
 from lakeboost.spark.rows import first_row
 
@@ -67,14 +68,18 @@ def build_features(catalog: TableCatalog, config: LakeboostConfig, names: list[s
                    full_rebuild: bool = False) -> StepSummary:
     dataset = config.require_dataset
     summary = StepSummary("features")
-    for name in names or list(config.gold.features):
-        started = time.monotonic()
-        result = build_feature_set(catalog, name, config.gold.features[name], dataset, full_rebuild=full_rebuild)
-        result["seconds"] = round(time.monotonic() - started, 2)
-        summary.details[name] = result
-        summary.rows_written += result["rows_written"]
-        if result.get("version") is not None:
-            summary.versions[f"gold.{name}"] = result["version"]
+    chosen = names or list(config.gold.features)
+    with Progress("features", "table", total=len(chosen), lines=False) as progress:  # each logs its own line
+        for name in chosen:
+            progress.start(name)
+            started = time.monotonic()
+            result = build_feature_set(catalog, name, config.gold.features[name], dataset, full_rebuild=full_rebuild)
+            result["seconds"] = round(time.monotonic() - started, 2)
+            summary.details[name] = result
+            summary.rows_written += result["rows_written"]
+            if result.get("version") is not None:
+                summary.versions[f"gold.{name}"] = result["version"]
+            progress.done(name)
     return summary
 
 

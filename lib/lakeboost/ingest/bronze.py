@@ -46,6 +46,7 @@ from lakeboost.ingest.sources import (
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.io.hashing import with_content_hash
 from lakeboost.logs import StepSummary
+from lakeboost.progress import Progress
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import path_exists, read_first_line, read_text
 from lakeboost.spark.kind import is_connect
@@ -71,25 +72,28 @@ def ingest_sources(
         raise LakeboostError(f"unknown source(s) {unknown}; configured: {sorted(config.sources)}")
     total = StepSummary("ingest")
     started = time.monotonic()
-    for name in selected:
-        cfg = config.sources[name]
-        if isinstance(cfg, JdbcSourceConfig):
-            summary = ingest_jdbc(spark, catalog, name, cfg)
-        elif isinstance(cfg, KafkaSourceConfig):
-            summary = ingest_kafka(spark, catalog, name, cfg, continuous=continuous,
-                                   timeout_seconds=timeout_seconds)
-        else:
-            summary = ingest_files(spark, catalog, name, cfg, continuous=continuous,
-                                   timeout_seconds=timeout_seconds)
-        log.info("source %s: read %d, bronze %d, quarantined %d, already ingested %d", name,
-                 summary.rows_read, summary.rows_written, summary.rows_quarantined, summary.rows_skipped)
-        total.add(summary)
-        total.details[name] = {**{k: getattr(summary, k) for k in
-                                  ("rows_read", "rows_written", "rows_quarantined", "rows_skipped")},
-                               **summary.details}
-        if summary.details.get("rows_rescued"):
-            log.warning("source %s: %d rows carried fields the schema does not declare (kept in %s)",
-                        name, summary.details["rows_rescued"], parse.RESCUED)
+    with Progress("ingest", "source", total=len(selected), lines=False) as progress:  # each logs its own line
+        for name in selected:
+            progress.start(name)
+            cfg = config.sources[name]
+            if isinstance(cfg, JdbcSourceConfig):
+                summary = ingest_jdbc(spark, catalog, name, cfg)
+            elif isinstance(cfg, KafkaSourceConfig):
+                summary = ingest_kafka(spark, catalog, name, cfg, continuous=continuous,
+                                       timeout_seconds=timeout_seconds)
+            else:
+                summary = ingest_files(spark, catalog, name, cfg, continuous=continuous,
+                                       timeout_seconds=timeout_seconds)
+            progress.done(name)
+            log.info("source %s: read %d, bronze %d, quarantined %d, already ingested %d", name,
+                     summary.rows_read, summary.rows_written, summary.rows_quarantined, summary.rows_skipped)
+            total.add(summary)
+            total.details[name] = {**{k: getattr(summary, k) for k in
+                                      ("rows_read", "rows_written", "rows_quarantined", "rows_skipped")},
+                                   **summary.details}
+            if summary.details.get("rows_rescued"):
+                log.warning("source %s: %d rows carried fields the schema does not declare (kept in %s)",
+                            name, summary.details["rows_rescued"], parse.RESCUED)
     total.seconds = round(time.monotonic() - started, 2)
     return total
 

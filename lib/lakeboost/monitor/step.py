@@ -52,6 +52,7 @@ from lakeboost.monitor.performance import WINDOW, decay_metric, window_start
 from lakeboost.monitor.records import MonitorRecord, write_records
 from lakeboost.monitor.report import render_report
 from lakeboost.monitor.wording import alerts_for
+from lakeboost.progress import Progress
 from lakeboost.spark.rows import first_row
 from lakeboost.steps import StepContext, StepOptions, step
 
@@ -97,8 +98,10 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
     notes = [f"model {champion.name} v{champion.version}; labels known as of {as_of:%Y-%m-%d %H:%M} UTC",
              f"reference: {catalog.tables.training_set} sample (seed {SEED}); training examples from "
              f"{span(history.warm_up_trained)} after the first event on (warm-up)"]
+    progress = Progress("monitor", "predictions table")
     try:
         for table, inputs in _monitored(catalog, config).items():
+            progress.start(table)
             current = _current(catalog, table, inputs, champion, cfg.window).persist()
             try:
                 records += table_records(catalog, config, table, current, binned, binned_scores, champion,
@@ -106,7 +109,9 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
                                          history=history, drift=drift)
             finally:
                 current.unpersist()
+            progress.done(table)
     finally:
+        progress.close()
         reference.unpersist()
         reference_scores.unpersist()
     records += quality_records(catalog, cfg)

@@ -1,9 +1,11 @@
-"""`python -m lakeboost.spark.prefetch [--env E]`: resolve the config's JVM packages, print jar paths."""
+"""`python -m lakeboost.spark.prefetch [--env E]`: resolve the config's JVM packages, print jar paths
+(`--count`: one line saying how many jars are ready and where, as `make bootstrap` prints it)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from lakeboost.config import load_config
@@ -16,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="local")
     parser.add_argument("--conf-dir", default=None)
     parser.add_argument("--separator", default="\n", help="join the jar paths with this (',' for --jars)")
+    parser.add_argument("--count", action="store_true", help="print how many jars are ready and where, not each path")
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(message)s")
     try:
@@ -23,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     except LakeboostError as exc:
         print(f"lakeboost: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(args.separator.join(jars))
+    if args.count:
+        folders = sorted({os.path.dirname(jar) for jar in jars})
+        print(f"lakeboost: {len(jars)} JVM package jars ready in {', '.join(folders) or '(none needed)'}")
+    else:
+        print(args.separator.join(jars))
     return 0
 
 

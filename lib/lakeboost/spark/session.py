@@ -12,8 +12,11 @@ from pyspark.sql import SparkSession
 from lakeboost.config.model import SparkConfig
 from lakeboost.spark.jars import jars_in, resolve_packages
 from lakeboost.spark.java import ensure_java
+from lakeboost.spark.jvm_logging import with_log4j
 
 log = logging.getLogger(__name__)
+
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -65,7 +68,10 @@ def build_spark(config: SparkConfig, app_name: str | None = None,
         jars = session_jars(config)
         if jars:
             builder = builder.config("spark.jars", ",".join(jars))
-    for key, value in {**DELTA_CONF, **config.conf, **(extra_conf or {})}.items():
+    conf = {**DELTA_CONF, **config.conf, **(extra_conf or {})}
+    if not launched_by_spark_submit():
+        conf[DRIVER_JAVA_OPTIONS] = with_log4j(conf.get(DRIVER_JAVA_OPTIONS, ""))
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from functools import cached_property
@@ -14,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from lakeboost import errors
+from lakeboost.progress import Progress
 from lakeboost.spark.diagnostics import root_cause
 from lakeboost.spark.fs import delete_path, path_exists, read_text, write_text
 from lakeboost.spark.kind import is_connect
@@ -94,8 +96,7 @@ def await_query(query: StreamingQuery, what: str, timeout_seconds: float | None 
         or LakeboostError naming `what` for any other failure.
     """
     try:
-        # pyspark's stub says int, but it accepts float seconds (it converts to int milliseconds).
-        query.awaitTermination(timeout_seconds)  # type: ignore[arg-type]
+        _await_reporting(query, what, timeout_seconds)
     except Exception as exc:  # StreamingQueryException wraps the batch function's error as text
         raise translate(exc, what) from None
     finally:
@@ -104,6 +105,37 @@ def await_query(query: StreamingQuery, what: str, timeout_seconds: float | None 
     failure = query.exception()
     if failure is not None:
         raise translate(failure, what)
+
+
+# How often a waiting driver looks for finished micro-batches (it returns at once when the query stops).
+POLL_SECONDS = 1.0
+
+
+def _await_reporting(query: StreamingQuery, what: str, timeout_seconds: float | None) -> None:
+    """Wait as `awaitTermination(timeout_seconds)` does, reporting each finished micro-batch
+    (`lakeboost.progress`: its rows and time) from the query's progress, read on the driver."""
+    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+    seen = -1
+    with Progress(query.name or what, "micro-batch") as progress:
+        while True:
+            # pyspark refuses a timeout of 0: at least a millisecond.
+            wait = POLL_SECONDS if deadline is None else max(0.001, min(POLL_SECONDS, deadline - time.monotonic()))
+            # pyspark's stub says int, but it accepts float seconds (it converts to int milliseconds).
+            stopped = query.awaitTermination(wait)  # type: ignore[arg-type]
+            seen = _report_batches(query, progress, seen)
+            if stopped or (deadline is not None and time.monotonic() >= deadline):
+                return
+
+
+def _report_batches(query: StreamingQuery, progress: Progress, seen: int) -> int:
+    """Report the micro-batches after `seen` that read rows; the last batch id reported."""
+    for event in query.recentProgress:
+        batch, rows = int(event["batchId"]), int(event["numInputRows"] or 0)
+        if batch > seen and rows:
+            took = (event["durationMs"] or {}).get("triggerExecution", 0) / 1000
+            progress.done("", f"batch id {batch}: {rows} rows, {took:.1f}s")
+            seen = batch
+    return seen
 
 
 def translate(exc: BaseException, what: str) -> errors.LakeboostError:

@@ -73,6 +73,9 @@ def estimator_params(model: ModelConfig, *, features: list[str], label: str, ove
         "validation_indicator_col": "is_valid", "random_state": model.seed,
         # lakeboost lays out the partitions (every worker gets every class and validation rows).
         "force_repartition": False,
+        # The per-round evaluation is still computed (the booster's learning curve), not printed: it
+        # was one console line per boosting round (219 of a pipeline log's 299 lines).
+        "verbose": False,
         **model.params, **(overrides or {}),
     }
     if is_classification(model.objective):

@@ -32,6 +32,7 @@ from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.metrics import plots
 from lakeboost.model.tracking import use_tracking
+from lakeboost.progress import Progress
 from lakeboost.train.fit import DEFAULT_EVAL_METRIC, estimator_params, feature_types
 from lakeboost.train.job import summary_of, train_and_log
 from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources, spark_conf
@@ -219,8 +220,16 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
         else:
             evaluate = distributed_evaluator(training, cfg, concurrency=choice.parallelism, metric=metric)
 
+        better = METRICS[metric].higher_is_better
+        best: list[dict[str, Any]] = []  # the best trial so far, for the progress line
+
         def log_trial(trial: dict[str, Any]) -> None:
             trial["cost"] = pricing.cost(trial["seconds"])
+            value = trial["metric"]
+            if value is not None and not math.isnan(value) and (
+                    not best or (value > best[0]["metric"] if better else value < best[0]["metric"])):
+                best[:] = [trial]
+            progress.done(f"#{trial['trial']}", trial_note(trial, best[0] if best else None, metric))
             with mlflow.start_run(run_name=f"trial-{trial['trial']:03d}", nested=True, experiment_id=experiment_id):
                 mlflow.log_params({k: str(v) for k, v in trial["params"].items()})
                 metrics = {"rounds": trial["rounds"], "seconds": trial["seconds"], "cost": trial["cost"]}
@@ -230,10 +239,11 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
                 if trial["error"]:
                     mlflow.set_tag("error", trial["error"][:500])
 
-        search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
-                            batch_size=choice.parallelism, max_evals=tune.max_evals,
-                            timeout_seconds=tune.timeout_seconds, no_improvement_trials=tune.no_improvement_trials,
-                            on_trial=log_trial, higher_is_better=METRICS[metric].higher_is_better)
+        with Progress("tune", "trial", total=tune.max_evals) as progress:
+            search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
+                                batch_size=choice.parallelism, max_evals=tune.max_evals,
+                                timeout_seconds=tune.timeout_seconds, no_improvement_trials=tune.no_improvement_trials,
+                                on_trial=log_trial, higher_is_better=better)
         examples.unpersist()
     search.cost = meter.report.estimated_cost
     mlflow.log_metrics({"search_cost": search.cost, "search_core_hours": meter.report.core_hours,
@@ -241,6 +251,16 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
     _log_search_plots(search, metric)
     mlflow.set_tag("stop_reason", search.stop_reason)
     return search, choice
+
+
+def trial_note(trial: dict[str, Any], best: dict[str, Any] | None, metric: str) -> str:
+    """A trial's progress note: its validation metric, its rounds, and the best so far."""
+    if trial["metric"] is None:
+        return f"failed: {str(trial.get('error') or '')[:80]}"
+    note = f"valid {metric} {trial['metric']:.4f}, {trial['rounds']} rounds, {trial['seconds']:.1f}s"
+    if best is not None:
+        note += f"; best {best['metric']:.4f} (#{best['trial']})"
+    return note
 
 
 def refit_plan(cfg: TrainingConfig, best: dict[str, Any], training: TrainingSet) -> tuple[dict[str, Any], bool]:
