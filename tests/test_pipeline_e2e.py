@@ -121,8 +121,44 @@ def test_rescoring_replaces_predictions_and_bad_requests_fail_clearly(spark: Spa
     assert catalog.read(PREDICTIONS).count() == rows
     with pytest.raises(ModelNotFoundError, match=r"no model 'lakeboost_fraud' alias 'staging'"):
         score_step(catalog, config, ref="staging")
-    with pytest.raises(ScoringError, match=r"nothing to score .* \['2020-01-01'\]"):
+    with pytest.raises(ScoringError, match=r"nothing to score .* for dates 2020-01-01"):
         score_step(catalog, config, dates=["2020-01-01"])
+
+
+def test_scoring_a_range_or_every_date_scores_exactly_those_partitions(spark: SparkSession, demo) -> None:
+    """`--since/--until` and `scoring.dates: all | range` (into a table of their own, so the
+    shared demo's predictions stay as they are): the scored dates are exactly the feature table's
+    dates in the range, every row once."""
+    import datetime as dt
+
+    from lakeboost.errors import ScoringError
+    from lakeboost.score.batch import score_step
+
+    config, _ = demo
+    catalog = TableCatalog(spark, config.storage)
+    features = catalog.read(config.gold.training_set.features)
+    days = sorted(r[0] for r in features.select(config.dataset.date_column).distinct().collect())
+    since, until = days[2], days[4]
+
+    def scoring(**update):
+        return config.model_copy(update={"scoring": config.scoring.model_copy(
+            update={"predictions_table": "gold.predictions_ranges", **update})})
+
+    def scored(table: str = "gold.predictions_ranges") -> dict[dt.date, int]:
+        return {r[0]: r[1] for r in catalog.read(table).groupBy(config.dataset.date_column).count().collect()}
+
+    expected = {r[0]: r[1] for r in features.filter(F.col(config.dataset.date_column).between(since, until))
+                .groupBy(config.dataset.date_column).count().collect()}
+    summary = score_step(catalog, scoring(), since=since, until=until)
+    assert scored() == expected and summary.details["dates"] == f"{since} .. {until}"
+    # The same range from the config (the pipeline's way): nothing new to write.
+    assert score_step(catalog, scoring(dates="range", since=since, until=until)).rows_written == 0
+    every = score_step(catalog, scoring(dates="all"))
+    assert scored() == {r[0]: r[1] for r in features.groupBy(config.dataset.date_column).count().collect()}
+    assert every.rows_written == features.count() - sum(expected.values()) and every.details["dates"] == "all"
+    after = days[-1] + dt.timedelta(days=1)
+    with pytest.raises(ScoringError, match=rf"nothing to score .* for dates {after} \.\. the last"):
+        score_step(catalog, scoring(), since=after)
 
 
 def test_worse_challenger_is_not_promoted_and_rollback_restores_the_champion(spark: SparkSession, demo) -> None:

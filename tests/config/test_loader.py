@@ -109,6 +109,8 @@ def test_an_application_section_is_validated_by_the_applications_model() -> None
     ("training.promotion.metric=rmse", r"training.promotion.metric: metric 'rmse' does not apply to a binary "
                                        r"objective"),
     ("monitor.metric=pr_aucc", r"monitor.metric: unknown metric 'pr_aucc'"),
+    ("scoring.dates=range", r"scoring.dates: range needs scoring.since, scoring.until or both"),
+    ("scoring.since=2026-03-01", r"scoring.since / scoring.until apply to `dates: range` only \(dates is 'latest'\)"),
     ("gold.features.transaction_features.custom=[no_such_feature]",
      r"gold.features.transaction_features.custom: custom feature 'no_such_feature' is not registered"),
     ("silver.integrations.transactions_enriched.key=[txn]",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field, field_serializer, model_validator
@@ -42,6 +43,22 @@ class StreamScoringConfig(Frozen):
 class ScoringConfig(Frozen):
     predictions_table: str = "gold.predictions"
     stream: StreamScoringConfig | None = None
+    # What the score step (alone or in the pipeline) scores when no date is named on its command
+    # line: `latest` (the latest date partition: a daily run), `all` (every partition: a backfill
+    # after a promotion), or `range` (`since` .. `until`, both inclusive, either open).
+    dates: Literal["latest", "all", "range"] = "latest"
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> ScoringConfig:
+        if self.dates == "range" and self.since is None and self.until is None:
+            raise ValueError("scoring.dates: range needs scoring.since, scoring.until or both (ISO dates)")
+        if self.dates != "range" and (self.since is not None or self.until is not None):
+            raise ValueError(f"scoring.since / scoring.until apply to `dates: range` only (dates is {self.dates!r})")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f"scoring.since {self.since} is after scoring.until {self.until}")
+        return self
 
 
 class AlertHook(Frozen):

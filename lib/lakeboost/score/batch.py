@@ -24,29 +24,54 @@ from lakeboost.model import CHAMPION, load_model, use_tracking
 from lakeboost.spark.rows import first_row
 
 
+def scored_dates(config: LakeboostConfig, dates: list[str] | None = None, *, since: dt.date | None = None,
+                 until: dt.date | None = None) -> str:
+    """What a score run scores, in words: the dates named, the range given, else `scoring.dates`."""
+    if dates:
+        return ", ".join(dates)
+    scoring = config.scoring
+    if since is None and until is None and scoring.dates != "range":
+        return scoring.dates
+    since, until = (since, until) if since is not None or until is not None else (scoring.since, scoring.until)
+    return f"{since or 'the first'} .. {until or 'the last'}"
+
+
 def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig,
-                  dates: list[str] | None) -> DataFrame:
+                  dates: list[str] | None, *, since: dt.date | None = None, until: dt.date | None = None) -> DataFrame:
+    """The feature rows to score: the date partitions named, else those from `since` to `until`
+    (inclusive), else what `scoring.dates` says (latest, all, or its range). Filters on the date
+    column prune partitions; only `latest` reads the table's largest date first."""
     ts = config.gold.training_set
     assert ts is not None, "the score step requires gold.training_set (lakeboost.steps.check_steps)"
     features = catalog.read(ts.features)
     date = F.col(dataset.date_column)
+    scoring = config.scoring
+    if not dates and since is None and until is None and scoring.dates == "range":
+        since, until = scoring.since, scoring.until
     if dates:
         features = features.filter(date.isin([dt.date.fromisoformat(d) for d in dates]))
-    else:  # the latest date partition: what a daily scheduled run scores
+    elif since is not None or until is not None:
+        if since is not None:
+            features = features.filter(date >= F.lit(since))
+        if until is not None:
+            features = features.filter(date <= F.lit(until))
+    elif scoring.dates == "latest":  # the latest date partition: what a daily scheduled run scores
         latest = first_row(features.agg(F.max(date)))[0]
         features = features.filter(date == F.lit(latest))
     return with_asof_features(catalog, features, ts, dataset)
 
 
 def score_step(catalog: TableCatalog, config: LakeboostConfig, *, ref: str = CHAMPION,
-               dates: list[str] | None = None) -> StepSummary:
+               dates: list[str] | None = None, since: dt.date | None = None,
+               until: dt.date | None = None) -> StepSummary:
     use_tracking(config)
     loaded = load_model(config.training.tracking.registered_model, ref)
     dataset = loaded.dataset  # the names the model was trained with
-    rows = rows_to_score(catalog, config, dataset, dates)
+    rows = rows_to_score(catalog, config, dataset, dates, since=since, until=until)
+    scope = scored_dates(config, dates, since=since, until=until)
     if rows.isEmpty():
         features = config.gold.training_set.features if config.gold.training_set else "gold"
-        raise ScoringError(f"nothing to score in {features} for dates {dates or 'latest'}")
+        raise ScoringError(f"nothing to score in {features} for dates {scope}")
     run_id = uuid.uuid4().hex
     key = dataset.key
     predictions = (
@@ -61,7 +86,7 @@ def score_step(catalog: TableCatalog, config: LakeboostConfig, *, ref: str = CHA
     result = catalog.upsert(predictions, table, keys=(*key, "model_name", "model_version"), order_by=())
     summary = StepSummary("score", rows_written=result.rows_written)
     summary.details.update({"model": loaded.name, "model_version": loaded.version, "scoring_run_id": run_id,
-                            "dates": dates or "latest"})
+                            "dates": scope})
     if result.version is not None:
         summary.versions[table] = result.version
     return summary

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, PositiveFloat
 
+from lakeboost.errors import ConfigError
 from lakeboost.logs import StepSummary
 from lakeboost.steps import StepContext, StepOptions, step
 
@@ -14,7 +15,11 @@ from lakeboost.steps import StepContext, StepOptions, step
 class ScoreOptions(StepOptions):
     model: str = Field("champion", description="alias or version number of the registered model")
     date: tuple[dt.date, ...] = Field((), description="date partition (dataset.date_column) to score "
-                                                      "(repeatable); default: the latest")
+                                                      "(repeatable); default: scoring.dates (the latest)")
+    since: dt.date | None = Field(None, description="score every date partition from this one on (with --until: "
+                                                    "a range, both inclusive)", json_schema_extra={"metavar": "DATE"})
+    until: dt.date | None = Field(None, description="score every date partition up to this one",
+                                  json_schema_extra={"metavar": "DATE"})
 
 
 class StreamScoreOptions(StepOptions):
@@ -49,8 +54,12 @@ def score(ctx: StepContext[ScoreOptions]) -> StepSummary:
     """Score gold features with a registered model (default: the champion) into the predictions table."""
     from lakeboost.score.batch import score_step
 
-    dates = [d.isoformat() for d in ctx.options.date] or None
-    return score_step(ctx.catalog, ctx.config, ref=ctx.options.model, dates=dates)
+    options = ctx.options
+    if options.date and (options.since or options.until):
+        raise ConfigError("score: give --date, or --since/--until, not both")
+    dates = [d.isoformat() for d in options.date] or None
+    return score_step(ctx.catalog, ctx.config, ref=options.model, dates=dates, since=options.since,
+                      until=options.until)
 
 
 @step("score_stream", options=StreamScoreOptions,
