@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import mlflow
@@ -41,7 +42,9 @@ def test_auto_picks_single_node_for_small_data_and_distributed_for_large() -> No
 
 
 @pytest.mark.parametrize("strategy", ["single_node", "distributed"])
-def test_strategy_runs_trials_and_logs_a_child_run_each(spark: SparkSession, tmp_path: Path, strategy: str) -> None:
+def test_strategy_runs_trials_and_logs_a_child_run_each(spark: SparkSession, tmp_path: Path, strategy: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lakeboost.progress")
     training = synthetic(spark, rows=3000)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = mlflow.create_experiment("tune-test", artifact_location=(tmp_path / "artifacts").as_uri())
@@ -61,6 +64,11 @@ def test_strategy_runs_trials_and_logs_a_child_run_each(spark: SparkSession, tmp
     assert logged["trials_cost"] == pytest.approx(children["metrics.cost"].sum())
     assert logged["search_cost"] == pytest.approx(search.cost) and search.cost > 0
     assert logged["search_core_hours"] > 0
+    # A line per trial as it ends (no terminal here), with its metric and the best so far.
+    progress = [r.getMessage() for r in caplog.records if r.name == "lakeboost.progress"]
+    assert [line.split(" done ")[0] for line in progress] == [f"tune: trial {n}/4" for n in range(1, 5)]
+    best = max(search.trials, key=lambda t: t["metric"])
+    assert f"; best {best['metric']:.4f} (#{best['trial']}))" in progress[-1]
 
 
 def test_tune_logs_the_cost_of_the_search_and_of_the_best_model(spark: SparkSession, tmp_path: Path) -> None:
