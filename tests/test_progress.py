@@ -114,6 +114,8 @@ def test_a_repeated_line_prints_once_and_is_counted_at_the_end(caplog: pytest.Lo
     assert repeats.repeats() == [
         ("lakeboost.test_repeats", "spark.sql.adaptive.enabled is not supported in streaming", 9),
         ("lakeboost.test_repeats", "an info line", 2)]
+    summary = logging.LogRecord("lakeboost.summary", logging.INFO, __file__, 1, "{}", None, None)
+    assert repeats.filter(summary) and repeats.filter(summary)  # a machine-read line is never dropped
     # Ten minutes on, a line still repeating prints again (a long-running stream shows it is alive).
     later = logging.LogRecord("lakeboost.test_repeats", logging.INFO, __file__, 1, "an info line", None, None)
     later.created += repeats.reprint_seconds

@@ -50,17 +50,20 @@ class RepeatFilter(logging.Filter):
         self.printed: dict[tuple[str, str], float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
+        if record.levelno >= logging.ERROR or record.name == SUMMARY_LOGGER:  # never drop a machine-read line
             return True
         key = (record.name, record.getMessage())
         if key not in self.seen and len(self.seen) >= self.remember:  # bounded, for a stream running for days
-            self.seen.clear()
-            self.printed.clear()
+            self.forget()
         self.seen[key] = self.seen.get(key, 0) + 1
         if self.seen[key] > 1 and record.created - self.printed[key] < self.reprint_seconds:
             return False
         self.printed[key] = record.created
         return True
+
+    def forget(self) -> None:
+        self.seen.clear()
+        self.printed.clear()
 
     def repeats(self) -> list[tuple[str, str, int]]:
         """(logger, message, times) of every line that came more than once."""
@@ -77,6 +80,7 @@ def configure_logging(level: str = "INFO", *, log_json: bool | None = None) -> N
         os.environ.setdefault(key, value)
     if log_json is not None:
         _options["log_json"] = log_json
+    _repeats.forget()  # a job's repeats are its own (a notebook or a test may run several in one process)
     handler = ConsoleHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(_repeats)
@@ -92,8 +96,7 @@ def log_repeats() -> None:
     """One line for each line that came more than once (printed once, when it first came)."""
     for name, message, times in _repeats.repeats():
         logging.getLogger(name).info("%r came %d times in all (printed once)", message[:160], times)
-    _repeats.seen.clear()
-    _repeats.printed.clear()
+    _repeats.forget()
 
 
 @dataclass
