@@ -7,6 +7,7 @@ process-wide backend (a notebook's inline one, say) nor leave figures in pyplot'
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import re
@@ -79,25 +80,54 @@ def plot_calibration(summaries: dict[str, CalibrationSummary], path_dir: str) ->
 
 
 def plot_over_time(series: list[tuple[float, float, float, int]], path_dir: str, *, name: str,
-                   title: str) -> str:
-    """<name>.png: mean actual and mean predicted value per time bucket (`evaluate.over_time`)."""
+                   title: str, ylabel: str = "value", last_days: float | None = None) -> str:
+    """<name>.png: mean actual and mean predicted value per time bucket (`over_time`), and below
+    it a strip of the residual (predicted - actual). No line is drawn across a gap in the data
+    (a bucket missing between two others); `last_days`: only the series' last days (a zoom)."""
     if not _SAFE_NAME.match(name):
         raise EvaluationError(f"plot name {name!r} must match {_SAFE_NAME.pattern}: it becomes the file name")
+    if last_days is not None and series:
+        since = series[-1][0] - last_days * 86400
+        series = [point for point in series if point[0] >= since]
     path = os.path.join(path_dir, f"{name}.png")
-    with _figure(path, size=(9.0, 3.6)) as ax:
-        if series:
-            times = [float(d) for d in date2num([dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None)
-                                                 for t, _, _, _ in series])]
-            ax.plot(times, [a for _, a, _, _ in series], lw=1.0, label="actual")
-            ax.plot(times, [p for _, _, p, _ in series], lw=1.0, label="predicted")
-            ax.set_xlim(times[0], times[-1])
-            ax.xaxis_date()
-            ax.legend(loc="upper left")
-        else:
-            ax.text(0.5, 0.5, "no predictions", ha="center", va="center")
-        ax.set(title=title, ylabel="value")
-        ax.figure.autofmt_xdate()
+    os.makedirs(path_dir, exist_ok=True)
+    fig = Figure(figsize=(11.0, 4.8), dpi=DPI)
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    if series:
+        times = [float(d) for d in date2num([dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None)
+                                             for t, _, _, _ in series])]
+        step = min((b - a for a, b in itertools.pairwise(times)), default=1.0)
+        actual, predicted = _broken([a for _, a, _, _ in series], times, step), \
+            _broken([p for _, _, p, _ in series], times, step)
+        at = _broken(times, times, step)
+        top.plot(at, actual, lw=0.9, label="actual")
+        top.plot(at, predicted, lw=0.9, label="predicted")
+        residual = [p - a if p == p and a == a else float("nan") for a, p in zip(actual, predicted, strict=True)]
+        bottom.plot(at, residual, lw=0.7, color="grey")
+        bottom.axhline(0.0, color="black", lw=0.6)
+        top.set_xlim(times[0], times[-1] + step)
+        top.xaxis_date()
+        top.legend(loc="upper left")
+    else:
+        top.text(0.5, 0.5, "no predictions", ha="center", va="center")
+    top.set(title=title, ylabel=ylabel)
+    bottom.set(ylabel="predicted - actual")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=DPI)
     return path
+
+
+def _broken(values: list[float], times: list[float], step: float) -> list[float]:
+    """`values` with a NaN after each point followed by a gap (more than 1.5 buckets), so the
+    line stops there instead of joining the two sides of the gap."""
+    out: list[float] = []
+    for i, value in enumerate(values):
+        out.append(value)
+        if i + 1 < len(times) and times[i + 1] - times[i] > 1.5 * step:
+            out.append(float("nan"))
+    return out
 
 
 def plot_confusion(metrics: dict[str, float], path_dir: str) -> str:

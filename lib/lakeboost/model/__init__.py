@@ -12,9 +12,10 @@
 Scoring, promotion, monitoring and tuning import this package, never lakeboost.train.
 """
 
-from lakeboost.model.loaded import SCORED_FEATURES, Model, load_model
+from lakeboost.model.loaded import SCORED_FEATURES, Model, load_model, model_tags
 from lakeboost.model.meta import ModelMeta
 from lakeboost.model.registry import CHALLENGER, CHAMPION
 from lakeboost.model.tracking import use_tracking
 
-__all__ = ["CHALLENGER", "CHAMPION", "SCORED_FEATURES", "Model", "ModelMeta", "load_model", "use_tracking"]
+__all__ = ["CHALLENGER", "CHAMPION", "SCORED_FEATURES", "Model", "ModelMeta", "load_model", "model_tags",
+           "use_tracking"]

@@ -100,3 +100,9 @@ def load_model(name: str, ref: str = CHAMPION) -> Model:
     run_id = run_of(name, version)
     model, meta = load_artifacts(run_id)
     return Model(name, version, run_id, model, meta)
+
+
+def model_tags(model: Model) -> dict[str, str]:
+    """Tags that link a run (scoring, monitoring) to the model version it used and the run that
+    trained it, so MLflow's search (`tags.model_version = '3'`) finds every run of a version."""
+    return {"model_name": model.name, "model_version": str(model.version), "model_run_id": model.run_id}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+from mlflow.tracking import MlflowClient
 
 from lakeboost.config.model import LakeboostConfig
 
@@ -24,6 +25,11 @@ def tracking_uri(config: LakeboostConfig) -> str:
     return f"sqlite:///{Path(root).resolve()}/mlflow.db"
 
 
+# MLflow 3's UI opens an experiment as GenAI (traces, empty panels) unless it is tagged as model
+# development; then it opens on the runs, their metrics and charts.
+EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+
+
 def use_tracking(config: LakeboostConfig) -> str:
     """Point MLflow at the configured store and experiment; returns the experiment id."""
     uri = tracking_uri(config)
@@ -35,8 +41,11 @@ def use_tracking(config: LakeboostConfig) -> str:
         artifacts = None
         if uri.startswith("sqlite:///"):
             artifacts = (Path(config.storage.root).resolve() / "mlartifacts" / name).as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts,
+                                                 tags={EXPERIMENT_KIND: MODEL_DEVELOPMENT})
     else:
         experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND not in experiment.tags:  # an experiment made before lakeboost tagged it
+            MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_DEVELOPMENT)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

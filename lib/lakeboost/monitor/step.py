@@ -43,7 +43,7 @@ from lakeboost.errors import ConfigError
 from lakeboost.faults import fault_point
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
-from lakeboost.model import CHAMPION, SCORED_FEATURES, Model, load_model, use_tracking
+from lakeboost.model import CHAMPION, SCORED_FEATURES, Model, load_model, model_tags, use_tracking
 from lakeboost.monitor.alerts import Alert, deliver_alerts, record_alerts, request_retrains
 from lakeboost.monitor.causes import History, span
 from lakeboost.monitor.drift import DriftResult, Reference
@@ -222,7 +222,7 @@ def _log_report(config: LakeboostConfig, records: list[MonitorRecord], alerts: l
                                      "failure_rate": cfg.max_failure_rate},
                          baseline=baseline, metric=metric, notes=notes, new_alerts=new_alerts)
     with mlflow.start_run(run_name="monitor") as run, tempfile.TemporaryDirectory() as tmp:
-        mlflow.set_tags({"monitor_run_id": run_id, "model_version": str(champion.version)})
+        mlflow.set_tags({"monitor_run_id": run_id, **model_tags(champion)})
         breaches = [r for r in records if r.breached]
         mlflow.log_metrics({"windows": len({(r.table, r.window_start) for r in records}),
                             "breaches": len(breaches), "alerts": len(alerts), "new_alerts": new_alerts})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import mlflow
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -20,7 +21,7 @@ from lakeboost.features.training_set import with_asof_features
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.io.hashing import with_content_hash
 from lakeboost.logs import StepSummary
-from lakeboost.model import CHAMPION, load_model, use_tracking
+from lakeboost.model import CHAMPION, load_model, model_tags, use_tracking
 from lakeboost.spark.rows import first_row
 
 
@@ -84,6 +85,10 @@ def score_step(catalog: TableCatalog, config: LakeboostConfig, *, ref: str = CHA
     # Keyed by model name too: two registered models may score into one table (their versions
     # both start at 1), and one must never overwrite the other's predictions.
     result = catalog.upsert(predictions, table, keys=(*key, "model_name", "model_version"), order_by=())
+    with mlflow.start_run(run_name="score", nested=mlflow.active_run() is not None,
+                          tags=model_tags(loaded) | {"scoring_run_id": run_id}):
+        mlflow.log_params({"dates": scope[:500], "predictions_table": table})
+        mlflow.log_metric("rows_written", result.rows_written)
     summary = StepSummary("score", rows_written=result.rows_written)
     summary.details.update({"model": loaded.name, "model_version": loaded.version, "scoring_run_id": run_id,
                             "dates": scope})

@@ -6,11 +6,14 @@ import datetime as dt
 import json
 import logging
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 
 from lakeboost.config.dataset import DatasetConfig
@@ -38,13 +41,17 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
             for name, value in metrics.items() if isinstance(value, (int, float))}
 
 
-def log_plots(result: TrainResult, *, event_time: str, objective: str) -> None:
+def log_plots(result: TrainResult, *, event_time: str, objective: str, label: str = "value") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if objective_kind(objective) == "regression":
             for split, predictions in result.predictions.items():
                 series = over_time(predictions, time=event_time)
-                plots.plot_over_time(series, tmp, name=f"{split}_predictions_over_time",
-                                     title=f"{split}: predicted and actual (mean per time bucket)")
+                errors = result.metrics.get(split, {})
+                figures = ", ".join(f"{m.upper()} {errors[m]:.4g}" for m in ("rmse", "mae") if m in errors)
+                title = f"{split}: predicted and actual {label}" + (f" ({figures})" if figures else "")
+                plots.plot_over_time(series, tmp, name=f"{split}_predictions_over_time", title=title, ylabel=label)
+                plots.plot_over_time(series, tmp, name=f"{split}_predictions_last_14_days",
+                                     title=f"{title}, last 14 days", ylabel=label, last_days=14)
         for split, curve in result.curves.items():
             split_dir = Path(tmp) / split
             split_dir.mkdir()
@@ -54,6 +61,31 @@ def log_plots(result: TrainResult, *, event_time: str, objective: str) -> None:
         gain = result.model.get_booster().get_score(importance_type="gain")
         plots.plot_feature_importance(gain, tmp)
         mlflow.log_artifacts(tmp, "plots")
+
+
+def log_fit_record(result: TrainResult) -> None:
+    """How the fit went, kept apart from the model's metrics (which MLflow charts and compares):
+    its rounds as a parameter, its timings as a table (`fit_timings.json`: phase, seconds), and
+    the learning curve as step metrics, `curve_<split>_<metric>` per boosting round, which MLflow
+    draws as one line chart per metric. The curve is the one early stopping watched: the
+    validation rows' (the fit does not evaluate the training rows every round, bench_train)."""
+    mlflow.log_param("boosting_rounds", result.rounds)
+    phases = {name: value for name, value in asdict(result.fit_phases).items()
+              if value is not None} if result.fit_phases is not None else {}
+    timings = {"fit": result.seconds, **phases}
+    mlflow.log_table({"phase": list(timings), "seconds": [round(v, 3) for v in timings.values()]},
+                     "fit_timings.json")
+    summary = getattr(result.model, "training_summary", None)
+    histories = {"train": getattr(summary, "train_objective_history", None) or {},
+                 "valid": getattr(summary, "validation_objective_history", None) or {}}
+    now = int(time.time() * 1000)
+    points = [Metric(f"curve_{split}_{metric}", float(value), now, step)
+              for split, history in histories.items() for metric, values in history.items()
+              for step, value in enumerate(values)]
+    client, run = MlflowClient(), mlflow.active_run()
+    assert run is not None
+    for start in range(0, len(points), 1000):  # MLflow's batch limit
+        client.log_batch(run.info.run_id, metrics=points[start:start + 1000])
 
 
 def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) -> ModelMeta:
@@ -83,18 +115,17 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
         result = train_model(training, cfg, param_overrides=param_overrides, merge_validation=merge_validation)
         loggable = {k: v for k, v in result.params.items() if k != "features_col"}
         mlflow.log_params({k: str(v)[:500] for k, v in loggable.items()})
-        phases = {f"fit_{name}_seconds": value for name, value in asdict(result.fit_phases).items()
-                  if value is not None} if result.fit_phases is not None else {}
-        mlflow.log_metrics({**flat_metrics(result), "boosting_rounds": result.rounds,
-                            "fit_seconds": result.seconds, **phases, **({"threshold": result.threshold}
-                                                                         if result.threshold is not None else {})})
+        mlflow.log_metrics({**flat_metrics(result), **({"threshold": result.threshold}
+                                                       if result.threshold is not None else {})})
+        log_fit_record(result)
         mlflow.log_dict({s: {str(k): v for k, v in c.items()} for s, c in result.split_counts.items()},
                         "split_counts.json")
         if result.calibration_choice is not None:  # which calibrator, and the held-out losses that chose it
             mlflow.log_param("calibration", result.calibration_choice.method)
             mlflow.log_metrics(result.calibration_choice.figures())
             mlflow.log_dict(result.calibration_choice.as_dict(), "calibration_choice.json")
-        log_plots(result, event_time=training.event_time, objective=cfg.model.objective)
+        log_plots(result, event_time=training.event_time, objective=cfg.model.objective,
+                  label=training.dataset.label_column)
         version = log_model(result.model, model_meta(result, training, cfg),
                             registered_model=cfg.tracking.registered_model if register else None)
         return run.info.run_id, result, version
