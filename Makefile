@@ -28,6 +28,8 @@ demo: bootstrap
 # JVMs, streams) take 395-417 CPU-s for about 415 worker-s in CI, a core per worker, so two
 # workers already keep 2 cores busy; a third added 6% CPU (one more JVM) and 1.7-3.4 GiB at peak
 # (9.7 GiB for those files alone, before the cluster and Connect tests' JVMs).
+# The files that use the Connect server (or the Kafka broker) are one work unit, on one worker,
+# which starts the server once (tests/conftest.py: pytest_xdist_make_scheduler).
 TEST_WORKERS ?= 2
 
 test: bootstrap

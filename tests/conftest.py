@@ -24,9 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 # demo run's 270 CPU seconds compiling code that never ran long enough to pay it back (on
 # 2 cores, time taken from the tests). The code cache is made large enough that C1's code is
 # never swept. Measured on the demo fixture: JVM CPU 270 s -> 160 s, wall 194 s -> 172 s.
-# The parallel collector, as conf/local/spark.yml says why.
+# The parallel collector, as conf/local/spark.yml says why. The classes of the application's jars
+# (Spark, Scala, Delta, Kafka: Maven Central's) are loaded without bytecode verification: a fresh
+# JVM's start (a Spark session, then a first Delta read), java CPU 15.5 and 14.6 s -> 13.6 and
+# 13.1 s (alternated, 2-core machine at load 16), paid by each of the few dozen JVMs a run starts.
 TEST_JVM_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m "
-                    "-XX:-UseCodeCacheFlushing -XX:+UseParallelGC")
+                    "-XX:-UseCodeCacheFlushing -XX:+UseParallelGC "
+                    "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote")
 if TEST_JVM_OPTIONS not in os.environ.get("JAVA_TOOL_OPTIONS", ""):
     os.environ["JAVA_TOOL_OPTIONS"] = f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} {TEST_JVM_OPTIONS}".strip()
 TEST_SPARK_CONF = {
@@ -41,9 +45,9 @@ TEST_SPARK_CONF = {
     "spark.sql.session.timeZone": "UTC",
     # Interpreted evaluation, no generated code: the suite's queries run once each on tens to
     # thousands of rows, where compiling each plan's Java (Janino) cost more than running it.
-    # Same plans less their WholeStageCodegen nodes, same results; the jobs the e2e tests start
-    # in processes of their own (the kill tests, the wheel, the cluster, Airflow) run the shipped
-    # config, code generation included.
+    # Same plans less their WholeStageCodegen nodes, same results. The kill tests' jobs (processes
+    # of their own) take the same settings (TEST_JOB_SPARK_CONF); the wheel, the cluster, Airflow
+    # and the local spark-submit run the shipped config, code generation included.
     # Measured side by side on this 2-core machine at load 6-12 (others' work), alternating pytest
     # runs: io/test_catalog + monitor/test_drift + features/test_windows 185 s -> 162 s (a first,
     # cold pair 367 s -> 165 s left out); features/test_build + monitor/test_performance 158 s ->
@@ -51,6 +55,17 @@ TEST_SPARK_CONF = {
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
+
+# The settings above that the kill tests' jobs (processes of their own, killed at a fault point and
+# re-run) take over conf/local's: what they prove (exactly once, a re-run equal to an uninterrupted
+# run) does not depend on the number of partitions or on generated code, and each job is a fresh
+# JVM in which every query's Java would be compiled again. `TEST_JOB_SETS` is their `--set`
+# (merged into the config's spark.conf); tests/helpers.job_conf_dir writes them into its config.
+TEST_JOB_SPARK_CONF = {key: TEST_SPARK_CONF[key] for key in (
+    "spark.sql.shuffle.partitions", "spark.default.parallelism", "spark.ui.enabled",
+    "spark.databricks.delta.snapshotPartitions", "spark.sql.adaptive.coalescePartitions.initialPartitionNum",
+    "spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")}
+TEST_JOB_SETS = [f"spark.conf={json.dumps(TEST_JOB_SPARK_CONF)}"]
 
 
 @pytest.fixture(scope="session")
@@ -282,7 +297,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     xdist would otherwise order files by their number of tests, leaving the one-test,
     ten-minute files for last). Among them, files without the shared demo come first and
     alternate with those that use it, so one worker builds the demo lakehouse while the other
-    has work of its own. The order within a file is kept."""
+    has work of its own. The order within a file is kept. (The files of a shared-server group
+    travel with the first of them: pytest_xdist_make_scheduler.)"""
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
@@ -298,6 +314,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     interleaved = [tests for pair in itertools.zip_longest(alone, with_demo) for tests in pair if tests]
     rest = [tests for tests in files.values() if not is_e2e(tests)]
     items[:] = [item for tests in [*interleaved, *rest] for item in tests]
+
+
+# Files that use one of these per-process servers go to the same xdist worker (one work unit), so
+# that the run starts each server once, not once per worker: the Connect server (a JVM with a 3g
+# heap, 8-18 s to its first answer) and the Kafka broker (two JVMs). A file is in a group when its
+# source names one of the group's fixtures.
+SHARED_SERVER_FIXTURES = {"connect server": ("connect_spark", "either_spark", "connect_server"),
+                          "kafka broker": ("kafka_broker",)}
+
+
+def shared_server_group(path: Path) -> str | None:
+    """The SHARED_SERVER_FIXTURES group of the test file at `path`, or None."""
+    try:
+        source = path.read_text()
+    except OSError:
+        return None
+    return next((group for group, names in SHARED_SERVER_FIXTURES.items() if any(n in source for n in names)), None)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own; absent without xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile` with the files of a SHARED_SERVER_FIXTURES group as one work unit, placed
+    where its first file is in the collection order (pytest_collection_modifyitems)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedServerScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            if file not in groups:
+                groups[file] = shared_server_group(config.rootpath / file) or file
+            return groups[file]
+
+    groups: dict[str, str] = {}
+    return SharedServerScheduling(config, log)
 
 
 # Brokers the `kafka_broker` fixture started, stopped when the session has finished: after the

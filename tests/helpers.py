@@ -89,8 +89,9 @@ def spark_jobs(spark: SparkSession, action: Callable[[], Any]) -> tuple[Any, int
 
 def job_conf_dir(conf: Path, root: Path, sections: dict[str, Any]) -> Path:
     """A config directory (base + an empty local overlay) for jobs run as subprocesses: the repo's
-    Spark settings on one core with few partitions, the lakehouse and landing under `root`, and
-    `sections` (sources, silver, gold...)."""
+    Spark settings on one core with one partition and no generated code (the suite's, see
+    tests/conftest.TEST_JOB_SPARK_CONF), the lakehouse and landing under `root`, and `sections`
+    (sources, silver, gold...)."""
     import yaml
 
     (conf / "base").mkdir(parents=True)
@@ -98,7 +99,9 @@ def job_conf_dir(conf: Path, root: Path, sections: dict[str, Any]) -> Path:
     base = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/base/spark.yml").read_text())
     base["spark"]["master"] = "local[1]"
     base["spark"]["conf"].update({"spark.sql.shuffle.partitions": "1", "spark.ui.enabled": "false",
-                                  "spark.databricks.delta.snapshotPartitions": "1"})
+                                  "spark.databricks.delta.snapshotPartitions": "1",
+                                  "spark.sql.codegen.wholeStage": "false",
+                                  "spark.sql.codegen.factoryMode": "NO_CODEGEN"})
     base["storage"] = {"root": str(root / "lake"), "landing": str(root / "landing")}
     base.update(sections)
     (conf / "base" / "all.yml").write_text(yaml.safe_dump(base))

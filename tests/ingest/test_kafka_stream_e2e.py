@@ -20,7 +20,7 @@ from lakeboost.score.stream import stream_score
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO
+from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO, TEST_JOB_SETS
 from tests.helpers import txn_versions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -36,9 +36,10 @@ def _source(servers: str, topic: str, schema: dict[str, str]) -> dict:
 
 
 def _ingest_job(config, source: dict, fault: str) -> subprocess.CompletedProcess:
-    """jobs/ingest.py as a user runs it, for the Kafka source only, to the named fault point."""
+    """jobs/ingest.py as a user runs it (the suite's Spark settings), for the Kafka source only, to the named
+    fault point."""
     sets = [f"storage.root={config.storage.root}", f"storage.landing={config.storage.landing}",
-            *DEMO_OVERRIDES, f"sources.{SOURCE}={json.dumps(source)}"]
+            *DEMO_OVERRIDES, *TEST_JOB_SETS, f"sources.{SOURCE}={json.dumps(source)}"]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "LAKEBOOST_PII_KEY": DEMO_PII_KEY,
            "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{config.storage.landing}/customers.db", FAULT_ENV: fault}
     argv = [sys.executable, str(REPO / "jobs/ingest.py"), "--source", SOURCE]

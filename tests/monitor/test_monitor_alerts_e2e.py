@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from sklearn.metrics import roc_auc_score
 
-from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, LIVE_AS_COMMITS, REPO, demo_config
+from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, LIVE_AS_COMMITS, REPO, TEST_JOB_SETS, demo_config
 from tests.monitor.webhook import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -119,9 +119,10 @@ def test_flipped_labels_raise_one_performance_decay_alert_delivered_with_a_retra
 
 
 def _monitor_killed_at(root: Path, sets: list[str], point: str, landing: str) -> None:
-    """jobs/monitor.py in its own process, killed at `point`."""
+    """jobs/monitor.py in its own process (the suite's Spark settings), killed at `point`."""
     argv = [sys.executable, str(REPO / "jobs/monitor.py")]
-    for item in [f"storage.root={root}/lake", f"storage.landing={landing}", *DEMO_OVERRIDES, *LIVE_AS_COMMITS, *sets]:
+    for item in [f"storage.root={root}/lake", f"storage.landing={landing}", *DEMO_OVERRIDES, *LIVE_AS_COMMITS,
+                 *TEST_JOB_SETS, *sets]:
         argv += ["--set", item]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "LAKEBOOST_PII_KEY": DEMO_PII_KEY,
            "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{landing}/customers.db", FAULT_ENV: point}

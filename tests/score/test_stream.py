@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO
+from tests.conftest import DEMO_OVERRIDES, DEMO_PII_KEY, REPO, TEST_JOB_SETS
 from tests.helpers import checkpoint_batches
 
 pytestmark = pytest.mark.e2e
@@ -39,9 +39,9 @@ def _log_commits(catalog: TableCatalog, table: str) -> int:
 
 
 def _run_scorer(config, overrides: list[str], *, fault: str | None = None) -> subprocess.CompletedProcess:
-    """jobs/score_stream.py as a user runs it, to the end or to the named fault point."""
+    """jobs/score_stream.py as a user runs it (the suite's Spark settings), to the end or to the named fault point."""
     sets = [f"storage.root={config.storage.root}", f"storage.landing={config.storage.landing}",
-            *DEMO_OVERRIDES, *overrides]
+            *DEMO_OVERRIDES, *TEST_JOB_SETS, *overrides]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "LAKEBOOST_PII_KEY": DEMO_PII_KEY,
            "CUSTOMERS_JDBC_URL": f"jdbc:sqlite:{config.storage.landing}/customers.db"}
     env.pop(FAULT_ENV, None)
