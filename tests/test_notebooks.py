@@ -243,6 +243,25 @@ def test_score_notebook_scores_with_the_champion(pipeline_notebook: dict[str, An
 
 
 @pytest.mark.e2e
+def test_monitoring_notebook_reads_the_monitor_tables_as_they_are(pipeline_notebook: dict[str, Any],
+                                                                   run_times: dict[str, float]) -> None:
+    """Notebook 05 over the lakehouse notebook 02 monitored: its verdict per window counts the
+    table's breached rows by kind, and its performance view has the base rate beside the metric."""
+    ns = run_notebook(NOTEBOOKS / "05_monitoring_tables.py", run_times)
+    records = ns["records"]
+    verdict = {(r["table"], r["window_start"], r["model_version"]): r for r in ns["verdict"].collect()}
+    assert verdict, "the pipeline's monitor step judged at least one window"
+    breached = (records.where("kind != 'data_quality' AND breached")
+                .groupBy("table", "window_start", "model_version", "kind").count().collect())
+    for row in breached:
+        assert verdict[(row["table"], row["window_start"], row["model_version"])][row["kind"]] == row["count"]
+    assert sum(r[k] for r in verdict.values() for k in ("feature_drift", "missing_data", "prediction_drift",
+                                                         "performance")) == sum(r["count"] for r in breached)
+    assert {"roc_auc", "pr_auc", "base_rate", "positives"} <= set(ns["performance"].columns)
+    assert ns["psi"].count() == records.where("kind = 'feature_drift' AND metric = 'psi'").count()
+
+
+@pytest.mark.e2e
 def test_notebook_opened_in_the_notebooks_directory_reads_the_lakehouse_its_config_names(
         demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_times: dict[str, float]) -> None:
     """As Jupyter runs a notebook: the kernel's working directory is notebooks/ and no override names
