@@ -73,3 +73,18 @@ def test_time_axis_spans_the_windows_present() -> None:
     assert (lo, hi) == (WEEKS[0] - dt.timedelta(days=1), WEEKS[0] + dt.timedelta(days=1))
     lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in three.get_xlim())
     assert WEEKS[0] - dt.timedelta(days=2) < lo < WEEKS[0] and WEEKS[-1] < hi < WEEKS[-1] + dt.timedelta(days=2)
+
+
+def test_each_series_is_drawn_against_the_bar_it_was_judged_by() -> None:
+    """Two features with bars 0.9 and 0.2 (one window judged at a partial week's 1.4): each
+    feature's bar is a dashed line in its own colour at the recorded values, and no one fixed
+    line contradicts them (a point at 0.29 under its 0.9 bar reads as ok, as its row says)."""
+    series = {"seasonal": [(w, 0.29) for w in WEEKS], "plain": [(w, 0.05) for w in WEEKS]}
+    bars = {"seasonal": [(WEEKS[0], 0.9), (WEEKS[1], 0.9), (WEEKS[2], 1.4)], "plain": [(w, 0.2) for w in WEEKS]}
+    ax = line_figure(series, title="PSI", ylabel="PSI", bars=bars).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"seasonal", "seasonal: bar", "plain", "plain: bar"}
+    assert list(lines["seasonal: bar"].get_ydata()) == [0.9, 0.9, 1.4]
+    assert list(lines["plain: bar"].get_ydata()) == [0.2, 0.2, 0.2]
+    assert lines["seasonal: bar"].get_color() == lines["seasonal"].get_color()
+    assert lines["seasonal: bar"].get_linestyle() == "--"

@@ -117,19 +117,22 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
         out.append(f"<h3>Features by drift, window of {_day(latest)}</h3>" + _drift_table(results, causes, bars))
         top = results[:TOP]
         out.append(_img(_histograms(top, latest), f"reference vs current, top {len(top)} features"))
-    series = _series(records, "feature_drift", "psi", table)
+    series, psi_bars = _series(records, "feature_drift", "psi", table), _bars(records, "feature_drift", "psi", table)
     if series:
         ranked = sorted(series, key=lambda f: -max(v for _, v in series[f]))[:TOP]
-        out.append(_img(_line_plot({f: series[f] for f in ranked}, title=f"PSI per window, top {len(ranked)} features",
-                                   ylabel="PSI", threshold=thresholds["psi"]), "feature PSI over windows"))
+        # Each feature's own bar (dashed, its colour): the one its alert was decided by.
+        out.append(_img(_line_plot({f: series[f] for f in ranked}, title=f"PSI per window, top {len(ranked)} "
+                                   "features, each against its own bar (dashed)", ylabel="PSI",
+                                   bars={f: psi_bars[f] for f in ranked if f in psi_bars}), "feature PSI over windows"))
     score = _series(records, "prediction_drift", "psi", table)
     if score:
         out.append(_img(_line_plot(score, title="score distribution PSI per window", ylabel="PSI",
-                                   threshold=thresholds["prediction_psi"]), "score PSI over windows"))
+                                   bars=_bars(records, "prediction_drift", "psi", table)), "score PSI over windows"))
     perf = _series(records, "performance", metric, table)
     if perf:
-        out.append(_img(_line_plot(perf, title=f"{metric} per window (labels known so far)", ylabel=metric,
-                                   baseline=baseline), f"{metric} over windows"))
+        out.append(_img(_line_plot(perf, title=f"{metric} per window (labels known so far), against its decay bound "
+                                   "(dashed)", ylabel=metric, baseline=baseline,
+                                   bars=_bars(records, "performance", metric, table)), f"{metric} over windows"))
     return out
 
 
@@ -188,15 +191,20 @@ def _quality_section(records: Sequence[MonitorRecord], threshold: float) -> str:
     return "<h2>Data quality (silver rules)</h2>" + words + _img(png, "data-quality trend")
 
 
-def _line_plot(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabel: str,
-               threshold: float | None = None, baseline: float | None = None) -> str:
-    return _png(line_figure(series, title=title, ylabel=ylabel, threshold=threshold, baseline=baseline))
+Series = dict[str, list[tuple[Any, float]]]
 
 
-def line_figure(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabel: str,
-                threshold: float | None = None, baseline: float | None = None) -> Figure:
+def _line_plot(series: Series, *, title: str, ylabel: str, threshold: float | None = None,
+               baseline: float | None = None, bars: Series | None = None) -> str:
+    return _png(line_figure(series, title=title, ylabel=ylabel, threshold=threshold, baseline=baseline, bars=bars))
+
+
+def line_figure(series: Series, *, title: str, ylabel: str, threshold: float | None = None,
+                baseline: float | None = None, bars: Series | None = None) -> Figure:
     """One line per series over the windows; the time axis spans the windows present (a day
-    either side at least: left to itself matplotlib spans years around a single date)."""
+    either side at least: left to itself matplotlib spans years around a single date).
+    `bars`: per series, the bar each window was judged against, dashed in the series' colour
+    (bars differ by feature and window size: one red line for all would contradict the verdict)."""
     fig = Figure(figsize=(10, 3.3), dpi=90)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -205,7 +213,11 @@ def line_figure(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabe
         ordered = sorted(points, key=lambda p: str(p[0]))
         xs, ys = [_as_datetime(p[0]) for p in ordered], [p[1] for p in ordered]
         times += xs
-        ax.plot(mdates.date2num(xs), ys, marker="o", ms=4, lw=1.2, label=name)
+        [line] = ax.plot(mdates.date2num(xs), ys, marker="o", ms=4, lw=1.2, label=name)
+        judged = sorted((bars or {}).get(name, []), key=lambda p: str(p[0]))
+        if judged:
+            ax.plot(mdates.date2num([_as_datetime(p[0]) for p in judged]), [p[1] for p in judged], ls="--",
+                    lw=0.9, color=line.get_color(), marker="_", ms=10, label=f"{name}: bar")
     if threshold is not None:
         ax.axhline(threshold, color="red", ls="--", lw=1, label=f"alert threshold {threshold:g}")
     if baseline is not None:
@@ -223,7 +235,17 @@ def line_figure(series: dict[str, list[tuple[Any, float]]], *, title: str, ylabe
     return fig
 
 
-def _series(records: Sequence[MonitorRecord], kind: str, metric: str, table: str) -> dict[str, list[tuple[Any, float]]]:
+def _bars(records: Sequence[MonitorRecord], kind: str, metric: str, table: str) -> Series:
+    """Per subject, (window, the threshold it was judged against)."""
+    out: Series = {}
+    for r in records:
+        if r.kind == kind and r.metric == metric and r.table == table and r.threshold is not None \
+                and r.window_start is not None:
+            out.setdefault(r.subject, []).append((r.window_start, r.threshold))
+    return out
+
+
+def _series(records: Sequence[MonitorRecord], kind: str, metric: str, table: str) -> Series:
     out: dict[str, list[tuple[Any, float]]] = {}
     for r in records:
         if r.kind == kind and r.metric == metric and r.table == table and r.value is not None \
