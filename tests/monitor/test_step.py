@@ -92,7 +92,11 @@ def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark
                     reason="headless Chromium not installed (scripts/install-chromium.sh)")
 def test_the_report_renders_in_a_browser_summary_first(weekly, tmp_path: Path) -> None:
     _, first, _ = weekly
-    page = Path(mlflow.artifacts.download_artifacts(first["report"]))
+    page = Path(mlflow.artifacts.download_artifacts(first["report_artifact"]))
+    # The same page beside the tables, at a stable address too (the latest run's).
+    assert Path(first["report"]).name == "latest.html" and Path(first["report"]).parent.name == "monitor"
+    pages = sorted(Path(first["report"]).parent.glob("*.html"))
+    assert len(pages) >= 2 and "model lakeboost_fraud v" in Path(first["report"]).read_text()  # a run's + latest
     loaded, total = images_rendered(page)
     assert total >= 6 and loaded == total
     shot = screenshot(page, tmp_path / "monitor_report.png")

@@ -41,14 +41,18 @@ span.bad { color: #c62828; font-weight: 600; } span.dim { color: #777; }
 def render_report(records: Sequence[MonitorRecord], alerts: Sequence[Any],
                   drift: dict[tuple[str, Any], list[DriftResult]], *, title: str, window: str,
                   thresholds: dict[str, float], baseline: float | None, metric: str,
-                  notes: Sequence[str], new_alerts: int) -> str:
-    """The page: summary, alerts, per-table drift (table, histograms, PSI over time), quality trend."""
+                  notes: Sequence[str], new_alerts: int, links: Sequence[tuple[str, str | None]] = ()) -> str:
+    """The page: summary, alerts (each linked to its table's evidence), per-table drift (table,
+    histograms, PSI over time), quality trend. `links`: (label, URL or None) of the model
+    version, its training run and this monitor run, shown under the title."""
     tables = sorted({r.table for r in records if r.kind != "data_quality"})
-    sections = [f"<h1>{html.escape(title)}</h1>",
+    linked = " · ".join(f"<a href='{html.escape(url)}'>{html.escape(label)}</a>" if url else html.escape(label)
+                        for label, url in links)
+    sections = [f"<h1>{html.escape(title)}</h1>", f"<p class='links'>{linked}</p>" if linked else "",
                 "<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
                 _summary(records, tables, metric, window), _alerts_table(alerts, new_alerts)]
     for table in tables:
-        sections.append(f"<h2>{html.escape(table)}</h2>")
+        sections.append(f"<h2 id='{_anchor(table)}'>{html.escape(table)}</h2>")
         sections += _table_sections(records, drift, table, thresholds, baseline, metric)
     sections.append(_quality_section(records, thresholds["failure_rate"]))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) +
@@ -97,7 +101,11 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
 def _alerts_table(alerts: Sequence[Any], new_alerts: int) -> str:
     if not alerts:
         return "<h2>Alerts</h2><p><span class='ok'>none</span></p>"
-    rows = "".join(f"<tr><td>{html.escape(a.kind)}</td><td>{html.escape(a.table)}</td><td>{_day(a.window_start)}</td>"
+    def evidence(table: str) -> str:  # data-quality alerts have their section at the end
+        target = "quality" if table == "silver" else _anchor(table)
+        return f"<a href='#{target}'>{html.escape(table)}</a>"
+
+    rows = "".join(f"<tr><td>{html.escape(a.kind)}</td><td>{evidence(a.table)}</td><td>{_day(a.window_start)}</td>"
                    f"<td>{html.escape(a.message)}</td></tr>" for a in alerts)
     return (f"<h2>Alerts ({len(alerts)}, {new_alerts} new in this run)</h2><table><tr><th>kind</th><th>table</th>"
             f"<th>window</th><th>what breached, and the likely cause</th></tr>{rows}</table>")
@@ -188,7 +196,8 @@ def _quality_section(records: Sequence[MonitorRecord], threshold: float) -> str:
              "</span></p>" if failing else f"<p><span class='ok'>Every rule under {threshold:.0%} failures.</span></p>")
     png = _line_plot({f: quality[f] for f in ranked}, title=f"failure rate per window, top {len(ranked)} rules",
                      ylabel="failure rate", threshold=threshold)
-    return "<h2>Data quality (silver rules)</h2>" + words + _img(png, "data-quality trend")
+    return ("<h2 id='quality'>Data quality (silver rules, windows by run time)</h2>" + words
+            + _img(png, "data-quality trend"))
 
 
 Series = dict[str, list[tuple[Any, float]]]
@@ -262,6 +271,10 @@ def _png(fig: Figure) -> str:
 
 def _img(png: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _anchor(table: str) -> str:
+    return "table-" + "".join(c if c.isalnum() else "-" for c in table)
 
 
 def _as_datetime(value: Any) -> dt.datetime:

@@ -53,6 +53,7 @@ from lakeboost.monitor.records import MonitorRecord, write_records
 from lakeboost.monitor.report import render_report
 from lakeboost.monitor.wording import alerts_for
 from lakeboost.progress import Progress
+from lakeboost.spark.fs import write_text
 from lakeboost.spark.rows import first_row
 from lakeboost.steps import StepContext, StepOptions, step
 
@@ -122,8 +123,8 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
     fault_point("monitor.after_alert_recorded")
     sent = deliver_alerts(catalog, cfg.alerts_table, cfg.hooks, only={a.alert_id for a in new_alerts})
     fault_point("monitor.after_alert_sent")
-    report_uri = _log_report(config, records, alerts, drift, champion, baseline, judged_by, notes, run_id,
-                             new_alerts=len(new_alerts))
+    report_uri, report_page = _log_report(catalog, config, records, alerts, drift, champion, baseline, judged_by,
+                                          notes, run_id, new_alerts=len(new_alerts))
     # Marked requested last, as the summary hands the request to the runner.
     retrain = _retrain_request(config, request_retrains(catalog, cfg.alerts_table) if cfg.retrain_on_alert else [])
 
@@ -133,7 +134,7 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
         "windows": len({(r.table, r.window_start) for r in records}),
         "alerts": len(alerts), "new_alerts": len(new_alerts), "hook_failures": [*resent.failures, *sent.failures],
         "resent_alerts": resent.tried, "undelivered_alerts": resent.pending + sent.pending,
-        "retrain": retrain, "report": report_uri,
+        "retrain": retrain, "report": report_page or report_uri, "report_artifact": report_uri,
         "breaches": sorted({f"{a.kind}:{a.table}:{a.window_start}" for a in alerts}),
     })
     if retrain is not None:  # the pipeline runner runs them next
@@ -211,17 +212,27 @@ def _retrain_request(config: LakeboostConfig, alerts: list[Alert]) -> dict[str, 
     return {"steps": list(RETRAIN_STEPS), "triggers": sorted({a.kind for a in triggers})}
 
 
-def _log_report(config: LakeboostConfig, records: list[MonitorRecord], alerts: list[Alert],
+def _log_report(catalog: TableCatalog, config: LakeboostConfig, records: list[MonitorRecord], alerts: list[Alert],
                 drift: dict[tuple[str, Any], list[DriftResult]], champion: Model, baseline: float | None,
-                metric: str, notes: list[str], run_id: str, *, new_alerts: int) -> str:
+                metric: str, notes: list[str], run_id: str, *, new_alerts: int) -> tuple[str, str | None]:
+    """The report logged to the monitor's MLflow run, and written as a page of its own beside the
+    tables (`<storage.root>/_reports/monitor/<UTC time>-<run>.html`, and `latest.html`, a stable
+    address to bookmark). Returns (the MLflow artifact's URI, the page's path; None if it could
+    not be written, which is logged)."""
     cfg = config.monitor
-    page = render_report(records, alerts, drift, title=f"lakeboost monitoring: {champion.name} v{champion.version}",
-                         window=cfg.window,
-                         thresholds={"psi": cfg.psi_threshold, "ks": cfg.ks_threshold,
-                                     "prediction_psi": cfg.prediction_psi_threshold,
-                                     "failure_rate": cfg.max_failure_rate},
-                         baseline=baseline, metric=metric, notes=notes, new_alerts=new_alerts)
     with mlflow.start_run(run_name="monitor") as run, tempfile.TemporaryDirectory() as tmp:
+        links = [(f"model {champion.name} v{champion.version}", _ui_link(f"#/models/{champion.name}/versions/"
+                                                                          f"{champion.version}")),
+                 (f"its training run {champion.run_id}", _ui_link(f"#/experiments/{run.info.experiment_id}/runs/"
+                                                                  f"{champion.run_id}")),
+                 (f"this monitor run {run.info.run_id}", _ui_link(f"#/experiments/{run.info.experiment_id}/runs/"
+                                                                  f"{run.info.run_id}"))]
+        page = render_report(records, alerts, drift,
+                             title=f"lakeboost monitoring: {champion.name} v{champion.version}", window=cfg.window,
+                             thresholds={"psi": cfg.psi_threshold, "ks": cfg.ks_threshold,
+                                         "prediction_psi": cfg.prediction_psi_threshold,
+                                         "failure_rate": cfg.max_failure_rate},
+                             baseline=baseline, metric=metric, notes=notes, new_alerts=new_alerts, links=links)
         mlflow.set_tags({"monitor_run_id": run_id, **model_tags(champion)})
         breaches = [r for r in records if r.breached]
         mlflow.log_metrics({"windows": len({(r.table, r.window_start) for r in records}),
@@ -231,4 +242,20 @@ def _log_report(config: LakeboostConfig, records: list[MonitorRecord], alerts: l
         rows = [r.as_dict() for r in records]
         (Path(tmp) / "monitor_records.json").write_text(json.dumps(rows, default=str, indent=1))
         mlflow.log_artifacts(tmp, "monitor")
-        return f"{run.info.artifact_uri}/monitor/monitor_report.html"
+        uri = f"{run.info.artifact_uri}/monitor/monitor_report.html"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = f"{config.storage.root.rstrip('/')}/_reports/monitor"
+    try:
+        write_text(catalog.spark, f"{folder}/{stamp}-{run_id[:8]}.html", page)
+        write_text(catalog.spark, f"{folder}/latest.html", page)
+    except Exception as exc:  # noqa: BLE001 - the report is in the MLflow run either way
+        log.warning("monitor: could not write the report page under %s (%s); it is in the MLflow run", folder, exc)
+        return uri, None
+    return uri, f"{folder}/latest.html"
+
+
+def _ui_link(fragment: str) -> str | None:
+    """A link into the MLflow UI when the tracking store is a server (http/https); None for a
+    local store, whose UI (`mlflow ui`) has no fixed address."""
+    uri = mlflow.get_tracking_uri()
+    return f"{uri.rstrip('/')}/{fragment}" if uri.startswith(("http://", "https://")) else None
