@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from lakeboost.config.monitoring import MonitorConfig
-from lakeboost.monitor.drift import Reference, numeric_drift, numeric_drift_by
-from lakeboost.monitor.measure import _noise, _size_class, missing_data_record
+from lakeboost.monitor.drift import Reference, numeric_drift, numeric_drift_by, psi
+from lakeboost.monitor.measure import _noise, _size_class, consecutive_drift, missing_data_record
 from lakeboost.monitor.noise import reference_noise
 from lakeboost.monitor.records import MonitorRecord
 from pyspark.sql import SparkSession
@@ -86,9 +86,27 @@ def test_a_partial_window_is_held_to_the_bar_of_its_own_size(spark: SparkSession
     """A full week (2,100 rows) and a partial one (600): each gets a bar from reference spans of
     its own size; smaller spans differ more, so the partial week's bar is the higher one, and the
     full week is not held to it (before, every window got the smallest window's bar)."""
-    reference = Reference(_clustered(spark, 0, 56))
+    # Independent rows: two spans differ by sampling alone, more the smaller they are.
+    reference = Reference(spark.range(56 * 300).select(
+        F.timestamp_seconds((F.col("id") / 300 * 86400).cast("long")).alias("t"), F.rand(seed=11).alias("x")))
     rows = {dt.datetime(2026, 3, 2): 2100, dt.datetime(2026, 3, 9): 600}
     bars = _noise(MonitorConfig(min_window_rows=100), reference, ["x"], [], "t", rows)
     assert set(bars) == {_size_class(2100), _size_class(600)} and _size_class(2100) != _size_class(600)
     assert bars[_size_class(600)]["x"].psi > bars[_size_class(2100)]["x"].psi
-    assert _size_class(2100) == _size_class(1100) and _size_class(2100) != _size_class(1000)
+    assert _size_class(2100) == _size_class(4000) and _size_class(2100) != _size_class(2000)  # [2^11, 2^12)
+
+
+def test_drift_between_consecutive_windows_is_recorded_from_their_shares(spark: SparkSession) -> None:
+    """Three weeks: the second like the first, the third shifted. PSI against the previous week
+    equals psi() of the two weeks' shares on the reference's bins, small then large."""
+    reference = Reference(_seasonal(spark, 0, 28, null_share=0.0))
+    weeks = [_seasonal(spark, 28, 7, null_share=0.0).withColumn("w", F.lit("1")),
+             _seasonal(spark, 28, 7, null_share=0.0).withColumn("w", F.lit("2")),
+             _seasonal(spark, 28, 7, null_share=0.0).withColumn("temp", F.col("temp") + 8).withColumn("w", F.lit("3"))]
+    results = numeric_drift_by(reference, weeks[0].unionByName(weeks[1]).unionByName(weeks[2]), ["temp"], by="w")
+    records = consecutive_drift(results, _record())
+    by_week = dict(results)
+    assert [(r.window_start, r.kind, r.subject, r.threshold, r.breached) for r in records] == [
+        ("2", "window_drift", "temp", None, False), ("3", "window_drift", "temp", None, False)]
+    assert records[0].value == psi(by_week["1"].current_shares, by_week["2"].current_shares) < 0.05
+    assert records[1].value == psi(by_week["2"].current_shares, by_week["3"].current_shares) > 0.5

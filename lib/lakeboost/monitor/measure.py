@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from typing import Any, Protocol, cast
 
 from pyspark.sql import DataFrame
@@ -24,6 +25,7 @@ from lakeboost.monitor.drift import (
     Reference,
     categorical_drift_by,
     numeric_drift_by,
+    psi,
 )
 from lakeboost.monitor.noise import Noise, reference_noise
 from lakeboost.monitor.performance import (
@@ -94,6 +96,7 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
                               status="ok" if result.ks is not None else "too_few_values", cause=cause))
         else:
             out.append(record(window, "feature_drift", result.feature, "chi2", result.chi2, None))
+    out += consecutive_drift(results, record)
     for window, result in numeric_drift_by(reference_scores, judged.select(WINDOW, "score"), ["score"], by=WINDOW):
         out.append(record(window, "prediction_drift", "score", "psi", result.psi, cfg.prediction_psi_threshold,
                           cause=value_shift(result)))
@@ -102,6 +105,24 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
             out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
     return out + _performance_records(catalog, config, current, champion, record, as_of=as_of, baseline=baseline,
                                       metric=metric)
+
+
+def consecutive_drift(results: list[tuple[Any, DriftResult]], record: RecordOf) -> list[MonitorRecord]:
+    """Each feature's PSI between a window and the one before it (`window_drift`, shown, not
+    judged): a change from one week to the next, which drift against training alone cannot tell
+    from a slow wander. Both windows are binned on the reference's bins, so the shares compare
+    as they are: no Spark job."""
+    by_feature: dict[str, list[tuple[Any, DriftResult]]] = {}
+    for window, result in results:
+        by_feature.setdefault(result.feature, []).append((window, result))
+    out = []
+    for feature, windows in by_feature.items():
+        ordered = sorted(windows, key=lambda w: str(w[0]))
+        for (_, before), (window, now) in itertools.pairwise(ordered):
+            if len(before.current_shares) == len(now.current_shares) and before.bins == now.bins:
+                out.append(record(window, "window_drift", feature, "psi", psi(before.current_shares,
+                                                                              now.current_shares), None))
+    return out
 
 
 def missing_data_record(result: DriftResult, window: Any, bar: Noise | None, record: RecordOf) -> MonitorRecord:
@@ -116,7 +137,8 @@ def missing_data_record(result: DriftResult, window: Any, bar: Noise | None, rec
 
 
 def _size_class(rows: int) -> int:
-    """Windows within a factor of two share a noise bar (computed at the smallest of them)."""
+    """Windows of one power-of-two size class ([2^k, 2^(k+1)) rows) share a noise bar, computed at
+    the smallest of them: within a factor of two of each other."""
     return max(rows, 1).bit_length()
 
 

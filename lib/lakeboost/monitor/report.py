@@ -132,6 +132,12 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
         out.append(_img(_line_plot({f: series[f] for f in ranked}, title=f"PSI per window, top {len(ranked)} "
                                    "features, each against its own bar (dashed)", ylabel="PSI",
                                    bars={f: psi_bars[f] for f in ranked if f in psi_bars}), "feature PSI over windows"))
+    steps = _series(records, "window_drift", "psi", table)
+    if steps:
+        ranked = sorted(steps, key=lambda f: -max(v for _, v in steps[f]))[:TOP]
+        out.append(_img(_line_plot({f: steps[f] for f in ranked}, title=f"PSI against the previous window, top "
+                                   f"{len(ranked)} features (a jump from one window to the next)", ylabel="PSI"),
+                        "feature PSI between consecutive windows"))
     score = _series(records, "prediction_drift", "psi", table)
     if score:
         out.append(_img(_line_plot(score, title="score distribution PSI per window", ylabel="PSI",
