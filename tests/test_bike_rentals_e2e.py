@@ -55,9 +55,12 @@ def test_bike_rentals_from_the_raw_file_to_a_monitored_model_reaching_the_baseli
         assert np.allclose(*pairs, equal_nan=True, rtol=1e-9), column
 
     test = summary.details["train"]["metrics"]["test"]
-    # The same information as the baseline: the same error within 2% (37.21 against 37.21 when
+    # The same information as the baseline: the same error within 2% (37.41 against 38.10 when
     # written); R² above 0.93 needs the hour that has just ended (0.88 without it, RMSE 57.4).
-    baseline_rmse = baseline.evaluate(expected)["test_rmse"]
+    reference = baseline.evaluate(expected)
+    baseline_rmse = reference["test_rmse"]
+    print(f"\nbike RMSE valid/test: lakeboost {summary.details['train']['metrics']['valid']['rmse']:.2f} / "
+          f"{test['rmse']:.2f}, baseline {reference['valid_rmse']:.2f} / {baseline_rmse:.2f}")
     assert test["rmse"] <= 1.02 * baseline_rmse, (test["rmse"], baseline_rmse)
     assert test["r2"] > 0.93 and not math.isnan(test["mae"])
     assert summary.details["promote"]["promoted"]

@@ -4,7 +4,7 @@ The same rows, split and information as the lakeboost application (examples/bike
 a forecast made at the start of hour h (lead time: the whole hour h): the weather observed for the
 hour, the calendar, and earlier hours' rentals, each usable from the moment its hour has ended,
 so hour h-1 (ended at the start of h) is the latest known; windows over the hours that ended in
-[t - w, t] (a 3h window holds h-1..h-4), the same hour on the previous days, the counts exactly
+(t - w, t] (a 3h window holds h-1..h-3), the same hour on the previous days, the counts exactly
 1, 2, 24 and 168 hours back; the first week left out. Prints one JSON line: validation and test
 RMSE, MAE and R² and the rounds kept.
 
@@ -46,7 +46,7 @@ def features(hours: pd.DataFrame) -> pd.DataFrame:
     known = counts.shift(1)  # hour h-1 has ended when h starts: known at t, usable at t
     out = pd.DataFrame(index=full)
     for hours_back, name in ((3, "3h"), (24, "24h"), (168, "7d")):
-        rolling = known.rolling(hours_back + 1, min_periods=1)  # ended in [t - w, t]: both ends
+        rolling = known.rolling(hours_back, min_periods=1)  # ended in (t - w, t]: w hours
         out[f"recent_rentals_mean_{name}"] = rolling["rentals"].mean()
         out[f"recent_rentals_max_{name}"] = rolling["rentals"].max()
         out[f"recent_casual_mean_{name}"] = rolling["casual"].mean()

@@ -139,7 +139,8 @@ def _mixed_oracle(pdf: pd.DataFrame, *, known: str, not_before_event: bool) -> p
         for window in WINDOWS:
             w = parse_duration(window).total_seconds()
             for column, aggs in MIXED_AGGS.items():
-                seen = others & (at[column] >= row.t - w) & (at[column] <= row.t + end)
+                # w seconds: [t - w, t - 1] (`before`) or [t - w + 1, t] (`at_or_before`).
+                seen = others & (at[column] >= row.t - w + 1 + end) & (at[column] <= row.t + end)
                 latest += list(at[column][seen & (w == max(parse_duration(x).total_seconds() for x in WINDOWS))])
                 values = value[column][seen].dropna()
                 for agg in aggs:

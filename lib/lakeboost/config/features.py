@@ -69,9 +69,9 @@ class OutcomeWindowGroup(Frozen):
 
     `aggs` name late-arriving columns (`dataset.outcomes`, or a value label's column). At an event
     at time t, a window `w` covers the outcomes that *became known* in [t - w, t) (`known:
-    before`, the default) or [t - w, t] (`known: at_or_before`): an earlier order's delivery delay
-    counts once it was delivered, never before (a window over event time would see deliveries
-    that had not happened yet). Each column counts from its own availability time. An event never
+    before`, the default) or (t - w, t] (`known: at_or_before`; w seconds either way): an earlier
+    order's delivery delay counts once it was delivered, never before (a window over event time
+    would see deliveries that had not happened yet). Each column counts from its own availability time. An event never
     sees its own outcome: it is left out by the event's key.
 
     `count` adds `<group>_known_<w>`, the number of outcomes known in each window (one

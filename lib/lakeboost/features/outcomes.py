@@ -5,8 +5,8 @@ warehouse "over the last 7 days", computed when a new order is placed, may only 
 that had happened by then: the outcome rows travel through the entity's window at their
 *availability* time, not at their event's time. The events and the outcome rows are one union
 ordered by time (one shuffle by entity for all windows of a group, no join back), and each
-event aggregates the outcome rows in [t - w, t) (`known: before`) or [t - w, t]
-(`known: at_or_before`). Each column has its own availability time: the union holds one outcome
+event aggregates the outcome rows in [t - w, t) (`known: before`) or (t - w, t]
+(`known: at_or_before`): w seconds either way. Each column has its own availability time: the union holds one outcome
 row per event and availability time.
 
 `pending` (how many of the window's events had no known outcome at t) is a running count over
@@ -72,6 +72,12 @@ def _frame_end(known: Known) -> int:
     return 0 if known == "at_or_before" else -1
 
 
+def _reach(window_seconds: int, known: Known) -> int:
+    """How far back from t the frame starts: a window of w seconds, [t - w, t - 1] (`before`)
+    or [t - w + 1, t] (`at_or_before`: on an hourly series a 3h window holds the last 3 hours)."""
+    return window_seconds - 1 - _frame_end(known)
+
+
 def with_outcome_windows(events: DataFrame, source: DataFrame, *, name: str, group: OutcomeWindowGroup,
                          dataset: DatasetConfig) -> DataFrame:
     """Add `<name>_<col>_<agg>_<w>` (and `<name>_known_<w>`) to every event.
@@ -97,8 +103,8 @@ def with_outcome_windows(events: DataFrame, source: DataFrame, *, name: str, gro
             available = F.when(available.isNotNull(), F.greatest(available, F.col(dataset.event_time)))
         return available.cast("long")
 
-    longest = int(max(group.windows).total_seconds())
     end = _frame_end(group.known)
+    longest = _reach(int(max(group.windows).total_seconds()), group.known)
     # The source's rows, one per event and kind: its outcomes (one row per availability time) and
     # its pending interval's two ends (per pending column and window).
     rows: list[dict[str, Column]] = []
@@ -132,7 +138,7 @@ def with_outcome_windows(events: DataFrame, source: DataFrame, *, name: str, gro
     is_outcome = F.col(IS_OUTCOME) == OUTCOME
     features: list[Column] = []
     for i, window in enumerate(group.windows):
-        frame = ordered.rangeBetween(-int(window.total_seconds()), end)
+        frame = ordered.rangeBetween(-_reach(int(window.total_seconds()), group.known), end)
         features += _window_columns(name, group, window, i, field, frame, is_outcome)
     running = ordered.rangeBetween(Window.unboundedPreceding, -1)
     for column, i, window in pending:
@@ -188,7 +194,7 @@ def _without_own_outcomes(counted: DataFrame, rows: DataFrame, *, name: str, gro
     entity, keys = list(group.entity), [f"__k{j}" for j in range(len(key))]
     outcomes = rows.where(F.col(IS_OUTCOME) == OUTCOME)
     end = _frame_end(group.known)
-    longest = int(max(group.windows).total_seconds())
+    longest = _reach(int(max(group.windows).total_seconds()), group.known)
     own = outcomes.where(F.col(SELF)).select(*entity, *keys, F.col("__ev").alias("__t")).distinct()
     same_entity = [F.col(f"b.{e}").eqNullSafe(F.col(f"o.{e}")) for e in entity]
     other_event = ~reduce(lambda a, b: a & b, [F.col(f"b.{k}").eqNullSafe(F.col(f"o.{k}")) for k in keys])
@@ -199,7 +205,8 @@ def _without_own_outcomes(counted: DataFrame, rows: DataFrame, *, name: str, gro
     is_outcome = F.col(f"o.{IS_OUTCOME}").isNotNull()
     columns: list[Column] = []
     for window in group.windows:
-        inside = is_outcome & (F.col(f"o.{TIME}") >= F.col("b.__t") - F.lit(int(window.total_seconds())))
+        reach = _reach(int(window.total_seconds()), group.known)
+        inside = is_outcome & (F.col(f"o.{TIME}") >= F.col("b.__t") - F.lit(reach))
         if group.count:
             columns.append(F.count(F.when(inside, 1)).alias(f"{name}_known_{window}"))
         for column, aggs in group.aggs.items():
