@@ -88,3 +88,11 @@ def test_each_series_is_drawn_against_the_bar_it_was_judged_by() -> None:
     assert list(lines["plain: bar"].get_ydata()) == [0.2, 0.2, 0.2]
     assert lines["seasonal: bar"].get_color() == lines["seasonal"].get_color()
     assert lines["seasonal: bar"].get_linestyle() == "--"
+
+
+def test_numeric_bins_are_ticked_by_their_upper_edge_whole() -> None:
+    from lakeboost.monitor.report import _tick
+
+    assert [_tick(b) for b in ("<= 0.001234", "(0.006278, 0.01234]", "(12.5, 1.302e+04]", "> 1.302e+04", "NULL",
+                               "a very long category name")] == [
+        "≤0.00123", "≤0.0123", "≤1.3e+04", ">1.3e+04", "NULL", "a very long c…"]

@@ -15,6 +15,7 @@ import datetime as dt
 import html
 import io
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -183,7 +184,7 @@ def _histograms(results: list[DriftResult], window: Any) -> str:
         ax.bar([x - 0.2 for x in xs], r.reference_shares, width=0.4, label="training", color="#9e9e9e")
         ax.bar([x + 0.2 for x in xs], r.current_shares, width=0.4, label=f"window {_day(window)}", color="#1f77b4")
         ax.set_title(f"{r.feature}  (PSI {r.psi:.2f})", fontsize=9)
-        ax.set_xticks(list(xs), [_short(b) for b in r.bins], rotation=45, ha="right", fontsize=6)
+        ax.set_xticks(list(xs), [_tick(b) for b in r.bins], rotation=45, ha="right", fontsize=6)
         ax.tick_params(axis="y", labelsize=7)
         ax.set_ylabel("share of rows", fontsize=7)
         if i == 0:
@@ -297,6 +298,19 @@ def _number(value: float | None, digits: int) -> str:
 
 def _verdict(breach: bool) -> str:
     return "<span class='bad'>ALERT</span>" if breach else "<span class='ok'>ok</span>"
+
+
+def _tick(label: str) -> str:
+    """A numeric bin's tick, whole: its upper edge to 3 significant digits (`(0.006278, 0.01234]`
+    is `≤0.0123`; cut to its first characters it read `(0.006278, 0....`); categories shortened."""
+    match = re.fullmatch(r"\((\S+), (\S+)\]|<= (\S+)|> (\S+)", label)
+    if match is None:
+        return _short(label)
+    upper, first, last = match.group(2), match.group(3), match.group(4)
+    try:
+        return f">{float(last):.3g}" if last is not None else f"≤{float(upper or first):.3g}"
+    except ValueError:
+        return _short(label)
 
 
 def _short(label: str, most: int = 14) -> str:
