@@ -35,3 +35,22 @@ def test_written_records_keep_their_content_hash_and_a_rerun_changes_nothing(spa
     assert stored == HASHES
     assert write_records(catalog, "gold.monitoring", [DRIFT, QUALITY], run_id="r2") == 0
     assert write_records(catalog, "gold.monitoring", [], run_id="r3") == 0
+
+
+def test_a_table_written_before_slices_gets_the_column_and_a_rerun_still_writes_nothing(
+        spark: SparkSession, tmp_path) -> None:
+    catalog = TableCatalog(spark, StorageConfig(root=str(tmp_path)))
+    assert write_records(catalog, "gold.monitoring", [DRIFT, QUALITY], run_id="r1") == 2
+    # As an earlier release left it: no `slice` column.
+    catalog.write(catalog.read("gold.monitoring").drop("slice"), "gold.old", mode="overwrite")
+    assert "slice" not in catalog.read("gold.old").columns
+
+    assert write_records(catalog, "gold.old", [DRIFT, QUALITY], run_id="r2") == 0
+    stored = catalog.read("gold.old")
+    assert sorted((r.subject, r.slice, r._row_hash) for r in stored.collect()) == sorted(
+        (subject, "all", digest) for subject, digest in HASHES.items())
+    # A slice of the same window is a record of its own, beside the whole window's.
+    sliced = dataclasses.replace(DRIFT, slice="country=DE", value=0.5)
+    assert write_records(catalog, "gold.old", [DRIFT, sliced], run_id="r3") == 1
+    assert {(r.slice, r.value) for r in catalog.read("gold.old").filter("subject = 'amount'").collect()} == {
+        ("all", 0.31), ("country=DE", 0.5)}

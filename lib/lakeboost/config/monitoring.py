@@ -47,6 +47,9 @@ class ScoringConfig(Frozen):
     # line: `latest` (the latest date partition: a daily run), `all` (every partition: a backfill
     # after a promotion), or `range` (`since` .. `until`, both inclusive, either open).
     dates: Literal["latest", "all", "range"] = "latest"
+    # With `latest`: this many calendar days ending at the latest date partition (28: the latest
+    # four weeks, re-scored every run, so a monitor sees whole windows whose labels mature).
+    latest_days: int = Field(1, ge=1)
     since: dt.date | None = None
     until: dt.date | None = None
 
@@ -56,6 +59,8 @@ class ScoringConfig(Frozen):
             raise ValueError("scoring.dates: range needs scoring.since, scoring.until or both (ISO dates)")
         if self.dates != "range" and (self.since is not None or self.until is not None):
             raise ValueError(f"scoring.since / scoring.until apply to `dates: range` only (dates is {self.dates!r})")
+        if self.dates != "latest" and self.latest_days != 1:
+            raise ValueError(f"scoring.latest_days applies to `dates: latest` only (dates is {self.dates!r})")
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ValueError(f"scoring.since {self.since} is after scoring.until {self.until}")
         return self
@@ -116,6 +121,16 @@ class MonitorConfig(Frozen):
     min_labelled_rows: int = Field(200, ge=1)
     # PR AUC on a handful of positives is noise: a window needs this many before it is judged.
     min_positive_labels: int = Field(30, ge=1)
+    # A window with this share fewer rows than training's windows of its span (pro rata where the
+    # table covers part of it) is a breach named missing upstream data; higher where training's own
+    # windows fell further below their median. None: row counts are recorded, not judged.
+    max_row_drop: float | None = Field(0.5, gt=0, lt=1)
+    # Columns (model inputs) to break every window into: rows, the score's drift and the model's
+    # performance per value (shown, not judged: a small slice's noise is not an alert).
+    slices: tuple[str, ...] = ()
+    # Per slice column: its most frequent values in the training set keep their names; the rest
+    # are `other`.
+    max_slice_values: int = Field(10, ge=1)
     # Data-quality trend: alert when a rule's failure rate over a run exceeds this.
     max_failure_rate: float = Field(0.01, ge=0, le=1)
     hooks: tuple[AlertHook, ...] = (AlertHook(),)

@@ -20,6 +20,8 @@ from lakeboost.monitor.drift import NULL_BIN, DriftResult
 
 UNSEEN_SHARE = 0.01  # of the window's rows in categories training never had
 NULL_SHIFT = 0.10  # absolute change of the NULL share
+ROWS_MISSING = ("missing upstream data: the window has far fewer rows than training's windows of its span "
+                "(a source or feed stopped or was cut); check the ingest runs and the source before retraining")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
@@ -191,6 +191,24 @@ def numeric_drift_by(reference: DataFrame | Reference, current: DataFrame, colum
     cur_counts = _bin_counts(current, _both_binnings(deciles, fine), by)
     return [(group, _numeric_results(column, deciles[column], fine[column], ref_counts, counts, min_values))
             for group, counts in sorted(cur_counts.items(), key=lambda kv: str(kv[0])) for column in columns]
+
+
+def numeric_drift_by_slice(reference: Reference, current: DataFrame, column: str, *, slice_by: Column, by: str,
+                           min_values: int = 1) -> list[tuple[tuple[object, str], DriftResult]]:
+    """Per (group of `by`, slice) of `current`, `column` against the reference rows of the same
+    slice, both binned on the whole reference's edges (a bin means the same in every slice):
+    two aggregations, whatever the number of slices. A slice the reference never had is left out."""
+    deciles, fine, _ = reference.numeric([column])
+    binnings = _both_binnings({column: deciles[column]}, {column: fine[column]})
+    ref_counts = _bin_counts(reference.df.withColumn("_slice", slice_by), binnings, "_slice")
+    grouped = current.withColumn("_group", F.struct(F.col(by).alias("w"), slice_by.alias("s")))
+    out = []
+    for group, counts in sorted(_bin_counts(grouped, binnings, "_group").items(), key=lambda kv: str(kv[0])):
+        window, part = group["w"], group["s"]  # type: ignore[index]
+        if part in ref_counts:
+            out.append(((window, part), _numeric_results(column, deciles[column], fine[column], ref_counts[part],
+                                                         counts, min_values)))
+    return out
 
 
 def _shares(counts: dict[int, int], bins: int, *, with_null: bool = False) -> list[float]:

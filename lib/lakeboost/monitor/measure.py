@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
 from pyspark.sql import DataFrame
@@ -19,16 +20,18 @@ from lakeboost.features.training_set import known_labels, label_table, with_labe
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.metrics.base import LABEL
 from lakeboost.model import Model
-from lakeboost.monitor.causes import NULL_SHIFT, History, likely_cause, missing_upstream, value_shift
+from lakeboost.monitor.causes import NULL_SHIFT, ROWS_MISSING, History, likely_cause, missing_upstream, value_shift
 from lakeboost.monitor.drift import (
     DriftResult,
     Reference,
     categorical_drift_by,
     numeric_drift_by,
+    numeric_drift_by_slice,
     psi,
 )
 from lakeboost.monitor.noise import Noise, reference_noise
 from lakeboost.monitor.performance import (
+    SPANS,
     WINDOW,
     decay_bound,
     decay_metric,
@@ -38,7 +41,8 @@ from lakeboost.monitor.performance import (
     regression_by_window,
     window_start,
 )
-from lakeboost.monitor.records import MonitorRecord
+from lakeboost.monitor.profile import Slicer, profile_by, slicers
+from lakeboost.monitor.records import ALL, MonitorRecord
 from lakeboost.monitor.wording import DECAY_CAUSE, quality_cause
 
 
@@ -52,12 +56,18 @@ class RecordOf(Protocol):
 def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, current: DataFrame,
                   reference: Reference, reference_scores: Reference, champion: Model, *,
                   as_of: dt.datetime, baseline: float | None, metric: str, notes: list[str], history: History,
-                  drift: dict[tuple[str, Any], list[DriftResult]]) -> list[MonitorRecord]:
-    """Drift (with the likely cause of each breach), prediction drift and performance per window;
-    `drift` collects the drift results per (table, window) for the report."""
+                  drift: dict[tuple[str, Any], list[DriftResult]],
+                  training_rows: dict[Any, int]) -> list[MonitorRecord]:
+    """Drift (with the likely cause of each breach), prediction drift, profiles, row counts, slices
+    and performance per window; `drift` collects the drift results per (table, window) for the
+    report; `training_rows` is the training set's rows per window (the row-count bar)."""
     cfg, ts = config.monitor, config.gold.training_set
     assert ts is not None
-    rows = {r[WINDOW]: int(r["count"]) for r in current.groupBy(WINDOW).count().collect()}
+    event_time = champion.dataset.event_time
+    counted = current.groupBy(WINDOW).agg(F.count(F.lit(1)).alias("n"), F.min(event_time).alias("first"),
+                                          F.max(event_time).alias("last")).collect()  # one row per window
+    rows = {r[WINDOW]: int(r["n"]) for r in counted}
+    covered = (min(r["first"] for r in counted), max(r["last"] for r in counted)) if counted else None
     judged = current.filter(F.col(WINDOW).isin([w for w, n in rows.items() if n >= cfg.min_window_rows]))
     compared = [f for f in champion.meta.features if f in current.columns and f in reference.df.columns]
     skipped = sorted(set(champion.meta.features) - set(compared))
@@ -103,8 +113,72 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
     for window, n in rows.items():
         if n < cfg.min_window_rows:
             out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
+    out += profile_records(current, [*numeric, "score"], categorical, record)
+    if covered is not None:
+        out += row_drop_records(rows, training_rows, covered, cfg, record)
+    parts = slicers(reference.df, current, cfg.slices, most=cfg.max_slice_values, table=table)
+    for part in parts:
+        out += sliced_drift_records(reference_scores, current, part, cfg, record)
     return out + _performance_records(catalog, config, current, champion, record, as_of=as_of, baseline=baseline,
-                                      metric=metric)
+                                      metric=metric, slices=parts)
+
+
+def profile_records(current: DataFrame, numeric: list[str], categorical: list[str],
+                    record: RecordOf) -> list[MonitorRecord]:
+    """Each column's profile per window (`lakeboost.monitor.profile`), shown, not judged; the score's
+    is the prediction distribution over time, `*`'s the rows."""
+    out = []
+    for window, columns in profile_by(current, numeric, categorical, by=WINDOW).items():
+        for column, metrics in columns.items():
+            out += [record(window, "profile", column, name, value, None) for name, value in metrics.items()]
+    return out
+
+
+def row_drop_records(rows: dict[Any, int], training_rows: dict[Any, int], covered: tuple[dt.datetime, dt.datetime],
+                     cfg: MonitorConfig, record: RecordOf) -> list[MonitorRecord]:
+    """Per window, how far its rows fall short of a training window of the same span (the median
+    of training's whole windows, pro rata for the part of the window the table covers: its first
+    and last windows are partial), `1 - rows / expected`. Judged at `max_row_drop`, or lower still
+    where training's own whole windows fell further below their median: a feed that stopped or
+    was cut leaves fewer rows, with nothing NULL to show for it."""
+    whole = sorted(n for w, n in sorted(training_rows.items(), key=lambda kv: str(kv[0]))[1:-1])
+    if not whole or cfg.max_row_drop is None:
+        return []
+    median = whole[len(whole) // 2]
+    bar = max(cfg.max_row_drop, 1 - whole[0] / median)
+    span = SPANS[cfg.window]
+    out = []
+    for window, n in rows.items():
+        start = cast(dt.datetime, window)
+        seen = min(start + span, covered[1]) - max(start, covered[0])
+        share = min(1.0, max(seen / span, 0.0))
+        if share < 0.25:  # a sliver of a window at the table's edge: too little span to judge
+            out.append(record(window, "missing_data", "rows", "row_drop", None, None, status="partial_window"))
+            continue
+        out.append(record(window, "missing_data", "rows", "row_drop", 1 - n / (median * share), bar,
+                          cause=ROWS_MISSING))
+    return out
+
+
+def sliced_drift_records(reference_scores: Reference, current: DataFrame, part: Slicer, cfg: MonitorConfig,
+                         record: RecordOf) -> list[MonitorRecord]:
+    """Per window and value of one slice column: its rows and its score's PSI against the training
+    rows of the same value (shown, not judged)."""
+    out = []
+    counts = current.groupBy(WINDOW, part.expr().alias("s")).count().collect()  # windows x slices
+    for r in counts:
+        out.append(dataclasses.replace(record(r[WINDOW], "profile", "*", "rows", float(r["count"]), None),
+                                       slice=r["s"], rows=int(r["count"])))
+    sized = {(r[WINDOW], r["s"]): int(r["count"]) for r in counts}
+    for (window, value), result in numeric_drift_by_slice(reference_scores, current.select(WINDOW, "score",
+                                                                                              part.column),
+                                                           "score", slice_by=part.expr(), by=WINDOW):
+        n = sized.get((window, value), 0)
+        judged = n >= cfg.min_window_rows
+        out.append(dataclasses.replace(record(window, "prediction_drift", "score", "psi",
+                                              result.psi if judged else None, None,
+                                              status="ok" if judged else "too_few_rows"), slice=value, rows=n))
+    return out
 
 
 def consecutive_drift(results: list[tuple[Any, DriftResult]], record: RecordOf) -> list[MonitorRecord]:
@@ -161,7 +235,7 @@ def _noise(cfg: MonitorConfig, reference: Reference, numeric: list[str], categor
 
 def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
                          champion: Model, record: RecordOf, *, as_of: dt.datetime, baseline: float | None,
-                         metric: str) -> list[MonitorRecord]:
+                         metric: str, slices: Sequence[Slicer] = ()) -> list[MonitorRecord]:
     """The objective's metric per window once its labels are known, against the training bound:
     a relative fall of a higher-is-better metric, a relative rise of RMSE, MAE or log loss.
     `baseline` is the training value of the metric decay is judged by (`decay_metric`: ROC AUC
@@ -170,7 +244,8 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
     kind = objective_kind(champion.meta.objective)
     scored = [c for c in ("score", "predicted_label", "probabilities") if c in current.columns]
     known = known_labels(catalog.read(label_table(dataset)), dataset, as_of=as_of)
-    labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored), known, dataset) \
+    kept = [p.column for p in slices if p.column not in (*dataset.key, dataset.event_time)]
+    labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored, *kept), known, dataset) \
         .withColumnRenamed(dataset.label_column, LABEL)
     maturity = cfg.label_maturity
     assert maturity is not None, "monitor.label_maturity is resolved when LakeboostConfig loads"
@@ -183,26 +258,49 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
         return dataclasses.replace(record(window, "performance", "model", judged_by, value, bound, status=status),
                                    breached=breached, rows=rows, cause=DECAY_CAUSE if breached else None)
 
-    out = []
+    out = _label_profile(labelled, cfg, record, event_time=dataset.event_time, as_of=as_of, maturity=maturity)
     if kind == "binary":
-        for p in performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
-                                       maturity=maturity, min_rows=cfg.min_labelled_rows,
-                                       min_positives=cfg.min_positive_labels):
+        windows = performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
+                                        maturity=maturity, min_rows=cfg.min_labelled_rows,
+                                        min_positives=cfg.min_positive_labels)
+        for part in slices:  # per slice: shown, not judged
+            windows += performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window,
+                                             as_of=as_of, maturity=maturity, min_rows=cfg.min_labelled_rows,
+                                             min_positives=cfg.min_positive_labels, slice_by=part.expr())
+        for p in windows:
             r = judged(p.window_start, p.roc_auc, p.status, p.rows)
+            if p.slice != ALL:
+                r = dataclasses.replace(r, slice=p.slice, threshold=None, breached=False, cause=None)
 
             def shown(name: str, value: float | None, judged: MonitorRecord = r) -> MonitorRecord:
                 return dataclasses.replace(judged, metric=name, value=value, threshold=None, breached=False,
                                            cause=None)
 
-            # Beside the judged ROC AUC: PR AUC (shown, not judged: it moves with the base rate) and
-            # the base rate that explains it.
-            out += [r, shown("pr_auc", p.pr_auc), shown("positives", float(p.positives)),
-                    shown("base_rate", p.base_rate)]
+            low, high = p.roc_auc_interval or (None, None)
+            # Beside the judged ROC AUC: its 95% interval, PR AUC (shown, not judged: it moves with
+            # the base rate) and the base rate that explains it.
+            out += [r, shown("roc_auc_low", low), shown("roc_auc_high", high), shown("pr_auc", p.pr_auc),
+                    shown("positives", float(p.positives)), shown("base_rate", p.base_rate)]
         return out
     by_window = regression_by_window if kind == "regression" else multiclass_by_window
     for w in by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,
                        min_rows=cfg.min_labelled_rows):
         out.append(judged(w.window_start, None if w.metrics is None else w.metrics[metric], w.status, w.rows))
+    return out
+
+
+def _label_profile(labelled: DataFrame, cfg: MonitorConfig, record: RecordOf, *, event_time: str,
+                   as_of: dt.datetime, maturity: dt.timedelta) -> list[MonitorRecord]:
+    """The label's distribution per window as known at `as_of` (a presence label's mean is the
+    share of positives reported so far), each record marked `pending_labels` until the window's
+    labels have matured: the label trend beside the score's."""
+    out = []
+    windowed = labelled.withColumn(WINDOW, window_start(event_time, cfg.window))
+    for window, columns in profile_by(windowed, [LABEL], [], by=WINDOW).items():
+        mature = cast(dt.datetime, window) + SPANS[cfg.window] + maturity <= as_of
+        for name, value in columns[LABEL].items():
+            out.append(record(window, "profile", "label", name, value, None,
+                              status="ok" if mature else "pending_labels"))
     return out
 
 

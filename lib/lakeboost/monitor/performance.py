@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -22,6 +23,7 @@ from lakeboost.config.metrics import METRICS
 from lakeboost.metrics.base import EPS, LABEL
 from lakeboost.metrics.binary import curve_from_buckets, pr_points, roc_points, score_bucket, trapezoid
 from lakeboost.metrics.multiclass import macro_f1
+from lakeboost.monitor.records import ALL
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,29 @@ class WindowPerformance:
     status: str  # evaluated | pending_labels | too_few_labels
     pr_auc: float | None
     roc_auc: float | None
+    slice: str = ALL
 
     @property
     def base_rate(self) -> float | None:
         return self.positives / self.rows if self.rows else None
+
+    @property
+    def roc_auc_interval(self) -> tuple[float, float] | None:
+        """The 95% interval of the window's ROC AUC (`auc_interval`); None when not evaluated."""
+        if self.roc_auc is None:
+            return None
+        return auc_interval(self.roc_auc, self.positives, self.rows - self.positives)
+
+
+def auc_interval(auc: float, positives: int, negatives: int, z: float = 1.96) -> tuple[float, float]:
+    """Hanley & McNeil's (1982) normal interval of an ROC AUC from its positives and negatives:
+    closed form, no resampling, so every window gets one from the counts it already has. With 16
+    positives (a week of the tests' demo) an AUC of 0.85 is ±0.12; with 54 (the shipped demo's), ±0.065."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) \
+        / max(positives * negatives, 1)
+    half = z * math.sqrt(max(variance, 0.0))
+    return max(0.0, auc - half), min(1.0, auc + half)
 
 
 def decay_metric(metric: str, objective_kind: str) -> str:
@@ -142,24 +163,30 @@ def multiclass_by_window(labelled: DataFrame, *, event_time: str, window: str, a
 
 
 def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, as_of: dt.datetime,
-                          maturity: dt.timedelta, min_rows: int, min_positives: int) -> list[WindowPerformance]:
-    """PR and ROC AUC per window of `labelled` (columns `event_time`, `score` and the 0/1 `LABEL`)."""
+                          maturity: dt.timedelta, min_rows: int, min_positives: int,
+                          slice_by: Column | None = None) -> list[WindowPerformance]:
+    """PR and ROC AUC per window of `labelled` (columns `event_time`, `score` and the 0/1 `LABEL`);
+    with `slice_by` (a string column, e.g. `country=DE`), per window and slice, in the same one
+    aggregation."""
+    group = slice_by if slice_by is not None else F.lit(ALL)
     rows = (
-        labelled.groupBy(window_start(event_time, window).alias(WINDOW), score_bucket("score", BINS).alias("b"))
+        labelled.groupBy(window_start(event_time, window).alias(WINDOW), group.alias("slice"),
+                         score_bucket("score", BINS).alias("b"))
         .agg(F.sum(LABEL).alias("pos"), F.sum(1 - F.col(LABEL)).alias("neg"))
-        .collect()  # windows x at most 1,000 buckets
+        .collect()  # windows x slices x at most 1,000 buckets
     )
-    buckets: dict[dt.datetime, list[tuple[int, int, int]]] = {}
+    buckets: dict[tuple[dt.datetime, str], list[tuple[int, int, int]]] = {}
     unscored = sum(int(row["pos"] + row["neg"]) for row in rows if row["b"] is None)
     if unscored:
         log.warning("performance_by_window skipped %d labelled rows without a score", unscored)
     for row in rows:
         if row["b"] is not None:
-            buckets.setdefault(row[WINDOW], []).append((int(row["b"]), int(row["pos"]), int(row["neg"])))
+            buckets.setdefault((row[WINDOW], row["slice"]), []).append((int(row["b"]), int(row["pos"]),
+                                                                       int(row["neg"])))
     span = SPANS[window]
     results = []
-    for start in sorted(buckets):
-        curve = curve_from_buckets(buckets[start], bins=BINS)
+    for start, part in sorted(buckets, key=lambda k: (str(k[0]), k[1])):
+        curve = curve_from_buckets(buckets[(start, part)], bins=BINS)
         total, positives = curve.positives + curve.negatives, curve.positives
         if start + span + maturity > as_of:
             status = "pending_labels"
@@ -172,5 +199,6 @@ def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, 
             start, total, positives, status,
             trapezoid(*pr_points(curve)) if evaluated else None,
             trapezoid(*roc_points(curve)) if evaluated else None,
+            part,
         ))
     return results

@@ -12,18 +12,20 @@ from pyspark.sql import functions as F
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.io.hashing import with_content_hash
 
-KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric")
+KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric", "slice")
+ALL = "all"  # the slice of every row
 # The monitoring table's columns, in MonitorRecord's field order (the content hash covers them in it).
 SCHEMA = ("table string, window_start timestamp, model_version bigint, kind string, subject string, "
           "metric string, value double, threshold double, breached boolean, rows bigint, status string, "
-          "cause string")
+          "cause string, slice string")
 
 
 @dataclasses.dataclass(frozen=True)
 class MonitorRecord:
     """One measurement of one window: `kind` is feature_drift | missing_data | prediction_drift |
-    performance | data_quality; `subject` the feature, `score`, `model` or `<table>:<rule>`; `cause` is set on
-    breached records only."""
+    performance | profile | window_drift | data_quality; `subject` the feature, `score`, `label`, `model`
+    or `<table>:<rule>`; `cause` is set on breached records only; `slice` is `all` (every row) or
+    `<column>=<value>` (`monitor.slices`)."""
 
     table: str
     window_start: dt.datetime | None
@@ -37,6 +39,7 @@ class MonitorRecord:
     rows: int
     status: str = "ok"
     cause: str | None = None
+    slice: str = ALL
 
     def to_row(self) -> tuple:
         """The record as a row of SCHEMA."""
@@ -56,7 +59,21 @@ def write_records(catalog: TableCatalog, table: str, records: Sequence[MonitorRe
     updated as its labels arrive."""
     if not records:
         return 0
+    _add_slice_column(catalog, table)
     rows = catalog.spark.createDataFrame([r.to_row() for r in records], SCHEMA)
-    rows = (rows.transform(with_content_hash, columns=list(columns()))
+    # The hash covers what a record says, not its key's slice: records of tables written before
+    # slices keep their hashes, and a rerun after the upgrade writes nothing.
+    rows = (rows.transform(with_content_hash, columns=[c for c in columns() if c != "slice"])
             .withColumn("monitor_run_id", F.lit(run_id)).withColumn("computed_at", F.current_timestamp()))
     return catalog.upsert(rows, table, keys=KEYS, order_by=()).rows_written
+
+
+def _add_slice_column(catalog: TableCatalog, table: str) -> None:
+    """A monitoring table written before slices (no `slice` column) gets it, `all` on every
+    existing row, so its keys still match this run's records: without it the upsert's
+    schema would not match, and NULL keys would never match again (a duplicate per rerun)."""
+    if not catalog.exists(table) or "slice" in catalog.read(table).columns:
+        return
+    ref = catalog.sql_ref(table)
+    catalog.spark.sql(f"ALTER TABLE {ref} ADD COLUMNS (slice string)")
+    catalog.spark.sql(f"UPDATE {ref} SET slice = '{ALL}' WHERE slice IS NULL")

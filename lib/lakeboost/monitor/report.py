@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lakeboost.monitor.drift import DriftResult
-from lakeboost.monitor.records import MonitorRecord
+from lakeboost.monitor.records import ALL, MonitorRecord
 
 TOP = 6  # features drawn per table
 STYLE = """
@@ -46,6 +46,8 @@ def render_report(records: Sequence[MonitorRecord], alerts: Sequence[Any],
     """The page: summary, alerts (each linked to its table's evidence), per-table drift (table,
     histograms, PSI over time), quality trend. `links`: (label, URL or None) of the model
     version, its training run and this monitor run, shown under the title."""
+    sliced = [r for r in records if r.slice != ALL]
+    records = [r for r in records if r.slice == ALL]
     tables = sorted({r.table for r in records if r.kind != "data_quality"})
     linked = " · ".join(f"<a href='{html.escape(url)}'>{html.escape(label)}</a>" if url else html.escape(label)
                         for label, url in links)
@@ -55,6 +57,9 @@ def render_report(records: Sequence[MonitorRecord], alerts: Sequence[Any],
     for table in tables:
         sections.append(f"<h2 id='{_anchor(table)}'>{html.escape(table)}</h2>")
         sections += _table_sections(records, drift, table, thresholds, baseline, metric)
+        sections.append(_distributions(records, table, metric))
+        sections.append(_profile_table(records, drift, table))
+        sections.append(_slices_section(sliced, table, metric))
     sections.append(_quality_section(records, thresholds["failure_rate"]))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) +
             f"</title><style>{STYLE}</style></head><body>" + "\n".join(s for s in sections if s) + "</body></html>")
@@ -65,13 +70,17 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
     for table in tables:
         mine = [r for r in records if r.table == table]
         for start in sorted({r.window_start for r in mine}, key=str):
-            here = [r for r in mine if r.window_start == start]
+            here = [r for r in mine if r.window_start == start and r.kind != "profile"]
             drift = [r for r in here if r.kind == "feature_drift" and r.subject != "*"]
             psi = [r for r in drift if r.metric == "psi" and r.value is not None]
             hit = sorted({r.subject for r in drift if r.breached})
             worst = max(psi, key=lambda r: r.value or 0.0, default=None)  # psi holds valued records only
             score = next((r for r in here if r.kind == "prediction_drift"), None)
             perf = next((r for r in here if r.kind == "performance" and r.metric == metric), None)
+            low, high = (next((r.value for r in here if r.kind == "performance" and r.metric == f"{metric}_{end}"),
+                              None) for end in ("low", "high"))
+            interval = f" <span class='dim'>[{low:.3f}–{high:.3f}]</span>" if low is not None and high is not None \
+                else ""
             breach = any(r.breached for r in here)
             breached_windows += breach
             status = next((r.status for r in here if r.status != "ok"), "ok") if not psi else "judged"
@@ -84,11 +93,13 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
             perf_note = "" if perf is None or perf.status == "ok" else \
                 f" <span class='dim'>({html.escape(perf.status)})</span>"
             rows.append(
-                f"<tr class='{'breach' if breach else ''}'><td>{html.escape(table)}</td><td>{_day(start)}</td>"
-                f"<td class='num'>{max((r.rows or 0) for r in here)}</td><td>{html.escape(status)}</td>"
-                f"<td>{_verdict(breach)}</td><td>{drifted}</td><td>{largest}</td>"
-                f"<td class='num'>{_number(score.value if score else None, 3)}</td>"
-                f"<td class='num'>{_number(perf.value if perf else None, 3)}{perf_note}</td></tr>")
+                f"<tr class='{'breach' if breach else ''}' data-table='{html.escape(table)}' "
+                f"data-window='{_day(start)}'><td>{html.escape(table)}</td><td>{_day(start)}</td>"
+                f"<td class='num' data-metric='rows'>{max((r.rows or 0) for r in here)}</td>"
+                f"<td>{html.escape(status)}</td><td>{_verdict(breach)}</td><td>{drifted}</td><td>{largest}</td>"
+                f"<td class='num' data-metric='score_psi'>{_number(score.value if score else None, 3)}</td>"
+                f"<td class='num' data-metric='{html.escape(metric)}'>{_number(perf.value if perf else None, 3)}"
+                f"{interval}{perf_note}</td></tr>")
     judged = len(rows)
     verdict = (f"<p><span class='bad'>{breached_windows} of {judged} window(s) breached.</span></p>" if breached_windows
                else f"<p><span class='ok'>No breach in {judged} window(s).</span></p>")
@@ -145,9 +156,12 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
                                    bars=_bars(records, "prediction_drift", "psi", table)), "score PSI over windows"))
     perf = _series(records, "performance", metric, table)
     if perf:
-        out.append(_img(_line_plot(perf, title=f"{metric} per window (labels known so far), against its decay bound "
-                                   "(dashed)", ylabel=metric, baseline=baseline,
-                                   bars=_bars(records, "performance", metric, table)), f"{metric} over windows"))
+        bands = {name: (_series(records, "performance", f"{metric}_low", table).get(name, []),
+                        _series(records, "performance", f"{metric}_high", table).get(name, [])) for name in perf}
+        out.append(_img(_line_plot(perf, title=f"{metric} per window once its labels matured, its 95% interval "
+                                   "(shaded) and its decay bound (dashed)", ylabel=metric, baseline=baseline,
+                                   bars=_bars(records, "performance", metric, table), bands=bands),
+                        f"{metric} over windows"))
     return out
 
 
@@ -210,13 +224,17 @@ def _quality_section(records: Sequence[MonitorRecord], threshold: float) -> str:
 Series = dict[str, list[tuple[Any, float]]]
 
 
+Bands = dict[str, tuple[list[tuple[Any, float]], list[tuple[Any, float]]]]
+
+
 def _line_plot(series: Series, *, title: str, ylabel: str, threshold: float | None = None,
-               baseline: float | None = None, bars: Series | None = None) -> str:
-    return _png(line_figure(series, title=title, ylabel=ylabel, threshold=threshold, baseline=baseline, bars=bars))
+               baseline: float | None = None, bars: Series | None = None, bands: Bands | None = None) -> str:
+    return _png(line_figure(series, title=title, ylabel=ylabel, threshold=threshold, baseline=baseline, bars=bars,
+                            bands=bands))
 
 
 def line_figure(series: Series, *, title: str, ylabel: str, threshold: float | None = None,
-                baseline: float | None = None, bars: Series | None = None) -> Figure:
+                baseline: float | None = None, bars: Series | None = None, bands: Bands | None = None) -> Figure:
     """One line per series over the windows; the time axis spans the windows present (a day
     either side at least: left to itself matplotlib spans years around a single date).
     `bars`: per series, the bar each window was judged against, dashed in the series' colour
@@ -230,6 +248,12 @@ def line_figure(series: Series, *, title: str, ylabel: str, threshold: float | N
         xs, ys = [_as_datetime(p[0]) for p in ordered], [p[1] for p in ordered]
         times += xs
         [line] = ax.plot(mdates.date2num(xs), ys, marker="o", ms=4, lw=1.2, label=name)
+        low, high = (dict((str(p[0]), p[1]) for p in side) for side in (bands or {}).get(name, ([], [])))
+        inside = [(x, low[str(p[0])], high[str(p[0])]) for x, p in zip(xs, ordered, strict=True)
+                  if str(p[0]) in low and str(p[0]) in high]
+        if inside:
+            ax.fill_between(mdates.date2num([i[0] for i in inside]), [i[1] for i in inside], [i[2] for i in inside],
+                            color=line.get_color(), alpha=0.15, label=f"{name}: 95% interval")
         judged = sorted((bars or {}).get(name, []), key=lambda p: str(p[0]))
         if judged:
             ax.plot(mdates.date2num([_as_datetime(p[0]) for p in judged]), [p[1] for p in judged], ls="--",
@@ -315,3 +339,137 @@ def _tick(label: str) -> str:
 
 def _short(label: str, most: int = 14) -> str:
     return label if len(label) <= most else label[: most - 1] + "…"
+
+
+def _distributions(records: Sequence[MonitorRecord], table: str, metric: str) -> str:
+    """The score's and the label's distributions per window, side by side: the score's 5th, 50th
+    and 95th percentiles and mean; the label's mean as known so far (a binary label's: the share
+    of positives reported; hollow where the window's labels are still maturing)."""
+    def profile(subject: str, name: str) -> dict[Any, MonitorRecord]:
+        return {r.window_start: r for r in records if r.table == table and r.kind == "profile"
+                and r.subject == subject and r.metric == name and r.value is not None and r.window_start is not None}
+
+    score = {name: profile("score", name) for name in ("p05", "p50", "p95", "mean")}
+    label = profile("label", "mean")
+    if not score["p50"]:
+        return ""
+    fig = Figure(figsize=(11, 3.2), dpi=90)
+    FigureCanvasAgg(fig)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    windows = sorted(score["p50"], key=str)
+    xs = mdates.date2num([_as_datetime(w) for w in windows])
+    def at(name: str) -> list[float]:  # NaN where a window lacks it: the line breaks there
+        return [float(r.value) if (r := score[name].get(w)) is not None and r.value is not None else math.nan
+                for w in windows]
+
+    left.fill_between(xs, at("p05"), at("p95"), alpha=0.2, label="5th-95th percentile")
+    left.plot(xs, at("p50"), marker="o", ms=4, label="median")
+    left.plot(xs, at("mean"), ls="--", label="mean")
+    left.set(title="score per window", ylabel="score")
+    if label:
+        known = sorted(label, key=str)
+        mature = [w for w in known if label[w].status == "ok"]
+        pending = [w for w in known if label[w].status != "ok"]
+        for chosen, style, name in ((mature, "o", "labels matured"), (pending, "o", "labels still arriving")):
+            if chosen:
+                right.plot(mdates.date2num([_as_datetime(w) for w in chosen]),
+                           [float(label[w].value or 0.0) for w in chosen],
+                           marker=style, ls="-" if chosen is mature else "", ms=5, label=name,
+                           mfc="none" if chosen is pending else None)
+        right.set(title="label mean per window (known so far)", ylabel="label mean")
+    for ax in (left, right):
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.tick_params(labelsize=8)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return "<h3>Prediction and label distributions over time</h3>" + _img(_png(fig), "score and label per window")
+
+
+def _profile_table(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any], list[DriftResult]],
+                   table: str, shown: int = TOP) -> str:
+    """Each column's profile per window: median [5th-95th percentile] and NULL share for numbers,
+    distinct values and NULL share for categories; the rows per window and their shortfall
+    against training (`row_drop`) first. The most drifted columns first, the rest folded."""
+    mine = [r for r in records if r.table == table and r.window_start is not None
+            and (r.kind == "profile" or (r.kind == "missing_data" and r.subject == "rows"))]
+    if not mine:
+        return ""
+    windows = sorted({r.window_start for r in mine}, key=str)
+    values = {(r.subject, r.metric, r.window_start): r for r in mine}
+    judged = sorted((w for t, w in drift if t == table), key=str)
+    order = [r.feature for r in sorted(drift[(table, judged[-1])], key=lambda r: -r.psi)] if judged else []
+    columns = [c for c in dict.fromkeys([*order, *sorted({r.subject for r in mine if r.kind == "profile"})])
+               if c not in ("*", "label", "score", "rows")]
+
+    def cell(column: str, window: Any) -> str:
+        get = lambda metric: values.get((column, metric, window))  # noqa: E731
+        null = get("null_share")
+        if get("p50") is not None:
+            p05, p50, p95 = (get(m) for m in ("p05", "p50", "p95"))
+            text = f"{_short_number(p50)} [{_short_number(p05)}–{_short_number(p95)}]"
+        elif get("distinct") is not None:
+            text = f"{int(get('distinct').value or 0)} distinct"  # type: ignore[union-attr]
+        else:
+            return "<td>-</td>"
+        nulls = f" · NULL {null.value:.0%}" if null is not None and null.value else ""
+        return f"<td class='num'>{text}{nulls}</td>"
+
+    def rows_cell(window: Any) -> str:
+        rows, drop = values.get(("*", "rows", window)), values.get(("rows", "row_drop", window))
+        text = f"{int(rows.value or 0)}" if rows is not None else "-"
+        if drop is not None and drop.value is not None:
+            cls = "bad" if drop.breached else "dim"
+            text += f" <span class='{cls}'>({-drop.value:+.0%} vs training, bar -{drop.threshold:.0%})</span>"
+        return f"<td class='num' data-metric='profile_rows'>{text}</td>"
+
+    head = "<tr><th>column</th>" + "".join(f"<th>{_day(w)}</th>" for w in windows) + "</tr>"
+    first = "<tr><td>rows</td>" + "".join(rows_cell(w) for w in windows) + "</tr>"
+    body = ["<tr><td>" + html.escape(c) + "</td>" + "".join(cell(c, w) for w in windows) + "</tr>"
+            for c in ["score", *columns]]
+    rest = body[shown + 1:]
+    more = (f"<details><summary>{len(rest)} more columns</summary><table>{head}{''.join(rest)}</table></details>"
+            if rest else "")
+    return ("<h3>Column profiles per window</h3><p class='notes'>numbers: median [5th–95th percentile]; "
+            "categories: distinct values; NULL share where any</p>"
+            f"<table>{head}{first}{''.join(body[:shown + 1])}</table>{more}")
+
+
+def _slices_section(sliced: Sequence[MonitorRecord], table: str, metric: str) -> str:
+    """Per slice value and window: rows, the score's PSI against the same slice of training, and
+    the model's metric with its interval once labels matured (shown, not judged)."""
+    mine = [r for r in sliced if r.table == table and r.window_start is not None]
+    if not mine:
+        return ""
+    windows = sorted({r.window_start for r in mine}, key=str)
+    values = {(r.slice, r.kind, r.metric, r.window_start): r.value for r in mine}
+    out = []
+    for column in sorted({r.slice.split("=", 1)[0] for r in mine}):
+        parts = sorted({r.slice for r in mine if r.slice.split("=", 1)[0] == column},
+                       key=lambda p: -sum(values.get((p, "profile", "rows", w)) or 0 for w in windows))
+
+        def cell(part: str, window: Any) -> str:
+            rows = values.get((part, "profile", "rows", window))
+            psi_value = values.get((part, "prediction_drift", "psi", window))
+            perf = values.get((part, "performance", metric, window))
+            low, high = (values.get((part, "performance", f"{metric}_{end}", window)) for end in ("low", "high"))
+            text = f"{int(rows or 0)} rows"
+            text += f" · score PSI {psi_value:.2f}" if psi_value is not None else ""
+            if perf is not None:
+                text += f" · {metric} {perf:.3f}" + (f" [{low:.2f}–{high:.2f}]" if low is not None
+                                                     and high is not None else "")
+            return f"<td class='num'>{text}</td>"
+
+        head = f"<tr><th>{html.escape(column)}</th>" + "".join(f"<th>{_day(w)}</th>" for w in windows) + "</tr>"
+        body = "".join(f"<tr><td>{html.escape(p.split('=', 1)[1])}</td>" + "".join(cell(p, w) for w in windows)
+                       + "</tr>" for p in parts)
+        out.append(f"<h4>by {html.escape(column)}</h4><table>{head}{body}</table>")
+    return ("<h3>Slices</h3><p class='notes'>per value of each <code>monitor.slices</code> column: rows, the score's "
+            "PSI against the same value in training, the model's metric once labels matured (shown, not judged)</p>"
+            + "".join(out))
+
+
+def _short_number(r: MonitorRecord | None) -> str:
+    return "-" if r is None or r.value is None else f"{r.value:.3g}"

@@ -90,10 +90,16 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
     judged_by = decay_metric(metric, objective_kind(champion.meta.objective))
     baseline = _training_metric(champion, judged_by)
     reference = _reference_sample(catalog, cfg.reference_sample_rows).persist()
-    reference_scores = champion.predict(reference, keep=()).select("score").persist()
+    # The scores keep the slice columns as they were (before the model's encodings).
+    sliced = [c for c in cfg.slices if c in reference.columns]
+    reference_scores = champion.predict(reference.withColumns({f"_slice_{i}": F.col(f"`{c}`")
+                                                              for i, c in enumerate(sliced)}),
+                                        keep=tuple(f"_slice_{i}" for i in range(len(sliced)))) \
+        .select("score", *[F.col(f"_slice_{i}").alias(c) for i, c in enumerate(sliced)]).persist()
     # Binned once for every table compared with them (edges, bin and category counts).
     binned, binned_scores = Reference(reference), Reference(reference_scores)
     history = _history(catalog, config, champion)
+    training_rows = _training_rows(catalog, champion.dataset.event_time, cfg.window)
     records: list[MonitorRecord] = []
     drift: dict[tuple[str, Any], list[DriftResult]] = {}
     notes = [f"model {champion.name} v{champion.version}; labels known as of {as_of:%Y-%m-%d %H:%M} UTC",
@@ -107,7 +113,7 @@ def monitor_step(catalog: TableCatalog, config: LakeboostConfig, *, as_of: dt.da
             try:
                 records += table_records(catalog, config, table, current, binned, binned_scores, champion,
                                          as_of=as_of, baseline=baseline, metric=metric, notes=notes,
-                                         history=history, drift=drift)
+                                         history=history, drift=drift, training_rows=training_rows)
             finally:
                 current.unpersist()
             progress.done(table)
@@ -146,6 +152,12 @@ def _training_metric(champion: Model, metric: str) -> float | None:
     metrics = MlflowClient().get_run(champion.run_id).data.metrics
     # The binned area when present: window metrics are binned the same way.
     return metrics.get(f"test_{metric}_binned", metrics.get(f"test_{metric}"))
+
+
+def _training_rows(catalog: TableCatalog, event_time: str, window: str) -> dict[Any, int]:
+    """The training set's rows per window: what a window's row count is judged against."""
+    rows = catalog.read(catalog.tables.training_set).groupBy(window_start(event_time, window).alias(WINDOW)).count()
+    return {r[WINDOW]: int(r["count"]) for r in rows.collect()}  # one row per window
 
 
 def _reference_sample(catalog: TableCatalog, rows: int) -> DataFrame:

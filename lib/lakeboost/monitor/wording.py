@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from lakeboost.config.metrics import METRICS
 from lakeboost.config.monitoring import MonitorConfig
 from lakeboost.monitor.alerts import Alert
-from lakeboost.monitor.records import MonitorRecord
+from lakeboost.monitor.records import ALL, MonitorRecord
 
 DECAY_CAUSE = ("the labels now known show the model doing worse than at training: the link between features "
                "and label changed (see the window's feature drift) or an upstream input degraded; retrain, or roll "
@@ -24,7 +24,8 @@ def alerts_for(records: Sequence[MonitorRecord], monitor: MonitorConfig, *, mode
     """One alert per (table, window, kind) of the breached records; data-quality alerts per rule.
     A binary window's decay alert also gives its base rate and PR AUC (`metric` is ROC AUC there)."""
     shown = {(r.table, r.window_start, r.metric): r.value for r in records
-             if r.kind == "performance" and r.metric in ("base_rate", "pr_auc") and r.value is not None}
+             if r.kind == "performance" and r.metric in ("base_rate", "pr_auc") and r.value is not None
+             and r.slice == ALL}
     grouped: dict[tuple, list[MonitorRecord]] = {}
     for r in records:
         if r.breached:

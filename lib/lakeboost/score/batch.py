@@ -32,7 +32,8 @@ def scored_dates(config: LakeboostConfig, dates: list[str] | None = None, *, sin
         return ", ".join(dates)
     scoring = config.scoring
     if since is None and until is None and scoring.dates != "range":
-        return scoring.dates
+        return f"the latest {scoring.latest_days} days" if scoring.dates == "latest" and scoring.latest_days > 1 \
+            else scoring.dates
     since, until = (since, until) if since is not None or until is not None else (scoring.since, scoring.until)
     return f"{since or 'the first'} .. {until or 'the last'}"
 
@@ -40,7 +41,7 @@ def scored_dates(config: LakeboostConfig, dates: list[str] | None = None, *, sin
 def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dataset: DatasetConfig,
                   dates: list[str] | None, *, since: dt.date | None = None, until: dt.date | None = None) -> DataFrame:
     """The feature rows to score: the date partitions named, else those from `since` to `until`
-    (inclusive), else what `scoring.dates` says (latest, all, or its range). Filters on the date
+    (inclusive), else what `scoring.dates` says (the latest `latest_days`, all, or its range). Filters on the date
     column prune partitions; only `latest` reads the table's largest date first."""
     ts = config.gold.training_set
     assert ts is not None, "the score step requires gold.training_set (lakeboost.steps.check_steps)"
@@ -56,9 +57,10 @@ def rows_to_score(catalog: TableCatalog, config: LakeboostConfig, dataset: Datas
             features = features.filter(date >= F.lit(since))
         if until is not None:
             features = features.filter(date <= F.lit(until))
-    elif scoring.dates == "latest":  # the latest date partition: what a daily scheduled run scores
+    elif scoring.dates == "latest":  # the latest date partition(s): what a daily scheduled run scores
         latest = first_row(features.agg(F.max(date)))[0]
-        features = features.filter(date == F.lit(latest))
+        first = latest - dt.timedelta(days=scoring.latest_days - 1) if latest is not None else None
+        features = features.filter((date >= F.lit(first)) & (date <= F.lit(latest)))
     return with_asof_features(catalog, features, ts, dataset)
 
 
