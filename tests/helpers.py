@@ -59,6 +59,11 @@ def screenshot(page: Path, png: Path, *, width: int = 1280, height: int = 2400) 
     return png
 
 
+def rendered_dom(page: Path) -> str:
+    """The page's DOM as Chromium rendered it (what a person's browser holds)."""
+    return _chromium("--dump-dom", page.resolve().as_uri())
+
+
 def images_rendered(page: Path) -> tuple[int, int]:
     """(images that loaded and have a size, images on the page), as Chromium rendered it."""
     import re

@@ -15,7 +15,6 @@ from lakeboost.monitor.measure import row_drop_records
 from lakeboost.monitor.profile import Slicer, profile_by, slicers
 from lakeboost.monitor.records import MonitorRecord
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 WEEKS = [dt.datetime(2026, 3, 2), dt.datetime(2026, 3, 9)]
 
@@ -115,7 +114,8 @@ def test_a_window_with_far_fewer_rows_than_trainings_is_missing_data_pro_rata_at
             live + 2 * week: 300,     # the feed was cut: 70% short
             live + 3 * week: 40}      # the table ends a day in: a sliver, not judged
     covered = (live + dt.timedelta(days=3, hours=12), live + 3 * week + dt.timedelta(hours=20))
-    records = {r.window_start: r for r in row_drop_records(rows, training, covered, MonitorConfig(window="week"), _record)}
+    weekly = MonitorConfig(window="week")
+    records = {r.window_start: r for r in row_drop_records(rows, training, covered, weekly, _record)}
 
     assert {w: (round(r.value, 3) if r.value is not None else None, r.breached, r.status)
             for w, r in records.items()} == {

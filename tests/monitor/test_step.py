@@ -20,9 +20,9 @@ from matplotlib.image import imread
 from mlflow import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.testing import assertDataFrameEqual
+from sklearn.metrics import roc_auc_score
 
-from tests.helpers import CHROMIUM, images_rendered, screenshot
+from tests.helpers import CHROMIUM, images_rendered, rendered_dom, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -62,30 +62,56 @@ def test_monitor_records_every_kind_per_window_and_a_rerun_changes_nothing(spark
     assert drift.filter("breached").select("table", "window_start", "subject", "metric", "value").collect() == []
     # Every compared feature's NULL share is judged too, and no feed stopped in the demo.
     missing = records.filter("kind = 'missing_data'")
-    assert missing.count() == drift.filter("metric = 'psi'").count() and missing.filter("breached").count() == 0
+    assert missing.filter("metric = 'null_share_rise'").count() == drift.filter("metric = 'psi'").count()
+    assert missing.filter("breached").count() == 0
+    # Every window's rows are judged against training's (the stream's partial weeks pro rata): no
+    # feed was cut in the demo.
+    rows_judged = missing.filter("metric = 'row_drop' AND status = 'ok'")
+    assert rows_judged.filter("table = 'gold.predictions'").count() >= 3
     champion = load_model(config.training.tracking.registered_model, CHAMPION)
     live = {r.subject for r in drift.filter("table = 'gold.stream_predictions'").select("subject").collect()}
     assert live == set(champion.meta.features)
-    # The batch-scored day is past the label maturity, but the 12k-row demo scores ~100 payments a
-    # day, fewer than min_labelled_rows: its week is named as too thinly labelled, with its rows and
-    # frauds and no metric (test_monitor_alerts_e2e judges one; the rule itself is tested on a
-    # hand-made timeline).
+    # The batch score re-scores the latest 28 days (out of training), all past the label maturity:
+    # each week with enough labels gets its ROC AUC (binned; sklearn's exact one within 0.005), its
+    # interval, PR AUC, positives and base rate; thinner weeks are named too thinly labelled.
     dataset = champion.dataset
     frauds = (catalog.read(label_table(dataset))
               .select(*[F.col(c).alias(k) for c, k in zip(dataset.label_key, dataset.key, strict=True)]).distinct()
               .withColumn("fraud", F.lit(1)))
-    weeks = (catalog.read(config.scoring.predictions_table).filter(F.col("model_version") == champion.version)
-             .join(frauds, list(dataset.key), "left")
-             .groupBy(F.date_trunc("week", dataset.event_time).alias("window_start"))
-             .agg(F.count(F.lit(1)).alias("rows"), F.count("fraud").alias("frauds")).collect())
-    assert weeks and all(w["rows"] < config.monitor.min_labelled_rows for w in weeks)
-    expected = spark.createDataFrame(
-        [(w["window_start"], metric, value, "too_few_labels", w["rows"]) for w in weeks
-         for metric, value in (("roc_auc", None), ("pr_auc", None), ("positives", float(w["frauds"])),
-                               ("base_rate", w["frauds"] / w["rows"]))],
-        "window_start timestamp, metric string, value double, status string, rows bigint")
-    performance = records.filter(f"table = '{config.scoring.predictions_table}' AND kind = 'performance'")
-    assertDataFrameEqual(performance.select(*expected.columns), expected)
+    scored = (catalog.read(config.scoring.predictions_table).filter(F.col("model_version") == champion.version)
+              .join(frauds, list(dataset.key), "left")
+              .select(F.date_trunc("week", dataset.event_time).alias("window_start"), "score",
+                      F.col("fraud").isNotNull().cast("int").alias("fraud")).toPandas())
+    performance = {(r.window_start, r.metric, r.slice): r for r in records.filter(
+        f"table = '{config.scoring.predictions_table}' AND kind = 'performance'").collect()}
+    evaluated = 0
+    for week, part in scored.groupby("window_start"):
+        rows, positives = len(part), int(part["fraud"].sum())
+        enough = rows >= config.monitor.min_labelled_rows and positives >= config.monitor.min_positive_labels
+        auc = performance[(week, "roc_auc", "all")]
+        assert (auc.status, auc.rows) == ("evaluated" if enough else "too_few_labels", rows)
+        assert performance[(week, "positives", "all")].value == positives
+        assert performance[(week, "base_rate", "all")].value == pytest.approx(positives / rows)
+        if enough:
+            evaluated += 1
+            assert auc.value == pytest.approx(roc_auc_score(part["fraud"], part["score"]), abs=0.005)
+            low, high = (performance[(week, f"roc_auc_{end}", "all")].value for end in ("low", "high"))
+            assert low < auc.value < high and high - low < 0.4
+    assert evaluated >= 2  # the page shows performance over time
+    # Slices (monitor.slices: channel, country): per value, rows that add up to the window's, and
+    # the score's drift and ROC AUC beside.
+    profile_rows = records.filter("kind = 'profile' AND subject = '*' AND metric = 'rows'")
+    by_slice = profile_rows.groupBy("table", "window_start", F.split("slice", "=")[0].alias("column")) \
+        .agg(F.sum("value").alias("rows"))
+    whole = profile_rows.filter("slice = 'all'").select("table", "window_start", F.col("value").alias("whole"))
+    sums = by_slice.join(whole, ["table", "window_start"]).collect()
+    assert {r.column for r in sums} == {"all", "channel", "country"} and all(r.rows == r.whole for r in sums)
+    assert any(key[2].startswith("country=") and r.value is not None for key, r in performance.items()
+               if key[1] == "roc_auc")
+    # Profiles: every compared feature, the score and the label, in every window.
+    profiled = {r.subject for r in records.filter("kind = 'profile' AND table = 'gold.predictions'")
+                .select("subject").distinct().collect()}
+    assert profiled >= set(champion.meta.features) | {"score", "label", "*"}
 
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None,
@@ -104,6 +130,26 @@ def test_the_report_renders_in_a_browser_summary_first(weekly, tmp_path: Path) -
     assert pixels.shape[:2] == (2400, 1280) and pixels[..., :3].std() > 0.05  # not a blank page
     text = page.read_text()
     assert text.index("<h2>Summary") < text.index("<h2>Alerts") < text.index("<img")
+    # The numbers a person reads in the rendered summary are the monitoring table's.
+    config, _, _ = weekly
+    records = TableCatalog(SparkSession.getActiveSession(), config.storage).read(config.monitor.table) \
+        .filter(f"slice = 'all' AND model_version = {first['model_version']}").collect()
+    cells = _summary_cells(rendered_dom(page))
+    assert len({(t, w) for t, w, _ in cells}) >= 6  # batch weeks and live weeks
+    checked = 0
+    for (table, window, metric), shown in cells.items():
+        kind, name = {"score_psi": ("prediction_drift", "psi"), "roc_auc": ("performance", "roc_auc"),
+                      "rows": (None, None)}[metric]
+        if kind is None:
+            continue
+        [value] = [r.value for r in records if (r.table, f"{r.window_start:%Y-%m-%d}", r.kind, r.metric)
+                   == (table, window, kind, name)] or [None]
+        assert shown.split(" ")[0] == ("-" if value is None else f"{value:.3f}"), (table, window, metric)
+        checked += value is not None
+    assert checked >= 8
+    for label in ("Column profiles per window", "Prediction and label distributions over time", "Slices",
+                  "by country", "by channel"):
+        assert label in text
 
 
 def test_shifted_live_events_raise_a_drift_alert_once_through_the_hooks(spark: SparkSession, demo,
@@ -159,3 +205,35 @@ def test_shifted_live_events_raise_a_drift_alert_once_through_the_hooks(spark: S
                 .filter("breached AND kind = 'feature_drift'").select("subject").distinct().collect()}
     assert "amount_eur" in breached
     assert all("amount" in f for f in breached), breached
+
+
+def _summary_cells(dom: str) -> dict[tuple[str, str, str], str]:
+    """(table, window, metric) -> the text of the summary's cell, from the rendered DOM."""
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.row: tuple[str, str] | None = None
+            self.metric: str | None = None
+            self.found: dict[tuple[str, str, str], str] = {}
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            named = dict(attrs)
+            if tag == "tr" and "data-window" in named:
+                self.row = (named["data-table"], named["data-window"])
+            elif tag == "td" and self.row and "data-metric" in named:
+                self.metric = named["data-metric"]
+                self.found[(*self.row, self.metric)] = ""
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "td":
+                self.metric = None
+
+        def handle_data(self, data: str) -> None:
+            if self.row and self.metric:
+                self.found[(*self.row, self.metric)] += data
+
+    parser = Cells()
+    parser.feed(dom)
+    return {k: v.strip() for k, v in parser.found.items()}
