@@ -258,7 +258,15 @@ def test_monitoring_notebook_reads_the_monitor_tables_as_they_are(pipeline_noteb
     assert sum(r[k] for r in verdict.values() for k in ("feature_drift", "missing_data", "prediction_drift",
                                                          "performance")) == sum(r["count"] for r in breached)
     assert {"roc_auc", "pr_auc", "base_rate", "positives"} <= set(ns["performance"].columns)
-    assert ns["psi"].count() == records.where("kind = 'feature_drift' AND metric = 'psi'").count()
+    assert ns["psi"].count() == records.where("kind = 'feature_drift' AND metric = 'psi' AND slice = 'all'").count()
+    # Profiles: one row per (table, column, window) with its percentiles; slices with their rows.
+    profile = ns["profile"]
+    assert profile.count() == records.where("kind = 'profile' AND slice = 'all' AND subject != '*'").select(
+        "table", "subject", "window_start").distinct().count()
+    assert profile.where("subject = 'score' AND p05 <= p50 AND p50 <= p95").count() > 0
+    slices = ns["slices"].collect()
+    assert {r["slice"].split("=")[0] for r in slices} == set(ns["config"].monitor.slices) == {"channel", "country"}
+    assert all(r["profile:rows"] > 0 for r in slices)
 
 
 @pytest.mark.e2e
