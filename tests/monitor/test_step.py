@@ -220,8 +220,8 @@ def _summary_cells(dom: str) -> dict[tuple[str, str, str], str]:
 
         def handle_starttag(self, tag: str, attrs: list) -> None:
             named = dict(attrs)
-            if tag == "tr" and "data-window" in named:
-                self.row = (named["data-table"], named["data-window"])
+            if tag == "tr":  # a summary row names its table and window; any other row ends them
+                self.row = (named["data-table"], named["data-window"]) if "data-window" in named else None
             elif tag == "td" and self.row and "data-metric" in named:
                 self.metric = named["data-metric"]
                 self.found[(*self.row, self.metric)] = ""
