@@ -7,7 +7,9 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from lakeboost.metrics.base import EvaluationError
+from lakeboost.io import TableCatalog
+from lakeboost.metrics.base import LABEL, EvaluationError
+from lakeboost.model import CHAMPION, load_model
 from lakeboost.monitor.estimate import (
     Estimate,
     cbpe_by_window,
@@ -16,6 +18,7 @@ from lakeboost.monitor.estimate import (
     estimates_frame,
     fit_loss_model,
 )
+from lakeboost.monitor.performance import performance_by_window
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sklearn import metrics as skm
@@ -174,3 +177,29 @@ def test_dle_refuses_non_numeric_inputs(spark: SparkSession) -> None:
     frame = spark.createDataFrame([("a", 1.0, 1.0)], "c string, score double, y double")
     with pytest.raises(EvaluationError, match="numeric"):
         fit_loss_model(frame, features=["c"], label="y")
+
+
+def test_cbpe_on_the_demo_stream_brackets_the_true_labels_known_a_month_later(spark: SparkSession, demo) -> None:
+    """The champion's calibrated live scores (the real stream's predictions) against the true
+    label of every live event (the generator's truth): the realized ROC AUC and base rate of each
+    week lie in the estimate's interval (bench/bench_estimate.py measures the errors at 200k rows)."""
+    config, _ = demo
+    champion = load_model(config.training.tracking.registered_model, CHAMPION)
+    dataset, threshold = champion.dataset, champion.meta.threshold
+    assert threshold is not None and config.scoring.stream is not None
+    scored = (TableCatalog(spark, config.storage).read(config.scoring.stream.predictions_table)
+              .where((F.col("model_version") == champion.version) & (F.col("model_name") == champion.name))
+              .select(*dataset.key, dataset.event_time, "score"))
+    got = _by(cbpe_by_window(scored, event_time=dataset.event_time, window="week", threshold=threshold))
+    truth = (spark.read.parquet(f"{config.storage.landing}/truth/labels.parquet")
+             .select(*dataset.key, F.col("is_fraud").cast("int").alias(LABEL)))
+    realized = performance_by_window(scored.join(truth, list(dataset.key), "inner"), event_time=dataset.event_time,
+                                     window="week", as_of=dt.datetime(2100, 1, 1), maturity=dt.timedelta(0),
+                                     min_rows=1, min_positives=5)
+    judged = [w for w in realized if w.status == "evaluated"]
+    assert judged and sum(w.rows for w in realized) == sum(e.rows for (_, _, m), e in got.items() if m == "roc_auc")
+    for w in judged:
+        auc, base = got[(w.window_start, None, "roc_auc")], got[(w.window_start, None, "base_rate")]
+        assert auc.rows == w.rows
+        assert auc.low is not None and auc.high is not None and auc.low <= w.roc_auc <= auc.high, (auc, w)
+        assert base.low is not None and base.high is not None and base.low <= w.base_rate <= base.high, (base, w)

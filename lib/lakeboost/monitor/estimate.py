@@ -119,7 +119,8 @@ def cbpe_by_window(scored: DataFrame, *, event_time: str, window: str, threshold
     (`window`: hour, day or week of `event_time`) and, with `slice_by`, per value of that column,
     from the calibrated probability `score` alone (CBPE; see the module's docstring).
 
-    One Spark job: a groupBy over (window, slice, score bucket, score >= threshold); rows
+    One groupBy (one Spark job, two with adaptive execution) over (window, slice, score bucket,
+    score >= threshold), at most 1,001 cells per window and slice to the driver; rows
     without a score are left out. `low`/`high` hold the central `level` share of the metric
     over `draws` label draws Bernoulli(score) (seeded: the same input gives the same interval).
     A metric a window cannot have (precision with no row at or above the threshold) is None.
