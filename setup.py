@@ -18,6 +18,7 @@ SPARK_REQUIRES = [
 INSTALL_REQUIRES = [
     "xgboost>=3.3,<3.5",  # 3.3: xgboost.spark over Spark Connect (needs Python 3.12+)
     "hyperopt>=0.2.7,<0.4",
+    "optuna>=5.1,<6",  # training.tune.backend: optuna (multivariate TPE, pruners, JournalStorage)
     "pandas>=2.2,<3",
     "pyarrow>=18",
     "numpy>=1.26,<3",

@@ -121,10 +121,13 @@ def test_a_stock_path_fit_predicts_as_well_and_fits_the_borrowed_paths_booster(
           f"stock path {stock_seconds:.1f}s (fit {stock.seconds:.1f}s)")
 
     assert "xgboost fit: stock path (LAKEBOOST_BORROWED=off)" in [r.getMessage() for r in caplog.records]
-    # The stock fit's own marks: it watched the training rows too, and recorded no phases.
+    # The stock fit's own marks: it watched every training row, and recorded no phases. The borrowed
+    # one watched a sample of at most train_curve_rows (2,000) per worker: here all of a worker's ~1,300,
+    # so its training curve is the stock one (a plain DMatrix of the rows, not their quantile bins).
     assert stock.fit_phases is None and borrowed.fit_phases is not None
-    assert stock.model.training_summary.train_objective_history
-    assert not borrowed.model.training_summary.train_objective_history
+    train_curves = [r.model.training_summary.train_objective_history["aucpr"] for r in (stock, borrowed)]
+    assert len(train_curves[0]) == len(borrowed.model.training_summary.validation_objective_history["aucpr"])
+    assert train_curves[1] == pytest.approx(train_curves[0], rel=1e-6)
     # A learnable signal (logit 5 x f1): well above chance on the test split, on both paths.
     assert stock.metrics["test"]["roc_auc"] > 0.75
     # The same booster: the same rows, parameters, seeds and threads; only the path differs.

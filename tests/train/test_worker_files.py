@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+from lakeboost.borrowed.xgboost_spark import TRAIN_CURVE_SAMPLE, validation_only
 from lakeboost.errors import TrainingError
+from lakeboost.train.fit import train_recording_times
 from lakeboost.train.prepare import VALID, layout_for_workers, partition_counts
 from lakeboost.train.worker_files import (
     WorkerFileReader,
+    curve_sample,
     file_layout,
     files_directory,
     fit_matrices,
@@ -121,3 +124,41 @@ def test_fit_matrices_train_as_xgboost_sparks_builder_with_the_validation_rows_a
     no_validation = fit_matrices(lambda name: frame[name].to_numpy(), ["a", "b"], names, kwargs,
                                  has_validation_col=False)
     assert no_validation[1] is None and no_validation[0].num_row() == n
+
+
+def test_the_training_curve_is_the_metric_on_a_fixed_sample_of_the_workers_training_rows() -> None:
+    rng = np.random.default_rng(11)
+    n = 3_000
+    frame = pd.DataFrame({"a": rng.normal(size=n).astype(np.float32), "b": rng.normal(size=n).astype(np.float32),
+                          "validationIndicator": rng.random(n) < 0.2})
+    frame["label"] = (frame["a"] + rng.normal(size=n) > 0.5).astype(int)
+    names = {"label": "label", "validationIndicator": "validationIndicator"}
+    train, valid = fit_matrices(lambda name: frame[name].to_numpy(), ["a", "b"], names, {"nthread": 1},
+                                has_validation_col=True, curve_rows=500)
+    sample = getattr(train, TRAIN_CURVE_SAMPLE)
+    # 500 of the training rows, evenly spaced from the first to the last: the same on every fit.
+    training_rows = np.flatnonzero(~frame["validationIndicator"].to_numpy())
+    chosen = curve_sample(training_rows, 500)
+    assert sample.num_row() == 500 and chosen[0] == training_rows[0] and chosen[-1] == training_rows[-1]
+    np.testing.assert_array_equal(sample.get_label(), frame["label"].to_numpy()[chosen])
+
+    # The worker's train function (as xgboost.spark calls it, with every training row as "training")
+    # watches the sample in their place: one point per round, each the metric on the sample.
+    history: dict = {}
+    booster = validation_only(train_recording_times)(
+        {"objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1}, train, num_boost_round=6,
+        evals=[(train, "training"), (valid, "validation")], evals_result=history, verbose_eval=False)
+    assert list(history) == ["training", "validation"] and len(history["training"]["logloss"]) == 6
+    x, y = frame[["a", "b"]].to_numpy()[chosen], frame["label"].to_numpy()[chosen]
+    for rounds, measured in enumerate(history["training"]["logloss"], start=1):
+        scores = booster.predict(xgboost.DMatrix(x, feature_names=["a", "b"]), iteration_range=(0, rounds))
+        p = np.clip(scores, 1e-16, 1 - 1e-16)
+        assert measured == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-5)
+    # Without a sample (train_curve_rows: 0) the workers watch the validation rows only.
+    plain, valid = fit_matrices(lambda name: frame[name].to_numpy(), ["a", "b"], names, {"nthread": 1},
+                                has_validation_col=True)
+    history = {}
+    validation_only(train_recording_times)({"objective": "binary:logistic", "nthread": 1}, plain, num_boost_round=2,
+                                           evals=[(plain, "training"), (valid, "validation")],
+                                           evals_result=history, verbose_eval=False)
+    assert list(history) == ["validation"]

@@ -113,13 +113,22 @@ def as_xgboost_spark_builder(build: Callable[[MatrixRequest], Any]) -> Callable[
     return create_dmatrix_from_partitions
 
 
+# The attribute a lakeboost DMatrix builder sets on a worker's training matrix: a small DMatrix of a
+# fixed sample of its training rows, watched as "training" in their place (the training curve).
+TRAIN_CURVE_SAMPLE = "lakeboost_train_curve_sample"
+
+
 def validation_only(train: Callable[..., Any]) -> Callable[..., Any]:
     """`train` (called as xgboost.train) as xgboost.spark's `worker_train`, watching the validation
-    rows only: xgboost.spark sorts its parameters into train() keywords and booster parameters by
-    this function's signature, so it reads as xgboost.train's."""
+    rows and, in place of every training row, the training matrix's `TRAIN_CURVE_SAMPLE` when its
+    builder made one (still named "training": xgboost.spark's training summary reads it as the
+    training curve); xgboost.spark sorts its parameters into train() keywords and booster
+    parameters by this function's signature, so it reads as xgboost.train's."""
 
     def worker_train(params: dict[str, Any], dtrain: Any, *args: Any, evals: Any = (), **kwargs: Any) -> Any:
-        watched = [(matrix, name) for matrix, name in evals or () if name != _TRAINING]
+        sample = getattr(dtrain, TRAIN_CURVE_SAMPLE, None)
+        watched = [(matrix, name) if name != _TRAINING else (sample, name) for matrix, name in evals or ()
+                   if name != _TRAINING or sample is not None]
         return train(params, dtrain, *args, evals=watched, **kwargs)
 
     worker_train.__signature__ = inspect.signature(xgboost.train)  # type: ignore[attr-defined]

@@ -112,7 +112,22 @@ class ModelConfig(Frozen):
     # gs://, hdfs://, abfs://), e.g. under the lakehouse's storage; each fit uses and then
     # removes its own subdirectory.
     worker_files_dir: str | None = None
+    # Spark cannot retry one task of a barrier stage: a lost worker fails the fit, which is then
+    # run again, up to fit_retries times.
     fit_retries: int = Field(1, ge=0)
+    # Worker 0 saves the booster every this many rounds (0: never), and a retried fit resumes from
+    # the newest checkpoint with the remaining rounds instead of starting again: at most this many
+    # rounds are lost, and the booster equals an uninterrupted fit's tree for tree. The checkpoints
+    # go to a temporary directory on a local master, else under worker_files_dir (required then).
+    # Turns on xgboost's seed_per_iteration (row and column sampling seeded by the round number,
+    # so a resumed fit draws what the uninterrupted one draws): with subsample or colsample_* below
+    # 1 the model differs from one trained with checkpoint_every: 0 by its random draws.
+    checkpoint_every: int = Field(0, ge=0)
+    # The training curve beside the validation curve (MLflow's curve_train_<metric>): each worker
+    # evaluates this many of its training rows (a fixed, evenly spaced sample) every round. 0: no
+    # training curve (evaluating every training row each round costs a sort of the whole
+    # partition per round for aucpr).
+    train_curve_rows: int = Field(2000, ge=0)
     seed: int = 7
 
 

@@ -45,6 +45,9 @@ DEFAULT_SPACE: dict[str, dict[str, Any]] = {
 
 
 class TuneConfig(Frozen):
+    # hyperopt: batches of k proposals (TPE, random, annealing); optuna: a persisted study
+    # (multivariate TPE or random) whose losing distributed trials are pruned per boosting round.
+    backend: Literal["hyperopt", "optuna"] = "hyperopt"
     algo: Literal["tpe", "random", "anneal"] = "tpe"
     seed: int = 11
     space: dict[str, SearchParam] = Field(default_factory=lambda: {
@@ -65,3 +68,27 @@ class TuneConfig(Frozen):
     # After the search: refit on train with validation early stopping, or on train+validation
     # with the early-stopped rounds scaled by the extra data.
     refit: Literal["train_early_stopping", "train_valid"] = "train_early_stopping"
+    # Optuna only. pruner: stop a distributed trial whose per-round validation curve falls behind
+    # (median: below the median of earlier trials at the same round; successive_halving: not in
+    # the top third at its rung) by cancelling its Spark jobs; none: every trial runs to its end.
+    pruner: Literal["none", "median", "successive_halving"] = "median"
+    # Rounds before a trial can be pruned (median: n_warmup_steps; successive_halving: min_resource).
+    prune_after_rounds: int = Field(5, ge=1)
+    # median: trials that finish before any is pruned.
+    prune_startup_trials: int = Field(3, ge=0)
+    # The study's name (resumed when its journal holds it); default: derived from the search's
+    # configuration and the training set's table versions.
+    study: str | None = None
+    # Where the study's journal file lives; default: <storage.root>/tune.
+    study_dir: str | None = None
+    # Where rank 0 of each distributed trial appends its per-round validation metric for the
+    # driver to read: a local path both the driver and the executors reach (on a cluster:
+    # /dbfs/..., /Volumes/..., NFS). Default on a local master: <study_dir>/curves.
+    progress_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _backend(self) -> TuneConfig:
+        if self.backend == "optuna" and self.algo == "anneal":
+            raise ValueError("training.tune.algo: anneal has no Optuna sampler; with backend: optuna use "
+                             "tpe (multivariate TPE) or random")
+        return self

@@ -40,6 +40,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import xgboost
@@ -50,6 +51,7 @@ from lakeboost.borrowed.xgboost_spark import ALIAS, MatrixRequest, estimator
 from lakeboost.config.training import ModelConfig
 from lakeboost.errors import TrainingError
 from lakeboost.spark.diagnostics import root_cause
+from lakeboost.train.checkpoint import CheckpointStore, Resumable
 from lakeboost.train.worker_files import WORKER_TIMES, WorkerFileReader, fit_matrices, openmp_threads
 
 log = logging.getLogger(__name__)
@@ -103,24 +105,37 @@ BOOSTING_STARTED, BOOSTING_ENDED = "lakeboost_boosting_started", "lakeboost_boos
 WORKER_TIMES_PREFIX = "lakeboost_worker_"  # worker_files.WORKER_TIMES, when the rows came as files
 
 
-def train_recording_times(params: dict[str, Any], dtrain: Any, *args: Any, **kwargs: Any) -> Any:
+@dataclass(frozen=True)
+class WorkerTrain:
     """`xgboost.train` as a worker runs it (with the worker's `nthread` OpenMP threads), with the
-    boosting's start and end times on the booster (see `fit_phases`)."""
-    started = time.time()
-    with openmp_threads(params.get("nthread")):
-        booster = xgboost.train(params, dtrain, *args, **kwargs)
-    booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())},
-                     **{f"{WORKER_TIMES_PREFIX}{k}": repr(v) for k, v in WORKER_TIMES.items()})
-    WORKER_TIMES.clear()
-    return booster
+    boosting's start and end times on the booster (see `fit_phases`); checkpointed, and resumed
+    from a checkpoint, where `checkpoints` says (train/checkpoint.py). Pickled with the fit's
+    worker function."""
+
+    checkpoints: Resumable | None = None
+
+    def __call__(self, params: dict[str, Any], dtrain: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.time()
+        with openmp_threads(params.get("nthread")):
+            if self.checkpoints is not None:
+                booster = self.checkpoints.train(xgboost.train, params, dtrain, *args, **kwargs)
+            else:
+                booster = xgboost.train(params, dtrain, *args, **kwargs)
+        booster.set_attr(**{BOOSTING_STARTED: repr(started), BOOSTING_ENDED: repr(time.time())},
+                         **{f"{WORKER_TIMES_PREFIX}{k}": repr(v) for k, v in WORKER_TIMES.items()})
+        WORKER_TIMES.clear()
+        return booster
 
 
-def build_streamed_matrices(request: MatrixRequest) -> Any:
+train_recording_times = WorkerTrain()
+
+
+def build_streamed_matrices(request: MatrixRequest, *, curve_rows: int = 0) -> Any:
     """The DMatrices from xgboost.spark's Arrow stream, with the worker's `nthread` OpenMP threads
     (see `openmp_threads`): on a CPU with a QuantileDMatrix and feature columns, as
     worker_files.fit_matrices builds them (a plain DMatrix for the validation rows); anything else
     (GPU, sparse vectors, a vector column, a base margin or query id column) by xgboost.spark's
-    own builder."""
+    own builder. `curve_rows`: the training-curve sample (worker_files.fit_matrices), on our matrices only."""
     import pandas as pd  # on the worker
 
     options, features = request.kwargs, request.feature_cols
@@ -134,7 +149,7 @@ def build_streamed_matrices(request: MatrixRequest) -> Any:
         del frames
         names = {alias: alias for alias in (ALIAS.label, ALIAS.valid, ALIAS.weight) if alias in frame.columns}
         return fit_matrices(lambda name: frame[name].to_numpy(), list(features or ()), names, options,
-                            has_validation_col=request.has_validation_col)
+                            has_validation_col=request.has_validation_col, curve_rows=curve_rows)
 
 
 def worker_threads(configured: int | None, *, master: str, task_slots: int | None,
@@ -185,37 +200,61 @@ def fit_phases(model, *, started: float, ended: float) -> FitPhases | None:
     return FitPhases(float(begin) - started, float(end) - float(begin), ended - float(end), **parts)
 
 
+@dataclass(frozen=True)
+class FitAttempt:
+    """One try of a fit: the rounds it loaded from a checkpoint (0: from the start), its seconds,
+    and why it failed (None: the attempt that gave the model)."""
+
+    resumed_from: int
+    seconds: float
+    error: str | None = None
+
+
 def fit_with_retries(data: DataFrame, params: dict[str, Any], *, objective: str, retries: int, path: PathChoice,
                      num_classes: int = 2, threads: int | None = None,
-                     worker_files: WorkerFileReader | None = None) -> tuple[Any, FitPhases | None]:
-    """Fit on `path` (borrowed/xgboost_spark.fit_path), retrying the whole fit up to `retries` times;
-    raise TrainingError with the cause. Returns the model and where its fit's time went (None on
-    the stock path)."""
-    last_error = ""
+                     worker_files: WorkerFileReader | None = None, checkpoints: CheckpointStore | None = None,
+                     checkpoint_every: int = 0, curve_rows: int = 0) -> tuple[Any, FitPhases | None, list[FitAttempt]]:
+    """Fit on `path` (borrowed/xgboost_spark.fit_path), retrying up to `retries` times; raise
+    TrainingError with the cause. With `checkpoints` (the borrowed path only), worker 0 saves the
+    booster every `checkpoint_every` rounds and a retry resumes from the newest checkpoint
+    (train/checkpoint.py) instead of round 0. `curve_rows`: the training curve's sample per worker
+    on xgboost.spark's stream (a WorkerFileReader carries its own). Returns the model, where its
+    fit's time went (None on the stock path) and the attempts."""
+    attempts: list[FitAttempt] = []
+    resumable = checkpoints is not None and checkpoint_every > 0 and path.borrowed
     for attempt in range(retries + 1):
         started = time.monotonic()
         started_epoch = time.time()
+        resume_from = checkpoints.latest() if resumable and attempt and checkpoints is not None else 0
+        if resume_from:
+            log.info("xgboost fit attempt %d resumes from the checkpoint after round %d of %s", attempt + 1,
+                     resume_from, params.get("n_estimators"))
+        train = WorkerTrain(Resumable(checkpoints, checkpoint_every, resume_from)
+                            if resumable and checkpoints is not None else None)
         try:
             model_estimator = estimator(path, params, classification=is_classification(objective),
-                                        num_classes=num_classes, threads=threads, train=train_recording_times,
-                                        matrices=worker_files if worker_files is not None else build_streamed_matrices)
+                                        num_classes=num_classes, threads=threads, train=train,
+                                        matrices=worker_files if worker_files is not None else
+                                        partial(build_streamed_matrices, curve_rows=curve_rows))
             with one_arrow_batch_per_partition(data.sparkSession):
                 model = model_estimator.fit(data)
             phases = fit_phases(model, started=started_epoch, ended=time.time())
+            attempts.append(FitAttempt(resume_from, time.monotonic() - started))
             log.info("xgboost fit %d took %.1fs%s", attempt + 1, time.monotonic() - started,
                      "" if phases is None else f" ({phases.before_boosting:.1f}s to the workers' DMatrix, "
                      f"{phases.boosting:.1f}s boosting, {phases.after_boosting:.1f}s model to the driver)")
             if phases is not None and phases.reading is not None:
                 log.info("xgboost workers: %.1fs to start, %.1fs reading their files, %.1fs building the DMatrix",
                          phases.to_workers, phases.reading, phases.dmatrix)
-            return model, phases
+            return model, phases, attempts
         except (ValueError, TypeError) as exc:  # parameter errors: retrying cannot help
             raise TrainingError(f"xgboost rejected the parameters: {exc}") from None
         except Exception as exc:
             last_error = root_cause(exc)
+            attempts.append(FitAttempt(resume_from, time.monotonic() - started, last_error))
             log.warning("xgboost fit attempt %d/%d failed after %.1fs: %s", attempt + 1, retries + 1,
                         time.monotonic() - started, last_error)
-    raise TrainingError(f"xgboost fit failed {retries + 1} time(s); last error: {last_error}")
+    raise TrainingError(f"xgboost fit failed {retries + 1} time(s); last error: {attempts[-1].error}")
 
 
 @contextmanager

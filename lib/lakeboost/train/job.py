@@ -65,16 +65,24 @@ def log_plots(result: TrainResult, *, event_time: str, objective: str, label: st
 
 def log_fit_record(result: TrainResult) -> None:
     """How the fit went, kept apart from the model's metrics (which MLflow charts and compares):
-    its rounds as a parameter, its timings as a table (`fit_timings.json`: phase, seconds), and
-    the learning curve as step metrics, `curve_<split>_<metric>` per boosting round, which MLflow
-    draws as one line chart per metric. The curve is the one early stopping watched: the
-    validation rows' (the fit does not evaluate the training rows every round, bench_train)."""
+    its rounds as a parameter, its timings as a table (`fit_timings.json`: phase, seconds), a
+    retried fit's attempts as a table (`fit_attempts.json`: the round each resumed from, its
+    seconds, its error), and the learning curves as step metrics, `curve_<split>_<metric>` per
+    boosting round, which MLflow draws as one line chart per metric: `valid` the curve early
+    stopping watched, `train` the same metric on a fixed sample of each worker's training rows
+    (`training.model.train_curve_rows`; the fit does not score every training row every round,
+    bench_train). A resumed fit's curves hold every round, the checkpoint's and the resumed ones."""
     mlflow.log_param("boosting_rounds", result.rounds)
     phases = {name: value for name, value in asdict(result.fit_phases).items()
               if value is not None} if result.fit_phases is not None else {}
     timings = {"fit": result.seconds, **phases}
     mlflow.log_table({"phase": list(timings), "seconds": [round(v, 3) for v in timings.values()]},
                      "fit_timings.json")
+    if len(result.attempts) > 1:
+        mlflow.log_param("fit_attempts", len(result.attempts))
+        mlflow.log_table({"resumed_from_round": [a.resumed_from for a in result.attempts],
+                          "seconds": [round(a.seconds, 3) for a in result.attempts],
+                          "error": [(a.error or "")[:500] for a in result.attempts]}, "fit_attempts.json")
     summary = getattr(result.model, "training_summary", None)
     histories = {"train": getattr(summary, "train_objective_history", None) or {},
                  "valid": getattr(summary, "validation_objective_history", None) or {}}

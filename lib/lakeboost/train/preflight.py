@@ -3,7 +3,9 @@
 * barrier mode needs all `num_workers` tasks running at once: enough task slots, and
   dynamic allocation off (executors released mid-stage would stall the barrier);
 * the training matrix per worker (rows x features x 4 bytes, about 5 copies at the worker's
-  peak) must fit in the share of executor memory allowed.
+  peak) must fit in the share of executor memory allowed;
+* the workers' Python processes must be able to run the OpenMP threads the fit gives them
+  (`check_worker_threads`: one small Spark job, once per session and setting).
 
 On a classic session the resources come from the SparkContext (its conf, and the task slots
 through the JVM where borrowed/jvm.py may); over Spark Connect there is no SparkContext, and they
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -143,3 +147,79 @@ def preflight(resources: ClusterResources, *, num_workers: int, rows: int, featu
             f"({max_memory_fraction:.0%} of executor memory). Use more workers, fewer features, "
             "training.imbalance.negative_sample_rate < 1, or larger executors")
     return needed
+
+
+# (application id, threads, workers) already checked by check_worker_threads in this process.
+_THREADS_CHECKED: set[tuple[str, int, int]] = set()
+
+
+def openmp_seen(threads: int | None) -> dict[str, int]:
+    """What OpenMP lets this process run inside `worker_files.openmp_threads(threads)`, as xgboost
+    counts it: the OpenMP runtimes' thread count (OMP_NUM_THREADS, as raised), their thread limit
+    (OMP_THREAD_LIMIT, which nothing raises) and the processors they may use."""
+    import ctypes
+
+    import xgboost  # noqa: F401  (loads xgboost's OpenMP runtime)
+    from threadpoolctl import threadpool_info
+
+    from lakeboost.train.worker_files import openmp_threads
+
+    with openmp_threads(threads):
+        runtimes = [info for info in threadpool_info() if info["user_api"] == "openmp"]
+        if not runtimes:
+            return {"threads": 1, "limit": 1, "procs": 1}
+        libraries = [ctypes.CDLL(info["filepath"]) for info in runtimes]
+        return {"threads": min(int(info["num_threads"]) for info in runtimes),
+                "limit": min(int(lib.omp_get_thread_limit()) for lib in libraries),
+                "procs": min(int(lib.omp_get_num_procs()) for lib in libraries)}
+
+
+def _probe(threads: int | None) -> Any:
+    def probe(batches: Any) -> Any:
+        import pandas as pd  # on the worker
+
+        for _ in batches:
+            pass
+        yield pd.DataFrame([openmp_seen(threads)])
+
+    return probe
+
+
+def check_worker_threads(spark: SparkSession, *, threads: int | None, num_workers: int) -> None:
+    """Raise TrainingError when the Python workers of `num_workers` tasks cannot run the fit's OpenMP
+    threads: `threads` (training.model.worker_threads, or a local master's share of its slots), else
+    spark.task.cpus (xgboost.spark's nthread). One Spark job of `num_workers` one-row tasks (about
+    a second once the Python workers run), then remembered for the session."""
+    task_cpus = max(1, int(spark_conf(spark, "spark.task.cpus", "1")))
+    expected = threads or task_cpus
+    key = (spark.sparkContext.applicationId, expected, num_workers)
+    if key in _THREADS_CHECKED:
+        return
+    started = time.monotonic()
+    seen = (spark.range(0, num_workers, 1, numPartitions=num_workers)
+            .mapInPandas(_probe(threads), "threads int, `limit` int, procs int")
+            .collect())  # one row per task
+    log.info("OpenMP on the workers checked in %.1fs: %s", time.monotonic() - started,
+             [row.asDict() for row in seen])
+    for row in seen:
+        effective = min(row["threads"], row["limit"], row["procs"])
+        if effective == expected:
+            continue
+        if row["limit"] < expected:
+            why, fix = (f"OMP_THREAD_LIMIT={row['limit']} in the workers' environment",
+                        "remove OMP_THREAD_LIMIT from spark.executorEnv (or the executors' environment)")
+        elif row["procs"] < expected:
+            why, fix = (f"the workers may use {row['procs']} processor(s)",
+                        f"set training.model.worker_threads to at most {row['procs']}")
+        elif threads:
+            why, fix = (f"OpenMP allows {row['threads']} in the Python workers (OMP_NUM_THREADS, not raised: is "
+                        "threadpoolctl installed on the executors?)",
+                        f"install threadpoolctl on the executors or set training.model.worker_threads to "
+                        f"{row['threads']}")
+        else:
+            why, fix = (f"OpenMP allows {row['threads']} in the Python workers (OMP_NUM_THREADS)",
+                        f"set spark.task.cpus to {row['threads']} or remove OMP_NUM_THREADS from spark.executorEnv")
+        setting = "training.model.worker_threads" if threads else "spark.task.cpus"
+        raise TrainingError(f"the xgboost workers would train with {effective} OpenMP thread(s), not the "
+                            f"{expected} the fit gives them ({setting}={expected}): {why}. Fix: {fix}")
+    _THREADS_CHECKED.add(key)

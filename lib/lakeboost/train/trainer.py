@@ -29,7 +29,9 @@ from lakeboost.model.calibrator import Calibrator
 from lakeboost.model.encodings import Encodings
 from lakeboost.spark.kind import is_connect, unavailable_on_connect
 from lakeboost.train.calibrate import CalibrationChoice, choose_calibrator
+from lakeboost.train.checkpoint import CheckpointStore, checkpoint_root
 from lakeboost.train.fit import (
+    FitAttempt,
     FitPhases,
     estimator_params,
     fit_with_retries,
@@ -37,7 +39,7 @@ from lakeboost.train.fit import (
     rounds_used,
     worker_threads,
 )
-from lakeboost.train.preflight import check_barrier, cluster_resources, master_of, preflight
+from lakeboost.train.preflight import check_barrier, check_worker_threads, cluster_resources, master_of, preflight
 from lakeboost.train.prepare import (
     VALID,
     class_counts,
@@ -76,6 +78,7 @@ class TrainResult:
     calibration_choice: CalibrationChoice | None = None  # binary models: which calibrator, and why
     cached: list[DataFrame] = field(default_factory=list)
     fit_phases: FitPhases | None = None  # where the fit's `seconds` went
+    attempts: list[FitAttempt] = field(default_factory=list)  # the fit's tries (a retry may resume)
 
     def release(self) -> None:
         """Drop the cached predictions (a tuning trial's or a fold's result is read once; without
@@ -104,6 +107,9 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
             "training.model.worker_data=files (the xgboost workers reading their rows from files)",
             "Set training.model.worker_data to auto or spark: over Connect the rows reach the workers "
             "through xgboost.spark's own Arrow stream")
+    # Where a checkpointed fit saves its boosters: refused here, before any Spark job, when a cluster has none.
+    checkpoints = CheckpointStore(checkpoint_root(cfg.model.worker_files_dir, master=master_of(spark))) \
+        if cfg.model.checkpoint_every and not is_connect(spark) else None
     examples = (splits if splits is not None else split_examples(training, cfg)).persist()
     try:
         counts = class_counts(examples, label=label)
@@ -125,15 +131,23 @@ def train_model(training: TrainingSet, cfg: TrainingConfig, *,
             params.pop("validation_indicator_col", None)
             params.pop("early_stopping_rounds", None)
         path = fit_path(laid_out)
+        if path.borrowed:  # the threads are lakeboost's to give (the stock path: spark.task.cpus)
+            check_worker_threads(spark, threads=threads, num_workers=cfg.model.num_workers)
         with _worker_data(laid_out, cfg, params, merge_validation=merge_validation,
                           files=path.borrowed) as (fit_data, reader):
             started = time.monotonic()
-            model, phases = fit_with_retries(fit_data, params, objective=objective, retries=cfg.model.fit_retries,
-                                             path=path, num_classes=1 + max([*counts["train"], *counts["valid"]]),
-                                             threads=threads, worker_files=reader)
+            try:
+                model, phases, attempts = fit_with_retries(
+                    fit_data, params, objective=objective, retries=cfg.model.fit_retries, path=path,
+                    num_classes=1 + max([*counts["train"], *counts["valid"]]), threads=threads,
+                    worker_files=reader, checkpoints=checkpoints, checkpoint_every=cfg.model.checkpoint_every,
+                    curve_rows=cfg.model.train_curve_rows)
+            finally:
+                if checkpoints is not None:
+                    checkpoints.remove()
             seconds = time.monotonic() - started
         result = TrainResult(model, features, None, {}, params, rounds_used(model), seconds, counts,
-                             encodings=prepared.encodings, fit_phases=phases)
+                             encodings=prepared.encodings, fit_phases=phases, attempts=attempts)
         _evaluate(result, encoded, cfg, label=label, evaluate_test=evaluate_test, key=key,
                   order=training.event_time)
         return result
@@ -170,7 +184,7 @@ def _worker_data(laid_out: DataFrame, cfg: TrainingConfig, params: dict[str, Any
         _check_layout(file_layout(spark, written, label=label, valid=VALID), num_workers=num_workers,
                       classes=classes, merge_validation=merge_validation)
         yield placeholder(spark, num_workers, laid_out, written.columns), \
-            WorkerFileReader(written, aliases)
+            WorkerFileReader(written, aliases, curve_rows=cfg.model.train_curve_rows)
     finally:
         remove(spark, directory)
 

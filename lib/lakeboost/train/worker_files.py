@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import FloatType
 
 from lakeboost.borrowed.xgboost_spark import ALIAS as XGB_ALIAS
-from lakeboost.borrowed.xgboost_spark import MatrixRequest
+from lakeboost.borrowed.xgboost_spark import TRAIN_CURVE_SAMPLE, MatrixRequest
 from lakeboost.errors import TrainingError
 from lakeboost.spark.fs import delete_path
 
@@ -135,8 +135,8 @@ class WorkerFileReader:
     Pickled with the fit's worker function (see fit.py).
     """
 
-    def __init__(self, files: WorkerFiles, aliases: dict[str, str]) -> None:
-        self.files, self.aliases = files, aliases
+    def __init__(self, files: WorkerFiles, aliases: dict[str, str], *, curve_rows: int = 0) -> None:
+        self.files, self.aliases, self.curve_rows = files, aliases, curve_rows
 
     def read_table(self, partition: int):
         """The pyarrow Table of this worker partition's file: the features and the aliased columns."""
@@ -180,7 +180,7 @@ class WorkerFileReader:
         """(train, valid or None) from the Arrow table: see `fit_matrices`."""
         return fit_matrices(lambda name: table.column(name).to_numpy(zero_copy_only=False), self.files.features,
                             {alias: column for column, alias in self.aliases.items()}, kwargs,
-                            has_validation_col=has_validation_col)
+                            has_validation_col=has_validation_col, curve_rows=self.curve_rows)
 
 
 # xgboost.spark's split of its DMatrix keywords (data.create_dmatrix_from_partitions): these go to
@@ -189,7 +189,7 @@ MATRIX_KEYWORDS = frozenset({"max_bin", "missing", "silent", "nthread", "enable_
 
 
 def fit_matrices(column: Callable[[str], Any], features: Sequence[str], names: dict[str, str],
-                 kwargs: dict[str, Any], *, has_validation_col: bool):
+                 kwargs: dict[str, Any], *, has_validation_col: bool, curve_rows: int = 0):
     """A CPU worker's (train, valid or None) for xgboost.train from its columns: `column(name)` is a
     column's values as a numpy array, `names` maps xgboost.spark's aliases (label, validation,
     weight) to column names, `kwargs` are xgboost.spark's DMatrix keywords.
@@ -200,6 +200,11 @@ def fit_matrices(column: Callable[[str], Any], features: Sequence[str], names: d
     demo rows, 60k validation rows and 102 rounds: 2.0 s against 0.66 s, most of what the fit cost
     beyond native xgboost). Every worker still builds one, empty or not: building a DMatrix is
     collective too.
+
+    With `curve_rows`, the training matrix carries (as `TRAIN_CURVE_SAMPLE`, which the worker's
+    train function watches as "training") a plain DMatrix of at most that many of the worker's
+    training rows, evenly spaced and the same on every fit of the same layout: a training curve
+    at the cost of scoring that many rows per round (`curve_sample`).
     """
     import numpy as np  # on the worker
     import xgboost
@@ -220,9 +225,21 @@ def fit_matrices(column: Callable[[str], Any], features: Sequence[str], names: d
         weight = rows_of(names[XGB_ALIAS.weight]) if XGB_ALIAS.weight in names else None
         return dict(data=matrix, label=label, weight=weight)  # DMatrix keywords
 
-    if not has_validation_col:
-        return xgboost.QuantileDMatrix(**arrays(None), **meta, **params), None
-    is_valid = np.asarray(column(names[XGB_ALIAS.valid])).astype(bool)
-    train = xgboost.QuantileDMatrix(**arrays(~is_valid), **meta, **params)
     plain = {k: v for k, v in params.items() if k != "max_bin"}
-    return train, xgboost.DMatrix(**arrays(is_valid), **meta, **plain)
+    is_train = None if not has_validation_col else ~np.asarray(column(names[XGB_ALIAS.valid])).astype(bool)
+    train = xgboost.QuantileDMatrix(**arrays(is_train), **meta, **params)
+    if curve_rows:  # every worker builds it, empty or not: building a DMatrix is collective
+        rows = np.flatnonzero(is_train) if is_train is not None else np.arange(train.num_row())
+        setattr(train, TRAIN_CURVE_SAMPLE, xgboost.DMatrix(**arrays(curve_sample(rows, curve_rows)), **meta, **plain))
+    if is_train is None:
+        return train, None
+    return train, xgboost.DMatrix(**arrays(~is_train), **meta, **plain)
+
+
+def curve_sample(rows, limit: int):
+    """At most `limit` of `rows` (row indices), evenly spaced, first and last included."""
+    import numpy as np  # on the worker
+
+    if len(rows) <= limit:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, num=limit).round().astype(int)]

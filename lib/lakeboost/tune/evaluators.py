@@ -156,18 +156,23 @@ def native_metric(metric: str, y: np.ndarray, predicted: np.ndarray) -> float:
     return float(computed[metric]())
 
 
-def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurrency: int, metric: str):
-    """An evaluator running each configuration as an xgboost.spark fit from a driver thread."""
-    from lakeboost.train.trainer import train_model
-
+def distributed_trial_config(training: TrainingSet, cfg: TrainingConfig, *, concurrency: int) -> TrainingConfig:
+    """The training config of one distributed trial: trial_n_estimators rounds, no fit retries."""
     tune = cfg.tune
     # Concurrent trials on a local master share its cores: one thread per task slot, as on a
     # cluster (left unset, each trial's workers would take all the slots: train.fit.worker_threads).
     master = master_of(training.df.sparkSession)
     threads = cfg.model.worker_threads or (1 if concurrency > 1 and master.startswith("local") else None)
-    trial_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={
         "n_estimators": tune.trial_n_estimators if tune else cfg.model.n_estimators, "fit_retries": 0,
         "worker_threads": threads})})
+
+
+def distributed_evaluator(training: TrainingSet, cfg: TrainingConfig, *, concurrency: int, metric: str):
+    """An evaluator running each configuration as an xgboost.spark fit from a driver thread."""
+    from lakeboost.train.trainer import train_model
+
+    trial_cfg = distributed_trial_config(training, cfg, concurrency=concurrency)
 
     def one(params: dict[str, Any]) -> TrialOutcome:
         started = time.monotonic()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,16 @@ from lakeboost.train.job import summary_of, train_and_log
 from lakeboost.train.preflight import ClusterResources, check_barrier, cluster_resources, spark_conf
 from lakeboost.train.prepare import class_counts, prepare_examples
 from lakeboost.tune.evaluators import Matrices, collect_matrices, distributed_evaluator, single_node_evaluator
-from lakeboost.tune.search import SearchResult, run_search
+from lakeboost.tune.optuna_search import (
+    TrialControl,
+    journal_path,
+    open_study,
+    optuna_space,
+    run_optuna_search,
+    study_name,
+)
+from lakeboost.tune.pruning import distributed_trial_runner
+from lakeboost.tune.search import SearchResult, TrialOutcome, run_search
 from lakeboost.tune.space import hyperopt_space
 
 log = logging.getLogger(__name__)
@@ -139,7 +149,9 @@ def tune_and_refit(spark: SparkSession, config: LakeboostConfig, training: Train
     check_barrier(cluster_resources(spark), num_workers=cfg.model.num_workers)
     use_tracking(config)
     with mlflow.start_run(run_name="tune") as parent:
-        search, choice = search_hyperparameters(spark, training, cfg, prices=config.cost)
+        search, choice = search_hyperparameters(spark, training, cfg, prices=config.cost,
+                                                study_dir=cfg.tune.study_dir if cfg.tune else None,
+                                                storage_root=config.storage.root)
         best = search.best
         if best is None:
             raise TrainingError(f"every tuning trial failed; first error: {search.trials[0]['error']}")
@@ -185,11 +197,14 @@ def single_node_problem(training: TrainingSet, cfg: TrainingConfig, examples: Da
 
 
 def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: TrainingConfig, *,
-                           prices: CostConfig | None = None) -> tuple[SearchResult, StrategyChoice]:
+                           prices: CostConfig | None = None, study_dir: str | None = None,
+                           storage_root: str | None = None) -> tuple[SearchResult, StrategyChoice]:
     """Run the search inside the active (parent) MLflow run; one child run per trial.
 
     The parent gets `search_cost`, `search_core_hours` and `trials_cost`, each child its `cost`
-    (see TrialPricing); `SearchResult.cost` is the search's cost.
+    (see TrialPricing); `SearchResult.cost` is the search's cost. With the optuna backend the
+    study's journal is in `study_dir` (default: training.tune.study_dir, else <storage_root>/tune,
+    else a new temporary directory: not resumable), tagged on the parent run and logged with it.
     """
     tune = tune_config(cfg)
     metric = metric_for(tune.metric, cfg.model.objective)
@@ -206,11 +221,13 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
         pricing = trial_pricing(spark, cfg, choice, resources, prices)
         log.info("tuning strategy %s (parallelism %d): %s", choice.strategy, choice.parallelism, choice.reason)
         mlflow.set_tags({"strategy": choice.strategy, "strategy_reason": choice.reason})
-        mlflow.log_params({"algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
+        mlflow.log_params({"backend": tune.backend, "algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
                            "timeout_seconds": tune.timeout_seconds,
                            "no_improvement_trials": tune.no_improvement_trials, "parallelism": choice.parallelism,
                            "metric": f"valid_{metric}", "trial_cores": pricing.cores,
                            "cost_currency": prices.currency})
+        if tune.backend == "optuna":  # before any data is prepared: a space Optuna cannot express fails here
+            space = optuna_space(tune.space)
         if choice.strategy == "single_node":
             matrices, base_params = single_node_problem(training, cfg, examples, counts)
             evaluate = single_node_evaluator(spark, matrices, base_params=base_params,
@@ -223,14 +240,22 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
         better = METRICS[metric].higher_is_better
         best: list[dict[str, Any]] = []  # the best trial so far, for the progress line
 
+        logging_lock = threading.Lock()  # optuna's trials end on their own threads
+
         def log_trial(trial: dict[str, Any]) -> None:
+            with logging_lock:
+                _log_trial(trial)
+
+        def _log_trial(trial: dict[str, Any]) -> None:
             trial["cost"] = pricing.cost(trial["seconds"])
             value = trial["metric"]
             if value is not None and not math.isnan(value) and (
                     not best or (value > best[0]["metric"] if better else value < best[0]["metric"])):
                 best[:] = [trial]
             progress.done(f"#{trial['trial']}", trial_note(trial, best[0] if best else None, metric))
-            with mlflow.start_run(run_name=f"trial-{trial['trial']:03d}", nested=True, experiment_id=experiment_id):
+            # The parent named: MLflow's active run is per thread, and optuna's trials end on theirs.
+            with mlflow.start_run(run_name=f"trial-{trial['trial']:03d}", nested=True, parent_run_id=parent.info.run_id,
+                                  experiment_id=experiment_id):
                 mlflow.log_params({k: str(v) for k, v in trial["params"].items()})
                 metrics = {"rounds": trial["rounds"], "seconds": trial["seconds"], "cost": trial["cost"]}
                 if trial["metric"] is not None:
@@ -238,12 +263,45 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
                 mlflow.log_metrics(metrics)
                 if trial["error"]:
                     mlflow.set_tag("error", trial["error"][:500])
+                if trial.get("state"):
+                    mlflow.set_tags({"state": trial["state"], "optuna_trial": trial["optuna_trial"]})
 
-        with Progress("tune", "trial", total=tune.max_evals) as progress:
-            search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
-                                batch_size=choice.parallelism, max_evals=tune.max_evals,
-                                timeout_seconds=tune.timeout_seconds, no_improvement_trials=tune.no_improvement_trials,
-                                on_trial=log_trial, higher_is_better=better)
+        if tune.backend == "optuna":
+            directory = study_dir or tune.study_dir or (f"{storage_root}/tune" if storage_root
+                                                        else tempfile.mkdtemp(prefix="lakeboost-optuna-"))
+            name = study_name(tune, prefix="lakeboost", objective=cfg.model.objective, metric=metric,
+                              data={"versions": training.versions, "config": training.config_digest,
+                                    "cutoff": training.cutoff.isoformat()})
+            study = open_study(tune, name=name, study_dir=directory, higher_is_better=better)
+            prune = tune.pruner != "none" and choice.strategy == "distributed"
+            if tune.pruner != "none" and not prune:
+                log.info("training.tune.pruner %s: single-node trials are not pruned (each is one short Spark "
+                         "task); pruning applies to distributed trials", tune.pruner)
+            if choice.strategy == "distributed":
+                run_trial = distributed_trial_runner(training, cfg, concurrency=choice.parallelism, metric=metric,
+                                                     study_dir=directory, prune=prune, higher_is_better=better)
+            else:
+                def run_trial(params: dict[str, Any], control: TrialControl) -> TrialOutcome:
+                    return evaluate([params])[0]
+            journal = journal_path(directory, name)
+            mlflow.set_tags({"optuna_study": name, "optuna_journal": str(journal), "pruner": tune.pruner,
+                             "pruning": str(prune).lower()})
+            with Progress("tune", "trial", total=tune.max_evals) as progress:
+                search = run_optuna_search(run_trial, study, space, parallelism=choice.parallelism,
+                                           max_evals=tune.max_evals, timeout_seconds=tune.timeout_seconds,
+                                           no_improvement_trials=tune.no_improvement_trials, prune=prune,
+                                           on_trial=log_trial)
+            resumed = sum(1 for t in search.trials if t.get("resumed"))
+            mlflow.log_metrics({"resumed_trials": resumed,
+                                "pruned_trials": sum(1 for t in search.trials if t.get("state") == "pruned")})
+            mlflow.log_artifact(str(journal), "optuna")
+        else:
+            with Progress("tune", "trial", total=tune.max_evals) as progress:
+                search = run_search(evaluate, hyperopt_space(tune.space), algo=tune.algo, seed=tune.seed,
+                                    batch_size=choice.parallelism, max_evals=tune.max_evals,
+                                    timeout_seconds=tune.timeout_seconds,
+                                    no_improvement_trials=tune.no_improvement_trials,
+                                    on_trial=log_trial, higher_is_better=better)
         examples.unpersist()
     search.cost = meter.report.estimated_cost
     mlflow.log_metrics({"search_cost": search.cost, "search_core_hours": meter.report.core_hours,
@@ -255,6 +313,8 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
 
 def trial_note(trial: dict[str, Any], best: dict[str, Any] | None, metric: str) -> str:
     """A trial's progress note: its validation metric, its rounds, and the best so far."""
+    if trial.get("pruned_at") is not None:
+        return f"pruned after round {trial['pruned_at']}, {trial['seconds']:.1f}s"
     if trial["metric"] is None:
         return f"failed: {str(trial.get('error') or '')[:80]}"
     note = f"valid {metric} {trial['metric']:.4f}, {trial['rounds']} rounds, {trial['seconds']:.1f}s"

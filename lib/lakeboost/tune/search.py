@@ -34,6 +34,7 @@ class TrialOutcome:
     rounds: int = 0
     seconds: float = 0.0
     error: str | None = None
+    pruned_at: int | None = None  # the boosting round after which the pruner stopped it (optuna backend)
 
 
 @dataclass

@@ -1,0 +1,325 @@
+"""Model performance estimated before the labels arrive.
+
+Binary models: confidence-based performance estimation (CBPE, as NannyML defines it). A
+calibrated score p says the row is a positive with probability p, so a window's expected
+confusion counts at any threshold are sums of p (expected positives) and of 1 - p (expected
+negatives) over the rows above and below it. From those, per window (and slice): the expected
+ROC AUC and PR AUC (the curve of expected counts over the 1,000 score buckets the realized
+metrics use, `performance.BINS`), precision and recall at the model's threshold, and the
+expected base rate. The point estimate is NannyML's: the metric of the expected counts.
+
+Its interval is a sampling interval: where the realized metric would land if the labels were
+drawn as Bernoulli(score), which is what "the model is calibrated on this window" means. Each
+draw gives every (bucket, side of the threshold) cell Binomial(rows, mean score) positives;
+within a bucket 0.001 wide the scores are nearly equal, so this is the row-level draw's law
+(its variance n·p̄(1-p̄) is at most 0.25/1000² per row above the exact Σp(1-p)). An analytic
+interval exists for precision (a sum of independent Bernoullis over a fixed count) and, by the
+delta method, for recall, but not for an area under a curve whose every point moves with the
+draw (Hanley-McNeil's needs the score distribution to be binormal-like); drawing the cells
+gives every metric's interval the same meaning, on the driver, in milliseconds: 1,000 cells x
+`draws` per window. The interval is the realized metric's spread, not the estimate's error:
+when calibration fails under the shift (p no longer P(y | x)), the realized value leaves it.
+
+Regression models: direct loss estimation (DLE). Two small gradient-boosted trees (Spark ML's
+GBTRegressor, in the JVM) are fitted on the validation split from the model's inputs and its
+prediction to |error| and to error²; applied to a window's rows, their means estimate its MAE
+and MSE (RMSE is its root). The interval is a central limit one: ±z·σ·√(1/n + 1/m), n the
+window's rows (the window's own mean of |error| around the conditional means), m the validation
+rows (the loss model's conditional means are themselves averages of validation rows), σ² the
+window's mean conditional variance, which both fitted models give per row: Var(|e| | x) =
+E[e² | x] - E[|e| | x]², and Var(e² | x) = (κ - 1)·E[e² | x]², κ the errors' kurtosis on
+validation (3 for normal errors). A window whose inputs moved where errors are larger gets a
+wider interval. Where the window's inputs moved
+to a region validation covers thinly, fewer than m rows stand behind its estimate: the interval
+is then too narrow, the known limit of a loss model fitted on the past.
+
+Both read their input once: one groupBy per call (CBPE: over window, slice, score bucket and
+side of the threshold; DLE: over window and slice after the JVM model's transform), no Python
+UDF, and only the small aggregates reach the driver. The results are `Estimate` rows, the
+monitor's records' shape: window, slice, metric, estimate, low, high, rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+from pyspark.ml import PipelineModel
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.regression import GBTRegressor
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakeboost.metrics.base import EPS, EvaluationError, require_columns
+from lakeboost.metrics.binary import score_bucket
+from lakeboost.monitor.performance import BINS, WINDOW, window_start
+
+log = logging.getLogger(__name__)
+
+SLICE = "slice"
+CBPE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "base_rate")
+DLE_METRICS = ("mae", "rmse")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One metric's estimate for a window (and slice value): `low`-`high` is its interval at the
+    call's `level`; `rows` the rows it was estimated from. `slice` is None without `slice_by`;
+    a NULL slice value reads "(null)"."""
+
+    window_start: dt.datetime
+    slice: str | None
+    metric: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    rows: int
+
+
+ESTIMATE_SCHEMA = T.StructType([
+    T.StructField(WINDOW, T.TimestampType()), T.StructField(SLICE, T.StringType()),
+    T.StructField("metric", T.StringType()), T.StructField("estimate", T.DoubleType()),
+    T.StructField("low", T.DoubleType()), T.StructField("high", T.DoubleType()),
+    T.StructField("rows", T.LongType()),
+])
+
+
+def estimates_frame(spark: SparkSession, estimates: list[Estimate]) -> DataFrame:
+    """The estimates as a small DataFrame (ESTIMATE_SCHEMA), e.g. to write beside the records."""
+    return spark.createDataFrame([(e.window_start, e.slice, e.metric, e.estimate, e.low, e.high, e.rows)
+                                  for e in estimates], ESTIMATE_SCHEMA)
+
+
+def _keys(event_time: str, window: str, slice_by: str | None) -> list[Column]:
+    slice_value = (F.coalesce(F.col(slice_by).cast("string"), F.lit("(null)")) if slice_by
+                   else F.lit(None).cast("string"))
+    return [window_start(event_time, window).alias(WINDOW), slice_value.alias(SLICE)]
+
+
+def _check_level(level: float, draws: int | None = None) -> None:
+    if not 0.0 < level < 1.0:
+        raise EvaluationError(f"level: expected a coverage in (0, 1), found {level}")
+    if draws is not None and draws < 20:
+        raise EvaluationError(f"draws: expected at least 20 label draws for an interval, found {draws}")
+
+
+# ---------------------------------------------------------------------------------------------
+# CBPE (binary)
+
+
+def cbpe_by_window(scored: DataFrame, *, event_time: str, window: str, threshold: float,
+                   slice_by: str | None = None, score: str = "score", bins: int = BINS, draws: int = 400,
+                   level: float = 0.95, seed: int = 0) -> list[Estimate]:
+    """Expected ROC AUC, PR AUC, precision and recall at `threshold`, and base rate, per window
+    (`window`: hour, day or week of `event_time`) and, with `slice_by`, per value of that column,
+    from the calibrated probability `score` alone (CBPE; see the module's docstring).
+
+    One groupBy (one Spark job, two with adaptive execution) over (window, slice, score bucket,
+    score >= threshold), at most 1,001 cells per window and slice to the driver; rows
+    without a score are left out. `low`/`high` hold the central `level` share of the metric
+    over `draws` label draws Bernoulli(score) (seeded: the same input gives the same interval).
+    A metric a window cannot have (precision with no row at or above the threshold) is None.
+    """
+    _check_level(level, draws)
+    require_columns(scored, event_time, score, *([slice_by] if slice_by else []))
+    p = F.least(F.greatest(F.col(score).cast("double"), F.lit(0.0)), F.lit(1.0))
+    cells = (
+        scored.where(F.col(score).isNotNull())
+        .groupBy(*_keys(event_time, window, slice_by), score_bucket(score, bins).alias("b"),
+                 (F.col(score) >= F.lit(float(threshold))).alias("above"))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(p).alias("sp"))
+        .collect()  # windows x slices x at most 1,001 cells
+    )
+    groups: dict[tuple[Any, Any], list[tuple[int, bool, int, float]]] = {}
+    for c in cells:
+        groups.setdefault((c[WINDOW], c[SLICE]), []).append((int(c["b"]), bool(c["above"]), int(c["n"]),
+                                                             float(c["sp"])))
+    rng = np.random.default_rng(seed)
+    out = []
+    for (start, slice_value), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        metrics = cbpe_from_cells(group, draws=draws, level=level, rng=rng)
+        rows = sum(n for _, _, n, _ in group)
+        out += [Estimate(start, slice_value, name, *values, rows) for name, values in metrics.items()]
+    return out
+
+
+def cbpe_from_cells(cells: list[tuple[int, bool, int, float]], *, draws: int, level: float,
+                    rng: np.random.Generator) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """metric -> (estimate, low, high) from (bucket, above threshold, rows, sum of scores) cells."""
+    ordered = sorted(cells, key=lambda c: (c[0], c[1]), reverse=True)  # highest scores first
+    n = np.array([c[2] for c in ordered], dtype=float)
+    expected_pos = np.array([c[3] for c in ordered], dtype=float)
+    above = np.array([c[1] for c in ordered], dtype=bool)
+    share = np.clip(expected_pos / np.maximum(n, 1.0), 0.0, 1.0)
+    drawn_pos = rng.binomial(n.astype(np.int64), np.broadcast_to(share, (draws, len(n)))).astype(float)
+    expected = _metrics(expected_pos[None, :], n, above)
+    sampled = _metrics(drawn_pos, n, above)
+    tail = (1.0 - level) / 2.0
+    out: dict[str, tuple[float | None, float | None, float | None]] = {}
+    for name in CBPE_METRICS:
+        value = float(expected[name][0])
+        values = sampled[name][np.isfinite(sampled[name])]
+        if not np.isfinite(value) or values.size < draws // 2:
+            out[name] = (None if not np.isfinite(value) else value, None, None)
+            continue
+        low, high = np.quantile(values, [tail, 1.0 - tail])
+        out[name] = (value, float(low), float(high))
+    return out
+
+
+def _metrics(pos: np.ndarray, n: np.ndarray, above: np.ndarray) -> dict[str, np.ndarray]:
+    """Each metric per row of `pos` (draws x cells, cells by descending score): the binned
+    curve's areas (as metrics.binary's roc_points / pr_points / trapezoid) and the threshold's
+    confusion metrics. NaN where a metric is undefined (no positive, no negative)."""
+    neg = n[None, :] - pos
+    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    positives, negatives = tp[:, -1:], fp[:, -1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fpr = np.hstack([np.zeros_like(positives), fp / negatives])
+        tpr = np.hstack([np.zeros_like(positives), tp / positives])
+        roc = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2.0, axis=1)
+        precision_curve = tp / np.maximum(tp + fp, 1e-300)
+        precision_curve = np.hstack([precision_curve[:, :1], precision_curve])
+        pr = np.sum(np.diff(tpr, axis=1) * (precision_curve[:, 1:] + precision_curve[:, :-1]) / 2.0, axis=1)
+        tp_at = pos[:, above].sum(axis=1)
+        predicted = n[above].sum()
+        precision = tp_at / predicted if predicted > 0 else np.full(len(pos), np.nan)
+        recall = tp_at / positives[:, 0]
+    undefined = (positives[:, 0] <= 0) | (negatives[:, 0] <= 0)
+    roc[undefined], pr[undefined] = np.nan, np.nan
+    return {"roc_auc": roc, "pr_auc": pr, "precision": precision, "recall": recall,
+            "base_rate": positives[:, 0] / n.sum()}
+
+
+# ---------------------------------------------------------------------------------------------
+# DLE (regression)
+
+
+@dataclass(frozen=True)
+class LossModel:
+    """What `fit_loss_model` fitted: the JVM models of |error| and error², the inputs they read,
+    and the errors' kurtosis on validation (for the interval of error²).
+    `validation_mae` / `validation_rmse` are the realized values they were fitted on."""
+
+    abs_error: PipelineModel
+    sq_error: PipelineModel
+    inputs: tuple[str, ...]
+    prediction: str
+    kurtosis: float  # E[error⁴] / E[fitted error²²] on validation: 3 for normal errors
+    validation_mae: float
+    validation_rmse: float
+    rows: int
+
+
+def _assembled(frame: DataFrame, inputs: tuple[str, ...], prediction: str) -> DataFrame:
+    """The loss model's input columns: each numeric input (NULL as 0) with its NULL indicator,
+    and the prediction."""
+    cols = [F.col(prediction).cast("double").alias("_dle_prediction")]
+    for i, name in enumerate(inputs):
+        value = F.col(name).cast("double")
+        cols += [F.coalesce(value, F.lit(0.0)).alias(f"_dle_x{i}"),
+                 value.isNull().cast("double").alias(f"_dle_null{i}")]
+    return frame.select("*", *cols)
+
+
+def _assembler(inputs: tuple[str, ...]) -> VectorAssembler:
+    names = ["_dle_prediction", *[c for i in range(len(inputs)) for c in (f"_dle_x{i}", f"_dle_null{i}")]]
+    return VectorAssembler(inputCols=names, outputCol="_dle_features", handleInvalid="keep")
+
+
+def fit_loss_model(validation: DataFrame, *, features: list[str], label: str, prediction: str = "score",
+                   max_iter: int = 20, max_depth: int = 3, step_size: float = 0.3, seed: int = 0) -> LossModel:
+    """Fit DLE's loss models on `validation` (the model's validation split, scored: `prediction`
+    beside the true `label`) from `features` (numeric columns; a NULL reads as 0 with an
+    indicator) and the prediction. Two GBTRegressor fits of `max_iter` trees of `max_depth`
+    at learning rate `step_size` (one to |error|, one to error²; Spark's default rate 0.1 leaves
+    20 trees short of the extremes), then one aggregation for the residual spreads. Persist
+    `validation` first if it is expensive: it is read by each fit."""
+    require_columns(validation, label, prediction, *features)
+    non_numeric = [f for f in features if not isinstance(validation.schema[f].dataType, T.NumericType)]
+    if non_numeric:
+        raise EvaluationError(f"DLE inputs must be numeric; {non_numeric} are not. Pass their encoded columns "
+                              "(or leave them out of `features`).")
+    inputs = tuple(features)
+    err = F.col(prediction).cast("double") - F.col(label).cast("double")
+    frame = (_assembled(validation.where(F.col(label).isNotNull() & F.col(prediction).isNotNull()), inputs, prediction)
+             .withColumns({"_dle_abs": F.abs(err), "_dle_sq": err * err}))
+    assembler = _assembler(inputs)
+
+    def fitted(target: str) -> PipelineModel:
+        from pyspark.ml import Pipeline
+
+        gbt = GBTRegressor(featuresCol="_dle_features", labelCol=target, predictionCol=f"{target}_hat",
+                           maxIter=max_iter, maxDepth=max_depth, stepSize=step_size, seed=seed)
+        return Pipeline(stages=[assembler, gbt]).fit(frame)
+
+    abs_model, sq_model = fitted("_dle_abs"), fitted("_dle_sq")
+    scored = sq_model.stages[-1].transform(abs_model.transform(frame))  # one assembly, both models
+    agg = scored.agg(
+        F.count(F.lit(1)).alias("n"), F.avg("_dle_abs").alias("mae"), F.avg("_dle_sq").alias("mse"),
+        (F.avg(F.pow(F.col("_dle_sq"), 2)) / F.avg(F.pow(F.greatest(F.col("_dle_sq_hat"), F.lit(EPS)), 2)))
+        .alias("kurtosis"),
+    ).first()
+    if agg is None or not agg["n"]:
+        raise EvaluationError(f"no validation row with both {label} and {prediction}: cannot fit DLE's loss model")
+    return LossModel(abs_model, sq_model, inputs, prediction, max(float(agg["kurtosis"]), 1.0),
+                     float(agg["mae"]), float(agg["mse"]) ** 0.5, int(agg["n"]))
+
+
+def _apply(model: LossModel, assembled: DataFrame) -> DataFrame:
+    """`_dle_abs_hat` and `_dle_sq_hat` beside the rows: one assembly, both fitted trees."""
+    return model.sq_error.stages[-1].transform(model.abs_error.transform(assembled))
+
+
+def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, window: str,
+                  slice_by: str | None = None, level: float = 0.95) -> list[Estimate]:
+    """Estimated MAE and RMSE per window (and slice value) of the regression predictions in
+    `scored` (the model's inputs and `model.prediction`), before their labels: the means of the
+    fitted loss models over the window's rows (DLE; see the module's docstring). One Spark job.
+    The interval: MAE ± z·σ·√(1/rows + 1/validation rows), MSE likewise and then its root."""
+    _check_level(level)
+    require_columns(scored, event_time, model.prediction, *model.inputs, *([slice_by] if slice_by else []))
+    applied = _apply(model, _assembled(scored.where(F.col(model.prediction).isNotNull()), model.inputs,
+                                       model.prediction))
+    a, q = F.greatest(F.col("_dle_abs_hat"), F.lit(0.0)), F.greatest(F.col("_dle_sq_hat"), F.lit(0.0))
+    rows = (
+        applied.groupBy(*_keys(event_time, window, slice_by))
+        .agg(F.count(F.lit(1)).alias("n"), F.avg(a).alias("mae"), F.avg(q).alias("mse"),
+             F.avg(F.greatest(q - a * a, F.lit(0.0))).alias("var_abs"), F.avg(q * q).alias("mean_sq2"))
+        .collect()  # one row per window and slice
+    )
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    out = []
+    for r in sorted(rows, key=lambda r: (r[WINDOW], r[SLICE] or "")):
+        n = int(r["n"])
+        spread = (1.0 / n + 1.0 / model.rows) ** 0.5
+        mae_half = z * float(r["var_abs"]) ** 0.5 * spread
+        mse_half = z * ((model.kurtosis - 1.0) * float(r["mean_sq2"])) ** 0.5 * spread
+        mae, mse = float(r["mae"]), float(r["mse"])
+        out += [Estimate(r[WINDOW], r[SLICE], "mae", mae, max(mae - mae_half, 0.0), mae + mae_half, n),
+                Estimate(r[WINDOW], r[SLICE], "rmse", mse ** 0.5, max(mse - mse_half, 0.0) ** 0.5,
+                         (mse + mse_half) ** 0.5, n)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging an estimate
+
+
+def estimate_breached(estimate: Estimate, bound: float | None, *, higher_is_better: bool,
+                      confident: bool = False) -> bool:
+    """Whether the estimate crosses the decay bound (`performance.decay_bound`): the estimate
+    itself, or with `confident` its whole interval (`high` below a higher-is-better bound), so
+    that a window whose realized value could still pass, if the model stays calibrated, is not
+    called decayed."""
+    if bound is None or estimate.estimate is None:
+        return False
+    value = (estimate.high if higher_is_better else estimate.low) if confident else estimate.estimate
+    if value is None:
+        return False
+    return value < bound if higher_is_better else value > bound
