@@ -29,6 +29,7 @@ from lakeboost.monitor.drift import (
     numeric_drift_by_slice,
     psi,
 )
+from lakeboost.monitor.estimate import Estimate, cbpe_by_window, estimate_breached
 from lakeboost.monitor.noise import Noise, reference_noise
 from lakeboost.monitor.performance import (
     SPANS,
@@ -43,7 +44,9 @@ from lakeboost.monitor.performance import (
 )
 from lakeboost.monitor.profile import Slicer, profile_by, slicers
 from lakeboost.monitor.records import ALL, MonitorRecord
-from lakeboost.monitor.wording import DECAY_CAUSE, quality_cause
+from lakeboost.monitor.wording import DECAY_CAUSE, ESTIMATED_DECAY_CAUSE, quality_cause
+
+ESTIMATE_SLICE = "__estimate_slice"
 
 
 class RecordOf(Protocol):
@@ -281,11 +284,44 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
             # the base rate) and the base rate that explains it.
             out += [r, shown("roc_auc_low", low), shown("roc_auc_high", high), shown("pr_auc", p.pr_auc),
                     shown("positives", float(p.positives)), shown("base_rate", p.base_rate)]
-        return out
+        matured = {p.window_start for p in windows if p.slice == ALL and p.status != "pending_labels"}
+        return out + _estimated_records(current, champion, cfg, record, bound=bound, matured=matured, slices=slices)
     by_window = regression_by_window if kind == "regression" else multiclass_by_window
     for w in by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,
                        min_rows=cfg.min_labelled_rows):
         out.append(judged(w.window_start, None if w.metrics is None else w.metrics[metric], w.status, w.rows))
+    return out
+
+
+def _estimated_records(current: DataFrame, champion: Model, cfg: MonitorConfig, record: RecordOf, *,
+                       bound: float | None, matured: set[Any], slices: Sequence[Slicer]) -> list[MonitorRecord]:
+    """Performance estimated from the calibrated scores alone (CBPE, `monitor.estimate`) for
+    every window and slice, each metric with its interval (`<metric>_low`/`_high`). While a
+    window's labels are still arriving, its estimated ROC AUC is judged against the decay bound:
+    breached when even the interval's top falls below it (a window whose realized value could
+    still pass, were the model calibrated there, is not called decayed). Once labels mature the
+    realized `performance` record is the verdict; the estimate stays, shown beside it."""
+    event_time = champion.dataset.event_time
+    threshold = champion.meta.threshold if champion.meta.threshold is not None else 0.5
+    estimates = cbpe_by_window(current, event_time=event_time, window=cfg.window, threshold=threshold)
+    for slicer in slices:
+        estimates += cbpe_by_window(current.withColumn(ESTIMATE_SLICE, slicer.expr()), event_time=event_time,
+                                    window=cfg.window, threshold=threshold, slice_by=ESTIMATE_SLICE)
+    out = []
+    for e in estimates:
+        part = e.slice or ALL
+
+        def shown(metric: str, value: float | None, e: Estimate = e, part: str = part) -> MonitorRecord:
+            return dataclasses.replace(record(e.window_start, "estimated_performance", "model", metric, value, None),
+                                       slice=part, rows=e.rows)
+
+        judged = e.metric == "roc_auc" and part == ALL and e.window_start not in matured and bound is not None
+        main = shown(e.metric, e.estimate)
+        if judged:
+            breached = estimate_breached(e, bound, higher_is_better=True, confident=True)
+            main = dataclasses.replace(main, threshold=bound, breached=breached,
+                                       cause=ESTIMATED_DECAY_CAUSE if breached else None, status="pending_labels")
+        out += [main, shown(f"{e.metric}_low", e.low), shown(f"{e.metric}_high", e.high)]
     return out
 
 

@@ -92,6 +92,10 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
             largest = "-" if worst is None else f"{html.escape(worst.subject)} ({worst.value:.2f})"
             perf_note = "" if perf is None or perf.status == "ok" else \
                 f" <span class='dim'>({html.escape(perf.status)})</span>"
+            estimated = next((r for r in here if r.kind == "estimated_performance" and r.metric == metric), None)
+            if estimated is not None and estimated.value is not None:
+                perf_note += (f" <span class='{'bad' if estimated.breached else 'dim'}'>est. "
+                              f"{estimated.value:.3f}</span>")
             rows.append(
                 f"<tr class='{'breach' if breach else ''}' data-table='{html.escape(table)}' "
                 f"data-window='{_day(start)}'><td>{html.escape(table)}</td><td>{_day(start)}</td>"
@@ -154,13 +158,22 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
     if score:
         out.append(_img(_line_plot(score, title="score distribution PSI per window", ylabel="PSI",
                                    bars=_bars(records, "prediction_drift", "psi", table)), "score PSI over windows"))
-    perf = _series(records, "performance", metric, table)
-    if perf:
-        bands = {name: (_series(records, "performance", f"{metric}_low", table).get(name, []),
-                        _series(records, "performance", f"{metric}_high", table).get(name, [])) for name in perf}
-        out.append(_img(_line_plot(perf, title=f"{metric} per window once its labels matured, its 95% interval "
-                                   "(shaded) and its decay bound (dashed)", ylabel=metric, baseline=baseline,
-                                   bars=_bars(records, "performance", metric, table), bands=bands),
+    perf_lines: Series = {}
+    perf_bands: Bands = {}
+    perf_bars: Series = {}
+    for kind, name in (("performance", "realized (labels matured)"), ("estimated_performance", "estimated (CBPE)")):
+        found = _series(records, kind, metric, table).get("model")
+        if found:
+            perf_lines[name] = found
+            perf_bands[name] = (_series(records, kind, f"{metric}_low", table).get("model", []),
+                                _series(records, kind, f"{metric}_high", table).get("model", []))
+            judged = _bars(records, kind, metric, table).get("model", [])
+            if judged:
+                perf_bars[name] = judged
+    if perf_lines:
+        out.append(_img(_line_plot(perf_lines, title=f"{metric} per window: realized once labels matured, estimated "
+                                   "from the calibrated scores before; 95% intervals shaded, decay bound dashed",
+                                   ylabel=metric, baseline=baseline, bars=perf_bars, bands=perf_bands),
                         f"{metric} over windows"))
     return out
 

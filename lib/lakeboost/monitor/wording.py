@@ -15,6 +15,11 @@ DECAY_CAUSE = ("the labels now known show the model doing worse than at training
                "back to the previous champion")
 
 
+ESTIMATED_DECAY_CAUSE = ("the calibrated scores alone (CBPE, labels still arriving) put even the interval's top below "
+                         "the bound: the model's inputs moved where it ranks worse; see the window's feature drift, "
+                         "and expect the realized value once labels mature")
+
+
 def quality_cause(failed: int, total: int) -> str:
     return f"{failed} of {total} rows failed the rule"
 
@@ -26,6 +31,8 @@ def alerts_for(records: Sequence[MonitorRecord], monitor: MonitorConfig, *, mode
     shown = {(r.table, r.window_start, r.metric): r.value for r in records
              if r.kind == "performance" and r.metric in ("base_rate", "pr_auc") and r.value is not None
              and r.slice == ALL}
+    estimated = {(r.table, r.window_start, r.metric): r.value for r in records
+                 if r.kind == "estimated_performance" and r.slice == ALL and r.value is not None}
     grouped: dict[tuple, list[MonitorRecord]] = {}
     for r in records:
         if r.breached:
@@ -33,11 +40,18 @@ def alerts_for(records: Sequence[MonitorRecord], monitor: MonitorConfig, *, mode
             grouped.setdefault((r.kind, r.table, r.window_start, subject), []).append(r)
     alerts = []
     for (kind, table, window, subject), hits in sorted(grouped.items(), key=lambda kv: str(kv[0])):
-        lower_is_worse = kind == "performance" and METRICS[metric].higher_is_better
+        lower_is_worse = kind in ("performance", "estimated_performance") and METRICS[metric].higher_is_better
         worst = max(hits, key=lambda h: -_value(h) if lower_is_worse else _value(h))
-        kind_name = {"feature_drift": "data_drift", "performance": "performance_decay"}.get(kind, kind)
+        kind_name = {"feature_drift": "data_drift", "performance": "performance_decay",
+                     "estimated_performance": "estimated_decay"}.get(kind, kind)
         where = f"{table}, {monitor.window} of {window:%Y-%m-%d}" if window is not None else table
-        if kind == "performance":
+        if kind == "estimated_performance":
+            low, high = (estimated.get((table, window, f"{worst.metric}_{end}")) for end in ("low", "high"))
+            interval = f" [{low:.3f}-{high:.3f}]" if low is not None and high is not None else ""
+            message = (f"{where}: {worst.metric} estimated {_value(worst):.3f}{interval} before labels, below "
+                       f"{_threshold(worst):.3f} (training {baseline:.3f} - {monitor.max_relative_drop:.0%}); "
+                       f"likely cause: {worst.cause}")
+        elif kind == "performance":
             moved, sign = ("fell below", "-") if METRICS[metric].higher_is_better else ("rose above", "+")
             message = (f"{where}: {metric} {_value(worst):.3f} {moved} {_threshold(worst):.3f} "
                        f"(training {baseline:.3f} {sign} {monitor.max_relative_drop:.0%})"
