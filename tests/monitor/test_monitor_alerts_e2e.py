@@ -58,6 +58,16 @@ def _flip_labels(catalog: TableCatalog, config) -> None:
     catalog.write(flipped_rows, label.table, mode="overwrite")
 
 
+def _latest_day_only(catalog: TableCatalog, config) -> None:
+    """The batch predictions of the latest scored day alone (the demo re-scores 28 days): one
+    window of ~100 payments, judged alone."""
+    predictions = catalog.read(config.scoring.predictions_table)
+    day = F.to_date(config.dataset.event_time)
+    latest = predictions.select(F.max(day)).first()[0]
+    catalog.write(predictions.filter(day == F.lit(latest)).localCheckpoint(), config.scoring.predictions_table,
+                  mode="overwrite")
+
+
 @pytest.fixture(scope="module")
 def degraded(spark: SparkSession, demo, tmp_path_factory: pytest.TempPathFactory):
     """A copy of the demo lakehouse (its own MLflow store) with flipped labels, and one
@@ -70,6 +80,7 @@ def degraded(spark: SparkSession, demo, tmp_path_factory: pytest.TempPathFactory
     sets = [*JUDGED, f"monitor.predictions=[{config.scoring.predictions_table}]",
             f"monitor.hooks=[{{kind: webhook, url: '{receiver.url}', timeout_seconds: 5}}]"]
     clean = demo_config(root, [*sets, *CLEAN], landing=Path(config.storage.landing))
+    _latest_day_only(TableCatalog(spark, clean.storage), clean)
     _flip_labels(TableCatalog(spark, clean.storage), clean)
     try:
         yield root, receiver, sets, clean, monitor_step(TableCatalog(spark, clean.storage), clean)

@@ -90,7 +90,7 @@ def _summary(records: Sequence[MonitorRecord], tables: list[str], metric: str, w
             if missing:  # a NULL share that rose past its own bar: a feed that stopped
                 drifted += "; <span class='bad'>missing data</span>: " + html.escape(", ".join(missing[:4]))
             largest = "-" if worst is None else f"{html.escape(worst.subject)} ({worst.value:.2f})"
-            perf_note = "" if perf is None or perf.status == "ok" else \
+            perf_note = "" if perf is None or perf.status in ("ok", "evaluated") else \
                 f" <span class='dim'>({html.escape(perf.status)})</span>"
             estimated = next((r for r in here if r.kind == "estimated_performance" and r.metric == metric), None)
             if estimated is not None and estimated.value is not None:
@@ -171,8 +171,8 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
             if judged:
                 perf_bars[name] = judged
     if perf_lines:
-        out.append(_img(_line_plot(perf_lines, title=f"{metric} per window: realized once labels matured, estimated "
-                                   "from the calibrated scores before; 95% intervals shaded, decay bound dashed",
+        out.append(_img(_line_plot(perf_lines, title=f"{metric} per window: realized (labels matured) and estimated "
+                                   "(CBPE)\n95% intervals shaded, decay bound dashed",
                                    ylabel=metric, baseline=baseline, bars=perf_bars, bands=perf_bands),
                         f"{metric} over windows"))
     return out
@@ -452,7 +452,8 @@ def _profile_table(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any]
 
 def _slices_section(sliced: Sequence[MonitorRecord], table: str, metric: str) -> str:
     """Per slice value and window: rows, the score's PSI against the same slice of training, and
-    the model's metric with its interval once labels matured (shown, not judged)."""
+    the model's metric with its interval: realized once labels matured (and the slice has enough),
+    else estimated from the calibrated scores (shown, not judged)."""
     mine = [r for r in sliced if r.table == table and r.window_start is not None]
     if not mine:
         return ""
@@ -466,13 +467,15 @@ def _slices_section(sliced: Sequence[MonitorRecord], table: str, metric: str) ->
         def cell(part: str, window: Any) -> str:
             rows = values.get((part, "profile", "rows", window))
             psi_value = values.get((part, "prediction_drift", "psi", window))
-            perf = values.get((part, "performance", metric, window))
-            low, high = (values.get((part, "performance", f"{metric}_{end}", window)) for end in ("low", "high"))
             text = f"{int(rows or 0)} rows"
             text += f" · score PSI {psi_value:.2f}" if psi_value is not None else ""
-            if perf is not None:
-                text += f" · {metric} {perf:.3f}" + (f" [{low:.2f}–{high:.2f}]" if low is not None
-                                                     and high is not None else "")
+            for kind, name in (("performance", metric), ("estimated_performance", f"est. {metric}")):
+                value = values.get((part, kind, metric, window))
+                low, high = (values.get((part, kind, f"{metric}_{end}", window)) for end in ("low", "high"))
+                if value is not None:  # the realized value once labels matured, else the estimate
+                    text += f" · {name} {value:.3f}" + (f" [{low:.2f}–{high:.2f}]" if low is not None
+                                                        and high is not None else "")
+                    break
             return f"<td class='num'>{text}</td>"
 
         head = f"<tr><th>{html.escape(column)}</th>" + "".join(f"<th>{_day(w)}</th>" for w in windows) + "</tr>"
@@ -480,7 +483,8 @@ def _slices_section(sliced: Sequence[MonitorRecord], table: str, metric: str) ->
                        + "</tr>" for p in parts)
         out.append(f"<h4>by {html.escape(column)}</h4><table>{head}{body}</table>")
     return ("<h3>Slices</h3><p class='notes'>per value of each <code>monitor.slices</code> column: rows, the score's "
-            "PSI against the same value in training, the model's metric once labels matured (shown, not judged)</p>"
+            "PSI against the same value in training, the model's metric realized once labels matured, else estimated "
+            "(est.; shown, not judged)</p>"
             + "".join(out))
 
 
