@@ -106,7 +106,8 @@ def test_flipped_labels_raise_one_performance_decay_alert_delivered_with_a_retra
     week = scored.select(F.date_trunc("week", F.min(dataset.event_time))).first()[0]
 
     decay = (catalog.read(config.monitor.table)
-             .filter(f"table = '{config.scoring.predictions_table}' AND kind = 'performance' AND metric = 'roc_auc'")
+             .filter(f"table = '{config.scoring.predictions_table}' AND kind = 'performance' AND metric = 'roc_auc' "
+                     "AND slice = 'all'")
              .select("window_start", "status", "breached", "rows", "value").collect())
     assert [tuple(r)[:4] for r in decay] == [(week, "evaluated", True, len(pairs))]
     assert decay[0]["value"] == pytest.approx(1 - truth, abs=0.01)  # binned in 1,000 score buckets
