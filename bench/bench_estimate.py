@@ -119,7 +119,8 @@ def main() -> None:
         demo = config.sections.get("demo") or DemoConfig()
         labelled = (scored.join(truth, list(dataset.key), "inner")
                     .join(live_oracle(spark, demo, shift), list(dataset.key), "left").persist())
-        print(f"\n== shift {shift:g}{f', only where {args.where}' if args.where else ''}: {scored.count()} live predictions ({labelled.count()} with a true label), "
+        only = f", only where {args.where}" if args.where else ""
+        print(f"\n== shift {shift:g}{only}: {scored.count()} live predictions ({labelled.count()} with a true label), "
               f"model v{champion.version}, threshold {threshold:.3f}, training test ROC AUC {baseline:.4f}, "
               f"decay bound {bound:.4f} (relative drop {config.monitor.max_relative_drop:g}), "
               f"label maturity {config.monitor.label_maturity}")
@@ -138,9 +139,9 @@ def main() -> None:
                 labelled, event_time=dataset.event_time, window=window, as_of=FAR, maturity=dt.timedelta(0),
                 min_rows=1, min_positives=1)}
             at = F.col("score") >= F.lit(threshold)
+            tp = F.coalesce(F.sum(F.when(at, F.col(LABEL))), F.lit(0))
             confusion = {r[WINDOW]: r for r in labelled.groupBy(window_start(dataset.event_time, window).alias(WINDOW))
-                         .agg(F.coalesce(F.sum(F.when(at, F.col(LABEL))), F.lit(0)).alias("tp"), F.sum(at.cast("int")).alias("pp"),
-                              F.sum(LABEL).alias("p")).collect()}
+                         .agg(tp.alias("tp"), F.sum(at.cast("int")).alias("pp"), F.sum(LABEL).alias("p")).collect()}
             print(f"\n-- window {window}: cbpe_by_window {seconds:.2f} s ({args.draws} draws)")
             oracle = oracle_expected(labelled, event_time=dataset.event_time, window=window, threshold=threshold)
             print(f"{'window':<11}{'rows':>6}{'pos':>5} {'metric':<10}{'estimate':>9} {'95% interval':<17}"
