@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def test_the_hyperopt_space_config_translates_and_what_cannot_is_refused() -> No
         optuna_space({"booster": SearchParam(kind="choice", options=({"a": 1}, "gbtree"))})
     with pytest.raises(ConfigError, match="max_depth: an integer parameter needs whole"):
         optuna_space({"max_depth": SearchParam(kind="quniform", low=2, high=3, q=0.5)})
+    with pytest.raises(ConfigError, match=r"training.tune.study_dir: the Optuna journal needs a local path, "
+                                          r"found 's3a://lake/root/tune'"):
+        journal_path("s3a://lake/root/tune", "s")
+    assert journal_path("file:///tmp/t", "s") == Path("/tmp/t/s.journal")
     with pytest.raises(ValueError, match="anneal has no Optuna sampler"):
         TuneConfig(backend="optuna", algo="anneal")
 
@@ -157,10 +162,12 @@ def test_a_trial_falling_behind_is_pruned_its_spark_jobs_cancelled_and_its_slots
     assert rounds_written < 3000
     assert len(sorted((tmp_path / "curves").glob("*.curve"), key=os.path.getmtime)[1].read_text().splitlines()) \
         == rounds_written
+    trackers = [t.name for t in threading.enumerate() if "wait_for" in t.name]  # xgboost's tracker threads
     # Its slots went to the next trial, which completed.
     assert result.trials[2]["metric"] is not None and result.trials[2]["rounds"] >= 1
     print(f"\npruned at round {pruned['pruned_at']} ({rounds_written} rounds written of 3000) after "
-          f"{pruned['seconds']:.1f} s; trials {[(t['state'], t['rounds'], t['seconds']) for t in result.trials]}")
+          f"{pruned['seconds']:.1f} s; trials {[(t['state'], t['rounds'], t['seconds']) for t in result.trials]}; "
+          f"driver tracker threads left: {trackers}")
 
 
 def _alive(pid: int) -> bool:

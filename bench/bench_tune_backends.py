@@ -1,0 +1,139 @@
+"""Tuning backends side by side on the demo, distributed trials, the same budget each: random search
+(hyperopt's), Hyperopt TPE, Optuna multivariate TPE without pruning, and with median pruning.
+
+    .venv/bin/python bench/bench_tune_backends.py --rows 100000 [--evals 16] [--work /tmp/lakeboost-bench]
+        [--methods random,hyperopt-tpe,optuna-tpe,optuna-tpe-pruned] [--seed 11]
+
+Each method is one `search_hyperparameters` call (the tune step's search: child MLflow run per
+trial) with strategy distributed (each trial an xgboost.spark fit), max_evals=--evals and no other
+budget, in the order given (the machine is shared: each line has the load when it ended). Printed
+per method: trials completed per hour (trials / wall seconds of the call, data preparation
+included; pruned trials count as trials), pruned and failed trials, the best validation metric,
+and evaluations until the best so far first reaches random search's final best, within
+TOLERANCE (random runs first; its own count is where it found its best). Reuses WORK/rowsN/lake as bench_tune.py does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
+from bench_tune import ensure_gold, load_text, use_temporary_tracking
+from lakeboost.config import LakeboostConfig
+from lakeboost.config.tuning import TuneConfig
+from lakeboost.features.training_set import TrainingSet, build_training_set
+from lakeboost.io.catalog import TableCatalog
+from lakeboost.spark import build_spark
+from lakeboost.train.preflight import cluster_resources
+from lakeboost.tune.job import search_hyperparameters
+from lakeboost.tune.search import SearchResult
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+
+METHODS = {"random": {"backend": "hyperopt", "algo": "random"},
+           "hyperopt-tpe": {"backend": "hyperopt", "algo": "tpe"},
+           "optuna-tpe": {"backend": "optuna", "algo": "tpe", "pruner": "none"},
+           "optuna-tpe-pruned": {"backend": "optuna", "algo": "tpe", "pruner": "median"}}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--evals", type=int, default=16, help="max_evals of every method")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--note", default="")
+
+
+# Two distributed fits of one configuration can differ in the 6th digit (the workers' float sums):
+# reaching the target means coming within this of it.
+TOLERANCE = 1e-4
+
+
+def evals_to_reach(search: SearchResult, target: float) -> int | None:
+    for i, value in enumerate(search.best_so_far()):
+        if value == value and (value >= target - TOLERANCE if search.higher_is_better
+                               else value <= target + TOLERANCE):
+            return i + 1
+    return None
+
+
+def bench_method(spark: SparkSession, training: TrainingSet, config: LakeboostConfig, name: str, evals: int,
+                 seed: int, study_dir: Path, target: float | None) -> SearchResult:
+    cfg = config.training.model_copy(update={"tune": TuneConfig(
+        strategy="distributed", max_evals=evals, timeout_seconds=None, no_improvement_trials=None, seed=seed,
+        study_dir=str(study_dir / name), **METHODS[name])})
+    started = time.monotonic()
+    with mlflow.start_run(run_name=f"bench-{name}"):
+        search, choice = search_hyperparameters(spark, training, cfg, prices=config.cost)
+    wall = time.monotonic() - started
+    best = search.best
+    pruned = sum(1 for t in search.trials if t.get("state") == "pruned")
+    failed = sum(1 for t in search.trials if t["metric"] is None) - pruned
+    # Random search's own: the evaluation where it found its final best.
+    reach = evals_to_reach(search, best["metric"] if target is None else target) if best else None
+    print(f"{name:<20} trials={len(search.trials):>3}  pruned={pruned:>2}  failed={failed}  "
+          f"parallelism={choice.parallelism}  wall_seconds={wall:7.1f}  "
+          f"trials_per_hour={len(search.trials) / wall * 3600:6.1f}  "
+          f"best_valid_pr_auc={best['metric'] if best else float('nan'):.4f}  "
+          f"evals_to_random_best={reach if reach is not None else 'not-reached'}  {load_text()}")
+    seconds = [t["seconds"] for t in search.trials]
+    print(f"{'':<20} trial_seconds median={statistics.median(seconds):.1f} min={min(seconds):.1f} "
+          f"max={max(seconds):.1f}  total={sum(seconds):.0f}  best_so_far="
+          f"{[round(v, 4) for v in search.best_so_far()]}")
+    if pruned:
+        cut = [t for t in search.trials if t.get("state") == "pruned"]
+        print(f"{'':<20} pruned_at={[t['pruned_at'] for t in cut]}  "
+              f"pruned_seconds median={statistics.median(t['seconds'] for t in cut):.1f}")
+    return search
+
+
+def main() -> None:
+    args = bench_arguments(__doc__ or "", add_arguments)
+    config, work = bench_config(args)
+    spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf=jvm_conf(args.rows))
+    started_all = time.monotonic()
+    methods = args.methods.split(",")
+    print(f"{'budget':<20} rows={args.rows}  evals={args.evals} per method  methods={methods}  seed={args.seed}  "
+          f"strategy=distributed")
+    print(f"{'note':<20} wall times are upper bounds: the machine (2 cores) is shared with other Spark jobs"
+          + (f"; {args.note}" if args.note else ""))
+    ensure_gold(spark, config, work)
+    config, tracking = use_temporary_tracking(config, work)
+    study_dir = Path(tempfile.mkdtemp(prefix="optuna-bench-", dir=work))
+    try:
+        started = time.monotonic()
+        training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+                                      config.require_dataset)
+        training.df.persist(StorageLevel.MEMORY_AND_DISK)
+        examples = training.df.count()
+        resources = cluster_resources(spark)
+        print(f"{'training-set':<20} rows={examples:>10}  features={len(training.feature_columns):>3}  "
+              f"seconds={time.monotonic() - started:8.1f}  cores={os.cpu_count()}  task_slots={resources.task_slots}  "
+              f"{load_text()}")
+        tune = TuneConfig()
+        print(f"{'config':<20} trial_n_estimators={tune.trial_n_estimators}  "
+              f"early_stopping_rounds={config.training.model.early_stopping_rounds}  "
+              f"eval_metric={config.training.model.eval_metric or 'aucpr'}  "
+              f"num_workers={config.training.model.num_workers}  "
+              f"pruner median: prune_after_rounds={tune.prune_after_rounds} "
+              f"prune_startup_trials={tune.prune_startup_trials}  space={list(tune.space)}")
+        target = None
+        for name in methods:
+            search = bench_method(spark, training, config, name, args.evals, args.seed, study_dir, target)
+            if name == "random" and search.best:
+                target = search.best["metric"]
+    finally:
+        shutil.rmtree(tracking, ignore_errors=True)
+        shutil.rmtree(study_dir, ignore_errors=True)
+    print(f"{'total':<20} seconds={time.monotonic() - started_all:8.1f}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
