@@ -210,3 +210,24 @@ def test_a_second_tune_call_with_the_same_study_runs_only_the_remaining_trials(
     assert (Path(logged) / journal.name).read_bytes() == journal.read_bytes()
     assert len(optuna.load_study(study_name=run.data.tags["optuna_study"], storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal)))).trials) == 3
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving"])
+def test_either_pruner_stops_a_curve_that_falls_behind_and_lets_good_ones_finish(tmp_path: Path, pruner: str) -> None:
+    # Trials whose per-round value is their `x`, reported round by round as a runner does; the
+    # runner stops at the first round the control says so.
+    tune = TuneConfig(backend="optuna", pruner=pruner, prune_after_rounds=2, prune_startup_trials=2,
+                      space={"x": SearchParam(kind="uniform", low=0, high=1)})
+    study = open_study(tune, name=pruner, study_dir=str(tmp_path), higher_is_better=True)
+    for x in (0.9, 0.8, 0.85, 0.1, 0.95):
+        study.enqueue_trial({"x": x})
+
+    def curve(params, control: TrialControl) -> TrialOutcome:
+        for round_ in range(20):
+            if control.report(round_, params["x"]):
+                return TrialOutcome(None, round_ + 1, pruned_at=round_)
+        return TrialOutcome(params["x"], 20)
+
+    result = run_optuna_search(curve, study, optuna_space(tune.space), parallelism=1, max_evals=5, prune=True)
+    assert [t["state"] for t in result.trials][3] == "pruned" and result.trials[3]["pruned_at"] == 2
+    assert result.trials[4]["state"] == "complete" and result.best["metric"] == 0.95
