@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--note", default="")
+    parser.add_argument("--sampler-evals", type=int, default=0, help="also compare the samplers alone at this budget "
+                        "(single-node fits on cached matrices; 0: skip)")
+    parser.add_argument("--sampler-seeds", type=int, default=3)
+    parser.add_argument("--sampler-rounds", type=int, default=100)
 
 
 # Two distributed fits of one configuration can differ in the 6th digit (the workers' float sums):
@@ -93,6 +97,72 @@ def bench_method(spark: SparkSession, training: TrainingSet, config: LakeboostCo
     return search
 
 
+def bench_samplers(training: TrainingSet, config: LakeboostConfig, args: argparse.Namespace, work: Path) -> None:
+    """random, Hyperopt TPE and Optuna's multivariate TPE at --sampler-evals, --sampler-seeds seeds:
+    one trial at a time, each a plain xgboost fit on the driver over the training/validation matrices
+    collected once (bench_tune.py's compare: <= --sampler-rounds rounds, early stopping after 10),
+    fits cached by parameters (random and Hyperopt TPE share their first 20 proposals)."""
+    import threading
+
+    from bench_tune import COMPARE_EARLY_STOPPING, evals_to_target, median_evals
+    from lakeboost.features.splits import split_examples
+    from lakeboost.train.prepare import class_counts
+    from lakeboost.tune.evaluators import fit_single_node
+    from lakeboost.tune.job import single_node_problem
+    from lakeboost.tune.optuna_search import open_study, optuna_space, run_optuna_search
+    from lakeboost.tune.search import TrialOutcome, run_search
+    from lakeboost.tune.space import hyperopt_space
+
+    tune = TuneConfig(backend="optuna", pruner="none")
+    cfg = config.training.model_copy(update={"tune": tune})
+    examples = split_examples(training, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    matrices, base = single_node_problem(training, cfg, examples, class_counts(examples, label=training.label))
+    examples.unpersist()
+    cache: dict[tuple, TrialOutcome] = {}
+    lock, fits = threading.Lock(), [0]
+
+    def fit(params: dict) -> TrialOutcome:
+        key = tuple(sorted((k, repr(v)) for k, v in params.items()))
+        with lock:
+            if key in cache:
+                return cache[key]
+        outcome = fit_single_node(matrices, {**base, **params}, args.sampler_rounds, COMPARE_EARLY_STOPPING,
+                                  "pr_auc")
+        with lock:
+            cache[key], fits[0] = outcome, fits[0] + 1
+        return outcome
+
+    started = time.monotonic()
+    curves: dict[str, list[list[float]]] = {"random": [], "hyperopt-tpe": [], "optuna-tpe": []}
+    studies = Path(tempfile.mkdtemp(prefix="optuna-samplers-", dir=work))
+    for seed in range(1, args.sampler_seeds + 1):
+        for algo in ("random", "tpe"):
+            run = run_search(lambda batch: [fit(p) for p in batch], hyperopt_space(tune.space), algo=algo, seed=seed,
+                             batch_size=1, max_evals=args.sampler_evals)
+            curves["random" if algo == "random" else "hyperopt-tpe"].append(run.best_so_far())
+        study = open_study(tune.model_copy(update={"seed": seed}), name=f"s{seed}", study_dir=str(studies),
+                           higher_is_better=True)
+        run = run_optuna_search(lambda params, control: fit(params), study, optuna_space(tune.space), parallelism=1,
+                                max_evals=args.sampler_evals)
+        curves["optuna-tpe"].append(run.best_so_far())
+    shutil.rmtree(studies, ignore_errors=True)
+    print(f"{'samplers':<20} evals={args.sampler_evals}  seeds={args.sampler_seeds}  fits={fits[0]}  "
+          f"rounds<={args.sampler_rounds}  train_rows={len(matrices.y_train)}  "
+          f"seconds={time.monotonic() - started:.0f}  {load_text()}")
+    for seed_index in range(args.sampler_seeds):
+        target = curves["random"][seed_index][-1]
+        counts = {name: evals_to_target(c[seed_index], target - TOLERANCE) for name, c in curves.items()}
+        print(f"{'samplers-seed' + str(seed_index + 1):<20} random_{args.sampler_evals}_best={target:.4f}  "
+              + "  ".join(f"{name}: best={c[seed_index][-1]:.4f} evals_to_random_best="
+                          f"{counts[name] or 'not-reached'}" for name, c in curves.items()))
+    for name, c in curves.items():
+        counts = [evals_to_target(c[i], curves["random"][i][-1] - TOLERANCE) for i in range(args.sampler_seeds)]
+        reach = [n for n in counts if n is not None]
+        print(f"{'samplers-' + name:<20} median_final_best={statistics.median(x[-1] for x in c):.4f}  "
+              f"evals_to_random_best median={median_evals(counts)}  reached={len(reach)}/{len(counts)}  "
+              f"per_seed={[n if n is not None else 'not-reached' for n in counts]}")
+
+
 def main() -> None:
     args = bench_arguments(__doc__ or "", add_arguments)
     config, work = bench_config(args)
@@ -123,8 +193,10 @@ def main() -> None:
               f"num_workers={config.training.model.num_workers}  "
               f"pruner median: prune_after_rounds={tune.prune_after_rounds} "
               f"prune_startup_trials={tune.prune_startup_trials}  space={list(tune.space)}")
+        if args.sampler_evals:
+            bench_samplers(training, config, args, work)
         target = None
-        for name in methods:
+        for name in [m for m in methods if m]:
             search = bench_method(spark, training, config, name, args.evals, args.seed, study_dir, target)
             if name == "random" and search.best:
                 target = search.best["metric"]
