@@ -90,6 +90,10 @@ def main() -> None:
         p.add_argument("--shifts", type=float, nargs="+", default=[0.0, 1.0]),
         p.add_argument("--windows", nargs="+", default=["week", "day"]),
         p.add_argument("--draws", type=int, default=400),
+        p.add_argument("--where", default=None,
+                       help="keep only the live events where this SQL holds of their score or key: a "
+                            "selection on the model's inputs leaves P(fraud | inputs) as it was (a covariate "
+                            "shift the model stays calibrated under)"),
         p.add_argument("--drops", type=float, nargs="+", default=[0.25, 0.05],
                        help="relative ROC AUC drops to judge alerts at (the demo's monitor.max_relative_drop first)")))
     base, spark = args.work, None
@@ -109,13 +113,14 @@ def main() -> None:
         catalog = TableCatalog(spark, config.storage)
         mine = (F.col("model_version") == champion.version) & (F.col("model_name") == champion.name)
         scored = catalog.read(config.scoring.stream.predictions_table).where(mine) \
-            .select(*dataset.key, dataset.event_time, "score").persist()
+            .select(*dataset.key, dataset.event_time, "score").where(args.where or "true").persist()
         truth = spark.read.parquet(f"{root}/landing/truth/labels.parquet") \
             .select(*dataset.key, F.col("is_fraud").cast("int").alias(LABEL))
         demo = config.sections.get("demo") or DemoConfig()
         labelled = (scored.join(truth, list(dataset.key), "inner")
                     .join(live_oracle(spark, demo, shift), list(dataset.key), "left").persist())
-        print(f"\n== shift {shift:g}: {scored.count()} live predictions ({labelled.count()} with a true label), "
+        only = f", only where {args.where}" if args.where else ""
+        print(f"\n== shift {shift:g}{only}: {scored.count()} live predictions ({labelled.count()} with a true label), "
               f"model v{champion.version}, threshold {threshold:.3f}, training test ROC AUC {baseline:.4f}, "
               f"decay bound {bound:.4f} (relative drop {config.monitor.max_relative_drop:g}), "
               f"label maturity {config.monitor.label_maturity}")
@@ -134,9 +139,9 @@ def main() -> None:
                 labelled, event_time=dataset.event_time, window=window, as_of=FAR, maturity=dt.timedelta(0),
                 min_rows=1, min_positives=1)}
             at = F.col("score") >= F.lit(threshold)
+            tp = F.coalesce(F.sum(F.when(at, F.col(LABEL))), F.lit(0))
             confusion = {r[WINDOW]: r for r in labelled.groupBy(window_start(dataset.event_time, window).alias(WINDOW))
-                         .agg(F.sum(F.when(at, F.col(LABEL))).alias("tp"), F.sum(at.cast("int")).alias("pp"),
-                              F.sum(LABEL).alias("p")).collect()}
+                         .agg(tp.alias("tp"), F.sum(at.cast("int")).alias("pp"), F.sum(LABEL).alias("p")).collect()}
             print(f"\n-- window {window}: cbpe_by_window {seconds:.2f} s ({args.draws} draws)")
             oracle = oracle_expected(labelled, event_time=dataset.event_time, window=window, threshold=threshold)
             print(f"{'window':<11}{'rows':>6}{'pos':>5} {'metric':<10}{'estimate':>9} {'95% interval':<17}"

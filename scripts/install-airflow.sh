@@ -12,6 +12,11 @@ PINS="$ROOT/scheduling/airflow/requirements.txt"
 CONSTRAINTS="$ROOT/scheduling/airflow/constraints.txt"
 # Python 3.12 or 3.13, found as scripts/find-python.sh says.
 . "$ROOT/scripts/find-python.sh"
+# <venv>.lock is held while this runs: concurrent installs wait for one another, and the Airflow
+# tests (tests/scheduling/test_airflow.py) wait for an install under way (.ci/run runs it beside the suite).
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
 if [ -x "$VENV/bin/python" ] && ! suitable "$VENV/bin/python"; then
   echo "install-airflow: $VENV has $("$VENV/bin/python" --version); recreating it" >&2
   rm -rf "$VENV"

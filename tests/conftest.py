@@ -46,8 +46,8 @@ TEST_SPARK_CONF = {
     # Interpreted evaluation, no generated code: the suite's queries run once each on tens to
     # thousands of rows, where compiling each plan's Java (Janino) cost more than running it.
     # Same plans less their WholeStageCodegen nodes, same results. The kill tests' jobs (processes
-    # of their own) take the same settings (TEST_JOB_SPARK_CONF); the wheel, the cluster, Airflow
-    # and the local spark-submit run the shipped config, code generation included.
+    # of their own) and the installed wheel's run take the same settings (TEST_JOB_SPARK_CONF); the
+    # cluster, Airflow and the local spark-submit run the shipped config, code generation included.
     # Measured side by side on this 2-core machine at load 6-12 (others' work), alternating pytest
     # runs: io/test_catalog + monitor/test_drift + features/test_windows 185 s -> 162 s (a first,
     # cold pair 367 s -> 165 s left out); features/test_build + monitor/test_performance 158 s ->
@@ -300,7 +300,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     xdist would otherwise order files by their number of tests, leaving the one-test,
     ten-minute files for last). Among them, files without the shared demo come first and
     alternate with those that use it, so one worker builds the demo lakehouse while the other
-    has work of its own. The order within a file is kept. (The files of a shared-server group
+    has work of its own: the first three of them (the date-replace, stream-restart and refine
+    kill tests, ~99 + 25 + 70 s in CI) come before the second file that uses the demo, as the
+    build takes ~170 s (with two, the other worker ran out of work after ~125 s and waited for
+    the demo). The order within a file is kept. (The files of a shared-server group
     travel with the first of them: pytest_xdist_make_scheduler.)"""
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
@@ -314,7 +317,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     e2e = [tests for tests in files.values() if is_e2e(tests)]
     alone, with_demo = [t for t in e2e if not uses_demo(t)], [t for t in e2e if uses_demo(t)]
-    interleaved = [tests for pair in itertools.zip_longest(alone, with_demo) for tests in pair if tests]
+    # xdist hands a worker its next file while it still runs one of a test (<= 2 pending): the
+    # worker that did not get the demo's first user runs alone[0] and alone[1], then alone[2].
+    ahead = 3
+    interleaved = [*alone[:1], *with_demo[:1], *alone[1:ahead],
+                   *(tests for pair in itertools.zip_longest(with_demo[1:], alone[ahead:]) for tests in pair if tests)]
     rest = [tests for tests in files.values() if not is_e2e(tests)]
     items[:] = [item for tests in [*interleaved, *rest] for item in tests]
 

@@ -19,8 +19,9 @@ HIGHER = ("ingest", "refine", "features", "train", "tune", "score", "monitor", "
 # Tuning is the one package besides training that may import it: the fit (and its cluster
 # checks), the preparation both share (train.prepare) and the refit of the best configuration,
 # which is a training run (train.job); and the train step (tune/step.py: a fit, or a search and its
-# refit, or a replay).
-TUNE_MODULES = ("lakeboost.tune.job", "lakeboost.tune.evaluators", "lakeboost.tune.step")
+# refit, or a replay); and Optuna's pruned trial (tune/pruning.py: a fit with a per-round callback,
+# the cluster's master for its progress directory, the eval metric it reports).
+TUNE_MODULES = ("lakeboost.tune.job", "lakeboost.tune.evaluators", "lakeboost.tune.step", "lakeboost.tune.pruning")
 TRAIN_FOR_TUNE = ("lakeboost.train.fit", "lakeboost.train.job", "lakeboost.train.preflight",
                   "lakeboost.train.prepare", "lakeboost.train.trainer")
 # The runner and the command line wire the train step by its entry module, the step itself.

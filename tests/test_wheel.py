@@ -22,7 +22,7 @@ from lakeboost.io import TableCatalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from tests.conftest import DEMO_PII_KEY, REPO
+from tests.conftest import DEMO_PII_KEY, REPO, TEST_JOB_SETS
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +30,13 @@ pytestmark = pytest.mark.e2e
 BUILD_INPUTS = ("setup.py", "pyproject.toml", "MANIFEST.in", "lib", "conf", "examples/card_fraud")
 PROJECT = "lakeboost/default_project"
 # The small demo, up to scoring (stream scoring and monitoring are the suite's other e2e tests'),
-# with the suite's few partitions: on a few thousand rows Spark's time goes to tasks, not data.
+# on the suite's job settings (conftest.TEST_JOB_SETS): few partitions, since on a few thousand
+# rows Spark's time goes to tasks, not data, and no generated code, since the command's JVM is a
+# fresh one that would compile every query's Java (the standalone-cluster and Airflow tests run
+# the shipped config's code generation). The run alone, alternated on this 2-core machine at
+# load 10-14: 349 s with code generation, 268 s without.
 RUN_OVERRIDES = ["demo.rows=8000", "demo.days=120", "training.model.n_estimators=40",
-                 "training.model.params={max_depth: 4, learning_rate: 0.2}",
-                 "spark.conf={spark.sql.shuffle.partitions: 2, spark.default.parallelism: 2, spark.ui.enabled: false, "
-                 "spark.databricks.delta.snapshotPartitions: 1}"]
+                 "training.model.params={max_depth: 4, learning_rate: 0.2}", *TEST_JOB_SETS]
 
 
 def clean_env(venv: Path, **extra: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ on a local master. Without that virtualenv the tests skip, unless LAKEBOOST_REQU
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -54,6 +55,11 @@ def airflow_python() -> Path:
     """The Airflow virtualenv's Python; skips (fails where Airflow is required) when there is none."""
     given = os.environ.get(AIRFLOW_PYTHON)
     python = Path(given) if given else REPO / ".venv-airflow" / "bin" / "python"
+    # An install under way (.ci/run's, beside the suite) holds <venv>.lock until it has finished.
+    lock = python.parent.parent.with_name(python.parent.parent.name + ".lock")
+    if lock.exists():
+        with lock.open() as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
     if python.is_file():
         return python
     reason = (f"no Airflow virtualenv: {python} does not exist (./scripts/install-airflow.sh makes it; "

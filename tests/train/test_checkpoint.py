@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,9 +15,10 @@ import numpy as np
 import pytest
 import xgboost
 from lakeboost.config.training import TrainingConfig
+from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.model.tracking import use_tracking
-from lakeboost.train.checkpoint import CheckpointStore, Resumable
+from lakeboost.train.checkpoint import CheckpointStore, Resumable, checkpoint_root
 from lakeboost.train.job import log_fit_record
 from lakeboost.train.trainer import train_model
 from pyspark.sql import SparkSession
@@ -157,3 +159,10 @@ def test_a_fit_whose_worker_is_killed_mid_boosting_resumes_into_the_uninterrupte
           f"({lost} rounds lost); attempts {[round(a.seconds, 1) for a in resumed.attempts]} s, "
           f"uninterrupted fit {clean.seconds:.1f} s: {resumed.seconds - clean.seconds:+.1f} s; "
           f"{clean.model.get_booster().num_boosted_rounds()} trees equal")
+
+
+def test_checkpoints_on_a_cluster_need_a_shared_directory_named_in_the_refusal() -> None:
+    with pytest.raises(TrainingError, match=r"checkpoint_every on a cluster needs training.model.worker_files_dir"):
+        checkpoint_root(None, master="spark://host:7077")
+    assert checkpoint_root("s3://bucket/tmp/", master="spark://host:7077").startswith("s3://bucket/tmp/checkpoints-")
+    assert checkpoint_root(None, master="local[2]").startswith(tempfile.gettempdir())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def test_the_hyperopt_space_config_translates_and_what_cannot_is_refused() -> No
         optuna_space({"booster": SearchParam(kind="choice", options=({"a": 1}, "gbtree"))})
     with pytest.raises(ConfigError, match="max_depth: an integer parameter needs whole"):
         optuna_space({"max_depth": SearchParam(kind="quniform", low=2, high=3, q=0.5)})
+    with pytest.raises(ConfigError, match=r"training.tune.study_dir: the Optuna journal needs a local path, "
+                                          r"found 's3a://lake/root/tune'"):
+        journal_path("s3a://lake/root/tune", "s")
+    assert journal_path("file:///tmp/t", "s") == Path("/tmp/t/s.journal")
     with pytest.raises(ValueError, match="anneal has no Optuna sampler"):
         TuneConfig(backend="optuna", algo="anneal")
 
@@ -157,10 +162,12 @@ def test_a_trial_falling_behind_is_pruned_its_spark_jobs_cancelled_and_its_slots
     assert rounds_written < 3000
     assert len(sorted((tmp_path / "curves").glob("*.curve"), key=os.path.getmtime)[1].read_text().splitlines()) \
         == rounds_written
+    trackers = [t.name for t in threading.enumerate() if "wait_for" in t.name]  # xgboost's tracker threads
     # Its slots went to the next trial, which completed.
     assert result.trials[2]["metric"] is not None and result.trials[2]["rounds"] >= 1
     print(f"\npruned at round {pruned['pruned_at']} ({rounds_written} rounds written of 3000) after "
-          f"{pruned['seconds']:.1f} s; trials {[(t['state'], t['rounds'], t['seconds']) for t in result.trials]}")
+          f"{pruned['seconds']:.1f} s; trials {[(t['state'], t['rounds'], t['seconds']) for t in result.trials]}; "
+          f"driver tracker threads left: {trackers}")
 
 
 def _alive(pid: int) -> bool:
@@ -203,3 +210,24 @@ def test_a_second_tune_call_with_the_same_study_runs_only_the_remaining_trials(
     assert (Path(logged) / journal.name).read_bytes() == journal.read_bytes()
     assert len(optuna.load_study(study_name=run.data.tags["optuna_study"], storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal)))).trials) == 3
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving"])
+def test_either_pruner_stops_a_curve_that_falls_behind_and_lets_good_ones_finish(tmp_path: Path, pruner: str) -> None:
+    # Trials whose per-round value is their `x`, reported round by round as a runner does; the
+    # runner stops at the first round the control says so.
+    tune = TuneConfig(backend="optuna", pruner=pruner, prune_after_rounds=2, prune_startup_trials=2,
+                      space={"x": SearchParam(kind="uniform", low=0, high=1)})
+    study = open_study(tune, name=pruner, study_dir=str(tmp_path), higher_is_better=True)
+    for x in (0.9, 0.8, 0.85, 0.1, 0.95):
+        study.enqueue_trial({"x": x})
+
+    def curve(params, control: TrialControl) -> TrialOutcome:
+        for round_ in range(20):
+            if control.report(round_, params["x"]):
+                return TrialOutcome(None, round_ + 1, pruned_at=round_)
+        return TrialOutcome(params["x"], 20)
+
+    result = run_optuna_search(curve, study, optuna_space(tune.space), parallelism=1, max_evals=5, prune=True)
+    assert [t["state"] for t in result.trials][3] == "pruned" and result.trials[3]["pruned_at"] == 2
+    assert result.trials[4]["state"] == "complete" and result.best["metric"] == 0.95

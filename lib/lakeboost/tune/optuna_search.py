@@ -98,6 +98,14 @@ def study_name(tune: TuneConfig, *, prefix: str, objective: str, metric: str, da
 
 
 def journal_path(study_dir: str, name: str) -> Path:
+    """The study's journal file: a local path (file:// allowed); Optuna appends to it with file locks,
+    which cloud URIs cannot take."""
+    if study_dir.startswith("file://"):
+        study_dir = study_dir[len("file://"):]
+    elif "://" in study_dir or study_dir.startswith("dbfs:"):
+        raise ConfigError(f"training.tune.study_dir: the Optuna journal needs a local path, found {study_dir!r} "
+                          "(storage.root when study_dir is unset); set training.tune.study_dir to a local or "
+                          "mounted directory (/dbfs/..., /Volumes/...)")
     return Path(study_dir) / f"{name}.journal"
 
 
