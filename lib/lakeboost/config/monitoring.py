@@ -49,6 +49,7 @@ class ScoringConfig(Frozen):
     dates: Literal["latest", "all", "range"] = "latest"
     # With `latest`: this many calendar days ending at the latest date partition (28: the latest
     # four weeks, re-scored every run, so a monitor sees whole windows whose labels mature).
+    # Ignored by `all` and `range`, so `--set scoring.dates=all` backfills a config that sets it.
     latest_days: int = Field(1, ge=1)
     since: dt.date | None = None
     until: dt.date | None = None
@@ -59,8 +60,6 @@ class ScoringConfig(Frozen):
             raise ValueError("scoring.dates: range needs scoring.since, scoring.until or both (ISO dates)")
         if self.dates != "range" and (self.since is not None or self.until is not None):
             raise ValueError(f"scoring.since / scoring.until apply to `dates: range` only (dates is {self.dates!r})")
-        if self.dates != "latest" and self.latest_days != 1:
-            raise ValueError(f"scoring.latest_days applies to `dates: latest` only (dates is {self.dates!r})")
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ValueError(f"scoring.since {self.since} is after scoring.until {self.until}")
         return self
