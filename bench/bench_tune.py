@@ -93,6 +93,21 @@ def with_tune(cfg: TrainingConfig, **tune: Any) -> TrainingConfig:
     return cfg.model_copy(update={"tune": TuneConfig(**tune)})
 
 
+def cached_training_set(spark: SparkSession, config: LakeboostConfig, *, width: int) -> TrainingSet:
+    """The gold training set, built, kept in memory and counted once; one line says its size,
+    how long it took, the cluster's slots and the load."""
+    started = time.monotonic()
+    training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
+                                  config.require_dataset)
+    training.df.persist(StorageLevel.MEMORY_AND_DISK)
+    examples = training.df.count()
+    resources = cluster_resources(spark)
+    print(f"{'training-set':<{width}} rows={examples:>10}  features={len(training.feature_columns):>3}  "
+          f"seconds={time.monotonic() - started:8.1f}  cores={os.cpu_count()}  task_slots={resources.task_slots}  "
+          f"{load_text()}")
+    return training
+
+
 def ensure_gold(spark: SparkSession, config: LakeboostConfig, work: Path) -> None:
     ensure_lakehouse(spark, config, work)
     if (work / "lake" / "gold" / "transaction_features").exists():
@@ -291,15 +306,7 @@ def main() -> None:
     ensure_gold(spark, config, work)
     config, tracking = use_temporary_tracking(config, work)
     try:
-        started = time.monotonic()
-        training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
-                                      config.require_dataset)
-        training.df.persist(StorageLevel.MEMORY_AND_DISK)
-        examples = training.df.count()
-        resources = cluster_resources(spark)
-        print(f"{'training-set':<25} rows={examples:>10}  features={len(training.feature_columns):>3}  "
-              f"seconds={time.monotonic() - started:8.1f}  cores={os.cpu_count()}  task_slots={resources.task_slots}  "
-              f"{load_text()}")
+        training = cached_training_set(spark, config, width=25)
         tune = TuneConfig()
         print(f"{'config':<25} trial_n_estimators={tune.trial_n_estimators}  "
               f"early_stopping_rounds={config.training.model.early_stopping_rounds}  "

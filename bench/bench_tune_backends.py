@@ -16,7 +16,6 @@ TOLERANCE (random runs first; its own count is where it found its best). Reuses 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import tempfile
@@ -25,13 +24,11 @@ from pathlib import Path
 
 import mlflow
 from _common import bench_arguments, bench_config, jvm_conf  # bench/ is the script's directory
-from bench_tune import ensure_gold, load_text, use_temporary_tracking
+from bench_tune import cached_training_set, ensure_gold, load_text, use_temporary_tracking
 from lakeboost.config import LakeboostConfig
 from lakeboost.config.tuning import TuneConfig
-from lakeboost.features.training_set import TrainingSet, build_training_set
-from lakeboost.io.catalog import TableCatalog
+from lakeboost.features.training_set import TrainingSet
 from lakeboost.spark import build_spark
-from lakeboost.train.preflight import cluster_resources
 from lakeboost.tune.job import search_hyperparameters
 from lakeboost.tune.search import SearchResult
 from pyspark import StorageLevel
@@ -177,15 +174,7 @@ def main() -> None:
     config, tracking = use_temporary_tracking(config, work)
     study_dir = Path(tempfile.mkdtemp(prefix="optuna-bench-", dir=work))
     try:
-        started = time.monotonic()
-        training = build_training_set(TableCatalog(spark, config.storage), config.gold.training_set,
-                                      config.require_dataset)
-        training.df.persist(StorageLevel.MEMORY_AND_DISK)
-        examples = training.df.count()
-        resources = cluster_resources(spark)
-        print(f"{'training-set':<20} rows={examples:>10}  features={len(training.feature_columns):>3}  "
-              f"seconds={time.monotonic() - started:8.1f}  cores={os.cpu_count()}  task_slots={resources.task_slots}  "
-              f"{load_text()}")
+        training = cached_training_set(spark, config, width=20)
         tune = TuneConfig()
         print(f"{'config':<20} trial_n_estimators={tune.trial_n_estimators}  "
               f"early_stopping_rounds={config.training.model.early_stopping_rounds}  "
