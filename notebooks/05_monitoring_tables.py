@@ -14,7 +14,7 @@
 # MAGIC | `model_version` | the champion judged (NULL for data quality) |
 # MAGIC | `kind` | `feature_drift`, `missing_data`, `prediction_drift`, `performance`, `window_drift`, |
 # MAGIC | | `profile`, `data_quality` |
-# MAGIC | `subject` | the feature, `score`, `label`, `model`, `rows`, `*` (the window), `<silver table>:<rule>` |
+# MAGIC | `subject` | the feature, `score`, `(label)`, `model`, `rows`, `*` (the window), `<silver table>:<rule>` |
 # MAGIC | `metric` | `psi`, `ks`, `chi2`; `null_share_rise`, `row_drop`; `roc_auc` (judged), |
 # MAGIC | | `roc_auc_low`/`_high` (its 95% interval), `pr_auc`, `base_rate`, `positives`; `rmse`, ...; |
 # MAGIC | | profiles: `null_share`, `min`, `p05`, `p50`, `p95`, `max`, `mean`, `distinct`, `rows`; |
@@ -100,7 +100,7 @@ display_df(performance)
 # MAGIC ## Each column's profile over the windows
 # MAGIC
 # MAGIC One row per (table, column, window): NULL share, percentiles, min/max, mean, distinct values.
-# MAGIC `score` is the prediction distribution, `label` the label as known so far.
+# MAGIC `score` is the prediction distribution, `(label)` the label as known so far.
 
 # COMMAND ----------
 

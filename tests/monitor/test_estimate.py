@@ -10,6 +10,7 @@ import pytest
 from lakeboost.io import TableCatalog
 from lakeboost.metrics.base import LABEL, EvaluationError
 from lakeboost.model import CHAMPION, load_model
+from lakeboost.model.tracking import use_tracking
 from lakeboost.monitor.estimate import (
     Estimate,
     cbpe_by_window,
@@ -184,6 +185,7 @@ def test_cbpe_on_the_demo_stream_brackets_the_true_labels_known_a_month_later(sp
     label of every live event (the generator's truth): the realized ROC AUC and base rate of each
     week lie in the estimate's interval (bench/bench_estimate.py measures the errors at 200k rows)."""
     config, _ = demo
+    use_tracking(config)  # another test of this process may have pointed MLflow elsewhere
     champion = load_model(config.training.tracking.registered_model, CHAMPION)
     dataset, threshold = champion.dataset, champion.meta.threshold
     assert threshold is not None and config.scoring.stream is not None

@@ -43,7 +43,7 @@ from lakeboost.monitor.performance import (
     window_start,
 )
 from lakeboost.monitor.profile import Slicer, profile_by, slicers
-from lakeboost.monitor.records import ALL, MonitorRecord
+from lakeboost.monitor.records import ALL, LABEL_SUBJECT, MonitorRecord
 from lakeboost.monitor.wording import DECAY_CAUSE, ESTIMATED_DECAY_CAUSE, quality_cause
 
 ESTIMATE_SLICE = "__estimate_slice"
@@ -335,7 +335,7 @@ def _label_profile(labelled: DataFrame, cfg: MonitorConfig, record: RecordOf, *,
     for window, columns in profile_by(windowed, [LABEL], [], by=WINDOW).items():
         mature = cast(dt.datetime, window) + SPANS[cfg.window] + maturity <= as_of
         for name, value in columns[LABEL].items():
-            out.append(record(window, "profile", "label", name, value, None,
+            out.append(record(window, "profile", LABEL_SUBJECT, name, value, None,
                               status="ok" if mature else "pending_labels"))
     return out
 

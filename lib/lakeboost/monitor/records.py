@@ -14,6 +14,8 @@ from lakeboost.io.hashing import with_content_hash
 
 KEYS = ("table", "window_start", "model_version", "kind", "subject", "metric", "slice")
 ALL = "all"  # the slice of every row
+# The subject of the label's profile records: a name no model input can take.
+LABEL_SUBJECT = "(label)"
 # The monitoring table's columns, in MonitorRecord's field order (the content hash covers them in it).
 SCHEMA = ("table string, window_start timestamp, model_version bigint, kind string, subject string, "
           "metric string, value double, threshold double, breached boolean, rows bigint, status string, "

@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lakeboost.monitor.drift import DriftResult
-from lakeboost.monitor.records import ALL, MonitorRecord
+from lakeboost.monitor.records import ALL, LABEL_SUBJECT, MonitorRecord
 
 TOP = 6  # features drawn per table
 STYLE = """
@@ -363,7 +363,7 @@ def _distributions(records: Sequence[MonitorRecord], table: str, metric: str) ->
                 and r.subject == subject and r.metric == name and r.value is not None and r.window_start is not None}
 
     score = {name: profile("score", name) for name in ("p05", "p50", "p95", "mean")}
-    label = profile("label", "mean")
+    label = profile(LABEL_SUBJECT, "mean")
     if not score["p50"]:
         return ""
     fig = Figure(figsize=(11, 3.2), dpi=90)
@@ -415,7 +415,7 @@ def _profile_table(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any]
     judged = sorted((w for t, w in drift if t == table), key=str)
     order = [r.feature for r in sorted(drift[(table, judged[-1])], key=lambda r: -r.psi)] if judged else []
     columns = [c for c in dict.fromkeys([*order, *sorted({r.subject for r in mine if r.kind == "profile"})])
-               if c not in ("*", "label", "score", "rows")]
+               if c not in ("*", LABEL_SUBJECT, "score", "rows")]
 
     def cell(column: str, window: Any) -> str:
         get = lambda metric: values.get((column, metric, window))  # noqa: E731
