@@ -113,6 +113,10 @@ class MonitorConfig(Frozen):
     # a fall of PR AUC or accuracy, a rise of RMSE, MAE or log loss.
     metric: str | None = None  # default: the objective's (lakeboost.config.metrics)
     max_relative_drop: float = Field(0.25, gt=0, lt=1)
+    # Regression models: fit a loss model on the validation split when training (about a second on
+    # the driver, stored with the model), so the monitor estimates each window's MAE and RMSE
+    # before its labels arrive, and alerts on the estimate (lakeboost.model.loss).
+    estimate_loss: bool = True
     # A window is judged only once its labels had time to arrive and enough of them exist.
     # Default: gold.training_set.label_maturity when set, else 30d (LakeboostConfig resolves it);
     # never shorter than the training set's (lakeboost.config.validate).

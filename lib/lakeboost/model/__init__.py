@@ -3,6 +3,8 @@
 - `meta.py`: ModelMeta, the metadata stored with the booster (features, encodings, threshold,
   objective, lineage, the dataset description, the calibrator);
 - `encodings.py`, `calibrator.py`: what scoring applies (fitted in lakeboost.train);
+- `loss.py`: a regression model's loss model, what monitoring applies to estimate a window's
+  error before its labels (fitted in lakeboost.train.loss);
 - `artifact.py`: the model's files in its MLflow run (log_model, load_artifacts);
 - `registry.py`: versions, aliases (champion, challenger) and the champion history;
 - `tracking.py`: the MLflow store the config names (use_tracking);

@@ -13,7 +13,8 @@ from lakeboost.config.dataset import DatasetConfig
 class ModelMeta:
     """What scoring needs besides the booster: features, encodings, threshold, objective, the
     dataset description (key, times, label) the model was trained with, and the calibrator of
-    its binary scores (the threshold applies to calibrated scores)."""
+    its binary scores (the threshold applies to calibrated scores), or the loss model of its
+    regression predictions (the monitor's estimate of a window's error before its labels)."""
 
     features: list[str]
     encodings: dict[str, dict[str, float]]
@@ -23,6 +24,7 @@ class ModelMeta:
     dataset: dict[str, Any]
     calibration: dict[str, Any] | None = None  # lakeboost.model.calibrator.Calibrator.to_dict()
     categorical_encoding: str = "frequency"  # what `encodings` hold: frequencies or native codes
+    loss_model: dict[str, Any] | None = None  # lakeboost.model.loss.LossModel.to_dict()
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)

@@ -20,21 +20,20 @@ gives every metric's interval the same meaning, on the driver, in milliseconds: 
 `draws` per window. The interval is the realized metric's spread, not the estimate's error:
 when calibration fails under the shift (p no longer P(y | x)), the realized value leaves it.
 
-Regression models: direct loss estimation (DLE). Two small gradient-boosted trees (Spark ML's
-GBTRegressor, in the JVM) are fitted on the validation split from the model's inputs and its
-prediction to |error| and to error²; applied to a window's rows, their means estimate its MAE
-and MSE (RMSE is its root). The interval is a central limit one: ±z·σ·√(1/n + 1/m), n the
-window's rows (the window's own mean of |error| around the conditional means), m the validation
-rows (the loss model's conditional means are themselves averages of validation rows), σ² the
-window's mean conditional variance, which both fitted models give per row: Var(|e| | x) =
-E[e² | x] - E[|e| | x]², and Var(e² | x) = (κ - 1)·E[e² | x]², κ the errors' kurtosis on
-validation (3 for normal errors). A window whose inputs moved where errors are larger gets a
-wider interval. Where the window's inputs moved
-to a region validation covers thinly, fewer than m rows stand behind its estimate: the interval
-is then too narrow, the known limit of a loss model fitted on the past.
+Regression models: direct loss estimation (DLE). The regression model carries a loss model
+(lakeboost.model.loss, fitted on its validation split at training time, lakeboost.train.loss):
+from a row's inputs and prediction, its expected |error| and error², as Spark expressions.
+Their means over a window's rows estimate its MAE and MSE (RMSE is its root). The interval is
+the estimate times the quantiles of realized / estimated loss that validation windows of the
+same size showed (out-of-fold estimates, windows drawn as contiguous runs of rows): heavy tails,
+errors correlated in time and the loss model's own error are in it, as validation had them.
+A central-limit interval with independent rows, which this replaced, missed 8 of 8 bike-rental
+weeks (bench/results/estimate_dle_bikes.txt). Where a window's inputs moved where validation
+has few rows, its estimate leans on few of them, the known limit of a loss model fitted on
+the past.
 
 Both read their input once: one groupBy per call (CBPE: over window, slice, score bucket and
-side of the threshold; DLE: over window and slice after the JVM model's transform), no Python
+side of the threshold; DLE: over window and slice, the loss model's expressions inside), no Python
 UDF, and only the small aggregates reach the driver. The results are `Estimate` rows, the
 monitor's records' shape: window, slice, metric, estimate, low, high, rows.
 """
@@ -44,19 +43,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from pyspark.ml import PipelineModel
-from pyspark.ml.feature import VectorAssembler
-from pyspark.ml.regression import GBTRegressor
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakeboost.metrics.base import EPS, EvaluationError, require_columns
+from lakeboost.metrics.base import EvaluationError, require_columns
 from lakeboost.metrics.binary import score_bucket
+from lakeboost.model.loss import LossModel
 from lakeboost.monitor.performance import BINS, WINDOW, window_start
 
 log = logging.getLogger(__name__)
@@ -200,110 +196,30 @@ def _metrics(pos: np.ndarray, n: np.ndarray, above: np.ndarray) -> dict[str, np.
 # DLE (regression)
 
 
-@dataclass(frozen=True)
-class LossModel:
-    """What `fit_loss_model` fitted: the JVM models of |error| and error², the inputs they read,
-    and the errors' kurtosis on validation (for the interval of error²).
-    `validation_mae` / `validation_rmse` are the realized values they were fitted on."""
-
-    abs_error: PipelineModel
-    sq_error: PipelineModel
-    inputs: tuple[str, ...]
-    prediction: str
-    kurtosis: float  # E[error⁴] / E[fitted error²²] on validation: 3 for normal errors
-    validation_mae: float
-    validation_rmse: float
-    rows: int
-
-
-def _assembled(frame: DataFrame, inputs: tuple[str, ...], prediction: str) -> DataFrame:
-    """The loss model's input columns: each numeric input (NULL as 0) with its NULL indicator,
-    and the prediction."""
-    cols = [F.col(prediction).cast("double").alias("_dle_prediction")]
-    for i, name in enumerate(inputs):
-        value = F.col(name).cast("double")
-        cols += [F.coalesce(value, F.lit(0.0)).alias(f"_dle_x{i}"),
-                 value.isNull().cast("double").alias(f"_dle_null{i}")]
-    return frame.select("*", *cols)
-
-
-def _assembler(inputs: tuple[str, ...]) -> VectorAssembler:
-    names = ["_dle_prediction", *[c for i in range(len(inputs)) for c in (f"_dle_x{i}", f"_dle_null{i}")]]
-    return VectorAssembler(inputCols=names, outputCol="_dle_features", handleInvalid="keep")
-
-
-def fit_loss_model(validation: DataFrame, *, features: list[str], label: str, prediction: str = "score",
-                   max_iter: int = 20, max_depth: int = 3, step_size: float = 0.3, seed: int = 0) -> LossModel:
-    """Fit DLE's loss models on `validation` (the model's validation split, scored: `prediction`
-    beside the true `label`) from `features` (numeric columns; a NULL reads as 0 with an
-    indicator) and the prediction. Two GBTRegressor fits of `max_iter` trees of `max_depth`
-    at learning rate `step_size` (one to |error|, one to error²; Spark's default rate 0.1 leaves
-    20 trees short of the extremes), then one aggregation for the residual spreads. Persist
-    `validation` first if it is expensive: it is read by each fit."""
-    require_columns(validation, label, prediction, *features)
-    non_numeric = [f for f in features if not isinstance(validation.schema[f].dataType, T.NumericType)]
-    if non_numeric:
-        raise EvaluationError(f"DLE inputs must be numeric; {non_numeric} are not. Pass their encoded columns "
-                              "(or leave them out of `features`).")
-    inputs = tuple(features)
-    err = F.col(prediction).cast("double") - F.col(label).cast("double")
-    frame = (_assembled(validation.where(F.col(label).isNotNull() & F.col(prediction).isNotNull()), inputs, prediction)
-             .withColumns({"_dle_abs": F.abs(err), "_dle_sq": err * err}))
-    assembler = _assembler(inputs)
-
-    def fitted(target: str) -> PipelineModel:
-        from pyspark.ml import Pipeline
-
-        gbt = GBTRegressor(featuresCol="_dle_features", labelCol=target, predictionCol=f"{target}_hat",
-                           maxIter=max_iter, maxDepth=max_depth, stepSize=step_size, seed=seed)
-        return Pipeline(stages=[assembler, gbt]).fit(frame)
-
-    abs_model, sq_model = fitted("_dle_abs"), fitted("_dle_sq")
-    scored = sq_model.stages[-1].transform(abs_model.transform(frame))  # one assembly, both models
-    agg = scored.agg(
-        F.count(F.lit(1)).alias("n"), F.avg("_dle_abs").alias("mae"), F.avg("_dle_sq").alias("mse"),
-        (F.avg(F.pow(F.col("_dle_sq"), 2)) / F.avg(F.pow(F.greatest(F.col("_dle_sq_hat"), F.lit(EPS)), 2)))
-        .alias("kurtosis"),
-    ).first()
-    if agg is None or not agg["n"]:
-        raise EvaluationError(f"no validation row with both {label} and {prediction}: cannot fit DLE's loss model")
-    return LossModel(abs_model, sq_model, inputs, prediction, max(float(agg["kurtosis"]), 1.0),
-                     float(agg["mae"]), float(agg["mse"]) ** 0.5, int(agg["n"]))
-
-
-def _apply(model: LossModel, assembled: DataFrame) -> DataFrame:
-    """`_dle_abs_hat` and `_dle_sq_hat` beside the rows: one assembly, both fitted trees."""
-    return model.sq_error.stages[-1].transform(model.abs_error.transform(assembled))
-
-
 def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, window: str,
-                  slice_by: str | None = None, level: float = 0.95) -> list[Estimate]:
-    """Estimated MAE and RMSE per window (and slice value) of the regression predictions in
-    `scored` (the model's inputs and `model.prediction`), before their labels: the means of the
-    fitted loss models over the window's rows (DLE; see the module's docstring). One Spark job.
-    The interval: MAE ± z·σ·√(1/rows + 1/validation rows), MSE likewise and then its root."""
+                  slice_by: str | None = None, prediction: str = "score", level: float = 0.95) -> list[Estimate]:
+    """Estimated MAE and RMSE per window (and slice value) of the regression predictions
+    `prediction` in `scored`, before their labels: the means of the loss model's expected |error|
+    and error² over the window's rows (DLE; see the module's docstring). `scored` holds the
+    model's inputs encoded as the booster reads them (`model.inputs`). One Spark job. The
+    interval: the estimate times the `level` quantiles of realized / estimated loss over
+    validation windows of the window's rows (`LossModel.interval`; RMSE from MSE's)."""
     _check_level(level)
-    require_columns(scored, event_time, model.prediction, *model.inputs, *([slice_by] if slice_by else []))
-    applied = _apply(model, _assembled(scored.where(F.col(model.prediction).isNotNull()), model.inputs,
-                                       model.prediction))
-    a, q = F.greatest(F.col("_dle_abs_hat"), F.lit(0.0)), F.greatest(F.col("_dle_sq_hat"), F.lit(0.0))
+    require_columns(scored, event_time, prediction, *model.inputs, *([slice_by] if slice_by else []))
+    predicted = F.col(prediction)
     rows = (
-        applied.groupBy(*_keys(event_time, window, slice_by))
-        .agg(F.count(F.lit(1)).alias("n"), F.avg(a).alias("mae"), F.avg(q).alias("mse"),
-             F.avg(F.greatest(q - a * a, F.lit(0.0))).alias("var_abs"), F.avg(q * q).alias("mean_sq2"))
+        scored.where(predicted.isNotNull())
+        .groupBy(*_keys(event_time, window, slice_by))
+        .agg(F.count(F.lit(1)).alias("n"), F.avg(model.column("abs", predicted)).alias("mae"),
+             F.avg(model.column("sq", predicted)).alias("mse"))
         .collect()  # one row per window and slice
     )
-    z = NormalDist().inv_cdf(0.5 + level / 2.0)
     out = []
     for r in sorted(rows, key=lambda r: (r[WINDOW], r[SLICE] or "")):
-        n = int(r["n"])
-        spread = (1.0 / n + 1.0 / model.rows) ** 0.5
-        mae_half = z * float(r["var_abs"]) ** 0.5 * spread
-        mse_half = z * ((model.kurtosis - 1.0) * float(r["mean_sq2"])) ** 0.5 * spread
-        mae, mse = float(r["mae"]), float(r["mse"])
-        out += [Estimate(r[WINDOW], r[SLICE], "mae", mae, max(mae - mae_half, 0.0), mae + mae_half, n),
-                Estimate(r[WINDOW], r[SLICE], "rmse", mse ** 0.5, max(mse - mse_half, 0.0) ** 0.5,
-                         (mse + mse_half) ** 0.5, n)]
+        n, mae, mse = int(r["n"]), float(r["mae"]), float(r["mse"])
+        (abs_low, abs_high), (sq_low, sq_high) = (model.interval(t, n, level) for t in ("abs", "sq"))
+        out += [Estimate(r[WINDOW], r[SLICE], "mae", mae, mae * abs_low, mae * abs_high, n),
+                Estimate(r[WINDOW], r[SLICE], "rmse", mse ** 0.5, (mse * sq_low) ** 0.5, (mse * sq_high) ** 0.5, n)]
     return out
 
 

@@ -24,11 +24,13 @@ from lakeboost.features.training_set import TrainingSet, build_training_set, cur
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
 from lakeboost.metrics import plots
+from lakeboost.metrics.base import LABEL
 from lakeboost.metrics.over_time import over_time
 from lakeboost.model.artifact import log_model
 from lakeboost.model.meta import ModelMeta
 from lakeboost.model.tracking import use_tracking
 from lakeboost.train.cross_validation import cross_validate
+from lakeboost.train.loss import fit_loss_model
 from lakeboost.train.preflight import check_barrier, cluster_resources
 from lakeboost.train.tracking import log_common
 from lakeboost.train.trainer import TrainResult, train_model
@@ -100,7 +102,25 @@ def model_meta(result: TrainResult, training: TrainingSet, cfg: TrainingConfig) 
     return ModelMeta(result.features, result.encodings, result.threshold, cfg.model.objective, training.lineage(),
                      training.dataset.model_dump(mode="json"),
                      result.calibrator.to_dict() if result.calibrator is not None else None,
-                     training.categorical_encoding)
+                     training.categorical_encoding,
+                     loss_model=result.loss_model.to_dict() if result.loss_model is not None else None)
+
+
+def fit_monitor_loss(result: TrainResult, config: LakeboostConfig, training: TrainingSet, *,
+                     merge_validation: bool) -> None:
+    """A regression model's loss model (lakeboost.train.loss), fitted on its validation predictions
+    when `monitor.estimate_loss` is on; its seconds logged as `loss_model_seconds`. Not after a
+    refit on train + validation: its validation errors are in-sample, and a loss model fitted on
+    them would expect every window to do as well as the rows it learnt from."""
+    if objective_kind(config.training.model.objective) != "regression" or not config.monitor.estimate_loss:
+        return
+    if merge_validation or "valid" not in result.predictions:
+        log.info("no loss model: the model was refitted on its validation rows, whose errors are in-sample")
+        return
+    started = time.monotonic()
+    result.loss_model = fit_loss_model(result.predictions["valid"], features=result.features, label=LABEL,
+                                       prediction="prediction", order=training.event_time)
+    mlflow.log_metric("loss_model_seconds", time.monotonic() - started)
 
 
 def train_and_log(spark: SparkSession, config: LakeboostConfig, training: TrainingSet, *,
@@ -121,6 +141,7 @@ def train_and_log(spark: SparkSession, config: LakeboostConfig, training: Traini
             mlflow.log_metrics(folds.as_metrics())
             mlflow.log_dict({"folds": folds.folds, "split_kind": cfg.split.kind}, "cross_validation.json")
         result = train_model(training, cfg, param_overrides=param_overrides, merge_validation=merge_validation)
+        fit_monitor_loss(result, config, training, merge_validation=merge_validation)
         loggable = {k: v for k, v in result.params.items() if k != "features_col"}
         mlflow.log_params({k: str(v)[:500] for k, v in loggable.items()})
         mlflow.log_metrics({**flat_metrics(result), **({"threshold": result.threshold}

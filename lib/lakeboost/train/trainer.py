@@ -27,6 +27,7 @@ from lakeboost.metrics.multiclass import multiclass_metrics
 from lakeboost.metrics.regression import regression_metrics
 from lakeboost.model.calibrator import Calibrator
 from lakeboost.model.encodings import Encodings
+from lakeboost.model.loss import LossModel
 from lakeboost.spark.kind import is_connect, unavailable_on_connect
 from lakeboost.train.calibrate import CalibrationChoice, choose_calibrator
 from lakeboost.train.checkpoint import CheckpointStore, checkpoint_root
@@ -79,6 +80,7 @@ class TrainResult:
     cached: list[DataFrame] = field(default_factory=list)
     fit_phases: FitPhases | None = None  # where the fit's `seconds` went
     attempts: list[FitAttempt] = field(default_factory=list)  # the fit's tries (a retry may resume)
+    loss_model: LossModel | None = None  # regression models: the monitor's loss estimate (train.loss)
 
     def release(self) -> None:
         """Drop the cached predictions (a tuning trial's or a fold's result is read once; without
