@@ -13,13 +13,15 @@ from typing import Any, Protocol, cast
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.config.metrics import objective_kind
+from lakeboost.config.metrics import METRICS, objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.monitoring import MonitorConfig
 from lakeboost.features.training_set import known_labels, label_table, with_labels
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.metrics.base import LABEL
 from lakeboost.model import Model
+from lakeboost.model.encodings import apply_encodings
+from lakeboost.model.loss import LossModel
 from lakeboost.monitor.causes import NULL_SHIFT, ROWS_MISSING, History, likely_cause, missing_upstream, value_shift
 from lakeboost.monitor.drift import (
     DriftResult,
@@ -29,7 +31,7 @@ from lakeboost.monitor.drift import (
     numeric_drift_by_slice,
     psi,
 )
-from lakeboost.monitor.estimate import Estimate, cbpe_by_window, estimate_breached
+from lakeboost.monitor.estimate import Estimate, cbpe_by_window, dle_by_window, estimate_breached
 from lakeboost.monitor.noise import Noise, reference_noise
 from lakeboost.monitor.performance import (
     SPANS,
@@ -44,7 +46,7 @@ from lakeboost.monitor.performance import (
 )
 from lakeboost.monitor.profile import Slicer, profile_by, slicers
 from lakeboost.monitor.records import ALL, LABEL_SUBJECT, MonitorRecord
-from lakeboost.monitor.wording import DECAY_CAUSE, ESTIMATED_DECAY_CAUSE, quality_cause
+from lakeboost.monitor.wording import DECAY_CAUSE, ESTIMATED_DECAY_CAUSE, ESTIMATED_LOSS_CAUSE, quality_cause
 
 ESTIMATE_SLICE = "__estimate_slice"
 
@@ -287,26 +289,32 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
         matured = {p.window_start for p in windows if p.slice == ALL and p.status != "pending_labels"}
         return out + _estimated_records(current, champion, cfg, record, bound=bound, matured=matured, slices=slices)
     by_window = regression_by_window if kind == "regression" else multiclass_by_window
-    for w in by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,
-                       min_rows=cfg.min_labelled_rows):
+    measured = by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of, maturity=maturity,
+                         min_rows=cfg.min_labelled_rows)
+    for w in measured:
         out.append(judged(w.window_start, None if w.metrics is None else w.metrics[metric], w.status, w.rows))
+    if kind == "regression":  # the loss model's estimate (DLE), where the model carries one
+        matured = {w.window_start for w in measured if w.status != "pending_labels"}
+        out += _estimated_records(current, champion, cfg, record, bound=bound, matured=matured, slices=slices,
+                                  judged_by=judged_by, kind=kind)
     return out
 
 
 def _estimated_records(current: DataFrame, champion: Model, cfg: MonitorConfig, record: RecordOf, *,
-                       bound: float | None, matured: set[Any], slices: Sequence[Slicer]) -> list[MonitorRecord]:
-    """Performance estimated from the calibrated scores alone (CBPE, `monitor.estimate`) for
-    every window and slice, each metric with its interval (`<metric>_low`/`_high`). While a
-    window's labels are still arriving, its estimated ROC AUC is judged against the decay bound:
-    breached when even the interval's top falls below it (a window whose realized value could
-    still pass, were the model calibrated there, is not called decayed). Once labels mature the
-    realized `performance` record is the verdict; the estimate stays, shown beside it."""
-    event_time = champion.dataset.event_time
-    threshold = champion.meta.threshold if champion.meta.threshold is not None else 0.5
-    estimates = cbpe_by_window(current, event_time=event_time, window=cfg.window, threshold=threshold)
-    for slicer in slices:
-        estimates += cbpe_by_window(current.withColumn(ESTIMATE_SLICE, slicer.expr()), event_time=event_time,
-                                    window=cfg.window, threshold=threshold, slice_by=ESTIMATE_SLICE)
+                       bound: float | None, matured: set[Any], slices: Sequence[Slicer],
+                       judged_by: str = "roc_auc", kind: str = "binary") -> list[MonitorRecord]:
+    """Performance estimated before the labels (`monitor.estimate`) for every window and slice,
+    each metric with its interval (`<metric>_low`/`_high`): from the calibrated scores alone for
+    binary models (CBPE), from the loss model stored with a regression model (DLE: MAE and
+    RMSE; none where the model has no loss model). While a window's labels are still arriving,
+    its estimate of `judged_by` is judged against the decay bound: breached when even the
+    interval's far end is past it (the top below a higher-is-better bound, the bottom above an
+    RMSE or MAE bound), so a window whose realized value could still pass is not called
+    decayed. Once labels mature the realized `performance` record is the verdict; the estimate
+    stays, shown beside it."""
+    estimates = _estimates(current, champion, cfg, slices, kind=kind)
+    higher_is_better = METRICS[judged_by].higher_is_better
+    cause = ESTIMATED_DECAY_CAUSE if kind == "binary" else ESTIMATED_LOSS_CAUSE
     out = []
     for e in estimates:
         part = e.slice or ALL
@@ -315,14 +323,34 @@ def _estimated_records(current: DataFrame, champion: Model, cfg: MonitorConfig, 
             return dataclasses.replace(record(e.window_start, "estimated_performance", "model", metric, value, None),
                                        slice=part, rows=e.rows)
 
-        judged = e.metric == "roc_auc" and part == ALL and e.window_start not in matured and bound is not None
+        judged = e.metric == judged_by and part == ALL and e.window_start not in matured and bound is not None
         main = shown(e.metric, e.estimate)
         if judged:
-            breached = estimate_breached(e, bound, higher_is_better=True, confident=True)
+            breached = estimate_breached(e, bound, higher_is_better=higher_is_better, confident=True)
             main = dataclasses.replace(main, threshold=bound, breached=breached,
-                                       cause=ESTIMATED_DECAY_CAUSE if breached else None, status="pending_labels")
+                                       cause=cause if breached else None, status="pending_labels")
         out += [main, shown(f"{e.metric}_low", e.low), shown(f"{e.metric}_high", e.high)]
     return out
+
+
+def _estimates(current: DataFrame, champion: Model, cfg: MonitorConfig, slices: Sequence[Slicer], *,
+               kind: str) -> list[Estimate]:
+    """CBPE's estimates of a binary model, DLE's of a regression model with a loss model (its
+    inputs encoded as scoring encodes them), per window and per value of each slice column."""
+    event_time, meta = champion.dataset.event_time, champion.meta
+    framed = [(current, None), *((current.withColumn(ESTIMATE_SLICE, s.expr()), ESTIMATE_SLICE) for s in slices)]
+    if kind == "binary":
+        threshold = meta.threshold if meta.threshold is not None else 0.5
+        return [e for frame, by in framed
+                for e in cbpe_by_window(frame, event_time=event_time, window=cfg.window, threshold=threshold,
+                                        slice_by=by)]
+    loss = LossModel.from_dict(meta.loss_model)
+    if loss is None or any(f not in current.columns for f in loss.inputs):
+        return []
+    encodings = {c: table for c, table in meta.encodings.items() if c in loss.inputs}
+    return [e for frame, by in framed
+            for e in dle_by_window(apply_encodings(frame, encodings, meta.categorical_encoding), loss,
+                                   event_time=event_time, window=cfg.window, slice_by=by)]
 
 
 def _label_profile(labelled: DataFrame, cfg: MonitorConfig, record: RecordOf, *, event_time: str,

@@ -24,6 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lakeboost.monitor.drift import DriftResult
+from lakeboost.monitor.estimate import DLE_METRICS
 from lakeboost.monitor.records import ALL, LABEL_SUBJECT, MonitorRecord
 
 TOP = 6  # features drawn per table
@@ -161,7 +162,11 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
     perf_lines: Series = {}
     perf_bands: Bands = {}
     perf_bars: Series = {}
-    for kind, name in (("performance", "realized (labels matured)"), ("estimated_performance", "estimated (CBPE)")):
+    # A regression model's MAE and RMSE are estimated by its loss model (DLE), a binary model's
+    # metrics from its calibrated scores (CBPE).
+    method = "DLE" if metric in DLE_METRICS else "CBPE"
+    for kind, name in (("performance", "realized (labels matured)"),
+                       ("estimated_performance", f"estimated ({method})")):
         found = _series(records, kind, metric, table).get("model")
         if found:
             perf_lines[name] = found
@@ -172,7 +177,7 @@ def _table_sections(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any
                 perf_bars[name] = judged
     if perf_lines:
         out.append(_img(_line_plot(perf_lines, title=f"{metric} per window: realized (labels matured) and estimated "
-                                   "(CBPE)\n95% intervals shaded, decay bound dashed",
+                                   f"({method})\n95% intervals shaded, decay bound dashed",
                                    ylabel=metric, baseline=baseline, bars=perf_bars, bands=perf_bands),
                         f"{metric} over windows"))
     return out

@@ -18,6 +18,9 @@ DECAY_CAUSE = ("the labels now known show the model doing worse than at training
 ESTIMATED_DECAY_CAUSE = ("the calibrated scores alone (CBPE, labels still arriving) put even the interval's top below "
                          "the bound: the model's inputs moved where it ranks worse; see the window's feature drift, "
                          "and expect the realized value once labels mature")
+ESTIMATED_LOSS_CAUSE = ("the loss model fitted on validation (DLE, labels still arriving) puts even the interval's "
+                        "bottom above the bound: the model's inputs moved where its errors are larger; see the "
+                        "window's feature drift, and expect the realized value once labels mature")
 
 
 def quality_cause(failed: int, total: int) -> str:
