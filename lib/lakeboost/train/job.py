@@ -20,6 +20,7 @@ from lakeboost.config.dataset import DatasetConfig
 from lakeboost.config.metrics import objective_kind
 from lakeboost.config.model import LakeboostConfig
 from lakeboost.config.training import TrainingConfig
+from lakeboost.errors import TrainingError
 from lakeboost.features.training_set import TrainingSet, build_training_set, current_training_set
 from lakeboost.io.catalog import TableCatalog
 from lakeboost.logs import StepSummary
@@ -118,8 +119,12 @@ def fit_monitor_loss(result: TrainResult, config: LakeboostConfig, training: Tra
         log.info("no loss model: the model was refitted on its validation rows, whose errors are in-sample")
         return
     started = time.monotonic()
-    result.loss_model = fit_loss_model(result.predictions["valid"], features=result.features, label=LABEL,
-                                       prediction="prediction", order=training.event_time)
+    try:
+        result.loss_model = fit_loss_model(result.predictions["valid"], features=result.features, label=LABEL,
+                                           prediction="prediction", order=training.event_time)
+    except TrainingError as error:  # too few validation rows: the model stands, without an estimate
+        log.warning("no loss model, the monitor will not estimate this model's error before its labels: %s", error)
+        return
     mlflow.log_metric("loss_model_seconds", time.monotonic() - started)
 
 

@@ -9,12 +9,14 @@ second of xgboost, not a Spark ML fit per target (GBTRegressor took 30 s on 1,04
 rows: a Spark job per tree level).
 
 The interval: each validation row's loss is also estimated out of fold (`FOLDS` contiguous spans
-of time, each by boosters fitted on the others), and windows of validation rows are drawn
-(`DRAWS` per size, each of four contiguous runs of rows in time order, a moving-block bootstrap:
-errors are correlated in time, a rainy day's hours all miss together) to record, per window size,
-the quantiles of realized / estimated loss. A window at monitor time gets its estimate times the
-quantiles for its size: the estimate's own error and the window's sampling spread, heavy tails
-and correlation included, as validation showed them.
+of time, each by boosters fitted on the others), and windows of validation rows are drawn to
+record, per window size, the quantiles of realized / estimated loss: windows in time (four
+contiguous runs of rows, a moving-block bootstrap: errors are correlated in time, a rainy day's
+hours all miss together) and windows in one region of the loss model (rows adjacent in
+estimated loss: a window whose inputs moved there), the wider of the two at each quantile. A
+window at monitor time gets its estimate times the quantiles for its size: the window's
+sampling spread, heavy tails, correlation and the loss model's own error, as validation showed
+them.
 """
 
 from __future__ import annotations
