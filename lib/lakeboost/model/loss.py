@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 # The loss model's targets: "abs" |prediction - label|, "sq" its square (MAE and MSE per row).
@@ -29,6 +29,7 @@ TARGETS = ("abs", "sq")
 # and 99% is interpolated from them.
 RATIO_LEVELS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995)
 
+INPUT = "_loss_input"  # the loss model's input columns, `inputs_of` adds them: INPUT0 the prediction
 # A tree: a leaf value, or {"f": input index (0 is the prediction), "t": split, "y": tree where
 # input < split, "n": tree otherwise, "m": "y" or "n", where a NULL input goes}.
 Tree = float | dict[str, Any]
@@ -49,13 +50,19 @@ class LossModel:
     ratios: dict[str, list[list[float]]]  # target -> per size -> per RATIO_LEVELS
     validation: dict[str, float]
 
-    def column(self, target: str, prediction: Column) -> Column:
-        """The expected loss `target` ("abs" or "sq") of each row, never below 0, from the row's
-        prediction and its `inputs` columns (encoded as the booster reads them)."""
-        values = [prediction.cast("double"), *(F.col(f"`{name}`").cast("double") for name in self.inputs)]
+    def inputs_of(self, frame: DataFrame, prediction: str) -> DataFrame:
+        """`frame` with the loss model's inputs beside it as xgboost reads them (`INPUT` 0 the
+        prediction, then `inputs`: float, NaN as NULL), computed once per row for `column`."""
+        values = [F.col(f"`{prediction}`"), *(F.col(f"`{name}`") for name in self.inputs)]
+        as_float = [v.cast("float") for v in values]
+        return frame.select("*", *[F.when(~F.isnan(v), v).alias(f"{INPUT}{i}") for i, v in enumerate(as_float)])
+
+    def column(self, target: str) -> Column:
+        """The expected loss `target` ("abs" or "sq") of each row of a frame from `inputs_of`,
+        never below 0."""
         total = F.lit(self.base[target])
         for tree in self.trees[target]:
-            total = total + _expression(tree, values)
+            total = total + _expression(tree)
         return F.greatest(total, F.lit(0.0))
 
     def interval(self, target: str, rows: int, level: float) -> tuple[float, float]:
@@ -82,12 +89,11 @@ class LossModel:
                    dict(value["ratios"]), dict(value["validation"]))
 
 
-def _expression(tree: Tree, values: list[Column]) -> Column:
+def _expression(tree: Tree) -> Column:
     if not isinstance(tree, dict):
         return F.lit(float(tree))
-    # xgboost compares in float32: the same cast here, so a value on a split goes the same way.
-    value = values[tree["f"]].cast("float")
-    below, otherwise = _expression(tree["y"], values), _expression(tree["n"], values)
-    return (F.when(value.isNull() | F.isnan(value), below if tree["m"] == "y" else otherwise)
-            .when(value < F.lit(tree["t"]).cast("float"), below)
-            .otherwise(otherwise))
+    # xgboost compares in float32 (`inputs_of` casts), and sends a missing value (NULL) one way
+    # that the split names. Each branch is written once, a CASE WHEN per split: the generated code
+    # grows with the trees' nodes, not more (a CASE WHEN for NULL besides would copy a subtree per level).
+    goes_below = F.coalesce(F.col(f"{INPUT}{tree['f']}") < F.lit(tree["t"]).cast("float"), F.lit(tree["m"] == "y"))
+    return F.when(goes_below, _expression(tree["y"])).otherwise(_expression(tree["n"]))

@@ -206,12 +206,11 @@ def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, windo
     validation windows of the window's rows (`LossModel.interval`; RMSE from MSE's)."""
     _check_level(level)
     require_columns(scored, event_time, prediction, *model.inputs, *([slice_by] if slice_by else []))
-    predicted = F.col(prediction)
     rows = (
-        scored.where(predicted.isNotNull())
+        model.inputs_of(scored.where(F.col(prediction).isNotNull()), prediction)
         .groupBy(*_keys(event_time, window, slice_by))
-        .agg(F.count(F.lit(1)).alias("n"), F.avg(model.column("abs", predicted)).alias("mae"),
-             F.avg(model.column("sq", predicted)).alias("mse"))
+        .agg(F.count(F.lit(1)).alias("n"), F.avg(model.column("abs")).alias("mae"),
+             F.avg(model.column("sq")).alias("mse"))
         .collect()  # one row per window and slice
     )
     out = []
