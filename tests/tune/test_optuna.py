@@ -25,7 +25,8 @@ from lakeboost.tune.optuna_search import (
     run_optuna_search,
 )
 from lakeboost.tune.pruning import distributed_trial_runner
-from lakeboost.tune.search import TrialOutcome
+from lakeboost.tune.search import TrialOutcome, run_search
+from lakeboost.tune.space import hyperopt_space
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from pyspark.sql import SparkSession
@@ -115,6 +116,29 @@ def test_multivariate_tpe_moves_towards_the_peak_and_budgets_hold(tmp_path: Path
     assert len(first_is_best.trials) == 5 and first_is_best.stop_reason == "no improvement in 4 trials"
 
 
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_tpe_draws_startup_trials_at_random_then_proposes_from_its_model(tmp_path: Path, backend: str) -> None:
+    # TPE's start-up trials are drawn with the seed as random search draws them: the same points as
+    # random search's, up to training.tune.startup_trials, and its own after.
+    def proposals(algo: str, startup: int | None, evals: int) -> list[float]:
+        tune = TuneConfig(backend=backend, algo=algo, seed=3, space=SPACE, pruner="none", startup_trials=startup)
+        if backend == "hyperopt":
+            result = run_search(lambda batch: [peak(p) for p in batch], hyperopt_space(SPACE), algo=algo, seed=3,
+                                batch_size=1, max_evals=evals, startup_trials=tune.startup_trials)
+        else:
+            study = open_study(tune, name=f"{algo}-{startup}", study_dir=str(tmp_path), higher_is_better=True)
+            result = run_optuna_search(peak, study, optuna_space(SPACE), parallelism=1, max_evals=evals)
+        return [t["params"]["x"] for t in result.trials]
+
+    random = proposals("random", None, 12)
+    four = proposals("tpe", 4, 12)
+    assert four[:4] == random[:4] and four[4] != random[4]
+    # Default: the sampler's own start-up (Optuna 10, Hyperopt 20).
+    assert proposals("tpe", None, 10) == random[:10]
+    with pytest.raises(ValueError, match="startup_trials"):
+        TuneConfig(startup_trials=0)
+
+
 GOOD, BAD = {"max_depth": 3, "learning_rate": 0.3}, {"max_depth": 2, "learning_rate": 0.001}
 
 
@@ -135,6 +159,7 @@ def test_a_trial_falling_behind_is_pruned_its_spark_jobs_cancelled_and_its_slots
     runner = distributed_trial_runner(training, cfg, concurrency=1, metric="pr_auc", study_dir=str(tmp_path),
                                       prune=True, higher_is_better=True)
     ended: list[float] = []
+    listening_before, trackers_before = _listening_sockets(), _tracker_threads()
 
     def timed(params, control: TrialControl) -> TrialOutcome:
         outcome = runner(params, control)
@@ -162,12 +187,43 @@ def test_a_trial_falling_behind_is_pruned_its_spark_jobs_cancelled_and_its_slots
     assert rounds_written < 3000
     assert len(sorted((tmp_path / "curves").glob("*.curve"), key=os.path.getmtime)[1].read_text().splitlines()) \
         == rounds_written
-    trackers = [t.name for t in threading.enumerate() if "wait_for" in t.name]  # xgboost's tracker threads
     # Its slots went to the next trial, which completed.
     assert result.trials[2]["metric"] is not None and result.trials[2]["rounds"] >= 1
+    # Nothing of the three fits is left on the driver: xgboost's tracker (a listening socket and a
+    # thread waiting on it per fit) ends with each fit, the pruned one too, whose workers never say
+    # goodbye (xgboost.spark's own tracker waits for them for ever: one thread and port per pruned trial).
+    listening_after, trackers_after = _listening_sockets(), _tracker_threads()
     print(f"\npruned at round {pruned['pruned_at']} ({rounds_written} rounds written of 3000) after "
           f"{pruned['seconds']:.1f} s; trials {[(t['state'], t['rounds'], t['seconds']) for t in result.trials]}; "
-          f"driver tracker threads left: {trackers}")
+          f"driver: listening sockets {len(listening_before)} -> {len(listening_after)}, tracker threads "
+          f"{trackers_before} -> {trackers_after}, threads {threading.active_count()}")
+    assert listening_after - listening_before == set(), "a fit's tracker still listens on the driver"
+    assert trackers_after == trackers_before
+
+
+def _listening_sockets() -> set[int]:
+    """The inodes of this process's listening TCP sockets (Linux /proc)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(int(target[8:-1]))
+    listening = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[9]) in mine:  # 0A: LISTEN
+                    listening.add(int(fields[9]))
+    return listening
+
+
+def _tracker_threads() -> list[str]:
+    """Threads waiting on an xgboost tracker: xgboost.spark's (target RabitTracker.wait_for) or lakeboost's."""
+    return sorted(t.name for t in threading.enumerate() if "wait_for" in t.name or "xgboost-tracker" in t.name)
 
 
 def _alive(pid: int) -> bool:

@@ -27,6 +27,7 @@ workers use spark.task.cpus threads, evaluate the training rows every round, and
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,10 @@ import xgboost
 import xgboost.spark.core as _core
 import xgboost.spark.data as _data
 from pyspark.sql import DataFrame
+from xgboost.collective import Config as CollectiveConfig
+from xgboost.core import XGBoostError
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
+from xgboost.tracker import RabitTracker
 
 from lakeboost.borrowed import PathChoice, TestedRange, announce, is_connect_session, outside, switched_off
 
@@ -49,9 +53,10 @@ _STOCK_BUILDER = _core.create_dmatrix_from_partitions
 _STOCK_TRAIN = _core.worker_train
 _GLOBALS = ("worker_train", "create_dmatrix_from_partitions")
 _METHODS = ("_fit", "_prepare_input", "_get_xgb_parameters", "_run_on_gpu", "_get_distributed_train_params",
-            "_gen_xgb_params_dict", "_gen_fit_params_dict")
+            "_gen_xgb_params_dict", "_gen_fit_params_dict", "_get_tracker_args")
 _TRAINING = "training"  # xgboost.spark's name for the training rows in `evals`
 _globals_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def fit_path(data: DataFrame, *, force_stock: bool = False, versions: dict[str, str] | None = None) -> PathChoice:
@@ -135,6 +140,48 @@ def validation_only(train: Callable[..., Any]) -> Callable[..., Any]:
     return worker_train
 
 
+# How long a finished fit waits for its tracker to see every worker's shutdown before stopping it.
+TRACKER_FINISH_SECONDS = 5.0
+
+
+class DriverTracker:
+    """xgboost's RabitTracker for one fit, started on the driver the way xgboost.spark starts its own
+    (`_start_tracker`: sorted by task, the driver's host, coll_cfg's port) but owned by lakeboost,
+    which stops it when the fit ends. xgboost.spark's tracker thread waits, with no timeout, for every
+    worker to say it is done (a running group's tracker polls with no timeout): when the barrier stage
+    is cancelled (a pruned trial, a lost worker) the workers die without a word and the thread and its
+    listening port stay for the driver's lifetime. `close` stops the listener (`free`, which makes the
+    pending accept fail and the wait return) and joins the thread."""
+
+    def __init__(self, host: str | None, n_workers: int, port: int) -> None:
+        self.tracker = RabitTracker(n_workers=n_workers, host_ip=host, sortby="task", port=port)
+        self.tracker.start()
+        self.worker_args: dict[str, Any] = {"n_workers": n_workers, **self.tracker.worker_args()}
+        self.stopping = False
+        self.thread = threading.Thread(target=self._wait, name="lakeboost-xgboost-tracker", daemon=True)
+        self.thread.start()
+
+    def _wait(self) -> None:
+        try:
+            self.tracker.wait_for()
+        except XGBoostError as exc:  # stopped by `close` (expected), or the group failed
+            if not self.stopping:
+                log.warning("xgboost tracker on the driver stopped: %s", exc)
+
+    def close(self, *, finished: bool) -> None:
+        """Stop the tracker; after a `finished` fit first let it see the workers' shutdowns."""
+        if finished:
+            self.thread.join(TRACKER_FINISH_SECONDS)
+        self.stopping = True
+        try:
+            # Stops the listener first; then reports how the tracker's loop ended, an error when it was
+            # stopped waiting (its C++ handle is then not deleted: a few bytes, no socket, no thread).
+            self.tracker.free()
+        except XGBoostError as exc:
+            log.debug("xgboost tracker freed after the fit stopped it: %s", exc)
+        self.thread.join(TRACKER_FINISH_SECONDS)
+
+
 class _LakeboostWorkers:
     """An xgboost.spark estimator whose workers run `worker_train` and `matrices`, with `threads`
     threads (None: spark.task.cpus), and meet without Spark's barrier waits (`without_barrier_waits`)."""
@@ -143,16 +190,38 @@ class _LakeboostWorkers:
     worker_train: Callable[..., Any] = staticmethod(_STOCK_TRAIN)  # type: ignore[assignment]
     matrices: Callable[..., Any] = staticmethod(_STOCK_BUILDER)  # type: ignore[assignment]
     _holding_globals = False
+    _tracker: DriverTracker | None = None
 
     def _fit(self, dataset: DataFrame):
         _globals_lock.acquire()
         self._holding_globals = True
         _core.worker_train = self.worker_train  # type: ignore[attr-defined]
         _core.create_dmatrix_from_partitions = self.matrices  # type: ignore[attr-defined]
+        finished = False
         try:
-            return super()._fit(dataset)  # type: ignore[misc]
+            model = super()._fit(dataset)  # type: ignore[misc]
+            finished = True
+            return model
         finally:
             self._restore_worker_globals()
+            if self._tracker is not None:
+                self._tracker.close(finished=finished)
+                self._tracker = None
+
+    def _get_tracker_args(self, spark_session: Any) -> tuple[bool, dict[str, Any]]:
+        """xgboost.spark's own choice (on the driver unless Connect or launch_tracker_on_driver says
+        otherwise) and worker arguments, with the driver's tracker a DriverTracker that `_fit` stops."""
+        on_driver = (self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
+                     if self.isDefined(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
+                     else not is_connect_session(spark_session))
+        if not on_driver:
+            return super()._get_tracker_args(spark_session)  # type: ignore[misc]
+        conf = (self.getOrDefault(self.coll_cfg) if self.isDefined(self.coll_cfg)  # type: ignore[attr-defined]
+                else CollectiveConfig())
+        host = conf.tracker_host_ip or spark_session.conf.get("spark.driver.host", None)
+        self._tracker = DriverTracker(host, self.getOrDefault(self.num_workers),  # type: ignore[attr-defined]
+                                      conf.tracker_port or 0)
+        return True, dict(self._tracker.worker_args)
 
     def _restore_worker_globals(self) -> None:
         if self._holding_globals:

@@ -50,6 +50,10 @@ class TuneConfig(Frozen):
     backend: Literal["hyperopt", "optuna"] = "hyperopt"
     algo: Literal["tpe", "random", "anneal"] = "tpe"
     seed: int = 11
+    # algo tpe: how many trials are drawn at random before TPE's model proposes (both backends draw
+    # them from the seed, as random search would). Default: the sampler's own, Optuna 10, Hyperopt 20
+    # (with Hyperopt a budget of 20 or fewer trials is then random search). Ignored by random.
+    startup_trials: int | None = Field(None, ge=1)
     space: dict[str, SearchParam] = Field(default_factory=lambda: {
         k: SearchParam.model_validate(v) for k, v in DEFAULT_SPACE.items()})
     # The validation metric to maximise (PR AUC suits imbalanced binary problems).

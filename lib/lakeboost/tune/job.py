@@ -222,6 +222,7 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
         log.info("tuning strategy %s (parallelism %d): %s", choice.strategy, choice.parallelism, choice.reason)
         mlflow.set_tags({"strategy": choice.strategy, "strategy_reason": choice.reason})
         mlflow.log_params({"backend": tune.backend, "algo": tune.algo, "seed": tune.seed, "max_evals": tune.max_evals,
+                           "startup_trials": tune.startup_trials,
                            "timeout_seconds": tune.timeout_seconds,
                            "no_improvement_trials": tune.no_improvement_trials, "parallelism": choice.parallelism,
                            "metric": f"valid_{metric}", "trial_cores": pricing.cores,
@@ -301,7 +302,8 @@ def search_hyperparameters(spark: SparkSession, training: TrainingSet, cfg: Trai
                                     batch_size=choice.parallelism, max_evals=tune.max_evals,
                                     timeout_seconds=tune.timeout_seconds,
                                     no_improvement_trials=tune.no_improvement_trials,
-                                    on_trial=log_trial, higher_is_better=better)
+                                    on_trial=log_trial, higher_is_better=better,
+                                    startup_trials=tune.startup_trials)
         examples.unpersist()
     search.cost = meter.report.estimated_cost
     mlflow.log_metrics({"search_cost": search.cost, "search_core_hours": meter.report.core_hours,

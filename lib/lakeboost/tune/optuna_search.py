@@ -93,6 +93,8 @@ def study_name(tune: TuneConfig, *, prefix: str, objective: str, metric: str, da
            "seed": tune.seed, "pruner": tune.pruner, "prune_after_rounds": tune.prune_after_rounds,
            "prune_startup_trials": tune.prune_startup_trials, "metric": metric, "objective": objective,
            "trial_n_estimators": tune.trial_n_estimators, "data": data}
+    if tune.startup_trials is not None:  # only when set: studies named before it existed keep their names
+        key["startup_trials"] = tune.startup_trials
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{prefix}-{digest}"
 
@@ -109,6 +111,10 @@ def journal_path(study_dir: str, name: str) -> Path:
     return Path(study_dir) / f"{name}.journal"
 
 
+# TPESampler's own default n_startup_trials (training.tune.startup_trials unset).
+OPTUNA_STARTUP_TRIALS = 10
+
+
 def open_study(tune: TuneConfig, *, name: str, study_dir: str, higher_is_better: bool) -> optuna.Study:
     """The study in its journal file, created or loaded. The sampler's seed is offset by the trials
     already there, so a resumed study does not propose its first (random) points again."""
@@ -119,7 +125,8 @@ def open_study(tune: TuneConfig, *, name: str, study_dir: str, higher_is_better:
     seed = tune.seed + existing
     sampler: optuna.samplers.BaseSampler = (
         optuna.samplers.RandomSampler(seed=seed) if tune.algo == "random"
-        else optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True))
+        else optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
+                                        n_startup_trials=tune.startup_trials or OPTUNA_STARTUP_TRIALS))
     pruner: optuna.pruners.BasePruner
     if tune.pruner == "median":
         pruner = optuna.pruners.MedianPruner(n_startup_trials=tune.prune_startup_trials,

@@ -10,6 +10,7 @@ sequence of proposals reproducible for the same results.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -70,15 +71,20 @@ Evaluator = Callable[[Sequence[dict[str, Any]]], list[TrialOutcome]]
 def run_search(evaluate: Evaluator, space: dict[str, Any], *, algo: str, seed: int, batch_size: int,
                max_evals: int, timeout_seconds: float | None = None, no_improvement_trials: int | None = None,
                on_trial: Callable[[dict[str, Any]], None] | None = None,
-               higher_is_better: bool = True, clock: Callable[[], float] = time.monotonic) -> SearchResult:
+               higher_is_better: bool = True, clock: Callable[[], float] = time.monotonic,
+               startup_trials: int | None = None) -> SearchResult:
     """Search until a budget is spent; the best trial so far is always kept. Hyperopt minimises
     a loss: the metric, or its negative when higher is better.
 
     The budgets are checked between batches (a started batch finishes); `clock` (seconds) is what
-    the timeout is measured with.
+    the timeout is measured with. `startup_trials`: TPE's random start-up trials (hyperopt's
+    n_startup_jobs; None: its default, 20).
     """
     trials, domain = Trials(), base.Domain(lambda _: 0.0, space)
     rng = np.random.default_rng(seed)
+    suggest = ALGORITHMS[algo]
+    if algo == "tpe" and startup_trials is not None:
+        suggest = functools.partial(tpe.suggest, n_startup_jobs=startup_trials)
     result, started = SearchResult(higher_is_better=higher_is_better), clock()
     while True:
         reason = _budget_spent(result, clock() - started, max_evals, timeout_seconds, no_improvement_trials)
@@ -88,7 +94,7 @@ def run_search(evaluate: Evaluator, space: dict[str, Any], *, algo: str, seed: i
         size = min(batch_size, max_evals - len(result.trials))
         ids = trials.new_trial_ids(size)
         trials.refresh()
-        docs = ALGORITHMS[algo](ids, domain, trials, int(rng.integers(2**31 - 1)))
+        docs = suggest(ids, domain, trials, int(rng.integers(2**31 - 1)))
         trials.insert_trial_docs(docs)
         trials.refresh()
         batch = [to_xgboost_params(space_eval(space, _values(doc))) for doc in docs]
