@@ -6,10 +6,11 @@ xgboost.spark's worker function is a closure that calls two module globals of
 with those globals' current values, when the fit builds its job. The borrowed path puts
 lakeboost's functions in those globals for that moment only, under a lock (concurrent fits, e.g.
 tuning trials in threads, each pickle their own; the module is itself again before the job runs),
-and overrides four private methods: `_fit` (the window the globals are held opens), `_prepare_input`
-(the input frame whose `mapInPandas`, xgboost.spark's training job, pickles the worker function,
-answers its barrier calls on the worker, and closes the window), `_get_xgb_parameters` (the
-workers' threads) and the classifier's `_get_distributed_train_params` (its number of classes
+and overrides five private methods: `_fit` (the window the globals are held opens; the driver's
+tracker stopped when it ends), `_get_tracker_args` (that tracker started by lakeboost:
+`DriverTracker`), `_prepare_input` (the input frame whose `mapInPandas`, xgboost.spark's training
+job, pickles the worker function, answers its barrier calls on the worker, and closes the window),
+`_get_xgb_parameters` (the workers' threads) and the classifier's `_get_distributed_train_params` (its number of classes
 told, not counted). xgboost 3.3 made the job a barrier `mapInPandas` (it was an RDD barrier stage
 over a plain `mapInPandas`, whose stage-level scheduling hook closed the window in 3.1-3.2) and
 passes the session to `_run_on_gpu`; `launch_tracker_on_driver` has no default any more (on a
