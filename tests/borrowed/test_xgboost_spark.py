@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 import time
 
 import numpy as np
@@ -13,7 +14,13 @@ import pytest
 import xgboost
 import xgboost.spark.core
 from lakeboost.borrowed import SWITCH_ENV
-from lakeboost.borrowed.xgboost_spark import TESTED, fit_path, validation_only, without_barrier_waits
+from lakeboost.borrowed.xgboost_spark import (
+    TESTED,
+    DriverTracker,
+    fit_path,
+    validation_only,
+    without_barrier_waits,
+)
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train.trainer import train_model
@@ -139,3 +146,19 @@ def test_a_stock_path_fit_predicts_as_well_and_fits_the_borrowed_paths_booster(
         for name, value in metrics.items():
             expected = borrowed.metrics[split][name]
             assert value == (pytest.approx(expected, rel=1e-12) if name in ("roc_auc", "pr_auc") else expected), name
+
+
+def test_a_driver_tracker_whose_workers_never_come_is_stopped_and_its_port_closed() -> None:
+    # What a cancelled fit leaves: a tracker told 2 workers, 1 of which connected and vanished.
+    # xgboost.spark's own tracker thread would wait for them for ever; close() ends it.
+    tracker = DriverTracker("127.0.0.1", 2, 0)
+    port = int(tracker.worker_args["dmlc_tracker_port"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass  # the port listens; a worker that says nothing and goes
+    time.sleep(0.5)
+    assert tracker.thread.is_alive()  # still waiting for its workers
+    started = time.monotonic()
+    tracker.close(finished=False)
+    assert not tracker.thread.is_alive() and time.monotonic() - started < 3
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
