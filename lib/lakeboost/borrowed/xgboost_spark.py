@@ -173,6 +173,9 @@ class DriverTracker:
         """Stop the tracker; after a `finished` fit first let it see the workers' shutdowns."""
         if finished:
             self.thread.join(TRACKER_FINISH_SECONDS)
+            if self.thread.is_alive():
+                log.warning("xgboost tracker still waiting for its workers %.0f s after the fit returned; stopping it",
+                            TRACKER_FINISH_SECONDS)
         self.stopping = True
         try:
             # Stops the listener first; then reports how the tracker's loop ended, an error when it was
