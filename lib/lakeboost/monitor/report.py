@@ -458,7 +458,7 @@ def _profile_table(records: Sequence[MonitorRecord], drift: dict[tuple[str, Any]
 def _slices_section(sliced: Sequence[MonitorRecord], table: str, metric: str) -> str:
     """Per slice value and window: rows, the score's PSI against the same slice of training, and
     the model's metric with its interval: realized once labels matured (and the slice has enough),
-    else estimated from the calibrated scores (shown, not judged)."""
+    else estimated before the labels (CBPE or DLE; shown, not judged)."""
     mine = [r for r in sliced if r.table == table and r.window_start is not None]
     if not mine:
         return ""
