@@ -134,3 +134,40 @@ def test_any_column_name_is_compared_as_a_plain_one(spark: SparkSession) -> None
         assert all(r.psi > 0 for r in named)
         for a, b in zip(named, plain, strict=True):
             assert (a.psi, a.ks, a.chi2, a.bins, a.current_shares) == (b.psi, b.ks, b.chi2, b.bins, b.current_shares)
+
+
+def test_features_and_score_against_their_references_in_one_job_as_each_alone(spark: SparkSession) -> None:
+    from lakeboost.monitor.drift import Comparison, drift_by
+
+    from tests.helpers import spark_jobs
+
+    def frame(shift: float, rows: int):
+        return spark.range(rows).select(
+            (F.col("id") % 3).cast("string").alias("w"),
+            ((F.col("id") * 7919 % 1000) + shift).cast("double").alias("x"),
+            F.when(F.col("id") % 11 == 0, None).otherwise((F.col("id") % 5).cast("string")).alias("c"),
+            (((F.col("id") * 104729) % 997) / 997 + shift / 1000).alias("score"))
+
+    reference, current = frame(0, 3000), frame(300, 900)
+    features, scores = Reference(reference), Reference(reference.select("score"))
+    features.prepare(["x"], ["c"]), scores.prepare(["score"], [])
+    (drifts, score_drifts), jobs = spark_jobs(spark, lambda: drift_by(
+        current, [Comparison(features, ["x"], ["c"], 100), Comparison(scores, ["score"])], by="w"))
+    assert jobs <= 2  # one aggregation over the current side (and its adaptive stage's job)
+    assert drifts == [*numeric_drift_by(reference, current, ["x"], by="w", min_values=100),
+                      *categorical_drift_by(reference, current, ["c"], by="w")]
+    assert score_drifts == numeric_drift_by(reference.select("score"), current, ["score"], by="w")
+    assert {g for g, _ in drifts} == {"0", "1", "2"} and all(r.psi > 0.1 for _, r in drifts if r.feature == "x")
+
+
+def test_deciles_counted_from_the_percentile_bins_equal_binning_the_rows_again(spark: SparkSession) -> None:
+    from lakeboost.monitor.drift import _bin_counts
+
+    df = spark.range(2000).select((F.col("id") % 7).cast("string").alias("g"), F.when(F.col("id") % 13 == 0, None)
+                                  .otherwise(((F.col("id") * 7919) % 1000) / 10).alias("x"))
+    fine = [float(v) for v in range(1, 100)] + [float("inf")]
+    coarse = [10.0, 20.0, 55.0, 99.0, float("inf")]  # edges of the fine binning, some values on them
+    together = _bin_counts(df, {"ks::x": ("x", fine), "psi::x": ("x", coarse)}, "g")
+    alone = _bin_counts(df, {"psi::x": ("x", coarse)}, "g")
+    assert {g: c["psi::x"] for g, c in together.items()} == {g: c["psi::x"] for g, c in alone.items()}
+    assert sum(alone["0"]["psi::x"].values()) == df.where("g = '0'").count() and -1 in alone["0"]["psi::x"]

@@ -110,3 +110,27 @@ def test_drift_between_consecutive_windows_is_recorded_from_their_shares(spark: 
         ("2", "window_drift", "temp", None, False), ("3", "window_drift", "temp", None, False)]
     assert records[0].value == psi(by_week["1"].current_shares, by_week["2"].current_shares) < 0.05
     assert records[1].value == psi(by_week["2"].current_shares, by_week["3"].current_shares) > 0.5
+
+
+def test_noise_bars_of_several_window_sizes_come_from_one_aggregation_kept_for_the_run(spark: SparkSession) -> None:
+    """Each size's bars equal its own `reference_noise`; asked again (the next table of the run),
+    they cost no Spark job."""
+    from lakeboost.monitor.noise import reference_noises
+
+    from tests.helpers import spark_jobs
+
+    frame = _clustered(spark, 0, 28)
+    reference = Reference(frame)
+    reference.numeric(["x"]), reference.categorical(["m"])  # binned once a run, before any table
+    reference_noises(reference, ["x"], ["m"], time_column="t", sizes=[10**9], quantile=0.9)  # the time range
+    bars, jobs = spark_jobs(spark, lambda: reference_noises(reference, ["x"], ["m"], time_column="t",
+                                                            sizes=[300, 2100, 700], quantile=0.9))
+    assert jobs <= 2  # one aggregation for every size and both kinds of feature
+    for rows in (300, 700, 2100):
+        alone = reference_noise(Reference(frame), ["x"], ["m"], time_column="t", rows=rows, quantile=0.9)
+        assert bars[rows] == alone and set(alone) == {"x", "m"}, rows
+    again, jobs = spark_jobs(spark, lambda: reference_noises(reference, ["x"], ["m"], time_column="t",
+                                                             sizes=[700], quantile=0.9))
+    assert jobs == 0 and again == {700: bars[700]}
+    # Larger than half the reference: no two spans to compare.
+    assert reference_noises(reference, ["x"], [], time_column="t", sizes=[28 * 300], quantile=0.9) == {28 * 300: {}}

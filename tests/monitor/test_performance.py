@@ -161,3 +161,30 @@ def test_the_roc_auc_interval_covers_the_true_auc_about_95_percent_of_the_time()
         covered += low <= truth <= high
     assert 0.90 <= covered / 400 <= 0.99
     assert auc_interval(0.85, 16, 684) == pytest.approx((0.731, 0.969), abs=1e-3)
+
+
+def test_every_slice_columns_windows_come_from_one_aggregation_equal_to_separate_ones(spark: SparkSession) -> None:
+    from lakeboost.monitor.profile import Slicer
+
+    from tests.helpers import spark_jobs
+
+    rng = np.random.default_rng(11)
+    rows = [(dt.datetime(2026, 1, 1) + dt.timedelta(hours=int(h)), float(s), int(rng.random() < s),
+             str(rng.choice(["DE", "FR", "NL"])), str(rng.choice(["web", "app"])))
+            for h, s in zip(rng.integers(0, 24 * 21, 3000), rng.beta(1, 4, 3000), strict=True)]
+    labelled = spark.createDataFrame(rows, f"event_time timestamp, score double, {LABEL} int, country string, "
+                                           "channel string")
+    slicers = [Slicer("country", ("DE", "FR")), Slicer("channel", ("web",))]
+    kw = {"event_time": "event_time", "window": "week", "as_of": AS_OF, "maturity": dt.timedelta(days=7),
+          "min_rows": 50, "min_positives": 5}
+
+    together, jobs = spark_jobs(spark, lambda: performance_by_window(labelled, slices=[s.expr() for s in slicers],
+                                                                     **kw))
+    separate = performance_by_window(labelled, **kw)
+    for s in slicers:
+        separate += performance_by_window(labelled, slice_by=s.expr(), **kw)
+    assert jobs <= 2  # one aggregation (and its adaptive stage's job), whatever the slice columns
+    key = lambda p: (p.slice, p.window_start)  # noqa: E731
+    assert sorted(together, key=key) == sorted(separate, key=key)
+    assert {p.slice for p in together} == {"all", "country=DE", "country=FR", "country=other", "channel=web",
+                                           "channel=other"}

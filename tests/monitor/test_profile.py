@@ -130,3 +130,47 @@ def test_a_window_with_far_fewer_rows_than_trainings_is_missing_data_pro_rata_at
                               MonitorConfig(window="week"), _record)
     assert [(round(r.threshold, 2), r.breached) for r in judged] == [(0.6, False), (0.6, True)]
     assert row_drop_records(rows, training, covered, MonitorConfig(window="week", max_row_drop=None), _record) == []
+
+
+def _two_slice_columns(seed: int, rows: int) -> pd.DataFrame:
+    df = _frame(seed, rows)
+    df["channel"] = np.random.default_rng(seed + 100).choice(["web", "app", "pos"], rows, p=[0.6, 0.3, 0.1])
+    df["tier"] = [f"t{i % 4}" for i in range(rows)]
+    return df
+
+
+def test_more_slice_columns_cost_no_more_spark_jobs_and_each_gets_what_it_would_alone(spark: SparkSession) -> None:
+    """The monitor's slices are counted per slice column in the same aggregations: a run's jobs do
+    not grow with `monitor.slices`, and each column's results equal a run of it alone."""
+    from lakeboost.monitor.drift import numeric_drift_by_slice, numeric_drift_by_slices
+    from lakeboost.monitor.profile import slice_values
+
+    from tests.helpers import spark_jobs
+
+    to_spark = lambda df: spark.createDataFrame(df.astype(object).where(df.notna(), None))  # noqa: E731
+    ref_df, cur_df = to_spark(_two_slice_columns(5, 2000)), to_spark(_two_slice_columns(6, 600))
+    columns = ["country", "channel", "tier"]
+
+    values, many = spark_jobs(spark, lambda: slice_values(ref_df, columns, most=2))
+    _, one = spark_jobs(spark, lambda: slice_values(ref_df, ["country"], most=2))
+    assert many == one <= 3  # one aggregation and its ranking (and their adaptive stages' jobs)
+    assert [Slicer(c, values[c]) for c in columns] == [s for c in columns
+                                                         for s in slicers(ref_df, ref_df, [c], most=2, table="gold.p")]
+    assert values["country"] == ("DE", "FR") and len(values["channel"]) == 2
+
+    parts = [Slicer(c, values[c]).expr() for c in columns]
+    reference = Reference(ref_df)
+    reference.numeric(["score"])  # the reference's edges, as the monitor prepares them once a run
+    (results, rows), together = spark_jobs(spark, lambda: numeric_drift_by_slices(
+        reference, cur_df, "score", slices=parts, by="window_start"))
+    assert together <= 4  # the reference's side and the current side, whatever the slice columns
+    # A second table of the run reuses the reference's side: the current side's job alone.
+    assert spark_jobs(spark, lambda: numeric_drift_by_slices(reference, cur_df, "score", slices=parts,
+                                                             by="window_start"))[1] <= 2
+    for part in parts:
+        separate = dict(numeric_drift_by_slice(Reference(ref_df), cur_df, "score", slice_by=part, by="window_start"))
+        mine = {k: r for k, r in results if k in separate}
+        assert mine.keys() == separate.keys() and all(mine[k] == separate[k] for k in separate)
+    counted = cur_df.groupBy("window_start", parts[1].alias("s")).count().collect()
+    assert {(r["window_start"], r["s"]): r["count"] for r in counted} == {
+        k: n for k, n in rows.items() if k[1].startswith("channel=")}

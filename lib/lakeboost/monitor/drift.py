@@ -16,9 +16,11 @@ KS is left out (None) when either side has fewer than `min_values` non-NULL valu
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -32,6 +34,7 @@ KS_EDGES = 100
 
 
 NULL_BIN = "NULL"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -79,27 +82,46 @@ class Reference:
         self._edges: dict[str, tuple[list[float], list[float]]] = {}
         self._bins: dict[str, dict[int, int]] = {}
         self._categories: dict[str, dict[object, int]] = {}
+        # What callers derive from the reference alone (its time span, its noise bars, its rows
+        # per slice), kept for every table compared with it in a run: `memo(key, compute)`.
+        self._memo: dict[object, object] = {}
 
-    def numeric(self, columns: Sequence[str]) -> tuple[dict[str, list[float]], dict[str, list[float]],
-                                                        dict[str, dict[int, int]]]:
-        """(decile edges, percentile edges, bin counts keyed `psi::c` / `ks::c`) of `columns`."""
-        missing = [c for c in columns if c not in self._edges]
+    def memo(self, key: object, compute: Callable[[], _T]) -> _T:
+        """`compute()` the first time `key` is asked for, the kept value after."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(_T, self._memo[key])
+
+    def known(self, key: object) -> bool:
+        return key in self._memo
+
+    def prepare(self, numeric: Sequence[str], categorical: Sequence[str]) -> None:
+        """Bins the columns not binned yet: one quantile pass for the numeric ones, then one
+        aggregation for both kinds' counts."""
+        missing = [c for c in numeric if c not in self._edges]
+        unseen = [c for c in categorical if c not in self._categories]
         if missing:
             # One quantile pass: the deciles are every tenth percentile.
             quantiles = self.df.approxQuantile(missing, [i / KS_EDGES for i in range(1, KS_EDGES)], 0.001)
             for column, q in zip(missing, quantiles, strict=True):
                 step = KS_EDGES // PSI_BINS
                 self._edges[column] = (sorted(set(q[step - 1::step])), sorted(set(q)))
-            both = _both_binnings({c: self._edges[c][0] for c in missing}, {c: self._edges[c][1] for c in missing})
-            self._bins.update(_bin_counts(self.df, both).get(None, {k: {} for k in both}))
+        if not (missing or unseen):
+            return
+        both = _both_binnings({c: self._edges[c][0] for c in missing}, {c: self._edges[c][1] for c in missing})
+        counts = _cell_counts(self.df, both, unseen).get(None, {})
+        self._bins.update({k: counts.get(k, {}) for k in both})
+        self._categories.update({c: counts.get(_category_key(c), {}) for c in unseen})
+
+    def numeric(self, columns: Sequence[str]) -> tuple[dict[str, list[float]], dict[str, list[float]],
+                                                        dict[str, dict[int, int]]]:
+        """(decile edges, percentile edges, bin counts keyed `psi::c` / `ks::c`) of `columns`."""
+        self.prepare(columns, [])
         return ({c: self._edges[c][0] for c in columns}, {c: self._edges[c][1] for c in columns},
                 {f"{p}::{c}": self._bins.get(f"{p}::{c}", {}) for c in columns for p in ("psi", "ks")})
 
     def categorical(self, columns: Sequence[str]) -> dict[str, dict[object, int]]:
-        missing = [c for c in columns if c not in self._categories]
-        if missing:
-            counts = _category_counts(self.df, missing).get(None, {})
-            self._categories.update({c: counts.get(c, {}) for c in missing})
+        self.prepare([], columns)
         return {c: self._categories[c] for c in columns}
 
 
@@ -137,13 +159,59 @@ def _bin_counts(df: DataFrame, edges: dict[str, tuple[str, list[float]]], by: st
     edges); bin i counts values <= edges[i] (last: the rest), bin -1 NULL. Without `by` the single
     group is None.
     """
-    cells = [f"named_struct('f', {string_literal(key)}, 'b', {_bin_sql(column, cuts)})"
-             for key, (column, cuts) in edges.items()]
-    rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.b").count().collect()  # groups x features x bins: small
-    counts: dict[object, dict[str, dict[int, int]]] = {}
+    return cast(dict[object, dict[str, dict[int, int]]], _cell_counts(df, edges, [], by))
+
+
+def _category_key(column: str) -> str:
+    return f"cat::{column}"
+
+
+def _cell_counts(df: DataFrame, edges: dict[str, tuple[str, list[float]]], categorical: Sequence[str],
+                 by: str | None = None) -> dict[object, dict[str, dict[Any, int]]]:
+    """`_bin_counts` of `edges` and the category counts of `categorical` (keyed `cat::<column>`,
+    NULL a category) in one aggregation: numeric and categorical features, and the score beside
+    them, cost one Spark job per frame instead of one per kind."""
+    derived = _coarser(edges)
+    cells = [f"named_struct('f', {string_literal(key)}, 'b', {_bin_sql(column, cuts)}, 'v', CAST(NULL AS STRING))"
+             for key, (column, cuts) in edges.items() if key not in derived]
+    cells += [f"named_struct('f', {string_literal(_category_key(c))}, 'b', CAST(NULL AS INT), "
+              f"'v', CAST({quoted_name(c)} AS STRING))" for c in categorical]
+    if not cells:
+        return {}
+    keys = [*edges, *(_category_key(c) for c in categorical)]
+    # groups x (features x bins + categories): small
+    rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.b", "x.v").count().collect()
+    counts: dict[object, dict[str, dict[Any, int]]] = {}
     for row in rows:
-        counts.setdefault(row["g"], {c: {} for c in edges})[row["f"]][int(row["b"])] = int(row["count"])
+        cell = row["v"] if row["b"] is None else int(row["b"])
+        counts.setdefault(row["g"], {k: {} for k in keys})[row["f"]][cell] = int(row["count"])
+    for key, (source, to_coarse) in derived.items():
+        for group in counts.values():
+            coarse = group[key]
+            for fine_bin, n in group[source].items():
+                coarse[to_coarse[fine_bin]] = coarse.get(to_coarse[fine_bin], 0) + n
     return counts
+
+
+def _coarser(edges: dict[str, tuple[str, list[float]]]) -> dict[str, tuple[str, dict[int, int]]]:
+    """Binnings whose edges are all edges of a finer binning of the same column (the PSI deciles
+    are every tenth of the KS percentiles): key -> (the finer one's key, its bin -> this one's
+    bin). Counted on the driver from the finer one's counts, the same counts as binning the rows
+    again: a value in fine bin k lies in (fine[k-1], fine[k]], so the coarse edges below it are
+    those at or below fine[k-1]. Each column is then binned once per row, not once per binning."""
+    finest: dict[str, str] = {}
+    for key, (column, cuts) in edges.items():
+        if column not in finest or len(cuts) > len(edges[finest[column]][1]):
+            finest[column] = key
+    out = {}
+    for key, (column, cuts) in edges.items():
+        fine = sorted(edges[finest[column]][1])
+        if key == finest[column] or len(set(cuts)) != len(cuts) or not set(cuts) <= set(fine):
+            continue
+        coarse = sorted(cuts)
+        to_coarse = {-1: -1, 0: 0, **{k: bisect.bisect_right(coarse, fine[k - 1]) for k in range(1, len(fine) + 1)}}
+        out[key] = (finest[column], to_coarse)
+    return out
 
 
 def _both_binnings(deciles: dict[str, list[float]], fine: dict[str, list[float]]
@@ -198,17 +266,34 @@ def numeric_drift_by_slice(reference: Reference, current: DataFrame, column: str
     """Per (group of `by`, slice) of `current`, `column` against the reference rows of the same
     slice, both binned on the whole reference's edges (a bin means the same in every slice):
     two aggregations, whatever the number of slices. A slice the reference never had is left out."""
+    return numeric_drift_by_slices(reference, current, column, slices=[slice_by], by=by, min_values=min_values)[0]
+
+
+def numeric_drift_by_slices(reference: Reference, current: DataFrame, column: str, *, slices: Sequence[Column],
+                            by: str, min_values: int = 1
+                            ) -> tuple[list[tuple[tuple[object, str], DriftResult]], dict[tuple[object, str], int]]:
+    """`numeric_drift_by_slice` for several slice columns at once (each row counted once per slice
+    column: their values name the column, `country=DE`, so their groups never meet), and the rows
+    of every (group, slice) of `current`, the reference's slices or not. Two aggregations however
+    many slice columns; the reference's side is kept with it for the next table of the run."""
     deciles, fine, _ = reference.numeric([column])
     binnings = _both_binnings({column: deciles[column]}, {column: fine[column]})
-    ref_counts = _bin_counts(reference.df.withColumn("_slice", slice_by), binnings, "_slice")
-    grouped = current.withColumn("_group", F.struct(F.col(by).alias("w"), slice_by.alias("s")))
-    out = []
+
+    def per_slice() -> dict[object, dict[str, dict[int, int]]]:
+        sliced = reference.df.select(F.explode(F.array(*slices)).alias("_slice"), column)
+        return _bin_counts(sliced, binnings, "_slice")
+
+    ref_counts = reference.memo(("slices", column, tuple(str(s) for s in slices)), per_slice)
+    grouped = current.select(F.explode(F.array(*[F.struct(F.col(by).alias("w"), s.alias("s")) for s in slices]))
+                             .alias("_group"), column)
+    out, rows = [], {}
     for group, counts in sorted(_bin_counts(grouped, binnings, "_group").items(), key=lambda kv: str(kv[0])):
         window, part = group["w"], group["s"]  # type: ignore[index]
+        rows[(window, part)] = sum(counts[f"psi::{column}"].values())  # NULL scores in bin -1: every row
         if part in ref_counts:
             out.append(((window, part), _numeric_results(column, deciles[column], fine[column], ref_counts[part],
                                                          counts, min_values)))
-    return out
+    return out, rows
 
 
 def _shares(counts: dict[int, int], bins: int, *, with_null: bool = False) -> list[float]:
@@ -243,14 +328,52 @@ def categorical_drift_by(reference: DataFrame | Reference, current: DataFrame, c
     return results
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Columns of the current side compared with one reference: `numeric_drift_by`'s and
+    `categorical_drift_by`'s arguments, for `drift_by`."""
+
+    reference: Reference
+    numeric: Sequence[str] = ()
+    categorical: Sequence[str] = ()
+    min_values: int = 1
+
+
+def drift_by(current: DataFrame, comparisons: Sequence[Comparison], by: str | None = None
+             ) -> list[list[tuple[object, DriftResult]]]:
+    """Per comparison, what `numeric_drift_by` and then `categorical_drift_by` return for it, from
+    one aggregation over `current` for all of them (the features against the training sample
+    and the score against its scores: one Spark job, not three)."""
+    edges: dict[str, tuple[str, list[float]]] = {}
+    categorical: list[str] = []
+    binned = []
+    for i, c in enumerate(comparisons):
+        c.reference.prepare(c.numeric, c.categorical)
+        deciles, fine, ref_bins = c.reference.numeric(c.numeric)
+        edges.update({f"{i}|{key}": spec for key, spec in _both_binnings(deciles, fine).items()})
+        categorical += [col for col in c.categorical if col not in categorical]  # one count serves every reference
+        binned.append((deciles, fine, ref_bins, c.reference.categorical(c.categorical)))
+    counts = sorted(_cell_counts(current, edges, categorical, by).items(), key=lambda kv: str(kv[0]))
+    out = []
+    for i, (c, (deciles, fine, ref_bins, ref_categories)) in enumerate(zip(comparisons, binned, strict=True)):
+        results = []
+        if c.numeric:
+            for group, cells in counts:
+                mine = {f"{p}::{col}": cells[f"{i}|{p}::{col}"] for col in c.numeric for p in ("psi", "ks")}
+                results += [(group, _numeric_results(col, deciles[col], fine[col], ref_bins, mine, c.min_values))
+                            for col in c.numeric]
+        if c.categorical:
+            results += [(group, _categorical_result(col, ref_categories.get(col, {}), cells[_category_key(col)]))
+                        for group, cells in counts for col in c.categorical]
+        out.append(results)
+    return out
+
+
 def _category_counts(df: DataFrame, columns: Sequence[str], by: str | None = None
                      ) -> dict[object, dict[str, dict[object, int]]]:
-    cells = [f"named_struct('f', {string_literal(c)}, 'v', CAST({quoted_name(c)} AS STRING))" for c in columns]
-    rows = _exploded(df, cells, by).groupBy("g", "x.f", "x.v").count().collect()
-    counts: dict[object, dict[str, dict[object, int]]] = {}
-    for row in rows:  # categories are few: a handful per feature and group
-        counts.setdefault(row["g"], {}).setdefault(row["f"], {})[row["v"]] = int(row["count"])
-    return counts
+    # categories are few: a handful per feature and group
+    return {g: {c: counts[_category_key(c)] for c in columns if counts[_category_key(c)]}
+            for g, counts in _cell_counts(df, {}, columns, by).items()}
 
 
 def _categorical_result(column: str, ref: dict[object, int], cur: dict[object, int]) -> DriftResult:

@@ -23,19 +23,13 @@ from lakeboost.model import Model
 from lakeboost.model.encodings import apply_encodings
 from lakeboost.model.loss import LossModel
 from lakeboost.monitor.causes import NULL_SHIFT, ROWS_MISSING, History, likely_cause, missing_upstream, value_shift
-from lakeboost.monitor.drift import (
-    DriftResult,
-    Reference,
-    categorical_drift_by,
-    numeric_drift_by,
-    numeric_drift_by_slice,
-    psi,
-)
+from lakeboost.monitor.drift import Comparison, DriftResult, Reference, drift_by, numeric_drift_by_slices, psi
 from lakeboost.monitor.estimate import Estimate, cbpe_by_window, dle_by_window, estimate_breached
-from lakeboost.monitor.noise import Noise, reference_noise
+from lakeboost.monitor.noise import Noise, reference_noises
 from lakeboost.monitor.performance import (
     SPANS,
     WINDOW,
+    WindowPerformance,
     decay_bound,
     decay_metric,
     decayed,
@@ -44,7 +38,14 @@ from lakeboost.monitor.performance import (
     regression_by_window,
     window_start,
 )
-from lakeboost.monitor.profile import Slicer, profile_by, slicers
+from lakeboost.monitor.profile import (
+    Profile,
+    Slicer,
+    check_slice_columns,
+    profile_and_span_by,
+    profile_by,
+    slice_values,
+)
 from lakeboost.monitor.records import ALL, LABEL_SUBJECT, MonitorRecord
 from lakeboost.monitor.wording import DECAY_CAUSE, ESTIMATED_DECAY_CAUSE, ESTIMATED_LOSS_CAUSE, quality_cause
 
@@ -69,17 +70,18 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
     cfg, ts = config.monitor, config.gold.training_set
     assert ts is not None
     event_time = champion.dataset.event_time
-    counted = current.groupBy(WINDOW).agg(F.count(F.lit(1)).alias("n"), F.min(event_time).alias("first"),
-                                          F.max(event_time).alias("last")).collect()  # one row per window
-    rows = {r[WINDOW]: int(r["n"]) for r in counted}
-    covered = (min(r["first"] for r in counted), max(r["last"] for r in counted)) if counted else None
-    judged = current.filter(F.col(WINDOW).isin([w for w, n in rows.items() if n >= cfg.min_window_rows]))
     compared = [f for f in champion.meta.features if f in current.columns and f in reference.df.columns]
     skipped = sorted(set(champion.meta.features) - set(compared))
     if skipped:
         notes.append(f"{table}: not compared (not in its scoring inputs): {', '.join(skipped)}")
     categorical = [f for f in compared if f in ts.categorical]
     numeric = [f for f in compared if f not in ts.categorical]
+    # The profiles give the rows per window and the span the table covers in the same aggregation.
+    profiles, spans = profile_and_span_by(current, [*numeric, "score"], categorical, by=WINDOW,
+                                          time_column=event_time)
+    rows = {w: int(cast(float, columns["*"]["rows"])) for w, columns in profiles.items()}
+    covered = (min(first for first, _ in spans.values()), max(last for _, last in spans.values())) if spans else None
+    judged = current.filter(F.col(WINDOW).isin([w for w, n in rows.items() if n >= cfg.min_window_rows]))
 
     def record(window: Any, kind: str, subject: str, metric: str, value: float | None,
                threshold: float | None, status: str = "ok", cause: str | None = None) -> MonitorRecord:
@@ -96,8 +98,9 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
                      f"window, differ that much among themselves ({cfg.noise_quantile:.0%} of spans): "
                      + ", ".join(f"{f} {p:.2f}" for p, f in list(reversed(raised))[:5])
                      + (f" and {len(raised) - 5} more (their bars are in the tables below)" if len(raised) > 5 else ""))
-    results = [*numeric_drift_by(reference, judged, numeric, by=WINDOW, min_values=cfg.min_window_rows),
-               *categorical_drift_by(reference, judged, categorical, by=WINDOW)]
+    # The features against the training sample and the score against its scores: one aggregation.
+    results, scores = drift_by(judged, [Comparison(reference, numeric, categorical, cfg.min_window_rows),
+                                        Comparison(reference_scores, ["score"])], by=WINDOW)
     for window, result in results:
         drift.setdefault((table, window), []).append(result)
         cause = likely_cause(result, cast(dt.datetime, window), history)
@@ -112,28 +115,30 @@ def table_records(catalog: TableCatalog, config: LakeboostConfig, table: str, cu
         else:
             out.append(record(window, "feature_drift", result.feature, "chi2", result.chi2, None))
     out += consecutive_drift(results, record)
-    for window, result in numeric_drift_by(reference_scores, judged.select(WINDOW, "score"), ["score"], by=WINDOW):
+    for window, result in scores:
         out.append(record(window, "prediction_drift", "score", "psi", result.psi, cfg.prediction_psi_threshold,
                           cause=value_shift(result)))
     for window, n in rows.items():
         if n < cfg.min_window_rows:
             out.append(record(window, "feature_drift", "*", "rows", float(n), None, status="too_few_rows"))
-    out += profile_records(current, [*numeric, "score"], categorical, record)
+    out += profile_records(profiles, record)
     if covered is not None:
         out += row_drop_records(rows, training_rows, covered, cfg, record)
-    parts = slicers(reference.df, current, cfg.slices, most=cfg.max_slice_values, table=table)
-    for part in parts:
-        out += sliced_drift_records(reference_scores, current, part, cfg, record)
+    check_slice_columns(reference.df, current, cfg.slices, table=table)
+    # The slices' values are the training sample's: the same for every table of the run.
+    values = reference.memo(("slice_values", tuple(cfg.slices), cfg.max_slice_values),
+                            lambda: slice_values(reference.df, cfg.slices, most=cfg.max_slice_values))
+    parts = [Slicer(column, values[column]) for column in cfg.slices]
+    out += sliced_drift_records(reference_scores, current, parts, cfg, record)
     return out + _performance_records(catalog, config, current, champion, record, as_of=as_of, baseline=baseline,
                                       metric=metric, slices=parts)
 
 
-def profile_records(current: DataFrame, numeric: list[str], categorical: list[str],
-                    record: RecordOf) -> list[MonitorRecord]:
-    """Each column's profile per window (`lakeboost.monitor.profile`), shown, not judged; the score's
-    is the prediction distribution over time, `*`'s the rows."""
+def profile_records(profiles: Profile, record: RecordOf) -> list[MonitorRecord]:
+    """Each column's profile per window (`lakeboost.monitor.profile.profile_by`), shown, not judged;
+    the score's is the prediction distribution over time, `*`'s the rows."""
     out = []
-    for window, columns in profile_by(current, numeric, categorical, by=WINDOW).items():
+    for window, columns in profiles.items():
         for column, metrics in columns.items():
             out += [record(window, "profile", column, name, value, None) for name, value in metrics.items()]
     return out
@@ -165,19 +170,20 @@ def row_drop_records(rows: dict[Any, int], training_rows: dict[Any, int], covere
     return out
 
 
-def sliced_drift_records(reference_scores: Reference, current: DataFrame, part: Slicer, cfg: MonitorConfig,
-                         record: RecordOf) -> list[MonitorRecord]:
-    """Per window and value of one slice column: its rows and its score's PSI against the training
-    rows of the same value (shown, not judged)."""
-    out = []
-    counts = current.groupBy(WINDOW, part.expr().alias("s")).count().collect()  # windows x slices
-    for r in counts:
-        out.append(dataclasses.replace(record(r[WINDOW], "profile", "*", "rows", float(r["count"]), None),
-                                       slice=r["s"], rows=int(r["count"])))
-    sized = {(r[WINDOW], r["s"]): int(r["count"]) for r in counts}
-    for (window, value), result in numeric_drift_by_slice(reference_scores, current.select(WINDOW, "score",
-                                                                                              part.column),
-                                                           "score", slice_by=part.expr(), by=WINDOW):
+def sliced_drift_records(reference_scores: Reference, current: DataFrame, parts: Slicer | Sequence[Slicer],
+                         cfg: MonitorConfig, record: RecordOf) -> list[MonitorRecord]:
+    """Per window and value of each slice column: its rows and its score's PSI against the training
+    rows of the same value (shown, not judged). One aggregation of `current` for all slice
+    columns (the rows per slice are its counts), one of the reference, kept for the next table."""
+    parts = [parts] if isinstance(parts, Slicer) else list(parts)
+    if not parts:
+        return []
+    columns = list(dict.fromkeys(p.column for p in parts))
+    results, sized = numeric_drift_by_slices(reference_scores, current.select(WINDOW, "score", *columns), "score",
+                                             slices=[p.expr() for p in parts], by=WINDOW)
+    out = [dataclasses.replace(record(window, "profile", "*", "rows", float(n), None), slice=value, rows=n)
+           for (window, value), n in sized.items()]
+    for (window, value), result in results:
         n = sized.get((window, value), 0)
         judged = n >= cfg.min_window_rows
         out.append(dataclasses.replace(record(window, "prediction_drift", "score", "psi",
@@ -233,9 +239,10 @@ def _noise(cfg: MonitorConfig, reference: Reference, numeric: list[str], categor
     smallest: dict[int, int] = {}
     for n in sizes:
         smallest.setdefault(_size_class(n), n)
-    return {size_class: reference_noise(reference, numeric, categorical, time_column=time_column, rows=n,
-                                        quantile=cfg.noise_quantile, min_values=cfg.min_window_rows)
-            for size_class, n in smallest.items()}
+    # Every size class's spans in one aggregation (and a size an earlier table had: none).
+    bars = reference_noises(reference, numeric, categorical, time_column=time_column, sizes=list(smallest.values()),
+                            quantile=cfg.noise_quantile, min_values=cfg.min_window_rows)
+    return {size_class: bars[n] for size_class, n in smallest.items()}
 
 
 def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current: DataFrame,
@@ -246,12 +253,23 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
     `baseline` is the training value of the metric decay is judged by (`decay_metric`: ROC AUC
     for binary models, whose windows also record PR AUC and their base rate)."""
     cfg, dataset = config.monitor, champion.dataset
-    kind = objective_kind(champion.meta.objective)
     scored = [c for c in ("score", "predicted_label", "probabilities") if c in current.columns]
     known = known_labels(catalog.read(label_table(dataset)), dataset, as_of=as_of)
     kept = [p.column for p in slices if p.column not in (*dataset.key, dataset.event_time)]
+    # Read by the label's profile and the metrics' aggregation: joined with the labels once.
     labelled = with_labels(current.select(*dataset.key, dataset.event_time, *scored, *kept), known, dataset) \
-        .withColumnRenamed(dataset.label_column, LABEL)
+        .withColumnRenamed(dataset.label_column, LABEL).persist()
+    try:
+        return _labelled_records(labelled, current, champion, cfg, record, as_of=as_of, baseline=baseline,
+                                 metric=metric, slices=slices)
+    finally:
+        labelled.unpersist()
+
+
+def _labelled_records(labelled: DataFrame, current: DataFrame, champion: Model, cfg: MonitorConfig,
+                      record: RecordOf, *, as_of: dt.datetime, baseline: float | None, metric: str,
+                      slices: Sequence[Slicer]) -> list[MonitorRecord]:
+    dataset, kind = champion.dataset, objective_kind(champion.meta.objective)
     maturity = cfg.label_maturity
     assert maturity is not None, "monitor.label_maturity is resolved when LakeboostConfig loads"
     bound = None if baseline is None else decay_bound(metric, baseline, cfg.max_relative_drop)
@@ -265,13 +283,18 @@ def _performance_records(catalog: TableCatalog, config: LakeboostConfig, current
 
     out = _label_profile(labelled, cfg, record, event_time=dataset.event_time, as_of=as_of, maturity=maturity)
     if kind == "binary":
+        # Every row's windows and each slice's (shown, not judged) in one aggregation; listed all
+        # first, then slice column by slice column.
         windows = performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window, as_of=as_of,
                                         maturity=maturity, min_rows=cfg.min_labelled_rows,
-                                        min_positives=cfg.min_positive_labels)
-        for part in slices:  # per slice: shown, not judged
-            windows += performance_by_window(labelled, event_time=dataset.event_time, window=cfg.window,
-                                             as_of=as_of, maturity=maturity, min_rows=cfg.min_labelled_rows,
-                                             min_positives=cfg.min_positive_labels, slice_by=part.expr())
+                                        min_positives=cfg.min_positive_labels, slices=[p.expr() for p in slices])
+
+        def listed(p: WindowPerformance) -> tuple[int, str, str]:
+            column = 0 if p.slice == ALL else next(i for i, part in enumerate(slices, start=1)
+                                                   if p.slice.startswith(f"{part.column}="))
+            return column, str(p.window_start), p.slice
+
+        windows.sort(key=listed)
         for p in windows:
             r = judged(p.window_start, p.roc_auc, p.status, p.rows)
             if p.slice != ALL:

@@ -12,14 +12,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakeboost.monitor.drift import (
-    DriftResult,
-    Reference,
-    as_reference,
-    categorical_drift_by,
-    numeric_drift_by,
-    psi,
-)
+from lakeboost.monitor.drift import Comparison, DriftResult, Reference, as_reference, drift_by, psi
 
 
 @dataclass(frozen=True)
@@ -42,24 +35,60 @@ def reference_noise(reference: DataFrame | Reference, numeric: Sequence[str], ca
     data's own weeks differ that much, and the model learnt across those differences. Cutting
     the reference into spans like the window and comparing every span with every other (the
     first with the last too: slowly wandering values, like a 30-day rate, differ most far apart)
-    gives each feature the bar its data supports. One aggregation per kind; pairs in Python.
+    gives each feature the bar its data supports. One aggregation; pairs in Python.
     """
+    return reference_noises(reference, numeric, categorical, time_column=time_column, sizes=[rows],
+                            quantile=quantile, min_values=min_values)[rows]
+
+
+def reference_noises(reference: DataFrame | Reference, numeric: Sequence[str], categorical: Sequence[str], *,
+                     time_column: str, sizes: Sequence[int], quantile: float, min_values: int = 1
+                     ) -> dict[int, dict[str, Noise]]:
+    """`reference_noise` for each span size in `sizes` (rows): the spans of every size binned in
+    one aggregation (each reference row once per size), both kinds of feature in it. Kept with
+    the `Reference`: a later table of the run asking for a size already measured costs nothing."""
     reference = as_reference(reference)
-    stats = reference.df.agg(F.count(F.lit(1)).alias("n"), F.min(F.col(time_column).cast("long")).alias("lo"),
-                          F.max(F.col(time_column).cast("long")).alias("hi")).first()
-    assert stats is not None
-    n, lo, hi = int(stats["n"]), stats["lo"], stats["hi"]
-    if n < 2 * rows or lo is None or hi <= lo:
-        return {}
+    settings = (tuple(numeric), tuple(categorical), time_column, quantile, min_values)
+    wanted = sorted(set(sizes))
+    missing = [n for n in wanted if not reference.known(("noise", n, settings))]
+    if missing:
+        for n, noise in _noises(reference, numeric, categorical, time_column, missing, quantile, min_values).items():
+            reference.memo(("noise", n, settings), lambda noise=noise: noise)  # type: ignore[misc]
+    return {n: reference.memo(("noise", n, settings), dict) for n in wanted}
+
+
+def _noises(reference: Reference, numeric: Sequence[str], categorical: Sequence[str], time_column: str,
+            sizes: Sequence[int], quantile: float, min_values: int) -> dict[int, dict[str, Noise]]:
+    def time_range() -> tuple[int, object, object]:
+        row = reference.df.agg(F.count(F.lit(1)).alias("n"), F.min(F.col(time_column).cast("long")).alias("lo"),
+                               F.max(F.col(time_column).cast("long")).alias("hi")).first()
+        assert row is not None
+        return int(row["n"]), row["lo"], row["hi"]
+
+    n, lo, hi = reference.memo(("time_range", time_column), time_range)
+    out: dict[int, dict[str, Noise]] = {rows: {} for rows in sizes}
+    cut = [rows for rows in sizes if not (n < 2 * rows or lo is None or hi <= lo)]  # type: ignore[operator]
+    if not cut:
+        return out
     # Whole spans only (n // rows of them, over the full time range): a ragged last span would
     # hold part of a day and differ by its hours alone (an hour-of-day feature, say).
-    span_seconds = max((hi - lo + 1) / (n // rows), 1.0)
-    spans = reference.df.withColumn(SPAN, F.floor((F.col(time_column).cast("long") - F.lit(lo)) / F.lit(span_seconds)))
-    found: dict[str, list[DriftResult]] = {}
-    for _, result in [*numeric_drift_by(reference, spans, numeric, by=SPAN, min_values=min_values),
-                      *categorical_drift_by(reference, spans, categorical, by=SPAN)]:
+    seconds = F.col(time_column).cast("long") - F.lit(lo)
+    spans = reference.df.withColumn(SPAN, F.explode(F.array(*[
+        F.struct(F.lit(rows).alias("rows"),
+                 F.floor(seconds / F.lit(max((hi - lo + 1) / (n // rows), 1.0))).alias("span"))  # type: ignore[operator]
+        for rows in cut])))
+    found: dict[int, dict[str, list[DriftResult]]] = {rows: {} for rows in cut}
+    [results] = drift_by(spans, [Comparison(reference, numeric, categorical, min_values)], by=SPAN)
+    for group, result in results:
+        rows = group["rows"]  # type: ignore[index]
         if result.current_rows >= rows / 2:  # uneven traffic can still leave a thin span
-            found.setdefault(result.feature, []).append(result)
+            found[rows].setdefault(result.feature, []).append(result)
+    for rows, features in found.items():
+        out[rows] = _bars(features, quantile)
+    return out
+
+
+def _bars(found: dict[str, list[DriftResult]], quantile: float) -> dict[str, Noise]:
     noise = {}
     for feature, results in found.items():
         pairs = list(itertools.combinations(results, 2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -164,11 +165,16 @@ def multiclass_by_window(labelled: DataFrame, *, event_time: str, window: str, a
 
 def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, as_of: dt.datetime,
                           maturity: dt.timedelta, min_rows: int, min_positives: int,
-                          slice_by: Column | None = None) -> list[WindowPerformance]:
+                          slice_by: Column | None = None, slices: Sequence[Column] = ()) -> list[WindowPerformance]:
     """PR and ROC AUC per window of `labelled` (columns `event_time`, `score` and the 0/1 `LABEL`);
     with `slice_by` (a string column, e.g. `country=DE`), per window and slice, in the same one
-    aggregation."""
+    aggregation. With `slices` (such columns, their values naming the column), per window for
+    every row (`all`) and per window and value of each, still in one aggregation (each row
+    counted once per group it is in)."""
     group = slice_by if slice_by is not None else F.lit(ALL)
+    if slices:
+        labelled = labelled.withColumn("_slices", F.explode(F.array(group, *slices)))
+        group = F.col("_slices")
     rows = (
         labelled.groupBy(window_start(event_time, window).alias(WINDOW), group.alias("slice"),
                          score_bucket("score", BINS).alias("b"))
@@ -176,7 +182,8 @@ def performance_by_window(labelled: DataFrame, *, event_time: str, window: str, 
         .collect()  # windows x slices x at most 1,000 buckets
     )
     buckets: dict[tuple[dt.datetime, str], list[tuple[int, int, int]]] = {}
-    unscored = sum(int(row["pos"] + row["neg"]) for row in rows if row["b"] is None)
+    unscored = sum(int(row["pos"] + row["neg"]) for row in rows
+                   if row["b"] is None and (not slices or row["slice"] == ALL))
     if unscored:
         log.warning("performance_by_window skipped %d labelled rows without a score", unscored)
     for row in rows:
