@@ -47,8 +47,11 @@ def test_the_interval_narrows_as_windows_grow_and_survives_json() -> None:
     model = LossModel(("a",), {"abs": 1.0, "sq": 1.0}, {"abs": [], "sq": []}, (16, 1024), ratios,
                       {"rows": 2048.0, "mae": 1.0, "rmse": 1.0})
     assert LossModel.from_dict(model.to_dict()) == model
-    # 95%: the 2.5% and 97.5% quantiles, the 3rd and 11th stored; beyond the sizes, the nearest.
-    small, middle, large = (model.interval("abs", rows, 0.95) for rows in (10, 128, 5000))
+    # 95%: the 2.5% and 97.5% quantiles, the 3rd and 11th stored; above the sizes, the largest's;
+    # below the smallest, none (a 10-row window strays further than any 16-row one did).
+    assert model.interval("abs", 10, 0.95) is None and model.interval("sq", 15, 0.95) is None
+    small, middle, large = (model.interval("abs", rows, 0.95) for rows in (16, 128, 5000))
+    assert small is not None and middle is not None and large is not None
     assert small == pytest.approx((0.5 + 2 / 12, 0.5 + 10 / 12))
     assert large == pytest.approx((0.9 + 0.4 / 12, 0.9 + 2 / 12))
     assert middle == pytest.approx(((small[0] + large[0]) / 2, (small[1] + large[1]) / 2))  # 128: halfway in log

@@ -208,6 +208,24 @@ def test_dle_interval_holds_the_realized_rmse_of_heavy_tailed_windows(spark: Spa
         assert inside >= 32, (metric, inside)  # 90% of 40 is 36; 32 or fewer is below it at p < 0.05
 
 
+def test_dle_gives_a_window_smaller_than_validation_measured_no_interval_and_never_judges_it(
+        spark: SparkSession) -> None:
+    # A window that just opened: 5 rows, all where errors are largest. Its estimate is shown, but
+    # the smallest validation windows (16 rows) say nothing of how far 5 rows stray: no interval,
+    # so no estimated decay on 5 rows; the 16-row window beside it keeps its interval.
+    validation = _regression(spark, 1000, 1, 0.0, start=DAY0 - dt.timedelta(days=7))
+    model = fit_loss_model(validation, features=["x1", "x2"], label="y", prediction="score", order="event_time")
+    week2 = DAY0 + dt.timedelta(days=7)
+    live = _regression(spark, 16, 5, 0.9).unionByName(_regression(spark, 5, 9, 0.9, start=week2))
+    got = _by(dle_by_window(live.drop("y"), model, event_time="event_time", window="week"))
+    for metric in ("mae", "rmse"):
+        few, enough = got[(week2, None, metric)], got[(DAY0, None, metric)]
+        assert few.rows == 5 and few.estimate is not None and few.estimate > model.validation[metric]
+        assert (few.low, few.high) == (None, None)
+        assert not estimate_breached(few, model.validation[metric], higher_is_better=False, confident=True)
+        assert enough.rows == 16 and enough.low is not None and enough.high is not None
+
+
 def test_dle_refuses_too_few_validation_rows(spark: SparkSession) -> None:
     frame = _regression(spark, 20, 1, 0.0)
     with pytest.raises(TrainingError, match="monitor.estimate_loss"):

@@ -65,10 +65,15 @@ class LossModel:
             total = total + _expression(tree)
         return F.greatest(total, F.lit(0.0))
 
-    def interval(self, target: str, rows: int, level: float) -> tuple[float, float]:
+    def interval(self, target: str, rows: int, level: float) -> tuple[float, float] | None:
         """(low, high) multipliers of a window's estimated loss `target` for its central `level`
         interval: the quantiles of realized / estimated loss over validation windows of `rows`
-        rows (interpolated in log rows between the stored sizes; beyond them, the nearest)."""
+        rows (interpolated in log rows between the stored sizes; above the largest, the largest's,
+        which is wider than the truth). None below the smallest size: a window of fewer rows
+        strays further than any window validation measured, and the smallest's quantiles would
+        make an interval too narrow (a 3-row window judged decayed on a 16-row spread)."""
+        if rows < self.sizes[0]:
+            return None
         tail = (1.0 - level) / 2.0
         position = np.interp(math.log(max(rows, 1)), [math.log(s) for s in self.sizes], range(len(self.sizes)))
         below, share = int(math.floor(position)), position - math.floor(position)

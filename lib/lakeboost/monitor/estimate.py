@@ -203,7 +203,8 @@ def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, windo
     and error² over the window's rows (DLE; see the module's docstring). `scored` holds the
     model's inputs encoded as the booster reads them (`model.inputs`). One Spark job. The
     interval: the estimate times the `level` quantiles of realized / estimated loss over
-    validation windows of the window's rows (`LossModel.interval`; RMSE from MSE's)."""
+    validation windows of the window's rows (`LossModel.interval`; RMSE from MSE's), none for a
+    window smaller than the smallest validation windows (`low`/`high` None: not judged)."""
     _check_level(level)
     require_columns(scored, event_time, prediction, *model.inputs, *([slice_by] if slice_by else []))
     rows = (
@@ -216,10 +217,21 @@ def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, windo
     out = []
     for r in sorted(rows, key=lambda r: (r[WINDOW], r[SLICE] or "")):
         n, mae, mse = int(r["n"]), float(r["mae"]), float(r["mse"])
-        (abs_low, abs_high), (sq_low, sq_high) = (model.interval(t, n, level) for t in ("abs", "sq"))
-        out += [Estimate(r[WINDOW], r[SLICE], "mae", mae, mae * abs_low, mae * abs_high, n),
-                Estimate(r[WINDOW], r[SLICE], "rmse", mse ** 0.5, (mse * sq_low) ** 0.5, (mse * sq_high) ** 0.5, n)]
+        out += [Estimate(r[WINDOW], r[SLICE], "mae", mae, *_scaled(mae, model.interval("abs", n, level)), n),
+                Estimate(r[WINDOW], r[SLICE], "rmse", mse ** 0.5,
+                         *_scaled(mse, model.interval("sq", n, level), root=True), n)]
     return out
+
+
+def _scaled(estimate: float, multipliers: tuple[float, float] | None, *, root: bool = False,
+            ) -> tuple[float | None, float | None]:
+    """The interval (low, high) of `estimate` from the loss model's multipliers (square-rooted for
+    RMSE from MSE's); (None, None) where the window is smaller than any validation measured, so
+    the estimate is shown but never judged (`estimate_breached` needs its interval)."""
+    if multipliers is None:
+        return None, None
+    low, high = estimate * multipliers[0], estimate * multipliers[1]
+    return (low ** 0.5, high ** 0.5) if root else (low, high)
 
 
 # ---------------------------------------------------------------------------------------------
