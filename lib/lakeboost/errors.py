@@ -69,6 +69,13 @@ class ModelNotFoundError(LakeboostError):
     exit_code = 11
 
 
+class ModelFormatError(LakeboostError):
+    """A model's stored metadata (lakeboost_model.json) this lakeboost cannot read: written by a
+    newer one, with fields it does not know."""
+
+    exit_code = 11  # as ModelNotFoundError: the job has no model it can load
+
+
 class ScoringError(LakeboostError):
     """Rows cannot be scored (empty input, features the model expects are missing)."""
 

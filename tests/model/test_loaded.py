@@ -3,8 +3,12 @@ inputs checked and encoded, the calibrator and threshold applied, each objective
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from typing import Any
+
 import pytest
-from lakeboost.errors import ScoringError
+from lakeboost.errors import ModelFormatError, ScoringError
 from lakeboost.model import SCORED_FEATURES, Model, ModelMeta
 from lakeboost.model.calibrator import Calibrator
 from pyspark.ml.functions import array_to_vector
@@ -92,3 +96,35 @@ def test_metadata_round_trips_through_json_with_its_dataset() -> None:
     meta = model("binary:logistic", threshold=0.3).meta
     again = ModelMeta.from_json(meta.to_json())
     assert again == meta and again.dataset_config.key == ("shop", "order")
+
+
+@dataclasses.dataclass(frozen=True)
+class _MetaBeforeLossModels:
+    """ModelMeta's fields before the loss model (lakeboost 525d532), read as that version reads them."""
+
+    features: list[str]
+    encodings: dict[str, dict[str, float]]
+    threshold: float | None
+    objective: str
+    lineage: dict[str, Any]
+    dataset: dict[str, Any]
+    calibration: dict[str, Any] | None = None
+    categorical_encoding: str = "frequency"
+
+
+def test_metadata_stays_readable_across_versions_and_a_newer_field_is_named() -> None:
+    binary = model("binary:logistic", threshold=0.3).meta
+    # A model without a loss model, written now, reads in the lakeboost before loss models
+    # (a newer training job beside an older scoring job)...
+    assert _MetaBeforeLossModels(**json.loads(binary.to_json())).threshold == 0.3
+    # ...and one written then reads now, without a loss model.
+    older = json.dumps(dataclasses.asdict(_MetaBeforeLossModels(**json.loads(binary.to_json()))))
+    assert ModelMeta.from_json(older) == binary and ModelMeta.from_json(older).loss_model is None
+    # A regression model's loss model round-trips.
+    regression = dataclasses.replace(binary, objective="reg:squarederror", threshold=None,
+                                     loss_model={"inputs": ["amount"], "base": {"abs": 1.0}})
+    assert ModelMeta.from_json(regression.to_json()) == regression
+    # A field from a newer lakeboost is named, with what to do.
+    newer = json.dumps({**json.loads(binary.to_json()), "conformal": {"q": 0.9}})
+    with pytest.raises(ModelFormatError, match=r"\['conformal'\].*newer lakeboost: upgrade"):
+        ModelMeta.from_json(newer)
