@@ -226,6 +226,17 @@ def test_dle_gives_a_window_smaller_than_validation_measured_no_interval_and_nev
         assert enough.rows == 16 and enough.low is not None and enough.high is not None
 
 
+def test_the_loss_model_of_a_wide_model_brings_a_bounded_share_of_its_validation_to_the_driver(
+        spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2 inputs, the prediction and the label: 4 values a row; a bound of 400 values is 100 rows of
+    # the 1,000 (a model of 200 inputs meets the real bound, 4M values, at 19,800 rows).
+    monkeypatch.setattr("lakeboost.train.loss.MAX_VALUES", 400)
+    validation = _regression(spark, 1000, 1, 0.0)
+    model = fit_loss_model(validation, features=["x1", "x2"], label="y", prediction="score", order="event_time")
+    assert model.validation["rows"] == 100 and model.inputs == ("x1", "x2")
+    assert max(model.sizes) == 64  # its window sizes follow the rows it had
+
+
 def test_dle_refuses_too_few_validation_rows(spark: SparkSession) -> None:
     frame = _regression(spark, 20, 1, 0.0)
     with pytest.raises(TrainingError, match="monitor.estimate_loss"):

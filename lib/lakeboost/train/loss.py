@@ -4,9 +4,10 @@ RMSE before its labels (DLE), has none.
 
 Two small xgboost boosters on the driver (`TREES` trees of depth `DEPTH`), one to |error| and one
 to error², from the prediction and the model's numeric encoded inputs. The validation rows come
-to the driver once (at most `MAX_ROWS`, a random sample beyond), so the fit costs a collect and a
-second of xgboost, not a Spark ML fit per target (GBTRegressor took 30 s on 1,043 bike-rental
-rows: a Spark job per tree level).
+to the driver once (at most `MAX_ROWS` rows and `MAX_VALUES` values, a random sample beyond),
+so the fit costs a collect and seconds of xgboost (about a minute of CPU at the bound), not a
+Spark ML fit per target (GBTRegressor took 30 s on 1,043 bike-rental rows: a Spark job per tree
+level).
 
 The interval: each validation row's loss is also estimated out of fold (`FOLDS` contiguous spans
 of time, each by boosters fitted on the others), and windows of validation rows are drawn to
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 200_000  # validation rows brought to the driver; a random sample beyond
+# ...and at most this many values (rows x (inputs + 2)): a wide model's rows are cut so the fit
+# stays bounded in driver memory (32 MB of doubles) and time. Each of the 12 boosters (2 targets,
+# 1 + FOLDS fits) costs about 2.3 CPU s per million values (exact trees; 200k rows x 10 inputs:
+# 4.7 s, 50k x 40: 3.7 s, this machine); 200k rows of 200 inputs unbounded were 40M values, ~18 min.
+MAX_VALUES = 4_000_000
 MIN_ROWS = 50  # fewer validation rows than this: no loss model (its windows would be noise)
 TREES, DEPTH, RATE = 40, 3, 0.15
 # A leaf holds at least this many rows: error² is heavy-tailed, one large miss must not make a leaf.
@@ -67,8 +73,8 @@ def fit_loss_model(validation: DataFrame, *, features: list[str], label: str, pr
     rows = cast("pd.DataFrame", (
         labelled.select(*[F.col(f"`{c}`").cast("double").alias(f"c{i}") for i, c in enumerate([prediction, *inputs])],
                         F.col(label).cast("double").alias("y"), *[F.col(o).alias("t") for o in ordered])
-        .orderBy(F.rand(seed)).limit(MAX_ROWS)
-        .toPandas()  # at most MAX_ROWS rows of the model's inputs: the fit runs on the driver
+        .orderBy(F.rand(seed)).limit(_row_limit(len(inputs)))
+        .toPandas()  # at most MAX_ROWS rows, MAX_VALUES values, of the model's inputs: the fit runs on the driver
     ))
     if len(rows) < MIN_ROWS:
         raise TrainingError(f"the loss model needs at least {MIN_ROWS} validation rows with a label and a "
@@ -91,6 +97,12 @@ def fit_loss_model(validation: DataFrame, *, features: list[str], label: str, pr
         ratios[target] = [_ratio_quantiles(y, held_out, folds, size, rng) for size in sizes]
     figures = {"rows": float(len(x)), "mae": float(targets["abs"].mean()), "rmse": float(targets["sq"].mean()) ** 0.5}
     return LossModel(tuple(inputs), base, trees, sizes, ratios, figures)
+
+
+def _row_limit(inputs: int) -> int:
+    """The validation rows brought to the driver for a model of `inputs` numeric inputs: at most
+    MAX_ROWS and MAX_VALUES values (the prediction and the label besides), never below MIN_ROWS."""
+    return max(MIN_ROWS, min(MAX_ROWS, MAX_VALUES // (inputs + 2)))
 
 
 def _boosted(x: np.ndarray, y: np.ndarray, *, base: float, seed: int) -> xgb.Booster:
