@@ -7,16 +7,19 @@ from __future__ import annotations
 import inspect
 import logging
 import socket
+import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 import xgboost
 import xgboost.spark.core
-from lakeboost.borrowed import SWITCH_ENV
+from lakeboost.borrowed import SWITCH_ENV, PathChoice
 from lakeboost.borrowed.xgboost_spark import (
     TESTED,
     DriverTracker,
+    estimator,
     fit_path,
     validation_only,
     without_barrier_waits,
@@ -24,7 +27,9 @@ from lakeboost.borrowed.xgboost_spark import (
 from lakeboost.config.training import TrainingConfig
 from lakeboost.features.training_set import TrainingSet
 from lakeboost.train.trainer import train_model
+from pyspark.ml.linalg import Vectors
 from pyspark.sql import SparkSession
+from xgboost.spark import SparkXGBRegressor
 
 from tests.train.conftest import synthetic
 
@@ -162,3 +167,53 @@ def test_a_driver_tracker_whose_workers_never_come_is_stopped_and_its_port_close
     assert not tracker.thread.is_alive() and time.monotonic() - started < 3
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_two_threads_fitting_one_estimator_each_stop_their_own_tracker(
+        spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fit A ends while fit B, on the same estimator in another thread, still trains: A stops its
+    own tracker, and B's keeps listening until B ends."""
+    fits = estimator(PathChoice(True, "test"), {"features_col": "features", "label_col": "label", "num_workers": 1},
+                     classification=False)
+    frame = spark.createDataFrame([(Vectors.dense([1.0]), 1.0)], ["features", "label"])
+    ports: dict[str, int] = {}
+    a_tracked, b_tracked, a_ended = threading.Event(), threading.Event(), threading.Event()
+
+    def xgboost_fit_without_its_job(self: Any, dataset: Any) -> str:
+        # xgboost.spark's `_fit` as it calls lakeboost's overrides on the driver, in its order: the
+        # input, the tracker, the job's mapInPandas (its pickling releases the globals); no job runs.
+        prepared, _ = self._prepare_input(dataset)
+        _, args = self._get_tracker_args(dataset.sparkSession)
+        prepared.mapInPandas(lambda batches: batches, prepared.schema)
+        me = threading.current_thread().name
+        ports[me] = int(args["dmlc_tracker_port"])
+        if me == "A":  # A's training returns once B's is running
+            a_tracked.set()
+            assert b_tracked.wait(60)
+        else:
+            b_tracked.set()
+            assert a_ended.wait(60)
+        return me
+
+    monkeypatch.setattr(SparkXGBRegressor, "_fit", xgboost_fit_without_its_job)
+    models: dict[str, Any] = {}
+    a = threading.Thread(target=lambda: models.update(A=fits._fit(frame)), name="A")
+    b = threading.Thread(target=lambda: models.update(B=fits._fit(frame)), name="B")
+    a.start()
+    assert a_tracked.wait(60)
+    b.start()
+    a.join(60)
+    assert models.get("A") == "A" and b.is_alive()
+    assert not _listens(ports["A"])  # A's tracker stopped with A
+    assert _listens(ports["B"])  # B's still there for B's workers (A stopped it before the fix)
+    a_ended.set()
+    b.join(60)
+    assert models.get("B") == "B" and not _listens(ports["B"])

@@ -57,6 +57,10 @@ _METHODS = ("_fit", "_prepare_input", "_get_xgb_parameters", "_run_on_gpu", "_ge
             "_gen_xgb_params_dict", "_gen_fit_params_dict", "_get_tracker_args")
 _TRAINING = "training"  # xgboost.spark's name for the training rows in `evals`
 _globals_lock = threading.Lock()
+# The `_Fit` running on this thread (xgboost.spark's `_fit` calls `_prepare_input` and
+# `_get_tracker_args` on the thread that fits). Per fit, not per estimator: two threads fitting one
+# estimator would otherwise stop each other's tracker and release each other's hold on the globals.
+_this_fit = threading.local()
 log = logging.getLogger(__name__)
 
 
@@ -186,6 +190,23 @@ class DriverTracker:
         self.thread.join(TRACKER_FINISH_SECONDS)
 
 
+class _Fit:
+    """One borrowed fit's hold on the worker globals (from `_fit` until its job is pickled) and its
+    driver tracker (stopped when `_fit` ends)."""
+
+    def __init__(self) -> None:
+        self.holding_globals = True
+        self.tracker: DriverTracker | None = None
+        self._lock = threading.Lock()  # the job's pickling and `_fit`'s end may both release
+
+    def release_globals(self) -> None:
+        with self._lock:
+            if self.holding_globals:
+                _core.worker_train, _core.create_dmatrix_from_partitions = _STOCK_TRAIN, _STOCK_BUILDER
+                self.holding_globals = False
+                _globals_lock.release()
+
+
 class _LakeboostWorkers:
     """An xgboost.spark estimator whose workers run `worker_train` and `matrices`, with `threads`
     threads (None: spark.task.cpus), and meet without Spark's barrier waits (`without_barrier_waits`)."""
@@ -193,12 +214,10 @@ class _LakeboostWorkers:
     threads: int | None = None
     worker_train: Callable[..., Any] = staticmethod(_STOCK_TRAIN)  # type: ignore[assignment]
     matrices: Callable[..., Any] = staticmethod(_STOCK_BUILDER)  # type: ignore[assignment]
-    _holding_globals = False
-    _tracker: DriverTracker | None = None
 
     def _fit(self, dataset: DataFrame):
         _globals_lock.acquire()
-        self._holding_globals = True
+        fit = _this_fit.fit = _Fit()
         _core.worker_train = self.worker_train  # type: ignore[attr-defined]
         _core.create_dmatrix_from_partitions = self.matrices  # type: ignore[attr-defined]
         finished = False
@@ -207,10 +226,10 @@ class _LakeboostWorkers:
             finished = True
             return model
         finally:
-            self._restore_worker_globals()
-            if self._tracker is not None:
-                self._tracker.close(finished=finished)
-                self._tracker = None
+            _this_fit.fit = None
+            fit.release_globals()
+            if fit.tracker is not None:
+                fit.tracker.close(finished=finished)
 
     def _get_tracker_args(self, spark_session: Any) -> tuple[bool, dict[str, Any]]:
         """xgboost.spark's own choice (on the driver unless Connect or launch_tracker_on_driver says
@@ -218,20 +237,16 @@ class _LakeboostWorkers:
         on_driver = (self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
                      if self.isDefined(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
                      else not is_connect_session(spark_session))
-        if not on_driver:
+        fit = getattr(_this_fit, "fit", None)
+        if not on_driver or fit is None:  # on a worker, or called outside `_fit` (which stops it)
             return super()._get_tracker_args(spark_session)  # type: ignore[misc]
         conf = (self.getOrDefault(self.coll_cfg) if self.isDefined(self.coll_cfg)  # type: ignore[attr-defined]
                 else CollectiveConfig())
         host = conf.tracker_host_ip or spark_session.conf.get("spark.driver.host", None)
-        self._tracker = DriverTracker(host, self.getOrDefault(self.num_workers),  # type: ignore[attr-defined]
-                                      conf.tracker_port or 0)
-        return True, dict(self._tracker.worker_args)
-
-    def _restore_worker_globals(self) -> None:
-        if self._holding_globals:
-            _core.worker_train, _core.create_dmatrix_from_partitions = _STOCK_TRAIN, _STOCK_BUILDER
-            self._holding_globals = False
-            _globals_lock.release()
+        tracker = DriverTracker(host, self.getOrDefault(self.num_workers),  # type: ignore[attr-defined]
+                                conf.tracker_port or 0)
+        fit.tracker = tracker
+        return True, dict(tracker.worker_args)
 
     def _prepare_input(self, dataset: DataFrame) -> tuple[DataFrame, Any]:
         prepared, feature_prop = super()._prepare_input(dataset)  # type: ignore[misc]
@@ -240,7 +255,10 @@ class _LakeboostWorkers:
         on_driver = (self.getOrDefault(self.launch_tracker_on_driver)  # type: ignore[attr-defined]
                      if self.isDefined(self.launch_tracker_on_driver) else True)  # type: ignore[attr-defined]
         quick = not self._run_on_gpu(session) and on_driver  # type: ignore[attr-defined]
-        return _training_job_frame(prepared, wait_free=quick, pickled=self._restore_worker_globals), feature_prop
+        fit = getattr(_this_fit, "fit", None)
+        pickled = fit.release_globals if fit is not None else (lambda: None)
+        return _training_job_frame(prepared, wait_free=quick, pickled=pickled), feature_prop
+
     def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)  # type: ignore[misc]
         if self.threads:
