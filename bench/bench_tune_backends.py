@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--note", default="")
+    parser.add_argument("--target-from", default="random",
+                        help="the method whose final best is the target of evals_to_random_best (run it first). "
+                        "hyperopt-tpe stands in for random when --evals <= 20: hyperopt's TPE draws its first 20 "
+                        "proposals with hyperopt's random search, from the same seed")
     parser.add_argument("--sampler-evals", type=int, default=0, help="also compare the samplers alone at this budget "
                         "(single-node fits on cached matrices; 0: skip)")
     parser.add_argument("--sampler-seeds", type=int, default=3)
@@ -187,7 +191,7 @@ def main() -> None:
         target = None
         for name in [m for m in methods if m]:
             search = bench_method(spark, training, config, name, args.evals, args.seed, study_dir, target)
-            if name == "random" and search.best:
+            if name == args.target_from and search.best:
                 target = search.best["metric"]
     finally:
         shutil.rmtree(tracking, ignore_errors=True)
