@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--note", default="")
+    parser.add_argument("--driver-memory", default=None,
+                        help="spark.driver.memory (default the config's, 4g): on a machine short of memory a smaller "
+                        "heap keeps the JVM's resident size down (xgboost's workers are Python processes)")
     parser.add_argument("--target-from", default="random",
                         help="the method whose final best is the target of evals_to_random_best (run it first). "
                         "hyperopt-tpe stands in for random when --evals <= 20: hyperopt's TPE draws its first 20 "
@@ -167,7 +170,8 @@ def bench_samplers(training: TrainingSet, config: LakeboostConfig, args: argpars
 def main() -> None:
     args = bench_arguments(__doc__ or "", add_arguments)
     config, work = bench_config(args)
-    spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf=jvm_conf(args.rows))
+    memory = {"spark.driver.memory": args.driver_memory} if args.driver_memory else {}
+    spark = build_spark(config.spark, app_name="lakeboost-bench", extra_conf={**jvm_conf(args.rows), **memory})
     started_all = time.monotonic()
     methods = args.methods.split(",")
     print(f"{'budget':<20} rows={args.rows}  evals={args.evals} per method  methods={methods}  seed={args.seed}  "
