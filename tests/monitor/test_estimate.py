@@ -243,6 +243,15 @@ def test_dle_refuses_too_few_validation_rows(spark: SparkSession) -> None:
         fit_loss_model(frame, features=["x1", "x2"], label="y", prediction="score")
 
 
+def test_dle_refuses_a_level_beyond_the_quantiles_its_loss_model_stores(spark: SparkSession) -> None:
+    # 99.9% would silently be the 99% interval (the stored 0.5% and 99.5% quantiles), labelled 99.9%.
+    validation = _regression(spark, 200, 1, 0.0)
+    model = fit_loss_model(validation, features=["x1", "x2"], label="y", prediction="score", order="event_time")
+    with pytest.raises(EvaluationError, match=r"level: DLE's intervals reach at most 99% .*found 0.999"):
+        dle_by_window(validation.drop("y"), model, event_time="event_time", window="day", level=0.999)
+    assert dle_by_window(validation.drop("y"), model, event_time="event_time", window="day", level=0.99)
+
+
 def test_cbpe_on_the_demo_stream_brackets_the_true_labels_known_a_month_later(spark: SparkSession, demo) -> None:
     """The champion's calibrated live scores (the real stream's predictions) against the true
     label of every live event (the generator's truth): the realized ROC AUC and base rate of each

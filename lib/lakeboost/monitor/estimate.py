@@ -52,7 +52,7 @@ from pyspark.sql import types as T
 
 from lakeboost.metrics.base import EvaluationError, require_columns
 from lakeboost.metrics.binary import score_bucket
-from lakeboost.model.loss import LossModel
+from lakeboost.model.loss import RATIO_LEVELS, LossModel
 from lakeboost.monitor.performance import BINS, WINDOW, window_start
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,10 @@ def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, windo
     validation windows of the window's rows (`LossModel.interval`; RMSE from MSE's), none for a
     window smaller than the smallest validation windows (`low`/`high` None: not judged)."""
     _check_level(level)
+    widest = 1.0 - 2.0 * RATIO_LEVELS[0]
+    if level > widest:  # beyond the stored quantiles the interval would be the widest's, mislabelled
+        raise EvaluationError(f"level: DLE's intervals reach at most {widest:.0%} coverage (the quantiles the loss "
+                              f"model stores, lakeboost.model.loss.RATIO_LEVELS); found {level}")
     require_columns(scored, event_time, prediction, *model.inputs, *([slice_by] if slice_by else []))
     rows = (
         model.inputs_of(scored.where(F.col(prediction).isNotNull()), prediction)
