@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,10 +92,13 @@ def estimates_frame(spark: SparkSession, estimates: list[Estimate]) -> DataFrame
                                   for e in estimates], ESTIMATE_SCHEMA)
 
 
+def _slice_value(slice_by: str | None) -> Column:
+    return (F.coalesce(F.col(slice_by).cast("string"), F.lit("(null)")) if slice_by
+            else F.lit(None).cast("string"))
+
+
 def _keys(event_time: str, window: str, slice_by: str | None) -> list[Column]:
-    slice_value = (F.coalesce(F.col(slice_by).cast("string"), F.lit("(null)")) if slice_by
-                   else F.lit(None).cast("string"))
-    return [window_start(event_time, window).alias(WINDOW), slice_value.alias(SLICE)]
+    return [window_start(event_time, window).alias(WINDOW), _slice_value(slice_by).alias(SLICE)]
 
 
 def _check_level(level: float, draws: int | None = None) -> None:
@@ -121,27 +125,49 @@ def cbpe_by_window(scored: DataFrame, *, event_time: str, window: str, threshold
     over `draws` label draws Bernoulli(score) (seeded: the same input gives the same interval).
     A metric a window cannot have (precision with no row at or above the threshold) is None.
     """
+    [out] = cbpe_by_windows(scored, event_time=event_time, window=window, threshold=threshold, slices=[slice_by],
+                            score=score, bins=bins, draws=draws, level=level, seed=seed)
+    return out
+
+
+def cbpe_by_windows(scored: DataFrame, *, event_time: str, window: str, threshold: float,
+                    slices: Sequence[str | None], score: str = "score", bins: int = BINS, draws: int = 400,
+                    level: float = 0.95, seed: int = 0) -> list[list[Estimate]]:
+    """`cbpe_by_window` once per entry of `slices` (a column to slice by, or None: the whole
+    window), all in one aggregation: each row counted once per entry (an exploded (part, slice)
+    pair), the cells split by part on the driver. Each part draws from its own generator seeded
+    `seed`, in the order of its own groups, so its estimates and intervals are exactly those of
+    its own `cbpe_by_window` call."""
     _check_level(level, draws)
-    require_columns(scored, event_time, score, *([slice_by] if slice_by else []))
+    require_columns(scored, event_time, score, *[c for c in slices if c])
+    if not slices:
+        return []
     p = F.least(F.greatest(F.col(score).cast("double"), F.lit(0.0)), F.lit(1.0))
+    parts = F.explode(F.array(*[F.struct(F.lit(i).alias("part"), _slice_value(by).alias(SLICE))
+                                for i, by in enumerate(slices)]))
     cells = (
         scored.where(F.col(score).isNotNull())
-        .groupBy(*_keys(event_time, window, slice_by), score_bucket(score, bins).alias("b"),
-                 (F.col(score) >= F.lit(float(threshold))).alias("above"))
-        .agg(F.count(F.lit(1)).alias("n"), F.sum(p).alias("sp"))
-        .collect()  # windows x slices x at most 1,001 cells
+        .select(window_start(event_time, window).alias(WINDOW), parts.alias("_part"),
+                score_bucket(score, bins).alias("b"), (F.col(score) >= F.lit(float(threshold))).alias("above"),
+                p.alias("p"))
+        .groupBy(WINDOW, F.col("_part.part").alias("part"), F.col(f"_part.{SLICE}").alias(SLICE), "b", "above")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("p").alias("sp"))
+        .collect()  # parts x windows x slices x at most 1,001 cells
     )
-    groups: dict[tuple[Any, Any], list[tuple[int, bool, int, float]]] = {}
+    groups: list[dict[tuple[Any, Any], list[tuple[int, bool, int, float]]]] = [{} for _ in slices]
     for c in cells:
-        groups.setdefault((c[WINDOW], c[SLICE]), []).append((int(c["b"]), bool(c["above"]), int(c["n"]),
-                                                             float(c["sp"])))
-    rng = np.random.default_rng(seed)
-    out = []
-    for (start, slice_value), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        metrics = cbpe_from_cells(group, draws=draws, level=level, rng=rng)
-        rows = sum(n for _, _, n, _ in group)
-        out += [Estimate(start, slice_value, name, *values, rows) for name, values in metrics.items()]
-    return out
+        groups[int(c["part"])].setdefault((c[WINDOW], c[SLICE]), []).append(
+            (int(c["b"]), bool(c["above"]), int(c["n"]), float(c["sp"])))
+    results = []
+    for mine in groups:
+        rng = np.random.default_rng(seed)
+        out = []
+        for (start, slice_value), group in sorted(mine.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+            metrics = cbpe_from_cells(group, draws=draws, level=level, rng=rng)
+            rows = sum(n for _, _, n, _ in group)
+            out += [Estimate(start, slice_value, name, *values, rows) for name, values in metrics.items()]
+        results.append(out)
+    return results
 
 
 def cbpe_from_cells(cells: list[tuple[int, bool, int, float]], *, draws: int, level: float,

@@ -24,7 +24,7 @@ from lakeboost.model.encodings import apply_encodings
 from lakeboost.model.loss import LossModel
 from lakeboost.monitor.causes import NULL_SHIFT, ROWS_MISSING, History, likely_cause, missing_upstream, value_shift
 from lakeboost.monitor.drift import Comparison, DriftResult, Reference, drift_by, numeric_drift_by_slices, psi
-from lakeboost.monitor.estimate import Estimate, cbpe_by_window, dle_by_window, estimate_breached
+from lakeboost.monitor.estimate import Estimate, cbpe_by_windows, dle_by_window, estimate_breached
 from lakeboost.monitor.noise import Noise, reference_noises
 from lakeboost.monitor.performance import (
     SPANS,
@@ -361,12 +361,14 @@ def _estimates(current: DataFrame, champion: Model, cfg: MonitorConfig, slices: 
     """CBPE's estimates of a binary model, DLE's of a regression model with a loss model (its
     inputs encoded as scoring encodes them), per window and per value of each slice column."""
     event_time, meta = champion.dataset.event_time, champion.meta
-    framed = [(current, None), *((current.withColumn(ESTIMATE_SLICE, s.expr()), ESTIMATE_SLICE) for s in slices)]
     if kind == "binary":
         threshold = meta.threshold if meta.threshold is not None else 0.5
-        return [e for frame, by in framed
-                for e in cbpe_by_window(frame, event_time=event_time, window=cfg.window, threshold=threshold,
-                                        slice_by=by)]
+        # Every slice column in one aggregation (each part seeded as its own call would be).
+        named = {f"{ESTIMATE_SLICE}{i}": s.expr() for i, s in enumerate(slices)}
+        return [e for part in cbpe_by_windows(current.withColumns(named), event_time=event_time, window=cfg.window,
+                                              threshold=threshold, slices=[None, *named])
+                for e in part]
+    framed = [(current, None), *((current.withColumn(ESTIMATE_SLICE, s.expr()), ESTIMATE_SLICE) for s in slices)]
     loss = LossModel.from_dict(meta.loss_model)
     if loss is None or any(f not in current.columns for f in loss.inputs):
         return []
