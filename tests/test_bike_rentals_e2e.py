@@ -72,3 +72,15 @@ def test_bike_rentals_from_the_raw_file_to_a_monitored_model_reaching_the_baseli
     assert predictions.filter(F.col("score").isNull() | F.col("threshold").isNotNull()).isEmpty()
     monitored = catalog.read(config.monitor.table).filter("kind = 'performance' AND metric = 'rmse'")
     assert monitored.count() >= 1
+    # Performance before labels (DLE): the loss model fitted on validation at training, stored with
+    # the model, estimates each scored window's MAE and RMSE with an interval around it.
+    run = MlflowClient().get_run(summary.details["train"]["run_id"])
+    assert run.data.metrics["loss_model_seconds"] > 0
+    estimated = (catalog.read(config.monitor.table)
+                 .filter("kind = 'estimated_performance' AND slice = 'all'")
+                 .groupBy("window_start").pivot("metric", ["mae", "mae_low", "mae_high", "rmse", "rmse_low",
+                                                          "rmse_high"]).agg(F.first("value")).collect())
+    assert estimated and len(estimated) == monitored.select("window_start").distinct().count()
+    for row in estimated:
+        assert 0 <= row["mae_low"] <= row["mae"] <= row["mae_high"], row
+        assert 0 <= row["rmse_low"] <= row["rmse"] <= row["rmse_high"], row

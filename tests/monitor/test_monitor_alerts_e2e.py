@@ -34,7 +34,11 @@ pytestmark = pytest.mark.e2e
 # positives, while PR AUC rises with that share (98 of the day's 100 payments become frauds).
 # The scored day has 100 payments: judged with min_labelled_rows 50. Only the batch predictions
 # are watched (the live ones have no labels).
-JUDGED = ["monitor.metric=roc_auc", "monitor.min_labelled_rows=50", "monitor.retrain_on_alert=true"]
+# No slices: this file proves the alert's path (recorded, sent, retrain asked) through kills, on
+# the whole window's verdict; the slices are the demo run's (tests/monitor/test_step.py). Four
+# monitor runs here, each of which would add the sliced aggregations.
+JUDGED = ["monitor.metric=roc_auc", "monitor.min_labelled_rows=50", "monitor.retrain_on_alert=true",
+          "monitor.slices=[]"]
 CLEAN = ["monitor.table=gold.monitoring_clean", "monitor.alerts_table=gold.alerts_clean"]
 KILLED = ["monitor.table=gold.monitoring_killed", "monitor.alerts_table=gold.alerts_killed"]
 VOLATILE = {"monitor_run_id", "computed_at", "raised_at", "delivered_at", "retrain_requested_at"}

@@ -175,7 +175,8 @@ def test_shifted_live_events_raise_a_drift_alert_once_through_the_hooks(spark: S
                                            f"import sys; open({str(sent)!r}, 'a').write(sys.stdin.read() + chr(10))")}
     shifted = _with(config, window="week", min_window_rows=100, table="gold.monitoring_shifted",
                     alerts_table="gold.alerts_shifted", predictions=("gold.stream_predictions_shifted",),
-                    hooks=(config.monitor.hooks[0].model_validate(hook),), retrain_on_alert=True)
+                    hooks=(config.monitor.hooks[0].model_validate(hook),), retrain_on_alert=True,
+                    slices=())  # the alert path; the demo run above has the slices
     shifted = shifted.model_copy(update={"scoring": config.scoring.model_copy(update={
         "stream": stream.model_copy(update={"source": "bronze.card_events_shifted",
                                             "events_table": "silver.live_shifted",
