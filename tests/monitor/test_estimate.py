@@ -243,6 +243,22 @@ def test_dle_refuses_too_few_validation_rows(spark: SparkSession) -> None:
         fit_loss_model(frame, features=["x1", "x2"], label="y", prediction="score")
 
 
+def test_rows_without_an_event_time_belong_to_no_window_and_are_left_out(spark: SparkSession) -> None:
+    # A NULL event time made a window of its own (NULL), and sorting the windows on the driver
+    # failed (None beside datetimes): the whole estimate was lost for one row.
+    validation = _regression(spark, 200, 1, 0.0)
+    model = fit_loss_model(validation, features=["x1", "x2"], label="y", prediction="score", order="event_time")
+    live = validation.drop("y").withColumn("event_time", F.when(F.col("x1") < 0.1, None)
+                                           .otherwise(F.col("event_time")))
+    timed = live.where(F.col("event_time").isNotNull()).count()
+    assert 0 < timed < 200
+    dle = _by(dle_by_window(live, model, event_time="event_time", window="week"))
+    assert [(k, e.rows) for k, e in dle.items() if k[2] == "mae"] == [((DAY0, None, "mae"), timed)]
+    cbpe = cbpe_by_window(live.withColumn("score", F.col("x1")), event_time="event_time", window="week",
+                          threshold=0.5)
+    assert {(e.window_start, e.rows) for e in cbpe} == {(DAY0, timed)}
+
+
 def test_dle_refuses_a_level_beyond_the_quantiles_its_loss_model_stores(spark: SparkSession) -> None:
     # 99.9% would silently be the 99% interval (the stored 0.5% and 99.5% quantiles), labelled 99.9%.
     validation = _regression(spark, 200, 1, 0.0)

@@ -121,7 +121,7 @@ def cbpe_by_window(scored: DataFrame, *, event_time: str, window: str, threshold
 
     One groupBy (one Spark job, two with adaptive execution) over (window, slice, score bucket,
     score >= threshold), at most 1,001 cells per window and slice to the driver; rows
-    without a score are left out. `low`/`high` hold the central `level` share of the metric
+    without a score or an event time (no window) are left out. `low`/`high` hold the central `level` share of the metric
     over `draws` label draws Bernoulli(score) (seeded: the same input gives the same interval).
     A metric a window cannot have (precision with no row at or above the threshold) is None.
     """
@@ -146,7 +146,7 @@ def cbpe_by_windows(scored: DataFrame, *, event_time: str, window: str, threshol
     parts = F.explode(F.array(*[F.struct(F.lit(i).alias("part"), _slice_value(by).alias(SLICE))
                                 for i, by in enumerate(slices)]))
     cells = (
-        scored.where(F.col(score).isNotNull())
+        scored.where(F.col(score).isNotNull() & F.col(event_time).isNotNull())
         .select(window_start(event_time, window).alias(WINDOW), parts.alias("_part"),
                 score_bucket(score, bins).alias("b"), (F.col(score) >= F.lit(float(threshold))).alias("above"),
                 p.alias("p"))
@@ -238,7 +238,7 @@ def dle_by_window(scored: DataFrame, model: LossModel, *, event_time: str, windo
                               f"model stores, lakeboost.model.loss.RATIO_LEVELS); found {level}")
     require_columns(scored, event_time, prediction, *model.inputs, *([slice_by] if slice_by else []))
     rows = (
-        model.inputs_of(scored.where(F.col(prediction).isNotNull()), prediction)
+        model.inputs_of(scored.where(F.col(prediction).isNotNull() & F.col(event_time).isNotNull()), prediction)
         .groupBy(*_keys(event_time, window, slice_by))
         .agg(F.count(F.lit(1)).alias("n"), F.avg(model.column("abs")).alias("mae"),
              F.avg(model.column("sq")).alias("mse"))
