@@ -18,6 +18,7 @@ from lakeboost.model.tracking import use_tracking
 from lakeboost.monitor.estimate import (
     Estimate,
     cbpe_by_window,
+    cbpe_by_windows,
     dle_by_window,
     estimate_breached,
     estimates_frame,
@@ -110,6 +111,29 @@ def test_cbpe_estimates_each_slice_on_its_own_rows(spark: SparkSession) -> None:
     assert _by(estimates)[(DAY0, "a", "base_rate")].estimate > _by(estimates)[(DAY0, "b", "base_rate")].estimate
     table = estimates_frame(spark, estimates)
     assert table.count() == len(estimates) and set(table.columns) >= {"window_start", "slice", "metric", "low"}
+
+
+def test_cbpe_for_several_slice_columns_in_one_job_draws_each_as_its_own_call(spark: SparkSession) -> None:
+    """The monitor's one aggregation for the whole window and every slice column gives each part
+    exactly the estimates and intervals of a call for that part alone, in any order of the parts."""
+    scored = _scored(spark, 3000).withColumn("high", (F.col("score") > 0.5).cast("string"))
+    spark.sparkContext.setJobGroup("cbpe-parts", "cbpe")
+    try:
+        parts = cbpe_by_windows(scored, event_time="event_time", window="day", threshold=THRESHOLD,
+                                slices=[None, "channel", "high"], draws=60)
+        jobs = spark.sparkContext.statusTracker().getJobIdsForGroup("cbpe-parts")
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    assert len(jobs) <= 2  # one groupBy for the three parts
+    reordered = cbpe_by_windows(scored, event_time="event_time", window="day", threshold=THRESHOLD,
+                                slices=["high", None, "channel"], draws=60)
+    for by, got, again in zip([None, "channel", "high"], parts, [reordered[1], reordered[2], reordered[0]],
+                              strict=True):
+        alone = cbpe_by_windows(scored.select("event_time", "score", *([by] if by else [])), event_time="event_time",
+                                window="day", threshold=THRESHOLD, slices=[by], draws=60)[0]
+        assert got == alone == again, by
+        assert {e.slice for e in got} == ({None} if by is None else {"a", "b"} if by == "channel"
+                                          else {"true", "false"})
 
 
 def test_cbpe_leaves_out_metrics_a_window_cannot_have_and_checks_its_arguments(spark: SparkSession) -> None:
