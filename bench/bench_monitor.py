@@ -54,6 +54,37 @@ def _tree_cpu(root: int) -> float:
     return total
 
 
+def _threads_cpu(root: int) -> dict[str, float]:
+    """CPU seconds of every thread of `root`'s descendant processes (the Spark JVM), summed by
+    thread name with digits dropped ("C2 CompilerThread0" -> "C2 CompilerThread"): where the
+    JVM's CPU goes (JIT, GC, executor tasks, the driver's planning threads)."""
+    import re
+
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name))
+            except OSError:
+                continue
+    out: dict[str, float] = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                head, rest = (task / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            name = re.sub(r"[0-9]+", "", head.split("(", 1)[1]).strip()
+            fields = rest.split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def _config(work: Path, rows: int):
     from lakeboost.config import load_config
 
@@ -94,6 +125,7 @@ def child_monitor(work: Path, rows: int, out: Path, as_of: str) -> None:
     spark = _spark(config)
     use_tracking(config)
     catalog = TableCatalog(spark, config.storage)
+    threads0 = _threads_cpu(os.getpid())
     cpu0, own0, started = _tree_cpu(os.getpid()), time.process_time(), time.monotonic()
     profiler = None
     if os.environ.get("LAKEBOOST_BENCH_PROFILE"):  # cProfile of the driver's Python, dumped there
@@ -109,9 +141,12 @@ def child_monitor(work: Path, rows: int, out: Path, as_of: str) -> None:
         profiler.disable()
         profiler.dump_stats(os.environ["LAKEBOOST_BENCH_PROFILE"])
     wall, cpu, own = time.monotonic() - started, _tree_cpu(os.getpid()) - cpu0, time.process_time() - own0
+    threads1 = _threads_cpu(os.getpid())
+    jvm_threads = {k: round(v - threads0.get(k, 0.0), 2) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0}
     local = mlflow.artifacts.download_artifacts(summary.details["report_artifact"].replace(
         "monitor_report.html", "monitor_records.json"))
-    out.write_text(json.dumps({"as_of": as_of, "wall": wall, "cpu": cpu, "python_cpu": own, "jobs": meter.report.jobs,
+    out.write_text(json.dumps({"as_of": as_of, "wall": wall, "cpu": cpu, "python_cpu": own, "jvm_threads": jvm_threads,
+                               "jobs": meter.report.jobs,
                                "stages": meter.report.stages, "tasks": meter.report.tasks,
                                "sites": _job_sites(spark, meter.report.stage_ids),
                                "records": json.loads(Path(local).read_text())}))
