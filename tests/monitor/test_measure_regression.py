@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from types import SimpleNamespace
 
+import pytest
 from lakeboost.config.monitoring import MonitorConfig
 from lakeboost.model.meta import ModelMeta
 from lakeboost.monitor.measure import _estimated_records
 from lakeboost.monitor.profile import Slicer
-from lakeboost.monitor.records import MonitorRecord
 from lakeboost.train.loss import fit_loss_model
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from tests.monitor.test_estimate import _regression
-
-WEEKS = [dt.datetime(2026, 3, 2), dt.datetime(2026, 3, 9), dt.datetime(2026, 3, 16)]
-
-
-def _record(window, kind, subject, metric, value, threshold, status="ok", cause=None) -> MonitorRecord:
-    breached = value is not None and threshold is not None and value >= threshold
-    return MonitorRecord("gold.p", window, 1, kind, subject, metric, value, threshold, breached, 0, status,
-                         cause if breached else None)
+from tests.monitor.test_measure import WEEKS, _record
 
 
 def test_a_regression_models_pending_window_whose_errors_grew_raises_an_estimated_decay(spark: SparkSession) -> None:
@@ -69,3 +63,16 @@ def test_a_regression_model_without_a_loss_model_has_no_estimate(spark: SparkSes
     current = _regression(spark, 100, 5, 0.0, start=WEEKS[0]).drop("y")
     assert _estimated_records(current, champion, MonitorConfig(window="week"), _record, bound=1.0, matured=set(),
                               slices=(), judged_by="rmse", kind="regression") == []
+
+
+def test_a_loss_model_whose_inputs_are_not_scored_is_named_not_skipped_in_silence(
+        spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    validation = _regression(spark, 2000, 1, 0.0, start=WEEKS[0] - dt.timedelta(days=7))
+    loss = fit_loss_model(validation, features=["x1", "x2"], label="y", prediction="score", order="event_time")
+    meta = ModelMeta(["x1", "x2"], {}, None, "reg:squarederror", {}, {}, loss_model=loss.to_dict())
+    champion = SimpleNamespace(dataset=SimpleNamespace(event_time="event_time"), meta=meta)
+    current = _regression(spark, 100, 5, 0.0, start=WEEKS[0]).drop("y", "x2")
+    with caplog.at_level(logging.WARNING, logger="lakeboost.monitor.measure"):
+        assert _estimated_records(current, champion, MonitorConfig(window="week"), _record, bound=1.0,
+                                  matured=set(), slices=(), judged_by="rmse", kind="regression") == []
+    assert "inputs ['x2'] are not in the scored inputs" in caplog.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
@@ -49,6 +50,7 @@ from lakeboost.monitor.profile import (
 from lakeboost.monitor.records import ALL, LABEL_SUBJECT, MonitorRecord
 from lakeboost.monitor.wording import DECAY_CAUSE, ESTIMATED_DECAY_CAUSE, ESTIMATED_LOSS_CAUSE, quality_cause
 
+log = logging.getLogger(__name__)
 ESTIMATE_SLICE = "__estimate_slice"
 
 
@@ -370,7 +372,11 @@ def _estimates(current: DataFrame, champion: Model, cfg: MonitorConfig, slices: 
                 for e in part]
     framed = [(current, None), *((current.withColumn(ESTIMATE_SLICE, s.expr()), ESTIMATE_SLICE) for s in slices)]
     loss = LossModel.from_dict(meta.loss_model)
-    if loss is None or any(f not in current.columns for f in loss.inputs):
+    if loss is None:
+        return []
+    missing = [f for f in loss.inputs if f not in current.columns]
+    if missing:  # said, not skipped in silence: the page would otherwise look as if DLE had run
+        log.warning("no loss estimate (DLE): the loss model's inputs %s are not in the scored inputs", missing)
         return []
     encodings = {c: table for c, table in meta.encodings.items() if c in loss.inputs}
     return [e for frame, by in framed
