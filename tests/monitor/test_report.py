@@ -12,6 +12,7 @@ import matplotlib.dates as mdates
 from lakeboost.monitor.drift import DriftResult
 from lakeboost.monitor.records import MonitorRecord
 from lakeboost.monitor.report import TOP, line_figure, render_report
+from matplotlib.collections import LineCollection
 from matplotlib.image import imread
 
 WEEKS = [dt.datetime(2026, 3, 2) + dt.timedelta(weeks=i) for i in range(3)]
@@ -73,6 +74,16 @@ def test_time_axis_spans_the_windows_present() -> None:
     assert (lo, hi) == (WEEKS[0] - dt.timedelta(days=1), WEEKS[0] + dt.timedelta(days=1))
     lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in three.get_xlim())
     assert WEEKS[0] - dt.timedelta(days=2) < lo < WEEKS[0] and WEEKS[-1] < hi < WEEKS[-1] + dt.timedelta(days=2)
+
+
+def test_a_lone_windows_interval_is_drawn_as_a_segment() -> None:
+    """One window's estimate (the bike e2e's single scored day): a shaded band between one point
+    is invisible, so each interval is also a vertical segment from its low to its high."""
+    ax = line_figure({"rmse": [(WEEKS[0], 29.1)]}, title="rmse", ylabel="rmse",
+                     bands={"rmse": ([(WEEKS[0], 14.5)], [(WEEKS[0], 59.4)])}).axes[0]
+    [segments] = [c for c in ax.collections if isinstance(c, LineCollection)]
+    [(start, end)] = [tuple(map(tuple, s)) for s in segments.get_segments()]
+    assert (start[1], end[1]) == (14.5, 59.4) and start[0] == end[0] == mdates.date2num(WEEKS[0])
 
 
 def test_each_series_is_drawn_against_the_bar_it_was_judged_by() -> None:

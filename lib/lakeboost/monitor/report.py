@@ -270,8 +270,9 @@ def line_figure(series: Series, *, title: str, ylabel: str, threshold: float | N
         inside = [(x, low[str(p[0])], high[str(p[0])]) for x, p in zip(xs, ordered, strict=True)
                   if str(p[0]) in low and str(p[0]) in high]
         if inside:
-            ax.fill_between(mdates.date2num([i[0] for i in inside]), [i[1] for i in inside], [i[2] for i in inside],
-                            color=line.get_color(), alpha=0.15, label=f"{name}: 95% interval")
+            at, lows, highs = mdates.date2num([i[0] for i in inside]), [i[1] for i in inside], [i[2] for i in inside]
+            ax.fill_between(at, lows, highs, color=line.get_color(), alpha=0.15, label=f"{name}: 95% interval")
+            ax.vlines(at, lows, highs, color=line.get_color(), alpha=0.5, lw=1)  # seen for a lone window too
         judged = sorted((bars or {}).get(name, []), key=lambda p: str(p[0]))
         if judged:
             ax.plot(mdates.date2num([_as_datetime(p[0]) for p in judged]), [p[1] for p in judged], ls="--",
@@ -280,17 +281,23 @@ def line_figure(series: Series, *, title: str, ylabel: str, threshold: float | N
         ax.axhline(threshold, color="red", ls="--", lw=1, label=f"alert threshold {threshold:g}")
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls=":", lw=1, label=f"at training {baseline:.3f}")
-    first, last = min(times), max(times)
-    pad = max((last - first) * 0.05, dt.timedelta(days=1))
-    ax.set_xlim(float(mdates.date2num(first - pad)), float(mdates.date2num(last + pad)))
-    locator = mdates.AutoDateLocator(maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    _time_axis(ax, times, maxticks=8)
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _time_axis(ax: Any, times: Sequence[dt.datetime], *, maxticks: int) -> None:
+    """The x axis over the windows present, a day either side at least (left to itself
+    matplotlib spans years around a single date), with concise date ticks."""
+    first, last = min(times), max(times)
+    pad = max((last - first) * 0.05, dt.timedelta(days=1))
+    ax.set_xlim(float(mdates.date2num(first - pad)), float(mdates.date2num(last + pad)))
+    locator = mdates.AutoDateLocator(maxticks=maxticks)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _bars(records: Sequence[MonitorRecord], kind: str, metric: str, table: str) -> Series:
@@ -380,7 +387,8 @@ def _distributions(records: Sequence[MonitorRecord], table: str, metric: str) ->
         return [float(r.value) if (r := score[name].get(w)) is not None and r.value is not None else math.nan
                 for w in windows]
 
-    left.fill_between(xs, at("p05"), at("p95"), alpha=0.2, label="5th-95th percentile")
+    band = left.fill_between(xs, at("p05"), at("p95"), alpha=0.2, label="5th-95th percentile")
+    left.vlines(xs, at("p05"), at("p95"), color=band.get_facecolor(), lw=3)  # seen for a lone window too
     left.plot(xs, at("p50"), marker="o", ms=4, label="median")
     left.plot(xs, at("mean"), ls="--", label="mean")
     left.set(title="score per window", ylabel="score")
@@ -396,9 +404,7 @@ def _distributions(records: Sequence[MonitorRecord], table: str, metric: str) ->
                            mfc="none" if chosen is pending else None)
         right.set(title="label mean per window (known so far)", ylabel="label mean")
     for ax in (left, right):
-        locator = mdates.AutoDateLocator(maxticks=6)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        _time_axis(ax, [_as_datetime(w) for w in windows], maxticks=6)
         ax.tick_params(labelsize=8)
         if ax.lines:
             ax.legend(fontsize=7)
